@@ -1,0 +1,36 @@
+#!/bin/sh
+# Installs the Debian packages the build (or the tests) need, only when missing.
+# As root: apt-get update once, then one non-interactive install. Otherwise: print the
+# exact command and fail.
+set -e
+build_pkgs="gcc make pkg-config libc6-dev libsdl2-dev libglew-dev libegl-dev libgl-dev \
+libgl1-mesa-dri libegl-mesa0 libopenblas-dev libcglm-dev libstb-dev fonts-dejavu-core"
+test_pkgs="python3-numpy python3-torch xvfb xauth"
+
+case "${1:-build}" in
+  build) want="$build_pkgs" ;;
+  test) want="$build_pkgs $test_pkgs" ;;
+  *) echo "usage: deps.sh build|test" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+  st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case "$st" in
+    *"install ok installed"*) ;;
+    *) missing="$missing $p" ;;
+  esac
+done
+[ -z "$missing" ] && exit 0
+
+line="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" != 0 ]; then
+  echo "seqjepa: missing Debian packages:$missing" >&2
+  echo "install them as root with:  apt-get update && $line" >&2
+  exit 1
+fi
+echo "seqjepa: installing missing Debian packages:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,102 @@
+# seqjepa: one static library from core/ render/ envs/ agents/ model/, one
+# executable bin/seqjepa from cli/, one program per tests/test_*.c.
+#
+#   make            build (release: -O2)       make test    deps + build + all tests
+#   make debug      -O0 build in build/debug   make asan    ASan+UBSan build, non-GL tests
+#   make demo       deps + build + quick training run + eval
+#   make bench      benchmarks (prints figures, asserts nothing)
+#
+# Folders may add rules in their own module.mk (included below).
+
+VERSION := 0.1.0
+MODE ?= release
+CC := gcc
+BUILD := build/$(MODE)
+
+PKG_CFLAGS := $(shell pkg-config --cflags sdl2 glew egl 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs sdl2 glew egl 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wvla
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS) -MMD -MP -pthread \
+               -DSEQJEPA_VERSION='"$(VERSION)"'
+ifeq ($(MODE),release)
+  OPT := -O2 -g
+else ifeq ($(MODE),debug)
+  OPT := -O0 -g3
+else ifeq ($(MODE),asan)
+  OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+  $(error MODE must be release, debug or asan)
+endif
+CFLAGS := $(BASE_CFLAGS) $(OPT) $(EXTRA_CFLAGS)
+LDFLAGS := $(OPT) -pthread
+LDLIBS := $(PKG_LIBS) -lGL -lopenblas -lstb -lm
+
+LIB_DIRS := core render envs agents model
+LIB_SRC := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+CLI_SRC := $(wildcard cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+LIB := $(BUILD)/libseqjepa.a
+ifeq ($(MODE),release)
+  EXE := bin/seqjepa
+else
+  EXE := $(BUILD)/bin/seqjepa
+endif
+
+.PHONY: all debug asan test demo bench deps test-deps clean format tests
+all: deps $(EXE) tests
+
+tests: $(TEST_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(EXE): $(CLI_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+# Installs missing Debian packages (as root) or says exactly what to install.
+deps:
+	@sh .ci/deps.sh build
+test-deps:
+	@sh .ci/deps.sh test
+
+test: test-deps
+	@$(MAKE) --no-print-directory MODE=$(MODE) $(EXE) tests
+	@sh tests/run.sh $(BUILD)/tests $(EXE)
+
+debug:
+	@$(MAKE) --no-print-directory MODE=debug all
+
+# Address + UndefinedBehavior sanitizers over every test that does not need OpenGL.
+asan: test-deps
+	@$(MAKE) --no-print-directory MODE=asan build/asan/bin/seqjepa tests
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  sh tests/run.sh --no-gl build/asan/tests build/asan/bin/seqjepa
+
+demo: deps $(EXE)
+	@sh .ci/demo.sh $(EXE)
+
+bench: deps $(EXE)
+	$(EXE) bench all
+
+format:
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h)
+
+clean:
+	rm -rf build bin
+
+-include $(wildcard */module.mk)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d)

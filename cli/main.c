@@ -1,0 +1,52 @@
+/* seqjepa: subcommand dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+static const CliCommand commands[] = {
+    {"bench", "print performance figures (ops, render, ...)", cli_bench},
+    {"version", "print the version", cli_version},
+};
+static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: seqjepa COMMAND [ARGS...]\n\n"
+                 "seq-JEPA world-model environments, trainer and benchmarks.\n\ncommands:\n");
+    for (int i = 0; i < n_commands; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'seqjepa COMMAND --help' describes each command.\n");
+}
+
+int cli_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
+
+int cli_version(int argc, char **argv) {
+    if (argc > 1 && cli_is_help(argv[1])) {
+        printf("usage: seqjepa version\n");
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "seqjepa version: unexpected argument '%s'\n", argv[1]);
+        return 2;
+    }
+    printf("seqjepa %s\n", SEQJEPA_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (cli_is_help(cmd) || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) return cli_version(1, argv + 1);
+    for (int i = 0; i < n_commands; i++)
+        if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "seqjepa: unknown %s '%s'\n\n", cmd[0] == '-' ? "option" : "command", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,35 @@
+/* Files: whole-file reads, atomic writes (temporary file in the same folder, then
+ * rename), folders. */
+#ifndef WM_FS_H
+#define WM_FS_H
+
+#include <stdio.h>
+#include <stddef.h>
+
+/* Reads a whole file into a NUL-terminated heap buffer (free with wm_free). */
+int wm_read_file(const char *path, char **data, size_t *len, char *err, size_t errsz);
+/* Writes data to path through "path.tmp.<pid>" and rename(); on failure nothing is
+ * left behind and an existing file at path is untouched. */
+int wm_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t errsz);
+
+/* Atomic writing through a FILE*: open gives a stream on a temporary file; commit
+ * flushes, fsyncs and renames it over path; abort removes it. */
+typedef struct {
+    FILE *fp;
+    char path[1024];
+    char tmp[1100];
+} WmAtomicFile;
+int wm_atomic_open(WmAtomicFile *af, const char *path, char *err, size_t errsz);
+int wm_atomic_commit(WmAtomicFile *af, char *err, size_t errsz);
+void wm_atomic_abort(WmAtomicFile *af);
+
+/* mkdir -p. */
+int wm_mkdirs(const char *path, char *err, size_t errsz);
+/* rm -r of a folder this program made (refuses "/" and ""). */
+int wm_remove_tree(const char *path, char *err, size_t errsz);
+int wm_path_exists(const char *path);
+int wm_is_dir(const char *path);
+/* Joins a and b with one '/' into out; returns -1 if it does not fit. */
+int wm_path_join(char *out, size_t outsz, const char *a, const char *b);
+
+#endif

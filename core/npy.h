@@ -1,0 +1,43 @@
+/* numpy .npy files (format 1.0 and 2.0, C order) and the dtypes the project uses. */
+#ifndef WM_NPY_H
+#define WM_NPY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { WM_U8 = 0, WM_I32, WM_I64, WM_F32, WM_F64, WM_DTYPE_COUNT_ } WmDtype;
+
+#define WM_MAX_DIMS 8
+
+size_t wm_dtype_size(WmDtype dt);
+const char *wm_dtype_name(WmDtype dt); /* "u8", "i32", ... */
+
+/* An n-dimensional array, owned (heap) or mapped read-only from a file. */
+typedef struct {
+    WmDtype dtype;
+    int ndim;
+    size_t shape[WM_MAX_DIMS];
+    size_t count;  /* product of shape */
+    size_t nbytes; /* count * dtype size */
+    void *data;
+    /* private */
+    void *map_;
+    size_t map_len_;
+} WmArray;
+
+/* Element count of a shape with overflow check: 0 on success, -1 on overflow. */
+int wm_shape_count(int ndim, const size_t *shape, size_t elem, size_t *count, size_t *nbytes);
+
+/* Writes an array to path atomically (temporary file, then rename). Uses format 1.0
+ * unless the header needs 2.0. */
+int wm_npy_write(const char *path, WmDtype dt, int ndim, const size_t *shape, const void *data,
+                 char *err, size_t errsz);
+
+enum { WM_NPY_LOAD = 0, WM_NPY_MMAP = 1 };
+/* Reads path into out (heap copy, or a read-only mapping with WM_NPY_MMAP). The
+ * header must agree with the file size exactly; Fortran order and other dtypes are
+ * errors. */
+int wm_npy_read(const char *path, WmArray *out, int mode, char *err, size_t errsz);
+void wm_array_free(WmArray *a);
+
+#endif

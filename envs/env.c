@@ -1,0 +1,72 @@
+/* The env contract's dispatch: config table, argument checks, the world vtables. */
+#include "envs/env.h"
+
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "envs/env_impl.h"
+
+WM_CFG_FIELDS(EnvConfig, ENV_FIELDS);
+
+Env *env_create(const EnvConfig *cfg, int lanes, char *err, size_t errsz) {
+    if (lanes < 1 || lanes > 1 << 20) {
+        wm_errf(err, errsz, WM_ERR_ARG, "env: lanes must be in [1, 1048576], got %d", lanes);
+        return NULL;
+    }
+    const EnvVtable *vt = cfg->kind == 0 ? &env_objects3d_vtable : &env_saccade_vtable;
+    Env *e = wm_new(Env, 1);
+    e->vt = vt;
+    e->cfg = *cfg;
+    e->lanes = lanes;
+    if (vt->create(e, cfg, err, errsz) != WM_OK) {
+        wm_free(e);
+        return NULL;
+    }
+    WM_ASSERT(e->spec.action_dim > 0 && e->spec.action_dim <= ENV_MAX_DIM);
+    WM_ASSERT(e->spec.latent_dim > 0 && e->spec.latent_dim <= ENV_MAX_DIM);
+    return e;
+}
+
+void env_destroy(Env *e) {
+    if (!e) return;
+    e->vt->destroy(e);
+    wm_free(e);
+}
+
+const EnvSpec *env_spec(const Env *e) { return &e->spec; }
+int env_lanes(const Env *e) { return e->lanes; }
+
+static int observe_one(Env *e, int lane, EnvObs *out) {
+    if (!out) return WM_OK;
+    return e->vt->observe(e, 1, &lane, out);
+}
+
+int env_reset(Env *e, int lane, uint64_t seed, int split, EnvObs *out) {
+    WM_ASSERT(lane >= 0 && lane < e->lanes);
+    WM_ASSERT(split == ENV_SPLIT_TRAIN || split == ENV_SPLIT_HELDOUT);
+    int rc = e->vt->reset(e, lane, seed, split);
+    return rc ? rc : observe_one(e, lane, out);
+}
+
+int env_step(Env *e, int lane, const float *action, EnvObs *out) {
+    WM_ASSERT(lane >= 0 && lane < e->lanes);
+    int rc = e->vt->step(e, lane, action);
+    return rc ? rc : observe_one(e, lane, out);
+}
+
+int env_observe(Env *e, int n, const int *lanes, EnvObs *outs) {
+    for (int i = 0; i < n; i++) WM_ASSERT(lanes[i] >= 0 && lanes[i] < e->lanes);
+    return e->vt->observe(e, n, lanes, outs);
+}
+
+void env_latent(const Env *e, int lane, float *latent) {
+    WM_ASSERT(lane >= 0 && lane < e->lanes);
+    e->vt->latent(e, lane, latent);
+}
+
+int env_scene(const Env *e, int lane, EnvScene *out) {
+    WM_ASSERT(lane >= 0 && lane < e->lanes);
+    if (!e->vt->scene) return WM_ERR_ARG;
+    return e->vt->scene(e, lane, out);
+}

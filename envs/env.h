@@ -1,0 +1,94 @@
+/* The environment contract: worlds that produce observations under known relative
+ * actions. One Env holds `lanes` independent states so that many sequences can be
+ * stepped and then rendered together (batched rendering is where speed comes from).
+ *
+ *   Env *e = env_create(&cfg, lanes, err, sizeof err);
+ *   env_reset(e, lane, seed, ENV_SPLIT_TRAIN, NULL);   // state only
+ *   env_step(e, lane, action, NULL);                    // relative action
+ *   env_observe(e, n, lanes, obs);                      // render n lanes at once
+ *
+ * Same config, seed and actions give the same bytes. */
+#ifndef ENV_H
+#define ENV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+
+/* [env] section. Keys for one world are ignored by the other. */
+#define ENV_FIELDS(X, S)                                                                           \
+    X(S, ENUM, kind, "objects3d", 0, 0, "objects3d|saccade", "which world")                        \
+    X(S, INT, size, "64", 8, 512, NULL, "observation side in pixels (objects3d render, saccade glimpse output)") \
+    /* objects3d */                                                                                \
+    X(S, INT, n_classes, "16", 1, 64, NULL, "objects3d: procedural shape families used")           \
+    X(S, INT, instances, "50", 1, 100000, NULL, "objects3d: instances per class")                  \
+    X(S, REAL, heldout, "0.2", 0, 0.9, NULL, "share of instances (or images) held out for evaluation") \
+    X(S, ENUM, rotation, "euler", 0, 0, "euler|so3", "objects3d: euler = extrinsic XYZ in [-pi/2, pi/2]; so3 = any rotation") \
+    X(S, REAL, translate, "0", 0, 1, NULL, "objects3d: max |translation| of the object per axis (0: fixed at the origin)") \
+    X(S, BOOL, color_actions, "false", 0, 0, NULL, "objects3d: actions also carry floor/spot hue and spot angle deltas") \
+    X(S, BOOL, translate_actions, "false", 0, 0, NULL, "objects3d: actions also carry the translation delta") \
+    X(S, STR, obj, "", 0, 0, NULL, "objects3d: OBJ file or folder of OBJ files used in place of procedural shapes") \
+    X(S, STR, assets, "assets", 0, 0, NULL, "folder holding shaders/ (relative to the working folder)") \
+    /* saccade */                                                                                  \
+    X(S, INT, scene_size, "96", 16, 1024, NULL, "saccade: scene side S in pixels")                 \
+    X(S, INT, fovea, "32", 4, 512, NULL, "saccade: glimpse side f in scene pixels")                \
+    X(S, ENUM, source, "procedural", 0, 0, "procedural|objects3d|folder", "saccade: where scenes come from") \
+    X(S, STR, folder, "", 0, 0, NULL, "saccade: image folder with one sub-folder per class")       \
+    X(S, INT, n_scenes, "1000", 1, 10000000, NULL, "saccade: procedural scenes in the pool")       \
+    X(S, ENUM, saliency, "contrast", 0, 0, "contrast|spectral|uniform", "saccade: saliency map")   \
+    X(S, ENUM, ior, "square", 0, 0, "square|disc|none", "saccade: inhibition-of-return shape")     \
+    X(S, INT, ior_radius, "16", 0, 512, NULL, "saccade: inhibition-of-return radius in scene pixels")
+
+WM_CFG_STRUCT(EnvConfig, ENV_FIELDS);
+WM_CFG_FIELDS_DECL(EnvConfig);
+
+enum { ENV_SPLIT_TRAIN = 0, ENV_SPLIT_HELDOUT = 1 };
+#define ENV_MAX_DIM 16
+
+typedef struct {
+    int height, width, channels; /* observation pixels, uint8 HxWxC */
+    int action_dim;
+    int latent_dim;
+    int n_classes;
+    const char *action_names[ENV_MAX_DIM]; /* meaning of each action component */
+    const char *latent_names[ENV_MAX_DIM];
+    const char *class_names_hint; /* free text, e.g. "procedural shape family" */
+} EnvSpec;
+
+typedef struct {
+    uint8_t *pixels; /* caller's buffer, height*width*channels */
+    float *latent;   /* caller's buffer, latent_dim (may be NULL) */
+    int label;       /* class */
+    int instance;    /* object instance or image index */
+} EnvObs;
+
+typedef struct Env Env;
+
+/* lanes >= 1. Returns NULL with the reason in err. */
+Env *env_create(const EnvConfig *cfg, int lanes, char *err, size_t errsz);
+void env_destroy(Env *e);
+const EnvSpec *env_spec(const Env *e);
+int env_lanes(const Env *e);
+
+/* Picks a new object or image (from the train or held-out split) and an initial
+ * state for one lane, all from seed. out may be NULL (state only). */
+int env_reset(Env *e, int lane, uint64_t seed, int split, EnvObs *out);
+/* Applies a relative action (action_dim floats) to one lane. out may be NULL. */
+int env_step(Env *e, int lane, const float *action, EnvObs *out);
+/* Renders the current state of n lanes into outs[i] (batched where possible). */
+int env_observe(Env *e, int n, const int *lanes, EnvObs *outs);
+/* The current absolute latent of a lane (latent_dim floats). */
+void env_latent(const Env *e, int lane, float *latent);
+
+/* Saccade world only: the lane's scene (S*S*3 bytes) and saliency map (S*S floats
+ * summing to 1), valid until the next reset of that lane. Returns WM_ERR_ARG for
+ * worlds without scenes. */
+typedef struct {
+    const uint8_t *image;
+    const float *saliency;
+    int size;
+} EnvScene;
+int env_scene(const Env *e, int lane, EnvScene *out);
+
+#endif
