@@ -8,6 +8,10 @@
 #include "core/json.h"
 #include "core/png.h"
 #include "core/pool.h"
+#include "core/queue.h"
+#include "core/signal.h"
+#include <pthread.h>
+#include <signal.h>
 #include "core/quat.h"
 #include "core/rng.h"
 #include "tests/test.h"
@@ -199,7 +203,56 @@ static void test_quat(void) {
     CHECK(ok, "euler round trip, relative composition, bounded random rotations");
 }
 
+typedef struct {
+    WmQueue *q;
+    int n;
+} Prod;
+
+static void *producer(void *arg) {
+    Prod *p = arg;
+    for (int i = 0; i < p->n; i++) {
+        int *slot = wm_queue_acquire_free(p->q);
+        if (!slot) break;
+        for (int k = 0; k < 16; k++) slot[k] = i * 16 + k;
+        wm_queue_publish(p->q);
+    }
+    return NULL;
+}
+
+static void test_queue_signal(void) {
+    WmQueue *q = wm_queue_create(3, 16 * sizeof(int));
+    Prod p = {q, 500};
+    pthread_t th;
+    pthread_create(&th, NULL, producer, &p);
+    int in_order = 1;
+    double wait = 0;
+    for (int i = 0; i < 500; i++) {
+        int *slot = wm_queue_take(q, &wait);
+        for (int k = 0; k < 16; k++) in_order &= slot[k] == i * 16 + k;
+        wm_queue_release(q);
+    }
+    pthread_join(th, NULL);
+    CHECK(in_order && wait >= 0, "slots arrive whole and in order");
+    /* Closing wakes a blocked producer and a drained consumer. */
+    Prod p2 = {q, 1000000};
+    pthread_create(&th, NULL, producer, &p2);
+    wm_queue_take(q, NULL);
+    wm_queue_release(q);
+    wm_queue_close(q);
+    pthread_join(th, NULL);
+    int drained = 0;
+    while (wm_queue_take(q, NULL)) wm_queue_release(q), drained++;
+    CHECK(drained <= 3 && wm_queue_acquire_free(q) == NULL);
+    wm_queue_destroy(q);
+    wm_signals_install();
+    CHECK(wm_interrupted() == 0);
+    raise(SIGTERM);
+    CHECK(wm_interrupted() == SIGTERM, "SIGTERM sets the flag instead of killing");
+    wm_signals_reset();
+}
+
 int main(void) {
+    test_queue_signal();
     test_rng();
     test_alloc();
     test_pool();
