@@ -5,13 +5,16 @@ NN_DBL_OBJ := $(NN_DBL_SRC:model/%.c=$(BUILD)/model/double/%.o)
 
 $(BUILD)/model/double/%.o: model/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DNN_REAL_DOUBLE -c $< -o $@
+	@echo "  CC    $< (double)"
+	@$(CC) $(CFLAGS) -DNN_REAL_DOUBLE -c $< -o $@
 
 $(BUILD)/tests/test_nn_grad.o: tests/test_nn_grad.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DNN_REAL_DOUBLE -c $< -o $@
+	@echo "  CC    $< (double)"
+	@$(CC) $(CFLAGS) -DNN_REAL_DOUBLE -c $< -o $@
 
 $(BUILD)/tests/test_nn_grad: $(BUILD)/tests/test_nn_grad.o $(NN_DBL_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) $< $(NN_DBL_OBJ) $(LIB) $(LDLIBS) -o $@
+	@echo "  LINK  $@"
+	@$(CC) $(LDFLAGS) $< $(NN_DBL_OBJ) $(LIB) $(LDLIBS) -o $@
 
 -include $(NN_DBL_OBJ:.o=.d)
