@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 
 static const CliBench benches[] = {
+    {"ops", "nn engine: per-op GFLOP/s of the encoders and transformer vs sgemm", cli_bench_ops},
     {NULL, NULL, NULL}, /* keeps the table non-empty while entries are added */
 };
 

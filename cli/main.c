@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "model/nn.h"
 
 static const CliCommand commands[] = {
     {"bench", "print performance figures (ops, render, ...)", cli_bench},
@@ -34,6 +35,8 @@ int cli_version(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    /* First: OpenBLAS picks its kernels when it loads, so a better choice needs a re-exec. */
+    nn_blas_reexec(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

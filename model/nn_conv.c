@@ -6,9 +6,12 @@
 #include "core/err.h"
 #include "model/nn_impl.h"
 
-/* Largest im2col buffer, in reals: a chunk of images is lowered at a time so the
- * scratch stays bounded (and warm in cache) whatever the batch. */
-#define COL_CHUNK_ELEMS ((size_t)1 << 22)
+/* Images are lowered a chunk at a time, each thread its own chunks into its own
+ * column buffer, so the columns go from im2col to the GEMM through the thread's L2
+ * cache. A chunk aims at COL_CHUNK_ELEMS reals but keeps at least MIN_CHUNK_COLS
+ * output columns, so deep layers with large weights still get wide GEMMs. */
+#define COL_CHUNK_ELEMS ((size_t)1 << 18)
+#define MIN_CHUNK_COLS  512
 
 NnConv2d nn_conv2d_dims(int n, int ci, int h, int w, int co, int k, int stride, int pad) {
     NnConv2d d = {n, ci, h, w, co, k, k, stride, pad, 0, 0};
@@ -23,17 +26,53 @@ static int is_pointwise(const NnConv2d *d) {
     return d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0;
 }
 
+/* The gradient of a stride-1 convolution with respect to its input is itself a
+ * stride-1 convolution: of dout with the kernel transposed (ci <-> co) and flipped,
+ * padded by k-1-p. That is a gather (im2col) and a GEMM with inner size co*k*k,
+ * instead of a GEMM with inner size co and a scatter-add (col2im). */
+static int grad_is_conv(const NnConv2d *d) {
+    return d->stride == 1 && d->kh == d->kw && d->pad <= d->kh - 1 && !is_pointwise(d);
+}
+
+static NnConv2d grad_dims(const NnConv2d *d) {
+    NnConv2d g = {d->n, d->co, d->oh, d->ow, d->ci, d->kh, d->kw, 1, d->kh - 1 - d->pad,
+                  d->h, d->w};
+    return g;
+}
+
+/* Reals of one image's columns (the larger of the forward and gradient lowerings). */
+static size_t col_per_image(const NnConv2d *d) {
+    int c = grad_is_conv(d) && d->co > d->ci ? d->co : d->ci;
+    return (size_t)c * d->kh * d->kw * d->oh * d->ow;
+}
+
 static int chunk_images(const NnConv2d *d) {
-    size_t per = (size_t)d->ci * d->kh * d->kw * d->oh * d->ow;
-    size_t nb = COL_CHUNK_ELEMS / per;
+    size_t ohw = (size_t)d->oh * d->ow;
+    size_t nb = COL_CHUNK_ELEMS / col_per_image(d);
+    if (nb * ohw < MIN_CHUNK_COLS) nb = (MIN_CHUNK_COLS + ohw - 1) / ohw;
     if (nb < 1) nb = 1;
     if (nb > (size_t)d->n) nb = (size_t)d->n;
     return (int)nb;
 }
 
+static size_t wsize(const NnConv2d *d) {
+    return (size_t)d->co * d->ci * d->kh * d->kw;
+}
+
+/* Per thread: a column buffer and a partial weight gradient; shared: the flipped
+ * kernel. Offsets are rounded to 64 bytes. */
+static size_t round16(size_t n) {
+    return (n + 15) / 16 * 16;
+}
+static size_t col_elems(const NnConv2d *d) {
+    return is_pointwise(d) ? 0 : round16((size_t)chunk_images(d) * col_per_image(d));
+}
+static size_t per_thread(const NnConv2d *d) {
+    return col_elems(d) + round16(wsize(d));
+}
+
 size_t nn_conv2d_scratch(const NnConv2d *d) {
-    if (is_pointwise(d)) return 0;
-    return (size_t)chunk_images(d) * d->ci * d->kh * d->kw * d->oh * d->ow;
+    return round16(wsize(d)) + (size_t)nn_runtime_threads() * per_thread(d);
 }
 
 double nn_conv2d_flops(const NnConv2d *d) {
@@ -164,56 +203,166 @@ static void bias_grad_rows(void *ctx, int64_t c0, int64_t c1, int worker) {
 
 /* ---------------------------------------------------------------- conv2d */
 
-void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnReal *bias,
-                       const NnConv2d *d, NnReal *scratch) {
+typedef struct {
+    const NnConv2d *d;
+    const NnReal *in, *w, *dout, *wt; /* wt: the flipped kernel */
+    NnReal *out, *din, *scratch;
+    int chunk, need_dw;
+} ConvTask;
+
+static NnReal *thread_cols(const ConvTask *t, int worker) {
+    return t->scratch + round16(wsize(t->d)) + (size_t)worker * per_thread(t->d);
+}
+
+/* out[:, images b0..b0+nb) (+)= W x im2col(in): one chunk, on this thread. */
+static void lower_multiply(const NnConv2d *d, const NnReal *in, const NnReal *w, NnReal *out,
+                           NnReal beta, NnReal *col, int b0, int nb) {
+    const int K = d->ci * d->kh * d->kw, ncols = nb * d->oh * d->ow;
+    const size_t ohw = (size_t)d->oh * d->ow;
+    ColTask ct = {d, in, col, b0, nb};
+    im2col_rows(&ct, 0, K, 0);
+    nn_gemm_serial(0, 0, d->co, ncols, K, 1, w, K, col, ncols, beta, out + b0 * ohw,
+                   (int)(d->n * ohw));
+}
+
+static void chunk_range(const ConvTask *t, int64_t c, int *b0, int *nb) {
+    *b0 = (int)c * t->chunk;
+    *nb = t->d->n - *b0 < t->chunk ? t->d->n - *b0 : t->chunk;
+}
+
+static void conv_fwd_chunks(void *ctx, int64_t c0, int64_t c1, int worker) {
+    const ConvTask *t = ctx;
+    NnReal *col = thread_cols(t, worker);
+    for (int64_t c = c0; c < c1; c++) {
+        int b0, nb;
+        chunk_range(t, c, &b0, &nb);
+        lower_multiply(t->d, t->in, t->w, t->out, 0, col, b0, nb);
+    }
+}
+
+static void conv_bwd_chunks(void *ctx, int64_t c0, int64_t c1, int worker) {
+    const ConvTask *t = ctx;
+    const NnConv2d *d = t->d;
     const int K = d->ci * d->kh * d->kw;
     const size_t ohw = (size_t)d->oh * d->ow, ldo = (size_t)d->n * ohw;
-    if (is_pointwise(d)) {
-        nn_gemm(0, 0, d->co, (int)ldo, K, 1, w, K, in, (int)ldo, 0, out, (int)ldo);
-    } else {
-        int chunk = chunk_images(d);
-        for (int b0 = 0; b0 < d->n; b0 += chunk) {
-            int nb = d->n - b0 < chunk ? d->n - b0 : chunk;
-            ColTask t = {d, in, scratch, b0, nb};
-            nn_par_for(K, im2col_rows, &t);
-            int ncols = (int)(nb * ohw);
-            nn_gemm(0, 0, d->co, ncols, K, 1, w, K, scratch, ncols, 0, out + b0 * ohw, (int)ldo);
+    NnReal *col = thread_cols(t, worker), *dw = col + col_elems(d);
+    for (int64_t c = c0; c < c1; c++) {
+        int b0, nb;
+        chunk_range(t, c, &b0, &nb);
+        int ncols = (int)(nb * ohw);
+        const NnReal *dout_b = t->dout + b0 * ohw;
+        if (t->need_dw) {
+            ColTask ct = {d, t->in, col, b0, nb};
+            im2col_rows(&ct, 0, K, 0);
+            nn_gemm_serial(0, 1, d->co, K, ncols, 1, dout_b, (int)ldo, col, ncols, 1, dw, K);
+        }
+        if (!t->din) continue;
+        if (t->wt) {
+            NnConv2d g = grad_dims(d);
+            lower_multiply(&g, t->dout, t->wt, t->din, 1, col, b0, nb);
+        } else {
+            nn_gemm_serial(1, 0, K, ncols, d->co, 1, t->w, K, dout_b, (int)ldo, 0, col, ncols);
+            Col2ImTask it = {d, col, t->din, b0, nb};
+            col2im_channels(&it, 0, d->ci, 0);
         }
     }
+}
+
+/* Pointwise convolutions need no columns: threads take ranges of pixels. */
+static void conv1x1_fwd_cols(void *ctx, int64_t j0, int64_t j1, int worker) {
+    (void)worker;
+    const ConvTask *t = ctx;
+    const int ldo = t->d->n * t->d->oh * t->d->ow, lo = (int)j0 * 16;
+    const int hi = (int)j1 * 16 < ldo ? (int)j1 * 16 : ldo;
+    nn_gemm_serial(0, 0, t->d->co, hi - lo, t->d->ci, 1, t->w, t->d->ci, t->in + lo, ldo, 0,
+                   t->out + lo, ldo);
+}
+
+static void conv1x1_bwd_cols(void *ctx, int64_t j0, int64_t j1, int worker) {
+    const ConvTask *t = ctx;
+    const int ldo = t->d->n * t->d->oh * t->d->ow, lo = (int)j0 * 16, co = t->d->co, ci = t->d->ci;
+    const int hi = (int)j1 * 16 < ldo ? (int)j1 * 16 : ldo;
+    NnReal *dw = thread_cols(t, worker);
+    if (t->need_dw)
+        nn_gemm_serial(0, 1, co, ci, hi - lo, 1, t->dout + lo, ldo, t->in + lo, ldo, 1, dw, ci);
+    if (t->din)
+        nn_gemm_serial(1, 0, ci, hi - lo, co, 1, t->w, ci, t->dout + lo, ldo, 1, t->din + lo, ldo);
+}
+
+typedef struct {
+    NnReal *dw;
+    const NnReal *part;
+    size_t stride;
+    int T;
+} ReduceTask;
+
+/* dw += the threads' partial gradients, summed in thread order. */
+static void reduce_parts(void *ctx, int64_t i0, int64_t i1, int worker) {
+    (void)worker;
+    const ReduceTask *r = ctx;
+    for (int64_t i = i0; i < i1; i++) {
+        NnReal acc = r->dw[i];
+        for (int k = 0; k < r->T; k++)
+            acc += r->part[(size_t)k * r->stride + i];
+        r->dw[i] = acc;
+    }
+}
+
+void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnReal *bias,
+                       const NnConv2d *d, NnReal *scratch) {
+    const size_t ldo = (size_t)d->n * d->oh * d->ow;
+    ConvTask t = {d, in, w, NULL, NULL, out, NULL, scratch, 0, 0};
+    if (is_pointwise(d)) {
+        nn_par_for((int64_t)(ldo + 15) / 16, conv1x1_fwd_cols, &t);
+    } else {
+        t.chunk = chunk_images(d);
+        nn_par_for((d->n + t.chunk - 1) / t.chunk, conv_fwd_chunks, &t);
+    }
     if (bias) {
-        BiasTask t = {out, bias, NULL, ldo};
-        nn_par_for(d->co, bias_add_rows, &t);
+        BiasTask b = {out, bias, NULL, ldo};
+        nn_par_for(d->co, bias_add_rows, &b);
     }
 }
 
 void nn_conv2d_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *dout,
                         const NnReal *in, const NnReal *w, const NnConv2d *d, NnReal *scratch) {
-    const int K = d->ci * d->kh * d->kw;
-    const size_t ohw = (size_t)d->oh * d->ow, ldo = (size_t)d->n * ohw;
+    const size_t ldo = (size_t)d->n * d->oh * d->ow, ws = wsize(d);
     if (dbias) {
-        BiasTask t = {(NnReal *)dout, NULL, dbias, ldo};
-        nn_par_for(d->co, bias_grad_rows, &t);
+        BiasTask b = {(NnReal *)dout, NULL, dbias, ldo};
+        nn_par_for(d->co, bias_grad_rows, &b);
     }
+    if (!dw && !din) return;
+    ConvTask t = {d, in, w, dout, NULL, NULL, din, scratch, 0, dw != NULL};
+    int64_t jobs;
+    WmPoolFn fn;
     if (is_pointwise(d)) {
-        if (dw) nn_gemm(0, 1, d->co, K, (int)ldo, 1, dout, (int)ldo, in, (int)ldo, 1, dw, K);
-        if (din) nn_gemm(1, 0, K, (int)ldo, d->co, 1, w, K, dout, (int)ldo, 1, din, (int)ldo);
-        return;
+        jobs = (int64_t)(ldo + 15) / 16;
+        fn = conv1x1_bwd_cols;
+    } else {
+        t.chunk = chunk_images(d);
+        jobs = (d->n + t.chunk - 1) / t.chunk;
+        fn = conv_bwd_chunks;
+        if (din && grad_is_conv(d)) {
+            /* wt[c][o][kh-1-i][kw-1-j] = w[o][c][i][j] */
+            NnReal *wt = scratch;
+            const int kk = d->kh * d->kw;
+            for (int o = 0; o < d->co; o++)
+                for (int c = 0; c < d->ci; c++)
+                    for (int k = 0; k < kk; k++)
+                        wt[((size_t)c * d->co + o) * kk + (kk - 1 - k)] =
+                            w[((size_t)o * d->ci + c) * kk + k];
+            t.wt = wt;
+        }
     }
-    int chunk = chunk_images(d);
-    for (int b0 = 0; b0 < d->n; b0 += chunk) {
-        int nb = d->n - b0 < chunk ? d->n - b0 : chunk;
-        int ncols = (int)(nb * ohw);
-        const NnReal *dout_b = dout + b0 * ohw;
-        if (dw) {
-            ColTask t = {d, in, scratch, b0, nb};
-            nn_par_for(K, im2col_rows, &t);
-            nn_gemm(0, 1, d->co, K, ncols, 1, dout_b, (int)ldo, scratch, ncols, 1, dw, K);
-        }
-        if (din) {
-            nn_gemm(1, 0, K, ncols, d->co, 1, w, K, dout_b, (int)ldo, 0, scratch, ncols);
-            Col2ImTask t = {d, scratch, din, b0, nb};
-            nn_par_for(d->ci, col2im_channels, &t);
-        }
+    /* each thread accumulates its weight gradient apart; summed below in fixed order */
+    int T = jobs < nn_par_threads() ? (int)jobs : nn_par_threads();
+    if (dw)
+        for (int k = 0; k < T; k++)
+            memset(thread_cols(&t, k) + col_elems(d), 0, ws * sizeof *dw);
+    nn_par_for(jobs, fn, &t);
+    if (dw) {
+        ReduceTask r = {dw, thread_cols(&t, 0) + col_elems(d), per_thread(d), T};
+        nn_par_for((int64_t)ws, reduce_parts, &r);
     }
 }
 
