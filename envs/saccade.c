@@ -48,11 +48,13 @@ typedef struct {
 
 static void sac_free(Sac *sc) {
     if (!sc) return;
-    for (int k = 0; k < 2; k++) wm_free(sc->split[k]);
+    for (int k = 0; k < 2; k++)
+        wm_free(sc->split[k]);
     wm_free(sc->cache);
     wm_free(sc->cache_label);
     if (sc->class_names)
-        for (int i = 0; i < sc->n_classes; i++) wm_free(sc->class_names[i]);
+        for (int i = 0; i < sc->n_classes; i++)
+            wm_free(sc->class_names[i]);
     wm_free(sc->class_names);
     wm_free(sc->lane);
     wm_free(sc->lane_image);
@@ -63,7 +65,8 @@ static void sac_free(Sac *sc) {
 
 int64_t env_saccade_sample(const float *map, size_t count, double u) {
     double total = 0;
-    for (size_t i = 0; i < count; i++) total += map[i];
+    for (size_t i = 0; i < count; i++)
+        total += map[i];
     if (!(total > 0)) return -1;
     double target = u * total, acc = 0;
     int64_t last = -1;
@@ -84,7 +87,8 @@ typedef struct {
 } NameList;
 
 static void names_free(NameList *l) {
-    for (int i = 0; i < l->n; i++) wm_free(l->names[i]);
+    for (int i = 0; i < l->n; i++)
+        wm_free(l->names[i]);
     wm_free(l->names);
     l->names = NULL;
     l->n = l->cap = 0;
@@ -108,7 +112,8 @@ static int is_image_name(const char *name) {
 static int list_dir(const char *dir, int want_dirs, NameList *out, int *other, char *err,
                     size_t errsz) {
     DIR *d = opendir(dir);
-    if (!d) return wm_errf(err, errsz, WM_ERR_IO, "cannot open folder '%s': %s", dir, strerror(errno));
+    if (!d)
+        return wm_errf(err, errsz, WM_ERR_IO, "cannot open folder '%s': %s", dir, strerror(errno));
     struct dirent *ent;
     *other = 0;
     while ((ent = readdir(d))) {
@@ -176,8 +181,7 @@ static int load_folder(Sac *sc, const EnvConfig *cfg, char *err, size_t errsz) {
     }
     size_t scene_bytes = (size_t)sc->s * sc->s * 3, cache_bytes = 0;
     if (!rc && total > 0x7fffffff)
-        rc = wm_errf(err, errsz, WM_ERR_RANGE, "saccade: folder '%s' holds too many images",
-                     root);
+        rc = wm_errf(err, errsz, WM_ERR_RANGE, "saccade: folder '%s' holds too many images", root);
     if (!rc && (!wm_size_mul(scene_bytes, (size_t)total, &cache_bytes) ||
                 !(sc->cache = wm_try_calloc(cache_bytes, 1))))
         rc = wm_errf(err, errsz, WM_ERR_NOMEM,
@@ -186,7 +190,8 @@ static int load_folder(Sac *sc, const EnvConfig *cfg, char *err, size_t errsz) {
     if (!rc) {
         sc->pool = total;
         sc->cache_label = wm_new(int, (size_t)total);
-        for (int k = 0; k < 2; k++) sc->split[k] = wm_new(int64_t, (size_t)total);
+        for (int k = 0; k < 2; k++)
+            sc->split[k] = wm_new(int64_t, (size_t)total);
     }
     int64_t idx = 0;
     for (int c = 0; c < classes.n && !rc; c++) {
@@ -223,7 +228,8 @@ static int load_folder(Sac *sc, const EnvConfig *cfg, char *err, size_t errsz) {
                      "saccade: folder '%s' has too few images per class to hold out a share of "
                      "%g (each class keeps at least one for training)",
                      root, cfg->heldout);
-    for (int c = 0; c < classes.n; c++) names_free(&files[c]);
+    for (int c = 0; c < classes.n; c++)
+        names_free(&files[c]);
     wm_free(files);
     names_free(&classes);
     return rc;
@@ -312,7 +318,7 @@ static int sac_reset(Env *e, int lane, uint64_t seed, int split) {
     WmRng rng;
     wm_rng_seed(&rng, seed, RESET_STREAM);
     int64_t pos = (int64_t)wm_rng_below(&rng, (uint32_t)n);
-    int64_t idx = sc->split[split]               ? sc->split[split][pos]
+    int64_t idx = sc->split[split]           ? sc->split[split][pos]
                   : split == ENV_SPLIT_TRAIN ? pos
                                              : sc->n_split[ENV_SPLIT_TRAIN] + pos;
     size_t s2 = (size_t)sc->s * sc->s;
@@ -358,7 +364,8 @@ static int sac_observe(Env *e, int n, const int *lanes, EnvObs *outs) {
         WM_ASSERT(L->ready);
         double y = (double)L->k[0] * sc->s / ENV_SACCADE_GRID;
         double x = (double)L->k[1] * sc->s / ENV_SACCADE_GRID;
-        if (outs[i].pixels) env_saccade_glimpse(L->image, sc->s, y, x, sc->f, sc->n, outs[i].pixels);
+        if (outs[i].pixels)
+            env_saccade_glimpse(L->image, sc->s, y, x, sc->f, sc->n, outs[i].pixels);
         if (outs[i].latent) sac_latent(e, lanes[i], outs[i].latent);
         outs[i].label = L->label;
         outs[i].instance = (int)L->scene;
@@ -373,6 +380,15 @@ static int sac_scene(const Env *e, int lane, EnvScene *out) {
     out->image = L->image;
     out->saliency = L->saliency;
     out->size = sc->s;
+    return WM_OK;
+}
+
+int env_saccade_set_fixation(Env *e, int lane, int32_t ky, int32_t kx) {
+    if (!e || e->vt != &env_saccade_vtable || lane < 0 || lane >= e->lanes) return WM_ERR_ARG;
+    SacLane *L = &((Sac *)e->impl)->lane[lane];
+    if (!L->ready) return WM_ERR_ARG;
+    L->k[0] = ky < 0 ? 0 : ky > ENV_SACCADE_GRID ? ENV_SACCADE_GRID : ky;
+    L->k[1] = kx < 0 ? 0 : kx > ENV_SACCADE_GRID ? ENV_SACCADE_GRID : kx;
     return WM_OK;
 }
 

@@ -22,7 +22,7 @@
 
 /* Procedural scenes: each holds two parts of each of two kinds (of 5), so a class is an
  * unordered pair of kinds and one glimpse of one part leaves 4 classes possible. */
-#define ENV_SACCADE_PROC_KINDS 5
+#define ENV_SACCADE_PROC_KINDS   5
 #define ENV_SACCADE_PROC_CLASSES 10
 
 /* Saliency methods, in the order of the [env] saliency key. */
@@ -57,9 +57,10 @@ void env_saccade_glimpse(const uint8_t *image, int s, double y, double x, int f,
                          uint8_t *out);
 
 /* Bottom-up saliency of an s x s RGB image as a probability map (s*s floats, all > 0,
- * summing to 1). contrast: colour-opponent and intensity centre-surround differences at
- * two centre and two surround scales, each feature map promoted when it has few strong
- * peaks (Itti-Koch style normalisation). spectral: the spectral residual of the grey
+ * summing to 1). contrast: squared intensity and colour-opponent (red-green, blue-yellow)
+ * differences between two centre scales and three surrounds (two local scales and the
+ * scene's mean), each channel's map promoted when it has few strong peaks (after
+ * Itti & Koch). spectral: the spectral residual of the grey
  * image at 64 x 64 (Hou & Zhang 2007). uniform: flat. work: scratch of
  * env_saliency_work_floats(s) floats. */
 size_t env_saliency_work_floats(int s);
@@ -74,6 +75,11 @@ const char *env_saccade_procedural_class(int label);
 /* Resamples an RGB image (sw x sh) to d x d: its central square crop, area-averaged when
  * shrinking, bilinear (pixel centres) when growing. */
 void env_saccade_resample(const uint8_t *in, int sw, int sh, uint8_t *out, int d);
+
+/* Moves one lane's fixation to grid point (ky, kx) (clamped into [0, ENV_SACCADE_GRID]),
+ * for agents that choose the first fixation themselves. WM_ERR_ARG when the Env is not a
+ * saccade world or the lane has not been reset. */
+int env_saccade_set_fixation(Env *e, int lane, int32_t ky, int32_t kx);
 
 /* The name of class `label` in a saccade Env: the sub-folder name for a folder source,
  * the pair of part kinds for procedural scenes, the shape family for objects3d renders

@@ -20,11 +20,14 @@ static inline uint8_t to_u8(float v) {
 static void blend_rows(float *restrict t, const uint8_t *restrict a, const uint8_t *restrict b,
                        float wa, float wb, int m) {
     if (a && b) {
-        for (int k = 0; k < m; k++) t[k] = wa * (float)a[k] + wb * (float)b[k];
+        for (int k = 0; k < m; k++)
+            t[k] = wa * (float)a[k] + wb * (float)b[k];
     } else if (a) {
-        for (int k = 0; k < m; k++) t[k] = wa * (float)a[k];
+        for (int k = 0; k < m; k++)
+            t[k] = wa * (float)a[k];
     } else if (b) {
-        for (int k = 0; k < m; k++) t[k] = wb * (float)b[k];
+        for (int k = 0; k < m; k++)
+            t[k] = wb * (float)b[k];
     } else {
         memset(t, 0, sizeof(float) * (size_t)m);
     }
@@ -32,8 +35,7 @@ static void blend_rows(float *restrict t, const uint8_t *restrict a, const uint8
 
 /* n == f: every output pixel has the same sub-pixel offset, so the weights are four
  * constants and both passes are straight vector loops. */
-static void glimpse_translate(const uint8_t *img, int s, double y, double x, int f,
-                              uint8_t *out) {
+static void glimpse_translate(const uint8_t *img, int s, double y, double x, int f, uint8_t *out) {
     double oy = y - 0.5 * f, ox = x - 0.5 * f; /* sample i sits at pixel index oy + i */
     double fy = floor(oy), fx = floor(ox);
     if (fy < -f - 1 || fy > s || fx < -f - 1 || fx > s) {
@@ -58,7 +60,8 @@ static void glimpse_translate(const uint8_t *img, int s, double y, double x, int
         }
         memset(tmp, 0, sizeof(float) * 3 * (size_t)(f + 1));
         blend_rows(tmp + off, pa, pb, wa, wb, m);
-        for (int k = 0; k < 3 * f; k++) o[k] = to_u8(ax * tmp[k] + bx * tmp[k + 3]);
+        for (int k = 0; k < 3 * f; k++)
+            o[k] = to_u8(ax * tmp[k] + bx * tmp[k + 3]);
     }
 }
 
@@ -108,7 +111,8 @@ void env_saccade_glimpse(const uint8_t *img, int s, double y, double x, int f, i
         for (int j = 0; j < n; j++) {
             const float *t = tmp + 3 * cidx[j];
             float w1 = cw[j], w0 = 1.0f - w1;
-            for (int ch = 0; ch < 3; ch++) o[3 * j + ch] = to_u8(w0 * t[ch] + w1 * t[3 + ch]);
+            for (int ch = 0; ch < 3; ch++)
+                o[3 * j + ch] = to_u8(w0 * t[ch] + w1 * t[3 + ch]);
         }
     }
 }
@@ -124,7 +128,7 @@ typedef struct {
 static float *taps_build(int m, int d, Taps *t) {
     double sc = (double)m / d;
     int maxc = sc > 1 ? (int)ceil(sc) + 1 : 2;
-    float *w = wm_new(float, (size_t)d * maxc);
+    float *w = wm_new(float, (size_t)d *maxc);
     for (int i = 0; i < d; i++) {
         t[i].w = w + (size_t)i * maxc;
         if (sc > 1) {
@@ -164,7 +168,7 @@ void env_saccade_resample(const uint8_t *in, int sw, int sh, uint8_t *out, int d
     Taps *tx = wm_new(Taps, (size_t)d), *ty = wm_new(Taps, (size_t)d);
     float *wx = taps_build(m, d, tx), *wy = taps_build(m, d, ty);
     /* Horizontal pass over the rows of the crop, then vertical. */
-    float *h = wm_new(float, (size_t)m * d * 3);
+    float *h = wm_new(float, (size_t)m *d * 3);
     for (int r = 0; r < m; r++) {
         const uint8_t *row = in + ((size_t)(oy + r) * sw + ox) * 3;
         float *hr = h + (size_t)r * d * 3;
@@ -172,9 +176,11 @@ void env_saccade_resample(const uint8_t *in, int sw, int sh, uint8_t *out, int d
             float acc[3] = {0, 0, 0};
             for (int k = 0; k < tx[j].count; k++) {
                 const uint8_t *p = row + (size_t)(tx[j].first + k) * 3;
-                for (int ch = 0; ch < 3; ch++) acc[ch] += tx[j].w[k] * (float)p[ch];
+                for (int ch = 0; ch < 3; ch++)
+                    acc[ch] += tx[j].w[k] * (float)p[ch];
             }
-            for (int ch = 0; ch < 3; ch++) hr[3 * j + ch] = acc[ch];
+            for (int ch = 0; ch < 3; ch++)
+                hr[3 * j + ch] = acc[ch];
         }
     }
     for (int i = 0; i < d; i++) {
@@ -182,9 +188,11 @@ void env_saccade_resample(const uint8_t *in, int sw, int sh, uint8_t *out, int d
             float acc[3] = {0, 0, 0};
             for (int k = 0; k < ty[i].count; k++) {
                 const float *p = h + ((size_t)(ty[i].first + k) * d + j) * 3;
-                for (int ch = 0; ch < 3; ch++) acc[ch] += ty[i].w[k] * p[ch];
+                for (int ch = 0; ch < 3; ch++)
+                    acc[ch] += ty[i].w[k] * p[ch];
             }
-            for (int ch = 0; ch < 3; ch++) out[((size_t)i * d + j) * 3 + ch] = to_u8(acc[ch]);
+            for (int ch = 0; ch < 3; ch++)
+                out[((size_t)i * d + j) * 3 + ch] = to_u8(acc[ch]);
         }
     }
     wm_free(h);

@@ -1,5 +1,6 @@
-/* Bottom-up saliency maps for the saccade world: centre-surround contrast (intensity and
- * two colour-opponent channels) or the spectral residual, as probability maps. */
+/* Bottom-up saliency maps for the saccade world: centre-surround contrast energy
+ * (intensity and two colour-opponent channels) or the spectral residual, as probability
+ * maps. */
 #include <math.h>
 #include <string.h>
 
@@ -27,7 +28,8 @@ static void box_rows(const float *in, float *out, int w, int h, int r) {
         const float *a = in + (size_t)y * w;
         float *o = out + (size_t)y * w;
         pre[0] = 0;
-        for (int x = 0; x < w; x++) pre[x + 1] = pre[x] + a[x];
+        for (int x = 0; x < w; x++)
+            pre[x + 1] = pre[x] + a[x];
         for (int x = 0; x < w; x++) {
             int lo = x - r < 0 ? 0 : x - r, hi = x + r + 1 > w ? w : x + r + 1;
             o[x] = (float)((pre[hi] - pre[lo]) / (hi - lo));
@@ -39,16 +41,20 @@ static void box_rows(const float *in, float *out, int w, int h, int r) {
 static void box_cols(const float *in, float *out, int w, int h, int r) {
     double acc[1024];
     WM_ASSERT(w <= 1024);
-    for (int x = 0; x < w; x++) acc[x] = 0;
+    for (int x = 0; x < w; x++)
+        acc[x] = 0;
     int top = 0, bot = 0; /* rows [top, bot) are in acc */
     for (int y = 0; y < h; y++) {
         int lo = y - r < 0 ? 0 : y - r, hi = y + r + 1 > h ? h : y + r + 1;
         for (; bot < hi; bot++)
-            for (int x = 0; x < w; x++) acc[x] += in[(size_t)bot * w + x];
+            for (int x = 0; x < w; x++)
+                acc[x] += in[(size_t)bot * w + x];
         for (; top < lo; top++)
-            for (int x = 0; x < w; x++) acc[x] -= in[(size_t)top * w + x];
+            for (int x = 0; x < w; x++)
+                acc[x] -= in[(size_t)top * w + x];
         double inv = 1.0 / (hi - lo);
-        for (int x = 0; x < w; x++) out[(size_t)y * w + x] = (float)(acc[x] * inv);
+        for (int x = 0; x < w; x++)
+            out[(size_t)y * w + x] = (float)(acc[x] * inv);
     }
 }
 
@@ -60,8 +66,9 @@ static void blur(const float *in, float *out, float *tmp, int w, int h, int r) {
     box_cols(tmp, out, w, h, r);
 }
 
-/* Scales a feature map to peak 1 and weights it by (1 - mean/max)^2: a map with one
- * strong peak counts fully, a map busy everywhere counts little. Adds into acc. */
+/* Scales a feature map to peak 1 and weights it by (1 - mean/max)^2 (after Itti & Koch's
+ * normalisation): a map with one strong peak counts fully, a map busy everywhere counts
+ * little. Adds into acc. */
 static void normalise_add(const float *m, float *acc, size_t count) {
     float mx = 0;
     double sum = 0;
@@ -72,16 +79,19 @@ static void normalise_add(const float *m, float *acc, size_t count) {
     if (mx <= 1e-6f) return;
     double mean = sum / count;
     double g = (1 - mean / mx) * (1 - mean / mx) / mx;
-    for (size_t i = 0; i < count; i++) acc[i] += (float)(g * m[i]);
+    for (size_t i = 0; i < count; i++)
+        acc[i] += (float)(g * m[i]);
 }
 
 /* Turns a non-negative map into a distribution with a small even floor. */
 static void to_distribution(float *m, size_t count) {
     double sum = 0;
-    for (size_t i = 0; i < count; i++) sum += m[i] > 0 ? m[i] : 0;
+    for (size_t i = 0; i < count; i++)
+        sum += m[i] > 0 ? m[i] : 0;
     double even = 1.0 / count;
     if (!(sum > 0)) {
-        for (size_t i = 0; i < count; i++) m[i] = (float)even;
+        for (size_t i = 0; i < count; i++)
+            m[i] = (float)even;
         return;
     }
     double a = (1 - SAL_FLOOR) / sum, b = SAL_FLOOR * even;
@@ -92,7 +102,8 @@ static void to_distribution(float *m, size_t count) {
     }
     /* The float rounding leaves the sum within a few ulps of 1; fold it back in. */
     float fix = (float)(1.0 / total);
-    for (size_t i = 0; i < count; i++) m[i] *= fix;
+    for (size_t i = 0; i < count; i++)
+        m[i] *= fix;
 }
 
 static int scaled_radius(int s, double r96) {
@@ -100,27 +111,42 @@ static int scaled_radius(int s, double r96) {
     return r < 1 ? 1 : r;
 }
 
+/* Colour and intensity contrast energy across scales: for each channel (intensity,
+ * red-green, blue-yellow) the squared differences between two centre scales and three
+ * surrounds (two local, and the whole scene's mean), each channel's map weighted by how
+ * peaked it is. Squaring makes the map's mass follow strong contrast: a lone bright
+ * object gets most of it, its thin halo little. */
 static void saliency_contrast(const uint8_t *img, int s, float *out, float *work) {
     size_t n = (size_t)s * s;
     float *chan = work, *tmp = work + n, *fmap = work + 2 * n, *b[4];
-    for (int k = 0; k < 4; k++) b[k] = work + (3 + k) * n;
-    /* Centre radii 1, 2 and surround radii 5, 10 at 96 px, scaled with the scene. */
-    const int rad[4] = {scaled_radius(s, 1), scaled_radius(s, 2), scaled_radius(s, 5),
-                        scaled_radius(s, 10)};
+    for (int k = 0; k < 4; k++)
+        b[k] = work + (3 + k) * n;
+    /* Centre radii 1, 2 and surround radii 8, 16 at 96 px, scaled with the scene. */
+    const int rad[4] = {scaled_radius(s, 1), scaled_radius(s, 2), scaled_radius(s, 8),
+                        scaled_radius(s, 16)};
     memset(out, 0, sizeof(float) * n);
     for (int c = 0; c < 3; c++) {
+        double mean = 0;
         for (size_t i = 0; i < n; i++) {
             float r = img[3 * i] * (1.0f / 255), g = img[3 * i + 1] * (1.0f / 255),
                   bl = img[3 * i + 2] * (1.0f / 255);
             chan[i] = c == 0 ? (r + g + bl) / 3 : c == 1 ? r - g : bl - (r + g) / 2;
+            mean += chan[i];
         }
-        for (int k = 0; k < 4; k++) blur(chan, b[k], tmp, s, s, rad[k]);
-        for (size_t i = 0; i < n; i++)
-            fmap[i] = fabsf(b[0][i] - b[2][i]) + fabsf(b[0][i] - b[3][i]) +
-                      fabsf(b[1][i] - b[2][i]) + fabsf(b[1][i] - b[3][i]);
+        float gm = (float)(mean / n);
+        for (int k = 0; k < 4; k++)
+            blur(chan, b[k], tmp, s, s, rad[k]);
+        for (size_t i = 0; i < n; i++) {
+            float acc = 0;
+            for (int k = 0; k < 2; k++) {
+                float d1 = b[k][i] - b[2][i], d2 = b[k][i] - b[3][i], d3 = b[k][i] - gm;
+                acc += d1 * d1 + d2 * d2 + d3 * d3;
+            }
+            fmap[i] = acc;
+        }
         normalise_add(fmap, out, n);
     }
-    blur(out, fmap, tmp, s, s, rad[1]);
+    blur(out, fmap, tmp, s, s, rad[0]);
     memcpy(out, fmap, sizeof(float) * n);
     to_distribution(out, n);
 }
@@ -131,7 +157,8 @@ static void fft64(float *re, float *im, int stride, int sign) {
     const int n = SR_SIDE;
     for (int i = 1, j = 0; i < n; i++) {
         int bit = n >> 1;
-        for (; j & bit; bit >>= 1) j ^= bit;
+        for (; j & bit; bit >>= 1)
+            j ^= bit;
         j ^= bit;
         if (i < j) {
             float t = re[i * stride];
@@ -155,8 +182,10 @@ static void fft64(float *re, float *im, int stride, int sign) {
 }
 
 static void fft2(float *re, float *im, int sign) {
-    for (int r = 0; r < SR_SIDE; r++) fft64(re + r * SR_SIDE, im + r * SR_SIDE, 1, sign);
-    for (int c = 0; c < SR_SIDE; c++) fft64(re + c, im + c, SR_SIDE, sign);
+    for (int r = 0; r < SR_SIDE; r++)
+        fft64(re + r * SR_SIDE, im + r * SR_SIDE, 1, sign);
+    for (int c = 0; c < SR_SIDE; c++)
+        fft64(re + c, im + c, SR_SIDE, sign);
 }
 
 /* Bilinear between pixel centres with clamped edges, single channel, m x m -> d x d. */
@@ -230,7 +259,8 @@ static void saliency_spectral(const uint8_t *img, int s, float *out, float *work
         }
     }
     fft2(re, im, +1);
-    for (int i = 0; i < dd; i++) la[i] = re[i] * re[i] + im[i] * im[i];
+    for (int i = 0; i < dd; i++)
+        la[i] = re[i] * re[i] + im[i] * im[i];
     blur(la, ph, re, d, d, 2);
     resize_gray(ph, d, out, s);
     to_distribution(out, n);
@@ -248,7 +278,8 @@ void env_saliency(const uint8_t *image, int s, int method, float *out, float *wo
         break;
     default:
         WM_ASSERT(method == ENV_SALIENCY_UNIFORM);
-        for (size_t i = 0; i < n; i++) out[i] = (float)(1.0 / n);
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)(1.0 / n);
         break;
     }
 }

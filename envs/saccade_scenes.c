@@ -12,9 +12,8 @@ enum { KIND_DISC, KIND_RING, KIND_CROSS, KIND_TRIANGLE, KIND_STRIPES };
 static const int class_pairs[ENV_SACCADE_PROC_CLASSES][2] = {
     {0, 1}, {0, 2}, {0, 3}, {0, 4}, {1, 2}, {1, 3}, {1, 4}, {2, 3}, {2, 4}, {3, 4}};
 static const char *const class_names[ENV_SACCADE_PROC_CLASSES] = {
-    "disc+ring",     "disc+cross",     "disc+triangle",  "disc+stripes",
-    "ring+cross",    "ring+triangle",  "ring+stripes",   "cross+triangle",
-    "cross+stripes", "triangle+stripes"};
+    "disc+ring",     "disc+cross",   "disc+triangle",  "disc+stripes",  "ring+cross",
+    "ring+triangle", "ring+stripes", "cross+triangle", "cross+stripes", "triangle+stripes"};
 
 const char *env_saccade_procedural_class(int label) {
     return label >= 0 && label < ENV_SACCADE_PROC_CLASSES ? class_names[label] : NULL;
@@ -36,12 +35,24 @@ static void hsv_rgb(double h, double s, double v, float out[3]) {
     double f = h - i, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
     double r, g, b;
     switch (i % 6) {
-    case 0: r = v, g = t, b = p; break;
-    case 1: r = q, g = v, b = p; break;
-    case 2: r = p, g = v, b = t; break;
-    case 3: r = p, g = q, b = v; break;
-    case 4: r = t, g = p, b = v; break;
-    default: r = v, g = p, b = q; break;
+    case 0:
+        r = v, g = t, b = p;
+        break;
+    case 1:
+        r = q, g = v, b = p;
+        break;
+    case 2:
+        r = p, g = v, b = t;
+        break;
+    case 3:
+        r = p, g = q, b = v;
+        break;
+    case 4:
+        r = t, g = p, b = v;
+        break;
+    default:
+        r = v, g = p, b = q;
+        break;
     }
     out[0] = (float)r, out[1] = (float)g, out[2] = (float)b;
 }
@@ -98,20 +109,20 @@ int env_saccade_procedural(int64_t idx, int s, uint8_t *image) {
     /* Background: a gradient, smooth blotches or faint stripes in muted colours. */
     int bg = (int)wm_rng_below(&rng, 3);
     float c0[3], c1[3];
-    hsv_rgb(wm_rng_uniform(&rng), wm_rng_range(&rng, 0.1, 0.4), wm_rng_range(&rng, 0.25, 0.5),
-            c0);
-    hsv_rgb(wm_rng_uniform(&rng), wm_rng_range(&rng, 0.1, 0.4), wm_rng_range(&rng, 0.25, 0.5),
-            c1);
+    hsv_rgb(wm_rng_uniform(&rng), wm_rng_range(&rng, 0.1, 0.4), wm_rng_range(&rng, 0.25, 0.5), c0);
+    hsv_rgb(wm_rng_uniform(&rng), wm_rng_range(&rng, 0.1, 0.4), wm_rng_range(&rng, 0.25, 0.5), c1);
     double ang = wm_rng_range(&rng, 0, 2 * M_PI), gy = sin(ang), gx = cos(ang);
     double period = wm_rng_range(&rng, 0.04, 0.1) * s;
     float lattice[5][5];
     for (int i = 0; i < 5; i++)
-        for (int j = 0; j < 5; j++) lattice[i][j] = wm_rng_uniformf(&rng);
+        for (int j = 0; j < 5; j++)
+            lattice[i][j] = wm_rng_uniformf(&rng);
 
     /* Parts: two of each kind of the class's pair, in 4 of the 3 x 3 cells. */
     Part parts[4];
     int cells[9];
-    for (int i = 0; i < 9; i++) cells[i] = i;
+    for (int i = 0; i < 9; i++)
+        cells[i] = i;
     for (int i = 0; i < 4; i++) {
         int j = i + (int)wm_rng_below(&rng, (uint32_t)(9 - i));
         int t = cells[i];
@@ -149,7 +160,8 @@ int env_saccade_procedural(int64_t idx, int s, uint8_t *image) {
             if (bg == 0) {
                 double t = 0.5 + 0.5 * ((ny - 0.5) * gy + (nx - 0.5) * gx) * 1.4;
                 t = fmin(fmax(t, 0), 1);
-                for (int c = 0; c < 3; c++) col[c] = (float)(c0[c] + (c1[c] - c0[c]) * t);
+                for (int c = 0; c < 3; c++)
+                    col[c] = (float)(c0[c] + (c1[c] - c0[c]) * t);
             } else if (bg == 1) {
                 double fy = ny * 4, fx = nx * 4;
                 int iy = (int)fy, ix = (int)fx;
@@ -158,10 +170,12 @@ int env_saccade_procedural(int64_t idx, int s, uint8_t *image) {
                 ty = ty * ty * (3 - 2 * ty), tx = tx * tx * (3 - 2 * tx);
                 double t = (lattice[iy][ix] * (1 - tx) + lattice[iy][ix + 1] * tx) * (1 - ty) +
                            (lattice[iy + 1][ix] * (1 - tx) + lattice[iy + 1][ix + 1] * tx) * ty;
-                for (int c = 0; c < 3; c++) col[c] = (float)(c0[c] + (c1[c] - c0[c]) * t);
+                for (int c = 0; c < 3; c++)
+                    col[c] = (float)(c0[c] + (c1[c] - c0[c]) * t);
             } else {
                 double t = 0.5 + 0.5 * sin(2 * M_PI * (py * gy + px * gx) / period);
-                for (int c = 0; c < 3; c++) col[c] = (float)(c0[c] + (c1[c] - c0[c]) * 0.35 * t);
+                for (int c = 0; c < 3; c++)
+                    col[c] = (float)(c0[c] + (c1[c] - c0[c]) * 0.35 * t);
             }
             for (int i = 0; i < 4; i++) {
                 const Part *p = &parts[i];
@@ -171,7 +185,8 @@ int env_saccade_procedural(int64_t idx, int s, uint8_t *image) {
                 double d = part_eval(p, dy, dx, &pc);
                 /* Coverage of the pixel from the signed distance: anti-aliased edges. */
                 float a = (float)fmin(fmax(0.5 - d, 0), 1);
-                for (int c = 0; c < 3; c++) col[c] += a * (pc[c] - col[c]);
+                for (int c = 0; c < 3; c++)
+                    col[c] += a * (pc[c] - col[c]);
             }
             uint8_t *o = image + ((size_t)y * s + x) * 3;
             for (int c = 0; c < 3; c++) {
