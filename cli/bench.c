@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 
 static const CliBench benches[] = {
+    {"saccade", "glimpses/s, saliency maps/s, scenes/s, rollout sequences/s", cli_bench_saccade},
     {NULL, NULL, NULL}, /* keeps the table non-empty while entries are added */
 };
 
