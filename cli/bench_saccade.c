@@ -19,21 +19,21 @@ enum { S = 96, F = 32, N_SCENES = 64, N_FIX = 4096 };
 
 typedef struct {
     const uint8_t *scenes;
-    const double *fix; /* N_FIX (y, x) pixel coordinates */
-    uint8_t *out;      /* one glimpse buffer per worker */
-    float *sal, *work; /* per worker */
-    int method, reps;
+    const double *fix;       /* N_FIX (y, x) pixel coordinates */
+    uint8_t *out;            /* one glimpse buffer per worker */
+    float *sal, *work;       /* per worker */
+    int method, reps, n_out; /* n_out: glimpse output side */
     Env **envs;
     int lanes;
 } Ctx;
 
 static void glimpse_task(void *vctx, int64_t begin, int64_t end, int worker) {
     Ctx *c = vctx;
-    uint8_t *out = c->out + (size_t)worker * F * F * 3;
+    uint8_t *out = c->out + (size_t)worker * 4 * F * F * 3;
     for (int64_t i = begin; i < end; i++) {
         int k = (int)(i % N_FIX);
         env_saccade_glimpse(c->scenes + (size_t)(i % N_SCENES) * S * S * 3, S, c->fix[2 * k],
-                            c->fix[2 * k + 1], F, F, out);
+                            c->fix[2 * k + 1], F, c->n_out, out);
     }
 }
 
@@ -121,6 +121,7 @@ int cli_bench_saccade(int argc, char **argv) {
     printf("saccade world, %dx%d scenes, %dx%d fovea; %d cores online, pool of %d threads\n", S, S,
            F, F, cores, nt);
 
+    c.n_out = F;
     double g1 = rate(NULL, 400000, glimpse_task, &c, min_s);
     double gn = rate(pool, 400000, glimpse_task, &c, min_s);
     printf(

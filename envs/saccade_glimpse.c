@@ -1,6 +1,7 @@
 /* Glimpse sampling (bilinear, zero outside the scene) and image resampling for the
  * saccade world. The sampling convention is written out in envs/saccade.h and matched by
  * tests/ref/saccade_ref.py. */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -14,23 +15,6 @@
 static inline uint8_t to_u8(float v) {
     v = v < 0 ? 0 : v > 255 ? 255 : v;
     return (uint8_t)(v + 0.5f);
-}
-
-/* t[k] = wa * a[k] + wb * b[k] over m values; a row that lies outside is NULL (zero). */
-static void blend_rows(float *restrict t, const uint8_t *restrict a, const uint8_t *restrict b,
-                       float wa, float wb, int m) {
-    if (a && b) {
-        for (int k = 0; k < m; k++)
-            t[k] = wa * (float)a[k] + wb * (float)b[k];
-    } else if (a) {
-        for (int k = 0; k < m; k++)
-            t[k] = wa * (float)a[k];
-    } else if (b) {
-        for (int k = 0; k < m; k++)
-            t[k] = wb * (float)b[k];
-    } else {
-        memset(t, 0, sizeof(float) * (size_t)m);
-    }
 }
 
 /* GCC/Clang vector types, 16 values per operation: portable (the compiler splits them
@@ -149,27 +133,35 @@ void env_saccade_glimpse(const uint8_t *img, int s, double y, double x, int f, i
         cw[j] = (float)(p - c);
         cidx[j] = (int)c - cbase;
     }
-    /* The blended row spans columns cbase .. cbase + span; outside the scene it is zero. */
+    /* Window columns cbase .. cbase + span, as float rows (zeros outside the scene);
+     * consecutive output rows often share their source rows, so two are kept. */
     int span = cidx[n - 1] + 1;
     WM_ASSERT(cidx[0] == 0 && span <= GLIMPSE_MAX + 1);
-    float tmp[3 * (GLIMPSE_MAX + 2)];
+    int w16 = (3 * (span + 1) + 15) & ~15;
+    float rows[2][3 * (GLIMPSE_MAX + 2) + 32], v[3 * (GLIMPSE_MAX + 2) + 32];
+    int have[2] = {INT_MIN, INT_MIN}; /* scene row held in rows[k] */
     int lo = cbase < 0 ? 0 : cbase, hi = cbase + span < s - 1 ? cbase + span : s - 1;
     int off = 3 * (lo - cbase), m = 3 * (hi - lo + 1);
     for (int i = 0; i < n; i++) {
         uint8_t *o = out + (size_t)i * n * 3;
         double p = oy + i * step, r = floor(p);
-        int ra = (int)r, rb = ra + 1;
-        const uint8_t *pa = ra >= 0 && ra < s ? img + ((size_t)ra * s + lo) * 3 : NULL;
-        const uint8_t *pb = rb >= 0 && rb < s ? img + ((size_t)rb * s + lo) * 3 : NULL;
-        if ((!pa && !pb) || m <= 0) {
-            memset(o, 0, (size_t)n * 3);
-            continue;
+        int ra = (int)r;
+        const float *row[2];
+        for (int t = 0; t < 2; t++) {
+            int want = ra + t, k = have[0] == want ? 0 : have[1] == want ? 1 : -1;
+            if (k < 0) {
+                /* Replace the row that is not the other one needed. */
+                k = t == 0 ? (have[1] == ra + 1 ? 0 : 1) : (row[0] == rows[0] ? 1 : 0);
+                window_row(rows[k], img, s, want, lo, off, m, w16);
+                have[k] = want;
+            }
+            row[t] = rows[k];
         }
         float wb = (float)(p - r), wa = 1.0f - wb;
-        memset(tmp, 0, sizeof(float) * 3 * (size_t)(span + 1));
-        blend_rows(tmp + off, pa, pb, wa, wb, m);
+        for (int k = 0; k < w16; k += 16)
+            blend2(v + k, row[0] + k, row[1] + k, wa, wb);
         for (int j = 0; j < n; j++) {
-            const float *t = tmp + 3 * cidx[j];
+            const float *t = v + 3 * cidx[j];
             float w1 = cw[j], w0 = 1.0f - w1;
             for (int ch = 0; ch < 3; ch++)
                 o[3 * j + ch] = to_u8(w0 * t[ch] + w1 * t[3 + ch]);
