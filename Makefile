@@ -3,7 +3,6 @@
 #
 #   make            build (release: -O2)       make test    deps + build + all tests
 #   make debug      -O0 build in build/debug   make asan    ASan+UBSan build, non-GL tests
-#   make demo       deps + build + quick training run + eval
 #   make bench      benchmarks (prints figures, asserts nothing)
 #
 # Folders may add rules in their own module.mk (included below).
@@ -47,25 +46,30 @@ else
   EXE := $(BUILD)/bin/seqjepa
 endif
 
-.PHONY: all debug asan test demo bench deps test-deps clean format tests
+.PHONY: all debug asan test bench deps test-deps clean format tests
+# Keep objects of test programs (make would delete them as intermediates).
+.SECONDARY:
 all: deps $(EXE) tests
 
 tests: $(TEST_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	@rm -f $@ && ar rcs $@ $^
 
 $(EXE): $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
+	@echo "  LINK  $@"
+	@$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
-	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+	@echo "  LINK  $@"
+	@$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
 # Installs missing Debian packages (as root) or says exactly what to install.
 deps:
@@ -85,9 +89,6 @@ asan: test-deps
 	@$(MAKE) --no-print-directory MODE=asan build/asan/bin/seqjepa tests
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  sh tests/run.sh --no-gl build/asan/tests build/asan/bin/seqjepa
-
-demo: deps $(EXE)
-	@sh .ci/demo.sh $(EXE)
 
 bench: deps $(EXE)
 	$(EXE) bench all

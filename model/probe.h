@@ -1,0 +1,39 @@
+/* Probes on frozen features and the metrics they report: R^2 as scikit-learn's
+ * r2_score (uniform average over output dimensions), top-1 accuracy, a ridge
+ * regressor with its penalty chosen on a validation split, and a multinomial
+ * logistic-regression classifier. All deterministic for a given input. */
+#ifndef SJ_PROBE_H
+#define SJ_PROBE_H
+
+#include <stddef.h>
+
+/* Mean over the d output columns of 1 - SS_res / SS_tot, where a column with
+ * SS_tot == 0 scores 1 if predicted exactly and 0 otherwise (scikit-learn's
+ * force_finite behaviour). y, pred: [n, d] row-major. */
+double sj_r2_score(const float *y, const float *pred, size_t n, int d);
+/* Share of rows whose arg-max logit equals the label. logits: [n, k]. */
+double sj_top1(const float *logits, const int *labels, size_t n, int k);
+
+/* A linear map with input standardisation: pred = ((x - mu) / sd) W^T + b. */
+typedef struct {
+    int din, dout;
+    float *mu, *sd; /* [din] */
+    float *w;       /* [dout, din] */
+    float *b;       /* [dout] */
+    double lambda;  /* ridge: the penalty picked */
+} SjLinearProbe;
+
+void sj_probe_free(SjLinearProbe *p);
+void sj_probe_predict(const SjLinearProbe *p, const float *x, size_t n, float *out);
+
+/* Ridge regression x [n, din] -> y [n, dout]. The penalty is chosen from a grid by
+ * R^2 on the last 20% of the rows, then the probe is refitted on all rows. Returns
+ * 0, or -1 when n < 2. */
+int sj_ridge_fit(SjLinearProbe *p, const float *x, const float *y, size_t n, int din, int dout);
+
+/* Softmax regression x [n, din] -> labels in [0, k): full-batch Adam on the
+ * cross-entropy with weight decay `wd`, `epochs` steps. Returns 0 or -1 when n < 1. */
+int sj_logreg_fit(SjLinearProbe *p, const float *x, const int *labels, size_t n, int din, int k,
+                  int epochs, double wd);
+
+#endif

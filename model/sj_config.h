@@ -1,0 +1,70 @@
+/* The [model], [optim], [train] and [eval] sections of a run's configuration. The
+ * defaults are the CPU-sized choices; configs/ holds the presets (quick, default,
+ * paper) and the paper's values are noted in the help text. */
+#ifndef SJ_CONFIG_H
+#define SJ_CONFIG_H
+
+#include "core/config.h"
+
+#define SJ_MODEL_FIELDS(X, S)                                                                      \
+    X(S, ENUM, encoder, "small", 0, 0, "small|resnet18|resnet18-cifar", "view encoder (paper: resnet18)") \
+    X(S, INT, width, "16", 4, 128, NULL, "small encoder: channels of the first stage (x2 per stage, 4 stages)") \
+    X(S, INT, action_emb, "128", 1, 4096, NULL, "action embedding size (paper 128)")               \
+    X(S, INT, layers, "3", 1, 24, NULL, "transformer layers (paper 3)")                            \
+    X(S, INT, heads, "4", 1, 64, NULL, "attention heads (paper 4)")                                \
+    X(S, INT, ffn_ratio, "4", 1, 16, NULL, "transformer feed-forward width / model width (paper 4)") \
+    X(S, REAL, dropout, "0.1", 0, 0.9, NULL, "transformer dropout (paper 0.1)")                     \
+    X(S, INT, pred_hidden, "1024", 1, 16384, NULL, "predictor hidden width (paper 1024)")          \
+    X(S, ENUM, action_cond, "both", 0, 0, "both|transformer|predictor|none", "where actions condition the model (ablations)") \
+    X(S, BOOL, ema, "true", 0, 0, NULL, "EMA target encoder (false: stop-gradient on the online encoder)") \
+    X(S, REAL, ema_base, "0.996", 0, 1, NULL, "EMA momentum at the start of the cosine schedule (paper 0.996)") \
+    X(S, STR, pixel_mean, "0.5 0.5 0.5", 0, 0, NULL, "per-channel pixel mean (RGB, pixels in [0,1])") \
+    X(S, STR, pixel_std, "0.25 0.25 0.25", 0, 0, NULL, "per-channel pixel std (RGB)")
+
+#define SJ_OPTIM_FIELDS(X, S)                                                                      \
+    X(S, REAL, lr, "4e-4", 0, 10, NULL, "peak learning rate (paper 4e-4)")                         \
+    X(S, REAL, weight_decay, "1e-3", 0, 10, NULL, "AdamW weight decay, not on biases and norms (paper 1e-3)") \
+    X(S, REAL, warmup, "0.05", 0, 1, NULL, "linear warm-up as a share of all steps, then cosine")  \
+    X(S, REAL, min_lr, "0", 0, 10, NULL, "learning rate at the end of the cosine")                 \
+    X(S, REAL, beta1, "0.9", 0, 1, NULL, "AdamW beta1")                                           \
+    X(S, REAL, beta2, "0.999", 0, 1, NULL, "AdamW beta2")                                         \
+    X(S, REAL, eps, "1e-8", 0, 1, NULL, "AdamW epsilon")
+
+#define SJ_TRAIN_FIELDS(X, S)                                                                      \
+    X(S, INT, steps, "1000", 1, 100000000, NULL, "optimiser steps")                                \
+    X(S, INT, batch, "64", 2, 65536, NULL, "sequences per step (paper 512)")                       \
+    X(S, INT, m_train, "3", 1, 64, NULL, "observed views per sequence; the target is view M+1 (paper 1 or 3)") \
+    X(S, INT, seed, "0", 0, 2147483647, NULL, "run seed: data, initialisation and dropout streams derive from it") \
+    X(S, INT, threads, "0", 0, 256, NULL, "compute threads (0: one per core)")                     \
+    X(S, INT, queue, "4", 1, 64, NULL, "batches buffered between the data thread and the trainer") \
+    X(S, INT, log_every, "10", 1, 1000000, NULL, "steps between CSV log rows")                     \
+    X(S, INT, ckpt_every, "0", 0, 100000000, NULL, "steps between checkpoints (0: only at the end)") \
+    X(S, REAL, probe_lr, "1e-3", 0, 10, NULL, "learning rate of the on-line probes")              \
+    X(S, STR, out, "runs/default", 0, 0, NULL, "run folder: log.csv, checkpoints, eval")          \
+    X(S, STR, data, "", 0, 0, NULL, "dataset folder from 'seqjepa gen' (empty: on-line from the environment)")
+
+#define SJ_EVAL_FIELDS(X, S)                                                                       \
+    X(S, INT, m_max, "5", 1, 64, NULL, "largest M for path integration (probes for M = 1..m_max)") \
+    X(S, INT, train_seqs, "2048", 8, 10000000, NULL, "probe training sequences (train split objects)") \
+    X(S, INT, test_seqs, "512", 8, 10000000, NULL, "probe test sequences (held-out objects)")      \
+    X(S, INT, mlp_hidden, "1024", 1, 16384, NULL, "rotation regressor hidden width (paper MLP 2x1024)") \
+    X(S, INT, mlp_epochs, "60", 1, 100000, NULL, "rotation regressor epochs")                      \
+    X(S, INT, seed, "1", 0, 2147483647, NULL, "evaluation data and probe seed")
+
+WM_CFG_STRUCT(SjModelConfig, SJ_MODEL_FIELDS);
+WM_CFG_STRUCT(SjOptimConfig, SJ_OPTIM_FIELDS);
+WM_CFG_STRUCT(SjTrainConfig, SJ_TRAIN_FIELDS);
+WM_CFG_STRUCT(SjEvalConfig, SJ_EVAL_FIELDS);
+WM_CFG_FIELDS_DECL(SjModelConfig);
+WM_CFG_FIELDS_DECL(SjOptimConfig);
+WM_CFG_FIELDS_DECL(SjTrainConfig);
+WM_CFG_FIELDS_DECL(SjEvalConfig);
+
+enum { SJ_ENC_SMALL = 0, SJ_ENC_RESNET18, SJ_ENC_RESNET18_CIFAR };
+enum { SJ_COND_BOTH = 0, SJ_COND_TRANSFORMER, SJ_COND_PREDICTOR, SJ_COND_NONE };
+
+/* Parses "a b c" (spaces or commas) into three finite numbers; std entries must be
+ * positive. Returns WM_OK or an error naming the key. */
+int sj_parse_rgb(const char *text, const char *key, int positive, float out[3], char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,111 @@
+/* INI config: every error class names its line, overrides win, the dump parses back. */
+#include "core/config.h"
+#include "core/err.h"
+#include "core/fs.h"
+#include "tests/test.h"
+
+#define MODEL_FIELDS(X, S)                                                                         \
+    X(S, ENUM, encoder, "small", 0, 0, "small|resnet18|resnet18-cifar", "encoder")                 \
+    X(S, INT, layers, "3", 1, 12, NULL, "transformer layers")                                      \
+    X(S, REAL, dropout, "0.1", 0, 1, NULL, "dropout")                                              \
+    X(S, BOOL, ema, "true", 0, 0, NULL, "use EMA target")
+#define TRAIN_FIELDS(X, S)                                                                         \
+    X(S, INT, steps, "100", 0, 1000000, NULL, "steps")                                             \
+    X(S, REAL, lr, "4e-4", 0, 10, NULL, "learning rate")                                           \
+    X(S, STR, out, "runs/x", 0, 0, NULL, "output folder")
+
+WM_CFG_STRUCT(ModelCfg, MODEL_FIELDS);
+WM_CFG_STRUCT(TrainCfg, TRAIN_FIELDS);
+WM_CFG_FIELDS(ModelCfg, MODEL_FIELDS);
+WM_CFG_FIELDS(TrainCfg, TRAIN_FIELDS);
+
+typedef struct {
+    ModelCfg model;
+    TrainCfg train;
+} Cfg;
+
+static const WmCfgSection sections[] = {
+    {"model", ModelCfg_fields, 4, offsetof(Cfg, model)},
+    {"train", TrainCfg_fields, 3, offsetof(Cfg, train)},
+};
+static const WmCfgSchema schema = {sections, 2};
+
+static void expect_error(const char *text, int code, const char *want) {
+    Cfg c;
+    char err[512] = "";
+    wm_cfg_defaults(&schema, &c);
+    int rc = wm_cfg_load_string(&schema, &c, text, "t.ini", err, sizeof err);
+    CHECK(rc == code && strstr(err, want), "rc=%d (%s) err='%s' want '%s'", rc, wm_status_name(rc), err, want);
+}
+
+int main(void) {
+    char err[512];
+    Cfg c;
+    CHECK(ModelCfg_nfields == 4 && TrainCfg_nfields == 3);
+    wm_cfg_defaults(&schema, &c);
+    CHECK(c.model.encoder == 0 && c.model.layers == 3 && c.model.dropout == 0.1 && c.model.ema == 1);
+    CHECK(c.train.lr == 4e-4 && !strcmp(c.train.out, "runs/x"));
+
+    const char *good = "# comment\n; another\n\n[model]\n  encoder = resnet18-cifar  # inline\n"
+                       "layers=5\r\ndropout = 0\nema = off\n[train]\nout = \"my run # 1\"\nlr = 1e-3\n";
+    CHECK(wm_cfg_load_string(&schema, &c, good, "good.ini", err, sizeof err) == WM_OK, "%s", err);
+    CHECK(c.model.encoder == 2 && c.model.layers == 5 && c.model.dropout == 0 && c.model.ema == 0);
+    CHECK(!strcmp(c.train.out, "my run # 1") && c.train.lr == 1e-3 && c.train.steps == 100);
+
+    /* Each error class, with its line number. */
+    expect_error("[model]\nlayers = 3\n[bogus]\n", WM_ERR_PARSE, "t.ini:3: unknown section [bogus]");
+    expect_error("[model]\n\nwidth = 3\n", WM_ERR_PARSE, "t.ini:3: unknown key 'width' in [model]");
+    expect_error("[model]\nlayers = 3\n# x\nlayers = 4\n", WM_ERR_PARSE,
+                 "t.ini:4: duplicate key 'layers' in [model] (first set at line 2)");
+    expect_error("layers = 3\n[model]\n", WM_ERR_PARSE, "t.ini:1: key 'layers' appears before any [section]");
+    expect_error("[model]\nlayers = 3x\n", WM_ERR_PARSE, "t.ini:2: model.layers: '3x' is not an integer");
+    expect_error("[model]\nlayers =\n", WM_ERR_PARSE, "t.ini:2: model.layers: '' is not an integer");
+    expect_error("[train]\nlr = 0.1.2\n", WM_ERR_PARSE, "t.ini:2: train.lr: '0.1.2' is not a finite number");
+    expect_error("[train]\nlr = nan\n", WM_ERR_PARSE, "is not a finite number");
+    expect_error("[model]\nlayers = 13\n", WM_ERR_RANGE, "t.ini:2: model.layers = 13 is out of range [1, 12]");
+    expect_error("[model]\nlayers = 99999999999999999999\n", WM_ERR_PARSE, "is not an integer");
+    expect_error("[train]\nlr = -1\n", WM_ERR_RANGE, "t.ini:2: train.lr = -1 is out of range");
+    expect_error("[model]\nema = maybe\n", WM_ERR_PARSE, "t.ini:2: model.ema: 'maybe' is not a boolean");
+    expect_error("[model]\nencoder = vit\n", WM_ERR_PARSE, "'vit' is not one of small|resnet18|resnet18-cifar");
+    expect_error("[model]\njust words\n", WM_ERR_PARSE, "t.ini:2: expected 'key = value'");
+    expect_error("[model\n", WM_ERR_PARSE, "t.ini:1: malformed section header");
+    expect_error("[train]\nout = \"abc\n", WM_ERR_PARSE, "t.ini:2: unterminated quoted value");
+
+    /* A file: the message names the path; a missing file names it too. */
+    char path[600];
+    snprintf(path, sizeof path, "%s/x.ini", test_tmpdir());
+    const char *ftext = "[model]\nlayers = 4\n\n[train]\nsteps = -5\n";
+    CHECK(wm_write_file_atomic(path, ftext, strlen(ftext), err, sizeof err) == WM_OK);
+    wm_cfg_defaults(&schema, &c);
+    CHECK(wm_cfg_load_file(&schema, &c, path, err, sizeof err) == WM_ERR_RANGE && strstr(err, "x.ini:5:"), "%s", err);
+    CHECK(wm_cfg_load_file(&schema, &c, "/no/such.ini", err, sizeof err) == WM_ERR_IO && strstr(err, "/no/such.ini"));
+
+    /* Overrides win over the file and are checked the same way. */
+    wm_cfg_defaults(&schema, &c);
+    CHECK(wm_cfg_load_string(&schema, &c, good, "good.ini", err, sizeof err) == WM_OK);
+    CHECK(wm_cfg_override(&schema, &c, "model.layers=7", err, sizeof err) == WM_OK && c.model.layers == 7);
+    CHECK(wm_cfg_override(&schema, &c, "train.out = runs/b", err, sizeof err) == WM_OK && !strcmp(c.train.out, "runs/b"));
+    CHECK(wm_cfg_override(&schema, &c, "model.layers=70", err, sizeof err) == WM_ERR_RANGE &&
+          strstr(err, "command line 'model.layers=70'"), "%s", err);
+    CHECK(wm_cfg_override(&schema, &c, "layers=7", err, sizeof err) == WM_ERR_ARG && strstr(err, "section.key=value"));
+    CHECK(wm_cfg_override(&schema, &c, "model.depth=7", err, sizeof err) == WM_ERR_PARSE && strstr(err, "unknown key 'depth'"));
+    CHECK(c.model.layers == 7, "a failed override leaves the value");
+
+    /* The dump loads back to identical values (including awkward strings and reals). */
+    c.model.dropout = 0.1 + 0.2;
+    snprintf(c.train.out, sizeof c.train.out, " lead; and # trail ");
+    WmBuf dump = {0};
+    wm_cfg_dump(&schema, &c, &dump);
+    Cfg d;
+    wm_cfg_defaults(&schema, &d);
+    CHECK(wm_cfg_load_string(&schema, &d, dump.data, "dump", err, sizeof err) == WM_OK, "%s\n%s", err, dump.data);
+    CHECK(c.model.encoder == d.model.encoder && c.model.layers == d.model.layers &&
+          c.model.dropout == d.model.dropout && c.model.ema == d.model.ema && c.train.steps == d.train.steps &&
+          c.train.lr == d.train.lr && !strcmp(c.train.out, d.train.out), "dump:\n%s", dump.data);
+    wm_buf_free(&dump);
+    WmBuf desc = {0};
+    wm_cfg_describe(&schema, &desc);
+    CHECK(strstr(desc.data, "encoder") && strstr(desc.data, "small|resnet18"));
+    wm_buf_free(&desc);
+    return TEST_DONE();
+}
