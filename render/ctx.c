@@ -157,6 +157,14 @@ static RdCtx *create_headless(const RdCtxDesc *d, char *err, size_t errsz) {
     if (!n) return NULL;
     int s = d->screen < 0 ? 0 : d->screen % n;
     EGLDisplay dpy = g_screens[s];
+    /* Someone else (SDL's EGL back end, on quitting) may have terminated this display;
+     * initialising an initialised display does nothing. */
+    EGLint major, minor;
+    if (!eglInitialize(dpy, &major, &minor)) {
+        wm_errf(err, errsz, WM_ERR_GL, "EGL could not initialise display %d (error 0x%x)", s,
+                (unsigned)eglGetError());
+        return NULL;
+    }
     if (!eglBindAPI(EGL_OPENGL_API)) {
         wm_errf(err, errsz, WM_ERR_GL, "EGL cannot bind the OpenGL API (error 0x%x)",
                 (unsigned)eglGetError());

@@ -386,8 +386,11 @@ void rd_mesh_tube(RdMesh *m, const float *c, const float *r, int n, int seg,
             nn[k] = end ? ring_t[3 * i + k] : -ring_t[3 * i + k];
         int ctr = rd_mesh_vertex(m, c + 3 * i, nn, rgba);
         int c0 = m->nv;
-        for (int j = 0; j < seg; j++)
-            rd_mesh_vertex(m, m->pos + 3 * (ring0 + i * seg + j), nn, rgba);
+        for (int j = 0; j < seg; j++) {
+            float q[3]; /* a copy: adding a vertex may move m->pos */
+            memcpy(q, m->pos + 3 * (ring0 + i * seg + j), sizeof q);
+            rd_mesh_vertex(m, q, nn, rgba);
+        }
         for (int j = 0; j < seg; j++) {
             int p = c0 + j, q = c0 + (j + 1) % seg;
             if (end)

@@ -193,7 +193,7 @@ RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz) {
     s->target.top_down = 1;
 
     s->cap_v = d->mesh_vertices > 0 ? d->mesh_vertices : 1 << 20;
-    s->cap_i = 3 * s->cap_v;
+    s->cap_i = 6 * s->cap_v; /* closed meshes have about two triangles per vertex */
     s->slots = wm_new(CacheSlot, CACHE_SLOTS);
     glGenVertexArrays(1, &s->vao_obj);
     glGenVertexArrays(1, &s->vao_floor);
@@ -443,8 +443,8 @@ int rd_scene_render(RdScene *s, const RdView *views, int n, char *err, size_t er
                         if (fresh)
                             return wm_errf(err, errsz, WM_ERR_RANGE,
                                            "a mesh of %d vertices and %d triangles does not fit "
-                                           "the renderer's cache of %d vertices",
-                                           v->mesh->nv, v->mesh->nt, s->cap_v);
+                                           "the renderer's cache of %d vertices and %d triangles",
+                                           v->mesh->nv, v->mesh->nt, s->cap_v, s->cap_i / 3);
                         cache_reset(s);
                         fresh = 1;
                         continue;
