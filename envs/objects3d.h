@@ -34,6 +34,7 @@
 
 #include "core/rng.h"
 #include "envs/env.h"
+#include "render/scene.h"
 
 enum {
     ENV_O3_LAT_QW = 0,
@@ -55,9 +56,9 @@ enum {
 #define ENV_O3_COLOR_DIM 4
 
 /* Ranges used when sampling (see env_objects3d_sample_latent). */
-#define ENV_O3_EULER_MAX 1.5707963267948966  /* |Euler angle| <= pi/2 per axis */
-#define ENV_O3_THETA_MAX 0.78539816339744831 /* spot theta in [0, pi/4] */
-#define ENV_O3_TWO_PI 6.2831853071795865
+#define ENV_O3_EULER_MAX   1.5707963267948966  /* |Euler angle| <= pi/2 per axis */
+#define ENV_O3_THETA_MAX   0.78539816339744831 /* spot theta in [0, pi/4] */
+#define ENV_O3_TWO_PI      6.2831853071795865
 #define ENV_O3_CAMERA_DIST 2.5
 
 /* Where each part sits in an action vector; an absent part has offset -1. */
@@ -94,8 +95,23 @@ void env_objects3d_compose(const EnvConfig *cfg, const double lat[ENV_O3_LATENT_
 int env_objects3d_set_latent(Env *e, int lane, const double lat[ENV_O3_LATENT_DIM]);
 void env_objects3d_get_latent(const Env *e, int lane, double lat[ENV_O3_LATENT_DIM]);
 
-/* Number of procedural shape families, and the name of family c ("torus", ...). */
+/* Puts object (class, instance) in the lane, keeping its latent; for viewers and
+ * tools that choose objects. Returns WM_ERR_ARG when either is out of range. The
+ * split of an instance is ENV_SPLIT_HELDOUT when instance >= env_objects3d_train_instances. */
+int env_objects3d_set_object(Env *e, int lane, int cls, int instance);
+int env_objects3d_train_instances(const Env *e);
+
+/* Number of procedural shape families, and the name of family c ("vase", ...). */
 int env_objects3d_family_count(void);
 const char *env_objects3d_family_name(int c);
+/* The name of class c of this world (a family, or an OBJ file / folder name). */
+const char *env_objects3d_class_name(const Env *e, int c);
+
+/* The lane's object mesh in object coordinates (normalised to the unit sphere), valid
+ * until the lane is reset. */
+const RdMesh *env_objects3d_mesh(const Env *e, int lane);
+/* The lane's current view as the renderer takes it (out left NULL), so that a viewer
+ * can draw the same object at any size with its own RdScene. */
+void env_objects3d_view(const Env *e, int lane, RdView *view);
 
 #endif

@@ -1,0 +1,631 @@
+/* Batched object views: one array layer per view, one multi-draw for the objects,
+ * one instanced draw for the floors, one readback per pass; plus the worker farm. */
+#include "render/scene.h"
+
+#include <GL/glew.h>
+#include <cglm/cglm.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/fs.h"
+#include "core/pool.h"
+
+/* Per-view instance attributes (floats): rotation rows (9), translation (3), spot
+ * position (3), spot colour (3), floor colour (3), layer (1). */
+enum {
+    INST_R0 = 0,
+    INST_T = 9,
+    INST_SPOT = 12,
+    INST_SPOT_RGB = 15,
+    INST_FLOOR_RGB = 18,
+    INST_LAYER = 21,
+    INST_FLOATS = 22
+};
+enum { VERT_BYTES = 28 }; /* position 3f, normal 3f, colour 4ub */
+#define FLOOR_HALF_EXTENT 40.0f
+#define CAM_NEAR          0.1f
+#define CAM_FAR           100.0f
+#define MAX_BATCH         256
+#define CACHE_SLOTS       16384 /* meshes resident at once (hash slots; half used at most) */
+
+typedef struct {
+    GLuint count, instance_count, first_index;
+    GLint base_vertex;
+    GLuint base_instance;
+} DrawCmd;
+
+typedef struct {
+    uint64_t key;
+    int used;
+    GLint base_vertex;
+    GLuint first_index, count;
+} CacheSlot;
+
+struct RdScene {
+    int size, batch, layered, has_mdi, has_subimage;
+    RdTarget target;
+    GLuint prog_obj, prog_floor;
+    GLuint vao_obj, vao_floor, vbo, ibo, inst_buf, cmd_buf, quad_buf;
+    int cap_v, cap_i, used_v, used_i;
+    CacheSlot *slots;
+    int nslots_used;
+    float *inst;
+    DrawCmd *cmds;
+    uint8_t *staging;
+    uint8_t *vtmp;
+    size_t vtmp_cap;
+};
+
+/* ---- the studio ---- */
+
+static void eye_position(vec3 eye) {
+    float el = RD_CAM_ELEV_DEG * (float)M_PI / 180.f;
+    eye[0] = 0, eye[1] = RD_CAM_DIST * sinf(el), eye[2] = RD_CAM_DIST * cosf(el);
+}
+
+void rd_scene_view_proj(float vp[16]) {
+    mat4 view, proj, m;
+    vec3 eye, center = {0, 0, 0}, up = {0, 1, 0};
+    eye_position(eye);
+    glm_lookat(eye, center, up, view);
+    glm_perspective(RD_CAM_FOV_DEG * (float)M_PI / 180.f, 1.0f, CAM_NEAR, CAM_FAR, proj);
+    glm_mat4_mul(proj, view, m);
+    memcpy(vp, m, sizeof m);
+}
+
+int rd_scene_project(int size, const float world[3], float *px, float *py) {
+    float vpf[16];
+    rd_scene_view_proj(vpf);
+    mat4 vp;
+    memcpy(vp, vpf, sizeof vp);
+    vec4 p = {world[0], world[1], world[2], 1}, c;
+    glm_mat4_mulv(vp, p, c);
+    if (c[3] <= 1e-6f) return 0;
+    *px = (c[0] / c[3] + 1) * 0.5f * (float)size;
+    *py = (1 - c[1] / c[3]) * 0.5f * (float)size;
+    return 1;
+}
+
+void rd_hsv_to_rgb(float h, float s, float v, float rgb[3]) {
+    h = h - floorf(h);
+    float x = h * 6;
+    int i = (int)x;
+    if (i > 5) i = 5;
+    float f = x - (float)i;
+    float p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+    float r[6] = {v, q, p, p, t, v}, g[6] = {t, v, v, q, p, p}, b[6] = {p, p, t, v, v, q};
+    rgb[0] = r[i], rgb[1] = g[i], rgb[2] = b[i];
+}
+
+/* ---- GL setup ---- */
+
+static void set_uniforms(RdScene *s) {
+    float vpf[16];
+    rd_scene_view_proj(vpf);
+    /* Flip y so that row 0 in memory is the top of the image; this also flips the
+     * winding, hence glFrontFace(GL_CW) when drawing. */
+    for (int c = 0; c < 4; c++)
+        vpf[4 * c + 1] = -vpf[4 * c + 1];
+    vec3 eye;
+    eye_position(eye);
+    vec3 sun = {-0.45f, 0.8f, 0.4f};
+    glm_vec3_normalize(sun);
+    const float sun_rgb[3] = {0.62f, 0.60f, 0.56f}, ambient[3] = {0.22f, 0.23f, 0.26f};
+    float cone[2] = {cosf(RD_SPOT_OUTER_DEG * (float)M_PI / 180.f),
+                     cosf(RD_SPOT_INNER_DEG * (float)M_PI / 180.f)};
+    GLuint p = s->prog_obj;
+    glUseProgram(p);
+    glUniformMatrix4fv(glGetUniformLocation(p, "u_vp"), 1, GL_FALSE, vpf);
+    glUniform3fv(glGetUniformLocation(p, "u_eye"), 1, eye);
+    glUniform3fv(glGetUniformLocation(p, "u_sun_dir"), 1, sun);
+    glUniform3fv(glGetUniformLocation(p, "u_sun_rgb"), 1, sun_rgb);
+    glUniform3fv(glGetUniformLocation(p, "u_ambient"), 1, ambient);
+    glUniform2fv(glGetUniformLocation(p, "u_spot_cone"), 1, cone);
+    glUniform1f(glGetUniformLocation(p, "u_shininess"), 24.0f);
+    p = s->prog_floor;
+    glUseProgram(p);
+    float floor_sun[3] = {sun_rgb[0] * sun[1], sun_rgb[1] * sun[1], sun_rgb[2] * sun[1]};
+    glUniformMatrix4fv(glGetUniformLocation(p, "u_vp"), 1, GL_FALSE, vpf);
+    glUniform2f(glGetUniformLocation(p, "u_floor"), RD_FLOOR_Y, FLOOR_HALF_EXTENT);
+    glUniform3fv(glGetUniformLocation(p, "u_sun_rgb"), 1, floor_sun);
+    glUniform3fv(glGetUniformLocation(p, "u_ambient"), 1, ambient);
+    glUniform2fv(glGetUniformLocation(p, "u_spot_cone"), 1, cone);
+    glUniform2f(glGetUniformLocation(p, "u_shadow"), 1.0f / (0.95f * 0.95f), 0.5f);
+    glUseProgram(0);
+}
+
+static void instance_attribs(GLuint buf, int first, int last) {
+    glBindBuffer(GL_ARRAY_BUFFER, buf);
+    static const int offs[] = {INST_R0,   INST_R0 + 3,   INST_R0 + 6,    INST_T,
+                               INST_SPOT, INST_SPOT_RGB, INST_FLOOR_RGB, INST_LAYER};
+    for (int loc = first; loc <= last; loc++) {
+        int k = loc - 3;
+        glEnableVertexAttribArray((GLuint)loc);
+        glVertexAttribPointer((GLuint)loc, loc == 10 ? 1 : 3, GL_FLOAT, GL_FALSE,
+                              INST_FLOATS * sizeof(float), (void *)(offs[k] * sizeof(float)));
+        glVertexAttribDivisor((GLuint)loc, 1);
+    }
+}
+
+RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz) {
+    if (d->size < 8 || d->size > 4096) {
+        wm_errf(err, errsz, WM_ERR_RANGE, "render size %d is outside 8..4096 pixels", d->size);
+        return NULL;
+    }
+    RdScene *s = wm_new(RdScene, 1);
+    s->size = d->size;
+    size_t per_view = (size_t)d->size * (size_t)d->size * 8; /* colour + depth */
+    int batch = d->batch > 0 ? d->batch : (int)((16u << 20) / per_view);
+    if (batch < 1) batch = 1;
+    if (batch > MAX_BATCH) batch = MAX_BATCH;
+    s->batch = batch;
+    GLint major = 0, minor = 0;
+    glGetIntegerv(GL_MAJOR_VERSION, &major);
+    glGetIntegerv(GL_MINOR_VERSION, &minor);
+    int ver = major * 10 + minor;
+    s->has_mdi = glMultiDrawElementsIndirect &&
+                 (ver >= 43 || rd_gl_has_extension("GL_ARB_multi_draw_indirect"));
+    s->has_subimage =
+        glGetTextureSubImage && (ver >= 45 || rd_gl_has_extension("GL_ARB_get_texture_sub_image"));
+    const char *vs_pre = "";
+    if (!d->no_layers) {
+        if (rd_gl_has_extension("GL_ARB_shader_viewport_layer_array"))
+            vs_pre = "#extension GL_ARB_shader_viewport_layer_array : require\n"
+                     "#define RD_LAYERED 1\n";
+        else if (rd_gl_has_extension("GL_AMD_vertex_shader_layer"))
+            vs_pre = "#extension GL_AMD_vertex_shader_layer : require\n#define RD_LAYERED 1\n";
+    }
+    s->layered = vs_pre[0] != 0;
+    const char *assets = d->assets && d->assets[0] ? d->assets : "assets";
+    char dir[1024];
+    if (wm_path_join(dir, sizeof dir, assets, "shaders") < 0) {
+        wm_errf(err, errsz, WM_ERR_ARG, "assets path too long: %s", assets);
+        goto fail;
+    }
+    if (rd_program_load(dir, "scene_object", vs_pre, NULL, &s->prog_obj, err, errsz) ||
+        rd_program_load(dir, "scene_floor", vs_pre, NULL, &s->prog_floor, err, errsz))
+        goto fail;
+    if (rd_target_create(&s->target, s->size, s->size, s->batch, err, errsz)) goto fail;
+    s->target.top_down = 1;
+
+    s->cap_v = d->mesh_vertices > 0 ? d->mesh_vertices : 1 << 20;
+    s->cap_i = 6 * s->cap_v; /* closed meshes have about two triangles per vertex */
+    s->slots = wm_new(CacheSlot, CACHE_SLOTS);
+    glGenVertexArrays(1, &s->vao_obj);
+    glGenVertexArrays(1, &s->vao_floor);
+    GLuint bufs[5];
+    glGenBuffers(5, bufs);
+    s->vbo = bufs[0], s->ibo = bufs[1], s->inst_buf = bufs[2], s->cmd_buf = bufs[3];
+    s->quad_buf = bufs[4];
+
+    glBindVertexArray(s->vao_obj);
+    glBindBuffer(GL_ARRAY_BUFFER, s->vbo);
+    glBufferData(GL_ARRAY_BUFFER, (GLsizeiptr)s->cap_v * VERT_BYTES, NULL, GL_STATIC_DRAW);
+    glEnableVertexAttribArray(0);
+    glVertexAttribPointer(0, 3, GL_FLOAT, GL_FALSE, VERT_BYTES, (void *)0);
+    glEnableVertexAttribArray(1);
+    glVertexAttribPointer(1, 3, GL_FLOAT, GL_FALSE, VERT_BYTES, (void *)12);
+    glEnableVertexAttribArray(2);
+    glVertexAttribPointer(2, 4, GL_UNSIGNED_BYTE, GL_TRUE, VERT_BYTES, (void *)24);
+    glBindBuffer(GL_ELEMENT_ARRAY_BUFFER, s->ibo);
+    glBufferData(GL_ELEMENT_ARRAY_BUFFER, (GLsizeiptr)s->cap_i * 4, NULL, GL_STATIC_DRAW);
+    glBindBuffer(GL_ARRAY_BUFFER, s->inst_buf);
+    glBufferData(GL_ARRAY_BUFFER, (GLsizeiptr)s->batch * INST_FLOATS * sizeof(float), NULL,
+                 GL_STREAM_DRAW);
+    instance_attribs(s->inst_buf, 3, 10);
+
+    glBindVertexArray(s->vao_floor);
+    static const float quad[8] = {-1, -1, 1, -1, -1, 1, 1, 1};
+    glBindBuffer(GL_ARRAY_BUFFER, s->quad_buf);
+    glBufferData(GL_ARRAY_BUFFER, sizeof quad, quad, GL_STATIC_DRAW);
+    glEnableVertexAttribArray(0);
+    glVertexAttribPointer(0, 2, GL_FLOAT, GL_FALSE, 8, (void *)0);
+    instance_attribs(s->inst_buf, 6, 10);
+    glBindVertexArray(0);
+    if (s->has_mdi) {
+        glBindBuffer(GL_DRAW_INDIRECT_BUFFER, s->cmd_buf);
+        glBufferData(GL_DRAW_INDIRECT_BUFFER, (GLsizeiptr)s->batch * sizeof(DrawCmd), NULL,
+                     GL_STREAM_DRAW);
+        glBindBuffer(GL_DRAW_INDIRECT_BUFFER, 0);
+    }
+    set_uniforms(s);
+    s->inst = wm_new(float, (size_t)s->batch *INST_FLOATS);
+    s->cmds = wm_new(DrawCmd, (size_t)s->batch);
+    s->staging = wm_new(uint8_t, (size_t)s->batch * s->size * s->size * 3);
+    if (rd_gl_check("setting up the scene renderer", err, errsz)) goto fail;
+    return s;
+fail:
+    rd_scene_destroy(s);
+    return NULL;
+}
+
+void rd_scene_destroy(RdScene *s) {
+    if (!s) return;
+    if (s->prog_obj) glDeleteProgram(s->prog_obj);
+    if (s->prog_floor) glDeleteProgram(s->prog_floor);
+    rd_target_destroy(&s->target);
+    if (s->vao_obj) glDeleteVertexArrays(1, &s->vao_obj);
+    if (s->vao_floor) glDeleteVertexArrays(1, &s->vao_floor);
+    GLuint bufs[5] = {s->vbo, s->ibo, s->inst_buf, s->cmd_buf, s->quad_buf};
+    if (s->vbo) glDeleteBuffers(5, bufs);
+    wm_free(s->slots);
+    wm_free(s->inst);
+    wm_free(s->cmds);
+    wm_free(s->staging);
+    wm_free(s->vtmp);
+    wm_free(s);
+}
+
+const RdTarget *rd_scene_target(const RdScene *s) {
+    return &s->target;
+}
+int rd_scene_batch(const RdScene *s) {
+    return s->batch;
+}
+int rd_scene_layered(const RdScene *s) {
+    return s->layered;
+}
+
+/* ---- the GPU mesh cache: meshes appended to one vertex and one index buffer,
+ * all dropped at once when full ---- */
+
+static uint64_t mix64(uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+static CacheSlot *cache_find(RdScene *s, uint64_t key) {
+    size_t h = mix64(key) & (CACHE_SLOTS - 1);
+    while (s->slots[h].used) {
+        if (s->slots[h].key == key) return &s->slots[h];
+        h = (h + 1) & (CACHE_SLOTS - 1);
+    }
+    return &s->slots[h]; /* an empty slot */
+}
+
+static void cache_reset(RdScene *s) {
+    memset(s->slots, 0, CACHE_SLOTS * sizeof *s->slots);
+    s->nslots_used = 0;
+    s->used_v = s->used_i = 0;
+}
+
+static int cache_fits(const RdScene *s, const RdMesh *m) {
+    return s->nslots_used < CACHE_SLOTS / 2 && m->nv <= s->cap_v - s->used_v &&
+           (long long)m->nt * 3 <= (long long)s->cap_i - s->used_i;
+}
+
+static void cache_upload(RdScene *s, CacheSlot *slot, uint64_t key, const RdMesh *m) {
+    size_t bytes = (size_t)m->nv * VERT_BYTES;
+    if (bytes > s->vtmp_cap) {
+        wm_free(s->vtmp);
+        s->vtmp = wm_new(uint8_t, bytes);
+        s->vtmp_cap = bytes;
+    }
+    for (int i = 0; i < m->nv; i++) {
+        uint8_t *v = s->vtmp + (size_t)i * VERT_BYTES;
+        memcpy(v, m->pos + 3 * (size_t)i, 12);
+        memcpy(v + 12, m->nrm + 3 * (size_t)i, 12);
+        memcpy(v + 24, m->rgba + 4 * (size_t)i, 4);
+    }
+    glBindBuffer(GL_ARRAY_BUFFER, s->vbo);
+    glBufferSubData(GL_ARRAY_BUFFER, (GLintptr)s->used_v * VERT_BYTES, (GLsizeiptr)bytes, s->vtmp);
+    glBindBuffer(GL_ELEMENT_ARRAY_BUFFER, s->ibo);
+    glBufferSubData(GL_ELEMENT_ARRAY_BUFFER, (GLintptr)s->used_i * 4, (GLsizeiptr)m->nt * 12,
+                    m->idx);
+    slot->used = 1;
+    slot->key = key;
+    slot->base_vertex = s->used_v;
+    slot->first_index = (GLuint)s->used_i;
+    slot->count = (GLuint)m->nt * 3;
+    s->used_v += m->nv;
+    s->used_i += m->nt * 3;
+    s->nslots_used++;
+}
+
+/* ---- drawing ---- */
+
+static void fill_instance(float *d, const RdView *v, int layer) {
+    memcpy(d + INST_R0, v->rot, 9 * sizeof(float));
+    memcpy(d + INST_T, v->trans, 3 * sizeof(float));
+    float st = sinf(v->spot_theta), ct = cosf(v->spot_theta);
+    d[INST_SPOT + 0] = RD_SPOT_DIST * st * cosf(v->spot_phi);
+    d[INST_SPOT + 1] = RD_SPOT_DIST * ct;
+    d[INST_SPOT + 2] = RD_SPOT_DIST * st * sinf(v->spot_phi);
+    memcpy(d + INST_SPOT_RGB, v->spot_rgb, 3 * sizeof(float));
+    memcpy(d + INST_FLOOR_RGB, v->floor_rgb, 3 * sizeof(float));
+    d[INST_LAYER] = (float)layer;
+}
+
+static void draw_object(const RdScene *s, int i) {
+    const DrawCmd *c = &s->cmds[i];
+    if (!c->count) return;
+    glDrawElementsInstancedBaseVertexBaseInstance(
+        GL_TRIANGLES, (GLsizei)c->count, GL_UNSIGNED_INT,
+        (void *)((size_t)c->first_index * sizeof(uint32_t)), 1, c->base_vertex, c->base_instance);
+}
+
+static int draw_pass(RdScene *s, const RdView *views, int m, char *err, size_t errsz) {
+    glBindBuffer(GL_ARRAY_BUFFER, s->inst_buf);
+    glBufferSubData(GL_ARRAY_BUFFER, 0, (GLsizeiptr)m * INST_FLOATS * sizeof(float), s->inst);
+    rd_target_bind(&s->target);
+    glEnable(GL_DEPTH_TEST);
+    glDepthFunc(GL_LEQUAL);
+    glFrontFace(GL_CW);
+    glClearColor(0.58f, 0.62f, 0.68f, 1.0f);
+    glClearDepth(1.0);
+    if (s->layered) {
+        glClear(GL_COLOR_BUFFER_BIT | GL_DEPTH_BUFFER_BIT);
+        glEnable(GL_CULL_FACE);
+        glUseProgram(s->prog_obj);
+        glBindVertexArray(s->vao_obj);
+        if (s->has_mdi) {
+            glBindBuffer(GL_DRAW_INDIRECT_BUFFER, s->cmd_buf);
+            glBufferSubData(GL_DRAW_INDIRECT_BUFFER, 0, (GLsizeiptr)m * sizeof(DrawCmd), s->cmds);
+            glMultiDrawElementsIndirect(GL_TRIANGLES, GL_UNSIGNED_INT, (void *)0, m, 0);
+            glBindBuffer(GL_DRAW_INDIRECT_BUFFER, 0);
+        } else {
+            for (int i = 0; i < m; i++)
+                draw_object(s, i);
+        }
+        glDisable(GL_CULL_FACE);
+        glUseProgram(s->prog_floor);
+        glBindVertexArray(s->vao_floor);
+        glDrawArraysInstanced(GL_TRIANGLE_STRIP, 0, 4, m);
+    } else {
+        for (int i = 0; i < m; i++) {
+            glFramebufferTextureLayer(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target.color, 0, i);
+            glFramebufferTextureLayer(GL_FRAMEBUFFER, GL_DEPTH_ATTACHMENT, s->target.depth, 0, i);
+            glClear(GL_COLOR_BUFFER_BIT | GL_DEPTH_BUFFER_BIT);
+            glEnable(GL_CULL_FACE);
+            glUseProgram(s->prog_obj);
+            glBindVertexArray(s->vao_obj);
+            draw_object(s, i);
+            glDisable(GL_CULL_FACE);
+            glUseProgram(s->prog_floor);
+            glBindVertexArray(s->vao_floor);
+            glDrawArraysInstancedBaseInstance(GL_TRIANGLE_STRIP, 0, 4, 1, (GLuint)i);
+        }
+        glFramebufferTexture(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target.color, 0);
+        glFramebufferTexture(GL_FRAMEBUFFER, GL_DEPTH_ATTACHMENT, s->target.depth, 0);
+    }
+    glBindVertexArray(0);
+    glUseProgram(0);
+    int rc = rd_gl_check("drawing views", err, errsz);
+    if (rc) return rc;
+
+    /* One readback for the pass: layers [0, m) as packed RGB, top row first. */
+    size_t view_bytes = (size_t)s->size * s->size * 3;
+    glPixelStorei(GL_PACK_ALIGNMENT, 1);
+    if (s->has_subimage) {
+        glGetTextureSubImage(s->target.color, 0, 0, 0, 0, s->size, s->size, m, GL_RGB,
+                             GL_UNSIGNED_BYTE, (GLsizei)(view_bytes * (size_t)m), s->staging);
+    } else {
+        GLuint fbo;
+        glGenFramebuffers(1, &fbo);
+        glBindFramebuffer(GL_READ_FRAMEBUFFER, fbo);
+        for (int i = 0; i < m; i++) {
+            glFramebufferTextureLayer(GL_READ_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target.color, 0,
+                                      i);
+            glReadPixels(0, 0, s->size, s->size, GL_RGB, GL_UNSIGNED_BYTE,
+                         s->staging + view_bytes * (size_t)i);
+        }
+        glBindFramebuffer(GL_READ_FRAMEBUFFER, 0);
+        glDeleteFramebuffers(1, &fbo);
+    }
+    rc = rd_gl_check("reading views back", err, errsz);
+    if (rc) return rc;
+    for (int i = 0; i < m; i++)
+        if (views[i].out) memcpy(views[i].out, s->staging + view_bytes * (size_t)i, view_bytes);
+    return WM_OK;
+}
+
+int rd_scene_render(RdScene *s, const RdView *views, int n, char *err, size_t errsz) {
+    int start = 0;
+    while (start < n) {
+        int m = 0, fresh = 0;
+        while (start + m < n && m < s->batch) {
+            const RdView *v = &views[start + m];
+            DrawCmd *c = &s->cmds[m];
+            memset(c, 0, sizeof *c);
+            if (v->mesh && v->mesh->nt > 0) {
+                CacheSlot *slot = cache_find(s, v->mesh_key);
+                if (!slot->used) {
+                    if (!cache_fits(s, v->mesh)) {
+                        if (m > 0) break; /* draw what we have; the cache resets next pass */
+                        if (fresh)
+                            return wm_errf(err, errsz, WM_ERR_RANGE,
+                                           "a mesh of %d vertices and %d triangles does not fit "
+                                           "the renderer's cache of %d vertices and %d triangles",
+                                           v->mesh->nv, v->mesh->nt, s->cap_v, s->cap_i / 3);
+                        cache_reset(s);
+                        fresh = 1;
+                        continue;
+                    }
+                    cache_upload(s, slot, v->mesh_key, v->mesh);
+                }
+                c->count = slot->count;
+                c->instance_count = 1;
+                c->first_index = slot->first_index;
+                c->base_vertex = slot->base_vertex;
+            }
+            c->base_instance = (GLuint)m;
+            fill_instance(s->inst + (size_t)m * INST_FLOATS, v, m);
+            m++;
+        }
+        int rc = draw_pass(s, views + start, m, err, errsz);
+        if (rc) return rc;
+        start += m;
+    }
+    return WM_OK;
+}
+
+/* ---- the farm ---- */
+
+typedef struct {
+    pthread_t th;
+    struct RdFarm *farm;
+    int idx;
+    int started;
+    RdCtx *ctx;
+    RdScene *scene;
+    int rc;
+    char err[512];
+    const RdView *views;
+    int n;
+    int ready;
+} Worker;
+
+struct RdFarm {
+    int nw;
+    Worker *w;
+    RdSceneDesc scene;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done;
+    unsigned long gen;
+    int pending;
+    int quit;
+    int software;
+    char renderer[128];
+};
+
+static void *worker_main(void *arg) {
+    Worker *w = arg;
+    RdFarm *f = w->farm;
+    RdCtxDesc cd = {.kind = RD_CTX_HEADLESS, .screen = w->idx};
+    w->ctx = rd_ctx_create(&cd, w->err, sizeof w->err);
+    if (w->ctx) {
+        w->scene = rd_scene_create(&f->scene, w->err, sizeof w->err);
+        if (!w->scene) w->rc = WM_ERR_GL;
+    } else {
+        w->rc = WM_ERR_GL;
+    }
+    pthread_mutex_lock(&f->mu);
+    w->ready = 1;
+    unsigned long seen = f->gen;
+    pthread_cond_broadcast(&f->cv_done);
+    int alive = !w->rc;
+    while (alive) {
+        while (!f->quit && f->gen == seen)
+            pthread_cond_wait(&f->cv_work, &f->mu);
+        if (f->quit) break;
+        seen = f->gen;
+        const RdView *views = w->views;
+        int n = w->n;
+        pthread_mutex_unlock(&f->mu);
+        int rc = n > 0 ? rd_scene_render(w->scene, views, n, w->err, sizeof w->err) : WM_OK;
+        pthread_mutex_lock(&f->mu);
+        w->rc = rc;
+        if (--f->pending == 0) pthread_cond_broadcast(&f->cv_done);
+    }
+    pthread_mutex_unlock(&f->mu);
+    rd_scene_destroy(w->scene);
+    w->scene = NULL;
+    rd_ctx_destroy(w->ctx);
+    w->ctx = NULL;
+    return NULL;
+}
+
+static int start_worker(RdFarm *f, int i, char *err, size_t errsz) {
+    Worker *w = &f->w[i];
+    w->farm = f;
+    w->idx = i;
+    if (pthread_create(&w->th, NULL, worker_main, w))
+        return wm_errf(err, errsz, WM_ERR_GL, "cannot start render thread %d", i);
+    w->started = 1;
+    pthread_mutex_lock(&f->mu);
+    while (!w->ready)
+        pthread_cond_wait(&f->cv_done, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+    if (w->rc) return wm_errf(err, errsz, w->rc, "%s", w->err);
+    return WM_OK;
+}
+
+RdFarm *rd_farm_create(const RdFarmDesc *d, char *err, size_t errsz) {
+    RdFarm *f = wm_new(RdFarm, 1);
+    f->scene = d->scene;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv_work, NULL);
+    pthread_cond_init(&f->cv_done, NULL);
+    int max_w = d->workers > 0 ? d->workers : 64;
+    f->w = wm_new(Worker, (size_t)max_w);
+    /* The first worker tells whether rendering is on the CPU, which decides how many
+     * more are worth having. */
+    if (start_worker(f, 0, err, errsz)) goto fail;
+    f->nw = 1;
+    snprintf(f->renderer, sizeof f->renderer, "%s", rd_ctx_renderer(f->w[0].ctx));
+    f->software = rd_ctx_is_software(f->w[0].ctx);
+    int want = d->workers;
+    if (want <= 0) {
+        want = 1;
+        if (f->software) {
+            int screens = rd_headless_screens(NULL, 0);
+            int cores = wm_cpu_count();
+            want = cores < screens ? cores : screens;
+            if (want < 1) want = 1;
+        }
+    }
+    for (int i = 1; i < want; i++) {
+        if (start_worker(f, i, err, errsz)) goto fail;
+        f->nw = i + 1;
+    }
+    return f;
+fail:
+    f->nw = max_w;
+    rd_farm_destroy(f);
+    return NULL;
+}
+
+void rd_farm_destroy(RdFarm *f) {
+    if (!f) return;
+    pthread_mutex_lock(&f->mu);
+    f->quit = 1;
+    pthread_cond_broadcast(&f->cv_work);
+    pthread_mutex_unlock(&f->mu);
+    for (int i = 0; i < f->nw; i++)
+        if (f->w[i].started) pthread_join(f->w[i].th, NULL);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv_work);
+    pthread_cond_destroy(&f->cv_done);
+    wm_free(f->w);
+    wm_free(f);
+}
+
+int rd_farm_workers(const RdFarm *f) {
+    return f->nw;
+}
+const char *rd_farm_renderer(const RdFarm *f) {
+    return f->renderer;
+}
+
+int rd_farm_render(RdFarm *f, const RdView *views, int n, char *err, size_t errsz) {
+    if (n <= 0) return WM_OK;
+    /* Small batches stay on fewer workers: a worker's pass has a fixed cost. */
+    int k = f->nw;
+    if (n < 8 * k) k = (n + 7) / 8;
+    if (k > f->nw) k = f->nw;
+    pthread_mutex_lock(&f->mu);
+    for (int i = 0; i < f->nw; i++) {
+        Worker *w = &f->w[i];
+        long b = i < k ? (long)n * i / k : n, e = i < k ? (long)n * (i + 1) / k : n;
+        w->views = views + b;
+        w->n = (int)(e - b);
+    }
+    f->pending = f->nw;
+    f->gen++;
+    pthread_cond_broadcast(&f->cv_work);
+    while (f->pending > 0)
+        pthread_cond_wait(&f->cv_done, &f->mu);
+    int rc = WM_OK;
+    for (int i = 0; i < f->nw && !rc; i++)
+        if (f->w[i].rc) rc = wm_errf(err, errsz, f->w[i].rc, "%s", f->w[i].err);
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
