@@ -112,6 +112,10 @@ static void glimpse_translate(const uint8_t *img, int s, double y, double x, int
 void env_saccade_glimpse(const uint8_t *img, int s, double y, double x, int f, int n,
                          uint8_t *out) {
     WM_ASSERT(s > 0 && f > 0 && n > 0 && f <= GLIMPSE_MAX && n <= GLIMPSE_MAX);
+    if (!isfinite(y) || !isfinite(x)) { /* nowhere: nothing to see */
+        memset(out, 0, (size_t)n * n * 3);
+        return;
+    }
     if (n == f) {
         glimpse_translate(img, s, y, x, f, out);
         return;
