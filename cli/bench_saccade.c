@@ -127,6 +127,12 @@ int cli_bench_saccade(int argc, char **argv) {
     printf(
         "  glimpse kernel          %10.0f glimpses/s (1 thread)  %10.0f glimpses/s (%d threads)\n",
         g1, gn, nt);
+    c.n_out = 2 * F;
+    double r1 = rate(NULL, 100000, glimpse_task, &c, min_s);
+    double rn = rate(pool, 100000, glimpse_task, &c, min_s);
+    printf(
+        "  glimpse resized to %dx%d %9.0f glimpses/s (1 thread)  %10.0f glimpses/s (%d threads)\n",
+        2 * F, 2 * F, r1, rn, nt);
 
     /* env_observe on 256 lanes, one Env per thread (observe is per-lane read-only). */
     char err[512];

@@ -9,8 +9,8 @@
 #include "core/err.h"
 #include "envs/saccade.h"
 
-/* Widest window and output the stack buffers below hold (config caps both at 512). */
-#define GLIMPSE_MAX 1024
+/* Widest window and output the stack buffers below hold (the config caps both here). */
+#define GLIMPSE_MAX 512
 
 static inline uint8_t to_u8(float v) {
     v = v < 0 ? 0 : v > 255 ? 255 : v;
@@ -127,49 +127,54 @@ void env_saccade_glimpse(const uint8_t *img, int s, double y, double x, int f, i
         memset(out, 0, (size_t)n * n * 3);
         return;
     }
-    /* Per output column: its left neighbour relative to column cbase, and the weight of
-     * the right one. Offsets grow with j and stay within [0, f]. */
-    int cbase = (int)cfirst;
-    int cidx[GLIMPSE_MAX];
-    float cw[GLIMPSE_MAX];
+    /* Per output value (pixel j, channel ch): the window value left of its sample point,
+     * counted from column cbase, and the two weights. Offsets grow with j and stay within
+     * [0, 3f]. */
+    int cbase = (int)cfirst, n3 = 3 * n;
+    int idx[3 * GLIMPSE_MAX];
+    float w0[3 * GLIMPSE_MAX], w1[3 * GLIMPSE_MAX];
     for (int j = 0; j < n; j++) {
         double p = ox + j * step, c = floor(p);
-        cw[j] = (float)(p - c);
-        cidx[j] = (int)c - cbase;
+        for (int ch = 0; ch < 3; ch++) {
+            idx[3 * j + ch] = 3 * ((int)c - cbase) + ch;
+            w1[3 * j + ch] = (float)(p - c);
+            w0[3 * j + ch] = 1.0f - (float)(p - c);
+        }
     }
-    /* Window columns cbase .. cbase + span, as float rows (zeros outside the scene);
-     * consecutive output rows often share their source rows, so two are kept. */
-    int span = cidx[n - 1] + 1;
-    WM_ASSERT(cidx[0] == 0 && span <= GLIMPSE_MAX + 1);
+    /* Window columns cbase .. cbase + span as a float row (zeros outside the scene). Each
+     * source row is resampled horizontally once and kept while output rows use it (two
+     * at a time); an output row is then one vector blend of two of them. */
+    int span = idx[n3 - 1] / 3 + 1;
+    WM_ASSERT(idx[0] == 0 && span <= GLIMPSE_MAX + 1);
     int w16 = (3 * (span + 1) + 15) & ~15;
-    float rows[2][3 * (GLIMPSE_MAX + 2) + 32], v[3 * (GLIMPSE_MAX + 2) + 32];
+    float raw[3 * (GLIMPSE_MAX + 2) + 32], rows[2][3 * GLIMPSE_MAX + 32];
     int have[2] = {INT_MIN, INT_MIN}; /* scene row held in rows[k] */
     int lo = cbase < 0 ? 0 : cbase, hi = cbase + span < s - 1 ? cbase + span : s - 1;
     int off = 3 * (lo - cbase), m = 3 * (hi - lo + 1);
     for (int i = 0; i < n; i++) {
-        uint8_t *o = out + (size_t)i * n * 3;
+        uint8_t *o = out + (size_t)i * n3;
         double p = oy + i * step, r = floor(p);
         int ra = (int)r;
-        const float *row[2];
+        const float *row[2] = {NULL, NULL};
         for (int t = 0; t < 2; t++) {
             int want = ra + t, k = have[0] == want ? 0 : have[1] == want ? 1 : -1;
             if (k < 0) {
                 /* Replace the row that is not the other one needed. */
                 k = t == 0 ? (have[1] == ra + 1 ? 0 : 1) : (row[0] == rows[0] ? 1 : 0);
-                window_row(rows[k], img, s, want, lo, off, m, w16);
+                window_row(raw, img, s, want, lo, off, m, w16);
+                float *h = rows[k];
+                for (int q = 0; q < n3; q++)
+                    h[q] = w0[q] * raw[idx[q]] + w1[q] * raw[idx[q] + 3];
                 have[k] = want;
             }
             row[t] = rows[k];
         }
         float wb = (float)(p - r), wa = 1.0f - wb;
-        for (int k = 0; k < w16; k += 16)
-            blend2(v + k, row[0] + k, row[1] + k, wa, wb);
-        for (int j = 0; j < n; j++) {
-            const float *t = v + 3 * cidx[j];
-            float w1 = cw[j], w0 = 1.0f - w1;
-            for (int ch = 0; ch < 3; ch++)
-                o[3 * j + ch] = to_u8(w0 * t[ch] + w1 * t[3 + ch]);
-        }
+        int k = 0;
+        for (; k + 16 <= n3; k += 16)
+            blend2_bytes(o + k, row[0] + k, row[1] + k, wa, wb);
+        for (; k < n3; k++)
+            o[k] = to_u8(wa * row[0][k] + wb * row[1][k]);
     }
 }
 
