@@ -6,6 +6,8 @@
 
 #include "core/err.h"
 
+WM_CFG_FIELDS(BenchConfig, BENCH_FIELDS);
+
 static const WmCfgSection sections[] = {
     {"env", EnvConfig_fields, 0, offsetof(RunConfig, env)},
     {"agent", AgentConfig_fields, 0, offsetof(RunConfig, agent)},
@@ -13,7 +15,9 @@ static const WmCfgSection sections[] = {
     {"optim", SjOptimConfig_fields, 0, offsetof(RunConfig, optim)},
     {"train", SjTrainConfig_fields, 0, offsetof(RunConfig, train)},
     {"eval", SjEvalConfig_fields, 0, offsetof(RunConfig, eval)},
+    {"bench", BenchConfig_fields, 0, offsetof(RunConfig, bench)},
 };
+
 static WmCfgSection resolved[sizeof sections / sizeof sections[0]];
 const WmCfgSchema run_schema = {resolved, (int)(sizeof sections / sizeof sections[0])};
 
@@ -22,7 +26,7 @@ const WmCfgSchema run_schema = {resolved, (int)(sizeof sections / sizeof section
 static void schema_init(void) {
     if (resolved[0].name) return;
     const int counts[] = {EnvConfig_nfields, AgentConfig_nfields, SjModelConfig_nfields,
-                          SjOptimConfig_nfields, SjTrainConfig_nfields, SjEvalConfig_nfields};
+                          SjOptimConfig_nfields, SjTrainConfig_nfields, SjEvalConfig_nfields, BenchConfig_nfields};
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
         resolved[i] = sections[i];
         resolved[i].nfields = counts[i];

@@ -226,9 +226,11 @@ void wm_plot_series(WmPlot *p, const double *xs, const double *ys, int n, WmColo
     if (dots)
         for (int i = 0; i < n; i++) wm_canvas_dot(p->c, px_x(p, xs[i]), px_y(p, ys[i]), thick + 1, col);
     if (label && p->font) {
-        int fh = (int)wm_font_px(p->font), ly = p->y + 4 + (p->legend_n++) * (fh + 3);
-        wm_canvas_fill(p->c, p->x + p->w - 150, ly + fh / 2 - 1, 18, 3, col);
-        wm_canvas_text(p->c, p->font, p->x + p->w - 128, ly + fh - 2, label, (WmColor){40, 40, 40}, 0);
+        /* stacked upwards from the lower-left corner, where curves that rise to the
+         * top of the range rarely pass */
+        int fh = (int)wm_font_px(p->font), ly = p->y + p->h - 8 - (++p->legend_n) * (fh + 3);
+        wm_canvas_fill(p->c, p->x + 10, ly + fh / 2 - 1, 18, 3, col);
+        wm_canvas_text(p->c, p->font, p->x + 32, ly + fh - 2, label, (WmColor){40, 40, 40}, 0);
     }
 }
 
