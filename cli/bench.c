@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 
 static const CliBench benches[] = {
+    {"train", "training-step throughput: quick, default and reference configurations", cli_bench_train},
     {"pathint", "path-integration benchmark: variants, ablations, oracle, report", cli_bench_pathint},
 };
 
