@@ -6,8 +6,9 @@
 #include "cli/commands.h"
 
 static const CliBench benches[] = {
+    {"train", "training-step throughput: quick, default and reference configurations", cli_bench_train},
+    {"pathint", "path-integration benchmark: variants, ablations, oracle, report", cli_bench_pathint},
     {"saccade", "glimpses/s, saliency maps/s, scenes/s, rollout sequences/s", cli_bench_saccade},
-    {NULL, NULL, NULL}, /* keeps the table non-empty while entries are added */
 };
 
 static int n_benches(void) {
