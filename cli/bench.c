@@ -6,6 +6,8 @@
 #include "cli/commands.h"
 
 static const CliBench benches[] = {
+    {"render", "objects3d views/s at 64 and 128 px, one view per frame vs batched",
+     cli_bench_render},
     {NULL, NULL, NULL}, /* keeps the table non-empty while entries are added */
 };
 

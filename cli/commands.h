@@ -19,6 +19,8 @@ typedef struct {
     int (*run)(int argc, char **argv);
 } CliBench;
 
+int cli_bench_render(int argc, char **argv);
+
 /* True when argv[i] is -h or --help. */
 int cli_is_help(const char *arg);
 

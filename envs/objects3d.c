@@ -651,3 +651,7 @@ void env_objects3d_view(const Env *e, int lane, RdView *view) {
     WM_ASSERT(lane >= 0 && lane < e->lanes && o->lanes[lane].entry);
     lane_view(o, &o->lanes[lane], view);
 }
+
+int env_objects3d_render_threads(const Env *e) {
+    return rd_farm_workers(impl(e)->farm);
+}

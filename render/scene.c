@@ -45,9 +45,14 @@ typedef struct {
     GLuint first_index, count;
 } CacheSlot;
 
+#define MAX_TARGETS 10 /* layer counts 1, 2, 4, ..., 256 */
+
 struct RdScene {
     int size, batch, layered, has_mdi, has_subimage;
-    RdTarget target;
+    /* Targets of 1, 2, 4, ... layers: a pass clears and draws into the smallest that
+     * holds it, so small calls do not pay for clearing a whole batch's layers. */
+    RdTarget targets[MAX_TARGETS];
+    RdTarget *target; /* of the last pass */
     GLuint prog_obj, prog_floor;
     GLuint vao_obj, vao_floor, vbo, ibo, inst_buf, cmd_buf, quad_buf;
     int cap_v, cap_i, used_v, used_i;
@@ -151,6 +156,26 @@ static void instance_attribs(GLuint buf, int first, int last) {
     }
 }
 
+/* The smallest target with at least m layers (the layered path), made on first use. */
+static int pick_target(RdScene *s, int m, char *err, size_t errsz) {
+    int k = 0;
+    if (s->layered)
+        while ((1 << k) < m)
+            k++;
+    WM_ASSERT(k < MAX_TARGETS);
+    RdTarget *t = &s->targets[k];
+    if (!t->fbo) {
+        int layers = 1 << k;
+        if (layers > s->batch) layers = s->batch;
+        if (!s->layered) layers = s->batch;
+        int rc = rd_target_create(t, s->size, s->size, layers, err, errsz);
+        if (rc) return rc;
+        t->top_down = 1;
+    }
+    s->target = t;
+    return WM_OK;
+}
+
 RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz) {
     if (d->size < 8 || d->size > 4096) {
         wm_errf(err, errsz, WM_ERR_RANGE, "render size %d is outside 8..4096 pixels", d->size);
@@ -189,8 +214,7 @@ RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz) {
     if (rd_program_load(dir, "scene_object", vs_pre, NULL, &s->prog_obj, err, errsz) ||
         rd_program_load(dir, "scene_floor", vs_pre, NULL, &s->prog_floor, err, errsz))
         goto fail;
-    if (rd_target_create(&s->target, s->size, s->size, s->batch, err, errsz)) goto fail;
-    s->target.top_down = 1;
+    if (pick_target(s, 1, err, errsz)) goto fail;
 
     s->cap_v = d->mesh_vertices > 0 ? d->mesh_vertices : 1 << 20;
     s->cap_i = 6 * s->cap_v; /* closed meshes have about two triangles per vertex */
@@ -247,7 +271,8 @@ void rd_scene_destroy(RdScene *s) {
     if (!s) return;
     if (s->prog_obj) glDeleteProgram(s->prog_obj);
     if (s->prog_floor) glDeleteProgram(s->prog_floor);
-    rd_target_destroy(&s->target);
+    for (int i = 0; i < MAX_TARGETS; i++)
+        if (s->targets[i].fbo) rd_target_destroy(&s->targets[i]);
     if (s->vao_obj) glDeleteVertexArrays(1, &s->vao_obj);
     if (s->vao_floor) glDeleteVertexArrays(1, &s->vao_floor);
     GLuint bufs[5] = {s->vbo, s->ibo, s->inst_buf, s->cmd_buf, s->quad_buf};
@@ -261,7 +286,7 @@ void rd_scene_destroy(RdScene *s) {
 }
 
 const RdTarget *rd_scene_target(const RdScene *s) {
-    return &s->target;
+    return s->target;
 }
 int rd_scene_batch(const RdScene *s) {
     return s->batch;
@@ -353,9 +378,11 @@ static void draw_object(const RdScene *s, int i) {
 }
 
 static int draw_pass(RdScene *s, const RdView *views, int m, char *err, size_t errsz) {
+    int rc = pick_target(s, s->layered ? m : s->batch, err, errsz);
+    if (rc) return rc;
     glBindBuffer(GL_ARRAY_BUFFER, s->inst_buf);
     glBufferSubData(GL_ARRAY_BUFFER, 0, (GLsizeiptr)m * INST_FLOATS * sizeof(float), s->inst);
-    rd_target_bind(&s->target);
+    rd_target_bind(s->target);
     glEnable(GL_DEPTH_TEST);
     glDepthFunc(GL_LEQUAL);
     glFrontFace(GL_CW);
@@ -381,8 +408,8 @@ static int draw_pass(RdScene *s, const RdView *views, int m, char *err, size_t e
         glDrawArraysInstanced(GL_TRIANGLE_STRIP, 0, 4, m);
     } else {
         for (int i = 0; i < m; i++) {
-            glFramebufferTextureLayer(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target.color, 0, i);
-            glFramebufferTextureLayer(GL_FRAMEBUFFER, GL_DEPTH_ATTACHMENT, s->target.depth, 0, i);
+            glFramebufferTextureLayer(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target->color, 0, i);
+            glFramebufferTextureLayer(GL_FRAMEBUFFER, GL_DEPTH_ATTACHMENT, s->target->depth, 0, i);
             glClear(GL_COLOR_BUFFER_BIT | GL_DEPTH_BUFFER_BIT);
             glEnable(GL_CULL_FACE);
             glUseProgram(s->prog_obj);
@@ -393,27 +420,27 @@ static int draw_pass(RdScene *s, const RdView *views, int m, char *err, size_t e
             glBindVertexArray(s->vao_floor);
             glDrawArraysInstancedBaseInstance(GL_TRIANGLE_STRIP, 0, 4, 1, (GLuint)i);
         }
-        glFramebufferTexture(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target.color, 0);
-        glFramebufferTexture(GL_FRAMEBUFFER, GL_DEPTH_ATTACHMENT, s->target.depth, 0);
+        glFramebufferTexture(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target->color, 0);
+        glFramebufferTexture(GL_FRAMEBUFFER, GL_DEPTH_ATTACHMENT, s->target->depth, 0);
     }
     glBindVertexArray(0);
     glUseProgram(0);
-    int rc = rd_gl_check("drawing views", err, errsz);
+    rc = rd_gl_check("drawing views", err, errsz);
     if (rc) return rc;
 
     /* One readback for the pass: layers [0, m) as packed RGB, top row first. */
     size_t view_bytes = (size_t)s->size * s->size * 3;
     glPixelStorei(GL_PACK_ALIGNMENT, 1);
     if (s->has_subimage) {
-        glGetTextureSubImage(s->target.color, 0, 0, 0, 0, s->size, s->size, m, GL_RGB,
+        glGetTextureSubImage(s->target->color, 0, 0, 0, 0, s->size, s->size, m, GL_RGB,
                              GL_UNSIGNED_BYTE, (GLsizei)(view_bytes * (size_t)m), s->staging);
     } else {
         GLuint fbo;
         glGenFramebuffers(1, &fbo);
         glBindFramebuffer(GL_READ_FRAMEBUFFER, fbo);
         for (int i = 0; i < m; i++) {
-            glFramebufferTextureLayer(GL_READ_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target.color, 0,
-                                      i);
+            glFramebufferTextureLayer(GL_READ_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target->color,
+                                      0, i);
             glReadPixels(0, 0, s->size, s->size, GL_RGB, GL_UNSIGNED_BYTE,
                          s->staging + view_bytes * (size_t)i);
         }
