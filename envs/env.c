@@ -34,12 +34,8 @@ void env_destroy(Env *e) {
     wm_free(e);
 }
 
-const EnvSpec *env_spec(const Env *e) {
-    return &e->spec;
-}
-int env_lanes(const Env *e) {
-    return e->lanes;
-}
+const EnvSpec *env_spec(const Env *e) { return &e->spec; }
+int env_lanes(const Env *e) { return e->lanes; }
 
 static int observe_one(Env *e, int lane, EnvObs *out) {
     if (!out) return WM_OK;
@@ -60,8 +56,7 @@ int env_step(Env *e, int lane, const float *action, EnvObs *out) {
 }
 
 int env_observe(Env *e, int n, const int *lanes, EnvObs *outs) {
-    for (int i = 0; i < n; i++)
-        WM_ASSERT(lanes[i] >= 0 && lanes[i] < e->lanes);
+    for (int i = 0; i < n; i++) WM_ASSERT(lanes[i] >= 0 && lanes[i] < e->lanes);
     return e->vt->observe(e, n, lanes, outs);
 }
 

@@ -19,39 +19,27 @@
 /* [env] section. Keys for one world are ignored by the other. */
 #define ENV_FIELDS(X, S)                                                                           \
     X(S, ENUM, kind, "objects3d", 0, 0, "objects3d|saccade", "which world")                        \
-    X(S, INT, size, "64", 8, 512, NULL,                                                            \
-      "observation side in pixels (objects3d render, saccade glimpse output)")                     \
+    X(S, INT, size, "64", 8, 512, NULL, "observation side in pixels (objects3d render, saccade glimpse output)") \
     /* objects3d */                                                                                \
     X(S, INT, n_classes, "16", 1, 64, NULL, "objects3d: procedural shape families used")           \
     X(S, INT, instances, "50", 1, 100000, NULL, "objects3d: instances per class")                  \
-    X(S, REAL, heldout, "0.2", 0, 0.9, NULL,                                                       \
-      "share of instances (or images) held out for evaluation")                                    \
-    X(S, ENUM, rotation, "euler", 0, 0, "euler|so3",                                               \
-      "objects3d: euler = extrinsic XYZ in [-pi/2, pi/2]; so3 = any rotation")                     \
-    X(S, REAL, translate, "0", 0, 1, NULL,                                                         \
-      "objects3d: max |translation| of the object per axis (0: fixed at the origin)")              \
-    X(S, BOOL, color_actions, "false", 0, 0, NULL,                                                 \
-      "objects3d: actions also carry floor/spot hue and spot angle deltas")                        \
-    X(S, BOOL, translate_actions, "false", 0, 0, NULL,                                             \
-      "objects3d: actions also carry the translation delta")                                       \
-    X(S, STR, obj, "", 0, 0, NULL,                                                                 \
-      "objects3d: OBJ file or folder of OBJ files used in place of procedural shapes")             \
-    X(S, STR, assets, "assets", 0, 0, NULL,                                                        \
-      "folder holding shaders/ (relative to the working folder)")                                  \
-    X(S, INT, render_threads, "0", 0, 64, NULL,                                                    \
-      "objects3d: render threads, each with its own GL context (0: one per core on a CPU "         \
-      "rasteriser, 1 on a GPU)")                                                                   \
+    X(S, REAL, heldout, "0.2", 0, 0.9, NULL, "share of instances (or images) held out for evaluation") \
+    X(S, ENUM, rotation, "euler", 0, 0, "euler|so3", "objects3d: euler = extrinsic XYZ in [-pi/2, pi/2]; so3 = any rotation") \
+    X(S, REAL, translate, "0", 0, 1, NULL, "objects3d: max |translation| of the object per axis (0: fixed at the origin)") \
+    X(S, BOOL, color_actions, "false", 0, 0, NULL, "objects3d: actions also carry floor/spot hue and spot angle deltas") \
+    X(S, BOOL, translate_actions, "false", 0, 0, NULL, "objects3d: actions also carry the translation delta") \
+    X(S, STR, obj, "", 0, 0, NULL, "objects3d: OBJ file or folder of OBJ files used in place of procedural shapes") \
+    X(S, STR, assets, "assets", 0, 0, NULL, "folder holding shaders/ (relative to the working folder)") \
+    X(S, INT, render_threads, "0", 0, 64, NULL, "objects3d: render threads, each with its own GL context (0: one per core on a CPU rasteriser, 1 on a GPU)") \
     /* saccade */                                                                                  \
     X(S, INT, scene_size, "96", 16, 1024, NULL, "saccade: scene side S in pixels")                 \
     X(S, INT, fovea, "32", 4, 512, NULL, "saccade: glimpse side f in scene pixels")                \
-    X(S, ENUM, source, "procedural", 0, 0, "procedural|objects3d|folder",                          \
-      "saccade: where scenes come from")                                                           \
+    X(S, ENUM, source, "procedural", 0, 0, "procedural|objects3d|folder", "saccade: where scenes come from") \
     X(S, STR, folder, "", 0, 0, NULL, "saccade: image folder with one sub-folder per class")       \
     X(S, INT, n_scenes, "1000", 1, 10000000, NULL, "saccade: procedural scenes in the pool")       \
     X(S, ENUM, saliency, "contrast", 0, 0, "contrast|spectral|uniform", "saccade: saliency map")   \
     X(S, ENUM, ior, "square", 0, 0, "square|disc|none", "saccade: inhibition-of-return shape")     \
-    X(S, INT, ior_radius, "16", 0, 512, NULL,                                                      \
-      "saccade: inhibition-of-return radius in scene pixels")
+    X(S, INT, ior_radius, "16", 0, 512, NULL, "saccade: inhibition-of-return radius in scene pixels")
 
 WM_CFG_STRUCT(EnvConfig, ENV_FIELDS);
 WM_CFG_FIELDS_DECL(EnvConfig);
