@@ -6,9 +6,9 @@
 #include "cli/commands.h"
 
 static const CliBench benches[] = {
+    {"pathint", "path-integration benchmark: variants, ablations, oracle, report", cli_bench_pathint},
     {"render", "objects3d views/s at 64 and 128 px, one view per frame vs batched",
      cli_bench_render},
-    {NULL, NULL, NULL}, /* keeps the table non-empty while entries are added */
 };
 
 static int n_benches(void) {

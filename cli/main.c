@@ -3,8 +3,12 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "model/nn.h"
 
 static const CliCommand commands[] = {
+    {"train", "train seq-JEPA on-line from an environment", cli_train},
+    {"eval", "probe a checkpoint: invariance, equivariance, path integration", cli_eval},
+    {"embed", "encode view sequences with a checkpoint (z, z_AGG as .npy)", cli_embed},
     {"bench", "print performance figures (ops, render, ...)", cli_bench},
     {"version", "print the version", cli_version},
 };
@@ -34,6 +38,8 @@ int cli_version(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    /* Before anything touches OpenBLAS: it picks its kernels when it loads. */
+    nn_blas_reexec(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

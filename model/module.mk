@@ -1,0 +1,20 @@
+# The nn_* engine sources compiled a second time in double precision (NnReal =
+# double) for the finite-difference gradient tests; only test_nn_grad links them.
+NN_DBL_SRC := $(wildcard model/nn_*.c)
+NN_DBL_OBJ := $(NN_DBL_SRC:model/%.c=$(BUILD)/model/double/%.o)
+
+$(BUILD)/model/double/%.o: model/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $< (double)"
+	@$(CC) $(CFLAGS) -DNN_REAL_DOUBLE -c $< -o $@
+
+$(BUILD)/tests/test_nn_grad.o: tests/test_nn_grad.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $< (double)"
+	@$(CC) $(CFLAGS) -DNN_REAL_DOUBLE -c $< -o $@
+
+$(BUILD)/tests/test_nn_grad: $(BUILD)/tests/test_nn_grad.o $(NN_DBL_OBJ) $(LIB)
+	@echo "  LINK  $@"
+	@$(CC) $(LDFLAGS) $< $(NN_DBL_OBJ) $(LIB) $(LDLIBS) -o $@
+
+-include $(NN_DBL_OBJ:.o=.d)

@@ -1,0 +1,396 @@
+/* The nn engine in float: BLAS paths against the direct-loop references, AdamW
+ * against numbers worked by hand, EMA, schedules, batch-norm running statistics,
+ * dropout, the parameter registry and checkpoints, and run-to-run determinism. */
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "core/safetensors.h"
+#include "model/nn.h"
+#include "tests/test.h"
+
+static WmRng rng;
+
+static float *rnd(size_t n, double scale) {
+    float *x = wm_new(float, n);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(scale * wm_rng_normal(&rng));
+    return x;
+}
+
+/* max |a - b| / max |b|: the error relative to the tensor's scale. */
+static double rel_err(const float *a, const float *b, size_t n) {
+    double d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        s = fmax(s, fabs((double)b[i]));
+    }
+    return s > 0 ? d / s : d;
+}
+
+static void blas_vs_naive_conv(NnConv2d d, int bias) {
+    size_t nx = (size_t)d.ci * d.n * d.h * d.w, nw = (size_t)d.co * d.ci * d.kh * d.kw;
+    size_t no = (size_t)d.co * d.n * d.oh * d.ow;
+    float *x = rnd(nx, 1), *w = rnd(nw, 0.2), *b = rnd((size_t)d.co, 1), *g = rnd(no, 1);
+    float *o1 = wm_new(float, no), *o2 = wm_new(float, no);
+    float *dx1 = rnd(nx, 1), *dx2 = wm_new(float, nx), *dw1 = rnd(nw, 1), *dw2 = wm_new(float, nw);
+    float *db1 = rnd((size_t)d.co, 1), *db2 = wm_new(float, (size_t)d.co);
+    /* backward adds: start both from the same non-zero values */
+    memcpy(dx2, dx1, nx * sizeof *dx1);
+    memcpy(dw2, dw1, nw * sizeof *dw1);
+    memcpy(db2, db1, (size_t)d.co * sizeof *db1);
+    float *scratch = wm_new(float, nn_conv2d_scratch(&d) + 1);
+    nn_conv2d_forward(o1, x, w, bias ? b : NULL, &d, scratch);
+    nn_conv2d_forward_naive(o2, x, w, bias ? b : NULL, &d);
+    nn_conv2d_backward(dx1, dw1, bias ? db1 : NULL, g, x, w, &d, scratch);
+    nn_conv2d_backward_naive(dx2, dw2, bias ? db2 : NULL, g, x, w, &d);
+    char what[96];
+    snprintf(what, sizeof what, "conv n%d %dx%d %dx%d/%d pad %d %d->%d", d.n, d.h, d.w, d.kh, d.kw,
+             d.stride, d.pad, d.ci, d.co);
+    double eo = rel_err(o1, o2, no), ex = rel_err(dx1, dx2, nx), ew = rel_err(dw1, dw2, nw);
+    double eb = bias ? rel_err(db1, db2, (size_t)d.co) : 0;
+    CHECK(eo < 1e-5, "%s: forward rel err %.3g", what, eo);
+    CHECK(ex < 1e-5, "%s: din rel err %.3g", what, ex);
+    CHECK(ew < 1e-5, "%s: dw rel err %.3g", what, ew);
+    CHECK(eb < 1e-5, "%s: dbias rel err %.3g", what, eb);
+    float *arr[] = {x, w, b, g, o1, o2, dx1, dx2, dw1, dw2, db1, db2, scratch};
+    for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
+        wm_free(arr[i]);
+}
+
+static void blas_vs_naive_linear(int n, int fi, int fo, int bias) {
+    float *x = rnd((size_t)n * fi, 1), *w = rnd((size_t)fo * fi, 0.2), *b = rnd((size_t)fo, 1);
+    float *g = rnd((size_t)n * fo, 1), *o1 = wm_new(float, (size_t)n *fo),
+          *o2 = wm_new(float, (size_t)n *fo);
+    float *dx1 = rnd((size_t)n * fi, 1), *dx2 = wm_new(float, (size_t)n *fi);
+    float *dw1 = rnd((size_t)fo * fi, 1), *dw2 = wm_new(float, (size_t)fo *fi);
+    float *db1 = rnd((size_t)fo, 1), *db2 = wm_new(float, (size_t)fo);
+    memcpy(dx2, dx1, sizeof *dx1 * n * fi);
+    memcpy(dw2, dw1, sizeof *dw1 * fo * fi);
+    memcpy(db2, db1, sizeof *db1 * fo);
+    nn_linear_forward(o1, x, w, bias ? b : NULL, n, fi, fo);
+    nn_linear_forward_naive(o2, x, w, bias ? b : NULL, n, fi, fo);
+    nn_linear_backward(dx1, dw1, bias ? db1 : NULL, g, x, w, n, fi, fo);
+    nn_linear_backward_naive(dx2, dw2, bias ? db2 : NULL, g, x, w, n, fi, fo);
+    double eo = rel_err(o1, o2, (size_t)n * fo), ex = rel_err(dx1, dx2, (size_t)n * fi);
+    double ew = rel_err(dw1, dw2, (size_t)fo * fi), eb = rel_err(db1, db2, (size_t)fo);
+    CHECK(eo < 1e-5 && ex < 1e-5 && ew < 1e-5 && eb < 1e-5,
+          "linear %d x %d -> %d: rel err out %.3g din %.3g dw %.3g db %.3g", n, fi, fo, eo, ex, ew,
+          eb);
+    float *arr[] = {x, w, b, g, o1, o2, dx1, dx2, dw1, dw2, db1, db2};
+    for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
+        wm_free(arr[i]);
+}
+
+static void test_blas_vs_naive(void) {
+    blas_vs_naive_conv(nn_conv2d_dims(3, 5, 9, 8, 7, 3, 1, 1), 1);
+    blas_vs_naive_conv(nn_conv2d_dims(3, 5, 9, 8, 7, 3, 2, 1), 0);
+    blas_vs_naive_conv(nn_conv2d_dims(2, 6, 8, 8, 4, 1, 1, 0), 1);
+    blas_vs_naive_conv(nn_conv2d_dims(2, 6, 9, 9, 4, 1, 2, 0), 0);
+    blas_vs_naive_conv(nn_conv2d_dims(2, 3, 20, 20, 8, 7, 2, 3), 0);
+    blas_vs_naive_conv(nn_conv2d_dims(4, 16, 8, 8, 32, 3, 1, 1), 0);
+    /* one image's columns exceed the im2col chunk: lowered image by image */
+    blas_vs_naive_conv(nn_conv2d_dims(2, 128, 64, 64, 2, 3, 1, 1), 0);
+    blas_vs_naive_linear(6, 17, 9, 1);
+    blas_vs_naive_linear(33, 64, 48, 0);
+}
+
+/* Parameters w (decayed) = [0.5, -1], b (not decayed) = [0.2]; lr 0.01, weight decay
+ * 0.1, betas 0.9 / 0.999, eps 1e-8, gradients below. Step 1 by hand for w[0]:
+ * decay 0.5 * (1 - 0.01*0.1) = 0.4995; m = 0.1*0.1 = 0.01, v = 0.001*0.01 = 1e-5;
+ * bias-corrected m^ = 0.1, v^ = 0.01; 0.4995 - 0.01 * 0.1 / (0.1 + 1e-8) = 0.4895000010.
+ * Steps 2 and 3 the same way (and torch.optim.AdamW with two parameter groups gives
+ * the same digits). */
+static void test_adamw(void) {
+    NnParams p;
+    nn_params_init(&p);
+    size_t ow = nn_params_add(&p, "", "w", NN_PARAM, 1, (size_t[]){2}, 1, NN_INIT_ZERO, 0);
+    size_t ob = nn_params_add(&p, "", "b", NN_PARAM, 1, (size_t[]){1}, 0, NN_INIT_ZERO, 0);
+    NnStore s;
+    nn_store_create(&s, &p, NN_STORE_GRAD | NN_STORE_ADAM);
+    s.param[ow] = 0.5f;
+    s.param[ow + 1] = -1.0f;
+    s.param[ob] = 0.2f;
+    const float gw[3][2] = {{0.1f, -0.2f}, {-0.3f, 0.05f}, {0.2f, 0.2f}}, gb[3] = {1, -0.5f, 0.25f};
+    const double want[3][3] = {{0.4895000010, -0.9890000005, 0.1900000001},
+                               {0.4939523991, -0.9833163191, 0.1873366297},
+                               {0.4932705698, -0.9841798986, 0.1839323383}};
+    NnAdamW opt = nn_adamw_default(0.01f, 0.1f);
+    for (int t = 0; t < 3; t++) {
+        nn_store_zero_grad(&s, &p);
+        s.grad[ow] = gw[t][0];
+        s.grad[ow + 1] = gw[t][1];
+        s.grad[ob] = gb[t];
+        nn_adamw_step(&opt, &p, &s);
+        CHECK(opt.step == t + 1, "step counter");
+        CHECK_NEAR(s.param[ow], want[t][0], 2e-7);
+        CHECK_NEAR(s.param[ow + 1], want[t][1], 2e-7);
+        CHECK_NEAR(s.param[ob], want[t][2], 2e-7);
+    }
+    nn_store_free(&s);
+    nn_params_free(&p);
+}
+
+static void test_ema_and_schedules(void) {
+    float t[5] = {1, 2, 3, 4, 5}, o[5] = {-1, 0, 1, 0.5f, 9}, t0[5];
+    memcpy(t0, t, sizeof t);
+    nn_ema_update(t, o, 5, 1.0);
+    CHECK(!memcmp(t, t0, sizeof t), "tau 1 keeps the target");
+    nn_ema_update(t, o, 5, 0.0);
+    CHECK(!memcmp(t, o, sizeof t), "tau 0 copies the online weights");
+    memcpy(t, t0, sizeof t);
+    nn_ema_update(t, o, 5, 0.75);
+    CHECK_NEAR(t[4], 0.75 * 5 + 0.25 * 9, 1e-6);
+    /* a large vector goes through the pool; same rule */
+    size_t n = 100000;
+    float *a = rnd(n, 1), *b = rnd(n, 1), *c = wm_new(float, n);
+    memcpy(c, a, n * sizeof *a);
+    nn_ema_update(a, b, n, 0.9);
+    int ok = 1;
+    const float tau = 0.9f, one = 1 - tau;
+    for (size_t i = 0; i < n; i++)
+        ok &= a[i] == tau * c[i] + one * b[i];
+    CHECK(ok, "pooled EMA matches the formula element by element");
+    wm_free(a);
+    wm_free(b);
+    wm_free(c);
+
+    CHECK_NEAR(nn_lr_schedule(0, 10, 110, 1.0, 0.0), 0.1, 1e-12);
+    CHECK_NEAR(nn_lr_schedule(9, 10, 110, 1.0, 0.0), 1.0, 1e-12);
+    CHECK_NEAR(nn_lr_schedule(10, 10, 110, 1.0, 0.0), 1.0, 1e-12);
+    CHECK_NEAR(nn_lr_schedule(60, 10, 110, 1.0, 0.0), 0.5, 1e-12);
+    CHECK_NEAR(nn_lr_schedule(110, 10, 110, 1.0, 0.1), 0.1, 1e-12);
+    CHECK_NEAR(nn_lr_schedule(5, 0, 10, 2.0, 0.0), 1.0, 1e-12);
+    CHECK_NEAR(nn_ema_tau(0, 0.996), 0.996, 1e-12);
+    CHECK_NEAR(nn_ema_tau(0.5, 0.996), 0.998, 1e-12);
+    CHECK_NEAR(nn_ema_tau(1, 0.996), 1.0, 1e-12);
+}
+
+/* One training forward: running mean 0.1 * batch mean, running var 0.9 + 0.1 *
+ * unbiased batch variance, as torch.nn.BatchNorm2d with momentum 0.1. */
+static void test_bn_running_stats(void) {
+    const int c = 2, count = 10;
+    float *x = rnd((size_t)c * count, 2), *out = wm_new(float, (size_t)c *count);
+    float mean[2], rstd[2], rm[2] = {0, 0}, rv[2] = {1, 1};
+    NnBatchNorm d = {c, count, 0.1f, 1e-5f, 1, 0};
+    nn_batchnorm2d_forward(out, mean, rstd, x, NULL, NULL, NULL, rm, rv, &d);
+    for (int j = 0; j < c; j++) {
+        double s = 0, q = 0;
+        for (int i = 0; i < count; i++)
+            s += x[j * count + i];
+        double mu = s / count;
+        for (int i = 0; i < count; i++)
+            q += (x[j * count + i] - mu) * (x[j * count + i] - mu);
+        CHECK_NEAR(rm[j], 0.1 * mu, 1e-6);
+        CHECK_NEAR(rv[j], 0.9 + 0.1 * q / (count - 1), 1e-6);
+        CHECK_NEAR(rstd[j], 1 / sqrt(q / count + 1e-5), 1e-5);
+    }
+    /* eval mode normalises with the running statistics */
+    d.train = 0;
+    nn_batchnorm2d_forward(out, mean, rstd, x, NULL, NULL, NULL, rm, rv, &d);
+    CHECK_NEAR(out[3], (x[3] - rm[0]) / sqrt(rv[0] + 1e-5), 1e-5);
+    wm_free(x);
+    wm_free(out);
+}
+
+static void test_dropout(void) {
+    size_t n = 20000;
+    float *x = rnd(n, 1), *y1 = wm_new(float, n), *y2 = wm_new(float, n);
+    uint8_t *m1 = wm_new(uint8_t, n), *m2 = wm_new(uint8_t, n);
+    WmRng r1, r2;
+    wm_rng_seed(&r1, 7, 3);
+    wm_rng_seed(&r2, 7, 3);
+    nn_dropout_forward(y1, m1, x, n, 0.25f, &r1);
+    nn_dropout_forward(y2, m2, x, n, 0.25f, &r2);
+    CHECK(!memcmp(y1, y2, n * sizeof *y1), "the same seed gives the same mask");
+    size_t kept = 0;
+    int scaled = 1;
+    for (size_t i = 0; i < n; i++) {
+        kept += m1[i];
+        scaled &= m1[i] ? y1[i] == x[i] * (float)(1 / 0.75) : y1[i] == 0;
+    }
+    CHECK(fabs((double)kept / n - 0.75) < 0.02, "keep rate %.3f", (double)kept / n);
+    CHECK(scaled, "kept values scaled by 1/(1-p), dropped ones zero");
+    nn_dropout_forward(y1, NULL, x, n, 0, NULL);
+    CHECK(!memcmp(y1, x, n * sizeof *x), "p = 0 is the identity");
+    wm_free(x);
+    wm_free(y1);
+    wm_free(y2);
+    wm_free(m1);
+    wm_free(m2);
+}
+
+static size_t param_elems(const NnParams *p, NnKind kind) {
+    size_t n = 0;
+    for (int i = 0; i < p->n; i++)
+        if (p->t[i].kind == kind) n += p->t[i].count;
+    return n;
+}
+
+static void test_registry_and_checkpoint(void) {
+    NnParams p;
+    nn_params_init(&p);
+    NnResNetConfig cfg = nn_resnet18_config(1);
+    NnResNet *r = nn_resnet_create(&p, "encoder", &cfg);
+    /* torchvision resnet18 has 11,689,512 parameters; without fc (513,000) and with a
+     * 3x3 stem (1,728 instead of 9,408): 11,168,832. */
+    CHECK(param_elems(&p, NN_PARAM) == 11168832, "ResNet-18-CIFAR has %zu parameters",
+          param_elems(&p, NN_PARAM));
+    CHECK(p.n == 120, "%d tensors (60 parameters, 40 running stats, 20 counters)", p.n);
+    const NnTensor *t = nn_params_find(&p, "encoder.layer2.0.downsample.0.weight");
+    CHECK(t && t->ndim == 4 && t->shape[0] == 128 && t->shape[1] == 64 && t->shape[2] == 1,
+          "downsample conv [128,64,1,1]");
+    t = nn_params_find(&p, "encoder.layer4.1.bn2.weight");
+    CHECK(t && t->init == NN_INIT_ZERO && !t->decay, "zero_init_residual, no decay on norms");
+    t = nn_params_find(&p, "encoder.bn1.num_batches_tracked");
+    CHECK(t && t->kind == NN_COUNTER && t->ndim == 0, "num_batches_tracked is a 0-d counter");
+    CHECK(nn_params_find(&p, "encoder.conv1.weight")->decay, "conv weights decay");
+    NnRange rg = nn_resnet_range(r);
+    CHECK(rg.begin == 0 && rg.end == p.n_param, "the encoder spans its registry");
+    nn_resnet_destroy(r);
+
+    /* save, load into a second store, compare; then the errors */
+    NnStore a, b;
+    nn_store_create(&a, &p, 0);
+    nn_store_create(&b, &p, 0);
+    nn_store_init(&a, &p, &rng);
+    a.buf[5] = 0.25f;
+    a.count[3] = 17;
+    char path[600], err[256];
+    snprintf(path, sizeof path, "%s/enc.safetensors", test_tmpdir());
+    WmStWriter *w = wm_st_writer_create();
+    nn_params_save(&p, &a, w);
+    CHECK(wm_st_writer_save(w, path, err, sizeof err) == WM_OK, "save: %s", err);
+    wm_st_writer_destroy(w);
+    WmStFile *f = NULL;
+    CHECK(wm_st_open(path, &f, err, sizeof err) == WM_OK, "open: %s", err);
+    CHECK(f && nn_params_load(&p, &b, f, err, sizeof err) == WM_OK, "load: %s", err);
+    CHECK(!memcmp(a.param, b.param, p.n_param * sizeof(float)), "parameters round-trip");
+    CHECK(!memcmp(a.buf, b.buf, p.n_buffer * sizeof(float)), "buffers round-trip");
+    CHECK(!memcmp(a.count, b.count, p.n_counter * sizeof(int64_t)), "counters round-trip");
+    wm_st_close(f);
+
+    /* a registry expecting a wider layer, and one expecting a tensor the file lacks */
+    NnParams q;
+    nn_params_init(&q);
+    nn_params_add(&q, "encoder", "conv1.weight", NN_PARAM, 4, (size_t[]){32, 3, 3, 3}, 1,
+                  NN_INIT_ZERO, 0);
+    NnStore c;
+    nn_store_create(&c, &q, 0);
+    CHECK(wm_st_open(path, &f, err, sizeof err) == WM_OK, "open");
+    c.param[0] = 42;
+    int rc = nn_params_load(&q, &c, f, err, sizeof err);
+    CHECK(rc == WM_ERR_MISMATCH && strstr(err, "encoder.conv1.weight") && strstr(err, "[64,3,3,3]"),
+          "wrong shape is named: %s", err);
+    CHECK(c.param[0] == 42, "nothing copied on error");
+    nn_params_add(&q, "", "agg_token", NN_PARAM, 3, (size_t[]){1, 1, 8}, 0, NN_INIT_ZERO, 0);
+    NnParams q2;
+    nn_params_init(&q2);
+    nn_params_add(&q2, "", "agg_token", NN_PARAM, 3, (size_t[]){1, 1, 8}, 0, NN_INIT_ZERO, 0);
+    NnStore c2;
+    nn_store_create(&c2, &q2, 0);
+    rc = nn_params_load(&q2, &c2, f, err, sizeof err);
+    CHECK(rc == WM_ERR_MISMATCH && strstr(err, "agg_token") && strstr(err, "missing"),
+          "missing tensor is named: %s", err);
+    wm_st_close(f);
+    nn_store_free(&c);
+    nn_store_free(&c2);
+    nn_params_free(&q);
+    nn_params_free(&q2);
+    nn_store_free(&a);
+    nn_store_free(&b);
+    nn_params_free(&p);
+}
+
+/* A narrow ResNet, a transformer and an MLP: forward + backward twice from the same
+ * state give bitwise identical outputs, gradients and running statistics. */
+static void run_once(float *out, float *grads, float *bufs, const float *x, const float *tok) {
+    NnParams p;
+    nn_params_init(&p);
+    NnResNetConfig cfg = {0, 3, {8, 16, 16, 32}, {1, 1, 1, 1}, 1};
+    NnResNet *r = nn_resnet_create(&p, "encoder", &cfg);
+    NnTransformerConfig tc = {2, 32, 4, 64, 0.1f, 1};
+    NnTransformer *tf = nn_transformer_create(&p, "tf", &tc);
+    NnMlpConfig mc = {2, {32, 64, 16}, {0, 1}, 1, 1, 0};
+    NnMlp *m = nn_mlp_create(&p, "head", &mc);
+    NnStore s;
+    nn_store_create(&s, &p, NN_STORE_GRAD);
+    WmRng init;
+    wm_rng_seed(&init, 1, 2);
+    nn_store_init(&s, &p, &init);
+    nn_resnet_bind(r, 6, 64, 64, 1);
+    nn_transformer_bind(tf, 3, 5, 1);
+    nn_mlp_bind(m, 15, 1);
+    nn_store_zero_grad(&s, &p);
+    float *feat = wm_new(float, 6 * 32), *dfeat = wm_new(float, 6 * 32);
+    float *y = wm_new(float, 15 * 32), *dy = wm_new(float, 15 * 32);
+    float *h = wm_new(float, 15 * 16), *dh = wm_new(float, 15 * 16);
+    nn_resnet_forward(r, feat, x, 6, &s, 1);
+    WmRng drop;
+    wm_rng_seed(&drop, 3, 4);
+    nn_transformer_forward(tf, y, tok, 3, 5, &s, 1, &drop);
+    nn_mlp_forward(m, h, y, 15, &s, 1);
+    for (int i = 0; i < 15 * 16; i++)
+        dh[i] = h[i];
+    nn_mlp_backward(m, dy, dh, &s);
+    nn_transformer_backward(tf, NULL, dy, &s);
+    for (int i = 0; i < 6 * 32; i++)
+        dfeat[i] = feat[i] * 0.5f;
+    nn_resnet_backward(r, NULL, dfeat, &s);
+    memcpy(out, feat, sizeof *feat * 6 * 32);
+    memcpy(out + 6 * 32, h, sizeof *h * 15 * 16);
+    memcpy(grads, s.grad, p.n_param * sizeof(float));
+    memcpy(bufs, s.buf, p.n_buffer * sizeof(float));
+    wm_free(feat);
+    wm_free(dfeat);
+    wm_free(y);
+    wm_free(dy);
+    wm_free(h);
+    wm_free(dh);
+    nn_resnet_destroy(r);
+    nn_transformer_destroy(tf);
+    nn_mlp_destroy(m);
+    nn_store_free(&s);
+    nn_params_free(&p);
+}
+
+static void test_determinism(void) {
+    size_t big = 1 << 20;
+    float *x = rnd((size_t)3 * 6 * 64 * 64, 1), *tok = rnd(15 * 32, 1);
+    float *o1 = wm_new(float, 1024), *o2 = wm_new(float, 1024);
+    float *g1 = wm_new(float, big), *g2 = wm_new(float, big);
+    float *b1 = wm_new(float, 4096), *b2 = wm_new(float, 4096);
+    run_once(o1, g1, b1, x, tok);
+    run_once(o2, g2, b2, x, tok);
+    CHECK(!memcmp(o1, o2, 1024 * sizeof *o1), "outputs identical run to run");
+    CHECK(!memcmp(g1, g2, big * sizeof *g1), "gradients identical run to run");
+    CHECK(!memcmp(b1, b2, 4096 * sizeof *b1), "running statistics identical run to run");
+    double gs = 0;
+    for (size_t i = 0; i < big; i++)
+        gs += fabs(g1[i]);
+    CHECK(gs > 0, "gradients are not all zero");
+    float *arr[] = {x, tok, o1, o2, g1, g2, b1, b2};
+    for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
+        wm_free(arr[i]);
+}
+
+int main(int argc, char **argv) {
+    nn_blas_reexec(argc, argv);
+    nn_runtime_init(2);
+    wm_rng_seed(&rng, 42, 0);
+    NnBlasInfo bi;
+    nn_blas_info(&bi);
+    CHECK(bi.core[0] != 0, "OpenBLAS names its kernels");
+    CHECK(nn_runtime_threads() == 2, "two threads");
+    test_blas_vs_naive();
+    test_adamw();
+    test_ema_and_schedules();
+    test_bn_running_stats();
+    test_dropout();
+    test_registry_and_checkpoint();
+    test_determinism();
+    nn_runtime_shutdown();
+    return TEST_DONE();
+}
