@@ -593,8 +593,6 @@ typedef struct {
     RdScene *scene;
     int rc;
     char err[512];
-    const RdView *views;
-    int n;
     int ready;
 } Worker;
 
@@ -607,6 +605,10 @@ struct RdFarm {
     unsigned long gen;
     int pending;
     int quit;
+    /* the call in progress: views [next, n) remain, handed out `chunk` at a time */
+    const RdView *views;
+    int n, next, chunk;
+    int scene_batch; /* views per pass of the workers' scenes */
     int software;
     char renderer[128];
 };
@@ -632,11 +634,17 @@ static void *worker_main(void *arg) {
             pthread_cond_wait(&f->cv_work, &f->mu);
         if (f->quit) break;
         seen = f->gen;
-        const RdView *views = w->views;
-        int n = w->n;
-        pthread_mutex_unlock(&f->mu);
-        int rc = n > 0 ? rd_scene_render(w->scene, views, n, w->err, sizeof w->err) : WM_OK;
-        pthread_mutex_lock(&f->mu);
+        int rc = WM_OK;
+        /* Take chunks until none are left: a worker slowed by anything else on its
+         * core takes fewer, so no one waits for it at the end. */
+        while (f->next < f->n && !rc) {
+            int b = f->next, e = b + f->chunk < f->n ? b + f->chunk : f->n;
+            f->next = e;
+            const RdView *views = f->views + b;
+            pthread_mutex_unlock(&f->mu);
+            rc = rd_scene_render(w->scene, views, e - b, w->err, sizeof w->err);
+            pthread_mutex_lock(&f->mu);
+        }
         w->rc = rc;
         if (--f->pending == 0) pthread_cond_broadcast(&f->cv_done);
     }
@@ -676,6 +684,7 @@ RdFarm *rd_farm_create(const RdFarmDesc *d, char *err, size_t errsz) {
     if (start_worker(f, 0, err, errsz)) goto fail;
     f->nw = 1;
     snprintf(f->renderer, sizeof f->renderer, "%s", rd_ctx_renderer(f->w[0].ctx));
+    f->scene_batch = rd_scene_batch(f->w[0].scene);
     f->software = rd_ctx_is_software(f->w[0].ctx);
     int want = d->workers;
     if (want <= 0) {
@@ -722,17 +731,17 @@ const char *rd_farm_renderer(const RdFarm *f) {
 
 int rd_farm_render(RdFarm *f, const RdView *views, int n, char *err, size_t errsz) {
     if (n <= 0) return WM_OK;
-    /* Small batches stay on fewer workers: a worker's pass has a fixed cost. */
-    int k = f->nw;
-    if (n < 8 * k) k = (n + 7) / 8;
-    if (k > f->nw) k = f->nw;
+    /* Chunks of at least 16 views (a pass has a fixed cost), about four per worker,
+     * at most one pass each. */
+    int batch = f->scene_batch;
+    int chunk = (n + 4 * f->nw - 1) / (4 * f->nw);
+    if (chunk < 16) chunk = 16;
+    if (chunk > batch) chunk = batch;
     pthread_mutex_lock(&f->mu);
-    for (int i = 0; i < f->nw; i++) {
-        Worker *w = &f->w[i];
-        long b = i < k ? (long)n * i / k : n, e = i < k ? (long)n * (i + 1) / k : n;
-        w->views = views + b;
-        w->n = (int)(e - b);
-    }
+    f->views = views;
+    f->n = n;
+    f->next = 0;
+    f->chunk = chunk;
     f->pending = f->nw;
     f->gen++;
     pthread_cond_broadcast(&f->cv_work);
