@@ -38,6 +38,7 @@ enum { VERT_BYTES = 28 }; /* position 3f, normal 3f, colour 4ub */
 #define CAM_NEAR          0.1f
 #define CAM_FAR           100.0f
 #define MAX_BATCH         256
+#define STAGING_BYTES     ((size_t)256 << 10) /* readback staging: fits a core's L2 */
 #define CACHE_SLOTS       16384 /* meshes resident at once (hash slots; half used at most) */
 
 typedef struct {
@@ -287,7 +288,8 @@ RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz) {
     set_uniforms(s);
     s->inst = wm_new(float, (size_t)s->batch *INST_FLOATS);
     s->cmds = wm_new(DrawCmd, (size_t)s->batch);
-    s->staging = wm_new(uint8_t, (size_t)s->batch * s->size * s->size * 4);
+    size_t vbytes = (size_t)s->size * s->size * 4;
+    s->staging = wm_new(uint8_t, vbytes > STAGING_BYTES ? vbytes : STAGING_BYTES);
     if (rd_gl_check("setting up the scene renderer", err, errsz)) goto fail;
     return s;
 fail:
@@ -451,9 +453,13 @@ static void rgba_to_rgb(const uint8_t *src, uint8_t *dst, size_t n) {
         memcpy(&b, src + 4, 4);
         memcpy(&c, src + 8, 4);
         memcpy(&d, src + 12, 4);
-        uint32_t w[3] = {(a & 0xffffffu) | (b << 24), ((b >> 8) & 0xffffu) | (c << 16),
-                         ((c >> 16) & 0xffu) | (d << 8)};
-        memcpy(dst, w, 12);
+        /* three separate stores: packing them in an array first defeats store
+         * forwarding and costs more than the whole loop */
+        uint32_t w0 = (a & 0xffffffu) | (b << 24), w1 = ((b >> 8) & 0xffffu) | (c << 16),
+                 w2 = ((c >> 16) & 0xffu) | (d << 8);
+        memcpy(dst, &w0, 4);
+        memcpy(dst + 4, &w1, 4);
+        memcpy(dst + 8, &w2, 4);
     }
 #endif
     for (; i < n; i++, src += 4, dst += 3)
@@ -515,31 +521,40 @@ static int draw_pass(RdScene *s, const RdView *views, int m, char *err, size_t e
     rc = rd_gl_check("drawing views", err, errsz);
     if (rc) return rc;
 
-    /* One readback for the pass: layers [0, m) as RGBA (the texture's own format, a
-     * plain copy), then RGB into each view's buffer. */
+    /* Readback of the pass: layers as RGBA (the texture's own format, a plain copy),
+     * a few at a time into a small staging buffer that stays in cache while it is
+     * packed to RGB in each view's buffer. */
     size_t npx = (size_t)s->size * s->size, view_bytes = npx * 4;
+    int group = (int)(STAGING_BYTES / view_bytes);
+    if (group < 1) group = 1;
     glPixelStorei(GL_PACK_ALIGNMENT, 1);
-    if (s->has_subimage) {
-        glGetTextureSubImage(s->target->color, 0, 0, 0, 0, s->size, s->size, m, GL_RGBA,
-                             GL_UNSIGNED_BYTE, (GLsizei)(view_bytes * (size_t)m), s->staging);
-    } else {
-        GLuint fbo;
+    GLuint fbo = 0;
+    if (!s->has_subimage) {
         glGenFramebuffers(1, &fbo);
         glBindFramebuffer(GL_READ_FRAMEBUFFER, fbo);
-        for (int i = 0; i < m; i++) {
-            glFramebufferTextureLayer(GL_READ_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target->color,
-                                      0, i);
-            glReadPixels(0, 0, s->size, s->size, GL_RGBA, GL_UNSIGNED_BYTE,
-                         s->staging + view_bytes * (size_t)i);
+    }
+    for (int g0 = 0; g0 < m; g0 += group) {
+        int g = m - g0 < group ? m - g0 : group;
+        if (s->has_subimage) {
+            glGetTextureSubImage(s->target->color, 0, 0, 0, g0, s->size, s->size, g, GL_RGBA,
+                                 GL_UNSIGNED_BYTE, (GLsizei)(view_bytes * (size_t)g), s->staging);
+        } else {
+            for (int i = 0; i < g; i++) {
+                glFramebufferTextureLayer(GL_READ_FRAMEBUFFER, GL_COLOR_ATTACHMENT0,
+                                          s->target->color, 0, g0 + i);
+                glReadPixels(0, 0, s->size, s->size, GL_RGBA, GL_UNSIGNED_BYTE,
+                             s->staging + view_bytes * (size_t)i);
+            }
         }
+        for (int i = 0; i < g; i++)
+            if (views[g0 + i].out)
+                rgba_to_rgb(s->staging + view_bytes * (size_t)i, views[g0 + i].out, npx);
+    }
+    if (fbo) {
         glBindFramebuffer(GL_READ_FRAMEBUFFER, 0);
         glDeleteFramebuffers(1, &fbo);
     }
-    rc = rd_gl_check("reading views back", err, errsz);
-    if (rc) return rc;
-    for (int i = 0; i < m; i++)
-        if (views[i].out) rgba_to_rgb(s->staging + view_bytes * (size_t)i, views[i].out, npx);
-    return WM_OK;
+    return rd_gl_check("reading views back", err, errsz);
 }
 
 int rd_scene_render(RdScene *s, const RdView *views, int n, char *err, size_t errsz) {
