@@ -631,7 +631,10 @@ struct RdFarm {
 static void *worker_main(void *arg) {
     Worker *w = arg;
     RdFarm *f = w->farm;
-    RdCtxDesc cd = {.kind = RD_CTX_HEADLESS, .screen = w->idx};
+    /* Screens round-robin over the process: two farms of one worker each (two
+     * worlds rendering in two threads) still get separate rasterisers. */
+    static _Atomic int next_screen;
+    RdCtxDesc cd = {.kind = RD_CTX_HEADLESS, .screen = next_screen++};
     w->ctx = rd_ctx_create(&cd, w->err, sizeof w->err);
     if (w->ctx) {
         w->scene = rd_scene_create(&f->scene, w->err, sizeof w->err);
