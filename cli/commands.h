@@ -25,6 +25,7 @@ typedef struct {
 } CliBench;
 
 int cli_bench_saccade(int argc, char **argv);
+int cli_bench_render(int argc, char **argv);
 
 /* True when argv[i] is -h or --help. */
 int cli_is_help(const char *arg);
