@@ -3,6 +3,7 @@
 #
 #   make            build (release: -O2)       make test    deps + build + all tests
 #   make debug      -O0 build in build/debug   make asan    ASan+UBSan build, non-GL tests
+#   make demo       deps + build + train the quick objects3d preset + eval
 #   make bench      benchmarks (prints figures, asserts nothing)
 #
 # Folders may add rules in their own module.mk (included below).
@@ -46,7 +47,7 @@ else
   EXE := $(BUILD)/bin/seqjepa
 endif
 
-.PHONY: all debug asan test bench deps test-deps clean format tests
+.PHONY: all debug asan test demo bench deps test-deps clean format tests
 # Keep objects of test programs (make would delete them as intermediates).
 .SECONDARY:
 all: deps $(EXE) tests
@@ -89,6 +90,9 @@ asan: test-deps
 	@$(MAKE) --no-print-directory MODE=asan build/asan/bin/seqjepa tests
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  sh tests/run.sh --no-gl build/asan/tests build/asan/bin/seqjepa
+
+demo: deps $(EXE)
+	@sh .ci/demo.sh $(EXE)
 
 bench: deps $(EXE)
 	$(EXE) bench all

@@ -7,7 +7,11 @@
 
 static const CliBench benches[] = {
     {"ops", "nn engine: per-op GFLOP/s of the encoders and transformer vs sgemm", cli_bench_ops},
-    {NULL, NULL, NULL}, /* keeps the table non-empty while entries are added */
+    {"train", "training-step throughput: quick, default and reference configurations", cli_bench_train},
+    {"pathint", "path-integration benchmark: variants, ablations, oracle, report", cli_bench_pathint},
+    {"saccade", "glimpses/s, saliency maps/s, scenes/s, rollout sequences/s", cli_bench_saccade},
+    {"render", "objects3d views/s at 64 and 128 px, one view per frame vs batched",
+     cli_bench_render},
 };
 
 static int n_benches(void) {

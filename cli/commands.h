@@ -11,6 +11,11 @@ typedef struct {
 
 int cli_version(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_embed(int argc, char **argv);
+int cli_bench_pathint(int argc, char **argv);
+int cli_bench_train(int argc, char **argv);
 
 /* Benchmarks named by `seqjepa bench NAME`; each prints figures only. */
 typedef struct {
@@ -19,6 +24,8 @@ typedef struct {
     int (*run)(int argc, char **argv);
 } CliBench;
 
+int cli_bench_saccade(int argc, char **argv);
+int cli_bench_render(int argc, char **argv);
 int cli_bench_ops(int argc, char **argv); /* cli/bench_ops.c */
 
 /* True when argv[i] is -h or --help. */

@@ -6,6 +6,9 @@
 #include "model/nn.h"
 
 static const CliCommand commands[] = {
+    {"train", "train seq-JEPA on-line from an environment", cli_train},
+    {"eval", "probe a checkpoint: invariance, equivariance, path integration", cli_eval},
+    {"embed", "encode view sequences with a checkpoint (z, z_AGG as .npy)", cli_embed},
     {"bench", "print performance figures (ops, render, ...)", cli_bench},
     {"version", "print the version", cli_version},
 };
@@ -35,7 +38,7 @@ int cli_version(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    /* First: OpenBLAS picks its kernels when it loads, so a better choice needs a re-exec. */
+    /* Before anything touches OpenBLAS: it picks its kernels when it loads. */
     nn_blas_reexec(argc, argv);
     if (argc < 2) {
         usage(stderr);

@@ -183,14 +183,14 @@ static int clean_value(char *v, const char *where, char *err, size_t errsz) {
     return WM_OK;
 }
 
-int wm_cfg_load_string(const WmCfgSchema *schema, void *cfg, const char *text, const char *name,
-                       char *err, size_t errsz) {
+static int load_text(const WmCfgSchema *schema, void *cfg, const char *text, const char *name,
+                     int skip_unknown, char *err, size_t errsz) {
     int total = 0;
     for (int s = 0; s < schema->nsections; s++) total += schema->sections[s].nfields;
     int *seen_line = wm_calloc((size_t)total + 1, sizeof(int));
     int rc = WM_OK, lineno = 0;
     const WmCfgSection *cur = NULL;
-    int cur_base = 0;
+    int cur_base = 0, skipping = 0;
     char where[600], line[4096];
     const char *p = text;
     while (*p && rc == WM_OK) {
@@ -217,6 +217,11 @@ int wm_cfg_load_string(const WmCfgSchema *schema, void *cfg, const char *text, c
             *close = 0;
             char *sname = trim(s + 1);
             cur = wm_cfg_find_section(schema, sname);
+            if (!cur && skip_unknown) {
+                skipping = 1;
+                continue;
+            }
+            skipping = 0;
             if (!cur) {
                 char known[1024];
                 known_list(schema, NULL, known, sizeof known);
@@ -228,6 +233,7 @@ int wm_cfg_load_string(const WmCfgSchema *schema, void *cfg, const char *text, c
             for (const WmCfgSection *q = schema->sections; q != cur; q++) cur_base += q->nfields;
             continue;
         }
+        if (skipping) continue;
         char *eq = strchr(s, '=');
         if (!eq) {
             rc = wm_errf(err, errsz, WM_ERR_PARSE, "%s: expected 'key = value', got '%s'", where, s);
@@ -256,6 +262,16 @@ int wm_cfg_load_string(const WmCfgSchema *schema, void *cfg, const char *text, c
     }
     wm_free(seen_line);
     return rc;
+}
+
+int wm_cfg_load_string(const WmCfgSchema *schema, void *cfg, const char *text, const char *name,
+                       char *err, size_t errsz) {
+    return load_text(schema, cfg, text, name, 0, err, errsz);
+}
+
+int wm_cfg_load_sections(const WmCfgSchema *schema, void *cfg, const char *text, const char *name,
+                         char *err, size_t errsz) {
+    return load_text(schema, cfg, text, name, 1, err, errsz);
 }
 
 int wm_cfg_load_file(const WmCfgSchema *schema, void *cfg, const char *path, char *err,

@@ -81,6 +81,10 @@ int wm_cfg_load_file(const WmCfgSchema *schema, void *cfg, const char *path, cha
 /* Same, from text in memory; name is used in messages in place of the path. */
 int wm_cfg_load_string(const WmCfgSchema *schema, void *cfg, const char *text, const char *name,
                        char *err, size_t errsz);
+/* Same, but sections the schema does not know are skipped whole (for reading the
+ * part of a full run config that one module owns, e.g. from checkpoint metadata). */
+int wm_cfg_load_sections(const WmCfgSchema *schema, void *cfg, const char *text, const char *name,
+                         char *err, size_t errsz);
 /* Applies one "section.key=value" (as typed on the command line). */
 int wm_cfg_override(const WmCfgSchema *schema, void *cfg, const char *assignment, char *err,
                     size_t errsz);

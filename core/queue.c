@@ -91,3 +91,7 @@ void wm_queue_close(WmQueue *q) {
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
 }
+
+void wm_queue_for_each_slot(WmQueue *q, void (*fn)(void *slot)) {
+    for (int i = 0; i < q->n; i++) fn(q->mem + (size_t)i * q->slot_size);
+}

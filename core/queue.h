@@ -19,6 +19,8 @@ void wm_queue_publish(WmQueue *q);
  * queue is closed and drained. *wait_s (may be NULL) adds the seconds spent waiting. */
 void *wm_queue_take(WmQueue *q, double *wait_s);
 void wm_queue_release(WmQueue *q);
+/* Calls fn on every slot's memory (to free what slots point to before destroy). */
+void wm_queue_for_each_slot(WmQueue *q, void (*fn)(void *slot));
 /* Wakes both sides; acquire_free returns NULL from then on. */
 void wm_queue_close(WmQueue *q);
 

@@ -7,6 +7,8 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/rng.h"
+#include "model/nn.h"
 
 double sj_r2_score(const float *y, const float *pred, size_t n, int d) {
     if (n == 0 || d <= 0) return 0;
@@ -224,4 +226,137 @@ int sj_logreg_fit(SjLinearProbe *p, const float *x, const int *labels, size_t n,
     for (int c = 0; c < k; c++) p->b[c] = (float)w[(size_t)k * din + c];
     wm_free(xs), wm_free(w), wm_free(g), wm_free(m), wm_free(v), wm_free(logits);
     return 0;
+}
+
+struct SjMlpProbe {
+    NnParams p;
+    NnStore s;
+    NnMlp *mlp;
+    int din, dout;
+    float *xmu, *xsd, *ymu, *ysd;
+    float *xb, *yb, *out, *dout_buf;
+};
+
+#define MLP_BATCH 256
+
+static void col_stats(const float *x, size_t n, int d, float *mu, float *sd) {
+    for (int j = 0; j < d; j++) {
+        double m = 0, v = 0;
+        for (size_t i = 0; i < n; i++) m += x[i * (size_t)d + (size_t)j];
+        m /= (double)n;
+        for (size_t i = 0; i < n; i++) v += (x[i * (size_t)d + (size_t)j] - m) * (x[i * (size_t)d + (size_t)j] - m);
+        v /= (double)n;
+        mu[j] = (float)m;
+        sd[j] = v > 1e-12 ? (float)sqrt(v) : 1.0f;
+    }
+}
+
+SjMlpProbe *sj_mlp_fit(const float *x, const float *y, size_t n, int din, int dout, int hidden, int epochs,
+                       uint64_t seed) {
+    SjMlpProbe *p = wm_new(SjMlpProbe, 1);
+    p->din = din, p->dout = dout;
+    nn_params_init(&p->p);
+    NnMlpConfig c = {0};
+    c.n_layers = 3;
+    c.dims[0] = din, c.dims[1] = hidden, c.dims[2] = hidden, c.dims[3] = dout;
+    c.bias[0] = c.bias[1] = c.bias[2] = 1;
+    p->mlp = nn_mlp_create(&p->p, "probe", &c);
+    nn_store_create(&p->s, &p->p, NN_STORE_GRAD | NN_STORE_ADAM);
+    WmRng r;
+    wm_rng_seed(&r, seed, 0x3a9);
+    nn_store_init(&p->s, &p->p, &r);
+    nn_mlp_bind(p->mlp, MLP_BATCH, 1);
+    p->xmu = wm_new(float, (size_t)din), p->xsd = wm_new(float, (size_t)din);
+    p->ymu = wm_new(float, (size_t)dout), p->ysd = wm_new(float, (size_t)dout);
+    col_stats(x, n, din, p->xmu, p->xsd);
+    col_stats(y, n, dout, p->ymu, p->ysd);
+    p->xb = wm_new(float, (size_t)MLP_BATCH * (size_t)din);
+    p->yb = wm_new(float, (size_t)MLP_BATCH * (size_t)dout);
+    p->out = wm_new(float, (size_t)MLP_BATCH * (size_t)dout);
+    p->dout_buf = wm_new(float, (size_t)MLP_BATCH * (size_t)dout);
+    size_t *order = wm_new(size_t, n);
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    NnAdamW opt = nn_adamw_default(1e-3f, 0);
+    for (int e = 0; e < epochs; e++) {
+        for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+            size_t j = (size_t)wm_rng_below(&r, (uint32_t)(i + 1));
+            size_t t = order[i];
+            order[i] = order[j], order[j] = t;
+        }
+        for (size_t s0 = 0; s0 < n; s0 += MLP_BATCH) {
+            int nb = (int)(n - s0 < MLP_BATCH ? n - s0 : MLP_BATCH);
+            for (int i = 0; i < nb; i++) {
+                size_t r0 = order[s0 + (size_t)i];
+                for (int j = 0; j < din; j++)
+                    p->xb[(size_t)i * din + j] = (x[r0 * (size_t)din + (size_t)j] - p->xmu[j]) / p->xsd[j];
+                for (int j = 0; j < dout; j++)
+                    p->yb[(size_t)i * dout + j] = (y[r0 * (size_t)dout + (size_t)j] - p->ymu[j]) / p->ysd[j];
+            }
+            nn_store_zero_grad(&p->s, &p->p);
+            nn_mlp_forward(p->mlp, p->out, p->xb, nb, &p->s, 1);
+            memset(p->dout_buf, 0, (size_t)nb * (size_t)dout * sizeof(float));
+            nn_mse_backward(p->dout_buf, 1.0f, p->out, p->yb, (size_t)nb * (size_t)dout);
+            nn_mlp_backward(p->mlp, NULL, p->dout_buf, &p->s);
+            nn_adamw_step(&opt, &p->p, &p->s);
+        }
+    }
+    wm_free(order);
+    return p;
+}
+
+void sj_mlp_predict(SjMlpProbe *p, const float *x, size_t n, float *out) {
+    for (size_t s0 = 0; s0 < n; s0 += MLP_BATCH) {
+        int nb = (int)(n - s0 < MLP_BATCH ? n - s0 : MLP_BATCH);
+        for (int i = 0; i < nb; i++)
+            for (int j = 0; j < p->din; j++)
+                p->xb[(size_t)i * p->din + j] = (x[(s0 + (size_t)i) * (size_t)p->din + (size_t)j] - p->xmu[j]) / p->xsd[j];
+        nn_mlp_forward(p->mlp, p->out, p->xb, nb, &p->s, 0);
+        for (int i = 0; i < nb; i++)
+            for (int j = 0; j < p->dout; j++)
+                out[(s0 + (size_t)i) * (size_t)p->dout + (size_t)j] = p->out[(size_t)i * p->dout + j] * p->ysd[j] + p->ymu[j];
+    }
+}
+
+void sj_mlp_free(SjMlpProbe *p) {
+    if (!p) return;
+    nn_mlp_destroy(p->mlp);
+    nn_store_free(&p->s);
+    nn_params_free(&p->p);
+    float *b[] = {p->xmu, p->xsd, p->ymu, p->ysd, p->xb, p->yb, p->out, p->dout_buf};
+    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) wm_free(b[i]);
+    wm_free(p);
+}
+
+void sj_pca2(const float *x, size_t n, int d, double *out) {
+    double *mu = wm_new(double, (size_t)d), *cov = wm_new(double, (size_t)d * (size_t)d), *xc = wm_new(double, n * (size_t)d);
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) mu[j] += x[i * (size_t)d + (size_t)j] / (double)n;
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) xc[i * (size_t)d + (size_t)j] = x[i * (size_t)d + (size_t)j] - mu[j];
+    if (n > 0) cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, (int)n, 1.0, xc, d, xc, d, 0.0, cov, d);
+    double *v = wm_new(double, (size_t)d), *w = wm_new(double, (size_t)d), *pc = wm_new(double, 2 * (size_t)d);
+    for (int k = 0; k < 2; k++) {
+        for (int j = 0; j < d; j++) v[j] = 1.0 + 0.01 * j; /* deterministic start */
+        for (int it = 0; it < 300; it++) {
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, d, d, 1.0, cov, d, v, 1, 0.0, w, 1);
+            if (k == 1) { /* deflate: remove the first component */
+                double dot = 0;
+                for (int j = 0; j < d; j++) dot += w[j] * pc[j];
+                for (int j = 0; j < d; j++) w[j] -= dot * pc[j];
+            }
+            double nrm = 0;
+            for (int j = 0; j < d; j++) nrm += w[j] * w[j];
+            nrm = sqrt(nrm);
+            if (nrm == 0) break;
+            for (int j = 0; j < d; j++) v[j] = w[j] / nrm;
+        }
+        memcpy(pc + (size_t)k * d, v, (size_t)d * sizeof(double));
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            double s = 0;
+            for (int j = 0; j < d; j++) s += xc[i * (size_t)d + (size_t)j] * pc[(size_t)k * d + j];
+            out[i * 2 + (size_t)k] = s;
+        }
+    wm_free(mu), wm_free(cov), wm_free(xc), wm_free(v), wm_free(w), wm_free(pc);
 }

@@ -6,6 +6,7 @@
 #define SJ_PROBE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Mean over the d output columns of 1 - SS_res / SS_tot, where a column with
  * SS_tot == 0 scores 1 if predicted exactly and 0 otherwise (scikit-learn's
@@ -35,5 +36,18 @@ int sj_ridge_fit(SjLinearProbe *p, const float *x, const float *y, size_t n, int
  * cross-entropy with weight decay `wd`, `epochs` steps. Returns 0 or -1 when n < 1. */
 int sj_logreg_fit(SjLinearProbe *p, const float *x, const int *labels, size_t n, int din, int k,
                   int epochs, double wd);
+
+/* An MLP regressor (Linear-ReLU-Linear-ReLU-Linear, `hidden` wide), inputs and
+ * targets standardised, trained with Adam (lr 1e-3) on the mean squared error in
+ * minibatches of 256 shuffled by `seed`, `epochs` passes. The paper's rotation probe. */
+typedef struct SjMlpProbe SjMlpProbe;
+SjMlpProbe *sj_mlp_fit(const float *x, const float *y, size_t n, int din, int dout, int hidden, int epochs,
+                       uint64_t seed);
+void sj_mlp_predict(SjMlpProbe *p, const float *x, size_t n, float *out);
+void sj_mlp_free(SjMlpProbe *p);
+
+/* The first two principal components of rows x [n, d] (centred), by power
+ * iteration with deflation in double; out [n, 2] gets the projections. */
+void sj_pca2(const float *x, size_t n, int d, double *out);
 
 #endif

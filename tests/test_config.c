@@ -71,6 +71,12 @@ int main(void) {
     expect_error("[model\n", WM_ERR_PARSE, "t.ini:1: malformed section header");
     expect_error("[train]\nout = \"abc\n", WM_ERR_PARSE, "t.ini:2: unterminated quoted value");
 
+    /* Reading only the sections one knows: others are skipped, known ones still checked. */
+    wm_cfg_defaults(&schema, &c);
+    CHECK(wm_cfg_load_sections(&schema, &c, "[env]\nsize = 64\nwhatever = 1\n[model]\nlayers = 6\n", "m", err,
+                               sizeof err) == WM_OK && c.model.layers == 6, "%s", err);
+    CHECK(wm_cfg_load_sections(&schema, &c, "[other]\nx=1\n[model]\nlayerz = 6\n", "m", err, sizeof err) ==
+              WM_ERR_PARSE && strstr(err, "m:4: unknown key 'layerz'"), "%s", err);
     /* A file: the message names the path; a missing file names it too. */
     char path[600];
     snprintf(path, sizeof path, "%s/x.ini", test_tmpdir());

@@ -1,0 +1,9 @@
+#!/bin/sh
+# make demo: train the quick objects3d preset on-line, evaluate it, print the table.
+set -e
+exe=${1:-bin/seqjepa}
+cfg=configs/objects3d-quick.ini
+out=runs/objects3d-quick
+"$exe" train "$cfg" train.out="$out"
+"$exe" eval "$cfg" --ckpt "$out/checkpoint.safetensors"
+echo "demo: the run is in $out (log.csv, checkpoint.safetensors, eval.json, eval.md)"

@@ -1,0 +1,483 @@
+/* The saccade world: a fovea exploring S x S scenes (procedural, a folder of images, or
+ * objects3d renders) by known saccades. Implements envs/env.h; see envs/saccade.h for the
+ * coordinate conventions. */
+#include "envs/saccade.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <stb/stb_image.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/fs.h"
+#include "core/rng.h"
+#include "envs/env_impl.h"
+#include "envs/objects3d.h"
+
+/* The stream of a reset's draws (scene, first fixation) within its seed. */
+#define RESET_STREAM 0x5e5e7ULL
+
+typedef struct {
+    int64_t scene;
+    int label;
+    int32_t k[2]; /* fixation (y, x) on the grid */
+    uint8_t *image;
+    float *saliency;
+    int ready;
+} SacLane;
+
+typedef struct {
+    int s, f, n, source, saliency;
+    int64_t pool;       /* scenes in the pool */
+    int64_t n_split[2]; /* scenes per split */
+    int64_t *split[2];  /* pool indices per split; NULL: train [0, n0), held-out after */
+    uint8_t *cache;     /* folder / objects3d: the pool's scenes, pool * s*s*3 */
+    int *cache_label;
+    int n_classes;
+    char **class_names; /* folder: sub-folder names */
+    SacLane *lane;
+    uint8_t *lane_image;
+    float *lane_saliency;
+    float *work;
+} Sac;
+
+static void sac_free(Sac *sc) {
+    if (!sc) return;
+    for (int k = 0; k < 2; k++)
+        wm_free(sc->split[k]);
+    wm_free(sc->cache);
+    wm_free(sc->cache_label);
+    if (sc->class_names)
+        for (int i = 0; i < sc->n_classes; i++)
+            wm_free(sc->class_names[i]);
+    wm_free(sc->class_names);
+    wm_free(sc->lane);
+    wm_free(sc->lane_image);
+    wm_free(sc->lane_saliency);
+    wm_free(sc->work);
+    wm_free(sc);
+}
+
+int64_t env_saccade_sample(const float *map, size_t count, double u) {
+    double total = 0;
+    for (size_t i = 0; i < count; i++)
+        total += map[i];
+    if (!(total > 0)) return -1;
+    double target = u * total, acc = 0;
+    int64_t last = -1;
+    for (size_t i = 0; i < count; i++) {
+        if (map[i] <= 0) continue;
+        acc += map[i];
+        last = (int64_t)i;
+        if (acc > target) return last;
+    }
+    return last; /* u * total at the very top of the rounding */
+}
+
+/* ---- Folder source ---------------------------------------------------------------- */
+
+typedef struct {
+    char **names;
+    int n, cap;
+} NameList;
+
+static void names_free(NameList *l) {
+    for (int i = 0; i < l->n; i++)
+        wm_free(l->names[i]);
+    wm_free(l->names);
+    l->names = NULL;
+    l->n = l->cap = 0;
+}
+
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int is_image_name(const char *name) {
+    const char *dot = strrchr(name, '.');
+    if (!dot) return 0;
+    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".tga"};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (!strcasecmp(dot, ext[i])) return 1;
+    return 0;
+}
+
+/* Sorted names in dir: sub-folders (want_dirs) or image files; hidden entries skipped.
+ * *other counts the entries of the other sort (to explain an empty result). */
+static int list_dir(const char *dir, int want_dirs, NameList *out, int *other, char *err,
+                    size_t errsz) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return wm_errf(err, errsz, WM_ERR_IO, "cannot open folder '%s': %s", dir, strerror(errno));
+    struct dirent *ent;
+    *other = 0;
+    while ((ent = readdir(d))) {
+        if (ent->d_name[0] == '.') continue;
+        char path[2048];
+        if (wm_path_join(path, sizeof path, dir, ent->d_name) != 0) {
+            closedir(d);
+            return wm_errf(err, errsz, WM_ERR_ARG, "path too long: '%s/%s'", dir, ent->d_name);
+        }
+        int isdir = wm_is_dir(path);
+        int keep = want_dirs ? isdir : !isdir && is_image_name(ent->d_name);
+        if (!keep) {
+            if (want_dirs ? is_image_name(ent->d_name) : isdir) (*other)++;
+            continue;
+        }
+        if (out->n == out->cap) {
+            out->cap = out->cap ? 2 * out->cap : 16;
+            out->names = wm_realloc(out->names, (size_t)out->cap, sizeof(char *));
+        }
+        out->names[out->n++] = wm_strdup(ent->d_name);
+    }
+    closedir(d);
+    if (out->n) qsort(out->names, (size_t)out->n, sizeof(char *), cmp_names);
+    return WM_OK;
+}
+
+static int load_folder(Sac *sc, const EnvConfig *cfg, char *err, size_t errsz) {
+    const char *root = cfg->folder;
+    if (!root[0])
+        return wm_errf(err, errsz, WM_ERR_ARG,
+                       "saccade: source = folder needs env.folder (a folder with one "
+                       "sub-folder of PNG/JPEG images per class)");
+    if (!wm_is_dir(root))
+        return wm_errf(err, errsz, WM_ERR_IO, "saccade: env.folder '%s' is not a folder", root);
+    NameList classes = {0};
+    int loose = 0, rc = list_dir(root, 1, &classes, &loose, err, errsz);
+    if (rc) return wm_err_prefix(err, errsz, rc, "saccade: ");
+    if (!classes.n) {
+        rc = wm_errf(err, errsz, WM_ERR_ARG,
+                     "saccade: folder '%s' has no class sub-folders%s (expected "
+                     "FOLDER/CLASS/IMAGE.png)",
+                     root, loose ? " (its images must sit in one sub-folder per class)" : "");
+        names_free(&classes);
+        return rc;
+    }
+    sc->n_classes = classes.n;
+    sc->class_names = wm_new(char *, (size_t)classes.n);
+    NameList *files = wm_new(NameList, (size_t)classes.n);
+    int64_t total = 0;
+    for (int c = 0; c < classes.n && !rc; c++) {
+        sc->class_names[c] = wm_strdup(classes.names[c]);
+        char dir[2048];
+        wm_path_join(dir, sizeof dir, root, classes.names[c]);
+        int subdirs = 0;
+        rc = list_dir(dir, 0, &files[c], &subdirs, err, errsz);
+        if (rc) {
+            wm_err_prefix(err, errsz, rc, "saccade: ");
+        } else if (!files[c].n) {
+            rc = wm_errf(err, errsz, WM_ERR_ARG,
+                         "saccade: class folder '%s' holds no images (.png, .jpg, .jpeg, "
+                         ".bmp, .tga)",
+                         dir);
+        }
+        total += files[c].n;
+    }
+    size_t scene_bytes = (size_t)sc->s * sc->s * 3, cache_bytes = 0;
+    if (!rc && total > 0x7fffffff)
+        rc = wm_errf(err, errsz, WM_ERR_RANGE, "saccade: folder '%s' holds too many images", root);
+    if (!rc && (!wm_size_mul(scene_bytes, (size_t)total, &cache_bytes) ||
+                !(sc->cache = wm_try_calloc(cache_bytes, 1))))
+        rc = wm_errf(err, errsz, WM_ERR_NOMEM,
+                     "saccade: not enough memory to hold %lld images of %dx%d from '%s'",
+                     (long long)total, sc->s, sc->s, root);
+    if (!rc) {
+        sc->pool = total;
+        sc->cache_label = wm_new(int, (size_t)total);
+        for (int k = 0; k < 2; k++)
+            sc->split[k] = wm_new(int64_t, (size_t)total);
+    }
+    int64_t idx = 0;
+    for (int c = 0; c < classes.n && !rc; c++) {
+        int nc = files[c].n;
+        /* The last share of each class (in name order) is held out, keeping one for training. */
+        int held = (int)floor(nc * cfg->heldout + 0.5);
+        if (held > nc - 1) held = nc - 1;
+        for (int i = 0; i < nc && !rc; i++, idx++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s/%s", root, classes.names[c], files[c].names[i]);
+            int w = 0, h = 0, comp = 0;
+            unsigned char *px = stbi_load(path, &w, &h, &comp, 3);
+            if (!px) {
+                const char *why = stbi_failure_reason();
+                rc = wm_errf(err, errsz, WM_ERR_FORMAT, "saccade: cannot decode image '%s': %s",
+                             path, why ? why : "unknown reason");
+                break;
+            }
+            if (w < sc->f || h < sc->f) {
+                rc = wm_errf(err, errsz, WM_ERR_RANGE,
+                             "saccade: image '%s' is %dx%d, smaller than the fovea (%d px)", path,
+                             w, h, sc->f);
+            } else {
+                env_saccade_resample(px, w, h, sc->cache + (size_t)idx * scene_bytes, sc->s);
+                sc->cache_label[idx] = c;
+                int k = i >= nc - held ? ENV_SPLIT_HELDOUT : ENV_SPLIT_TRAIN;
+                sc->split[k][sc->n_split[k]++] = idx;
+            }
+            stbi_image_free(px);
+        }
+    }
+    if (!rc && cfg->heldout > 0 && sc->n_split[ENV_SPLIT_HELDOUT] == 0)
+        rc = wm_errf(err, errsz, WM_ERR_ARG,
+                     "saccade: folder '%s' has too few images per class to hold out a share of "
+                     "%g (each class keeps at least one for training)",
+                     root, cfg->heldout);
+    for (int c = 0; c < classes.n; c++)
+        names_free(&files[c]);
+    wm_free(files);
+    names_free(&classes);
+    return rc;
+}
+
+/* ---- objects3d source ------------------------------------------------------------- */
+
+/* Scenes are objects3d views rendered at S x S once, at creation: scene i shows an object
+ * instance from objects3d's own train split when i is in the saccade train split, from
+ * its held-out split otherwise, in a random pose and lighting that depend on i alone. */
+#define O3_SCENE_SEED 0x0b3ec75ce9e5ULL
+#define O3_BATCH      64
+
+static int render_objects3d(Sac *sc, const EnvConfig *cfg, char *err, size_t errsz) {
+    if (sc->s < 32 || sc->s > 512)
+        return wm_errf(err, errsz, WM_ERR_RANGE,
+                       "saccade: source = objects3d renders scenes of 32..512 px, scene_size is %d",
+                       sc->s);
+    sc->pool = cfg->n_scenes;
+    int64_t held = (int64_t)floor(sc->pool * cfg->heldout + 0.5);
+    if (cfg->heldout > 0 && held < 1) held = 1;
+    sc->n_split[ENV_SPLIT_HELDOUT] = held;
+    sc->n_split[ENV_SPLIT_TRAIN] = sc->pool - held;
+    if (sc->n_split[ENV_SPLIT_TRAIN] < 1)
+        return wm_errf(err, errsz, WM_ERR_ARG,
+                       "saccade: n_scenes %lld leaves no training scene after holding out a "
+                       "share of %g",
+                       (long long)sc->pool, cfg->heldout);
+    size_t scene_bytes = (size_t)sc->s * sc->s * 3, bytes;
+    if (!wm_size_mul(scene_bytes, (size_t)sc->pool, &bytes) ||
+        !(sc->cache = wm_try_calloc(bytes, 1)))
+        return wm_errf(err, errsz, WM_ERR_NOMEM,
+                       "saccade: not enough memory for %lld objects3d scenes of %dx%d",
+                       (long long)sc->pool, sc->s, sc->s);
+    sc->cache_label = wm_new(int, (size_t)sc->pool);
+    EnvConfig oc = *cfg;
+    oc.kind = 0;
+    oc.size = sc->s;
+    int lanes = sc->pool < O3_BATCH ? (int)sc->pool : O3_BATCH;
+    Env *o3 = env_create(&oc, lanes, err, errsz);
+    if (!o3) return wm_err_prefix(err, errsz, WM_ERR_GL, "saccade: source = objects3d: ");
+    int rc = WM_OK;
+    EnvObs obs[O3_BATCH];
+    int ids[O3_BATCH];
+    for (int64_t first = 0; first < sc->pool && !rc; first += lanes) {
+        int m = sc->pool - first < lanes ? (int)(sc->pool - first) : lanes;
+        for (int j = 0; j < m && !rc; j++) {
+            int64_t i = first + j;
+            int split = i < sc->n_split[ENV_SPLIT_TRAIN] ? ENV_SPLIT_TRAIN : ENV_SPLIT_HELDOUT;
+            rc = env_reset(o3, j, wm_seed_derive(O3_SCENE_SEED, (uint64_t)i), split, NULL);
+            if (rc)
+                wm_errf(err, errsz, rc,
+                        "saccade: source = objects3d has no %s object instances (env.instances "
+                        "%d, env.heldout %g)",
+                        split ? "held-out" : "training", cfg->instances, cfg->heldout);
+            obs[j] = (EnvObs){sc->cache + (size_t)i * scene_bytes, NULL, 0, 0};
+            ids[j] = j;
+        }
+        if (!rc && (rc = env_observe(o3, m, ids, obs)) != WM_OK)
+            wm_errf(err, errsz, rc, "saccade: rendering objects3d scenes failed (%s)",
+                    wm_status_name(rc));
+        for (int j = 0; j < m && !rc; j++)
+            sc->cache_label[first + j] = obs[j].label;
+    }
+    if (!rc) {
+        sc->n_classes = env_spec(o3)->n_classes;
+        sc->class_names = wm_new(char *, (size_t)sc->n_classes);
+        for (int c = 0; c < sc->n_classes; c++) {
+            const char *name = env_objects3d_class_name(o3, c);
+            sc->class_names[c] = wm_strdup(name ? name : "");
+        }
+    }
+    env_destroy(o3);
+    return rc;
+}
+
+/* ---- The Env vtable ---------------------------------------------------------------- */
+
+static int sac_create(Env *e, const EnvConfig *cfg, char *err, size_t errsz) {
+    if (cfg->fovea > cfg->scene_size)
+        return wm_errf(err, errsz, WM_ERR_RANGE,
+                       "saccade: fovea %d is larger than the scene (scene_size %d)", cfg->fovea,
+                       cfg->scene_size);
+    Sac *sc = wm_new(Sac, 1);
+    sc->s = cfg->scene_size;
+    sc->f = cfg->fovea;
+    sc->n = cfg->size;
+    sc->source = cfg->source;
+    sc->saliency = cfg->saliency;
+    int rc = WM_OK;
+    if (sc->source == ENV_SOURCE_PROCEDURAL) {
+        sc->pool = cfg->n_scenes;
+        sc->n_classes = ENV_SACCADE_PROC_CLASSES;
+        int64_t held = (int64_t)floor(sc->pool * cfg->heldout + 0.5);
+        if (cfg->heldout > 0 && held < 1) held = 1;
+        sc->n_split[ENV_SPLIT_HELDOUT] = held;
+        sc->n_split[ENV_SPLIT_TRAIN] = sc->pool - held;
+        if (sc->n_split[ENV_SPLIT_TRAIN] < 1)
+            rc = wm_errf(err, errsz, WM_ERR_ARG,
+                         "saccade: n_scenes %lld leaves no training scene after holding out a "
+                         "share of %g",
+                         (long long)sc->pool, cfg->heldout);
+    } else if (sc->source == ENV_SOURCE_FOLDER) {
+        rc = load_folder(sc, cfg, err, errsz);
+    } else {
+        rc = render_objects3d(sc, cfg, err, errsz);
+    }
+    size_t s2 = (size_t)sc->s * sc->s, img_bytes = 0, sal_count = 0;
+    if (!rc && (!wm_size_mul(s2 * 3, (size_t)e->lanes, &img_bytes) ||
+                !wm_size_mul(s2, (size_t)e->lanes, &sal_count) ||
+                !(sc->lane_image = wm_try_calloc(img_bytes, 1)) ||
+                !(sc->lane_saliency = wm_try_calloc(sal_count, sizeof(float)))))
+        rc = wm_errf(err, errsz, WM_ERR_NOMEM,
+                     "saccade: not enough memory for %d lanes of %dx%d scenes", e->lanes, sc->s,
+                     sc->s);
+    if (rc) {
+        sac_free(sc);
+        return rc;
+    }
+    sc->lane = wm_new(SacLane, (size_t)e->lanes);
+    for (int i = 0; i < e->lanes; i++) {
+        sc->lane[i].image = sc->lane_image + (size_t)i * s2 * 3;
+        sc->lane[i].saliency = sc->lane_saliency + (size_t)i * s2;
+    }
+    sc->work = wm_new(float, env_saliency_work_floats(sc->s));
+    e->impl = sc;
+
+    EnvSpec *sp = &e->spec;
+    sp->height = sp->width = sc->n;
+    sp->channels = 3;
+    sp->action_dim = 2;
+    sp->latent_dim = 2;
+    sp->n_classes = sc->n_classes;
+    sp->action_names[0] = "dy";
+    sp->action_names[1] = "dx";
+    sp->latent_names[0] = "y";
+    sp->latent_names[1] = "x";
+    sp->class_names_hint = sc->source == ENV_SOURCE_PROCEDURAL
+                               ? "procedural scene: the pair of part kinds it shows"
+                           : sc->source == ENV_SOURCE_FOLDER ? "image sub-folder name"
+                                                             : "objects3d shape family";
+    return WM_OK;
+}
+
+static void sac_destroy(Env *e) {
+    sac_free(e->impl);
+    e->impl = NULL;
+}
+
+static int sac_reset(Env *e, int lane, uint64_t seed, int split) {
+    Sac *sc = e->impl;
+    SacLane *L = &sc->lane[lane];
+    int64_t n = sc->n_split[split];
+    if (n < 1) return WM_ERR_ARG; /* no held-out scenes when heldout = 0 */
+    WmRng rng;
+    wm_rng_seed(&rng, seed, RESET_STREAM);
+    int64_t pos = (int64_t)wm_rng_below(&rng, (uint32_t)n);
+    int64_t idx = sc->split[split]           ? sc->split[split][pos]
+                  : split == ENV_SPLIT_TRAIN ? pos
+                                             : sc->n_split[ENV_SPLIT_TRAIN] + pos;
+    size_t s2 = (size_t)sc->s * sc->s;
+    L->scene = idx;
+    if (sc->source == ENV_SOURCE_PROCEDURAL) {
+        L->label = env_saccade_procedural(idx, sc->s, L->image);
+    } else {
+        memcpy(L->image, sc->cache + (size_t)idx * s2 * 3, s2 * 3);
+        L->label = sc->cache_label[idx];
+    }
+    env_saliency(L->image, sc->s, sc->saliency, L->saliency, sc->work);
+    int64_t p = env_saccade_sample(L->saliency, s2, wm_rng_uniform(&rng));
+    WM_ASSERT(p >= 0);
+    L->k[0] = env_saccade_grid_of_pixel((int)(p / sc->s), sc->s);
+    L->k[1] = env_saccade_grid_of_pixel((int)(p % sc->s), sc->s);
+    L->ready = 1;
+    return WM_OK;
+}
+
+static int sac_step(Env *e, int lane, const float *action) {
+    Sac *sc = e->impl;
+    SacLane *L = &sc->lane[lane];
+    WM_ASSERT(L->ready);
+    if (!isfinite(action[0]) || !isfinite(action[1])) return WM_ERR_NUMERIC;
+    for (int d = 0; d < 2; d++) {
+        double k = L->k[d] + nearbyint((double)action[d] * ENV_SACCADE_GRID);
+        L->k[d] = (int32_t)fmin(fmax(k, 0), ENV_SACCADE_GRID);
+    }
+    return WM_OK;
+}
+
+static void sac_latent(const Env *e, int lane, float *latent) {
+    const SacLane *L = &((const Sac *)e->impl)->lane[lane];
+    latent[0] = (float)L->k[0] / ENV_SACCADE_GRID;
+    latent[1] = (float)L->k[1] / ENV_SACCADE_GRID;
+}
+
+/* Safe to call from several threads at once on disjoint lanes: it only reads lane state. */
+static int sac_observe(Env *e, int n, const int *lanes, EnvObs *outs) {
+    const Sac *sc = e->impl;
+    for (int i = 0; i < n; i++) {
+        const SacLane *L = &sc->lane[lanes[i]];
+        WM_ASSERT(L->ready);
+        double y = (double)L->k[0] * sc->s / ENV_SACCADE_GRID;
+        double x = (double)L->k[1] * sc->s / ENV_SACCADE_GRID;
+        if (outs[i].pixels)
+            env_saccade_glimpse(L->image, sc->s, y, x, sc->f, sc->n, outs[i].pixels);
+        if (outs[i].latent) sac_latent(e, lanes[i], outs[i].latent);
+        outs[i].label = L->label;
+        outs[i].instance = (int)L->scene;
+    }
+    return WM_OK;
+}
+
+static int sac_scene(const Env *e, int lane, EnvScene *out) {
+    const Sac *sc = e->impl;
+    const SacLane *L = &sc->lane[lane];
+    if (!L->ready) return WM_ERR_ARG;
+    out->image = L->image;
+    out->saliency = L->saliency;
+    out->size = sc->s;
+    return WM_OK;
+}
+
+int env_saccade_set_fixation(Env *e, int lane, int32_t ky, int32_t kx) {
+    if (!e || e->vt != &env_saccade_vtable || lane < 0 || lane >= e->lanes) return WM_ERR_ARG;
+    SacLane *L = &((Sac *)e->impl)->lane[lane];
+    if (!L->ready) return WM_ERR_ARG;
+    L->k[0] = ky < 0 ? 0 : ky > ENV_SACCADE_GRID ? ENV_SACCADE_GRID : ky;
+    L->k[1] = kx < 0 ? 0 : kx > ENV_SACCADE_GRID ? ENV_SACCADE_GRID : kx;
+    return WM_OK;
+}
+
+const char *env_saccade_class_name(const Env *e, int label) {
+    if (!e || e->vt != &env_saccade_vtable) return NULL;
+    const Sac *sc = e->impl;
+    if (label < 0 || label >= sc->n_classes) return NULL;
+    if (sc->source == ENV_SOURCE_PROCEDURAL) return env_saccade_procedural_class(label);
+    if (sc->class_names) return sc->class_names[label];
+    return NULL;
+}
+
+const EnvVtable env_saccade_vtable = {
+    .name = "saccade",
+    .create = sac_create,
+    .destroy = sac_destroy,
+    .reset = sac_reset,
+    .step = sac_step,
+    .observe = sac_observe,
+    .latent = sac_latent,
+    .scene = sac_scene,
+};

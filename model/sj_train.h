@@ -1,0 +1,71 @@
+/* Training seq-JEPA from a stream of batches, with on-line probes, a CSV log,
+ * atomic checkpoints, exact resumption, a clean stop on Ctrl-C and a hard stop on a
+ * non-finite loss. Where the batches come from (an environment through a producer
+ * thread, or a dataset on disk) is the caller's business: the trainer asks its
+ * source for the batch of step k, which must be a function of k alone so that a
+ * resumed run sees exactly what an uninterrupted one would. */
+#ifndef SJ_TRAIN_H
+#define SJ_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/sj_config.h"
+#include "model/sj_model.h"
+
+typedef struct {
+    const uint8_t *pixels;  /* [n, t, H, W, 3] */
+    const float *actions;   /* [n, t-1, A] */
+    const int32_t *labels;  /* [n] */
+    int n, t;
+} SjBatch;
+
+typedef struct {
+    /* Fills *out with the batch of `step` (blocking until it is ready); returns WM_OK
+     * or an error with the reason in err. */
+    int (*next)(void *ctx, int64_t step, SjBatch *out, char *err, size_t errsz);
+    /* Called when the trainer is done with the batch from next (may be NULL). */
+    void (*release)(void *ctx);
+    void *ctx;
+} SjSource;
+
+typedef struct {
+    SjModelConfig model;
+    SjOptimConfig optim;
+    SjTrainConfig train;
+    SjShape shape;
+    const char *config_text; /* the resolved INI, stored in checkpoint metadata */
+    int resume;              /* continue from train.out's checkpoint */
+    int quiet;               /* no progress bar */
+} SjTrainSetup;
+
+typedef struct {
+    int64_t steps_done;
+    double last_loss;
+    double seq_per_s;
+    double wait_share; /* share of step time spent waiting for data */
+    int interrupted;   /* stopped by SIGINT/SIGTERM (checkpoint saved) */
+    char checkpoint[1024];
+} SjTrainResult;
+
+/* Runs training into setup->train.out (log.csv, checkpoint.safetensors and its
+ * companion checkpoint.state.safetensors). Returns WM_OK (also when interrupted: see
+ * res->interrupted), or an error: WM_ERR_NUMERIC names the step whose loss was not
+ * finite (the last checkpoint is kept), others name the file or value. */
+int sj_train_run(const SjTrainSetup *setup, const SjSource *src, SjTrainResult *res, char *err,
+                 size_t errsz);
+
+/* File names inside a run folder. */
+#define SJ_CKPT_FILE "checkpoint.safetensors"
+#define SJ_STATE_FILE "checkpoint.state.safetensors"
+#define SJ_LOG_FILE "log.csv"
+
+/* Loads a checkpoint written by sj_train_run: builds the model from the [model]
+ * section of its metadata config and its stored shape, then loads every tensor (all
+ * or nothing). *config_text gets a copy of the stored config (free with wm_free; may
+ * be NULL). Errors name the file and what is wrong (truncated, missing tensor, wrong
+ * shape). */
+int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int64_t *step, char *err,
+                       size_t errsz);
+
+#endif
