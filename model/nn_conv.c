@@ -199,6 +199,7 @@ typedef struct {
     const NnReal *in, *w, *dout, *wt; /* wt: the flipped kernel */
     NnReal *out, *din, *scratch;
     int rows, need_dw; /* output rows (or images, for col2im) per job */
+    NnReal din_beta;   /* 1: add into din, 0: overwrite it */
 } ConvTask;
 
 static NnReal *thread_cols(const ConvTask *t, int worker) {
@@ -247,7 +248,7 @@ static void conv_bwd_jobs(void *ctx, int64_t j0, int64_t j1, int worker) {
         }
         if (t->din && t->wt) {
             NnConv2d g = grad_dims(d);
-            lower_multiply(&g, t->dout, t->wt, t->din, 1, col, g0, rows);
+            lower_multiply(&g, t->dout, t->wt, t->din, t->din_beta, col, g0, rows);
         }
     }
 }
@@ -286,7 +287,8 @@ static void conv1x1_bwd_jobs(void *ctx, int64_t j0, int64_t j1, int worker) {
     if (t->need_dw)
         nn_gemm_serial(0, 1, co, ci, hi - lo, 1, t->dout + lo, ldo, t->in + lo, ldo, 1, dw, ci);
     if (t->din)
-        nn_gemm_serial(1, 0, ci, hi - lo, co, 1, t->w, ci, t->dout + lo, ldo, 1, t->din + lo, ldo);
+        nn_gemm_serial(1, 0, ci, hi - lo, co, 1, t->w, ci, t->dout + lo, ldo, t->din_beta,
+                       t->din + lo, ldo);
 }
 
 typedef struct {
@@ -311,7 +313,7 @@ static void reduce_parts(void *ctx, int64_t i0, int64_t i1, int worker) {
 void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnReal *bias,
                        const NnConv2d *d, NnReal *scratch) {
     const size_t ldo = (size_t)d->n * d->oh * d->ow;
-    ConvTask t = {d, in, w, NULL, NULL, out, NULL, scratch, 0, 0};
+    ConvTask t = {d, in, w, NULL, NULL, out, NULL, scratch, 0, 0, 0};
     if (is_pointwise(d)) {
         nn_par_for((int64_t)(ldo + 15) / 16, conv1x1_fwd_jobs, &t);
     } else {
@@ -324,14 +326,15 @@ void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnR
     }
 }
 
-void nn_conv2d_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *dout,
-                        const NnReal *in, const NnReal *w, const NnConv2d *d, NnReal *scratch) {
+static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *dout,
+                          const NnReal *in, const NnReal *w, const NnConv2d *d, NnReal *scratch,
+                          int assign) {
     const size_t ldo = (size_t)d->n * d->oh * d->ow, ws = wsize(d);
     if (dbias) {
         BiasTask b = {(NnReal *)dout, NULL, dbias, ldo};
         nn_par_for(d->co, bias_grad_rows, &b);
     }
-    ConvTask t = {d, in, w, dout, NULL, NULL, din, scratch, 0, dw != NULL};
+    ConvTask t = {d, in, w, dout, NULL, NULL, din, scratch, 0, dw != NULL, assign ? 0 : 1};
     int64_t jobs;
     WmPoolFn fn;
     if (is_pointwise(d)) {
@@ -364,9 +367,21 @@ void nn_conv2d_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *do
         nn_par_for((int64_t)ws, reduce_parts, &r);
     }
     if (din && !is_pointwise(d) && !t.wt) {
+        if (assign) memset(din, 0, sizeof *din * d->n * d->ci * d->h * d->w);
         t.rows = chunk_images(d);
         nn_par_for((d->n + t.rows - 1) / t.rows, conv_bwd_scatter_jobs, &t);
     }
+}
+
+void nn_conv2d_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *dout,
+                        const NnReal *in, const NnReal *w, const NnConv2d *d, NnReal *scratch) {
+    conv_backward(din, dw, dbias, dout, in, w, d, scratch, 0);
+}
+
+void nn_conv2d_backward_assign(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *dout,
+                               const NnReal *in, const NnReal *w, const NnConv2d *d,
+                               NnReal *scratch) {
+    conv_backward(din, dw, dbias, dout, in, w, d, scratch, 1);
 }
 
 void nn_conv2d_forward_naive(NnReal *out, const NnReal *in, const NnReal *w, const NnReal *bias,
