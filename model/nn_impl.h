@@ -26,6 +26,16 @@ void nn_bn2d_backward_assign(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *
 void nn_conv2d_backward_assign(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *dout,
                                const NnReal *in, const NnReal *w, const NnConv2d *d,
                                NnReal *scratch);
+/* Direct stride-1 convolution (nn_direct.c): out (+)= conv(in, K), K = w, or with
+ * transpose_flip the flipped transposed kernel of the convolution whose input
+ * gradient d describes. nn_direct_ok says whether d suits it. */
+int nn_direct_ok(const NnConv2d *d);
+size_t nn_direct_scratch(const NnConv2d *d, int threads);
+void nn_direct_conv(NnReal *out, int accumulate, const NnReal *in, const NnReal *w,
+                    int transpose_flip, const NnConv2d *d, NnReal *scratch);
+/* dw += the weight gradient of the convolution d, directly. */
+void nn_direct_weight_grad(NnReal *dw, const NnReal *dout, const NnReal *in, const NnConv2d *d,
+                           NnReal *scratch);
 /* Chunks below this many elements of work are not worth waking threads for. */
 #define NN_PAR_MIN 16384
 
