@@ -54,6 +54,8 @@ static Plan plan(const NnConv2d *d) {
     p.wp = d->w + 2 * d->pad;
     size_t img = (size_t)p.hp * p.wp;
     size_t nb = PAD_CHUNK_ELEMS / ((size_t)d->ci * img);
+    /* at least eight chunks when the batch allows, so threads share the work evenly */
+    if (nb > ((size_t)d->n + 7) / 8) nb = ((size_t)d->n + 7) / 8;
     if (nb < 1) nb = 1;
     if (nb > (size_t)d->n) nb = (size_t)d->n;
     p.nb = (int)nb;

@@ -27,7 +27,7 @@ struct NnResNet {
     Block *blk;
     int nblk;
     /* bound activations */
-    int max_n, h, w, with_grad, bound;
+    int max_n, h, w, with_grad, bound, threads; /* threads: the scratch was sized for */
     WmArena arena;
     int hp, wp; /* after the stem (and its pool) */
     NnReal *c0, *a0, *pool, *stat0;
@@ -209,6 +209,7 @@ size_t nn_resnet_bind(NnResNet *r, int max_n, int h, int w, int with_grad) {
     r->h = h;
     r->w = w;
     r->with_grad = with_grad;
+    r->threads = nn_runtime_threads();
     size_t bytes = layout(r, max_n, NULL) + 64 * 64;
     wm_arena_init(&r->arena, bytes);
     layout(r, max_n, &r->arena);
@@ -267,6 +268,7 @@ static void bn_bwd(NnReal *din, NnReal *dres, const NnReal *dout, const NnReal *
 void nn_resnet_forward(NnResNet *r, NnReal *out, const NnReal *x, int n, const NnStore *s,
                        int train) {
     WM_ASSERT(r->bound && n > 0 && n <= r->max_n);
+    WM_ASSERT(nn_runtime_threads() <= r->threads); /* more threads than bound for: rebind */
     r->x = x;
     r->n = n;
     r->train = train;
