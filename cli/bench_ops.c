@@ -13,7 +13,7 @@
 #include "model/nn.h"
 
 typedef struct {
-    int threads, batch, reps, seqs;
+    int threads, batch, reps, seqs, sgemm_only;
 } OpsArgs;
 
 static double now(void) {
@@ -42,8 +42,7 @@ static double sgemm_rate(int n, int openblas_threads) {
     for (int rep = 0; rep < 6; rep++) {
         double t = now();
         if (openblas_threads)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c,
-                        n);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
         else
             nn_gemm(0, 0, n, n, n, 1, a, n, b, n, 0, c, n);
         t = now() - t;
@@ -184,14 +183,17 @@ static void bench_transformer(int e, int seqs, int t, int reps, double sgemm) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: seqjepa bench ops [--threads N] [--batch N] [--reps N] [--seqs N]\n\n"
-                 "Measures cblas_sgemm, then forward and backward GFLOP/s per op of the small\n"
-                 "encoder (widths 16-32-64-128) and ResNet-18-CIFAR at 32x32 and 64x64, and of\n"
-                 "the 3-layer transformer, with their ratio to the sgemm rate.\n"
-                 "  --threads N  compute threads (default: one per core)\n"
-                 "  --batch N    images per encoder pass (default 128)\n"
-                 "  --reps N     timed passes per configuration, the fastest reported (default 5)\n"
-                 "  --seqs N     transformer sequences (default 256)\n");
+    fprintf(out,
+            "usage: seqjepa bench ops [--threads N] [--batch N] [--reps N] [--seqs N] [--sgemm]\n\n"
+            "Measures cblas_sgemm, then forward and backward GFLOP/s per op of the small\n"
+            "encoder (widths 16-32-64-128) and ResNet-18-CIFAR at 32x32 and 64x64, and of\n"
+            "the 3-layer transformer, with their ratio to the sgemm rate.\n"
+            "  --threads N  compute threads (default: one per core)\n"
+            "  --batch N    images per encoder pass (default 128)\n"
+            "  --reps N     timed passes per configuration, the fastest reported (default 5)\n"
+            "  --seqs N     transformer sequences (default 256)\n"
+            "  --sgemm      only the sgemm figures (compare kernels with OPENBLAS_CORETYPE,\n"
+            "               or SEQJEPA_BLAS_REEXEC=0 for the kernels OpenBLAS picks itself)\n");
 }
 
 static int parse_int(const char *flag, const char *val, int lo, int hi, int *out) {
@@ -207,7 +209,7 @@ static int parse_int(const char *flag, const char *val, int lo, int hi, int *out
 }
 
 int cli_bench_ops(int argc, char **argv) {
-    OpsArgs a = {0, 128, 5, 256};
+    OpsArgs a = {0, 128, 5, 256, 0};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         int rc = 0;
@@ -220,6 +222,8 @@ int cli_bench_ops(int argc, char **argv) {
             rc = parse_int(f, i + 1 < argc ? argv[++i] : NULL, 1, 65536, &a.batch);
         } else if (!strcmp(f, "--reps")) {
             rc = parse_int(f, i + 1 < argc ? argv[++i] : NULL, 1, 10000, &a.reps);
+        } else if (!strcmp(f, "--sgemm")) {
+            a.sgemm_only = 1;
         } else if (!strcmp(f, "--seqs")) {
             rc = parse_int(f, i + 1 < argc ? argv[++i] : NULL, 1, 65536, &a.seqs);
         } else {
@@ -239,13 +243,19 @@ int cli_bench_ops(int argc, char **argv) {
            load_average());
     double rate[2][2];
     for (int i = 0; i < 2; i++)
-        for (int k = 0; k < 2; k++) rate[i][k] = sgemm_rate(i ? 2048 : 1024, k);
+        for (int k = 0; k < 2; k++)
+            rate[i][k] = sgemm_rate(i ? 2048 : 1024, k);
     double sgemm = 0;
-    for (int i = 0; i < 4; i++) sgemm = rate[i / 2][i % 2] > sgemm ? rate[i / 2][i % 2] : sgemm;
+    for (int i = 0; i < 4; i++)
+        sgemm = rate[i / 2][i % 2] > sgemm ? rate[i / 2][i % 2] : sgemm;
     printf("  cblas_sgemm GFLOP/s   OpenBLAS threads   split over the engine's threads\n");
     printf("    1024^3            %10.1f         %10.1f\n", rate[0][1], rate[0][0]);
     printf("    2048^3            %10.1f         %10.1f\n", rate[1][1], rate[1][0]);
     printf("  reference sgemm rate (the best of the four): %.1f GFLOP/s\n", sgemm);
+    if (a.sgemm_only) {
+        nn_runtime_shutdown();
+        return 0;
+    }
     bench_encoder("small (16-32-64-128, CIFAR stem)", nn_resnet_small_config(16, 1), a.batch, 32,
                   a.reps, sgemm);
     bench_encoder("small (16-32-64-128, CIFAR stem)", nn_resnet_small_config(16, 1), a.batch, 64,
