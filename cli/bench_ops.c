@@ -90,8 +90,16 @@ static double load_average(void) {
     return load;
 }
 
-static void print_profile(const NnProfile *p, double fwd_s, double bwd_s, double sgemm,
-                          double cpu_s) {
+/* One line per configuration for the closing summary. */
+typedef struct {
+    char label[96];
+    double rate, sgemm, per_cpu;
+} Row;
+static Row rows[8];
+static int n_rows;
+
+static void print_profile(const char *label, const NnProfile *p, double fwd_s, double bwd_s,
+                          double sgemm, double cpu_s) {
     double ff = 0, bf = 0;
     printf("    %-12s %9s %10s %9s %10s %7s\n", "op", "fwd ms", "fwd GF/s", "bwd ms", "bwd GF/s",
            "share");
@@ -116,6 +124,13 @@ static void print_profile(const NnProfile *p, double fwd_s, double bwd_s, double
     double per_cpu = (ff + bf) / cpu_s / 1e9;
     printf("    per CPU-second: %.1f GFLOP = %.0f%% of sgemm's %.1f GFLOP per CPU-second\n",
            per_cpu, 100 * per_cpu / sgemm_per_cpu, sgemm_per_cpu);
+    if (n_rows < (int)(sizeof rows / sizeof rows[0])) {
+        Row *r = &rows[n_rows++];
+        snprintf(r->label, sizeof r->label, "%s", label);
+        r->rate = rate;
+        r->sgemm = sgemm;
+        r->per_cpu = per_cpu;
+    }
 }
 
 static void bench_encoder(const char *label, NnResNetConfig cfg, int n, int hw, int reps) {
@@ -158,7 +173,9 @@ static void bench_encoder(const char *label, NnResNetConfig cfg, int n, int hw, 
     }
     nn_resnet_set_profile(r, NULL);
     double after = sgemm_best();
-    print_profile(&best, tf, tb, after > sgemm ? after : sgemm, cpu);
+    char row[96];
+    snprintf(row, sizeof row, "%s %dx%d", label, hw, hw);
+    print_profile(row, &best, tf, tb, after > sgemm ? after : sgemm, cpu);
     printf("    %.1f images/s forward+backward\n", n / (tf + tb));
     wm_free(x);
     wm_free(y);
@@ -208,7 +225,9 @@ static void bench_transformer(int e, int seqs, int t, int reps) {
     }
     nn_transformer_set_profile(tf, NULL);
     double after = sgemm_best();
-    print_profile(&best, tfw, tbw, after > sgemm ? after : sgemm, cpu);
+    char row[96];
+    snprintf(row, sizeof row, "transformer, width %d", e);
+    print_profile(row, &best, tfw, tbw, after > sgemm ? after : sgemm, cpu);
     wm_free(x);
     wm_free(y);
     wm_free(dy);
@@ -294,15 +313,22 @@ int cli_bench_ops(int argc, char **argv) {
         nn_runtime_shutdown();
         return 0;
     }
-    bench_encoder("small (16-32-64-128, CIFAR stem)", nn_resnet_small_config(16, 1), a.batch, 32,
-                  a.reps);
-    bench_encoder("small (16-32-64-128, CIFAR stem)", nn_resnet_small_config(16, 1), a.batch, 64,
-                  a.reps);
+    bench_encoder("small 16-32-64-128", nn_resnet_small_config(16, 1), a.batch, 32, a.reps);
+    bench_encoder("small 16-32-64-128", nn_resnet_small_config(16, 1), a.batch, 64, a.reps);
     bench_encoder("ResNet-18-CIFAR", nn_resnet18_config(1), a.batch, 32, a.reps);
     bench_encoder("ResNet-18-CIFAR", nn_resnet18_config(1), a.batch, 64, a.reps);
     bench_transformer(256, a.seqs, 4, a.reps);
     bench_transformer(640, a.seqs, 4, a.reps);
     printf("  load average %.2f at the end\n", load_average());
+    printf(
+        "\n  summary (forward+backward)                     GFLOP/s  /sgemm   per CPU-s  /sgemm\n");
+    for (int i = 0; i < n_rows; i++)
+        printf("  %-46s %7.1f  %5.0f%%   %9.1f  %5.0f%%\n", rows[i].label, rows[i].rate,
+               100 * rows[i].rate / rows[i].sgemm, rows[i].per_cpu,
+               100 * rows[i].per_cpu / sgemm_per_cpu);
+    printf("  (wall-clock rates against sgemm measured around each; per CPU-second against the\n"
+           "  best sgemm per CPU-second of the run, %.1f GFLOP)\n",
+           sgemm_per_cpu);
     nn_runtime_shutdown();
     return 0;
 }
