@@ -6,6 +6,8 @@
 #include "cli/commands.h"
 
 static const CliBench benches[] = {
+    {"gen", "dataset generation: views written/s end to end vs the batched render rate",
+     cli_bench_gen},
     {NULL, NULL, NULL}, /* keeps the table non-empty while entries are added */
 };
 

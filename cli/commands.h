@@ -14,6 +14,7 @@ int cli_bench(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_embed(int argc, char **argv);
+int cli_gen(int argc, char **argv);
 
 /* Benchmarks named by `seqjepa bench NAME`; each prints figures only. */
 typedef struct {
@@ -21,6 +22,8 @@ typedef struct {
     const char *summary;
     int (*run)(int argc, char **argv);
 } CliBench;
+
+int cli_bench_gen(int argc, char **argv);
 
 /* True when argv[i] is -h or --help. */
 int cli_is_help(const char *arg);

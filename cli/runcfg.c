@@ -13,6 +13,7 @@ static const WmCfgSection sections[] = {
     {"optim", SjOptimConfig_fields, 0, offsetof(RunConfig, optim)},
     {"train", SjTrainConfig_fields, 0, offsetof(RunConfig, train)},
     {"eval", SjEvalConfig_fields, 0, offsetof(RunConfig, eval)},
+    {"gen", DsGenConfig_fields, 0, offsetof(RunConfig, gen)},
 };
 static WmCfgSection resolved[sizeof sections / sizeof sections[0]];
 const WmCfgSchema run_schema = {resolved, (int)(sizeof sections / sizeof sections[0])};
@@ -22,7 +23,8 @@ const WmCfgSchema run_schema = {resolved, (int)(sizeof sections / sizeof section
 static void schema_init(void) {
     if (resolved[0].name) return;
     const int counts[] = {EnvConfig_nfields, AgentConfig_nfields, SjModelConfig_nfields,
-                          SjOptimConfig_nfields, SjTrainConfig_nfields, SjEvalConfig_nfields};
+                          SjOptimConfig_nfields, SjTrainConfig_nfields, SjEvalConfig_nfields,
+                          DsGenConfig_nfields};
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
         resolved[i] = sections[i];
         resolved[i].nfields = counts[i];

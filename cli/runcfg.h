@@ -5,6 +5,7 @@
 #define CLI_RUNCFG_H
 
 #include "agents/agent.h"
+#include "agents/dataset.h"
 #include "core/alloc.h"
 #include "envs/env.h"
 #include "model/sj_config.h"
@@ -16,6 +17,7 @@ typedef struct {
     SjOptimConfig optim;
     SjTrainConfig train;
     SjEvalConfig eval;
+    DsGenConfig gen;
 } RunConfig;
 
 extern const WmCfgSchema run_schema;
