@@ -10,6 +10,16 @@
 #include "envs/env.h"
 #include "model/sj_config.h"
 
+/* [bench] section: the path-integration benchmark's protocol. */
+#define BENCH_FIELDS(X, S)                                                                         \
+    X(S, INT, seeds, "1", 1, 100, NULL, "seeds per variant (train.seed + k, eval.seed + k); tables give mean and std") \
+    X(S, STR, variants, "seqjepa-m1 seqjepa-m3 no-action random oracle", 0, 0, NULL,                \
+      "variants: seqjepa (config as is), seqjepa-m1, seqjepa-m3, no-action, no-ema, random, oracle") \
+    X(S, INT, loop_len, "3", 1, 16, NULL, "closed loops: steps out before they are undone (closure at M = 2 loop_len)") \
+    X(S, INT, loop_seqs, "256", 8, 1000000, NULL, "closed-loop held-out sequences")
+
+WM_CFG_STRUCT(BenchConfig, BENCH_FIELDS);
+
 typedef struct {
     EnvConfig env;
     AgentConfig agent;
@@ -17,6 +27,7 @@ typedef struct {
     SjOptimConfig optim;
     SjTrainConfig train;
     SjEvalConfig eval;
+    BenchConfig bench;
     DsGenConfig gen;
 } RunConfig;
 

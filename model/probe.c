@@ -326,3 +326,37 @@ void sj_mlp_free(SjMlpProbe *p) {
     for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) wm_free(b[i]);
     wm_free(p);
 }
+
+void sj_pca2(const float *x, size_t n, int d, double *out) {
+    double *mu = wm_new(double, (size_t)d), *cov = wm_new(double, (size_t)d * (size_t)d), *xc = wm_new(double, n * (size_t)d);
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) mu[j] += x[i * (size_t)d + (size_t)j] / (double)n;
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) xc[i * (size_t)d + (size_t)j] = x[i * (size_t)d + (size_t)j] - mu[j];
+    if (n > 0) cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, (int)n, 1.0, xc, d, xc, d, 0.0, cov, d);
+    double *v = wm_new(double, (size_t)d), *w = wm_new(double, (size_t)d), *pc = wm_new(double, 2 * (size_t)d);
+    for (int k = 0; k < 2; k++) {
+        for (int j = 0; j < d; j++) v[j] = 1.0 + 0.01 * j; /* deterministic start */
+        for (int it = 0; it < 300; it++) {
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, d, d, 1.0, cov, d, v, 1, 0.0, w, 1);
+            if (k == 1) { /* deflate: remove the first component */
+                double dot = 0;
+                for (int j = 0; j < d; j++) dot += w[j] * pc[j];
+                for (int j = 0; j < d; j++) w[j] -= dot * pc[j];
+            }
+            double nrm = 0;
+            for (int j = 0; j < d; j++) nrm += w[j] * w[j];
+            nrm = sqrt(nrm);
+            if (nrm == 0) break;
+            for (int j = 0; j < d; j++) v[j] = w[j] / nrm;
+        }
+        memcpy(pc + (size_t)k * d, v, (size_t)d * sizeof(double));
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            double s = 0;
+            for (int j = 0; j < d; j++) s += xc[i * (size_t)d + (size_t)j] * pc[(size_t)k * d + j];
+            out[i * 2 + (size_t)k] = s;
+        }
+    wm_free(mu), wm_free(cov), wm_free(xc), wm_free(v), wm_free(w), wm_free(pc);
+}

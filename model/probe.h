@@ -46,4 +46,8 @@ SjMlpProbe *sj_mlp_fit(const float *x, const float *y, size_t n, int din, int do
 void sj_mlp_predict(SjMlpProbe *p, const float *x, size_t n, float *out);
 void sj_mlp_free(SjMlpProbe *p);
 
+/* The first two principal components of rows x [n, d] (centred), by power
+ * iteration with deflation in double; out [n, 2] gets the projections. */
+void sj_pca2(const float *x, size_t n, int d, double *out);
+
 #endif

@@ -1,6 +1,7 @@
 /* Frozen-feature evaluation (see sj_eval.h). */
 #include "model/sj_eval.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -49,28 +50,54 @@ static void feats_free(Feats *f) {
         for (int M = 0; M <= SJ_EVAL_MAX_M; M++) wm_free(f->agg[v][M]);
 }
 
+/* A fitted regression probe of either kind. */
+typedef struct {
+    SjMlpProbe *mlp;
+    SjLinearProbe lin;
+    int ok;
+} Reg;
+
+static void reg_fit(Reg *r, const SjEvalSpec *sp, const float *x, const float *y, size_t n, int din, int dout) {
+    memset(r, 0, sizeof *r);
+    if (sp->mlp) r->mlp = sj_mlp_fit(x, y, n, din, dout, sp->mlp_hidden, sp->mlp_epochs, sp->seed), r->ok = 1;
+    else r->ok = sj_ridge_fit(&r->lin, x, y, n, din, dout) == 0;
+}
+
+static void reg_predict(Reg *r, const float *x, size_t n, float *out) {
+    if (r->mlp) sj_mlp_predict(r->mlp, x, n, out);
+    else if (r->ok) sj_probe_predict(&r->lin, x, n, out);
+}
+
+static void reg_free(Reg *r) {
+    sj_mlp_free(r->mlp);
+    sj_probe_free(&r->lin);
+}
+
 /* Regression probe trained on (xtr, ytr), scored by R^2 on each of nte test inputs. */
 static void regress(const SjEvalSpec *sp, const float *xtr, const float *ytr, size_t ntr, int din, int dout,
                     const float *const *xte, int nte, const float *yte, size_t n_te, double *r2) {
     float *pred = wm_new(float, n_te * (size_t)dout);
-    if (sp->mlp) {
-        SjMlpProbe *p = sj_mlp_fit(xtr, ytr, ntr, din, dout, sp->mlp_hidden, sp->mlp_epochs, sp->seed);
-        for (int k = 0; k < nte; k++) {
-            sj_mlp_predict(p, xte[k], n_te, pred);
-            r2[k] = sj_r2_score(yte, pred, n_te, dout);
-        }
-        sj_mlp_free(p);
-    } else {
-        SjLinearProbe p;
-        if (sj_ridge_fit(&p, xtr, ytr, ntr, din, dout) == 0) {
-            for (int k = 0; k < nte; k++) {
-                sj_probe_predict(&p, xte[k], n_te, pred);
-                r2[k] = sj_r2_score(yte, pred, n_te, dout);
-            }
-        }
-        sj_probe_free(&p);
+    Reg r;
+    reg_fit(&r, sp, xtr, ytr, ntr, din, dout);
+    for (int k = 0; k < nte && r.ok; k++) {
+        reg_predict(&r, xte[k], n_te, pred);
+        r2[k] = sj_r2_score(yte, pred, n_te, dout);
     }
+    reg_free(&r);
     wm_free(pred);
+}
+
+static double mean_err(const float *pred, const float *y, size_t n, int d, size_t ystride) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = 0;
+        for (int j = 0; j < d; j++) {
+            double t = pred[i * (size_t)d + (size_t)j] - y[i * ystride + (size_t)j];
+            e += t * t;
+        }
+        s += sqrt(e);
+    }
+    return n ? s / (double)n : 0;
 }
 
 static double classify(const float *xtr, const int32_t *ytr, size_t ntr, const float *xte, const int32_t *yte,
@@ -108,9 +135,10 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
     const SjShape *sh = sj_model_shape(m);
     int D = sj_model_enc_dim(m), E = sj_model_agg_dim(m), A = sh->action_dim, K = sh->n_classes, C = sp->cum_dim;
     sj_model_bind(m, CHUNK, M_max, 0);
-    Feats ftr = {0}, fte = {0};
+    Feats ftr = {0}, fte = {0}, floops = {0};
     features(m, tr, M_max, 1, &ftr);
     features(m, te, M_max, 3, &fte);
+    if (sp->loops) features(m, sp->loops, M_max, 1, &floops);
     size_t ntr = (size_t)tr->n, nte = (size_t)te->n;
     size_t zs_tr = (size_t)tr->t * (size_t)D, zs_te = (size_t)te->t * (size_t)D;
 
@@ -138,14 +166,41 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
         float *x2 = concat_rows(fte.agg[2][M], (size_t)E, E, te->actions + (size_t)(M - 1) * A, as_te, A, nte);
         float *ytr = concat_rows(tr->cum + (size_t)(M - 1) * C, (size_t)M_max * C, C, tr->cum, 0, 0, ntr);
         float *yte = concat_rows(te->cum + (size_t)(M - 1) * C, (size_t)M_max * C, C, te->cum, 0, 0, nte);
+        Reg reg;
+        reg_fit(&reg, sp, xtr, ytr, ntr, E + A, C);
+        float *pred = wm_new(float, nte * (size_t)C);
         const float *xt[3] = {x0, x1, x2};
-        double r2[3] = {0, 0, 0};
-        regress(sp, xtr, ytr, ntr, E + A, C, xt, 3, yte, nte, r2);
-        out->pi_r2[M] = r2[0], out->pi_r2_zero_act[M] = r2[1], out->pi_r2_zero_feat[M] = r2[2];
+        double *dst[3] = {&out->pi_r2[M], &out->pi_r2_zero_act[M], &out->pi_r2_zero_feat[M]};
+        for (int k = 0; k < 3 && reg.ok; k++) {
+            reg_predict(&reg, xt[k], nte, pred);
+            *dst[k] = sj_r2_score(yte, pred, nte, C);
+            if (k == 0 && M == sp->loop_m) out->open_err = mean_err(pred, yte, nte, C, (size_t)C);
+        }
+        if (sp->loops && M == sp->loop_m && reg.ok) {
+            const SjEvalSplit *lp = sp->loops;
+            size_t nl = (size_t)lp->n;
+            float *xl = concat_rows(floops.agg[0][M], (size_t)E, E, lp->actions + (size_t)(M - 1) * A, (size_t)(lp->t - 1) * A, A, nl);
+            float *pl = wm_new(float, nl * (size_t)C);
+            reg_predict(&reg, xl, nl, pl);
+            out->loop_err = mean_err(pl, lp->cum + (size_t)(M - 1) * C, nl, C, (size_t)M_max * C);
+            wm_free(xl), wm_free(pl);
+        }
+        wm_free(pred);
+        reg_free(&reg);
         wm_free(xtr), wm_free(x0), wm_free(x1), wm_free(x2), wm_free(ytr), wm_free(yte);
+    }
+    if (sp->want_pca) {
+        out->n_pca = te->n;
+        out->pca_z = wm_new(double, 2 * nte);
+        out->pca_agg = wm_new(double, 2 * nte);
+        float *z1 = concat_rows(fte.z, zs_te, D, fte.z, zs_te, 0, nte);
+        sj_pca2(z1, nte, D, out->pca_z);
+        sj_pca2(fte.agg[0][M_max], nte, E, out->pca_agg);
+        wm_free(z1);
     }
     feats_free(&ftr);
     feats_free(&fte);
+    feats_free(&floops);
     out->seconds = wm_now() - t0;
     return WM_OK;
 }
@@ -172,4 +227,30 @@ void sj_eval_markdown(const SjEvalResult *r, WmBuf *md) {
     for (int M = 1; M <= r->m_max; M++)
         wm_buf_printf(md, "| %d | %.3f | %.3f | %.3f | %.3f |\n", M, r->top1_agg[M], r->pi_r2[M], r->pi_r2_zero_act[M],
                       r->pi_r2_zero_feat[M]);
+}
+
+void sj_eval_result_free(SjEvalResult *r) {
+    wm_free(r->pca_z);
+    wm_free(r->pca_agg);
+    r->pca_z = r->pca_agg = NULL;
+}
+
+int sj_eval_oracle(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSplit *te, int A, double *r2, char *err,
+                   size_t errsz) {
+    int M_max = sp->m_max, C = sp->cum_dim;
+    if (M_max < 1 || M_max > SJ_EVAL_MAX_M || tr->t < M_max + 1 || te->t < M_max + 1)
+        return wm_errf(err, errsz, WM_ERR_ARG, "oracle: sequences too short for m_max = %d", M_max);
+    size_t ntr = (size_t)tr->n, nte = (size_t)te->n;
+    for (int M = 1; M <= M_max; M++) {
+        /* the first M actions of each sequence are contiguous */
+        float *xtr = concat_rows(tr->actions, (size_t)(tr->t - 1) * A, M * A, tr->actions, 0, 0, ntr);
+        float *xte = concat_rows(te->actions, (size_t)(te->t - 1) * A, M * A, te->actions, 0, 0, nte);
+        float *ytr = concat_rows(tr->cum + (size_t)(M - 1) * C, (size_t)M_max * C, C, tr->cum, 0, 0, ntr);
+        float *yte = concat_rows(te->cum + (size_t)(M - 1) * C, (size_t)M_max * C, C, te->cum, 0, 0, nte);
+        const float *xs[1] = {xte};
+        r2[M] = 0;
+        regress(sp, xtr, ytr, ntr, M * A, C, xs, 1, yte, nte, &r2[M]);
+        wm_free(xtr), wm_free(xte), wm_free(ytr), wm_free(yte);
+    }
+    return WM_OK;
 }

@@ -30,6 +30,11 @@ typedef struct {
     int cum_dim;
     int mlp, mlp_hidden, mlp_epochs;
     uint64_t seed;
+    /* Optional: closed-loop test sequences whose cumulative action at M = loop_m is the
+     * identity; the path-integration probe of that M is applied to them too. */
+    const SjEvalSplit *loops;
+    int loop_m;
+    int want_pca; /* fill pca_z / pca_agg (free with sj_eval_result_free) */
 } SjEvalSpec;
 
 typedef struct {
@@ -40,8 +45,20 @@ typedef struct {
     double pi_r2[SJ_EVAL_MAX_M + 1];
     double pi_r2_zero_act[SJ_EVAL_MAX_M + 1];
     double pi_r2_zero_feat[SJ_EVAL_MAX_M + 1];
+    double loop_err;      /* mean |prediction - truth| on the closed loops at loop_m */
+    double open_err;      /* the same on ordinary held-out sequences at loop_m */
+    double *pca_z;        /* [n_test, 2]: first-view encodings of held-out sequences */
+    double *pca_agg;      /* [n_test, 2]: z_AGG(m_max) of held-out sequences */
+    int n_pca;
     double seconds;
 } SjEvalResult;
+
+void sj_eval_result_free(SjEvalResult *r);
+
+/* The oracle: the cumulative action regressed from the true actions a_1..a_M alone
+ * (concatenated), M = 1..m_max; R^2 into r2[M]. */
+int sj_eval_oracle(const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test, int action_dim,
+                   double *r2, char *err, size_t errsz);
 
 int sj_eval_run(SjModel *m, const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test,
                 SjEvalResult *out, char *err, size_t errsz);

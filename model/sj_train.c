@@ -297,8 +297,9 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     if (su->resume && (rc = load_resume(su, m, &pr, &drop, &step, err, errsz))) goto out;
     FILE *log = NULL;
     if ((rc = open_log(tc->out, step, &log, err, errsz))) goto out;
-    wm_info("train: %zu parameters, batch %d, M %d, %d steps%s%lld", sj_model_param_count(m), B, M, tc->steps,
-            step ? ", resuming after step " : "", (long long)step);
+    if (step) wm_info("train: %zu parameters, batch %d, M %d, %d steps, resuming after step %lld", sj_model_param_count(m), B,
+                      M, tc->steps, (long long)step);
+    else wm_info("train: %zu parameters, batch %d, M %d, %d steps", sj_model_param_count(m), B, M, tc->steps);
     int64_t total = tc->steps, warm = (int64_t)llround(su->optim.warmup * (double)total);
     WmProgress prog;
     if (!su->quiet) wm_progress_start(&prog, "train", total, "step");

@@ -78,6 +78,16 @@ int main(void) {
     double r2l = sj_r2_score(yy + 500, pred, 100, 1);
     sj_probe_free(&p);
     CHECK(r2m > 0.7 && r2l < 0.2, "MLP R^2 %g, linear R^2 %g on x0*x1", r2m, r2l);
+    /* PCA: points along a known direction come out along the first component. */
+    for (int i = 0; i < 200; i++) {
+        double t = wm_rng_normal(&r) * 5, u = wm_rng_normal(&r);
+        for (int j = 0; j < din; j++) x[i * din + j] = (float)(t * (j == 2 ? 0.6 : j == 5 ? 0.8 : 0) + u * (j == 7) + 0.01 * wm_rng_normal(&r));
+    }
+    double *pc = wm_new(double, 400), var0 = 0, var1 = 0;
+    sj_pca2(x, 200, din, pc);
+    for (int i = 0; i < 200; i++) var0 += pc[2 * i] * pc[2 * i], var1 += pc[2 * i + 1] * pc[2 * i + 1];
+    CHECK(var0 > 10 * var1 && var1 > 0.5 * 200, "PCA variances %g %g", var0 / 200, var1 / 200);
+    wm_free(pc);
     wm_free(x), wm_free(yy), wm_free(pred), wm_free(labels), wm_free(lg);
     return TEST_DONE();
 }

@@ -1,0 +1,103 @@
+/* Shared command steps (see pipeline.h). */
+#include "cli/pipeline.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "agents/stream.h"
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/progress.h"
+
+typedef struct {
+    AgStream *s;
+} Src;
+
+static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t errsz) {
+    const AgBatch *b = ag_stream_next(((Src *)ctx)->s, step, err, errsz);
+    if (!b) return WM_ERR_ARG;
+    *out = (SjBatch){b->pixels, b->actions, b->labels, b->n, b->t};
+    return WM_OK;
+}
+
+static void src_release(void *ctx) { ag_stream_release(((Src *)ctx)->s); }
+
+int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz) {
+    AgStream *st = ag_stream_create(&rc->env, &rc->agent, rc->train.batch, rc->train.m_train + 1,
+                                    rc->train.batch < 64 ? rc->train.batch : 64, rc->train.queue,
+                                    (uint64_t)rc->train.seed, ENV_SPLIT_TRAIN, err, errsz);
+    if (!st) return WM_ERR_ARG;
+    const EnvSpec *sp = ag_stream_spec(st);
+    WmBuf text = {0};
+    run_config_text(rc, &text);
+    SjTrainSetup su = {rc->model, rc->optim, rc->train, {sp->height, sp->width, sp->action_dim, sp->n_classes},
+                       text.data, resume, quiet};
+    Src src = {st};
+    SjSource source = {src_next, src_release, &src};
+    int r = sj_train_run(&su, &source, res, err, errsz);
+    ag_stream_destroy(st);
+    wm_buf_free(&text);
+    return r;
+}
+
+static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n, AgBatch *b, float **cum, char *err,
+                      size_t errsz) {
+    int M = rc->eval.m_max, A = env_spec(env)->action_dim;
+    int r = ag_batch_alloc(b, env_spec(env), n, M + 1, 0, err, errsz);
+    if (!r) r = ag_rollout(env, ag, (uint64_t)rc->eval.seed, split, 0, n, b, err, errsz);
+    if (r) return r;
+    *cum = wm_new(float, (size_t)n * (size_t)M * (size_t)A);
+    for (int i = 0; i < n; i++)
+        for (int k = 1; k <= M; k++)
+            ag_cumulative_action(&rc->env, A, b->actions + (size_t)i * (size_t)M * A, k,
+                                 *cum + ((size_t)i * M + (size_t)(k - 1)) * A);
+    return WM_OK;
+}
+
+int pl_eval_data(const RunConfig *rc, const AgentConfig *agent, int n_train, int n_test, PlEvalData *d, char *err,
+                 size_t errsz) {
+    memset(d, 0, sizeof *d);
+    Env *env = env_create(&rc->env, 64, err, errsz);
+    if (!env) return WM_ERR_ARG;
+    Agent *ag = ag_create(agent ? agent : &rc->agent, &rc->env, env_spec(env), 64, err, errsz);
+    int r = ag ? WM_OK : WM_ERR_ARG;
+    if (!r) {
+        d->spec = *env_spec(env);
+        double t0 = wm_now();
+        r = make_split(env, ag, rc, ENV_SPLIT_TRAIN, n_train, &d->tr, &d->cum_tr, err, errsz);
+        if (!r) r = make_split(env, ag, rc, ENV_SPLIT_HELDOUT, n_test, &d->te, &d->cum_te, err, errsz);
+        if (!r) wm_info("eval: %d + %d sequences of %d views in %.1f s", n_train, n_test, rc->eval.m_max + 1, wm_now() - t0);
+    }
+    ag_destroy(ag);
+    env_destroy(env);
+    if (r) pl_eval_data_free(d);
+    return r;
+}
+
+void pl_eval_data_free(PlEvalData *d) {
+    ag_batch_free(&d->tr);
+    ag_batch_free(&d->te);
+    wm_free(d->cum_tr);
+    wm_free(d->cum_te);
+    memset(d, 0, sizeof *d);
+}
+
+int pl_check_shape(const SjModel *m, const EnvSpec *sp, const char *what, char *err, size_t errsz) {
+    const SjShape *sh = sj_model_shape(m);
+    if (sp->height != sh->img_h || sp->width != sh->img_w || sp->action_dim != sh->action_dim ||
+        sp->n_classes != sh->n_classes)
+        return wm_errf(err, errsz, WM_ERR_MISMATCH,
+                       "'%s' was trained on %dx%d views with %d action dims and %d classes; this config gives %dx%d, %d, %d",
+                       what, sh->img_h, sh->img_w, sh->action_dim, sh->n_classes, sp->height, sp->width, sp->action_dim,
+                       sp->n_classes);
+    return WM_OK;
+}
+
+int pl_eval(SjModel *m, const RunConfig *rc, const PlEvalData *d, SjEvalResult *res, char *err, size_t errsz) {
+    SjEvalSpec spec = {.m_max = rc->eval.m_max, .cum_dim = d->spec.action_dim, .mlp = rc->env.kind == 0,
+                       .mlp_hidden = rc->eval.mlp_hidden, .mlp_epochs = rc->eval.mlp_epochs,
+                       .seed = (uint64_t)rc->eval.seed};
+    SjEvalSplit s_tr = {d->tr.n, d->tr.t, d->tr.pixels, d->tr.actions, d->tr.labels, d->cum_tr};
+    SjEvalSplit s_te = {d->te.n, d->te.t, d->te.pixels, d->te.actions, d->te.labels, d->cum_te};
+    return sj_eval_run(m, &spec, &s_tr, &s_te, res, err, errsz);
+}
