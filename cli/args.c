@@ -6,8 +6,7 @@
 
 #include "cli/commands.h"
 
-int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliArgs *out,
-              const char *usage) {
+int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliArgs *out, const char *usage) {
     memset(out, 0, sizeof *out);
     const char *cmd = argv[0];
     for (int i = 1; i < argc; i++) {
@@ -40,8 +39,7 @@ int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliA
             }
             if (!strncmp(a, "data=", 5)) {
                 /* The shorthand names train.data; given twice, the last one wins. */
-                if ((size_t)snprintf(out->data_over, sizeof out->data_over, "train.%s", a) >=
-                    sizeof out->data_over) {
+                if ((size_t)snprintf(out->data_over, sizeof out->data_over, "train.%s", a) >= sizeof out->data_over) {
                     fprintf(stderr, "seqjepa %s: path too long in '%s'\n", cmd, a);
                     return 2;
                 }

@@ -4,8 +4,8 @@
 #define CLI_ARGS_H
 
 typedef struct {
-    const char *name;   /* "--ckpt" */
-    int takes_value;    /* 1: "--ckpt FILE" */
+    const char *name;  /* "--ckpt" */
+    int takes_value;   /* 1: "--ckpt FILE" */
     const char **value; /* where the value goes (or "1" for a switch) */
 } CliFlag;
 
@@ -20,7 +20,6 @@ typedef struct {
  * shorthand "data=DIR" for train.data), one positional config when want_config.
  * On a usage error prints it with `usage` to stderr and returns 2; on --help prints
  * usage to stdout and returns -1; otherwise 0. */
-int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliArgs *out,
-              const char *usage);
+int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliArgs *out, const char *usage);
 
 #endif

@@ -55,13 +55,11 @@ int cli_eval(int argc, char **argv) {
     double t0 = wm_now();
     if (sj_checkpoint_load(ckpt, &m, NULL, &step, err, sizeof err) ||
         pl_eval_data(&rc, NULL, rc.eval.train_seqs, rc.eval.test_seqs, &d, err, sizeof err) ||
-        pl_check_shape(m, &d.spec, ckpt, err, sizeof err) ||
-        pl_eval(m, &rc, &d, &res, err, sizeof err))
+        pl_check_shape(m, &d.spec, ckpt, err, sizeof err) || pl_eval(m, &rc, &d, &res, err, sizeof err))
         goto fail;
     AgBatch tr = d.tr, te = d.te;
     char dir[1024], path[1100];
-    if (outdir)
-        snprintf(dir, sizeof dir, "%s", outdir);
+    if (outdir) snprintf(dir, sizeof dir, "%s", outdir);
     else {
         char tmp[1024];
         snprintf(tmp, sizeof tmp, "%s", ckpt);
@@ -72,27 +70,20 @@ int cli_eval(int argc, char **argv) {
     run_config_text(&rc, &text);
     wm_buf_puts(&js, "{\"checkpoint\": ");
     wm_buf_json_str(&js, ckpt);
-    wm_buf_printf(
-        &js, ", \"step\": %lld, \"train_seqs\": %d, \"test_seqs\": %d, \"seed\": %d, \"data\": ",
-        (long long)step, tr.n, te.n, rc.eval.seed);
+    wm_buf_printf(&js, ", \"step\": %lld, \"train_seqs\": %d, \"test_seqs\": %d, \"seed\": %d, \"data\": ",
+                  (long long)step, tr.n, te.n, rc.eval.seed);
     wm_buf_json_str(&js, rc.train.data);
     wm_buf_puts(&js, ",\n \"results\": ");
     sj_eval_json(&res, &js);
     wm_buf_puts(&js, ",\n \"config\": ");
     wm_buf_json_str(&js, text.data);
     wm_buf_puts(&js, "}\n");
-    wm_buf_printf(
-        &md,
-        "Evaluation of %s (step %lld): probes trained on %d sequences of training objects, "
-        "scored on %d of held-out objects%s%s%s.\n\n",
-        ckpt, (long long)step, tr.n, te.n, rc.train.data[0] ? " (from the dataset " : "",
-        rc.train.data, rc.train.data[0] ? ")" : "");
+    wm_buf_printf(&md, "Evaluation of %s (step %lld): probes trained on %d sequences of training objects, "
+                       "scored on %d of held-out objects%s%s%s.\n\n", ckpt, (long long)step, tr.n, te.n,
+                  rc.train.data[0] ? " (from the dataset " : "", rc.train.data, rc.train.data[0] ? ")" : "");
     sj_eval_markdown(&res, &md);
-    int w = wm_path_join(path, sizeof path, dir, "eval.json") ||
-            wm_write_file_atomic(path, js.data, js.len, err, sizeof err);
-    if (!w)
-        w = wm_path_join(path, sizeof path, dir, "eval.md") ||
-            wm_write_file_atomic(path, md.data, md.len, err, sizeof err);
+    int w = wm_path_join(path, sizeof path, dir, "eval.json") || wm_write_file_atomic(path, js.data, js.len, err, sizeof err);
+    if (!w) w = wm_path_join(path, sizeof path, dir, "eval.md") || wm_write_file_atomic(path, md.data, md.len, err, sizeof err);
     if (!w) {
         fputs(md.data, stdout);
         printf("\nwritten: %s/eval.json, %s/eval.md (%.1f s)\n", dir, dir, wm_now() - t0);

@@ -21,9 +21,7 @@ static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t err
     return WM_OK;
 }
 
-static void src_release(void *ctx) {
-    ag_stream_release(((Src *)ctx)->s);
-}
+static void src_release(void *ctx) { ag_stream_release(((Src *)ctx)->s); }
 
 int pl_use_data(RunConfig *rc, char *err, size_t errsz) {
     if (!rc->train.data[0]) return WM_OK;
@@ -36,8 +34,7 @@ int pl_use_data(RunConfig *rc, char *err, size_t errsz) {
     wm_cfg_dump(ds_config_schema(), &mine, &a);
     wm_cfg_dump(ds_config_schema(), dc, &b);
     if (strcmp(a.data, b.data))
-        wm_info("data: the [env], [agent] and [gen] sections of '%s' replace those of the config",
-                rc->train.data);
+        wm_info("data: the [env], [agent] and [gen] sections of '%s' replace those of the config", rc->train.data);
     wm_buf_free(&a), wm_buf_free(&b);
     rc->env = dc->env, rc->agent = dc->agent, rc->gen = dc->gen;
     ds_close(ds);
@@ -58,30 +55,24 @@ static int data_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t er
     return WM_OK;
 }
 
-static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainResult *res,
-                           char *err, size_t errsz) {
-    DataSrc src = {
-        ds_open(rc->train.data, DS_OPEN_SHAPES, err, errsz), {0}, (uint64_t)rc->train.seed};
+static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz) {
+    DataSrc src = {ds_open(rc->train.data, DS_OPEN_SHAPES, err, errsz), {0}, (uint64_t)rc->train.seed};
     if (!src.ds) return WM_ERR_ARG;
     const EnvSpec *sp = ds_spec(src.ds);
     int M = rc->train.m_train, r = WM_OK;
     if (ds_views(src.ds) < M + 1)
-        r = wm_errf(
-            err, errsz, WM_ERR_RANGE,
-            "the dataset '%s' has %d views per sequence; train.m_train = %d needs at least %d",
-            rc->train.data, ds_views(src.ds), M, M + 1);
+        r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has %d views per sequence; train.m_train = %d needs at least %d",
+                    rc->train.data, ds_views(src.ds), M, M + 1);
     else if (ds_count(src.ds, DS_SPLIT_TRAIN) < 1)
-        r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has no training sequences",
-                    rc->train.data);
+        r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has no training sequences", rc->train.data);
     if (!r) r = ag_batch_alloc(&src.b, sp, rc->train.batch, M + 1, 0, err, errsz);
     if (!r) {
         wm_info("train: from '%s': %lld sequences of %d views (windows of %d)", rc->train.data,
                 (long long)ds_count(src.ds, DS_SPLIT_TRAIN), ds_views(src.ds), M + 1);
         WmBuf text = {0};
         run_config_text(rc, &text);
-        SjTrainSetup su = {
-            rc->model, rc->optim, rc->train, {sp->height, sp->width, sp->action_dim, sp->n_classes},
-            text.data, resume,    quiet};
+        SjTrainSetup su = {rc->model, rc->optim, rc->train, {sp->height, sp->width, sp->action_dim, sp->n_classes},
+                           text.data, resume, quiet};
         SjSource source = {data_next, NULL, &src};
         r = sj_train_run(&su, &source, res, err, errsz);
         wm_buf_free(&text);
@@ -91,8 +82,7 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
     return r;
 }
 
-int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err,
-             size_t errsz) {
+int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz) {
     if (rc->train.data[0]) return train_from_data(rc, resume, quiet, res, err, errsz);
     AgStream *st = ag_stream_create(&rc->env, &rc->agent, rc->train.batch, rc->train.m_train + 1,
                                     rc->train.batch < 64 ? rc->train.batch : 64, rc->train.queue,
@@ -101,9 +91,8 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
     const EnvSpec *sp = ag_stream_spec(st);
     WmBuf text = {0};
     run_config_text(rc, &text);
-    SjTrainSetup su = {
-        rc->model, rc->optim, rc->train, {sp->height, sp->width, sp->action_dim, sp->n_classes},
-        text.data, resume,    quiet};
+    SjTrainSetup su = {rc->model, rc->optim, rc->train, {sp->height, sp->width, sp->action_dim, sp->n_classes},
+                       text.data, resume, quiet};
     Src src = {st};
     SjSource source = {src_next, src_release, &src};
     int r = sj_train_run(&su, &source, res, err, errsz);
@@ -114,15 +103,15 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
 
 static void cumulative(const EnvConfig *ec, const AgBatch *b, int M, float **cum) {
     int A = b->action_dim;
-    *cum = wm_new(float, (size_t)b->n *(size_t)M *(size_t)A);
+    *cum = wm_new(float, (size_t)b->n * (size_t)M * (size_t)A);
     for (int i = 0; i < b->n; i++)
         for (int k = 1; k <= M; k++)
             ag_cumulative_action(ec, A, b->actions + (size_t)i * (size_t)M * A, k,
                                  *cum + ((size_t)i * M + (size_t)(k - 1)) * A);
 }
 
-static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n, AgBatch *b,
-                      float **cum, char *err, size_t errsz) {
+static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n, AgBatch *b, float **cum, char *err,
+                      size_t errsz) {
     int M = rc->eval.m_max;
     int r = ag_batch_alloc(b, env_spec(env), n, M + 1, 0, err, errsz);
     if (!r) r = ag_rollout(env, ag, (uint64_t)rc->eval.seed, split, 0, n, b, err, errsz);
@@ -131,21 +120,16 @@ static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n
     return WM_OK;
 }
 
-static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalData *d, char *err,
-                          size_t errsz) {
+static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalData *d, char *err, size_t errsz) {
     Dataset *ds = ds_open(rc->train.data, DS_OPEN_SHAPES, err, errsz);
     if (!ds) return WM_ERR_ARG;
     int M = rc->eval.m_max, r = WM_OK;
     int64_t ntr = ds_count(ds, DS_SPLIT_TRAIN), nte = ds_count(ds, DS_SPLIT_VAL);
     if (ds_views(ds) < M + 1)
-        r = wm_errf(err, errsz, WM_ERR_RANGE,
-                    "the dataset '%s' has %d views per sequence; eval.m_max = %d needs %d (set "
-                    "eval.m_max <= %d)",
+        r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has %d views per sequence; eval.m_max = %d needs %d (set eval.m_max <= %d)",
                     rc->train.data, ds_views(ds), M, M + 1, ds_views(ds) - 1);
     else if (ntr < 1 || nte < 1)
-        r = wm_errf(err, errsz, WM_ERR_RANGE,
-                    "the dataset '%s' has %lld train and %lld val sequences; the probes need both "
-                    "(gen.val_seqs > 0)",
+        r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has %lld train and %lld val sequences; the probes need both (gen.val_seqs > 0)",
                     rc->train.data, (long long)ntr, (long long)nte);
     if (!r) {
         if (n_train > ntr) n_train = (int)ntr;
@@ -162,16 +146,15 @@ static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalDa
     if (!r) {
         cumulative(&ds_config(ds)->env, &d->tr, M, &d->cum_tr);
         cumulative(&ds_config(ds)->env, &d->te, M, &d->cum_te);
-        wm_info("eval: %d + %d sequences of %d views from '%s'", n_train, n_test, M + 1,
-                rc->train.data);
+        wm_info("eval: %d + %d sequences of %d views from '%s'", n_train, n_test, M + 1, rc->train.data);
     }
     ds_close(ds);
     if (r) pl_eval_data_free(d);
     return r;
 }
 
-int pl_eval_data(const RunConfig *rc, const AgentConfig *agent, int n_train, int n_test,
-                 PlEvalData *d, char *err, size_t errsz) {
+int pl_eval_data(const RunConfig *rc, const AgentConfig *agent, int n_train, int n_test, PlEvalData *d, char *err,
+                 size_t errsz) {
     memset(d, 0, sizeof *d);
     if (rc->train.data[0] && !agent) return eval_from_data(rc, n_train, n_test, d, err, errsz);
     Env *env = env_create(&rc->env, 64, err, errsz);
@@ -182,11 +165,8 @@ int pl_eval_data(const RunConfig *rc, const AgentConfig *agent, int n_train, int
         d->spec = *env_spec(env);
         double t0 = wm_now();
         r = make_split(env, ag, rc, ENV_SPLIT_TRAIN, n_train, &d->tr, &d->cum_tr, err, errsz);
-        if (!r)
-            r = make_split(env, ag, rc, ENV_SPLIT_HELDOUT, n_test, &d->te, &d->cum_te, err, errsz);
-        if (!r)
-            wm_info("eval: %d + %d sequences of %d views in %.1f s", n_train, n_test,
-                    rc->eval.m_max + 1, wm_now() - t0);
+        if (!r) r = make_split(env, ag, rc, ENV_SPLIT_HELDOUT, n_test, &d->te, &d->cum_te, err, errsz);
+        if (!r) wm_info("eval: %d + %d sequences of %d views in %.1f s", n_train, n_test, rc->eval.m_max + 1, wm_now() - t0);
     }
     ag_destroy(ag);
     env_destroy(env);
@@ -207,20 +187,15 @@ int pl_check_shape(const SjModel *m, const EnvSpec *sp, const char *what, char *
     if (sp->height != sh->img_h || sp->width != sh->img_w || sp->action_dim != sh->action_dim ||
         sp->n_classes != sh->n_classes)
         return wm_errf(err, errsz, WM_ERR_MISMATCH,
-                       "'%s' was trained on %dx%d views with %d action dims and %d classes; this "
-                       "config gives %dx%d, %d, %d",
-                       what, sh->img_h, sh->img_w, sh->action_dim, sh->n_classes, sp->height,
-                       sp->width, sp->action_dim, sp->n_classes);
+                       "'%s' was trained on %dx%d views with %d action dims and %d classes; this config gives %dx%d, %d, %d",
+                       what, sh->img_h, sh->img_w, sh->action_dim, sh->n_classes, sp->height, sp->width, sp->action_dim,
+                       sp->n_classes);
     return WM_OK;
 }
 
-int pl_eval(SjModel *m, const RunConfig *rc, const PlEvalData *d, SjEvalResult *res, char *err,
-            size_t errsz) {
-    SjEvalSpec spec = {.m_max = rc->eval.m_max,
-                       .cum_dim = d->spec.action_dim,
-                       .mlp = rc->env.kind == 0,
-                       .mlp_hidden = rc->eval.mlp_hidden,
-                       .mlp_epochs = rc->eval.mlp_epochs,
+int pl_eval(SjModel *m, const RunConfig *rc, const PlEvalData *d, SjEvalResult *res, char *err, size_t errsz) {
+    SjEvalSpec spec = {.m_max = rc->eval.m_max, .cum_dim = d->spec.action_dim, .mlp = rc->env.kind == 0,
+                       .mlp_hidden = rc->eval.mlp_hidden, .mlp_epochs = rc->eval.mlp_epochs,
                        .seed = (uint64_t)rc->eval.seed};
     SjEvalSplit s_tr = {d->tr.n, d->tr.t, d->tr.pixels, d->tr.actions, d->tr.labels, d->cum_tr};
     SjEvalSplit s_te = {d->te.n, d->te.t, d->te.pixels, d->te.actions, d->te.labels, d->cum_te};

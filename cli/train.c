@@ -48,8 +48,7 @@ int cli_train(int argc, char **argv) {
         fprintf(stderr, "seqjepa train: %s\n", err);
         return 1;
     }
-    printf("%s after %lld steps (loss %.4f, %.1f sequences/s): %s\n",
-           res.interrupted ? "interrupted" : "trained", (long long)res.steps_done, res.last_loss,
-           res.seq_per_s, res.checkpoint);
+    printf("%s after %lld steps (loss %.4f, %.1f sequences/s): %s\n", res.interrupted ? "interrupted" : "trained",
+           (long long)res.steps_done, res.last_loss, res.seq_per_s, res.checkpoint);
     return 0;
 }
