@@ -44,7 +44,7 @@
       "dataset seed: shard k of a split depends on the config, this seed and k alone")             \
     X(S, INT, threads, "0", 0, 256, NULL,                                                          \
       "worker threads, each with its own world and agent (0: automatic); speed only")              \
-    X(S, INT, lanes, "128", 1, 4096, NULL,                                                         \
+    X(S, INT, lanes, "512", 1, 4096, NULL,                                                         \
       "sequences a worker steps and renders together; speed only")
 
 WM_CFG_STRUCT(DsGenConfig, DS_GEN_FIELDS);

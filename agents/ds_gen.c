@@ -20,6 +20,7 @@
 #include "core/pool.h"
 #include "core/progress.h"
 #include "core/signal.h"
+#include "render/ctx.h"
 
 WM_CFG_FIELDS(DsGenConfig, DS_GEN_FIELDS);
 
@@ -348,6 +349,54 @@ static int write_all(int fd, const void *data, size_t n) {
     return 0;
 }
 
+/* Direct I/O works in blocks of this many bytes at addresses aligned to it. The big
+ * arrays are placed DS_HEADER_BYTES past such an address, the length of the .npy
+ * header of every array the datasets hold, so that file blocks and pages coincide. */
+#define DS_DIRECT_ALIGN 4096
+#define DS_HEADER_BYTES 128
+
+static int pwrite_all(int fd, const void *data, size_t n, off_t off) {
+    const char *p = data;
+    while (n) {
+        ssize_t w = pwrite(fd, p, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n, off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w, n -= (size_t)w, off += w;
+    }
+    return 0;
+}
+
+/* Large arrays go to disk with direct I/O when the file system allows it: no copy into
+ * the page cache and no fresh page-cache memory, which on virtual machines costs more
+ * than the rendering of the data. The array sits in memory so that the file's block
+ * boundaries fall on page boundaries (see DS_DIRECT_ALIGN); the header and the last
+ * partial block go through a bounce buffer, then the file is cut to its exact size.
+ * Returns 1 done, 0 not possible here (use buffered writes), -1 error (errno). */
+static int write_direct(const char *p, const WmBuf *h, const void *data, size_t n) {
+    const size_t B = DS_DIRECT_ALIGN;
+    const unsigned char *d = data;
+    if (n < (1u << 20) || h->len >= B || ((uintptr_t)d + B - h->len) % B) return 0;
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0666);
+    if (fd < 0) return errno == EINVAL ? 0 : -1;
+    unsigned char *raw = wm_calloc(2 * B, 1), *bounce = raw + (B - (uintptr_t)raw % B) % B;
+    size_t head = B - h->len, mid = (n - head) / B * B, tail = n - head - mid;
+    memcpy(bounce, h->data, h->len);
+    memcpy(bounce + h->len, d, head);
+    int r = pwrite_all(fd, bounce, B, 0) || pwrite_all(fd, d + head, mid, (off_t)B);
+    if (!r && tail) {
+        memset(bounce, 0, B);
+        memcpy(bounce, d + head + mid, tail);
+        r = pwrite_all(fd, bounce, B, (off_t)(B + mid));
+    }
+    if (!r) r = ftruncate(fd, (off_t)(h->len + n));
+    int e = errno;
+    wm_free(raw);
+    if (close(fd) && !r) r = -1, e = errno;
+    errno = e;
+    if (r && e == EINVAL) return 0; /* direct I/O refused after all */
+    return r ? -1 : 1;
+}
+
 /* Writes one array of a shard into the shard's temporary folder and records its size
  * and checksum. No fsync here: a shard is checked against its checksums whenever it
  * is found again, and the whole dataset is synced once before the manifest. */
@@ -359,13 +408,17 @@ static int write_array(const char *dir, int f, DsFile *rec, const void *data, ch
     WM_ASSERT(!wm_shape_count(rec->ndim, rec->shape, wm_dtype_size(rec->dtype), &count, &nbytes));
     WmBuf h = {0};
     npy_header(rec, &h);
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    int bad = fd < 0 || write_all(fd, h.data, h.len) || write_all(fd, data, nbytes);
-    int e = errno;
-    /* Start writing back now, without waiting, so the disk keeps pace with the run
-     * instead of receiving everything at the final sync. */
-    if (!bad && nbytes >= (1 << 20)) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    if (fd >= 0 && close(fd) && !bad) bad = 1, e = errno;
+    int bad = 0, e = 0, direct = write_direct(p, &h, data, nbytes);
+    if (direct < 0) bad = 1, e = errno;
+    if (!direct) {
+        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        bad = fd < 0 || write_all(fd, h.data, h.len) || write_all(fd, data, nbytes);
+        e = errno;
+        /* Start writing back now, without waiting, so the disk keeps pace with the
+         * run instead of receiving everything at the final sync. */
+        if (!bad && nbytes >= (1 << 20)) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        if (fd >= 0 && close(fd) && !bad) bad = 1, e = errno;
+    }
     if (!bad) {
         rec->bytes = (uint64_t)(h.len + nbytes);
         rec->crc = wm_crc32(wm_crc32(0, h.data, h.len), data, nbytes);
@@ -491,9 +544,48 @@ struct Worker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     AgBatch buf[2];
-    int pending; /* a shard waits for (or is being written by) the writer */
+    void *raw[2][3]; /* the blocks behind the big arrays of buf */
+    int pending;     /* a shard waits for (or is being written by) the writer */
     int job_task, job_buf, quit;
 };
+
+/* A shard buffer whose big arrays (pixels; scenes and saliency) start DS_HEADER_BYTES
+ * past a DS_DIRECT_ALIGN boundary, for write_direct. */
+static int buf_alloc(Worker *w, int i, const EnvSpec *sp, int n, int t, int scene, char *err,
+                     size_t errsz) {
+    AgBatch *b = &w->buf[i];
+    int rc = ag_batch_alloc(b, sp, n, t, scene, err, errsz);
+    if (rc) return rc;
+    size_t s2 = (size_t)scene * scene;
+    size_t bytes[3] = {(size_t)n * t * sp->height * sp->width * sp->channels, (size_t)n * s2 * 3,
+                       (size_t)n * s2 * sizeof(float)};
+    void **arr[3] = {(void **)&b->pixels, (void **)&b->scenes, (void **)&b->saliency};
+    for (int k = 0; k < 3; k++) {
+        if (!*arr[k]) continue;
+        unsigned char *raw = wm_try_calloc(bytes[k] + 2 * DS_DIRECT_ALIGN, 1);
+        if (!raw)
+            return wm_errf(err, errsz, WM_ERR_NOMEM,
+                           "not enough memory for a shard of %d sequences", n);
+        wm_free(*arr[k]);
+        w->raw[i][k] = raw;
+        size_t pad = (DS_DIRECT_ALIGN - (uintptr_t)raw % DS_DIRECT_ALIGN) % DS_DIRECT_ALIGN;
+        *arr[k] = raw + pad + DS_HEADER_BYTES;
+    }
+    return WM_OK;
+}
+
+static void buf_free(Worker *w, int i) {
+    AgBatch *b = &w->buf[i];
+    for (int k = 0; k < 3; k++)
+        if (w->raw[i][k]) {
+            wm_free(w->raw[i][k]);
+            w->raw[i][k] = NULL;
+            *(k == 0   ? (void **)&b->pixels
+              : k == 1 ? (void **)&b->scenes
+                       : (void **)&b->saliency) = NULL;
+        }
+    ag_batch_free(b);
+}
 
 static void *writer_main(void *arg) {
     Worker *w = arg;
@@ -577,8 +669,8 @@ static void *worker_main(void *arg) {
                 break;
             }
             for (int i = 0; i < 2 && !rc; i++)
-                rc = ag_batch_alloc(&w->buf[i], env_spec(env), g->cfg.gen.shard_size, g->dims.t,
-                                    g->dims.s, err, sizeof err);
+                rc = buf_alloc(w, i, env_spec(env), g->cfg.gen.shard_size, g->dims.t, g->dims.s,
+                               err, sizeof err);
             if (rc) break;
             WM_ASSERT(pthread_create(&w->wth, NULL, writer_main, w) == 0);
             writer = 1;
@@ -605,8 +697,8 @@ static void *worker_main(void *arg) {
         pthread_mutex_unlock(&w->mu);
         pthread_join(w->wth, NULL);
     }
-    ag_batch_free(&w->buf[0]);
-    ag_batch_free(&w->buf[1]);
+    buf_free(w, 0);
+    buf_free(w, 1);
     ag_destroy(ag);
     env_destroy(env);
     atomic_fetch_sub(&g->running, 1);
@@ -841,10 +933,20 @@ static int probe_world(Gen *g, char *err, size_t errsz) {
     return rc;
 }
 
+/* Workers when gen.threads is 0. The saccade world is CPU work: one per core. An
+ * objects3d world renders through its own farm of render threads; on a CPU rasteriser
+ * that farm already keeps every core busy and the worker itself does little (agent
+ * steps, with files written by its writer thread), so one worker; on a GPU the CPU
+ * side is the limit, so several. */
 static int auto_workers(const DsConfig *c) {
     int cores = wm_cpu_count();
-    (void)c;
-    return cores < 1 ? 1 : cores;
+    if (cores < 1) cores = 1;
+    if (c->env.kind != 0) return cores;
+    char err[256];
+    RdCtx *ctx = rd_ctx_create(&(RdCtxDesc){.kind = RD_CTX_HEADLESS}, err, sizeof err);
+    int soft = !ctx || rd_ctx_is_software(ctx);
+    rd_ctx_destroy(ctx);
+    return soft ? 1 : cores < 4 ? cores : 4;
 }
 
 int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz) {

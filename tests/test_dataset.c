@@ -167,7 +167,7 @@ static void test_generate_and_read(const char *tmp) {
     CHECK(!strcmp(sp->action_names[0], "dy") && !strcmp(sp->latent_names[1], "x"));
     CHECK(ds_count(ds, DS_SPLIT_TRAIN) == 40 && ds_count(ds, DS_SPLIT_VAL) == 12 &&
           ds_views(ds) == 4);
-    CHECK(ds_config(ds)->gen.threads == 0 && ds_config(ds)->gen.lanes == 128,
+    CHECK(ds_config(ds)->gen.threads == 0 && ds_config(ds)->gen.lanes == 512,
           "speed keys normalized");
 
     /* Every sequence equals a direct rollout of the same (seed, split, index). */
