@@ -25,6 +25,8 @@ typedef struct {
     int (*run)(int argc, char **argv);
 } CliBench;
 
+int cli_bench_saccade(int argc, char **argv);
+int cli_bench_render(int argc, char **argv);
 int cli_bench_gen(int argc, char **argv);
 
 /* True when argv[i] is -h or --help. */
