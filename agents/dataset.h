@@ -43,7 +43,8 @@
     X(S, INT, seed, "0", 0, 2147483647, NULL,                                                      \
       "dataset seed: shard k of a split depends on the config, this seed and k alone")             \
     X(S, INT, threads, "0", 0, 256, NULL,                                                          \
-      "worker threads, each with its own world and agent (0: automatic); speed only")              \
+      "worker threads, each with its own world and agent (0: one per core for saccade, one "       \
+      "for objects3d, whose world renders on env.render_threads threads); speed only")             \
     X(S, INT, lanes, "512", 1, 4096, NULL,                                                         \
       "sequences a worker steps and renders together; speed only")
 

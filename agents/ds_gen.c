@@ -20,7 +20,6 @@
 #include "core/pool.h"
 #include "core/progress.h"
 #include "core/signal.h"
-#include "render/ctx.h"
 
 WM_CFG_FIELDS(DsGenConfig, DS_GEN_FIELDS);
 
@@ -226,7 +225,10 @@ typedef struct Worker Worker;
 
 struct Gen {
     const DsGenSetup *su;
-    DsConfig cfg; /* normalized */
+    DsConfig cfg;   /* normalized */
+    EnvConfig env;  /* what the workers' worlds are made with */
+    Env *spare_env; /* the probe's world and agent, for the first worker that needs one */
+    Agent *spare_agent;
     DsDims dims;
     EnvSpec spec;
     char agent_kind[32];
@@ -547,6 +549,8 @@ struct Worker {
     void *raw[2][3]; /* the blocks behind the big arrays of buf */
     int pending;     /* a shard waits for (or is being written by) the writer */
     int job_task, job_buf, quit;
+    double t_rollout, t_wait,
+        t_write; /* seconds spent rolling out, waiting for the writer, writing */
 };
 
 /* A shard buffer whose big arrays (pixels; scenes and saliency) start DS_HEADER_BYTES
@@ -600,7 +604,9 @@ static void *writer_main(void *arg) {
         const AgBatch *b = &w->buf[w->job_buf];
         pthread_mutex_unlock(&w->mu);
         const Task *t = &g->tasks[k];
+        double t0 = wm_now();
         int rc = shard_write(g, t, b, &g->recs[k], err, sizeof err);
+        w->t_write += wm_now() - t0;
         if (rc) {
             char where[64], name[32];
             ds_shard_name(t->index, name, sizeof name);
@@ -660,10 +666,16 @@ static void *worker_main(void *arg) {
             atomic_fetch_add(&g->redone, 1);
         }
         if (!env) {
-            env = env_create(&g->su->cfg->env, g->lanes, err, sizeof err);
-            ag = env ? ag_create(&g->su->cfg->agent, &g->su->cfg->env, env_spec(env), g->lanes, err,
-                                 sizeof err)
-                     : NULL;
+            pthread_mutex_lock(&g->mu);
+            env = g->spare_env, ag = g->spare_agent;
+            g->spare_env = NULL, g->spare_agent = NULL;
+            pthread_mutex_unlock(&g->mu);
+            if (!env) {
+                env = env_create(&g->env, g->lanes, err, sizeof err);
+                ag = env ? ag_create(&g->su->cfg->agent, &g->env, env_spec(env), g->lanes, err,
+                                     sizeof err)
+                         : NULL;
+            }
             if (!ag) {
                 rc = WM_ERR_ARG;
                 break;
@@ -675,12 +687,16 @@ static void *worker_main(void *arg) {
             WM_ASSERT(pthread_create(&w->wth, NULL, writer_main, w) == 0);
             writer = 1;
         }
+        double t0 = wm_now();
         rc = shard_rollout(g, env, ag, &w->buf[cur], t->split, rec, err, sizeof err);
+        double t1 = wm_now();
+        w->t_rollout += t1 - t0;
         if (rc) {
             if (rc != WM_ERR_INTERRUPTED) wm_err_prefix(err, sizeof err, rc, "%s: ", where);
             break;
         }
         writer_wait(w);
+        w->t_wait += wm_now() - t1;
         pthread_mutex_lock(&w->mu);
         w->pending = 1, w->job_task = k, w->job_buf = cur;
         pthread_cond_broadcast(&w->cv);
@@ -905,16 +921,16 @@ static void progress_tick(Gen *g, WmProgress *pr, double t0, int final) {
         wm_progress_update(pr, atomic_load(&g->seqs_done), extra);
 }
 
-/* Opens a world and an agent once to learn the spec, resolve the policy and catch
+/* Opens a world and an agent to learn the spec, resolve the policy and catch
  * configuration errors (no held-out objects, a bad OBJ folder) before touching the
- * folder. */
+ * folder. The first worker that needs a world takes this one: making a world costs
+ * a GL context and its shader compiles. Handing it to another thread is safe: the
+ * objects3d world's GL contexts live in its own render threads. */
 static int probe_world(Gen *g, char *err, size_t errsz) {
-    EnvConfig ec = g->su->cfg->env;
-    if (ec.kind == 0 && ec.render_threads == 0) ec.render_threads = 1;
-    Env *env = env_create(&ec, 1, err, errsz);
+    Env *env = env_create(&g->env, g->lanes, err, errsz);
     if (!env) return WM_ERR_ARG;
     int rc = WM_OK;
-    Agent *ag = ag_create(&g->su->cfg->agent, &ec, env_spec(env), 1, err, errsz);
+    Agent *ag = ag_create(&g->su->cfg->agent, &g->env, env_spec(env), g->lanes, err, errsz);
     if (!ag) rc = WM_ERR_ARG;
     if (!rc) {
         g->spec = *env_spec(env);
@@ -925,28 +941,29 @@ static int probe_world(Gen *g, char *err, size_t errsz) {
                              "gen.%s_seqs = %lld, but the world has no %s objects or images "
                              "(env.heldout = %g)",
                              ds_split_name(s), (long long)g->count[s],
-                             s == DS_SPLIT_TRAIN ? "training" : "held-out", ec.heldout);
+                             s == DS_SPLIT_TRAIN ? "training" : "held-out", g->env.heldout);
     }
-    if (!rc && ec.kind == 1) g->dims.s = ec.scene_size;
-    ag_destroy(ag);
-    env_destroy(env);
+    if (!rc && g->env.kind == 1) g->dims.s = g->env.scene_size;
+    if (rc) {
+        ag_destroy(ag);
+        env_destroy(env);
+    } else {
+        g->spare_env = env, g->spare_agent = ag;
+    }
     return rc;
 }
 
 /* Workers when gen.threads is 0. The saccade world is CPU work: one per core. An
- * objects3d world renders through its own farm of render threads; on a CPU rasteriser
- * that farm already keeps every core busy and the worker itself does little (agent
- * steps, with files written by its writer thread), so one worker; on a GPU the CPU
- * side is the limit, so several. */
+ * objects3d world renders through its own farm of render threads, which on a CPU
+ * rasteriser already keeps every core busy; measured on 2 cores, two worlds of one
+ * render thread each render at a third of the rate of one world with two (the
+ * contexts of different worlds get in each other's way), so one world, whose CPU side
+ * (agent steps) is a few per cent of the work and whose files its writer thread
+ * writes. */
 static int auto_workers(const DsConfig *c) {
     int cores = wm_cpu_count();
-    if (cores < 1) cores = 1;
-    if (c->env.kind != 0) return cores;
-    char err[256];
-    RdCtx *ctx = rd_ctx_create(&(RdCtxDesc){.kind = RD_CTX_HEADLESS}, err, sizeof err);
-    int soft = !ctx || rd_ctx_is_software(ctx);
-    rd_ctx_destroy(ctx);
-    return soft ? 1 : cores < 4 ? cores : 4;
+    if (c->env.kind != 0) return cores < 1 ? 1 : cores;
+    return 1;
 }
 
 int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz) {
@@ -962,8 +979,11 @@ int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz)
     pthread_mutex_init(&g->mu, NULL);
     WmBuf ini = {0};
     Worker *ws = NULL;
+    g->lanes = gc->lanes < gc->shard_size ? gc->lanes : gc->shard_size;
+    g->env = su->cfg->env;
     int lock_fd = -1, rc = probe_world(g, err, errsz);
     if (rc) goto out;
+    wm_debug("gen: world probed after %.3f s", wm_now() - t0);
     const EnvSpec *sp = &g->spec;
     g->dims = (DsDims){gc->views,      sp->height,     sp->width, sp->channels,
                        sp->action_dim, sp->latent_dim, g->dims.s};
@@ -1013,13 +1033,13 @@ int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz)
             int64_t first = (int64_t)i * K, n = g->count[s] - first < K ? g->count[s] - first : K;
             ds_shard_layout(&g->dims, first, n, &g->recs[k]);
         }
-    g->lanes = gc->lanes < gc->shard_size ? gc->lanes : gc->shard_size;
     int nw = gc->threads > 0 ? gc->threads : auto_workers(su->cfg);
     if (nw > g->ntasks) nw = g->ntasks > 0 ? g->ntasks : 1;
     res->workers = nw;
     WmProgress pr;
     int64_t total = g->count[0] + g->count[1];
     if (!su->quiet) wm_progress_start(&pr, "gen", total, "seq");
+    wm_debug("gen: %d shards, %d workers, folder ready after %.3f s", g->ntasks, nw, wm_now() - t0);
     ws = wm_new(Worker, (size_t)nw);
     atomic_store(&g->running, nw);
     for (int i = 0; i < nw; i++) {
@@ -1036,6 +1056,9 @@ int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz)
     }
     for (int i = 0; i < nw; i++) {
         pthread_join(ws[i].th, NULL);
+        wm_debug("gen: worker %d: %.2f s rolling out, %.2f s waiting for its writer, which wrote "
+                 "for %.2f s",
+                 i, ws[i].t_rollout, ws[i].t_wait, ws[i].t_write);
         pthread_mutex_destroy(&ws[i].mu);
         pthread_cond_destroy(&ws[i].cv);
     }
@@ -1059,17 +1082,21 @@ int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz)
         goto out;
     }
     /* Every shard reaches the disk before the manifest that vouches for it. */
+    wm_debug("gen: workers done after %.3f s", wm_now() - t0);
     if (syncfs(lock_fd)) {
         rc = wm_errf(err, errsz, WM_ERR_IO, "cannot sync '%s' to disk: %s", su->dir,
                      strerror(errno));
         goto out;
     }
+    wm_debug("gen: synced after %.3f s", wm_now() - t0);
     rc = write_manifest(g, ini.data, err, errsz);
     if (!rc) {
         res->sequences[0] = g->count[0];
         res->sequences[1] = g->count[1];
     }
 out:
+    ag_destroy(g->spare_agent);
+    env_destroy(g->spare_env);
     res->seconds = wm_now() - t0;
     if (lock_fd >= 0) close(lock_fd);
     wm_free(ws);
