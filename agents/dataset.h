@@ -39,7 +39,8 @@
       "sequences in val/ (held-out objects or images; needs env.heldout > 0)")                     \
     X(S, INT, views, "6", 2, 4096, NULL, "views per sequence T")                                   \
     X(S, INT, shard_size, "512", 1, 100000000, NULL,                                               \
-      "sequences per shard (the last shard of a split may hold fewer)")                            \
+      "sequences per shard (the last shard of a split may hold fewer); each worker holds two "     \
+      "shards in memory")                                                                          \
     X(S, INT, seed, "0", 0, 2147483647, NULL,                                                      \
       "dataset seed: shard k of a split depends on the config, this seed and k alone")             \
     X(S, INT, threads, "0", 0, 256, NULL,                                                          \

@@ -238,6 +238,7 @@ struct Gen {
     DsShard *recs; /* per task, filled by the worker that did it */
     int ntasks;
     int lanes;
+    int max_shard; /* sequences in the largest shard */
     atomic_int next_task;
     atomic_int running; /* workers not yet finished */
     atomic_int stop;
@@ -681,8 +682,8 @@ static void *worker_main(void *arg) {
                 break;
             }
             for (int i = 0; i < 2 && !rc; i++)
-                rc = buf_alloc(w, i, env_spec(env), g->cfg.gen.shard_size, g->dims.t, g->dims.s,
-                               err, sizeof err);
+                rc = buf_alloc(w, i, env_spec(env), g->max_shard, g->dims.t, g->dims.s, err,
+                               sizeof err);
             if (rc) break;
             WM_ASSERT(pthread_create(&w->wth, NULL, writer_main, w) == 0);
             writer = 1;
@@ -979,7 +980,9 @@ int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz)
     pthread_mutex_init(&g->mu, NULL);
     WmBuf ini = {0};
     Worker *ws = NULL;
-    g->lanes = gc->lanes < gc->shard_size ? gc->lanes : gc->shard_size;
+    int64_t most = g->count[0] > g->count[1] ? g->count[0] : g->count[1];
+    g->max_shard = (int)(most < gc->shard_size ? (most > 0 ? most : 1) : gc->shard_size);
+    g->lanes = gc->lanes < g->max_shard ? gc->lanes : g->max_shard;
     g->env = su->cfg->env;
     int lock_fd = -1, rc = probe_world(g, err, errsz);
     if (rc) goto out;
