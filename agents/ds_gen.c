@@ -595,6 +595,7 @@ static void buf_free(Worker *w, int i) {
 static void *writer_main(void *arg) {
     Worker *w = arg;
     Gen *g = w->g;
+    pthread_setname_np(pthread_self(), "gen-writer");
     char err[1024];
     pthread_mutex_lock(&w->mu);
     for (;;) {
@@ -636,6 +637,7 @@ static void writer_wait(Worker *w) {
 static void *worker_main(void *arg) {
     Worker *w = arg;
     Gen *g = w->g;
+    pthread_setname_np(pthread_self(), "gen-worker");
     Env *env = NULL;
     Agent *ag = NULL;
     char err[1024] = "";

@@ -33,8 +33,9 @@ static void usage(FILE *f) {
         "render threads, random poses, as 'seqjepa bench render') for --seconds, and after each\n"
         "generation the rollout rate of the same worlds with nothing written (what the files\n"
         "cost). Render, gen and rollout alternate for --rounds rounds (default 3); the best of\n"
-        "each and gen/render are printed last, with the process CPU time per view (less\n"
-        "sensitive to other load on the machine).\n");
+        "each and gen/render are printed last, also as views per CPU-second of the whole process\n"
+        "(setup included for gen, not for render), which other load on the machine disturbs far\n"
+        "less than views per second.\n");
 }
 
 static double cpu_now(void) {
@@ -298,8 +299,10 @@ int cli_bench_gen(int argc, char **argv) {
         printf("best: gen %.0f views/s with %d workers (%.1f cpu us/view)", best_g, workers, cpu_g);
         if (best_o > 0) printf("; rollout only %.0f views/s", best_o);
         if (best_r > 0)
-            printf("; render %.0f views/s (%.1f cpu us/view); gen/render %.0f%%", best_r, cpu_r,
-                   100 * best_g / best_r);
+            printf("; render %.0f views/s (%.1f cpu us/view)\ngen/render: %.0f%% of the views/s, "
+                   "%.0f%% "
+                   "of the views per CPU-second",
+                   best_r, cpu_r, 100 * best_g / best_r, 100 * cpu_r / cpu_g);
         printf("\n");
     }
     char e2[256];
