@@ -958,11 +958,10 @@ static int probe_world(Gen *g, char *err, size_t errsz) {
 
 /* Workers when gen.threads is 0. The saccade world is CPU work: one per core. An
  * objects3d world renders through its own farm of render threads, which on a CPU
- * rasteriser already keeps every core busy; measured on 2 cores, two worlds of one
- * render thread each render at a third of the rate of one world with two (the
- * contexts of different worlds get in each other's way), so one world, whose CPU side
- * (agent steps) is a few per cent of the work and whose files its writer thread
- * writes. */
+ * rasteriser already keeps every core busy, while the worker itself does a few per
+ * cent of the work (agent steps) and its writer thread writes the files; two worlds of
+ * one render thread each were slower on 2 cores than one world with two (bench gen
+ * --threads 2 --render-threads 1), so one world. */
 static int auto_workers(const DsConfig *c) {
     int cores = wm_cpu_count();
     if (c->env.kind != 0) return cores < 1 ? 1 : cores;
