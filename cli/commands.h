@@ -22,6 +22,7 @@ typedef struct {
     const char *name;
     const char *summary;
     int (*run)(int argc, char **argv);
+    int in_all; /* run by 'seqjepa bench all' (those needing no arguments) */
 } CliBench;
 
 int cli_bench_saccade(int argc, char **argv);
