@@ -23,10 +23,12 @@ typedef struct {
     const char *name;
     const char *summary;
     int (*run)(int argc, char **argv);
+    int in_all; /* run by 'seqjepa bench all' (those needing no arguments) */
 } CliBench;
 
 int cli_bench_saccade(int argc, char **argv);
 int cli_bench_render(int argc, char **argv);
+int cli_bench_ops(int argc, char **argv); /* cli/bench_ops.c */
 int cli_bench_gen(int argc, char **argv);
 
 /* True when argv[i] is -h or --help. */
