@@ -167,7 +167,12 @@ def main():
     cd = os.path.join(tmp, "ctrlc")
     p = subprocess.Popen([EXE, "gen", cfg, "--out", cd, *big], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
-    time.sleep(0.3 * full)
+    # Signal only once the run is under way (its handler is installed after start-up,
+    # which includes a re-exec to pick OpenBLAS kernels): a shard folder appears.
+    t0 = time.time()
+    while p.poll() is None and time.time() - t0 < 60 and not any(
+            os.path.isdir(os.path.join(cd, s)) and os.listdir(os.path.join(cd, s)) for s in ("train", "val")):
+        time.sleep(0.005)
     p.send_signal(signal.SIGINT)
     so, se = p.communicate(timeout=120)
     if p.returncode == 0:
