@@ -24,3 +24,6 @@ $(BUILD)/tests/test_nn_grad: $(BUILD)/tests/test_nn_grad.o $(NN_DBL_OBJ) $(LIB)
 ifeq ($(MODE),release)
 $(BUILD)/model/nn_%.o: CFLAGS += -O3
 endif
+
+# The direct convolution's multiply-adds are meant to be FMAs (see nn_direct.c).
+$(BUILD)/model/nn_direct.o $(BUILD)/model/double/nn_direct.o: CFLAGS += -ffp-contract=fast

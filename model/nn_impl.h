@@ -17,6 +17,25 @@ int nn_par_threads(void);
  * inside parallel loops. */
 void nn_gemm_serial(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
                     const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc);
+/* The blocks' backward passes write fresh gradient buffers: these variants overwrite
+ * din and dres (and, for conv, din) instead of adding, which saves clearing them. */
+void nn_bn2d_backward_assign(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *dbeta,
+                             const NnReal *dout, const NnReal *out, const NnReal *in,
+                             const NnReal *mean, const NnReal *rstd, const NnReal *gamma,
+                             const NnBatchNorm *d);
+void nn_conv2d_backward_assign(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *dout,
+                               const NnReal *in, const NnReal *w, const NnConv2d *d,
+                               NnReal *scratch);
+/* Direct stride-1 convolution (nn_direct.c): out (+)= conv(in, K), K = w, or with
+ * transpose_flip the flipped transposed kernel of the convolution whose input
+ * gradient d describes. nn_direct_ok says whether d suits it. */
+int nn_direct_ok(const NnConv2d *d);
+size_t nn_direct_scratch(const NnConv2d *d, int threads);
+void nn_direct_conv(NnReal *out, int accumulate, const NnReal *in, const NnReal *w,
+                    int transpose_flip, const NnConv2d *d, NnReal *scratch);
+/* dw += the weight gradient of the convolution d, directly. */
+void nn_direct_weight_grad(NnReal *dw, const NnReal *dout, const NnReal *in, const NnConv2d *d,
+                           NnReal *scratch);
 /* Chunks below this many elements of work are not worth waking threads for. */
 #define NN_PAR_MIN 16384
 

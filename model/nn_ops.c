@@ -111,27 +111,41 @@ NN_HOT static void bn_grad_sums_contig(const NnReal *restrict dy, const NnReal *
     *sum_gx = tgx;
 }
 
-/* dx += a * (g - mg - xhat * mgx); dres += g. */
+/* dx (+)= a * (g - mg - xhat * mgx); dres (+)= g; "=" when assign. */
 NN_HOT static void bn_grad_apply_contig(NnReal *restrict dx, NnReal *restrict dres,
                                         const NnReal *restrict dy, const NnReal *restrict y,
                                         const NnReal *restrict x, size_t n, NnReal mu, NnReal rs,
-                                        NnReal a, NnReal mg, NnReal mgx) {
-    if (y) {
-        if (dx)
+                                        NnReal a, NnReal mg, NnReal mgx, int assign) {
+    const NnReal keep = assign ? 0 : 1; /* 0 * dx would turn a stale NaN into NaN */
+    if (y && dx && dres) {
+        for (size_t i = 0; i < n; i++) {
+            NnReal g = y[i] > 0 ? dy[i] : 0, v = a * (g - mg - (x[i] - mu) * rs * mgx);
+            dx[i] = keep != 0 ? dx[i] + v : v;
+            dres[i] = keep != 0 ? dres[i] + g : g;
+        }
+        return;
+    }
+    if (dx) {
+        if (y)
+            for (size_t i = 0; i < n; i++) {
+                NnReal g = y[i] > 0 ? dy[i] : 0, v = a * (g - mg - (x[i] - mu) * rs * mgx);
+                dx[i] = keep != 0 ? dx[i] + v : v;
+            }
+        else
+            for (size_t i = 0; i < n; i++) {
+                NnReal v = a * (dy[i] - mg - (x[i] - mu) * rs * mgx);
+                dx[i] = keep != 0 ? dx[i] + v : v;
+            }
+    }
+    if (dres) {
+        if (y)
             for (size_t i = 0; i < n; i++) {
                 NnReal g = y[i] > 0 ? dy[i] : 0;
-                dx[i] += a * (g - mg - (x[i] - mu) * rs * mgx);
+                dres[i] = keep != 0 ? dres[i] + g : g;
             }
-        if (dres)
+        else
             for (size_t i = 0; i < n; i++)
-                dres[i] += y[i] > 0 ? dy[i] : 0;
-    } else {
-        if (dx)
-            for (size_t i = 0; i < n; i++)
-                dx[i] += a * (dy[i] - mg - (x[i] - mu) * rs * mgx);
-        if (dres)
-            for (size_t i = 0; i < n; i++)
-                dres[i] += dy[i];
+                dres[i] = keep != 0 ? dres[i] + dy[i] : dy[i];
     }
 }
 
@@ -191,6 +205,7 @@ typedef struct {
     const NnReal *dout, *out, *in, *mean, *rstd, *gamma;
     const NnBatchNorm *d;
     size_t cs, is;
+    int assign;
 } BnBwd;
 
 static void bn_bwd_channels(void *ctx, int64_t j0, int64_t j1, int worker) {
@@ -222,13 +237,13 @@ static void bn_bwd_channels(void *ctx, int64_t j0, int64_t j1, int worker) {
         const NnReal mg = d->train ? (NnReal)(tg / (double)n) : 0;
         const NnReal mgx = d->train ? (NnReal)(tgx / (double)n) : 0;
         if (is == 1) {
-            bn_grad_apply_contig(dx, dr, dy, y, x, n, mu, rs, a, mg, mgx);
+            bn_grad_apply_contig(dx, dr, dy, y, x, n, mu, rs, a, mg, mgx, t->assign);
         } else {
             for (size_t i = 0; i < n; i++) {
                 size_t k = i * is;
-                NnReal g = y && y[k] <= 0 ? 0 : dy[k];
-                if (dx) dx[k] += a * (g - mg - (x[k] - mu) * rs * mgx);
-                if (dr) dr[k] += g;
+                NnReal g = y && y[k] <= 0 ? 0 : dy[k], v = a * (g - mg - (x[k] - mu) * rs * mgx);
+                if (dx) dx[k] = t->assign ? v : dx[k] + v;
+                if (dr) dr[k] = t->assign ? g : dr[k] + g;
             }
         }
     }
@@ -248,9 +263,9 @@ static void bn_forward(NnReal *out, NnReal *mean, NnReal *rstd, const NnReal *in
 static void bn_backward(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *dbeta,
                         const NnReal *dout, const NnReal *out, const NnReal *in, const NnReal *mean,
                         const NnReal *rstd, const NnReal *gamma, const NnBatchNorm *d, size_t cs,
-                        size_t is) {
+                        size_t is, int assign) {
     WM_ASSERT(!d->relu || out);
-    BnBwd t = {din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, d, cs, is};
+    BnBwd t = {din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, d, cs, is, assign};
     par_for((size_t)d->c * d->count, d->c, bn_bwd_channels, &t);
 }
 
@@ -265,7 +280,16 @@ void nn_batchnorm2d_backward(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *
                              const NnReal *dout, const NnReal *out, const NnReal *in,
                              const NnReal *mean, const NnReal *rstd, const NnReal *gamma,
                              const NnBatchNorm *d) {
-    bn_backward(din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, d, (size_t)d->count, 1);
+    bn_backward(din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, d, (size_t)d->count, 1,
+                0);
+}
+
+void nn_bn2d_backward_assign(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *dbeta,
+                             const NnReal *dout, const NnReal *out, const NnReal *in,
+                             const NnReal *mean, const NnReal *rstd, const NnReal *gamma,
+                             const NnBatchNorm *d) {
+    bn_backward(din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, d, (size_t)d->count, 1,
+                1);
 }
 
 void nn_batchnorm1d_forward(NnReal *out, NnReal *mean, NnReal *rstd, const NnReal *in,
@@ -278,7 +302,7 @@ void nn_batchnorm1d_backward(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *
                              const NnReal *dout, const NnReal *out, const NnReal *in,
                              const NnReal *mean, const NnReal *rstd, const NnReal *gamma,
                              const NnBatchNorm *d) {
-    bn_backward(din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, d, 1, (size_t)d->c);
+    bn_backward(din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, d, 1, (size_t)d->c, 0);
 }
 
 /* ---------------------------------------------------------------- layer norm */

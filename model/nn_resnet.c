@@ -27,7 +27,7 @@ struct NnResNet {
     Block *blk;
     int nblk;
     /* bound activations */
-    int max_n, h, w, with_grad, bound;
+    int max_n, h, w, with_grad, bound, threads; /* threads: the scratch was sized for */
     WmArena arena;
     int hp, wp; /* after the stem (and its pool) */
     NnReal *c0, *a0, *pool, *stat0;
@@ -209,6 +209,7 @@ size_t nn_resnet_bind(NnResNet *r, int max_n, int h, int w, int with_grad) {
     r->h = h;
     r->w = w;
     r->with_grad = with_grad;
+    r->threads = nn_runtime_threads();
     size_t bytes = layout(r, max_n, NULL) + 64 * 64;
     wm_arena_init(&r->arena, bytes);
     layout(r, max_n, &r->arena);
@@ -254,11 +255,12 @@ static void bn_fwd(NnReal *out, NnReal *stat, const NnReal *in, const NnReal *re
     if (train) s->count[bp->nbt] += 1;
 }
 
+/* Overwrites din and dres (the blocks' gradient buffers are scratch). */
 static void bn_bwd(NnReal *din, NnReal *dres, const NnReal *dout, const NnReal *out,
                    const NnReal *in, const NnReal *stat, int relu, const NnBatchNormP *bp,
-                   int count, const NnStore *s, int train) {
-    NnBatchNorm d = {bp->c, count, 0.1f, 1e-5f, train, relu};
-    nn_batchnorm2d_backward(din, dres, ptr_or_null(s->grad, bp->gamma),
+                   int count, const NnStore *s) {
+    NnBatchNorm d = {bp->c, count, 0.1f, 1e-5f, 1, relu};
+    nn_bn2d_backward_assign(din, dres, ptr_or_null(s->grad, bp->gamma),
                             ptr_or_null(s->grad, bp->beta), dout, out, in, stat, stat + bp->c,
                             ptr_or_null(s->param, bp->gamma), &d);
 }
@@ -266,6 +268,7 @@ static void bn_bwd(NnReal *din, NnReal *dres, const NnReal *dout, const NnReal *
 void nn_resnet_forward(NnResNet *r, NnReal *out, const NnReal *x, int n, const NnStore *s,
                        int train) {
     WM_ASSERT(r->bound && n > 0 && n <= r->max_n);
+    WM_ASSERT(nn_runtime_threads() <= r->threads); /* more threads than bound for: rebind */
     r->x = x;
     r->n = n;
     r->train = train;
@@ -334,29 +337,29 @@ void nn_resnet_backward(NnResNet *r, NnReal *dx, const NnReal *dout, const NnSto
         NnConv2d d1 = nn_conv2d_dims(n, b->ci, b->h, b->w, b->co, 3, b->stride, 1);
         NnConv2d d2 = nn_conv2d_dims(n, b->co, b->oh, b->ow, b->co, 3, 1, 1);
         const int cnt = n * b->oh * b->ow;
-        const size_t eo = (size_t)b->co * cnt, ei = (size_t)b->ci * n * b->h * b->w;
-        zero(gx, ei);
-        zero(t1, eo);
-        if (b->has_ds) zero(t2, eo);
-        bn_bwd(t1, b->has_ds ? t2 : gx, gy, b->y, b->c2, b->stat + 2 * b->co, 1, &b->bn2, cnt, s,
-               1);
+        /* y = relu(bn2(c2) + shortcut): dc2 -> t1, the shortcut's gradient -> gx (identity)
+         * or t2 (downsample); every buffer below is overwritten before it is read */
+        bn_bwd(t1, b->has_ds ? t2 : gx, gy, b->y, b->c2, b->stat + 2 * b->co, 1, &b->bn2, cnt, s);
         nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
-        zero(t3, eo);
-        nn_conv2d_backward(t3, s->grad + b->w2, NULL, t1, b->a1, s->param + b->w2, &d2, r->scratch);
+        nn_conv2d_backward_assign(t3, s->grad + b->w2, NULL, t1, b->a1, s->param + b->w2, &d2,
+                                  r->scratch);
         nn_prof_tick(prof, 1, NN_OP_CONV, 2 * nn_conv2d_flops(&d2), &t0);
-        zero(t1, eo);
-        bn_bwd(t1, NULL, t3, b->a1, b->c1, b->stat, 1, &b->bn1, cnt, s, 1);
+        bn_bwd(t1, NULL, t3, b->a1, b->c1, b->stat, 1, &b->bn1, cnt, s);
         nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
-        nn_conv2d_backward(gx, s->grad + b->w1, NULL, t1, in, s->param + b->w1, &d1, r->scratch);
-        nn_prof_tick(prof, 1, NN_OP_CONV, 2 * nn_conv2d_flops(&d1), &t0);
         if (b->has_ds) {
+            nn_conv2d_backward_assign(gx, s->grad + b->w1, NULL, t1, in, s->param + b->w1, &d1,
+                                      r->scratch);
+            nn_prof_tick(prof, 1, NN_OP_CONV, 2 * nn_conv2d_flops(&d1), &t0);
             NnConv2d dd = nn_conv2d_dims(n, b->ci, b->h, b->w, b->co, 1, b->stride, 0);
-            zero(t3, eo);
-            bn_bwd(t3, NULL, t2, NULL, b->cd, b->stat + 4 * b->co, 0, &b->bnd, cnt, s, 1);
+            bn_bwd(t3, NULL, t2, NULL, b->cd, b->stat + 4 * b->co, 0, &b->bnd, cnt, s);
             nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
             nn_conv2d_backward(gx, s->grad + b->wd, NULL, t3, in, s->param + b->wd, &dd,
                                r->scratch);
             nn_prof_tick(prof, 1, NN_OP_CONV, 2 * nn_conv2d_flops(&dd), &t0);
+        } else {
+            nn_conv2d_backward(gx, s->grad + b->w1, NULL, t1, in, s->param + b->w1, &d1,
+                               r->scratch);
+            nn_prof_tick(prof, 1, NN_OP_CONV, 2 * nn_conv2d_flops(&d1), &t0);
         }
         NnReal *tmp = gy;
         gy = gx;
@@ -373,8 +376,7 @@ void nn_resnet_backward(NnResNet *r, NnReal *dx, const NnReal *dout, const NnSto
         da0 = gx;
         nn_prof_tick(prof, 1, NN_OP_POOL, 0, &t0);
     }
-    zero(t1, e0);
-    bn_bwd(t1, NULL, da0, r->a0, r->c0, r->stat0, 1, &r->bn0, n * d0.oh * d0.ow, s, 1);
+    bn_bwd(t1, NULL, da0, r->a0, r->c0, r->stat0, 1, &r->bn0, n * d0.oh * d0.ow, s);
     nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
     nn_conv2d_backward(dx, s->grad + r->w0, NULL, t1, r->x, s->param + r->w0, &d0, r->scratch);
     nn_prof_tick(prof, 1, NN_OP_CONV, (dx ? 2 : 1) * nn_conv2d_flops(&d0), &t0);

@@ -91,6 +91,12 @@ static void test_blas_vs_naive(void) {
     blas_vs_naive_conv(nn_conv2d_dims(2, 6, 9, 9, 4, 1, 2, 0), 0);
     blas_vs_naive_conv(nn_conv2d_dims(2, 3, 20, 20, 8, 7, 2, 3), 0);
     blas_vs_naive_conv(nn_conv2d_dims(4, 16, 8, 8, 32, 3, 1, 1), 0);
+    /* direct convolutions (8+ channels, planes 8+ wide), unpadded and 5x5 ones, and
+     * the lowered input gradient of an unpadded one */
+    blas_vs_naive_conv(nn_conv2d_dims(3, 16, 12, 12, 24, 3, 1, 0), 1);
+    blas_vs_naive_conv(nn_conv2d_dims(2, 8, 9, 9, 8, 5, 1, 1), 0);
+    blas_vs_naive_conv(nn_conv2d_dims(5, 16, 16, 16, 16, 3, 1, 1), 0);
+    blas_vs_naive_conv(nn_conv2d_dims(2, 4, 20, 20, 6, 3, 1, 0), 0);
     /* layers whose columns exceed a chunk: lowered a range of output rows at a time,
      * ranges crossing image boundaries; the strided one scatters whole images */
     blas_vs_naive_conv(nn_conv2d_dims(2, 128, 60, 60, 2, 3, 1, 1), 0);

@@ -752,6 +752,10 @@ int main(void) {
     rect.oh = (6 + 2 - 3) / 1 + 1;
     rect.ow = (7 + 2 - 2) / 1 + 1;
     test_conv(rect, 0, "3x2/1 pad 1");
+    /* planes at least 8 wide take the direct convolution (channels not a multiple of 8) */
+    test_conv(nn_conv2d_dims(3, 3, 9, 10, 10, 3, 1, 1), 1, "3x3/1 pad 1, direct");
+    test_conv(nn_conv2d_dims(2, 2, 10, 9, 9, 5, 1, 2), 0, "5x5/1 pad 2, direct");
+    test_conv(nn_conv2d_dims(2, 3, 10, 11, 4, 3, 1, 0), 0, "3x3/1 no pad, direct");
     NnConv2d nopad = nn_conv2d_dims(2, 2, 6, 6, 3, 3, 3, 0);
     test_conv(nopad, 0, "3x3/3 no pad");
 
