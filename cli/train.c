@@ -57,8 +57,9 @@ int cli_train(int argc, char **argv) {
     const EnvSpec *sp = ag_stream_spec(st);
     WmBuf text = {0};
     run_config_text(&rc, &text);
-    SjTrainSetup su = {rc.model, rc.optim, rc.train, {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                       text.data, resume != NULL, quiet != NULL};
+    SjTrainSetup su = {.model = rc.model, .optim = rc.optim, .train = rc.train,
+                       .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
+                       .config_text = text.data, .resume = resume != NULL, .quiet = quiet != NULL};
     Src src = {st};
     SjSource source = {src_next, src_release, &src};
     SjTrainResult res;
