@@ -14,6 +14,7 @@ int cli_bench(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_embed(int argc, char **argv);
+int cli_view(int argc, char **argv);
 int cli_bench_pathint(int argc, char **argv);
 
 /* Benchmarks named by `seqjepa bench NAME`; each prints figures only. */
