@@ -45,10 +45,12 @@ static int parse_int(const char *s, const char *what, int lo, int *out) {
 }
 
 int cli_view(int argc, char **argv) {
-    const char *ckpt = NULL, *paused = NULL, *frames = NULL, *script = NULL, *shot = NULL, *size = NULL;
-    CliFlag flags[] = {{"--ckpt", 1, &ckpt},     {"--paused", 0, &paused},      {"--frames", 1, &frames},
-                       {"--script", 1, &script}, {"--screenshot", 1, &shot}, {"--size", 1, &size},
-                       {NULL, 0, NULL}};
+    const char *ckpt = NULL, *paused = NULL, *frames = NULL, *script = NULL, *shot = NULL,
+               *size = NULL;
+    CliFlag flags[] = {
+        {"--ckpt", 1, &ckpt},     {"--paused", 0, &paused},   {"--frames", 1, &frames},
+        {"--script", 1, &script}, {"--screenshot", 1, &shot}, {"--size", 1, &size},
+        {NULL, 0, NULL}};
     CliArgs a;
     int prc = cli_parse(argc, argv, flags, 1, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
@@ -58,20 +60,28 @@ int cli_view(int argc, char **argv) {
         fprintf(stderr, "seqjepa view: %s\n", err);
         return 1;
     }
-    RdViewerDesc d = {.model = rc.model, .optim = rc.optim, .ckpt = ckpt, .paused = paused != NULL, .script = script,
+    RdViewerDesc d = {.model = rc.model,
+                      .optim = rc.optim,
+                      .ckpt = ckpt,
+                      .paused = paused != NULL,
+                      .script = script,
                       .screenshot = shot};
     if (frames && parse_int(frames, "--frames", 1, &d.frames)) return 2;
     if ((script || shot) && !frames) {
-        fprintf(stderr, "seqjepa view: --script and --screenshot belong to scripted mode (--frames N)\n\n%s", usage);
+        fprintf(
+            stderr,
+            "seqjepa view: --script and --screenshot belong to scripted mode (--frames N)\n\n%s",
+            usage);
         return 2;
     }
-    if (size && (sscanf(size, "%dx%d", &d.width, &d.height) != 2 || d.width < 320 || d.height < 240 || d.width > 8192 ||
-                 d.height > 8192)) {
+    if (size && (sscanf(size, "%dx%d", &d.width, &d.height) != 2 || d.width < 320 ||
+                 d.height < 240 || d.width > 8192 || d.height > 8192)) {
         fprintf(stderr, "seqjepa view: --size '%s' must be WxH, at least 320x240\n", size);
         return 2;
     }
     if (rc.agent.kind == AG_HUMAN) {
-        fprintf(stderr, "seqjepa view: agent.kind = human: the training stream needs a policy (your own input is the\n"
+        fprintf(stderr, "seqjepa view: agent.kind = human: the training stream needs a policy "
+                        "(your own input is the\n"
                         "human one and is mixed in); use auto or another policy\n");
         return 1;
     }
@@ -87,8 +97,8 @@ int cli_view(int argc, char **argv) {
     other.env.kind = 1 - rc.env.kind;
     other.agent.kind = AG_AUTO;
     const char *kinds[2] = {"objects3d", "saccade"};
-    if (snprintf(other.train.out, sizeof other.train.out, "%s-%s", rc.train.out, kinds[other.env.kind]) >=
-        (int)sizeof other.train.out) {
+    if (snprintf(other.train.out, sizeof other.train.out, "%s-%s", rc.train.out,
+                 kinds[other.env.kind]) >= (int)sizeof other.train.out) {
         fprintf(stderr, "seqjepa view: train.out '%s' is too long\n", rc.train.out);
         return 1;
     }

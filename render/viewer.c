@@ -28,7 +28,17 @@
 
 /* ---------------------------------------------------------------- script */
 
-typedef enum { EV_KEY, EV_DRAG, EV_CLICK, EV_ROTATE, EV_TRANSLATE, EV_LOOK_AT, EV_LOOK_BY, EV_WAIT, EV_RESIZE } EvKind;
+typedef enum {
+    EV_KEY,
+    EV_DRAG,
+    EV_CLICK,
+    EV_ROTATE,
+    EV_TRANSLATE,
+    EV_LOOK_AT,
+    EV_LOOK_BY,
+    EV_WAIT,
+    EV_RESIZE
+} EvKind;
 
 typedef struct {
     int frame, line;
@@ -42,9 +52,10 @@ static const struct {
     const char *name;
     EvKind kind;
     int nargs;
-} ev_table[] = {{"key", EV_KEY, 1},           {"drag", EV_DRAG, 2},         {"click", EV_CLICK, 2},
-                {"rotate", EV_ROTATE, 4},     {"translate", EV_TRANSLATE, 3}, {"look_at", EV_LOOK_AT, 2},
-                {"look_by", EV_LOOK_BY, 2},   {"wait_steps", EV_WAIT, 1},   {"resize", EV_RESIZE, 2}};
+} ev_table[] = {
+    {"key", EV_KEY, 1},         {"drag", EV_DRAG, 2},           {"click", EV_CLICK, 2},
+    {"rotate", EV_ROTATE, 4},   {"translate", EV_TRANSLATE, 3}, {"look_at", EV_LOOK_AT, 2},
+    {"look_by", EV_LOOK_BY, 2}, {"wait_steps", EV_WAIT, 1},     {"resize", EV_RESIZE, 2}};
 
 static int parse_num(const char *s, double *out) {
     char *end;
@@ -54,11 +65,13 @@ static int parse_num(const char *s, double *out) {
 
 static int cmp_event(const void *a, const void *b) {
     const ScriptEvent *x = a, *y = b;
-    return x->frame != y->frame ? (x->frame > y->frame) - (x->frame < y->frame) : (x->line > y->line) - (x->line < y->line);
+    return x->frame != y->frame ? (x->frame > y->frame) - (x->frame < y->frame)
+                                : (x->line > y->line) - (x->line < y->line);
 }
 
 /* Reads an event file; errors name the file and line. */
-static int script_load(const char *path, int frames, ScriptEvent **out, int *count, char *err, size_t errsz) {
+static int script_load(const char *path, int frames, ScriptEvent **out, int *count, char *err,
+                       size_t errsz) {
     char *text;
     size_t len;
     int rc = wm_read_file(path, &text, &len, err, errsz);
@@ -73,13 +86,15 @@ static int script_load(const char *path, int frames, ScriptEvent **out, int *cou
         if (hash) *hash = 0;
         char *tok[8], *s2 = NULL;
         int nt = 0;
-        for (char *t = strtok_r(ln, " \t\r", &s2); t && nt < 8; t = strtok_r(NULL, " \t\r", &s2)) tok[nt++] = t;
+        for (char *t = strtok_r(ln, " \t\r", &s2); t && nt < 8; t = strtok_r(NULL, " \t\r", &s2))
+            tok[nt++] = t;
         if (!nt) continue;
         ScriptEvent e = {.line = line};
         double f;
         if (!parse_num(tok[0], &f) || f != floor(f) || f < 0 || f >= frames) {
-            rc = wm_errf(err, errsz, WM_ERR_PARSE, "%s:%d: frame '%s' must be an integer in [0, %d)", path, line, tok[0],
-                         frames);
+            rc =
+                wm_errf(err, errsz, WM_ERR_PARSE, "%s:%d: frame '%s' must be an integer in [0, %d)",
+                        path, line, tok[0], frames);
             break;
         }
         e.frame = (int)f;
@@ -88,15 +103,17 @@ static int script_load(const char *path, int frames, ScriptEvent **out, int *cou
             if (!strcmp(tok[1], ev_table[i].name)) k = i;
         if (k < 0) {
             rc = wm_errf(err, errsz, WM_ERR_PARSE,
-                         "%s:%d: unknown event '%s' (key, drag, click, rotate, translate, look_at, look_by, wait_steps, "
+                         "%s:%d: unknown event '%s' (key, drag, click, rotate, translate, look_at, "
+                         "look_by, wait_steps, "
                          "resize)",
                          path, line, nt > 1 ? tok[1] : "");
             break;
         }
         e.kind = ev_table[k].kind;
         if (nt - 2 != ev_table[k].nargs) {
-            rc = wm_errf(err, errsz, WM_ERR_PARSE, "%s:%d: '%s' takes %d argument%s, got %d", path, line, tok[1],
-                         ev_table[k].nargs, ev_table[k].nargs == 1 ? "" : "s", nt - 2);
+            rc =
+                wm_errf(err, errsz, WM_ERR_PARSE, "%s:%d: '%s' takes %d argument%s, got %d", path,
+                        line, tok[1], ev_table[k].nargs, ev_table[k].nargs == 1 ? "" : "s", nt - 2);
             break;
         }
         if (e.kind == EV_KEY) {
@@ -104,18 +121,22 @@ static int script_load(const char *path, int frames, ScriptEvent **out, int *cou
             if (!strncasecmp(name, "shift+", 6)) e.shift = 1, name += 6;
             e.key = SDL_GetKeyFromName(name);
             if (e.key == SDLK_UNKNOWN) {
-                rc = wm_errf(err, errsz, WM_ERR_PARSE, "%s:%d: unknown key '%s' (SDL key names: Tab, Space, R, Left, ...)",
+                rc = wm_errf(err, errsz, WM_ERR_PARSE,
+                             "%s:%d: unknown key '%s' (SDL key names: Tab, Space, R, Left, ...)",
                              path, line, tok[2]);
                 break;
             }
         } else {
             for (int i = 0; i < ev_table[k].nargs && !rc; i++)
                 if (!parse_num(tok[2 + i], &e.v[i]))
-                    rc = wm_errf(err, errsz, WM_ERR_PARSE, "%s:%d: '%s' is not a number", path, line, tok[2 + i]);
+                    rc = wm_errf(err, errsz, WM_ERR_PARSE, "%s:%d: '%s' is not a number", path,
+                                 line, tok[2 + i]);
             if (rc) break;
             if ((e.kind == EV_WAIT && (e.v[0] < 1 || e.v[0] != floor(e.v[0]))) ||
-                (e.kind == EV_RESIZE && (e.v[0] < 200 || e.v[1] < 150 || e.v[0] > 8192 || e.v[1] > 8192))) {
-                rc = wm_errf(err, errsz, WM_ERR_RANGE, "%s:%d: %s %s out of range", path, line, tok[1], tok[2]);
+                (e.kind == EV_RESIZE &&
+                 (e.v[0] < 200 || e.v[1] < 150 || e.v[0] > 8192 || e.v[1] > 8192))) {
+                rc = wm_errf(err, errsz, WM_ERR_RANGE, "%s:%d: %s %s out of range", path, line,
+                             tok[1], tok[2]);
                 break;
             }
         }
@@ -155,8 +176,10 @@ static int observe_append(VwWorld *w, const float *act) {
     EnvObs o = {w->px + (size_t)slot * w->vpx, w->lat + (size_t)slot * (size_t)w->NL, 0, 0};
     int rc = env_observe(w->env, 1, &lane, &o);
     if (rc) return rc;
-    if (act) memcpy(w->act + (size_t)slot * (size_t)w->A, act, (size_t)w->A * sizeof(float));
-    else memset(w->act + (size_t)slot * (size_t)w->A, 0, (size_t)w->A * sizeof(float));
+    if (act)
+        memcpy(w->act + (size_t)slot * (size_t)w->A, act, (size_t)w->A * sizeof(float));
+    else
+        memset(w->act + (size_t)slot * (size_t)w->A, 0, (size_t)w->A * sizeof(float));
     w->label = o.label, w->instance = o.instance;
     w->n++, w->serial++;
     return WM_OK;
@@ -166,12 +189,15 @@ static int observe_append(VwWorld *w, const float *act) {
 static void push_sequence(VwWorld *w) {
     int k = w->n < w->T ? (int)w->n : w->T;
     uint8_t *px = wm_new(uint8_t, (size_t)k * w->vpx);
-    float *act = wm_new(float, (size_t)(k + 1) * (size_t)w->A), *lat = wm_new(float, (size_t)k * (size_t)w->NL);
+    float *act = wm_new(float, (size_t)(k + 1) * (size_t)w->A),
+          *lat = wm_new(float, (size_t)k *(size_t)w->NL);
     for (int i = 0; i < k; i++) {
         int age = k - 1 - i;
         memcpy(px + (size_t)i * w->vpx, vw_hist_px(w, age), w->vpx);
         memcpy(lat + (size_t)i * (size_t)w->NL, vw_hist_lat(w, age), (size_t)w->NL * sizeof(float));
-        if (i > 0) memcpy(act + (size_t)(i - 1) * (size_t)w->A, vw_hist_act(w, age), (size_t)w->A * sizeof(float));
+        if (i > 0)
+            memcpy(act + (size_t)(i - 1) * (size_t)w->A, vw_hist_act(w, age),
+                   (size_t)w->A * sizeof(float));
     }
     rv_learner_set_sequence(w->lr, k, w->serial - (uint64_t)k, px, act, lat, w->label);
     wm_free(px), wm_free(act), wm_free(lat);
@@ -183,7 +209,8 @@ static void current_latent(const VwWorld *w, double *lat) {
     } else {
         float f[ENV_MAX_DIM];
         env_latent(w->env, 0, f);
-        for (int i = 0; i < w->NL; i++) lat[i] = f[i];
+        for (int i = 0; i < w->NL; i++)
+            lat[i] = f[i];
     }
 }
 
@@ -191,7 +218,8 @@ static void make_overlay(VwWorld *w) {
     size_t n = (size_t)w->S * (size_t)w->S;
     w->overlay = wm_realloc(w->overlay, n * 3, 1);
     float mx = 0;
-    for (size_t i = 0; i < n; i++) mx = w->sal[i] > mx ? w->sal[i] : mx;
+    for (size_t i = 0; i < n; i++)
+        mx = w->sal[i] > mx ? w->sal[i] : mx;
     for (size_t i = 0; i < n; i++) {
         WmColor c = wm_colormap(mx > 0 ? w->sal[i] / mx : 0);
         const uint8_t *s = w->scene + 3 * i;
@@ -202,14 +230,18 @@ static void make_overlay(VwWorld *w) {
 }
 
 static int world_reset(Vw *v, VwWorld *w, char *err, size_t errsz) {
-    uint64_t seed = ((uint64_t)w->desc.train.seed << 32) ^ (0x5eedULL + 0x9e3779b97f4a7c15ULL * ++w->resets) ^ (uint64_t)time(NULL);
+    uint64_t seed = ((uint64_t)w->desc.train.seed << 32) ^
+                    (0x5eedULL + 0x9e3779b97f4a7c15ULL * ++w->resets) ^ (uint64_t)time(NULL);
     int rc = env_reset(w->env, 0, seed, ENV_SPLIT_TRAIN, NULL);
     if (!rc) rc = ag_begin(w->human, 0, seed, w->env, 0);
     w->n = 0, w->n_applied = 0;
     if (!rc) rc = observe_append(w, NULL);
-    if (rc) return wm_errf(err, errsz, rc, "view: the %s world could not start a sequence", w->kind ? "saccade" : "objects3d");
+    if (rc)
+        return wm_errf(err, errsz, rc, "view: the %s world could not start a sequence",
+                       w->kind ? "saccade" : "objects3d");
     current_latent(w, w->lat0);
-    const char *cls = w->kind == 0 ? env_objects3d_class_name(w->env, w->label) : env_saccade_class_name(w->env, w->label);
+    const char *cls = w->kind == 0 ? env_objects3d_class_name(w->env, w->label)
+                                   : env_saccade_class_name(w->env, w->label);
     snprintf(w->cls, sizeof w->cls, "%s", cls ? cls : "?");
     if (w->kind == 1) {
         EnvScene sc;
@@ -240,8 +272,10 @@ static void world_act(Vw *v, const AgEvent *ev) {
         return;
     }
     if (w->n_applied == w->cap_applied)
-        w->applied = wm_realloc(w->applied, (size_t)(w->cap_applied = w->cap_applied ? 2 * w->cap_applied : 256) * (size_t)w->A,
-                                sizeof(float));
+        w->applied = wm_realloc(
+            w->applied,
+            (size_t)(w->cap_applied = w->cap_applied ? 2 * w->cap_applied : 256) * (size_t)w->A,
+            sizeof(float));
     memcpy(w->applied + (size_t)w->n_applied++ * (size_t)w->A, act, (size_t)w->A * sizeof(float));
     w->big_dirty = 1, w->moved_t = wm_now();
     push_sequence(w);
@@ -262,13 +296,14 @@ static int world_make(Vw *v, int i, char *err, size_t errsz) {
     ac.kind = AG_HUMAN;
     w->human = ag_create(&ac, &w->desc.env, &w->spec, 1, err, errsz);
     if (!w->human) return WM_ERR_ARG;
-    w->lr = rv_learner_start(&w->desc, &v->d.model, &v->d.optim, v->d.threads, !v->runtime_done, v->user_paused, err, errsz);
+    w->lr = rv_learner_start(&w->desc, &v->d.model, &v->d.optim, v->d.threads, !v->runtime_done,
+                             v->user_paused, err, errsz);
     if (!w->lr) return WM_ERR_ARG;
     v->runtime_done = 1;
     w->T = w->desc.train.m_train + 1, w->A = w->spec.action_dim, w->NL = w->spec.latent_dim;
     w->vpx = (size_t)w->spec.height * (size_t)w->spec.width * 3;
     w->px = wm_new(uint8_t, VW_HIST * w->vpx);
-    w->act = wm_new(float, VW_HIST * (size_t)w->A), w->lat = wm_new(float, VW_HIST * (size_t)w->NL);
+    w->act = wm_new(float, VW_HIST *(size_t)w->A), w->lat = wm_new(float, VW_HIST *(size_t)w->NL);
     w->made = 1;
     return world_reset(v, w, err, errsz);
 }
@@ -276,7 +311,8 @@ static int world_make(Vw *v, int i, char *err, size_t errsz) {
 static void world_free(VwWorld *w) {
     ag_destroy(w->human);
     env_destroy(w->env);
-    wm_free(w->px), wm_free(w->act), wm_free(w->lat), wm_free(w->applied), wm_free(w->overlay), wm_free(w->big);
+    wm_free(w->px), wm_free(w->act), wm_free(w->lat), wm_free(w->applied), wm_free(w->overlay),
+        wm_free(w->big);
 }
 
 /* ---------------------------------------------------------------- input */
@@ -294,7 +330,8 @@ static void turn(Vw *v, double ax, double ay, double az, double angle) {
 static void move(Vw *v, double dx, double dy, double dz) {
     VwWorld *w = vw_world(v);
     if (w->kind != 0 || !w->desc.env.translate_actions) {
-        say(v, w->kind ? "moving needs the objects3d world" : "moving needs env.translate_actions = true");
+        say(v, w->kind ? "moving needs the objects3d world"
+                       : "moving needs env.translate_actions = true");
         return;
     }
     AgEvent ev = {AG_EVENT_TRANSLATE, {dx, dy, dz, 0, 0}};
@@ -344,7 +381,8 @@ static void switch_world(Vw *v, char *err, size_t errsz) {
     v->active = next;
     rv_learner_set_paused(vw_world(v)->lr, v->user_paused);
     v->plots_ver = 0;
-    for (int p = 0; p < VW_NPANELS; p++) v->dirty[p] = 1;
+    for (int p = 0; p < VW_NPANELS; p++)
+        v->dirty[p] = 1;
     say(v, "%s world", vw_world(v)->kind ? "saccade" : "objects3d");
 }
 
@@ -355,23 +393,44 @@ static void on_key(Vw *v, SDL_Keycode k, int shift, int *quit, int *shot) {
     VwWorld *w = vw_world(v);
     double turn_by = RD_VIEWER_KEY_TURN, mv = RD_VIEWER_KEY_MOVE, lk = RD_VIEWER_KEY_LOOK;
     if (shift && (k == SDLK_w || k == SDLK_a || k == SDLK_s || k == SDLK_d)) {
-        move(v, k == SDLK_d ? mv : k == SDLK_a ? -mv : 0, k == SDLK_w ? mv : k == SDLK_s ? -mv : 0, 0);
+        move(v,
+             k == SDLK_d   ? mv
+             : k == SDLK_a ? -mv
+                           : 0,
+             k == SDLK_w   ? mv
+             : k == SDLK_s ? -mv
+                           : 0,
+             0);
         return;
     }
     switch (k) {
-    case SDLK_ESCAPE: *quit = 1; break;
-    case SDLK_SPACE: set_paused(v, !v->user_paused); break;
+    case SDLK_ESCAPE:
+        *quit = 1;
+        break;
+    case SDLK_SPACE:
+        set_paused(v, !v->user_paused);
+        break;
     case SDLK_r:
-        if (world_reset(v, w, err, sizeof err)) say(v, "%s", err);
-        else say(v, "new sequence: %s %d", w->cls, w->instance);
+        if (world_reset(v, w, err, sizeof err))
+            say(v, "%s", err);
+        else
+            say(v, "new sequence: %s %d", w->cls, w->instance);
         break;
-    case SDLK_TAB: switch_world(v, err, sizeof err); break;
+    case SDLK_TAB:
+        switch_world(v, err, sizeof err);
+        break;
     case SDLK_l:
-        if (!v->d.ckpt) say(v, "L loads the checkpoint given with --ckpt; none was given");
-        else rv_learner_load(w->lr, v->d.ckpt), say(v, "loading %s", v->d.ckpt);
+        if (!v->d.ckpt)
+            say(v, "L loads the checkpoint given with --ckpt; none was given");
+        else
+            rv_learner_load(w->lr, v->d.ckpt), say(v, "loading %s", v->d.ckpt);
         break;
-    case SDLK_s: *shot = 1; break;
-    case SDLK_h: v->show_help = !v->show_help, v->dirty[VW_P_ENV] = 1; break;
+    case SDLK_s:
+        *shot = 1;
+        break;
+    case SDLK_h:
+        v->show_help = !v->show_help, v->dirty[VW_P_ENV] = 1;
+        break;
     case SDLK_o:
         v->show_saliency = !v->show_saliency, v->dirty[VW_P_ENV] = 1;
         if (w->kind != 1) say(v, "the saliency overlay shows in the saccade world");
@@ -381,18 +440,33 @@ static void on_key(Vw *v, SDL_Keycode k, int shift, int *quit, int *shot) {
     case SDLK_UP:
     case SDLK_DOWN:
         if (w->kind == 0) {
-            if (k == SDLK_LEFT || k == SDLK_RIGHT) turn(v, 0, 1, 0, k == SDLK_RIGHT ? turn_by : -turn_by);
-            else turn(v, 1, 0, 0, k == SDLK_DOWN ? turn_by : -turn_by);
+            if (k == SDLK_LEFT || k == SDLK_RIGHT)
+                turn(v, 0, 1, 0, k == SDLK_RIGHT ? turn_by : -turn_by);
+            else
+                turn(v, 1, 0, 0, k == SDLK_DOWN ? turn_by : -turn_by);
         } else {
-            look(v, 1, k == SDLK_DOWN ? lk : k == SDLK_UP ? -lk : 0, k == SDLK_RIGHT ? lk : k == SDLK_LEFT ? -lk : 0);
+            look(v, 1,
+                 k == SDLK_DOWN ? lk
+                 : k == SDLK_UP ? -lk
+                                : 0,
+                 k == SDLK_RIGHT  ? lk
+                 : k == SDLK_LEFT ? -lk
+                                  : 0);
         }
         break;
-    case SDLK_q: turn(v, 0, 0, 1, turn_by); break;
-    case SDLK_e: turn(v, 0, 0, 1, -turn_by); break;
+    case SDLK_q:
+        turn(v, 0, 0, 1, turn_by);
+        break;
+    case SDLK_e:
+        turn(v, 0, 0, 1, -turn_by);
+        break;
     case SDLK_w:
     case SDLK_a:
-    case SDLK_d: say(v, "Shift + W/A/S/D moves the object (S alone takes a screenshot)"); break;
-    default: break;
+    case SDLK_d:
+        say(v, "Shift + W/A/S/D moves the object (S alone takes a screenshot)");
+        break;
+    default:
+        break;
     }
 }
 
@@ -404,8 +478,10 @@ static void resize(Vw *v, int w, int h) {
     wm_canvas_free(&v->cv);
     wm_canvas_init(&v->cv, w, h, (WmColor){232, 233, 236});
     vw_layout(v);
-    for (int p = 0; p < VW_NPANELS; p++) v->dirty[p] = 1;
-    for (int i = 0; i < 2; i++) v->worlds[i].big_dirty = 1;
+    for (int p = 0; p < VW_NPANELS; p++)
+        v->dirty[p] = 1;
+    for (int i = 0; i < 2; i++)
+        v->worlds[i].big_dirty = 1;
 }
 
 /* Copies canvas rectangles into the window surface and shows them. The canvas is drawn
@@ -428,7 +504,8 @@ static int present(Vw *v, SDL_Window *win, const VwRect *rs, int n, char *err, s
         const SDL_PixelFormat *f = surf->format;
         const uint8_t *src = v->cv.rgb + ((size_t)r.y * (size_t)v->cv.w + (size_t)r.x) * 3;
         if (SDL_MUSTLOCK(surf)) SDL_LockSurface(surf);
-        uint8_t *dst = (uint8_t *)surf->pixels + (size_t)r.y * (size_t)surf->pitch + (size_t)r.x * f->BytesPerPixel;
+        uint8_t *dst = (uint8_t *)surf->pixels + (size_t)r.y * (size_t)surf->pitch +
+                       (size_t)r.x * f->BytesPerPixel;
         int crc = 0;
         if (f->BytesPerPixel == 4) {
             /* the usual window format, by hand: SDL's general converter is slow from 24-bit RGB */
@@ -436,13 +513,17 @@ static int present(Vw *v, SDL_Window *win, const VwRect *rs, int n, char *err, s
                 const uint8_t *s = src + (size_t)y * (size_t)v->cv.w * 3;
                 uint32_t *d32 = (uint32_t *)(dst + (size_t)y * (size_t)surf->pitch);
                 for (int x = 0; x < r.w; x++, s += 3)
-                    d32[x] = ((uint32_t)s[0] << f->Rshift) | ((uint32_t)s[1] << f->Gshift) | ((uint32_t)s[2] << f->Bshift) | f->Amask;
+                    d32[x] = ((uint32_t)s[0] << f->Rshift) | ((uint32_t)s[1] << f->Gshift) |
+                             ((uint32_t)s[2] << f->Bshift) | f->Amask;
             }
         } else {
-            crc = SDL_ConvertPixels(r.w, r.h, SDL_PIXELFORMAT_RGB24, src, v->cv.w * 3, f->format, dst, surf->pitch);
+            crc = SDL_ConvertPixels(r.w, r.h, SDL_PIXELFORMAT_RGB24, src, v->cv.w * 3, f->format,
+                                    dst, surf->pitch);
         }
         if (SDL_MUSTLOCK(surf)) SDL_UnlockSurface(surf);
-        if (crc) return wm_errf(err, errsz, WM_ERR_GL, "view: cannot fill the window surface: %s", SDL_GetError());
+        if (crc)
+            return wm_errf(err, errsz, WM_ERR_GL, "view: cannot fill the window surface: %s",
+                           SDL_GetError());
         rects[m++] = (SDL_Rect){r.x, r.y, r.w, r.h};
     }
     if (m && SDL_UpdateWindowSurfaceRects(win, rects, m))
@@ -487,7 +568,8 @@ static int render_big(Vw *v, VwWorld *w, char *err, size_t errsz) {
 
 static void json_doubles(WmBuf *b, const double *x, int n) {
     wm_buf_puts(b, "[");
-    for (int i = 0; i < n; i++) wm_buf_printf(b, "%s%.17g", i ? ", " : "", x[i]);
+    for (int i = 0; i < n; i++)
+        wm_buf_printf(b, "%s%.17g", i ? ", " : "", x[i]);
     wm_buf_puts(b, "]");
 }
 
@@ -498,36 +580,65 @@ static int cmp_double(const void *a, const void *b) {
 
 typedef struct {
     int64_t steps;
+    char note[320];
+    int mixed;
     char ckpt[1100];
     double lat_end[ENV_MAX_DIM];
 } WorldEnd;
 
-static int write_report(Vw *v, const char *path, const WorldEnd *ends, double *frame_s, int nframes, int frames_drawn,
-                        double seconds, char *err, size_t errsz) {
+static int write_report(Vw *v, const char *path, const WorldEnd *ends, double *frame_s, int nframes,
+                        int frames_drawn, double seconds, char *err, size_t errsz) {
     WmBuf b = {0};
+    /* steady state: after the first 2 s (worlds made, shaders compiled) */
+    int skip = 0;
+    for (double t = 0; skip < nframes && t < 2.0; skip++)
+        t += frame_s[skip];
+    int ns = nframes - skip;
+    double *steady = frame_s + skip, ssum = 0;
+    qsort(steady, (size_t)ns, sizeof *steady, cmp_double);
+    for (int i = 0; i < ns; i++)
+        ssum += steady[i];
+#define SPCT(p) (ns ? 1000 * steady[(int)((ns - 1) * (p))] : 0)
+    wm_buf_printf(&b,
+                  "{\n  \"steady\": {\"frames\": %d, \"fps\": %.2f, \"p50_ms\": %.2f, \"p95_ms\": "
+                  "%.2f, \"p99_ms\": %.2f, "
+                  "\"max_ms\": %.2f},\n",
+                  ns, ssum > 0 ? ns / ssum : 0, SPCT(0.5), SPCT(0.95), SPCT(0.99), SPCT(1.0));
+#undef SPCT
     qsort(frame_s, (size_t)nframes, sizeof *frame_s, cmp_double);
     double sum = 0;
     int slow = 0;
-    for (int i = 0; i < nframes; i++) sum += frame_s[i], slow += frame_s[i] > 1.0 / 30;
+    for (int i = 0; i < nframes; i++)
+        sum += frame_s[i], slow += frame_s[i] > 1.0 / 30;
 #define PCT(p) (nframes ? 1000 * frame_s[(int)((nframes - 1) * (p))] : 0)
-    wm_buf_printf(&b, "{\n  \"frames\": %d,\n  \"frames_drawn\": %d,\n  \"seconds\": %.3f,\n", v->d.frames, frames_drawn, seconds);
-    wm_buf_printf(&b, "  \"fps_mean\": %.2f,\n  \"frame_ms\": {\"p50\": %.2f, \"p95\": %.2f, \"p99\": %.2f, \"max\": %.2f},\n",
+    wm_buf_printf(&b, "  \"frames\": %d,\n  \"frames_drawn\": %d,\n  \"seconds\": %.3f,\n",
+                  v->d.frames, frames_drawn, seconds);
+    wm_buf_printf(&b,
+                  "  \"fps_mean\": %.2f,\n  \"frame_ms\": {\"p50\": %.2f, \"p95\": %.2f, \"p99\": "
+                  "%.2f, \"max\": %.2f},\n",
                   sum > 0 ? nframes / sum : 0, PCT(0.5), PCT(0.95), PCT(0.99), PCT(1.0));
 #undef PCT
     double per = frames_drawn > 0 ? 1000.0 / frames_drawn : 0;
-    wm_buf_printf(&b, "  \"window_ms\": {\"input\": %.2f, \"world_view\": %.2f, \"panels\": %.2f, \"present\": %.2f},\n",
-                  v->phase_s[0] * per, v->phase_s[1] * per, v->phase_s[2] * per, v->phase_s[3] * per);
-    wm_buf_printf(&b, "  \"frames_over_33ms\": %d,\n  \"frame_cap\": %.0f,\n  \"threads\": %d,\n", slow, FRAME_CAP, v->d.threads);
+    wm_buf_printf(&b,
+                  "  \"window_ms\": {\"input\": %.2f, \"world_view\": %.2f, \"panels\": %.2f, "
+                  "\"present\": %.2f},\n",
+                  v->phase_s[0] * per, v->phase_s[1] * per, v->phase_s[2] * per,
+                  v->phase_s[3] * per);
+    wm_buf_printf(&b, "  \"frames_over_33ms\": %d,\n  \"frame_cap\": %.0f,\n  \"threads\": %d,\n",
+                  slow, FRAME_CAP, v->d.threads);
     wm_buf_puts(&b, "  \"renderer\": ");
     wm_buf_json_str(&b, v->gl ? rd_ctx_renderer(v->gl) : "");
-    wm_buf_printf(&b, ",\n  \"window\": [%d, %d],\n  \"world\": \"%s\",\n  \"worlds\": [", v->cv.w, v->cv.h,
-                  vw_world(v)->kind ? "saccade" : "objects3d");
+    wm_buf_printf(&b, ",\n  \"window\": [%d, %d],\n  \"world\": \"%s\",\n  \"worlds\": [", v->cv.w,
+                  v->cv.h, vw_world(v)->kind ? "saccade" : "objects3d");
     int first = 1;
     for (int i = 0; i < 2; i++) {
         VwWorld *w = &v->worlds[i];
         if (!w->made) continue;
-        wm_buf_printf(&b, "%s\n    {\"kind\": \"%s\", \"resets\": %llu, \"views\": %lld, \"class\": %d, \"instance\": %d,\n", first ? "" : ",",
-                      w->kind ? "saccade" : "objects3d", (unsigned long long)w->resets, (long long)w->n, w->label, w->instance);
+        wm_buf_printf(&b,
+                      "%s\n    {\"kind\": \"%s\", \"resets\": %llu, \"views\": %lld, \"class\": "
+                      "%d, \"instance\": %d,\n",
+                      first ? "" : ",", w->kind ? "saccade" : "objects3d",
+                      (unsigned long long)w->resets, (long long)w->n, w->label, w->instance);
         first = 0;
         wm_buf_puts(&b, "     \"latent_start\": ");
         json_doubles(&b, w->lat0, w->NL);
@@ -536,18 +647,26 @@ static int write_report(Vw *v, const char *path, const WorldEnd *ends, double *f
         wm_buf_puts(&b, ",\n     \"actions\": [");
         for (int k = 0; k < w->n_applied; k++) {
             double a[ENV_MAX_DIM];
-            for (int j = 0; j < w->A; j++) a[j] = w->applied[(size_t)k * (size_t)w->A + (size_t)j];
+            for (int j = 0; j < w->A; j++)
+                a[j] = w->applied[(size_t)k * (size_t)w->A + (size_t)j];
             wm_buf_puts(&b, k ? ", " : "");
             json_doubles(&b, a, w->A);
         }
-        wm_buf_printf(&b, "],\n     \"train_steps\": %lld,\n     \"checkpoint\": ", (long long)ends[i].steps);
+        wm_buf_printf(
+            &b, "],\n     \"train_steps\": %lld,\n     \"sequences_mixed\": %d,\n     \"note\": ",
+            (long long)ends[i].steps, ends[i].mixed);
+        wm_buf_json_str(&b, ends[i].note);
+        wm_buf_puts(&b, ",\n     \"checkpoint\": ");
         wm_buf_json_str(&b, ends[i].ckpt);
         wm_buf_puts(&b, "}");
     }
     wm_buf_puts(&b, "\n  ],\n  \"panels\": [");
     for (int p = 0; p < VW_NPANELS; p++)
-        wm_buf_printf(&b, "%s\n    {\"name\": \"%s\", \"x\": %d, \"y\": %d, \"w\": %d, \"h\": %d, \"items\": %d}", p ? "," : "",
-                      vw_panel_names[p], v->r[p].x, v->r[p].y, v->r[p].w, v->r[p].h, v->items[p]);
+        wm_buf_printf(
+            &b,
+            "%s\n    {\"name\": \"%s\", \"x\": %d, \"y\": %d, \"w\": %d, \"h\": %d, \"items\": %d}",
+            p ? "," : "", vw_panel_names[p], v->r[p].x, v->r[p].y, v->r[p].w, v->r[p].h,
+            v->items[p]);
     wm_buf_puts(&b, "\n  ]\n}\n");
     int rc = wm_write_file_atomic(path, b.data, b.len, err, errsz);
     wm_buf_free(&b);
@@ -558,19 +677,36 @@ static int write_report(Vw *v, const char *path, const WorldEnd *ends, double *f
 
 /* Runs the scripted events of the current frame; sets *waiting while a wait_steps
  * holds the script. */
-static int run_events(Vw *v, SDL_Window *win, ScriptEvent *ev, int n_ev, int *next, int frame, int *waiting,
-                      double *wait_from, int *quit, int *shot, char *err, size_t errsz) {
+static int run_events(Vw *v, SDL_Window *win, ScriptEvent *ev, int n_ev, int *next, int frame,
+                      int *waiting, double *wait_from, int *quit, int *shot, char *err,
+                      size_t errsz) {
     while (*next < n_ev && ev[*next].frame == frame) {
         ScriptEvent *s = &ev[*next];
         switch (s->kind) {
-        case EV_KEY: on_key(v, s->key, s->shift, quit, shot); break;
-        case EV_DRAG: drag(v, s->v[0], s->v[1]); break;
-        case EV_CLICK: click(v, s->v[0], s->v[1]); break;
-        case EV_ROTATE: turn(v, s->v[0], s->v[1], s->v[2], s->v[3]); break;
-        case EV_TRANSLATE: move(v, s->v[0], s->v[1], s->v[2]); break;
-        case EV_LOOK_AT: look(v, 0, s->v[0], s->v[1]); break;
-        case EV_LOOK_BY: look(v, 1, s->v[0], s->v[1]); break;
-        case EV_RESIZE: SDL_SetWindowSize(win, (int)s->v[0], (int)s->v[1]); break;
+        case EV_KEY:
+            on_key(v, s->key, s->shift, quit, shot);
+            break;
+        case EV_DRAG:
+            drag(v, s->v[0], s->v[1]);
+            break;
+        case EV_CLICK:
+            click(v, s->v[0], s->v[1]);
+            break;
+        case EV_ROTATE:
+            turn(v, s->v[0], s->v[1], s->v[2], s->v[3]);
+            break;
+        case EV_TRANSLATE:
+            move(v, s->v[0], s->v[1], s->v[2]);
+            break;
+        case EV_LOOK_AT:
+            look(v, 0, s->v[0], s->v[1]);
+            break;
+        case EV_LOOK_BY:
+            look(v, 1, s->v[0], s->v[1]);
+            break;
+        case EV_RESIZE:
+            SDL_SetWindowSize(win, (int)s->v[0], (int)s->v[1]);
+            break;
         case EV_WAIT: {
             RvPlots *p = &v->plots;
             int64_t k = (int64_t)s->v[0];
@@ -578,13 +714,17 @@ static int run_events(Vw *v, SDL_Window *win, ScriptEvent *ev, int n_ev, int *ne
             v->plots_ver = 0;
             if (p->step >= k && p->snap_step >= k) break;
             if (p->state == RV_DONE || p->state == RV_FAILED)
-                return wm_errf(err, errsz, WM_ERR_ARG, "%s:%d: wait_steps %lld: training ended at step %lld%s%s",
-                               v->d.script, s->line, (long long)k, (long long)p->step, p->note[0] ? ": " : "", p->note);
+                return wm_errf(err, errsz, WM_ERR_ARG,
+                               "%s:%d: wait_steps %lld: training ended at step %lld%s%s",
+                               v->d.script, s->line, (long long)k, (long long)p->step,
+                               p->note[0] ? ": " : "", p->note);
             if (*wait_from == 0) *wait_from = wm_now();
             if (wm_now() - *wait_from > WAIT_LIMIT)
                 return wm_errf(err, errsz, WM_ERR_ARG,
-                               "%s:%d: wait_steps %lld timed out after %.0f s (training at step %lld, plots at %lld)",
-                               v->d.script, s->line, (long long)k, WAIT_LIMIT, (long long)p->step, (long long)p->snap_step);
+                               "%s:%d: wait_steps %lld timed out after %.0f s (training at step "
+                               "%lld, plots at %lld)",
+                               v->d.script, s->line, (long long)k, WAIT_LIMIT, (long long)p->step,
+                               (long long)p->snap_step);
             *waiting = 1;
             return WM_OK;
         }
@@ -601,6 +741,7 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
     Vw *v = &vw;
     memset(v, 0, sizeof *v);
     v->d = *d;
+    v->clip_y = 1 << 30;
     v->scripted = d->frames > 0;
     v->user_paused = d->paused;
     if (v->d.threads < 1) v->d.threads = 1;
@@ -611,7 +752,8 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         if (!v->scripted) {
             wm_free(ev);
             return wm_errf(err, errsz, WM_ERR_GL,
-                           "view: no display (DISPLAY is not set); run it on a desktop, under xvfb-run, or in scripted mode "
+                           "view: no display (DISPLAY is not set); run it on a desktop, under "
+                           "xvfb-run, or in scripted mode "
                            "(--frames N)");
         }
         setenv("SDL_VIDEODRIVER", "offscreen", 0);
@@ -621,22 +763,30 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
     SDL_SetHint(SDL_HINT_FRAMEBUFFER_ACCELERATION, "0");
     if (SDL_InitSubSystem(SDL_INIT_VIDEO)) {
         wm_free(ev);
-        return wm_errf(err, errsz, WM_ERR_GL, "view: SDL could not start video: %s", SDL_GetError());
+        return wm_errf(err, errsz, WM_ERR_GL, "view: SDL could not start video: %s",
+                       SDL_GetError());
     }
-    SDL_Window *win = SDL_CreateWindow("seqjepa view", SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED,
-                                       d->width > 0 ? d->width : 1280, d->height > 0 ? d->height : 800, SDL_WINDOW_RESIZABLE);
-    if (!win) rc = wm_errf(err, errsz, WM_ERR_GL, "view: SDL could not open a window: %s", SDL_GetError());
+    SDL_Window *win = SDL_CreateWindow("seqjepa view", SDL_WINDOWPOS_CENTERED,
+                                       SDL_WINDOWPOS_CENTERED, d->width > 0 ? d->width : 1280,
+                                       d->height > 0 ? d->height : 800, SDL_WINDOW_RESIZABLE);
+    if (!win)
+        rc =
+            wm_errf(err, errsz, WM_ERR_GL, "view: SDL could not open a window: %s", SDL_GetError());
     if (!rc) {
         v->font = wm_font_load(NULL, 15, err, errsz);
         v->small = v->font ? wm_font_load(NULL, 13, err, errsz) : NULL;
-        v->bold = v->small ? wm_font_load("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 14, err, errsz) : NULL;
+        v->bold = v->small ? wm_font_load("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+                                          14, err, errsz)
+                           : NULL;
         if (!v->bold && v->small) v->bold = wm_font_load(NULL, 14, err, errsz);
         if (!v->bold) rc = WM_ERR_IO;
     }
     if (!rc) {
         SDL_Surface *surf = SDL_GetWindowSurface(win);
-        if (!surf) rc = wm_errf(err, errsz, WM_ERR_GL, "view: no window surface: %s", SDL_GetError());
-        else resize(v, surf->w, surf->h);
+        if (!surf)
+            rc = wm_errf(err, errsz, WM_ERR_GL, "view: no window surface: %s", SDL_GetError());
+        else
+            resize(v, surf->w, surf->h);
     }
     if (!rc) rc = world_make(v, 0, err, errsz);
     int quit = 0, frame = 0, drawn = 0, next_ev = 0, dragging = 0, exposed = 1;
@@ -649,7 +799,9 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         /* window events: from the person, or only quit/resize/expose in scripted mode */
         SDL_Event e;
         while (SDL_PollEvent(&e)) {
-            if (e.type == SDL_QUIT || (e.type == SDL_WINDOWEVENT && e.window.event == SDL_WINDOWEVENT_CLOSE)) quit = 1;
+            if (e.type == SDL_QUIT ||
+                (e.type == SDL_WINDOWEVENT && e.window.event == SDL_WINDOWEVENT_CLOSE))
+                quit = 1;
             if (e.type == SDL_WINDOWEVENT && e.window.event == SDL_WINDOWEVENT_EXPOSED) exposed = 1;
             if (v->scripted) continue;
             VwRect er = v->r[VW_P_ENV];
@@ -658,8 +810,10 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
             } else if (e.type == SDL_MOUSEBUTTONDOWN && e.button.button == SDL_BUTTON_LEFT) {
                 int mx = e.button.x, my = e.button.y;
                 if (mx >= er.x && mx < er.x + er.w && my >= er.y && my < er.y + er.h) {
-                    if (vw_world(v)->kind == 0) dragging = 1;
-                    else click(v, (mx - er.x + 0.5) / er.w, (my - er.y + 0.5) / er.h);
+                    if (vw_world(v)->kind == 0)
+                        dragging = 1;
+                    else
+                        click(v, (mx - er.x + 0.5) / er.w, (my - er.y + 0.5) / er.h);
                 }
             } else if (e.type == SDL_MOUSEBUTTONUP && e.button.button == SDL_BUTTON_LEFT) {
                 dragging = 0;
@@ -672,7 +826,8 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
             drag(v, drag_x / v->r[VW_P_ENV].w, drag_y / v->r[VW_P_ENV].h);
             drag_x = drag_y = 0;
         }
-        if (v->scripted && (rc = run_events(v, win, ev, n_ev, &next_ev, frame, &waiting, &wait_from, &quit, &shot, err, errsz)))
+        if (v->scripted && (rc = run_events(v, win, ev, n_ev, &next_ev, frame, &waiting, &wait_from,
+                                            &quit, &shot, err, errsz)))
             break;
         double tp1 = wm_now();
         v->phase_s[0] += tp1 - t0;
@@ -689,12 +844,14 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         if (ver != v->plots_ver && (now - v->plots_t >= PLOTS_EVERY || last)) {
             rv_learner_fetch(w->lr, &v->plots);
             v->plots_ver = ver, v->plots_t = now;
-            for (int p = VW_P_LOSS; p <= VW_P_INFO; p++) v->dirty[p] = 1;
+            for (int p = VW_P_LOSS; p <= VW_P_INFO; p++)
+                v->dirty[p] = 1;
             v->dirty[VW_P_STRIP] = v->dirty[VW_P_TOP] = 1;
         }
         if (v->msg[0] && now - v->msg_t > 5) v->msg[0] = 0, v->dirty[VW_P_TOP] = 1;
         if (now - top_t > 0.5) v->dirty[VW_P_TOP] = 1, top_t = now;
-        if (w->kind == 0 && (w->big_dirty == 1 || (w->big_dirty == 2 && now - w->moved_t >= LOD_HOLD))) {
+        if (w->kind == 0 &&
+            (w->big_dirty == 1 || (w->big_dirty == 2 && now - w->moved_t >= LOD_HOLD))) {
             if ((rc = render_big(v, w, err, errsz))) break;
             v->dirty[VW_P_ENV] = 1;
         }
@@ -702,9 +859,11 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         v->phase_s[1] += tp2 - tp1;
         VwRect rects[VW_NPANELS + 1];
         int nr = 0;
-        if (v->dirty[VW_P_TOP] && v->dirty[VW_P_ENV] && v->dirty[VW_P_LOSS]) vw_clear(v), exposed = 1;
+        if (v->dirty[VW_P_TOP] && v->dirty[VW_P_ENV] && v->dirty[VW_P_LOSS])
+            vw_clear(v), exposed = 1;
         for (int p = 0; p < VW_NPANELS; p++)
-            if (v->dirty[p] && (p == VW_P_ENV || last || exposed || now - v->drawn_t[p] >= PANEL_EVERY)) {
+            if (v->dirty[p] &&
+                (p == VW_P_ENV || last || exposed || now - v->drawn_t[p] >= PANEL_EVERY)) {
                 v->drawn_t[p] = now;
                 vw_draw_panel(v, p);
                 rects[nr++] = v->r[p];
@@ -718,7 +877,8 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         if (shot) {
             char path[1100], name[64];
             snprintf(name, sizeof name, "view-%03d.png", ++v->shots);
-            if (wm_mkdirs(w->desc.train.out, err, errsz) || wm_path_join(path, sizeof path, w->desc.train.out, name) < 0 ||
+            if (wm_mkdirs(w->desc.train.out, err, errsz) ||
+                wm_path_join(path, sizeof path, w->desc.train.out, name) < 0 ||
                 take_screenshot(v, path, err, errsz))
                 say(v, "S: %s", err);
             else
@@ -735,7 +895,9 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         if (fps_acc >= 0.5) v->fps = fps_n / fps_acc, fps_acc = 0, fps_n = 0;
         if (v->scripted) {
             if (n_frame_s == cap_frame_s)
-                frame_s = wm_realloc(frame_s, (size_t)(cap_frame_s = cap_frame_s ? 2 * cap_frame_s : 1024), sizeof *frame_s);
+                frame_s = wm_realloc(frame_s,
+                                     (size_t)(cap_frame_s = cap_frame_s ? 2 * cap_frame_s : 1024),
+                                     sizeof *frame_s);
             frame_s[n_frame_s++] = dt;
             if (!waiting && ++frame >= d->frames) quit = 1;
         }
@@ -748,10 +910,15 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         VwWorld *w = &v->worlds[i];
         if (w->env) current_latent(w, ends[i].lat_end);
         if (w->lr) {
+            RvPlots last = {0};
+            rv_learner_fetch(w->lr, &last);
+            snprintf(ends[i].note, sizeof ends[i].note, "%s", last.note);
+            ends[i].mixed = last.mixed;
+            rv_plots_free(&last);
             ends[i].steps = rv_learner_stop(w->lr, ends[i].ckpt, sizeof ends[i].ckpt);
             if (ends[i].ckpt[0])
-                wm_info("view: %s checkpoint after %lld steps: %s", w->kind ? "saccade" : "objects3d",
-                        (long long)ends[i].steps, ends[i].ckpt);
+                wm_info("view: %s checkpoint after %lld steps: %s",
+                        w->kind ? "saccade" : "objects3d", (long long)ends[i].steps, ends[i].ckpt);
             w->lr = NULL;
         }
     }
@@ -760,7 +927,8 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         snprintf(path, sizeof path, "%s.json", d->screenshot);
         rc = write_report(v, path, ends, frame_s, n_frame_s, drawn, seconds, err, errsz);
     }
-    for (int i = 0; i < 2; i++) world_free(&v->worlds[i]);
+    for (int i = 0; i < 2; i++)
+        world_free(&v->worlds[i]);
     rv_plots_free(&v->plots);
     rd_scene_destroy(v->scene[0]);
     rd_scene_destroy(v->scene[1]);

@@ -54,10 +54,10 @@ typedef struct {
     int n_worlds;            /* 1 or 2 */
     SjModelConfig model;
     SjOptimConfig optim;
-    int threads;             /* compute threads of the trainer (>= 1) */
-    const char *ckpt;        /* checkpoint that L loads (NULL: none) */
-    int paused;              /* start with training paused */
-    int width, height;       /* initial window size (0: 1280 x 800) */
+    int threads;       /* compute threads of the trainer (>= 1) */
+    const char *ckpt;  /* checkpoint that L loads (NULL: none) */
+    int paused;        /* start with training paused */
+    int width, height; /* initial window size (0: 1280 x 800) */
     /* scripted mode */
     int frames;             /* > 0: exit after this many frames */
     const char *script;     /* event file (NULL: none) */

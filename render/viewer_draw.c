@@ -12,16 +12,20 @@
 #include "envs/saccade.h"
 #include "render/viewer_impl.h"
 
-const char *const vw_panel_names[VW_NPANELS] = {"top", "env", "strip", "loss", "probes", "pca_z", "pca_agg", "pathint", "info"};
+const char *const vw_panel_names[VW_NPANELS] = {"top",   "env",     "strip",   "loss", "probes",
+                                                "pca_z", "pca_agg", "pathint", "info"};
 
-static const WmColor BG = {232, 233, 236}, PANEL = {255, 255, 255}, INK = {35, 35, 40}, MUTED = {110, 110, 120},
-                     EDGE = {200, 200, 206}, ACCENT = {220, 110, 20}, BLUE = {31, 119, 180}, GREEN = {44, 160, 44},
-                     WHITE = {255, 255, 255}, BLACK = {0, 0, 0};
+static const WmColor BG = {232, 233, 236}, PANEL = {255, 255, 255}, INK = {35, 35, 40},
+                     MUTED = {110, 110, 120}, EDGE = {200, 200, 206}, ACCENT = {220, 110, 20},
+                     BLUE = {31, 119, 180}, GREEN = {44, 160, 44}, WHITE = {255, 255, 255},
+                     BLACK = {0, 0, 0};
 
-#define PAD 8
+#define PAD   8
 #define TOP_H 28
 
-VwWorld *vw_world(Vw *v) { return &v->worlds[v->active]; }
+VwWorld *vw_world(Vw *v) {
+    return &v->worlds[v->active];
+}
 
 void vw_layout(Vw *v) {
     int W = v->cv.w, H = v->cv.h;
@@ -37,7 +41,8 @@ void vw_layout(Vw *v) {
     int cw = (rw - PAD) / 2, ch = (rh - 2 * PAD) / 3;
     if (cw < 40) cw = 40;
     if (ch < 40) ch = 40;
-    static const int order[6] = {VW_P_LOSS, VW_P_PROBES, VW_P_PCA_Z, VW_P_PCA_AGG, VW_P_PI, VW_P_INFO};
+    static const int order[6] = {VW_P_LOSS,    VW_P_PROBES, VW_P_PCA_Z,
+                                 VW_P_PCA_AGG, VW_P_PI,     VW_P_INFO};
     for (int i = 0; i < 6; i++)
         v->r[order[i]] = (VwRect){x0 + (i % 2) * (cw + PAD), y0 + (i / 2) * (ch + PAD), cw, ch};
 }
@@ -57,16 +62,20 @@ const float *vw_hist_lat(const VwWorld *w, int i) {
     return w->lat + (size_t)((w->n - 1 - i) % VW_HIST) * (size_t)w->NL;
 }
 
-static int fh(const WmFont *f) { return (int)wm_font_px(f); }
+static int fh(const WmFont *f) {
+    return (int)wm_font_px(f);
+}
 
 /* An RGB image scaled (nearest) into a w x h rectangle of the canvas, clipped once
  * instead of per pixel: the world's view is redrawn every frame while it moves. */
 static void blit(Vw *v, int x, int y, int w, int h, const uint8_t *img, int iw, int ih) {
     WmCanvas *c = &v->cv;
-    int i0 = x < 0 ? -x : 0, i1 = x + w > c->w ? c->w - x : w, j0 = y < 0 ? -y : 0, j1 = y + h > c->h ? c->h - y : h;
+    int i0 = x < 0 ? -x : 0, i1 = x + w > c->w ? c->w - x : w, j0 = y < 0 ? -y : 0,
+        j1 = y + h > c->h ? c->h - y : h;
     if (i0 >= i1 || j0 >= j1) return;
     int *col = wm_new(int, (size_t)(i1 - i0));
-    for (int i = i0; i < i1; i++) col[i - i0] = (int)((int64_t)i * iw / w) * 3;
+    for (int i = i0; i < i1; i++)
+        col[i - i0] = (int)((int64_t)i * iw / w) * 3;
     for (int j = j0; j < j1; j++) {
         const uint8_t *srow = img + (size_t)((int64_t)j * ih / h) * (size_t)iw * 3;
         uint8_t *d = c->rgb + ((size_t)(y + j) * (size_t)c->w + (size_t)(x + i0)) * 3;
@@ -74,7 +83,8 @@ static void blit(Vw *v, int x, int y, int w, int h, const uint8_t *img, int iw, 
             memcpy(d, srow + (size_t)i0 * 3, (size_t)(i1 - i0) * 3);
             continue;
         }
-        for (int i = 0; i < i1 - i0; i++, d += 3) memcpy(d, srow + col[i], 3);
+        for (int i = 0; i < i1 - i0; i++, d += 3)
+            memcpy(d, srow + col[i], 3);
     }
     wm_free(col);
 }
@@ -104,7 +114,8 @@ static void shade(Vw *v, int x, int y, int w, int h) {
     for (int j = y < 0 ? 0 : y; j < y + h && j < v->cv.h; j++)
         for (int i = x < 0 ? 0 : x; i < x + w && i < v->cv.w; i++) {
             uint8_t *p = v->cv.rgb + ((size_t)j * (size_t)v->cv.w + (size_t)i) * 3;
-            p[0] = (uint8_t)(p[0] * 2 / 5), p[1] = (uint8_t)(p[1] * 2 / 5), p[2] = (uint8_t)(p[2] * 2 / 5);
+            p[0] = (uint8_t)(p[0] * 2 / 5), p[1] = (uint8_t)(p[1] * 2 / 5),
+            p[2] = (uint8_t)(p[2] * 2 / 5);
         }
 }
 
@@ -113,7 +124,8 @@ static double rot_angle_axis(const float *q, double axis[3]) {
     double qq[4] = {q[0], q[1], q[2], q[3]};
     wm_quat_normalize(qq);
     double s = sqrt(qq[1] * qq[1] + qq[2] * qq[2] + qq[3] * qq[3]);
-    for (int k = 0; k < 3; k++) axis[k] = s > 1e-12 ? qq[k + 1] / s : 0;
+    for (int k = 0; k < 3; k++)
+        axis[k] = s > 1e-12 ? qq[k + 1] / s : 0;
     return 2 * atan2(s, fabs(qq[0])) * 180 / M_PI * (qq[0] < 0 ? -1 : 1);
 }
 
@@ -133,7 +145,7 @@ static void action_lines(const VwWorld *w, const float *a, char *l1, char *l2, s
 }
 
 static const char *state_name(int s) {
-    static const char *n[] = {"starting", "training", "paused", "done", "stopped"};
+    static const char *n[] = {"starting", "running", "paused", "done", "stopped"};
     return s >= 0 && s <= RV_FAILED ? n[s] : "?";
 }
 
@@ -146,41 +158,49 @@ static int draw_top(Vw *v) {
     const RvPlots *p = &v->plots;
     char s[512], tr[160];
     if (p->step > 0)
-        snprintf(tr, sizeof tr, "%s: step %lld / %lld, loss %.4f", state_name(p->state), (long long)p->step,
-                 (long long)p->total, p->n_loss ? p->loss_y[p->n_loss - 1] : NAN);
+        snprintf(tr, sizeof tr, "%s: step %lld / %lld, loss %.4f", state_name(p->state),
+                 (long long)p->step, (long long)p->total,
+                 p->n_loss ? p->loss_y[p->n_loss - 1] : NAN);
     else
-        snprintf(tr, sizeof tr, "%s", p->state == RV_PAUSED ? "paused before the first step" : "training starting");
-    snprintf(s, sizeof s, "seqjepa view   |   %s world%s   |   %s   |   %.0f frames/s   |   H: keys",
-             w->kind == 0 ? "objects3d" : "saccade", v->d.n_worlds > 1 ? " (Tab: switch)" : "", tr, v->fps);
+        snprintf(tr, sizeof tr, "%s",
+                 p->state == RV_PAUSED ? "paused before the first step" : "training starting");
+    snprintf(s, sizeof s,
+             "seqjepa view   |   %s world%s   |   %s   |   %.0f frames/s   |   H: keys",
+             w->kind == 0 ? "objects3d" : "saccade", v->d.n_worlds > 1 ? " (Tab: switch)" : "", tr,
+             v->fps);
     wm_canvas_text(&v->cv, v->font, PAD, 19, s, (WmColor){235, 235, 240}, 0);
     if (v->msg[0]) {
         int tw = wm_text_width(v->font, v->msg);
-        wm_canvas_text(&v->cv, v->font, r.w - PAD - (tw < r.w / 3 ? tw : r.w / 3), 19, v->msg, (WmColor){255, 200, 90}, 0);
+        wm_canvas_text(&v->cv, v->font, r.w - PAD - (tw < r.w / 3 ? tw : r.w / 3), 19, v->msg,
+                       (WmColor){255, 200, 90}, 0);
     }
     return 1;
 }
 
 static void draw_help(Vw *v, VwRect r) {
-    static const char *lines[] = {
-        "keys",
-        "mouse drag, arrows, Q/E   turn the object (objects3d)",
-        "W/A/S/D                   move it (env.translate_actions)",
-        "click, arrows             saccade (saccade world)",
-        "O                         saliency overlay",
-        "space                     pause / resume training",
-        "R                         reset the sequence (new object or scene)",
-        "Tab                       switch world",
-        "L                         load the --ckpt checkpoint",
-        "S                         screenshot into train.out",
-        "H                         this help;  Esc or close: quit (saves)",
+    static const char *keys[][2] = {
+        {"drag, arrows, Q/E", "turn the object (objects3d)"},
+        {"Shift+W/A/S/D", "move it (env.translate_actions)"},
+        {"click, arrows", "saccade (saccade world)"},
+        {"O", "saliency overlay"},
+        {"space", "pause / resume training"},
+        {"R", "new sequence (object or scene)"},
+        {"Tab", "switch world"},
+        {"L", "load the --ckpt checkpoint"},
+        {"S", "screenshot into train.out"},
+        {"H", "this help"},
+        {"Esc, close", "quit (saves a checkpoint)"},
     };
-    int n = (int)(sizeof lines / sizeof lines[0]), lh = fh(v->small) + 6;
-    int bw = r.w - 40 < 420 ? r.w - 40 : 420, bh = n * lh + 16;
+    int n = (int)(sizeof keys / sizeof keys[0]), lh = fh(v->small) + 6, col = 150;
+    int bw = r.w - 40 < 420 ? r.w - 40 : 420, bh = (n + 1) * lh + 20;
     int bx = r.x + (r.w - bw) / 2, by = r.y + (r.h - bh) / 2;
     shade(v, bx, by, bw, bh);
-    for (int i = 0; i < n; i++)
-        text_fit(v, i ? v->small : v->bold, bx + 12, by + 8 + (i + 1) * lh - 6, bw - 24, lines[i],
-                 i ? WHITE : (WmColor){255, 200, 90});
+    wm_canvas_text(&v->cv, v->bold, bx + 12, by + 8 + lh - 4, "keys", (WmColor){255, 200, 90}, 0);
+    for (int i = 0; i < n; i++) {
+        int y = by + 8 + (i + 2) * lh - 4;
+        text_fit(v, v->small, bx + 12, y, col - 16, keys[i][0], (WmColor){255, 220, 140});
+        text_fit(v, v->small, bx + 12 + col, y, bw - col - 24, keys[i][1], WHITE);
+    }
 }
 
 static int draw_env(Vw *v) {
@@ -199,10 +219,11 @@ static int draw_env(Vw *v) {
         if (lat) q[0] = lat[0], q[1] = lat[1], q[2] = lat[2], q[3] = lat[3];
         wm_quat_normalize(q);
         wm_quat_to_euler_xyz(q, e);
-        snprintf(s, sizeof s, "rotation (Euler XYZ) %.1f %.1f %.1f deg", e[0] * 180 / M_PI, e[1] * 180 / M_PI,
-                 e[2] * 180 / M_PI);
+        snprintf(s, sizeof s, "rotation (Euler XYZ) %.1f %.1f %.1f deg", e[0] * 180 / M_PI,
+                 e[1] * 180 / M_PI, e[2] * 180 / M_PI);
         if (lat && w->desc.env.translate_actions)
-            snprintf(s + strlen(s), sizeof s - strlen(s), ", t %.2f %.2f %.2f", lat[8], lat[9], lat[10]);
+            snprintf(s + strlen(s), sizeof s - strlen(s), ", t %.2f %.2f %.2f", lat[8], lat[9],
+                     lat[10]);
         shade(v, r.x, r.y + r.h - fh(v->small) - 10, r.w, fh(v->small) + 10);
         text_fit(v, v->small, r.x + 8, r.y + r.h - 7, r.w - 16, s, WHITE);
     } else if (w->scene) {
@@ -215,13 +236,16 @@ static int draw_env(Vw *v) {
         for (int i = k - 1; i >= 0; i--) {
             const float *a = vw_hist_lat(w, i), *b = vw_hist_lat(w, i - 1);
             double ax = r.x + a[1] * sc, ay = r.y + a[0] * sc;
-            if (b) wm_canvas_line(&v->cv, ax, ay, r.x + b[1] * sc, r.y + b[0] * sc, (WmColor){255, 220, 60}, 2);
+            if (b)
+                wm_canvas_line(&v->cv, ax, ay, r.x + b[1] * sc, r.y + b[0] * sc,
+                               (WmColor){255, 220, 60}, 2);
             wm_canvas_dot(&v->cv, ax, ay, i ? 3 : 5, i ? (WmColor){255, 220, 60} : ACCENT);
         }
         const float *cur = vw_hist_lat(w, 0);
         if (cur) {
             double f = (double)w->desc.env.fovea / w->S * sc;
-            int bx = (int)lround(r.x + cur[1] * sc - f / 2), by = (int)lround(r.y + cur[0] * sc - f / 2);
+            int bx = (int)lround(r.x + cur[1] * sc - f / 2),
+                by = (int)lround(r.y + cur[0] * sc - f / 2);
             wm_canvas_rect(&v->cv, bx, by, (int)lround(f), (int)lround(f), ACCENT);
             wm_canvas_rect(&v->cv, bx + 1, by + 1, (int)lround(f) - 2, (int)lround(f) - 2, ACCENT);
         }
@@ -230,7 +254,8 @@ static int draw_env(Vw *v) {
         shade(v, r.x, r.y + r.h - fh(v->small) - 10, r.w, fh(v->small) + 10);
         text_fit(v, v->small, r.x + 8, r.y + r.h - 7, r.w - 16, s, WHITE);
     }
-    snprintf(s, sizeof s, "%s, %s %d (class %d)", w->kind == 0 ? "object" : "scene", w->cls, w->instance, w->label);
+    snprintf(s, sizeof s, "%s, %s %d (class %d)", w->kind == 0 ? "object" : "scene", w->cls,
+             w->instance, w->label);
     shade(v, r.x, r.y, r.w, fh(v->font) + 10);
     text_fit(v, v->font, r.x + 8, r.y + fh(v->font) + 2, r.w - 16, s, WHITE);
     if (v->show_help) draw_help(v, r);
@@ -246,7 +271,7 @@ static int draw_strip(Vw *v) {
     snprintf(s, sizeof s, "sequence: the last %d views (%d observed + the target)", T, T - 1);
     text_fit(v, v->bold, r.x + 8, r.y + fh(v->bold) + 4, r.w - 16, s, INK);
     int top = r.y + fh(v->bold) + 12, gap = 10;
-    int th = r.h - (top - r.y) - 3 * f - 26;
+    int th = r.h - (top - r.y) - 4 * f - 24;
     int tw = (r.w - 16 - (T - 1) * gap) / T;
     int side = th < tw ? th : tw;
     if (side < 16) side = 16;
@@ -270,21 +295,60 @@ static int draw_strip(Vw *v) {
     if (k < T)
         snprintf(s, sizeof s, "%d of %d views: act to fill the sequence", k, T);
     else if (isfinite(p->cos))
-        snprintf(s, sizeof s, "predicted vs target encoding of x%d: cos %.3f (model of step %lld)", T, p->cos,
-                 (long long)p->snap_step);
+        snprintf(s, sizeof s, "predicted vs target encoding of x%d: cos %.3f (model of step %lld)",
+                 T, p->cos, (long long)p->snap_step);
     else
         snprintf(s, sizeof s, "predicted vs target: waiting for the model");
-    text_fit(v, v->font, r.x + 8, r.y + r.h - 8, r.w - 16, s, k == T && isfinite(p->cos) ? INK : MUTED);
+    text_fit(v, v->font, r.x + 8, r.y + r.h - 8, r.w - 16, s,
+             k == T && isfinite(p->cos) ? INK : MUTED);
     return k;
 }
 
 /* Plot area inside a card, leaving room for the title, ticks and labels. */
 static void plot_area(Vw *v, VwRect r, int *x, int *y, int *w, int *h) {
     int f = fh(v->small);
-    *x = r.x + 52, *y = r.y + 2 * f + 14;
-    *w = r.w - 52 - 14, *h = r.h - (*y - r.y) - 2 * f - 14;
+    *x = r.x + 52, *y = r.y + f + 16;
+    *w = r.w - 52 - 14, *h = r.h - (*y - r.y) - 2 * f - 18;
     if (*w < 10) *w = 10;
     if (*h < 10) *h = 10;
+}
+
+/* The line under a plot: coloured marks with their labels, then plain text. */
+static void legend(Vw *v, VwRect r, int n, const WmColor *cols, const char *const *labels,
+                   const char *tail) {
+    int x = r.x + 10, y = r.y + r.h - 7, f = fh(v->small);
+    for (int i = 0; i < n; i++) {
+        wm_canvas_fill(&v->cv, x, y - f / 2 - 1, 14, 3, cols[i]);
+        x += 18 + wm_canvas_text(&v->cv, v->small, x + 18, y, labels[i], INK, 0) + 14;
+    }
+    if (tail) text_fit(v, v->small, x, y, r.x + r.w - 8 - x, tail, MUTED);
+}
+
+/* Wraps text at spaces into lines of at most `width` pixels from baseline y; returns
+ * the baseline after the last line. */
+static int text_wrap(Vw *v, const WmFont *f, int x, int y, int width, int lh, const char *s,
+                     WmColor col) {
+    char line[512];
+    while (*s && y <= v->clip_y) {
+        int n = 0, fit = 0;
+        while (s[n]) {
+            int e = n;
+            while (s[e] == ' ')
+                e++;
+            while (s[e] && s[e] != ' ')
+                e++;
+            snprintf(line, sizeof line, "%.*s", e, s);
+            if (fit && wm_text_width(f, line) > width) break;
+            fit = n = e;
+        }
+        snprintf(line, sizeof line, "%.*s", n, s);
+        text_fit(v, f, x, y, width, line, col);
+        y += lh;
+        s += n;
+        while (*s == ' ')
+            s++;
+    }
+    return y;
 }
 
 static void empty_note(Vw *v, VwRect r, const char *title, const char *note) {
@@ -296,7 +360,8 @@ static int draw_loss(Vw *v) {
     VwRect r = card(v, VW_P_LOSS);
     const RvPlots *p = &v->plots;
     if (p->n_loss < 1) {
-        empty_note(v, r, "training loss", p->state == RV_PAUSED ? "paused (space resumes)" : "waiting for the first step");
+        empty_note(v, r, "training loss",
+                   p->state == RV_PAUSED ? "paused (space resumes)" : "waiting for the first step");
         return 0;
     }
     int x, y, w, h;
@@ -305,8 +370,10 @@ static int draw_loss(Vw *v) {
     wm_range(p->loss_y, p->n_loss, &y0, &y1);
     WmPlot pl;
     double xmax = p->loss_x[p->n_loss - 1] > 10 ? p->loss_x[p->n_loss - 1] : 10;
-    wm_plot_begin(&pl, &v->cv, v->small, x, y, w, h, 0, xmax, y0, y1, "training loss  1 - cos(z_hat, z_target)", "step", NULL);
+    wm_plot_begin(&pl, &v->cv, v->small, x, y, w, h, 0, xmax, y0, y1, "training loss", NULL, NULL);
     wm_plot_series(&pl, p->loss_x, p->loss_y, p->n_loss, BLUE, 2, p->n_loss < 40, NULL);
+    const char *lab[1] = {"1 - cos(z_hat, z_target) by step"};
+    legend(v, r, 1, &BLUE, lab, NULL);
     return p->n_loss;
 }
 
@@ -325,12 +392,17 @@ static int draw_probes(Vw *v) {
     if (lo < -1) lo = -1;
     int n = p->n_probe, first = 0;
     double *r2 = wm_new(double, (size_t)n);
-    for (int i = 0; i < n; i++) r2[i] = fmax(p->probe_r2[i], -1);
+    for (int i = 0; i < n; i++)
+        r2[i] = fmax(p->probe_r2[i], -1);
     WmPlot pl;
     double xmax = p->probe_x[p->n_probe - 1] > 10 ? p->probe_x[p->n_probe - 1] : 10;
-    wm_plot_begin(&pl, &v->cv, v->small, x, y, w, h, 0, xmax, lo, 1.0, "on-line probes", "step", NULL);
-    wm_plot_series(&pl, p->probe_x + first, p->probe_top1 + first, n, ACCENT, 2, n < 40, "class top-1 from z_AGG");
-    wm_plot_series(&pl, p->probe_x + first, r2, n, GREEN, 2, n < 40, "R^2 of the relative action");
+    wm_plot_begin(&pl, &v->cv, v->small, x, y, w, h, 0, xmax, lo, 1.0, "on-line probes by step",
+                  NULL, NULL);
+    wm_plot_series(&pl, p->probe_x + first, p->probe_top1 + first, n, ACCENT, 2, n < 40, NULL);
+    wm_plot_series(&pl, p->probe_x + first, r2, n, GREEN, 2, n < 40, NULL);
+    const WmColor cols[2] = {ACCENT, GREEN};
+    const char *lab[2] = {"class top-1 (z_AGG)", "R^2 action (z1, z2)"};
+    legend(v, r, 2, cols, lab, NULL);
     wm_free(r2);
     return n;
 }
@@ -347,22 +419,25 @@ static int draw_pca_z(Vw *v) {
     plot_area(v, r, &x, &y, &pw, &ph);
     int n = p->n_z;
     double *xs = wm_new(double, 2 * (size_t)n), *ys = xs + n;
-    for (int i = 0; i < n; i++) xs[i] = p->z_pc[2 * i], ys[i] = p->z_pc[2 * i + 1];
+    for (int i = 0; i < n; i++)
+        xs[i] = p->z_pc[2 * i], ys[i] = p->z_pc[2 * i + 1];
     double x0, x1, y0, y1;
     wm_range(xs, n, &x0, &x1);
     wm_range(ys, n, &y0, &y1);
     WmPlot pl;
-    wm_plot_begin(&pl, &v->cv, v->small, x, y, pw, ph, x0, x1, y0, y1, "PCA of encoder z: recent views", "PC 1", NULL);
+    wm_plot_begin(&pl, &v->cv, v->small, x, y, pw, ph, x0, x1, y0, y1,
+                  "PCA of encoder z, recent views", NULL, NULL);
     int nu = p->n_z_user, nr = n - nu;
     wm_plot_scatter(&pl, xs, ys, p->z_col, nr, 2);
     /* the person's views, joined in order and ringed */
     WmColor black = BLACK;
     wm_plot_series(&pl, xs + nr, ys + nr, nu, BLACK, 1, 0, NULL);
-    for (int i = 0; i < nu; i++) wm_plot_scatter(&pl, xs + nr + i, ys + nr + i, &black, 1, 6);
+    for (int i = 0; i < nu; i++)
+        wm_plot_scatter(&pl, xs + nr + i, ys + nr + i, &black, 1, 6);
     wm_plot_scatter(&pl, xs + nr, ys + nr, p->z_col + nr, nu, 4);
-    const char *legend = w->kind == 0 ? "colour: rotation angle 0 .. 180 deg; ringed: your last views"
-                                      : "colour: fixation x (red), y (blue); ringed: your last views";
-    text_fit(v, v->small, r.x + 8, r.y + r.h - 6, r.w - 16, legend, MUTED);
+    legend(v, r, 0, NULL, NULL,
+           w->kind == 0 ? "colour: rotation angle 0 .. 180 deg; ringed: your last views"
+                        : "colour: fixation x (red), y (blue); ringed: your last views");
     wm_free(xs);
     return n;
 }
@@ -379,12 +454,14 @@ static int draw_pca_agg(Vw *v) {
     int n = p->n_agg;
     double *xs = wm_new(double, 2 * (size_t)n), *ys = xs + n;
     WmColor *col = wm_new(WmColor, (size_t)n);
-    for (int i = 0; i < n; i++) xs[i] = p->agg_pc[2 * i], ys[i] = p->agg_pc[2 * i + 1], col[i] = wm_palette(p->agg_label[i]);
+    for (int i = 0; i < n; i++)
+        xs[i] = p->agg_pc[2 * i], ys[i] = p->agg_pc[2 * i + 1],
+        col[i] = wm_palette(p->agg_label[i]);
     double x0, x1, y0, y1;
     wm_range(xs, n, &x0, &x1);
     wm_range(ys, n, &y0, &y1);
     WmPlot pl;
-    wm_plot_begin(&pl, &v->cv, v->small, x, y, pw, ph, x0, x1, y0, y1, "PCA of z_AGG by class", "PC 1", NULL);
+    wm_plot_begin(&pl, &v->cv, v->small, x, y, pw, ph, x0, x1, y0, y1, "PCA of z_AGG", NULL, NULL);
     int nr = n - (p->agg_user ? 1 : 0);
     wm_plot_scatter(&pl, xs, ys, col, nr, 3);
     if (p->agg_user) {
@@ -392,8 +469,8 @@ static int draw_pca_agg(Vw *v) {
         wm_plot_scatter(&pl, xs + nr, ys + nr, &b, 1, 7);
         wm_plot_scatter(&pl, xs + nr, ys + nr, col + nr, 1, 5);
     }
-    text_fit(v, v->small, r.x + 8, r.y + r.h - 6, r.w - 16,
-             p->agg_user ? "colour: class; ringed: your sequence" : "colour: class", MUTED);
+    legend(v, r, 0, NULL, NULL,
+           p->agg_user ? "colour: class; ringed: your sequence" : "colour: class");
     wm_free(xs);
     wm_free(col);
     return n;
@@ -404,7 +481,7 @@ static int draw_pi(Vw *v) {
     const RvPlots *p = &v->plots;
     VwWorld *w = vw_world(v);
     char title[128], s[256];
-    snprintf(title, sizeof title, "path integration: cumulative action x1 -> x%d", w->T);
+    snprintf(title, sizeof title, "path integration x1 -> x%d", w->T);
     if (!p->pi_valid) {
         if (w->n < w->T)
             snprintf(s, sizeof s, "needs %d views in the current sequence", w->T);
@@ -415,7 +492,8 @@ static int draw_pi(Vw *v) {
     }
     int A = p->pi_dim, f = fh(v->small);
     wm_canvas_text(&v->cv, v->bold, r.x + r.w / 2, r.y + fh(v->bold) + 6, title, INK, 1);
-    int x = r.x + 44, y = r.y + fh(v->bold) + 16, pw = r.w - 44 - 12, ph = r.h - (y - r.y) - 3 * f - 20;
+    int x = r.x + 44, y = r.y + fh(v->bold) + 16, pw = r.w - 44 - 12,
+        ph = r.h - (y - r.y) - 4 * f - 24;
     double lo = 0, hi = 0;
     for (int i = 0; i < A; i++) {
         lo = fmin(lo, fmin(p->pi_est[i], p->pi_true[i]));
@@ -447,16 +525,22 @@ static int draw_pi(Vw *v) {
     }
 #undef PY
     if (w->kind == 0) {
-        double qa[4] = {p->pi_true[0], p->pi_true[1], p->pi_true[2], p->pi_true[3]}, qb[4] = {p->pi_est[0], p->pi_est[1], p->pi_est[2], p->pi_est[3]}, rel[4];
+        double qa[4] = {p->pi_true[0], p->pi_true[1], p->pi_true[2], p->pi_true[3]},
+               qb[4] = {p->pi_est[0], p->pi_est[1], p->pi_est[2], p->pi_est[3]}, rel[4];
         wm_quat_normalize(qa), wm_quat_normalize(qb);
         wm_quat_relative(rel, qa, qb);
-        snprintf(s, sizeof s, "grey truth, blue estimate: %.1f deg off; ridge on %d recent sequences, R^2 %.2f",
+        snprintf(s, sizeof s,
+                 "grey: truth, blue: estimate, %.1f deg apart. Ridge probe on %d recent sequences "
+                 "(R^2 %.2f)",
                  wm_quat_angle(rel) * 180 / M_PI, p->pi_fit_n, p->pi_fit_r2);
     } else {
-        snprintf(s, sizeof s, "grey truth, blue estimate: %.3f of the scene off; ridge on %d recent sequences, R^2 %.2f",
-                 hypot(p->pi_est[0] - p->pi_true[0], p->pi_est[1] - p->pi_true[1]), p->pi_fit_n, p->pi_fit_r2);
+        snprintf(s, sizeof s,
+                 "grey: truth, blue: estimate, %.3f of the scene apart. Ridge probe on %d recent "
+                 "sequences (R^2 %.2f)",
+                 hypot(p->pi_est[0] - p->pi_true[0], p->pi_est[1] - p->pi_true[1]), p->pi_fit_n,
+                 p->pi_fit_r2);
     }
-    text_fit(v, v->small, r.x + 8, r.y + r.h - 6, r.w - 16, s, MUTED);
+    text_wrap(v, v->small, r.x + 8, r.y + r.h - 8 - (f + 3), r.w - 16, f + 3, s, MUTED);
     return A;
 }
 
@@ -465,71 +549,80 @@ static int draw_info(Vw *v) {
     VwWorld *w = vw_world(v);
     const RvPlots *p = &v->plots;
     int lh = fh(v->small) + 5, y = r.y + fh(v->bold) + 6, x = r.x + 10, tw = r.w - 20;
-    char s[512];
+    char s[768];
+    int footer = r.y + r.h - 8;
+    v->clip_y = footer - lh; /* keep the key line free */
     wm_canvas_text(&v->cv, v->bold, x, y, "state", INK, 0);
     y += lh + 2;
-    snprintf(s, sizeof s, "world %s; %s %s %d, class %d; %lld views since the reset", w->kind == 0 ? "objects3d" : "saccade",
-             w->kind == 0 ? "object" : "scene", w->cls, w->instance, w->label, (long long)w->n);
-    text_fit(v, v->small, x, y, tw, s, INK);
-    y += lh;
+    snprintf(s, sizeof s, "%s world, %s %s %d (class %d), %lld views since the reset.",
+             w->kind == 0 ? "objects3d" : "saccade", w->kind == 0 ? "object" : "scene", w->cls,
+             w->instance, w->label, (long long)w->n);
+    y = text_wrap(v, v->small, x, y, tw, lh, s, INK);
     const float *lat = vw_hist_lat(w, 0);
-    size_t o = (size_t)snprintf(s, sizeof s, "latent:");
-    for (int i = 0; lat && i < w->NL && o < sizeof s - 32; i++)
-        o += (size_t)snprintf(s + o, sizeof s - o, " %s %.3f", w->spec.latent_names[i] ? w->spec.latent_names[i] : "?", lat[i]);
-    /* two lines for long latents */
-    int split = (int)strlen(s);
-    if (wm_text_width(v->small, s) > tw) {
-        for (split = (int)strlen(s) / 2; split < (int)strlen(s) && s[split] != ' '; split++) {
-        }
-    }
-    char first[512];
-    snprintf(first, sizeof first, "%.*s", split, s);
-    text_fit(v, v->small, x, y, tw, first, INK);
-    y += lh;
-    if (s[split]) {
-        text_fit(v, v->small, x + 12, y, tw - 12, s + split + 1, INK);
-        y += lh;
-    }
+    size_t o = (size_t)snprintf(s, sizeof s, "Latent:");
+    for (int i = 0; lat && i < w->NL && o < sizeof s - 40; i++)
+        o += (size_t)snprintf(s + o, sizeof s - o, " %s %.3f",
+                              w->spec.latent_names[i] ? w->spec.latent_names[i] : "?", lat[i]);
+    y = text_wrap(v, v->small, x, y, tw, lh, s, INK);
     const float *act = w->n > 1 ? vw_hist_act(w, 0) : NULL;
-    o = (size_t)snprintf(s, sizeof s, "last action:");
-    for (int i = 0; act && i < w->A && o < sizeof s - 32; i++)
-        o += (size_t)snprintf(s + o, sizeof s - o, " %s %.3f", w->spec.action_names[i] ? w->spec.action_names[i] : "?", act[i]);
+    o = (size_t)snprintf(s, sizeof s, "Last action:");
+    for (int i = 0; act && i < w->A && o < sizeof s - 40; i++)
+        o += (size_t)snprintf(s + o, sizeof s - o, " %s %.3f",
+                              w->spec.action_names[i] ? w->spec.action_names[i] : "?", act[i]);
     if (!act) snprintf(s + o, sizeof s - o, " none yet");
-    text_fit(v, v->small, x, y, tw, s, INK);
-    y += lh;
-    snprintf(s, sizeof s, "training %s: step %lld of %lld, %.1f sequences/s, %d of your sequences mixed in",
+    y = text_wrap(v, v->small, x, y, tw, lh, s, INK);
+    snprintf(s, sizeof s,
+             "Training %s, step %lld of %lld, %.1f sequences/s; %d of your sequences mixed in.",
              state_name(p->state), (long long)p->step, (long long)p->total, p->seq_per_s, p->mixed);
-    text_fit(v, v->small, x, y, tw, s, INK);
-    y += lh;
+    y = text_wrap(v, v->small, x, y, tw, lh, s, INK);
     if (p->snap_step >= 0) {
-        snprintf(s, sizeof s, "plots from the model of step %lld; checkpoint: %s", (long long)p->snap_step,
-                 w->desc.train.out);
-        text_fit(v, v->small, x, y, tw, s, INK);
-        y += lh;
+        snprintf(s, sizeof s, "Plots show the model of step %lld. Run folder: %s",
+                 (long long)p->snap_step, w->desc.train.out);
+        y = text_wrap(v, v->small, x, y, tw, lh, s, INK);
     }
-    if (p->note[0]) {
-        text_fit(v, v->small, x, y, tw, p->note, ACCENT);
-        y += lh;
-    }
-    text_fit(v, v->small, x, r.y + r.h - 8, tw, "space pause   R reset   Tab world   L load   S screenshot   H keys", MUTED);
+    if (p->note[0]) y = text_wrap(v, v->small, x, y, tw, lh, p->note, ACCENT);
+    v->clip_y = 1 << 30;
+    text_fit(v, v->small, x, footer, tw,
+             "space pause   R reset   Tab world   L load   S screenshot   H keys", MUTED);
     return 1;
 }
 
 void vw_draw_panel(Vw *v, int p) {
     int n = 0;
     switch (p) {
-    case VW_P_TOP: n = draw_top(v); break;
-    case VW_P_ENV: n = draw_env(v); break;
-    case VW_P_STRIP: n = draw_strip(v); break;
-    case VW_P_LOSS: n = draw_loss(v); break;
-    case VW_P_PROBES: n = draw_probes(v); break;
-    case VW_P_PCA_Z: n = draw_pca_z(v); break;
-    case VW_P_PCA_AGG: n = draw_pca_agg(v); break;
-    case VW_P_PI: n = draw_pi(v); break;
-    case VW_P_INFO: n = draw_info(v); break;
-    default: break;
+    case VW_P_TOP:
+        n = draw_top(v);
+        break;
+    case VW_P_ENV:
+        n = draw_env(v);
+        break;
+    case VW_P_STRIP:
+        n = draw_strip(v);
+        break;
+    case VW_P_LOSS:
+        n = draw_loss(v);
+        break;
+    case VW_P_PROBES:
+        n = draw_probes(v);
+        break;
+    case VW_P_PCA_Z:
+        n = draw_pca_z(v);
+        break;
+    case VW_P_PCA_AGG:
+        n = draw_pca_agg(v);
+        break;
+    case VW_P_PI:
+        n = draw_pi(v);
+        break;
+    case VW_P_INFO:
+        n = draw_info(v);
+        break;
+    default:
+        break;
     }
     v->items[p] = n;
 }
 
-void vw_clear(Vw *v) { wm_canvas_fill(&v->cv, 0, 0, v->cv.w, v->cv.h, BG); }
+void vw_clear(Vw *v) {
+    wm_canvas_fill(&v->cv, 0, 0, v->cv.w, v->cv.h, BG);
+}

@@ -23,36 +23,37 @@ typedef struct {
     int state;
     int64_t step, total;
     double seq_per_s;
-    int mixed;          /* the person's sequences mixed into batches so far */
-    char note[320];     /* last load / failure message */
-    int n_loss;         /* loss curve (steps, mean loss), thinned as it grows */
+    int mixed;      /* the person's sequences mixed into batches so far */
+    char note[320]; /* last load / failure message */
+    int n_loss;     /* loss curve (steps, mean loss), thinned as it grows */
     double *loss_x, *loss_y;
-    int n_probe;        /* on-line probe rows */
+    int n_probe; /* on-line probe rows */
     double *probe_x, *probe_top1, *probe_r2;
     int cap_loss, cap_probe;
     /* analysis of the latest snapshot */
-    int64_t snap_step;  /* -1: nothing analysed yet */
-    int n_z, n_z_user;  /* PCA of encodings: recent training views, then the person's */
-    double *z_pc;       /* [n_z, 2] */
-    WmColor *z_col;     /* [n_z] by rotation angle or fixation */
+    int64_t snap_step;   /* -1: nothing analysed yet */
+    int n_z, n_z_user;   /* PCA of encodings: recent training views, then the person's */
+    double *z_pc;        /* [n_z, 2] */
+    WmColor *z_col;      /* [n_z] by rotation angle or fixation */
     int n_agg, agg_user; /* PCA of z_AGG (last row the person's when agg_user) */
     double *agg_pc;
     int *agg_label;
     int cap_z, cap_agg;
-    double cos;          /* predicted vs target encoding of the person's next view */
-    int cos_m;           /* observed views behind it (0: none) */
+    double cos; /* predicted vs target encoding of the person's next view */
+    int cos_m;  /* observed views behind it (0: none) */
     int pi_valid, pi_dim;
     float pi_est[ENV_MAX_DIM], pi_true[ENV_MAX_DIM];
-    int pi_fit_n;        /* sequences the path-integration probe was fitted on */
-    double pi_fit_r2;    /* its R^2 on them */
+    int pi_fit_n;     /* sequences the path-integration probe was fitted on */
+    double pi_fit_r2; /* its R^2 on them */
 } RvPlots;
 
 typedef struct RvLearner RvLearner;
 
 /* Starts a world's training stream, trainer thread and analysis thread. init_runtime:
  * the trainer thread calls nn_runtime_init(threads) (the first learner only). */
-RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, const SjOptimConfig *optim,
-                            int threads, int init_runtime, int paused, char *err, size_t errsz);
+RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model,
+                            const SjOptimConfig *optim, int threads, int init_runtime, int paused,
+                            char *err, size_t errsz);
 /* Stops both threads; training that ran leaves a checkpoint (its path in ckpt, "" when
  * none). Returns the steps trained. */
 int64_t rv_learner_stop(RvLearner *l, char *ckpt, size_t ckptsz);
@@ -62,8 +63,8 @@ const EnvSpec *rv_learner_spec(const RvLearner *l);
  * between them and the n latents; `serial` numbers its first view (views keep their
  * numbers, so each is encoded once per snapshot). n == M+1 also offers it to the
  * trainer. */
-void rv_learner_set_sequence(RvLearner *l, int n, uint64_t serial, const uint8_t *px, const float *act,
-                             const float *lat, int label);
+void rv_learner_set_sequence(RvLearner *l, int n, uint64_t serial, const uint8_t *px,
+                             const float *act, const float *lat, int label);
 /* Loads a checkpoint's weights into the training model (at its next step boundary)
  * and into the analysed snapshot; the outcome appears in RvPlots.note. */
 void rv_learner_load(RvLearner *l, const char *path);
@@ -137,7 +138,7 @@ typedef struct {
     int dirty[VW_NPANELS];
     double drawn_t[VW_NPANELS];
     int items[VW_NPANELS]; /* data items each panel drew last time (report) */
-    RdScene *scene[2]; /* full and half size */
+    RdScene *scene[2];     /* full and half size */
     int scene_size[2];
     VwWorld worlds[2];
     int active;
@@ -148,6 +149,7 @@ typedef struct {
     char msg[320];
     double msg_t;
     double fps;
+    int clip_y;        /* wrapped text stops below this baseline */
     double phase_s[4]; /* time per frame phase: input and steps, world view, panels, present */
     int scripted, runtime_done, shots;
 } Vw;

@@ -119,12 +119,14 @@ struct RvLearner {
 static void *grow(void *p, int *cap, int need, size_t elem) {
     if (need <= *cap) return p;
     int c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
+    while (c < need)
+        c *= 2;
     return wm_realloc(p, (size_t)c, elem);
 }
 
 void rv_plots_free(RvPlots *p) {
-    wm_free(p->loss_x), wm_free(p->loss_y), wm_free(p->probe_x), wm_free(p->probe_top1), wm_free(p->probe_r2);
+    wm_free(p->loss_x), wm_free(p->loss_y), wm_free(p->probe_x), wm_free(p->probe_top1),
+        wm_free(p->probe_r2);
     wm_free(p->z_pc), wm_free(p->z_col), wm_free(p->agg_pc), wm_free(p->agg_label);
     memset(p, 0, sizeof *p);
 }
@@ -201,10 +203,12 @@ static int load_weights(const RvLearner *l, SjModel *m, const char *path, char *
     const char *shp = wm_st_meta(f, "shape");
     int h, w, a, k;
     if (!shp || sscanf(shp, "%d %d %d %d", &h, &w, &a, &k) != 4)
-        rc = wm_errf(err, errsz, WM_ERR_FORMAT, "'%s' is not a seqjepa checkpoint (no shape)", path);
+        rc =
+            wm_errf(err, errsz, WM_ERR_FORMAT, "'%s' is not a seqjepa checkpoint (no shape)", path);
     else if (h != l->spec.height || w != l->spec.width || a != l->A || k != l->spec.n_classes)
         rc = wm_errf(err, errsz, WM_ERR_MISMATCH,
-                     "'%s' was trained on %dx%d views, %d action dims, %d classes; this world has %dx%d, %d, %d",
+                     "'%s' was trained on %dx%d views, %d action dims, %d classes; this world has "
+                     "%dx%d, %d, %d",
                      path, h, w, a, k, l->spec.height, l->spec.width, l->A, l->spec.n_classes);
     else
         rc = sj_model_load(m, f, err, errsz);
@@ -250,7 +254,8 @@ static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t err
     for (int j = 0; j < RING_PER_STEP && j < b->n; j++) {
         size_t i = (size_t)((step * RING_PER_STEP + j) % b->n), r = (size_t)l->ring_next;
         memcpy(l->ring_px + r * T * vpx, b->pixels + i * T * vpx, T * vpx);
-        memcpy(l->ring_act + r * (T - 1) * A, b->actions + i * (T - 1) * A, (T - 1) * A * sizeof(float));
+        memcpy(l->ring_act + r * (T - 1) * A, b->actions + i * (T - 1) * A,
+               (T - 1) * A * sizeof(float));
         memcpy(l->ring_lat + r * T * NL, b->latents + i * T * NL, T * NL * sizeof(float));
         l->ring_lab[r] = b->labels[i];
         l->ring_next = (l->ring_next + 1) % RING_SEQS;
@@ -275,7 +280,9 @@ static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t err
     return WM_OK;
 }
 
-static void src_release(void *ctx) { ag_stream_release(((RvLearner *)ctx)->stream); }
+static void src_release(void *ctx) {
+    ag_stream_release(((RvLearner *)ctx)->stream);
+}
 
 static void snapshot(RvLearner *l, SjModel *m, int64_t step) {
     sj_model_copy_weights(l->staged, m);
@@ -363,15 +370,17 @@ static WmColor latent_color(const RvLearner *l, const float *lat) {
 
 /* z_AGG of n sequences whose encodings are rows s*T + i of z (views 0..m-1 observed)
  * and whose actions are rows of act (T-1 per sequence), in chunks of AN_CHUNK. */
-static void aggregate_rows(RvLearner *l, Analysis *a, const float *z, const float *act, int n, int m, float *agg) {
+static void aggregate_rows(RvLearner *l, Analysis *a, const float *z, const float *act, int n,
+                           int m, float *agg) {
     size_t D = (size_t)l->D, A = (size_t)l->A, T = (size_t)l->T, E = (size_t)l->E;
     for (int s0 = 0; s0 < n; s0 += AN_CHUNK) {
         int k = n - s0 < AN_CHUNK ? n - s0 : AN_CHUNK;
         for (int s = 0; s < k; s++) {
-            memcpy(a->zb + (size_t)s * (size_t)m * D, z + (size_t)(s0 + s) * T * D, (size_t)m * D * sizeof(float));
+            memcpy(a->zb + (size_t)s * (size_t)m * D, z + (size_t)(s0 + s) * T * D,
+                   (size_t)m * D * sizeof(float));
             if (m > 1)
-                memcpy(a->ab + (size_t)s * (size_t)(m - 1) * A, act + (size_t)(s0 + s) * (T - 1) * A,
-                       (size_t)(m - 1) * A * sizeof(float));
+                memcpy(a->ab + (size_t)s * (size_t)(m - 1) * A,
+                       act + (size_t)(s0 + s) * (T - 1) * A, (size_t)(m - 1) * A * sizeof(float));
         }
         sj_model_aggregate(a->m, a->zb, a->ab, k, m, 0, agg + (size_t)s0 * E);
     }
@@ -389,8 +398,10 @@ static void analyse_ring(RvLearner *l, Analysis *a) {
     if (n >= PI_MIN_SEQS) {
         for (int s = 0; s < n; s++) {
             const float *act = a->ring_act + (size_t)s * (size_t)(T - 1) * (size_t)A;
-            memcpy(a->pi_x + (size_t)s * din, a->ring_agg + (size_t)s * (size_t)E, (size_t)E * sizeof(float));
-            memcpy(a->pi_x + (size_t)s * din + E, act + (size_t)(M - 1) * (size_t)A, (size_t)A * sizeof(float));
+            memcpy(a->pi_x + (size_t)s * din, a->ring_agg + (size_t)s * (size_t)E,
+                   (size_t)E * sizeof(float));
+            memcpy(a->pi_x + (size_t)s * din + E, act + (size_t)(M - 1) * (size_t)A,
+                   (size_t)A * sizeof(float));
             ag_cumulative_action(&l->w.env, A, act, M, a->pi_y + (size_t)s * (size_t)A);
         }
         sj_probe_free(&a->pi);
@@ -424,11 +435,14 @@ static void analyse_user(RvLearner *l, Analysis *a) {
         for (int c = 0; c < a->cache_n; c++)
             if (a->cache_serial[c] == serial) hit = c;
         float *z = a->user_z + (size_t)i * (size_t)D;
-        if (hit >= 0) memcpy(z, a->cache_z + (size_t)hit * (size_t)D, (size_t)D * sizeof(float));
-        else sj_model_encode(a->m, a->user_px + (size_t)i * l->vpx, 1, z);
+        if (hit >= 0)
+            memcpy(z, a->cache_z + (size_t)hit * (size_t)D, (size_t)D * sizeof(float));
+        else
+            sj_model_encode(a->m, a->user_px + (size_t)i * l->vpx, 1, z);
     }
     /* keep exactly the current views */
-    for (int i = 0; i < k; i++) a->cache_serial[i] = a->user_serial + (uint64_t)i;
+    for (int i = 0; i < k; i++)
+        a->cache_serial[i] = a->user_serial + (uint64_t)i;
     memcpy(a->cache_z, a->user_z, (size_t)k * (size_t)D * sizeof(float));
     a->cache_n = k;
     int m = k - 1;
@@ -440,7 +454,8 @@ static void analyse_user(RvLearner *l, Analysis *a) {
         sj_model_encode_target(a->m, a->user_px + (size_t)m * l->vpx, 1, a->ztgt);
         double dot = 0, na = 0, nb = 0;
         for (int j = 0; j < D; j++)
-            dot += (double)a->zhat[j] * a->ztgt[j], na += (double)a->zhat[j] * a->zhat[j], nb += (double)a->ztgt[j] * a->ztgt[j];
+            dot += (double)a->zhat[j] * a->ztgt[j], na += (double)a->zhat[j] * a->zhat[j],
+                nb += (double)a->ztgt[j] * a->ztgt[j];
         a->cos = dot / fmax(sqrt(na * nb), 1e-12), a->cos_m = m;
         a->have_agg = m == M;
     }
@@ -453,7 +468,8 @@ static void analyse_user(RvLearner *l, Analysis *a) {
         a->pi_valid = 1;
     }
     if (a->axes_z) sj_pca2_project(a->user_z, (size_t)k, D, a->mu_z, a->pc_z, a->user_zpc);
-    if (a->axes_agg && a->have_agg) sj_pca2_project(a->user_agg, 1, E, a->mu_agg, a->pc_agg, a->user_aggpc);
+    if (a->axes_agg && a->have_agg)
+        sj_pca2_project(a->user_agg, 1, E, a->mu_agg, a->pc_agg, a->user_aggpc);
     (void)T;
 }
 
@@ -468,8 +484,9 @@ static void publish(RvLearner *l, Analysis *a) {
         memcpy(p->z_pc, a->ring_zpc, (size_t)n * (size_t)T * 2 * sizeof(double));
         memcpy(p->z_pc + (size_t)n * (size_t)T * 2, a->user_zpc, (size_t)k * 2 * sizeof(double));
         for (int i = 0; i < p->n_z; i++)
-            p->z_col[i] = latent_color(l, i < n * T ? a->ring_lat + (size_t)i * (size_t)l->NL
-                                                    : a->user_lat + (size_t)(i - n * T) * (size_t)l->NL);
+            p->z_col[i] =
+                latent_color(l, i < n * T ? a->ring_lat + (size_t)i * (size_t)l->NL
+                                          : a->user_lat + (size_t)(i - n * T) * (size_t)l->NL);
     }
     p->n_agg = p->agg_user = 0;
     if (a->axes_agg) {
@@ -477,11 +494,14 @@ static void publish(RvLearner *l, Analysis *a) {
         p->n_agg = n + p->agg_user;
         memcpy(p->agg_pc, a->ring_aggpc, (size_t)n * 2 * sizeof(double));
         if (p->agg_user) memcpy(p->agg_pc + (size_t)n * 2, a->user_aggpc, 2 * sizeof(double));
-        for (int i = 0; i < p->n_agg; i++) p->agg_label[i] = i < n ? a->ring_lab[i] : a->user_label;
+        for (int i = 0; i < p->n_agg; i++)
+            p->agg_label[i] = i < n ? a->ring_lab[i] : a->user_label;
     }
     p->cos = a->cos, p->cos_m = a->cos_m;
     p->pi_valid = a->pi_valid, p->pi_dim = l->A;
-    if (a->pi_valid) memcpy(p->pi_est, a->pi_est, sizeof a->pi_est), memcpy(p->pi_true, a->pi_true, sizeof a->pi_true);
+    if (a->pi_valid)
+        memcpy(p->pi_est, a->pi_est, sizeof a->pi_est),
+            memcpy(p->pi_true, a->pi_true, sizeof a->pi_true);
     p->pi_fit_n = a->pi_ready ? a->pi_n : 0, p->pi_fit_r2 = a->pi_ready ? a->pi_r2 : NAN;
     l->version++;
 }
@@ -522,7 +542,8 @@ static void *an_main(void *arg) {
         }
         a->user_n = l->user_n, a->user_label = l->user_label, a->user_serial = l->user_serial;
         memcpy(a->user_px, l->user_px, (size_t)l->user_n * l->vpx);
-        if (l->user_n > 1) memcpy(a->user_act, l->user_act, (size_t)(l->user_n - 1) * A * sizeof(float));
+        if (l->user_n > 1)
+            memcpy(a->user_act, l->user_act, (size_t)(l->user_n - 1) * A * sizeof(float));
         memcpy(a->user_lat, l->user_lat, (size_t)l->user_n * NL * sizeof(float));
         seen_user = l->user_ver;
         pthread_mutex_unlock(&l->mu);
@@ -546,13 +567,15 @@ static void learner_free(RvLearner *l) {
     sj_model_destroy(a->m);
     sj_model_destroy(l->staged);
     sj_probe_free(&a->pi);
-    void *bufs[] = {l->mix_px,   l->mix_act,  l->mix_lab,   l->user_px,  l->user_act,  l->user_lat,
-                    l->ring_px,  l->ring_act, l->ring_lat,  l->ring_lab, a->ring_px,   a->ring_act,
-                    a->ring_lat, a->ring_lab, a->ring_z,    a->ring_agg, a->zb,        a->ab,
-                    a->pi_x,     a->pi_y,     a->pi_p,      a->user_px,  a->user_act,  a->user_lat,
-                    a->user_z,   a->cache_z,  a->cache_serial, a->ring_zpc, a->ring_aggpc, a->mu_z,
-                    a->pc_z,     a->mu_agg,   a->pc_agg};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wm_free(bufs[i]);
+    void *bufs[] = {l->mix_px,   l->mix_act,      l->mix_lab,  l->user_px,    l->user_act,
+                    l->user_lat, l->ring_px,      l->ring_act, l->ring_lat,   l->ring_lab,
+                    a->ring_px,  a->ring_act,     a->ring_lat, a->ring_lab,   a->ring_z,
+                    a->ring_agg, a->zb,           a->ab,       a->pi_x,       a->pi_y,
+                    a->pi_p,     a->user_px,      a->user_act, a->user_lat,   a->user_z,
+                    a->cache_z,  a->cache_serial, a->ring_zpc, a->ring_aggpc, a->mu_z,
+                    a->pc_z,     a->mu_agg,       a->pc_agg};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        wm_free(bufs[i]);
     rv_plots_free(&l->pub);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
@@ -560,8 +583,9 @@ static void learner_free(RvLearner *l) {
     wm_free(l);
 }
 
-RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, const SjOptimConfig *optim,
-                            int threads, int init_runtime, int paused, char *err, size_t errsz) {
+RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model,
+                            const SjOptimConfig *optim, int threads, int init_runtime, int paused,
+                            char *err, size_t errsz) {
     RvLearner *l = wm_new(RvLearner, 1);
     l->w = *w, l->mcfg = *model, l->ocfg = *optim;
     l->threads = threads, l->init_runtime = init_runtime, l->paused = paused;
@@ -569,8 +593,9 @@ RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, 
     pthread_cond_init(&l->cv, NULL);
     pthread_cond_init(&l->an_cv, NULL);
     l->B = w->train.batch, l->M = w->train.m_train, l->T = l->M + 1;
-    l->stream = ag_stream_create(&w->env, &w->agent, l->B, l->T, l->B < 64 ? l->B : 64, w->train.queue,
-                                 (uint64_t)w->train.seed, ENV_SPLIT_TRAIN, err, errsz);
+    l->stream =
+        ag_stream_create(&w->env, &w->agent, l->B, l->T, l->B < 64 ? l->B : 64, w->train.queue,
+                         (uint64_t)w->train.seed, ENV_SPLIT_TRAIN, err, errsz);
     if (!l->stream) {
         learner_free(l);
         return NULL;
@@ -590,7 +615,8 @@ RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, 
     }
     l->D = sj_model_enc_dim(a->m), l->E = sj_model_agg_dim(a->m);
     if (l->E > 4096 || l->D > 4096) {
-        wm_errf(err, errsz, WM_ERR_ARG, "view: the plots handle tokens up to 4096 wide (this model: %d)", l->E);
+        wm_errf(err, errsz, WM_ERR_ARG,
+                "view: the plots handle tokens up to 4096 wide (this model: %d)", l->E);
         ag_stream_destroy(l->stream);
         learner_free(l);
         return NULL;
@@ -598,29 +624,34 @@ RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, 
     sj_model_bind(a->m, AN_CHUNK, l->M, 0);
     size_t B = (size_t)l->B, T = (size_t)l->T, A = (size_t)l->A, NL = (size_t)l->NL, R = RING_SEQS;
     size_t D = (size_t)l->D, E = (size_t)l->E, vpx = l->vpx;
-    l->mix_px = wm_new(uint8_t, B * T * vpx), l->mix_act = wm_new(float, B * (T - 1) * A);
+    l->mix_px = wm_new(uint8_t, B * T * vpx), l->mix_act = wm_new(float, B *(T - 1) * A);
     l->mix_lab = wm_new(int32_t, B);
-    l->user_px = wm_new(uint8_t, T * vpx), l->user_act = wm_new(float, T * A), l->user_lat = wm_new(float, T * NL);
-    l->ring_px = wm_new(uint8_t, R * T * vpx), l->ring_act = wm_new(float, R * T * A);
-    l->ring_lat = wm_new(float, R * T * NL), l->ring_lab = wm_new(int32_t, R);
-    a->ring_px = wm_new(uint8_t, R * T * vpx), a->ring_act = wm_new(float, R * T * A);
-    a->ring_lat = wm_new(float, R * T * NL), a->ring_lab = wm_new(int32_t, R);
-    a->ring_z = wm_new(float, R * T * D), a->ring_agg = wm_new(float, R * E);
-    a->zb = wm_new(float, AN_CHUNK * T * D), a->ab = wm_new(float, AN_CHUNK * T * A);
-    a->pi_x = wm_new(float, R * (E + A)), a->pi_y = wm_new(float, R * A), a->pi_p = wm_new(float, R * A);
-    a->user_px = wm_new(uint8_t, T * vpx), a->user_act = wm_new(float, T * A), a->user_lat = wm_new(float, T * NL);
-    a->user_z = wm_new(float, T * D);
-    a->cache_z = wm_new(float, T * D), a->cache_serial = wm_new(uint64_t, T);
+    l->user_px = wm_new(uint8_t, T * vpx), l->user_act = wm_new(float, T *A),
+    l->user_lat = wm_new(float, T *NL);
+    l->ring_px = wm_new(uint8_t, R * T * vpx), l->ring_act = wm_new(float, R *T *A);
+    l->ring_lat = wm_new(float, R *T *NL), l->ring_lab = wm_new(int32_t, R);
+    a->ring_px = wm_new(uint8_t, R * T * vpx), a->ring_act = wm_new(float, R *T *A);
+    a->ring_lat = wm_new(float, R *T *NL), a->ring_lab = wm_new(int32_t, R);
+    a->ring_z = wm_new(float, R *T *D), a->ring_agg = wm_new(float, R *E);
+    a->zb = wm_new(float, AN_CHUNK *T *D), a->ab = wm_new(float, AN_CHUNK *T *A);
+    a->pi_x = wm_new(float, R *(E + A)), a->pi_y = wm_new(float, R *A),
+    a->pi_p = wm_new(float, R *A);
+    a->user_px = wm_new(uint8_t, T * vpx), a->user_act = wm_new(float, T *A),
+    a->user_lat = wm_new(float, T *NL);
+    a->user_z = wm_new(float, T *D);
+    a->cache_z = wm_new(float, T *D), a->cache_serial = wm_new(uint64_t, T);
     a->ring_zpc = wm_new(double, 2 * R * T), a->ring_aggpc = wm_new(double, 2 * R);
     a->mu_z = wm_new(double, D), a->pc_z = wm_new(double, 2 * D), a->mu_agg = wm_new(double, E);
     a->pc_agg = wm_new(double, 2 * E);
     RvPlots *p = &l->pub;
     p->snap_step = -1, p->cos = NAN, p->pi_fit_r2 = NAN;
     p->total = w->train.steps;
-    p->loss_x = wm_new(double, CURVE_MAX), p->loss_y = wm_new(double, CURVE_MAX), p->cap_loss = CURVE_MAX;
+    p->loss_x = wm_new(double, CURVE_MAX), p->loss_y = wm_new(double, CURVE_MAX),
+    p->cap_loss = CURVE_MAX;
     p->cap_z = (int)((R + 1) * T), p->cap_agg = (int)(R + 1);
     p->z_pc = wm_new(double, 2 * (size_t)p->cap_z), p->z_col = wm_new(WmColor, (size_t)p->cap_z);
-    p->agg_pc = wm_new(double, 2 * (size_t)p->cap_agg), p->agg_label = wm_new(int, (size_t)p->cap_agg);
+    p->agg_pc = wm_new(double, 2 * (size_t)p->cap_agg),
+    p->agg_label = wm_new(int, (size_t)p->cap_agg);
     l->group = 1;
     l->staged_ver = 1; /* the initial weights are the first snapshot */
     l->snap_due = INFINITY;
@@ -628,7 +659,8 @@ RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, 
     l->train_started = 1;
     /* The analysis makes nn calls, so it starts once the runtime is set up. */
     pthread_mutex_lock(&l->mu);
-    while (!l->runtime_ready) pthread_cond_wait(&l->cv, &l->mu);
+    while (!l->runtime_ready)
+        pthread_cond_wait(&l->cv, &l->mu);
     pthread_mutex_unlock(&l->mu);
     WM_ASSERT(pthread_create(&l->an_th, NULL, an_main, l) == 0);
     l->an_started = 1;
@@ -661,10 +693,12 @@ void rv_learner_set_paused(RvLearner *l, int paused) {
     pthread_mutex_unlock(&l->mu);
 }
 
-const EnvSpec *rv_learner_spec(const RvLearner *l) { return &l->spec; }
+const EnvSpec *rv_learner_spec(const RvLearner *l) {
+    return &l->spec;
+}
 
-void rv_learner_set_sequence(RvLearner *l, int n, uint64_t serial, const uint8_t *px, const float *act,
-                             const float *lat, int label) {
+void rv_learner_set_sequence(RvLearner *l, int n, uint64_t serial, const uint8_t *px,
+                             const float *act, const float *lat, int label) {
     WM_ASSERT(n >= 0 && n <= l->T && n <= 80);
     pthread_mutex_lock(&l->mu);
     l->user_n = n, l->user_label = label, l->user_serial = serial;
@@ -684,7 +718,8 @@ void rv_learner_load(RvLearner *l, const char *path) {
         /* No trainer step is coming (or none ran yet): the snapshot takes it now, and a
          * trainer that has not started takes it at its first step. */
         apply_load(l, NULL, l->steps_run);
-        if (st != RV_DONE && st != RV_FAILED && !strncmp(l->pub.note, "L: loaded", 9)) l->load_pending = 1;
+        if (st != RV_DONE && st != RV_FAILED && !strncmp(l->pub.note, "L: loaded", 9))
+            l->load_pending = 1;
     } else {
         l->load_pending = 1;
         snprintf(l->pub.note, sizeof l->pub.note, "L: loading %.290s", path);
