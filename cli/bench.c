@@ -6,7 +6,11 @@
 #include "cli/commands.h"
 
 static const CliBench benches[] = {
+    {"train", "training-step throughput: quick, default and reference configurations", cli_bench_train},
     {"pathint", "path-integration benchmark: variants, ablations, oracle, report", cli_bench_pathint},
+    {"saccade", "glimpses/s, saliency maps/s, scenes/s, rollout sequences/s", cli_bench_saccade},
+    {"render", "objects3d views/s at 64 and 128 px, one view per frame vs batched",
+     cli_bench_render},
 };
 
 static int n_benches(void) {

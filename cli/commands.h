@@ -16,6 +16,7 @@ int cli_eval(int argc, char **argv);
 int cli_embed(int argc, char **argv);
 int cli_view(int argc, char **argv);
 int cli_bench_pathint(int argc, char **argv);
+int cli_bench_train(int argc, char **argv);
 
 /* Benchmarks named by `seqjepa bench NAME`; each prints figures only. */
 typedef struct {
@@ -23,6 +24,9 @@ typedef struct {
     const char *summary;
     int (*run)(int argc, char **argv);
 } CliBench;
+
+int cli_bench_saccade(int argc, char **argv);
+int cli_bench_render(int argc, char **argv);
 
 /* True when argv[i] is -h or --help. */
 int cli_is_help(const char *arg);

@@ -40,6 +40,7 @@ typedef struct {
 
 typedef struct {
     EnvO3ActionLayout lay;
+    uint64_t uid; /* this world's number in the process */
     int size, detail, max_tris;
     int n_classes, n_train, n_held;
     ObjClass *obj; /* NULL: procedural families */
@@ -223,7 +224,9 @@ static void build_mesh(const O3 *o, int cls, int inst, RdMesh *out) {
 }
 
 static MeshEntry *cache_acquire(O3 *o, int cls, int inst) {
-    uint64_t key = (uint64_t)cls << 32 | (uint32_t)inst;
+    /* Unique across worlds in the process, so that one RdScene can draw views of
+     * several worlds (a viewer) without mixing up their meshes. */
+    uint64_t key = o->uid << 40 | (uint64_t)cls << 20 | (uint64_t)inst;
     if (o->tab_cap) {
         size_t h = mix64(key) & (size_t)(o->tab_cap - 1);
         while (o->tab[h] >= 0) {
@@ -422,9 +425,9 @@ static int o3_create(Env *e, const EnvConfig *cfg, char *err, size_t errsz) {
     if (cfg->size < 32 || cfg->size > 512)
         return wm_errf(err, errsz, WM_ERR_RANGE, "objects3d: size %d is outside 32..512 pixels",
                        cfg->size);
-    if (cfg->instances < 1)
-        return wm_errf(err, errsz, WM_ERR_RANGE, "objects3d: instances must be >= 1, got %d",
-                       cfg->instances);
+    if (cfg->instances < 1 || cfg->instances > 1 << 20)
+        return wm_errf(err, errsz, WM_ERR_RANGE,
+                       "objects3d: instances must be in 1..1048576, got %d", cfg->instances);
     if (!(cfg->heldout >= 0 && cfg->heldout < 1))
         return wm_errf(err, errsz, WM_ERR_RANGE, "objects3d: heldout must be in [0, 1), got %g",
                        cfg->heldout);
@@ -435,6 +438,8 @@ static int o3_create(Env *e, const EnvConfig *cfg, char *err, size_t errsz) {
         return wm_errf(err, errsz, WM_ERR_RANGE, "objects3d: rotation must be euler or so3");
     O3 *o = wm_new(O3, 1);
     e->impl = o;
+    static _Atomic unsigned long next_uid;
+    o->uid = (uint64_t)(next_uid++ & 0xffffff);
     o->lay = env_objects3d_action_layout(cfg);
     o->size = cfg->size;
     o->detail = o3_shape_detail(cfg->size);
@@ -528,7 +533,7 @@ static int o3_step(Env *e, int lane, const float *action) {
     return WM_OK;
 }
 
-static void lane_view(const O3 *o, const Lane *l, RdView *v) {
+static void lane_view(const Lane *l, RdView *v) {
     memset(v, 0, sizeof *v);
     v->mesh_key = l->entry->key;
     v->mesh = &l->entry->mesh;
@@ -542,7 +547,6 @@ static void lane_view(const O3 *o, const Lane *l, RdView *v) {
     rd_hsv_to_rgb((float)l->lat[ENV_O3_LAT_SPOT_HUE], 0.75f, 0.9f, v->spot_rgb);
     v->spot_theta = (float)l->lat[ENV_O3_LAT_SPOT_THETA];
     v->spot_phi = (float)l->lat[ENV_O3_LAT_SPOT_PHI];
-    (void)o;
 }
 
 static void o3_latent(const Env *e, int lane, float *latent) {
@@ -568,7 +572,7 @@ static int o3_observe(Env *e, int n, const int *lanes, EnvObs *outs) {
         outs[i].instance = l->inst;
         if (outs[i].latent) o3_latent(e, lanes[i], outs[i].latent);
         if (!outs[i].pixels) continue;
-        lane_view(o, l, &o->views[nv]);
+        lane_view(l, &o->views[nv]);
         o->views[nv].out = outs[i].pixels;
         nv++;
     }
@@ -649,5 +653,9 @@ const RdMesh *env_objects3d_mesh(const Env *e, int lane) {
 void env_objects3d_view(const Env *e, int lane, RdView *view) {
     const O3 *o = impl(e);
     WM_ASSERT(lane >= 0 && lane < e->lanes && o->lanes[lane].entry);
-    lane_view(o, &o->lanes[lane], view);
+    lane_view(&o->lanes[lane], view);
+}
+
+int env_objects3d_render_threads(const Env *e) {
+    return rd_farm_workers(impl(e)->farm);
 }

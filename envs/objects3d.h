@@ -101,6 +101,9 @@ void env_objects3d_get_latent(const Env *e, int lane, double lat[ENV_O3_LATENT_D
 int env_objects3d_set_object(Env *e, int lane, int cls, int instance);
 int env_objects3d_train_instances(const Env *e);
 
+/* Render threads (GL contexts) this world uses. */
+int env_objects3d_render_threads(const Env *e);
+
 /* Number of procedural shape families, and the name of family c ("vase", ...). */
 int env_objects3d_family_count(void);
 const char *env_objects3d_family_name(int c);

@@ -18,6 +18,7 @@
 #include "core/fs.h"
 #include "core/rng.h"
 #include "envs/env_impl.h"
+#include "envs/objects3d.h"
 
 /* The stream of a reset's draws (scene, first fixation) within its seed. */
 #define RESET_STREAM 0x5e5e7ULL
@@ -235,6 +236,77 @@ static int load_folder(Sac *sc, const EnvConfig *cfg, char *err, size_t errsz) {
     return rc;
 }
 
+/* ---- objects3d source ------------------------------------------------------------- */
+
+/* Scenes are objects3d views rendered at S x S once, at creation: scene i shows an object
+ * instance from objects3d's own train split when i is in the saccade train split, from
+ * its held-out split otherwise, in a random pose and lighting that depend on i alone. */
+#define O3_SCENE_SEED 0x0b3ec75ce9e5ULL
+#define O3_BATCH      64
+
+static int render_objects3d(Sac *sc, const EnvConfig *cfg, char *err, size_t errsz) {
+    if (sc->s < 32 || sc->s > 512)
+        return wm_errf(err, errsz, WM_ERR_RANGE,
+                       "saccade: source = objects3d renders scenes of 32..512 px, scene_size is %d",
+                       sc->s);
+    sc->pool = cfg->n_scenes;
+    int64_t held = (int64_t)floor(sc->pool * cfg->heldout + 0.5);
+    if (cfg->heldout > 0 && held < 1) held = 1;
+    sc->n_split[ENV_SPLIT_HELDOUT] = held;
+    sc->n_split[ENV_SPLIT_TRAIN] = sc->pool - held;
+    if (sc->n_split[ENV_SPLIT_TRAIN] < 1)
+        return wm_errf(err, errsz, WM_ERR_ARG,
+                       "saccade: n_scenes %lld leaves no training scene after holding out a "
+                       "share of %g",
+                       (long long)sc->pool, cfg->heldout);
+    size_t scene_bytes = (size_t)sc->s * sc->s * 3, bytes;
+    if (!wm_size_mul(scene_bytes, (size_t)sc->pool, &bytes) ||
+        !(sc->cache = wm_try_calloc(bytes, 1)))
+        return wm_errf(err, errsz, WM_ERR_NOMEM,
+                       "saccade: not enough memory for %lld objects3d scenes of %dx%d",
+                       (long long)sc->pool, sc->s, sc->s);
+    sc->cache_label = wm_new(int, (size_t)sc->pool);
+    EnvConfig oc = *cfg;
+    oc.kind = 0;
+    oc.size = sc->s;
+    int lanes = sc->pool < O3_BATCH ? (int)sc->pool : O3_BATCH;
+    Env *o3 = env_create(&oc, lanes, err, errsz);
+    if (!o3) return wm_err_prefix(err, errsz, WM_ERR_GL, "saccade: source = objects3d: ");
+    int rc = WM_OK;
+    EnvObs obs[O3_BATCH];
+    int ids[O3_BATCH];
+    for (int64_t first = 0; first < sc->pool && !rc; first += lanes) {
+        int m = sc->pool - first < lanes ? (int)(sc->pool - first) : lanes;
+        for (int j = 0; j < m && !rc; j++) {
+            int64_t i = first + j;
+            int split = i < sc->n_split[ENV_SPLIT_TRAIN] ? ENV_SPLIT_TRAIN : ENV_SPLIT_HELDOUT;
+            rc = env_reset(o3, j, wm_seed_derive(O3_SCENE_SEED, (uint64_t)i), split, NULL);
+            if (rc)
+                wm_errf(err, errsz, rc,
+                        "saccade: source = objects3d has no %s object instances (env.instances "
+                        "%d, env.heldout %g)",
+                        split ? "held-out" : "training", cfg->instances, cfg->heldout);
+            obs[j] = (EnvObs){sc->cache + (size_t)i * scene_bytes, NULL, 0, 0};
+            ids[j] = j;
+        }
+        if (!rc && (rc = env_observe(o3, m, ids, obs)) != WM_OK)
+            wm_errf(err, errsz, rc, "saccade: rendering objects3d scenes failed (%s)",
+                    wm_status_name(rc));
+        for (int j = 0; j < m && !rc; j++)
+            sc->cache_label[first + j] = obs[j].label;
+    }
+    if (!rc) {
+        sc->n_classes = env_spec(o3)->n_classes;
+        sc->class_names = wm_new(char *, (size_t)sc->n_classes);
+        for (int c = 0; c < sc->n_classes; c++) {
+            const char *name = env_objects3d_class_name(o3, c);
+            sc->class_names[c] = wm_strdup(name ? name : "");
+        }
+    }
+    env_destroy(o3);
+    return rc;
+}
+
 /* ---- The Env vtable ---------------------------------------------------------------- */
 
 static int sac_create(Env *e, const EnvConfig *cfg, char *err, size_t errsz) {
@@ -264,9 +336,7 @@ static int sac_create(Env *e, const EnvConfig *cfg, char *err, size_t errsz) {
     } else if (sc->source == ENV_SOURCE_FOLDER) {
         rc = load_folder(sc, cfg, err, errsz);
     } else {
-        rc = wm_errf(err, errsz, WM_ERR_ARG,
-                     "saccade: source = objects3d needs the objects3d world, which this build "
-                     "does not include");
+        rc = render_objects3d(sc, cfg, err, errsz);
     }
     size_t s2 = (size_t)sc->s * sc->s, img_bytes = 0, sal_count = 0;
     if (!rc && (!wm_size_mul(s2 * 3, (size_t)e->lanes, &img_bytes) ||

@@ -1,6 +1,7 @@
 /* Glimpse sampling (bilinear, zero outside the scene) and image resampling for the
  * saccade world. The sampling convention is written out in envs/saccade.h and matched by
  * tests/ref/saccade_ref.py. */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -8,33 +9,75 @@
 #include "core/err.h"
 #include "envs/saccade.h"
 
-/* Widest window and output the stack buffers below hold (config caps both at 512). */
-#define GLIMPSE_MAX 1024
+/* Widest window and output the stack buffers below hold (the config caps both here). */
+#define GLIMPSE_MAX 512
 
 static inline uint8_t to_u8(float v) {
     v = v < 0 ? 0 : v > 255 ? 255 : v;
     return (uint8_t)(v + 0.5f);
 }
 
-/* t[k] = wa * a[k] + wb * b[k] over m values; a row that lies outside is NULL (zero). */
-static void blend_rows(float *restrict t, const uint8_t *restrict a, const uint8_t *restrict b,
-                       float wa, float wb, int m) {
-    if (a && b) {
-        for (int k = 0; k < m; k++)
-            t[k] = wa * (float)a[k] + wb * (float)b[k];
-    } else if (a) {
-        for (int k = 0; k < m; k++)
-            t[k] = wa * (float)a[k];
-    } else if (b) {
-        for (int k = 0; k < m; k++)
-            t[k] = wb * (float)b[k];
-    } else {
-        memset(t, 0, sizeof(float) * (size_t)m);
+/* GCC/Clang vector types, 16 values per operation: portable (the compiler splits them
+ * into whatever registers the target has) and fully vectorised at -O2 on SSE2, including
+ * the float -> int32 -> int16 -> uint8 narrowing (unpacks and packuswb). */
+typedef float V16f __attribute__((vector_size(64)));
+typedef int32_t V16i __attribute__((vector_size(64)));
+typedef int16_t V16s __attribute__((vector_size(32)));
+typedef uint8_t V16b __attribute__((vector_size(16)));
+
+/* (Vectors go through pointers: passing 64-byte vectors by value would tie these
+ * helpers to an ABI the target may not have.) */
+static inline void blend2(float *out, const float *p, const float *q, float wp, float wq) {
+    V16f a, b;
+    memcpy(&a, p, sizeof a);
+    memcpy(&b, q, sizeof b);
+    a = wp * a + wq * b;
+    memcpy(out, &a, sizeof a);
+}
+static inline void bytes_to_floats(float *out, const uint8_t *p) {
+    V16b v;
+    memcpy(&v, p, sizeof v);
+    /* Widening in steps keeps it in vector registers (a direct byte -> float conversion
+     * is done one lane at a time). */
+    V16s h = __builtin_convertvector(v, V16s);
+    V16f f = __builtin_convertvector(__builtin_convertvector(h, V16i), V16f);
+    memcpy(out, &f, sizeof f);
+}
+/* Values are convex combinations of bytes with non-negative weights, so they lie in
+ * [0, 255] up to a few ulps: adding one half and truncating rounds to nearest and stays
+ * within [0, 255]. */
+static inline void blend2_bytes(uint8_t *out, const float *p, const float *q, float wp, float wq) {
+    V16f a, b;
+    memcpy(&a, p, sizeof a);
+    memcpy(&b, q, sizeof b);
+    a = wp * a + wq * b + 0.5f;
+    V16s h = __builtin_convertvector(__builtin_convertvector(a, V16i), V16s);
+    V16b v = __builtin_convertvector(h, V16b);
+    memcpy(out, &v, sizeof v);
+}
+
+/* Scene row r, columns from lo (m bytes), as floats at dst + off; zeros elsewhere up to
+ * w16. */
+static void window_row(float *dst, const uint8_t *img, int s, int r, int lo, int off, int m,
+                       int w16) {
+    if (r < 0 || r >= s || m <= 0) {
+        memset(dst, 0, sizeof(float) * (size_t)w16);
+        return;
     }
+    const uint8_t *src = img + ((size_t)r * s + lo) * 3;
+    memset(dst, 0, sizeof(float) * (size_t)off);
+    int k = 0;
+    for (; k + 16 <= m; k += 16)
+        bytes_to_floats(dst + off + k, src + k);
+    for (; k < m; k++)
+        dst[off + k] = src[k];
+    memset(dst + off + m, 0, sizeof(float) * (size_t)(w16 - off - m));
 }
 
 /* n == f: every output pixel has the same sub-pixel offset, so the weights are four
- * constants and both passes are straight vector loops. */
+ * constants. Window rows are converted to floats once each (zeros outside the scene);
+ * each output row is then a vertical blend of two of them and a horizontal blend of
+ * neighbouring pixels, both plain vector loops. */
 static void glimpse_translate(const uint8_t *img, int s, double y, double x, int f, uint8_t *out) {
     double oy = y - 0.5 * f, ox = x - 0.5 * f; /* sample i sits at pixel index oy + i */
     double fy = floor(oy), fx = floor(ox);
@@ -43,31 +86,36 @@ static void glimpse_translate(const uint8_t *img, int s, double y, double x, int
         return;
     }
     int r0 = (int)fy, c0 = (int)fx;
-    float wb = (float)(oy - fy), wa = 1.0f - wb;
-    float bx = (float)(ox - fx), ax = 1.0f - bx;
-    /* Columns c0 .. c0+f of the blended row; those outside the scene stay zero. */
-    float tmp[3 * (GLIMPSE_MAX + 1)];
+    float wb = (float)(oy - fy), wa = 1.0f - wb, bx = (float)(ox - fx), ax = 1.0f - bx;
+    /* Window columns c0 .. c0+f: 3(f+1) floats per row, rounded up to whole vectors (and
+     * the horizontal pass reads 3 past its last output). */
+    int n3 = 3 * f, w16 = (3 * (f + 1) + 15) & ~15;
+    float rows[2][3 * (GLIMPSE_MAX + 1) + 32], v[3 * (GLIMPSE_MAX + 1) + 32];
     int lo = c0 < 0 ? 0 : c0, hi = c0 + f < s - 1 ? c0 + f : s - 1;
     int off = 3 * (lo - c0), m = 3 * (hi - lo + 1);
+    window_row(rows[0], img, s, r0, lo, off, m, w16);
     for (int i = 0; i < f; i++) {
-        uint8_t *o = out + (size_t)i * f * 3;
-        int ra = r0 + i, rb = ra + 1;
-        const uint8_t *pa = ra >= 0 && ra < s ? img + ((size_t)ra * s + lo) * 3 : NULL;
-        const uint8_t *pb = rb >= 0 && rb < s ? img + ((size_t)rb * s + lo) * 3 : NULL;
-        if ((!pa && !pb) || m <= 0) {
-            memset(o, 0, (size_t)f * 3);
-            continue;
-        }
-        memset(tmp, 0, sizeof(float) * 3 * (size_t)(f + 1));
-        blend_rows(tmp + off, pa, pb, wa, wb, m);
-        for (int k = 0; k < 3 * f; k++)
-            o[k] = to_u8(ax * tmp[k] + bx * tmp[k + 3]);
+        const float *a = rows[i & 1];
+        float *b = rows[(i + 1) & 1];
+        window_row(b, img, s, r0 + i + 1, lo, off, m, w16);
+        for (int k = 0; k < w16; k += 16)
+            blend2(v + k, a + k, b + k, wa, wb);
+        uint8_t *o = out + (size_t)i * n3;
+        int k = 0;
+        for (; k + 16 <= n3; k += 16)
+            blend2_bytes(o + k, v + k, v + k + 3, ax, bx);
+        for (; k < n3; k++)
+            o[k] = to_u8(ax * v[k] + bx * v[k + 3]);
     }
 }
 
 void env_saccade_glimpse(const uint8_t *img, int s, double y, double x, int f, int n,
                          uint8_t *out) {
     WM_ASSERT(s > 0 && f > 0 && n > 0 && f <= GLIMPSE_MAX && n <= GLIMPSE_MAX);
+    if (!isfinite(y) || !isfinite(x)) { /* nowhere: nothing to see */
+        memset(out, 0, (size_t)n * n * 3);
+        return;
+    }
     if (n == f) {
         glimpse_translate(img, s, y, x, f, out);
         return;
@@ -79,41 +127,54 @@ void env_saccade_glimpse(const uint8_t *img, int s, double y, double x, int f, i
         memset(out, 0, (size_t)n * n * 3);
         return;
     }
-    /* Per output column: its left neighbour relative to column cbase, and the weight of
-     * the right one. Offsets grow with j and stay within [0, f]. */
-    int cbase = (int)cfirst;
-    int cidx[GLIMPSE_MAX];
-    float cw[GLIMPSE_MAX];
+    /* Per output value (pixel j, channel ch): the window value left of its sample point,
+     * counted from column cbase, and the two weights. Offsets grow with j and stay within
+     * [0, 3f]. */
+    int cbase = (int)cfirst, n3 = 3 * n;
+    int idx[3 * GLIMPSE_MAX];
+    float w0[3 * GLIMPSE_MAX], w1[3 * GLIMPSE_MAX];
     for (int j = 0; j < n; j++) {
         double p = ox + j * step, c = floor(p);
-        cw[j] = (float)(p - c);
-        cidx[j] = (int)c - cbase;
+        for (int ch = 0; ch < 3; ch++) {
+            idx[3 * j + ch] = 3 * ((int)c - cbase) + ch;
+            w1[3 * j + ch] = (float)(p - c);
+            w0[3 * j + ch] = 1.0f - (float)(p - c);
+        }
     }
-    /* The blended row spans columns cbase .. cbase + span; outside the scene it is zero. */
-    int span = cidx[n - 1] + 1;
-    WM_ASSERT(cidx[0] == 0 && span <= GLIMPSE_MAX + 1);
-    float tmp[3 * (GLIMPSE_MAX + 2)];
+    /* Window columns cbase .. cbase + span as a float row (zeros outside the scene). Each
+     * source row is resampled horizontally once and kept while output rows use it (two
+     * at a time); an output row is then one vector blend of two of them. */
+    int span = idx[n3 - 1] / 3 + 1;
+    WM_ASSERT(idx[0] == 0 && span <= GLIMPSE_MAX + 1);
+    int w16 = (3 * (span + 1) + 15) & ~15;
+    float raw[3 * (GLIMPSE_MAX + 2) + 32], rows[2][3 * GLIMPSE_MAX + 32];
+    int have[2] = {INT_MIN, INT_MIN}; /* scene row held in rows[k] */
     int lo = cbase < 0 ? 0 : cbase, hi = cbase + span < s - 1 ? cbase + span : s - 1;
     int off = 3 * (lo - cbase), m = 3 * (hi - lo + 1);
     for (int i = 0; i < n; i++) {
-        uint8_t *o = out + (size_t)i * n * 3;
+        uint8_t *o = out + (size_t)i * n3;
         double p = oy + i * step, r = floor(p);
-        int ra = (int)r, rb = ra + 1;
-        const uint8_t *pa = ra >= 0 && ra < s ? img + ((size_t)ra * s + lo) * 3 : NULL;
-        const uint8_t *pb = rb >= 0 && rb < s ? img + ((size_t)rb * s + lo) * 3 : NULL;
-        if ((!pa && !pb) || m <= 0) {
-            memset(o, 0, (size_t)n * 3);
-            continue;
+        int ra = (int)r;
+        const float *row[2] = {NULL, NULL};
+        for (int t = 0; t < 2; t++) {
+            int want = ra + t, k = have[0] == want ? 0 : have[1] == want ? 1 : -1;
+            if (k < 0) {
+                /* Replace the row that is not the other one needed. */
+                k = t == 0 ? (have[1] == ra + 1 ? 0 : 1) : (row[0] == rows[0] ? 1 : 0);
+                window_row(raw, img, s, want, lo, off, m, w16);
+                float *h = rows[k];
+                for (int q = 0; q < n3; q++)
+                    h[q] = w0[q] * raw[idx[q]] + w1[q] * raw[idx[q] + 3];
+                have[k] = want;
+            }
+            row[t] = rows[k];
         }
         float wb = (float)(p - r), wa = 1.0f - wb;
-        memset(tmp, 0, sizeof(float) * 3 * (size_t)(span + 1));
-        blend_rows(tmp + off, pa, pb, wa, wb, m);
-        for (int j = 0; j < n; j++) {
-            const float *t = tmp + 3 * cidx[j];
-            float w1 = cw[j], w0 = 1.0f - w1;
-            for (int ch = 0; ch < 3; ch++)
-                o[3 * j + ch] = to_u8(w0 * t[ch] + w1 * t[3 + ch]);
-        }
+        int k = 0;
+        for (; k + 16 <= n3; k += 16)
+            blend2_bytes(o + k, row[0] + k, row[1] + k, wa, wb);
+        for (; k < n3; k++)
+            o[k] = to_u8(wa * row[0][k] + wb * row[1][k]);
     }
 }
 

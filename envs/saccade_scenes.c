@@ -4,6 +4,7 @@
  * vary within a class and carry no class information. */
 #include <math.h>
 
+#include "core/err.h"
 #include "core/rng.h"
 #include "envs/saccade.h"
 
@@ -101,6 +102,7 @@ static double part_eval(const Part *p, double dy, double dx, const float **rgb) 
 }
 
 int env_saccade_procedural(int64_t idx, int s, uint8_t *image) {
+    WM_ASSERT(s >= 1 && s <= 1024);
     WmRng rng;
     wm_rng_seed(&rng, SCENE_SEED, (uint64_t)idx);
     int label = (int)(idx % ENV_SACCADE_PROC_CLASSES);
@@ -153,6 +155,14 @@ int env_saccade_procedural(int64_t idx, int s, uint8_t *image) {
                                            : wm_rng_range(&rng, 0.25, 0.4) * p->radius;
     }
 
+    double rs[1024], rc[1024], cs[1024], cc[1024];
+    if (bg == 2) {
+        for (int k = 0; k < s; k++) {
+            double w = 2 * M_PI * (k + 0.5) / period;
+            rs[k] = sin(w * gy), rc[k] = cos(w * gy);
+            cs[k] = sin(w * gx), cc[k] = cos(w * gx);
+        }
+    }
     for (int y = 0; y < s; y++) {
         for (int x = 0; x < s; x++) {
             double py = y + 0.5, px = x + 0.5, ny = py / s, nx = px / s;
@@ -173,7 +183,8 @@ int env_saccade_procedural(int64_t idx, int s, uint8_t *image) {
                 for (int c = 0; c < 3; c++)
                     col[c] = (float)(c0[c] + (c1[c] - c0[c]) * t);
             } else {
-                double t = 0.5 + 0.5 * sin(2 * M_PI * (py * gy + px * gx) / period);
+                /* sin(a + b) from per-row and per-column terms: no sin per pixel. */
+                double t = 0.5 + 0.5 * (rs[y] * cc[x] + rc[y] * cs[x]);
                 for (int c = 0; c < 3; c++)
                     col[c] = (float)(c0[c] + (c1[c] - c0[c]) * 0.35 * t);
             }

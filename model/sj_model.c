@@ -137,6 +137,14 @@ int sj_model_enc_dim(const SjModel *m) { return m->D; }
 int sj_model_agg_dim(const SjModel *m) { return m->E; }
 const SjShape *sj_model_shape(const SjModel *m) { return &m->shape; }
 size_t sj_model_param_count(const SjModel *m) { return m->p.n_param; }
+double sj_model_step_flops(const SjModel *m, int B, int M) {
+    double enc = nn_resnet_flops(m->enc, m->shape.img_h, m->shape.img_w);
+    double tf = nn_transformer_flops(m->tf, B, M + 1);
+    double pred = 2.0 * B * ((double)(m->E + m->Ae) * m->cfg.pred_hidden + (double)m->cfg.pred_hidden * m->D);
+    double act = 2.0 * B * M * (double)m->A * m->Ae;
+    return 3.0 * (enc * B * M + tf + pred + act) + enc * B;
+}
+
 size_t sj_model_bound_bytes(const SjModel *m) { return m->bound_bytes; }
 const NnParams *sj_model_params(const SjModel *m, int target) { return target ? &m->tp : &m->p; }
 NnStore *sj_model_store(SjModel *m, int target) { return target ? &m->ts : &m->s; }

@@ -44,6 +44,10 @@ const SjShape *sj_model_shape(const SjModel *m);
 /* Trainable parameter count (online side: encoder, action projection, transformer,
  * [AGG], predictor). */
 size_t sj_model_param_count(const SjModel *m);
+/* FLOPs of one training step on B sequences of M observed views: forward and
+ * backward (2x forward) of the encoder, transformer, action projection and predictor,
+ * and the target encoder's forward. */
+double sj_model_step_flops(const SjModel *m, int B, int M);
 /* Bytes of activation memory bound so far. */
 size_t sj_model_bound_bytes(const SjModel *m);
 

@@ -40,6 +40,10 @@ void rd_ctx_swap(RdCtx *c);
 void rd_ctx_drawable_size(const RdCtx *c, int *w, int *h);
 /* The SDL_Window * of a window context (NULL headless), for events. */
 void *rd_ctx_window(const RdCtx *c);
+/* Draws an RGB image (rows top first) over the whole drawable of a window context,
+ * scaled with nearest-neighbour sampling; call rd_ctx_swap to show it. This is how a
+ * viewer shows a frame composed on the CPU (core/canvas) and object views. */
+int rd_ctx_present_rgb(RdCtx *c, const uint8_t *rgb, int w, int h, char *err, size_t errsz);
 /* GL_RENDERER / GL_VERSION of this context, and whether it is a CPU rasteriser. */
 const char *rd_ctx_renderer(const RdCtx *c);
 const char *rd_ctx_version(const RdCtx *c);

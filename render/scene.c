@@ -14,22 +14,31 @@
 #include "core/fs.h"
 #include "core/pool.h"
 
-/* Per-view instance attributes (floats): rotation rows (9), translation (3), spot
- * position (3), spot colour (3), floor colour (3), layer (1). */
+/* Per-view instance attributes (floats). The object needs its rotation rows,
+ * translation, the spot's position and colour; the floor needs the spot's pool as a
+ * quadratic in the floor's (x, z) (the cone meets the plane in a conic, so the pool
+ * costs a few multiply-adds per pixel instead of a normalisation and a smoothstep),
+ * and its colours premultiplied, all computed once per view on the CPU. */
 enum {
-    INST_R0 = 0,
-    INST_T = 9,
-    INST_SPOT = 12,
-    INST_SPOT_RGB = 15,
-    INST_FLOOR_RGB = 18,
-    INST_LAYER = 21,
-    INST_FLOATS = 22
+    INST_R0 = 0,        /* 3 rows of 3 */
+    INST_T = 9,         /* translation */
+    INST_SPOT = 12,     /* spot position */
+    INST_SPOT_RGB = 15, /* spot colour */
+    INST_LAYER = 18,
+    INST_Q1 = 19,    /* pool quadratic: x^2, xz, z^2 */
+    INST_Q2 = 22,    /* pool quadratic: x, z, 1 */
+    INST_LIN = 25,   /* the pool's forward half-space: x, z, 1 */
+    INST_BASE = 28,  /* floor albedo * ambient */
+    INST_SUN = 31,   /* floor albedo * sun on the floor */
+    INST_SPOTC = 34, /* floor albedo * spot colour * spot's incidence on the floor */
+    INST_FLOATS = 37
 };
 enum { VERT_BYTES = 28 }; /* position 3f, normal 3f, colour 4ub */
 #define FLOOR_HALF_EXTENT 40.0f
 #define CAM_NEAR          0.1f
 #define CAM_FAR           100.0f
 #define MAX_BATCH         256
+#define STAGING_BYTES     ((size_t)256 << 10) /* readback staging: fits a core's L2 */
 #define CACHE_SLOTS       16384 /* meshes resident at once (hash slots; half used at most) */
 
 typedef struct {
@@ -45,9 +54,14 @@ typedef struct {
     GLuint first_index, count;
 } CacheSlot;
 
+#define MAX_TARGETS 10 /* layer counts 1, 2, 4, ..., 256 */
+
 struct RdScene {
     int size, batch, layered, has_mdi, has_subimage;
-    RdTarget target;
+    /* Targets of 1, 2, 4, ... layers: a pass clears and draws into the smallest that
+     * holds it, so small calls do not pay for clearing a whole batch's layers. */
+    RdTarget targets[MAX_TARGETS];
+    RdTarget *target; /* of the last pass */
     GLuint prog_obj, prog_floor;
     GLuint vao_obj, vao_floor, vbo, ibo, inst_buf, cmd_buf, quad_buf;
     int cap_v, cap_i, used_v, used_i;
@@ -103,6 +117,18 @@ void rd_hsv_to_rgb(float h, float s, float v, float rgb[3]) {
 
 /* ---- GL setup ---- */
 
+/* The studio's fixed lights (the spot is per view). */
+static const float k_sun_dir_raw[3] = {-0.45f, 0.8f, 0.4f};
+static const float k_sun_rgb[3] = {0.62f, 0.60f, 0.56f};
+static const float k_ambient[3] = {0.22f, 0.23f, 0.26f};
+
+static void sun_dir(float d[3]) {
+    float n = sqrtf(k_sun_dir_raw[0] * k_sun_dir_raw[0] + k_sun_dir_raw[1] * k_sun_dir_raw[1] +
+                    k_sun_dir_raw[2] * k_sun_dir_raw[2]);
+    for (int i = 0; i < 3; i++)
+        d[i] = k_sun_dir_raw[i] / n;
+}
+
 static void set_uniforms(RdScene *s) {
     float vpf[16];
     rd_scene_view_proj(vpf);
@@ -112,9 +138,8 @@ static void set_uniforms(RdScene *s) {
         vpf[4 * c + 1] = -vpf[4 * c + 1];
     vec3 eye;
     eye_position(eye);
-    vec3 sun = {-0.45f, 0.8f, 0.4f};
-    glm_vec3_normalize(sun);
-    const float sun_rgb[3] = {0.62f, 0.60f, 0.56f}, ambient[3] = {0.22f, 0.23f, 0.26f};
+    vec3 sun;
+    sun_dir(sun);
     float cone[2] = {cosf(RD_SPOT_OUTER_DEG * (float)M_PI / 180.f),
                      cosf(RD_SPOT_INNER_DEG * (float)M_PI / 180.f)};
     GLuint p = s->prog_obj;
@@ -122,33 +147,60 @@ static void set_uniforms(RdScene *s) {
     glUniformMatrix4fv(glGetUniformLocation(p, "u_vp"), 1, GL_FALSE, vpf);
     glUniform3fv(glGetUniformLocation(p, "u_eye"), 1, eye);
     glUniform3fv(glGetUniformLocation(p, "u_sun_dir"), 1, sun);
-    glUniform3fv(glGetUniformLocation(p, "u_sun_rgb"), 1, sun_rgb);
-    glUniform3fv(glGetUniformLocation(p, "u_ambient"), 1, ambient);
+    glUniform3fv(glGetUniformLocation(p, "u_sun_rgb"), 1, k_sun_rgb);
+    glUniform3fv(glGetUniformLocation(p, "u_ambient"), 1, k_ambient);
     glUniform2fv(glGetUniformLocation(p, "u_spot_cone"), 1, cone);
     glUniform1f(glGetUniformLocation(p, "u_shininess"), 24.0f);
     p = s->prog_floor;
     glUseProgram(p);
-    float floor_sun[3] = {sun_rgb[0] * sun[1], sun_rgb[1] * sun[1], sun_rgb[2] * sun[1]};
     glUniformMatrix4fv(glGetUniformLocation(p, "u_vp"), 1, GL_FALSE, vpf);
     glUniform2f(glGetUniformLocation(p, "u_floor"), RD_FLOOR_Y, FLOOR_HALF_EXTENT);
-    glUniform3fv(glGetUniformLocation(p, "u_sun_rgb"), 1, floor_sun);
-    glUniform3fv(glGetUniformLocation(p, "u_ambient"), 1, ambient);
-    glUniform2fv(glGetUniformLocation(p, "u_spot_cone"), 1, cone);
     glUniform2f(glGetUniformLocation(p, "u_shadow"), 1.0f / (0.95f * 0.95f), 0.5f);
     glUseProgram(0);
 }
 
-static void instance_attribs(GLuint buf, int first, int last) {
+/* Instance attribute locations and where each sits in a view's record. */
+static const struct {
+    int loc, off, n;
+} k_attribs[] = {{3, INST_R0, 3},    {4, INST_R0 + 3, 3}, {5, INST_R0 + 6, 3},
+                 {6, INST_T, 3},     {7, INST_SPOT, 3},   {8, INST_SPOT_RGB, 3},
+                 {9, INST_Q1, 3},    {10, INST_LAYER, 1}, {11, INST_Q2, 3},
+                 {12, INST_LIN, 3},  {13, INST_BASE, 3},  {14, INST_SUN, 3},
+                 {15, INST_SPOTC, 3}};
+
+/* Enables the instance attributes whose locations are listed in locs. */
+static void instance_attribs(GLuint buf, const int *locs, int n) {
     glBindBuffer(GL_ARRAY_BUFFER, buf);
-    static const int offs[] = {INST_R0,   INST_R0 + 3,   INST_R0 + 6,    INST_T,
-                               INST_SPOT, INST_SPOT_RGB, INST_FLOOR_RGB, INST_LAYER};
-    for (int loc = first; loc <= last; loc++) {
-        int k = loc - 3;
-        glEnableVertexAttribArray((GLuint)loc);
-        glVertexAttribPointer((GLuint)loc, loc == 10 ? 1 : 3, GL_FLOAT, GL_FALSE,
-                              INST_FLOATS * sizeof(float), (void *)(offs[k] * sizeof(float)));
-        glVertexAttribDivisor((GLuint)loc, 1);
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; k < sizeof k_attribs / sizeof k_attribs[0]; k++) {
+            if (k_attribs[k].loc != locs[i]) continue;
+            GLuint loc = (GLuint)k_attribs[k].loc;
+            glEnableVertexAttribArray(loc);
+            glVertexAttribPointer(loc, k_attribs[k].n, GL_FLOAT, GL_FALSE,
+                                  INST_FLOATS * sizeof(float),
+                                  (void *)(k_attribs[k].off * sizeof(float)));
+            glVertexAttribDivisor(loc, 1);
+        }
+}
+
+/* The smallest target with at least m layers (the layered path), made on first use. */
+static int pick_target(RdScene *s, int m, char *err, size_t errsz) {
+    int k = 0;
+    if (s->layered)
+        while ((1 << k) < m)
+            k++;
+    WM_ASSERT(k < MAX_TARGETS);
+    RdTarget *t = &s->targets[k];
+    if (!t->fbo) {
+        int layers = 1 << k;
+        if (layers > s->batch) layers = s->batch;
+        if (!s->layered) layers = s->batch;
+        int rc = rd_target_create(t, s->size, s->size, layers, err, errsz);
+        if (rc) return rc;
+        t->top_down = 1;
     }
+    s->target = t;
+    return WM_OK;
 }
 
 RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz) {
@@ -189,8 +241,7 @@ RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz) {
     if (rd_program_load(dir, "scene_object", vs_pre, NULL, &s->prog_obj, err, errsz) ||
         rd_program_load(dir, "scene_floor", vs_pre, NULL, &s->prog_floor, err, errsz))
         goto fail;
-    if (rd_target_create(&s->target, s->size, s->size, s->batch, err, errsz)) goto fail;
-    s->target.top_down = 1;
+    if (pick_target(s, 1, err, errsz)) goto fail;
 
     s->cap_v = d->mesh_vertices > 0 ? d->mesh_vertices : 1 << 20;
     s->cap_i = 6 * s->cap_v; /* closed meshes have about two triangles per vertex */
@@ -216,7 +267,8 @@ RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz) {
     glBindBuffer(GL_ARRAY_BUFFER, s->inst_buf);
     glBufferData(GL_ARRAY_BUFFER, (GLsizeiptr)s->batch * INST_FLOATS * sizeof(float), NULL,
                  GL_STREAM_DRAW);
-    instance_attribs(s->inst_buf, 3, 10);
+    static const int obj_locs[] = {3, 4, 5, 6, 7, 8, 10};
+    instance_attribs(s->inst_buf, obj_locs, 7);
 
     glBindVertexArray(s->vao_floor);
     static const float quad[8] = {-1, -1, 1, -1, -1, 1, 1, 1};
@@ -224,7 +276,8 @@ RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz) {
     glBufferData(GL_ARRAY_BUFFER, sizeof quad, quad, GL_STATIC_DRAW);
     glEnableVertexAttribArray(0);
     glVertexAttribPointer(0, 2, GL_FLOAT, GL_FALSE, 8, (void *)0);
-    instance_attribs(s->inst_buf, 6, 10);
+    static const int floor_locs[] = {6, 9, 10, 11, 12, 13, 14, 15};
+    instance_attribs(s->inst_buf, floor_locs, 8);
     glBindVertexArray(0);
     if (s->has_mdi) {
         glBindBuffer(GL_DRAW_INDIRECT_BUFFER, s->cmd_buf);
@@ -235,7 +288,8 @@ RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz) {
     set_uniforms(s);
     s->inst = wm_new(float, (size_t)s->batch *INST_FLOATS);
     s->cmds = wm_new(DrawCmd, (size_t)s->batch);
-    s->staging = wm_new(uint8_t, (size_t)s->batch * s->size * s->size * 3);
+    size_t vbytes = (size_t)s->size * s->size * 4;
+    s->staging = wm_new(uint8_t, vbytes > STAGING_BYTES ? vbytes : STAGING_BYTES);
     if (rd_gl_check("setting up the scene renderer", err, errsz)) goto fail;
     return s;
 fail:
@@ -247,7 +301,8 @@ void rd_scene_destroy(RdScene *s) {
     if (!s) return;
     if (s->prog_obj) glDeleteProgram(s->prog_obj);
     if (s->prog_floor) glDeleteProgram(s->prog_floor);
-    rd_target_destroy(&s->target);
+    for (int i = 0; i < MAX_TARGETS; i++)
+        if (s->targets[i].fbo) rd_target_destroy(&s->targets[i]);
     if (s->vao_obj) glDeleteVertexArrays(1, &s->vao_obj);
     if (s->vao_floor) glDeleteVertexArrays(1, &s->vao_floor);
     GLuint bufs[5] = {s->vbo, s->ibo, s->inst_buf, s->cmd_buf, s->quad_buf};
@@ -261,7 +316,7 @@ void rd_scene_destroy(RdScene *s) {
 }
 
 const RdTarget *rd_scene_target(const RdScene *s) {
-    return &s->target;
+    return s->target;
 }
 int rd_scene_batch(const RdScene *s) {
     return s->batch;
@@ -335,13 +390,49 @@ static void cache_upload(RdScene *s, CacheSlot *slot, uint64_t key, const RdMesh
 static void fill_instance(float *d, const RdView *v, int layer) {
     memcpy(d + INST_R0, v->rot, 9 * sizeof(float));
     memcpy(d + INST_T, v->trans, 3 * sizeof(float));
-    float st = sinf(v->spot_theta), ct = cosf(v->spot_theta);
-    d[INST_SPOT + 0] = RD_SPOT_DIST * st * cosf(v->spot_phi);
-    d[INST_SPOT + 1] = RD_SPOT_DIST * ct;
-    d[INST_SPOT + 2] = RD_SPOT_DIST * st * sinf(v->spot_phi);
+    double st = sin(v->spot_theta), ct = cos(v->spot_theta);
+    double S[3] = {RD_SPOT_DIST * st * cos(v->spot_phi), RD_SPOT_DIST * ct,
+                   RD_SPOT_DIST * st * sin(v->spot_phi)};
+    for (int i = 0; i < 3; i++)
+        d[INST_SPOT + i] = (float)S[i];
     memcpy(d + INST_SPOT_RGB, v->spot_rgb, 3 * sizeof(float));
-    memcpy(d + INST_FLOOR_RGB, v->floor_rgb, 3 * sizeof(float));
     d[INST_LAYER] = (float)layer;
+
+    /* The pool: floor points p with angle(p - S, axis) <= outer satisfy
+     * G = ((p-S).a)^2 - cos^2(outer) |p-S|^2 >= 0, a quadratic in (x, z). Scaled by
+     * the squared distance to the aim point and the inner-outer band, G runs from 0 at
+     * the outer edge to about 1 at the inner one. */
+    double a[3] = {-S[0] / RD_SPOT_DIST, -S[1] / RD_SPOT_DIST, -S[2] / RD_SPOT_DIST};
+    double h = RD_FLOOR_Y - S[1];
+    double co = cos(RD_SPOT_OUTER_DEG * M_PI / 180), ci = cos(RD_SPOT_INNER_DEG * M_PI / 180);
+    double co2 = co * co, ci2 = ci * ci;
+    double q[6] = {0, 0, 0, 0, 0, -1}, lin[3] = {0, 0, -1}, lambert = 0;
+    if (a[1] < -1e-6) {
+        double a0 = a[1] * h - a[0] * S[0] - a[2] * S[2];
+        double K = S[0] * S[0] + S[2] * S[2] + h * h;
+        double t = h / a[1]; /* distance from the spot to its aim point on the floor */
+        double k = 1.0 / (t * t * (ci2 - co2));
+        q[0] = k * (a[0] * a[0] - co2);
+        q[1] = k * 2 * a[0] * a[2];
+        q[2] = k * (a[2] * a[2] - co2);
+        q[3] = k * (2 * a[0] * a0 + 2 * co2 * S[0]);
+        q[4] = k * (2 * a[2] * a0 + 2 * co2 * S[2]);
+        q[5] = k * (a0 * a0 - co2 * K);
+        lin[0] = a[0], lin[1] = a[2], lin[2] = a0;
+        lambert = -a[1];
+    }
+    for (int i = 0; i < 3; i++) {
+        d[INST_Q1 + i] = (float)q[i];
+        d[INST_Q2 + i] = (float)q[3 + i];
+        d[INST_LIN + i] = (float)lin[i];
+    }
+    float sun[3];
+    sun_dir(sun);
+    for (int i = 0; i < 3; i++) {
+        d[INST_BASE + i] = v->floor_rgb[i] * k_ambient[i];
+        d[INST_SUN + i] = v->floor_rgb[i] * k_sun_rgb[i] * sun[1];
+        d[INST_SPOTC + i] = (float)(v->floor_rgb[i] * v->spot_rgb[i] * lambert);
+    }
 }
 
 static void draw_object(const RdScene *s, int i) {
@@ -352,10 +443,35 @@ static void draw_object(const RdScene *s, int i) {
         (void *)((size_t)c->first_index * sizeof(uint32_t)), 1, c->base_vertex, c->base_instance);
 }
 
+/* Drops alpha: 4 pixels (16 bytes) become 12 bytes per step on little-endian hosts. */
+static void rgba_to_rgb(const uint8_t *src, uint8_t *dst, size_t n) {
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; i + 4 <= n; i += 4, src += 16, dst += 12) {
+        uint32_t a, b, c, d;
+        memcpy(&a, src, 4);
+        memcpy(&b, src + 4, 4);
+        memcpy(&c, src + 8, 4);
+        memcpy(&d, src + 12, 4);
+        /* three separate stores: packing them in an array first defeats store
+         * forwarding and costs more than the whole loop */
+        uint32_t w0 = (a & 0xffffffu) | (b << 24), w1 = ((b >> 8) & 0xffffu) | (c << 16),
+                 w2 = ((c >> 16) & 0xffu) | (d << 8);
+        memcpy(dst, &w0, 4);
+        memcpy(dst + 4, &w1, 4);
+        memcpy(dst + 8, &w2, 4);
+    }
+#endif
+    for (; i < n; i++, src += 4, dst += 3)
+        dst[0] = src[0], dst[1] = src[1], dst[2] = src[2];
+}
+
 static int draw_pass(RdScene *s, const RdView *views, int m, char *err, size_t errsz) {
+    int rc = pick_target(s, s->layered ? m : s->batch, err, errsz);
+    if (rc) return rc;
     glBindBuffer(GL_ARRAY_BUFFER, s->inst_buf);
     glBufferSubData(GL_ARRAY_BUFFER, 0, (GLsizeiptr)m * INST_FLOATS * sizeof(float), s->inst);
-    rd_target_bind(&s->target);
+    rd_target_bind(s->target);
     glEnable(GL_DEPTH_TEST);
     glDepthFunc(GL_LEQUAL);
     glFrontFace(GL_CW);
@@ -376,55 +492,69 @@ static int draw_pass(RdScene *s, const RdView *views, int m, char *err, size_t e
                 draw_object(s, i);
         }
         glDisable(GL_CULL_FACE);
+        glDepthMask(GL_FALSE); /* nothing is drawn after the floor */
         glUseProgram(s->prog_floor);
         glBindVertexArray(s->vao_floor);
         glDrawArraysInstanced(GL_TRIANGLE_STRIP, 0, 4, m);
+        glDepthMask(GL_TRUE);
     } else {
         for (int i = 0; i < m; i++) {
-            glFramebufferTextureLayer(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target.color, 0, i);
-            glFramebufferTextureLayer(GL_FRAMEBUFFER, GL_DEPTH_ATTACHMENT, s->target.depth, 0, i);
+            glFramebufferTextureLayer(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target->color, 0, i);
+            glFramebufferTextureLayer(GL_FRAMEBUFFER, GL_DEPTH_ATTACHMENT, s->target->depth, 0, i);
             glClear(GL_COLOR_BUFFER_BIT | GL_DEPTH_BUFFER_BIT);
             glEnable(GL_CULL_FACE);
             glUseProgram(s->prog_obj);
             glBindVertexArray(s->vao_obj);
             draw_object(s, i);
             glDisable(GL_CULL_FACE);
+            glDepthMask(GL_FALSE);
             glUseProgram(s->prog_floor);
             glBindVertexArray(s->vao_floor);
             glDrawArraysInstancedBaseInstance(GL_TRIANGLE_STRIP, 0, 4, 1, (GLuint)i);
+            glDepthMask(GL_TRUE);
         }
-        glFramebufferTexture(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target.color, 0);
-        glFramebufferTexture(GL_FRAMEBUFFER, GL_DEPTH_ATTACHMENT, s->target.depth, 0);
+        glFramebufferTexture(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target->color, 0);
+        glFramebufferTexture(GL_FRAMEBUFFER, GL_DEPTH_ATTACHMENT, s->target->depth, 0);
     }
     glBindVertexArray(0);
     glUseProgram(0);
-    int rc = rd_gl_check("drawing views", err, errsz);
+    rc = rd_gl_check("drawing views", err, errsz);
     if (rc) return rc;
 
-    /* One readback for the pass: layers [0, m) as packed RGB, top row first. */
-    size_t view_bytes = (size_t)s->size * s->size * 3;
+    /* Readback of the pass: layers as RGBA (the texture's own format, a plain copy),
+     * a few at a time into a small staging buffer that stays in cache while it is
+     * packed to RGB in each view's buffer. */
+    size_t npx = (size_t)s->size * s->size, view_bytes = npx * 4;
+    int group = (int)(STAGING_BYTES / view_bytes);
+    if (group < 1) group = 1;
     glPixelStorei(GL_PACK_ALIGNMENT, 1);
-    if (s->has_subimage) {
-        glGetTextureSubImage(s->target.color, 0, 0, 0, 0, s->size, s->size, m, GL_RGB,
-                             GL_UNSIGNED_BYTE, (GLsizei)(view_bytes * (size_t)m), s->staging);
-    } else {
-        GLuint fbo;
+    GLuint fbo = 0;
+    if (!s->has_subimage) {
         glGenFramebuffers(1, &fbo);
         glBindFramebuffer(GL_READ_FRAMEBUFFER, fbo);
-        for (int i = 0; i < m; i++) {
-            glFramebufferTextureLayer(GL_READ_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, s->target.color, 0,
-                                      i);
-            glReadPixels(0, 0, s->size, s->size, GL_RGB, GL_UNSIGNED_BYTE,
-                         s->staging + view_bytes * (size_t)i);
+    }
+    for (int g0 = 0; g0 < m; g0 += group) {
+        int g = m - g0 < group ? m - g0 : group;
+        if (s->has_subimage) {
+            glGetTextureSubImage(s->target->color, 0, 0, 0, g0, s->size, s->size, g, GL_RGBA,
+                                 GL_UNSIGNED_BYTE, (GLsizei)(view_bytes * (size_t)g), s->staging);
+        } else {
+            for (int i = 0; i < g; i++) {
+                glFramebufferTextureLayer(GL_READ_FRAMEBUFFER, GL_COLOR_ATTACHMENT0,
+                                          s->target->color, 0, g0 + i);
+                glReadPixels(0, 0, s->size, s->size, GL_RGBA, GL_UNSIGNED_BYTE,
+                             s->staging + view_bytes * (size_t)i);
+            }
         }
+        for (int i = 0; i < g; i++)
+            if (views[g0 + i].out)
+                rgba_to_rgb(s->staging + view_bytes * (size_t)i, views[g0 + i].out, npx);
+    }
+    if (fbo) {
         glBindFramebuffer(GL_READ_FRAMEBUFFER, 0);
         glDeleteFramebuffers(1, &fbo);
     }
-    rc = rd_gl_check("reading views back", err, errsz);
-    if (rc) return rc;
-    for (int i = 0; i < m; i++)
-        if (views[i].out) memcpy(views[i].out, s->staging + view_bytes * (size_t)i, view_bytes);
-    return WM_OK;
+    return rd_gl_check("reading views back", err, errsz);
 }
 
 int rd_scene_render(RdScene *s, const RdView *views, int n, char *err, size_t errsz) {
@@ -478,8 +608,6 @@ typedef struct {
     RdScene *scene;
     int rc;
     char err[512];
-    const RdView *views;
-    int n;
     int ready;
 } Worker;
 
@@ -492,6 +620,10 @@ struct RdFarm {
     unsigned long gen;
     int pending;
     int quit;
+    /* the call in progress: views [next, n) remain, handed out `chunk` at a time */
+    const RdView *views;
+    int n, next, chunk;
+    int scene_batch; /* views per pass of the workers' scenes */
     int software;
     char renderer[128];
 };
@@ -499,7 +631,10 @@ struct RdFarm {
 static void *worker_main(void *arg) {
     Worker *w = arg;
     RdFarm *f = w->farm;
-    RdCtxDesc cd = {.kind = RD_CTX_HEADLESS, .screen = w->idx};
+    /* Screens round-robin over the process: two farms of one worker each (two
+     * worlds rendering in two threads) still get separate rasterisers. */
+    static _Atomic int next_screen;
+    RdCtxDesc cd = {.kind = RD_CTX_HEADLESS, .screen = next_screen++};
     w->ctx = rd_ctx_create(&cd, w->err, sizeof w->err);
     if (w->ctx) {
         w->scene = rd_scene_create(&f->scene, w->err, sizeof w->err);
@@ -517,11 +652,17 @@ static void *worker_main(void *arg) {
             pthread_cond_wait(&f->cv_work, &f->mu);
         if (f->quit) break;
         seen = f->gen;
-        const RdView *views = w->views;
-        int n = w->n;
-        pthread_mutex_unlock(&f->mu);
-        int rc = n > 0 ? rd_scene_render(w->scene, views, n, w->err, sizeof w->err) : WM_OK;
-        pthread_mutex_lock(&f->mu);
+        int rc = WM_OK;
+        /* Take chunks until none are left: a worker slowed by anything else on its
+         * core takes fewer, so no one waits for it at the end. */
+        while (f->next < f->n && !rc) {
+            int b = f->next, e = b + f->chunk < f->n ? b + f->chunk : f->n;
+            f->next = e;
+            const RdView *views = f->views + b;
+            pthread_mutex_unlock(&f->mu);
+            rc = rd_scene_render(w->scene, views, e - b, w->err, sizeof w->err);
+            pthread_mutex_lock(&f->mu);
+        }
         w->rc = rc;
         if (--f->pending == 0) pthread_cond_broadcast(&f->cv_done);
     }
@@ -561,6 +702,7 @@ RdFarm *rd_farm_create(const RdFarmDesc *d, char *err, size_t errsz) {
     if (start_worker(f, 0, err, errsz)) goto fail;
     f->nw = 1;
     snprintf(f->renderer, sizeof f->renderer, "%s", rd_ctx_renderer(f->w[0].ctx));
+    f->scene_batch = rd_scene_batch(f->w[0].scene);
     f->software = rd_ctx_is_software(f->w[0].ctx);
     int want = d->workers;
     if (want <= 0) {
@@ -607,17 +749,17 @@ const char *rd_farm_renderer(const RdFarm *f) {
 
 int rd_farm_render(RdFarm *f, const RdView *views, int n, char *err, size_t errsz) {
     if (n <= 0) return WM_OK;
-    /* Small batches stay on fewer workers: a worker's pass has a fixed cost. */
-    int k = f->nw;
-    if (n < 8 * k) k = (n + 7) / 8;
-    if (k > f->nw) k = f->nw;
+    /* Chunks of at least 16 views (a pass has a fixed cost), about four per worker,
+     * at most one pass each. */
+    int batch = f->scene_batch;
+    int chunk = (n + 4 * f->nw - 1) / (4 * f->nw);
+    if (chunk < 16) chunk = 16;
+    if (chunk > batch) chunk = batch;
     pthread_mutex_lock(&f->mu);
-    for (int i = 0; i < f->nw; i++) {
-        Worker *w = &f->w[i];
-        long b = i < k ? (long)n * i / k : n, e = i < k ? (long)n * (i + 1) / k : n;
-        w->views = views + b;
-        w->n = (int)(e - b);
-    }
+    f->views = views;
+    f->n = n;
+    f->next = 0;
+    f->chunk = chunk;
     f->pending = f->nw;
     f->gen++;
     pthread_cond_broadcast(&f->cv_work);

@@ -159,7 +159,8 @@ static void test_exact_sums(void) {
         CHECK(loop_open == 0, "loop: %d sequences did not return to the start", loop_open);
         if (kinds[ki] == AG_WALK) {
             float mx = 0;
-            for (size_t k = 0; k < (size_t)N * (T - 1) * 2; k++) mx = fmaxf(mx, fabsf(b.actions[k]));
+            for (size_t k = 0; k < (size_t)N * (T - 1) * 2; k++)
+                mx = fmaxf(mx, fabsf(b.actions[k]));
             CHECK(mx <= 0.3f + 1.0f / ENV_SACCADE_GRID, "walk step %g above max_shift", mx);
         }
         if (kinds[ki] == AG_PATH) {
@@ -250,7 +251,8 @@ static void test_human(void) {
     AgEvent nan = {AG_EVENT_LOOK_AT, {NAN, 0, 0, 0, 0}};
     CHECK(ag_human_push(a, 1, &nan) == WM_ERR_ARG);
     int rc = 0, n = 0;
-    while ((rc = ag_human_push(a, 0, &look)) == 0) n++;
+    while ((rc = ag_human_push(a, 0, &look)) == 0)
+        n++;
     CHECK(rc == WM_ERR_RANGE && n == 256 && ag_human_pending(a, 0) == 256);
     ag_destroy(a);
     env_destroy(e);

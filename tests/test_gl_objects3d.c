@@ -620,8 +620,26 @@ static void test_window(void) {
     char path[200];
     snprintf(path, sizeof path, "%.150s/window.png", test_tmpdir());
     rd_ctx_make_current(c, err, sizeof err);
+    /* A CPU image presented 1:1 comes back from the window unchanged. */
+    uint8_t *img = wm_new(uint8_t, 160 * 120 * 3), *back = wm_new(uint8_t, 160 * 120 * 3);
+    for (int y = 0; y < 120; y++)
+        for (int x = 0; x < 160; x++) {
+            uint8_t *p = img + 3 * (y * 160 + x);
+            p[0] = (uint8_t)(x * 255 / 159), p[1] = (uint8_t)(y * 2),
+            p[2] = (uint8_t)((x ^ y) & 255);
+        }
+    CHECK(rd_ctx_present_rgb(c, img, 160, 120, err, sizeof err) == 0, "%s", err);
+    CHECK(rd_read_rgb(0, 0, 0, 160, 120, 1, back, err, sizeof err) == 0, "%s", err);
+    CHECK(!memcmp(img, back, 160 * 120 * 3), "presented image reads back exactly");
     CHECK(rd_screenshot_png(c, NULL, 0, path, err, sizeof err) == 0, "%s", err);
-    CHECK(wm_path_exists(path));
+    int w2, h2, ch;
+    uint8_t *png = stbi_load(path, &w2, &h2, &ch, 3);
+    CHECK(png && w2 == 160 && h2 == 120 && !memcmp(png, img, 160 * 120 * 3),
+          "window screenshot equals the presented image");
+    stbi_image_free(png);
+    rd_ctx_swap(c);
+    wm_free(img);
+    wm_free(back);
     rd_ctx_destroy(c);
 }
 

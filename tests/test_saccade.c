@@ -103,6 +103,9 @@ static void test_glimpse_reference(void) {
     for (int i = 0; i < 32 * 32 * 3; i++)
         zero &= g[i] == 0;
     CHECK(zero, "glimpse far outside the scene is not black");
+    memset(g, 7, sizeof g);
+    env_saccade_glimpse(scene, s, NAN, 48, 32, 24, g);
+    CHECK(g[0] == 0 && g[24 * 24 * 3 - 1] == 0, "a NaN fixation sees nothing");
     wm_free(scene);
 }
 
@@ -197,7 +200,7 @@ static void test_saliency(void) {
                on, near);
         if (m == ENV_SALIENCY_CONTRAST) {
             /* The default map: most of the mass on the object itself. */
-            CHECK(on > 0.7, "%s: only %.3f of the mass on the object", names[m], on);
+            CHECK(on > 0.6, "%s: only %.3f of the mass on the object", names[m], on);
             CHECK(near > 0.85, "%s: only %.3f of the mass near the object", names[m], near);
         } else {
             /* The spectral residual favours edges: most of the mass on the object and its
