@@ -11,6 +11,8 @@ static const CliBench benches[] = {
     {"saccade", "glimpses/s, saliency maps/s, scenes/s, rollout sequences/s", cli_bench_saccade},
     {"render", "objects3d views/s at 64 and 128 px, one view per frame vs batched",
      cli_bench_render},
+    {"view", "viewer frames/s while it trains (drag, idle, saccades) and present paths",
+     cli_bench_view},
 };
 
 static int n_benches(void) {

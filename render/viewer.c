@@ -596,14 +596,16 @@ static int write_report(Vw *v, const char *path, const WorldEnd *ends, double *f
     int ns = nframes - skip;
     double *steady = frame_s + skip, ssum = 0;
     qsort(steady, (size_t)ns, sizeof *steady, cmp_double);
+    int sslow = 0;
     for (int i = 0; i < ns; i++)
-        ssum += steady[i];
+        ssum += steady[i], sslow += steady[i] > 1.0 / 30;
 #define SPCT(p) (ns ? 1000 * steady[(int)((ns - 1) * (p))] : 0)
     wm_buf_printf(&b,
                   "{\n  \"steady\": {\"frames\": %d, \"fps\": %.2f, \"p50_ms\": %.2f, \"p95_ms\": "
                   "%.2f, \"p99_ms\": %.2f, "
-                  "\"max_ms\": %.2f},\n",
-                  ns, ssum > 0 ? ns / ssum : 0, SPCT(0.5), SPCT(0.95), SPCT(0.99), SPCT(1.0));
+                  "\"max_ms\": %.2f, \"over_33ms\": %d},\n",
+                  ns, ssum > 0 ? ns / ssum : 0, SPCT(0.5), SPCT(0.95), SPCT(0.99), SPCT(1.0),
+                  sslow);
 #undef SPCT
     qsort(frame_s, (size_t)nframes, sizeof *frame_s, cmp_double);
     double sum = 0;
@@ -626,7 +628,9 @@ static int write_report(Vw *v, const char *path, const WorldEnd *ends, double *f
                   v->phase_s[3] * per);
     wm_buf_printf(&b, "  \"frames_over_33ms\": %d,\n  \"frame_cap\": %.0f,\n  \"threads\": %d,\n",
                   slow, FRAME_CAP, v->d.threads);
-    wm_buf_puts(&b, "  \"renderer\": ");
+    wm_buf_puts(&b, "  \"video_driver\": ");
+    wm_buf_json_str(&b, v->video_driver);
+    wm_buf_puts(&b, ",\n  \"renderer\": ");
     wm_buf_json_str(&b, v->gl ? rd_ctx_renderer(v->gl) : "");
     wm_buf_printf(&b, ",\n  \"window\": [%d, %d],\n  \"world\": \"%s\",\n  \"worlds\": [", v->cv.w,
                   v->cv.h, vw_world(v)->kind ? "saccade" : "objects3d");

@@ -152,6 +152,7 @@ typedef struct {
     int clip_y;        /* wrapped text stops below this baseline */
     double phase_s[4]; /* time per frame phase: input and steps, world view, panels, present */
     int scripted, runtime_done, shots;
+    char video_driver[32];
 } Vw;
 
 VwWorld *vw_world(Vw *v);

@@ -9,7 +9,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agents/rollout.h"
 #include "agents/stream.h"
@@ -28,6 +31,8 @@
 #define RING_PER_STEP 4   /* sequences taken from each batch */
 #define SNAP_PERIOD   0.5 /* seconds between weight snapshots at least */
 #define AN_DUTY       0.3 /* share of one core the analysis may take at most */
+#define TRAIN_NICE    10  /* thread priorities below the window's (nice 0) */
+#define ANALYSIS_NICE 5
 #define CURVE_MAX     2048
 #define AN_CHUNK      32 /* sequences per eval pass */
 #define PI_MIN_SEQS   16 /* before the path-integration probe is fitted */
@@ -323,8 +328,17 @@ static int on_step(void *ctx, SjModel *m, const SjStepInfo *in) {
     return stop;
 }
 
+/* The window must not wait for the CPU behind training: the trainer (and the compute
+ * threads it starts, which inherit this) and the analysis run at a lower priority and
+ * take whatever the window leaves. Linux keeps a nice value per thread. */
+static void lower_priority(int nice) {
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) != 0)
+        wm_debug("view: could not lower a thread's priority");
+}
+
 static void *train_main(void *arg) {
     RvLearner *l = arg;
+    lower_priority(TRAIN_NICE);
     if (l->init_runtime) nn_runtime_init(l->threads);
     pthread_mutex_lock(&l->mu);
     l->runtime_ready = 1;
@@ -508,6 +522,7 @@ static void publish(RvLearner *l, Analysis *a) {
 
 static void *an_main(void *arg) {
     RvLearner *l = arg;
+    lower_priority(ANALYSIS_NICE);
     Analysis *a = &l->an;
     uint64_t seen_user = 0;
     size_t T = (size_t)l->T, A = (size_t)l->A, NL = (size_t)l->NL;
