@@ -207,6 +207,18 @@ def main():
         note = rep3["worlds"][0]["note"] if rep3 else ""
         check(r.returncode == 0 and "action dims" in note, "a checkpoint of the other world is refused", note)
 
+    # Paused from the start: nothing trains and nothing is saved; space resumes. S saves
+    # a screenshot into the run folder.
+    r, _, rep5 = view(tmp, "paused", "10 key S\n", 20, "--paused")
+    w5 = rep5["worlds"][0] if rep5 else {}
+    check(r.returncode == 0 and w5.get("train_steps") == 0 and w5.get("checkpoint") == "",
+          "paused: no training, no checkpoint", str(w5.get("train_steps")) + r.stderr[-1500:])
+    check(os.path.exists(os.path.join(tmp, "paused", "view-001.png")), "S writes a screenshot into train.out")
+    r, _, rep6 = view(tmp, "resumed", "5 key Space\n6 wait_steps 2\n", 20, "--paused")
+    w6 = rep6["worlds"][0] if rep6 else {}
+    check(r.returncode == 0 and w6.get("train_steps", 0) >= 2 and w6.get("checkpoint"), "space resumes training",
+          r.stderr[-1500:])
+
     # Without a display, scripted mode falls back to SDL's offscreen driver.
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
     r, shot2, rep4 = view(tmp, "nodisplay", "2 rotate 0 1 0 0.3\n", 20, env=env, xvfb=False)
