@@ -219,6 +219,18 @@ def main():
     check(r.returncode == 0 and w6.get("train_steps", 0) >= 2 and w6.get("checkpoint"), "space resumes training",
           r.stderr[-1500:])
 
+    # Translation (env.translate_actions): Shift+D and a scripted move, composed exactly.
+    r, _, rep7 = view(tmp, "move", "2 key Shift+D\n3 translate 0 -0.02 0.1\n4 key Shift+W\n", 8,
+                      "env.translate_actions=true")
+    w7 = rep7["worlds"][0] if rep7 else None
+    if w7:
+        t = np.array(w7["latent_start"][8:11]) + [0.05, 0.05 - 0.02, 0.1]
+        still = np.abs(np.array(w7["latent_end"][:4]) - w7["latent_start"][:4]).max() < 1e-12
+        check(np.abs(np.array(w7["latent_end"][8:11]) - t).max() < 1e-6 and still,
+              "translation latent = scripted moves", f"{w7['latent_end'][8:11]} vs {t}")
+    else:
+        check(False, "translation session runs", r.stderr[-1500:])
+
     # Without a display, scripted mode falls back to SDL's offscreen driver.
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
     r, shot2, rep4 = view(tmp, "nodisplay", "2 rotate 0 1 0 0.3\n", 20, env=env, xvfb=False)
