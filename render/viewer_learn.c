@@ -136,6 +136,10 @@ void rv_plots_free(RvPlots *p) {
     memset(p, 0, sizeof *p);
 }
 
+static void copy_bytes(void *dst, const void *src, size_t n) {
+    if (n) memcpy(dst, src, n);
+}
+
 /* Copies src's scalars and arrays into dst, growing dst's arrays. */
 static void plots_copy(RvPlots *dst, const RvPlots *src) {
     int cl = dst->cap_loss, cl2 = dst->cap_loss, cp = dst->cap_probe, cp2 = cp, cp3 = cp;
@@ -155,15 +159,15 @@ static void plots_copy(RvPlots *dst, const RvPlots *src) {
     dst->probe_top1 = keep.probe_top1, dst->probe_r2 = keep.probe_r2, dst->z_pc = keep.z_pc;
     dst->z_col = keep.z_col, dst->agg_pc = keep.agg_pc, dst->agg_label = keep.agg_label;
     dst->cap_loss = cl, dst->cap_probe = cp, dst->cap_z = cz, dst->cap_agg = ca;
-    memcpy(dst->loss_x, src->loss_x, (size_t)src->n_loss * sizeof(double));
-    memcpy(dst->loss_y, src->loss_y, (size_t)src->n_loss * sizeof(double));
-    memcpy(dst->probe_x, src->probe_x, (size_t)src->n_probe * sizeof(double));
-    memcpy(dst->probe_top1, src->probe_top1, (size_t)src->n_probe * sizeof(double));
-    memcpy(dst->probe_r2, src->probe_r2, (size_t)src->n_probe * sizeof(double));
-    memcpy(dst->z_pc, src->z_pc, (size_t)src->n_z * 2 * sizeof(double));
-    memcpy(dst->z_col, src->z_col, (size_t)src->n_z * sizeof(WmColor));
-    memcpy(dst->agg_pc, src->agg_pc, (size_t)src->n_agg * 2 * sizeof(double));
-    memcpy(dst->agg_label, src->agg_label, (size_t)src->n_agg * sizeof(int));
+    copy_bytes(dst->loss_x, src->loss_x, (size_t)src->n_loss * sizeof(double));
+    copy_bytes(dst->loss_y, src->loss_y, (size_t)src->n_loss * sizeof(double));
+    copy_bytes(dst->probe_x, src->probe_x, (size_t)src->n_probe * sizeof(double));
+    copy_bytes(dst->probe_top1, src->probe_top1, (size_t)src->n_probe * sizeof(double));
+    copy_bytes(dst->probe_r2, src->probe_r2, (size_t)src->n_probe * sizeof(double));
+    copy_bytes(dst->z_pc, src->z_pc, (size_t)src->n_z * 2 * sizeof(double));
+    copy_bytes(dst->z_col, src->z_col, (size_t)src->n_z * sizeof(WmColor));
+    copy_bytes(dst->agg_pc, src->agg_pc, (size_t)src->n_agg * 2 * sizeof(double));
+    copy_bytes(dst->agg_label, src->agg_label, (size_t)src->n_agg * sizeof(int));
 }
 
 /* Appends one step to the loss curve; past CURVE_MAX points, neighbours merge and
