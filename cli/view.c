@@ -201,9 +201,9 @@ static int bench_session(const BenchSession *s, int frames, const char *dir) {
         fprintf(stderr, "seqjepa bench view: %s\n", err);
         return 1;
     }
-    WmJson *j = wm_json_parse(text, len, err, sizeof err);
-    wm_free(text);
+    WmJson *j = wm_json_parse(text, len, err, sizeof err); /* may point into text */
     if (!j) {
+        wm_free(text);
         fprintf(stderr, "seqjepa bench view: %s: %s\n", jpath, err);
         return 1;
     }
@@ -221,6 +221,7 @@ static int bench_session(const BenchSession *s, int frames, const char *dir) {
            steps * rc.train.batch / fmax(secs, 1e-9));
     fflush(stdout);
     wm_json_free(j);
+    wm_free(text);
     return 0;
 }
 
@@ -303,7 +304,7 @@ int cli_bench_view(int argc, char **argv) {
     int prc = cli_parse(argc, argv, flags, 0, &a, bench_usage);
     if (prc) return prc < 0 ? 0 : prc;
     int frames = 1200;
-    if (frames_s && parse_int(frames_s, "--frames", 60, &frames)) return 2;
+    if (frames_s && parse_int(frames_s, "--frames", 300, &frames)) return 2;
     if (!getenv("DISPLAY") && !getenv("WAYLAND_DISPLAY") && !getenv("SDL_VIDEODRIVER"))
         setenv("SDL_VIDEODRIVER", "offscreen", 0);
     const char *drv = getenv("SDL_VIDEODRIVER");

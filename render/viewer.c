@@ -776,6 +776,8 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
     if (!win)
         rc =
             wm_errf(err, errsz, WM_ERR_GL, "view: SDL could not open a window: %s", SDL_GetError());
+    const char *drv = SDL_GetCurrentVideoDriver();
+    snprintf(v->video_driver, sizeof v->video_driver, "%s", drv ? drv : "");
     if (!rc) {
         v->font = wm_font_load(NULL, 15, err, errsz);
         v->small = v->font ? wm_font_load(NULL, 13, err, errsz) : NULL;
