@@ -231,7 +231,8 @@ static void make_overlay(VwWorld *w) {
 
 static int world_reset(Vw *v, VwWorld *w, char *err, size_t errsz) {
     uint64_t seed = ((uint64_t)w->desc.train.seed << 32) ^
-                    (0x5eedULL + 0x9e3779b97f4a7c15ULL * ++w->resets) ^ (uint64_t)time(NULL);
+                    (0x5eedULL + 0x9e3779b97f4a7c15ULL * ++w->resets) ^
+                    (v->scripted ? 0 : (uint64_t)time(NULL)); /* scripts replay the same objects */
     int rc = env_reset(w->env, 0, seed, ENV_SPLIT_TRAIN, NULL);
     if (!rc) rc = ag_begin(w->human, 0, seed, w->env, 0);
     w->n = 0, w->n_applied = 0;

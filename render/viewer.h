@@ -25,9 +25,10 @@
  * Input mapping (exact, so that scripts and tests can predict latents): a drag of
  * (fx, fy) panel sides turns the object by pi * |(fx, fy)| radians about the world axis
  * (fy, fx, 0); Right/Left turn by +-RD_VIEWER_KEY_TURN about world y, Down/Up about world
- * x, Q/E about world z (towards the camera); W/S move by +-RD_VIEWER_KEY_MOVE along world
- * y, D/A along x; a click fixates the clicked point; arrow keys in the saccade world move
- * the fixation by RD_VIEWER_KEY_LOOK of the scene. Each input is one environment step. */
+ * x, Q/E about world z (towards the camera); Shift+W/S move by +-RD_VIEWER_KEY_MOVE along
+ * world y, Shift+D/A along x (S alone saves a screenshot); a click fixates the clicked
+ * point; arrow keys in the saccade world move the fixation by RD_VIEWER_KEY_LOOK of the
+ * scene. Each input is one environment step. */
 #ifndef RD_VIEWER_H
 #define RD_VIEWER_H
 
