@@ -1,6 +1,6 @@
 /* The viewer's window (see viewer.h): input and scripted events turned into exact
- * environment steps, the frame loop, the canvas shown as one texture, screenshots and
- * the scripted-mode report. */
+ * environment steps, the frame loop, the canvas shown through SDL's window surface one
+ * changed panel at a time, screenshots and the scripted-mode report. */
 #include <SDL2/SDL.h>
 #include <math.h>
 #include <stdarg.h>
@@ -374,6 +374,7 @@ static void switch_world(Vw *v, char *err, size_t errsz) {
     rv_learner_set_paused(vw_world(v)->lr, 1);
     if (!v->worlds[next].made && world_make(v, next, err, errsz)) {
         say(v, "Tab: %s", err);
+        if (v->worlds[next].lr) rv_learner_stop(v->worlds[next].lr, NULL, 0);
         world_free(&v->worlds[next]);
         memset(&v->worlds[next], 0, sizeof v->worlds[next]);
         rv_learner_set_paused(vw_world(v)->lr, v->user_paused);
@@ -387,8 +388,7 @@ static void switch_world(Vw *v, char *err, size_t errsz) {
     say(v, "%s world", vw_world(v)->kind ? "saccade" : "objects3d");
 }
 
-static int take_screenshot(Vw *v, const char *path, char *err, size_t errsz);
-
+/* Keys from the person or a script. */
 static void on_key(Vw *v, SDL_Keycode k, int shift, int *quit, int *shot) {
     char err[512];
     VwWorld *w = vw_world(v);
