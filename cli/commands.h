@@ -24,10 +24,12 @@ typedef struct {
     const char *name;
     const char *summary;
     int (*run)(int argc, char **argv);
+    int in_all; /* run by 'seqjepa bench all' (those needing no arguments) */
 } CliBench;
 
 int cli_bench_saccade(int argc, char **argv);
 int cli_bench_render(int argc, char **argv);
+int cli_bench_ops(int argc, char **argv); /* cli/bench_ops.c */
 
 /* True when argv[i] is -h or --help. */
 int cli_is_help(const char *arg);

@@ -18,3 +18,9 @@ $(BUILD)/tests/test_nn_grad: $(BUILD)/tests/test_nn_grad.o $(NN_DBL_OBJ) $(LIB)
 	@$(CC) $(LDFLAGS) $< $(NN_DBL_OBJ) $(LIB) $(LDLIBS) -o $@
 
 -include $(NN_DBL_OBJ:.o=.d)
+
+# The engine's elementwise kernels are memory-bound loops that gcc vectorises only
+# at -O3 (release builds; debug and asan keep their own levels).
+ifeq ($(MODE),release)
+$(BUILD)/model/nn_%.o: CFLAGS += -O3
+endif

@@ -366,6 +366,8 @@ typedef struct {
     int zero_init_residual; /* last BN of each block starts with gamma = 0 */
 } NnResNetConfig;
 NnResNetConfig nn_resnet18_config(int cifar_stem);
+/* ResNet-18's layout with widths w, 2w, 4w, 8w (the CPU-sized encoders). */
+NnResNetConfig nn_resnet_small_config(int width, int cifar_stem);
 
 typedef struct NnResNet NnResNet;
 /* Registers the encoder's tensors under prefix (e.g. "encoder") in p. */

@@ -1,14 +1,19 @@
 /* Convolution and linear layers on GEMM, with direct-loop references. Convolutions
- * work on CNHW activations so that one GEMM covers a whole chunk of images:
- * out[co, nb*oh*ow] = W[co, ci*kh*kw] x col[ci*kh*kw, nb*oh*ow]. */
+ * work on CNHW activations, where the output rows of all images are one run per
+ * channel: any range of output rows is one GEMM,
+ *     out[co, rows*ow] = W[co, ci*kh*kw] x col[ci*kh*kw, rows*ow],
+ * with col the im2col lowering of those rows. */
 #include <string.h>
 
 #include "core/err.h"
 #include "model/nn_impl.h"
 
-/* Largest im2col buffer, in reals: a chunk of images is lowered at a time so the
- * scratch stays bounded (and warm in cache) whatever the batch. */
-#define COL_CHUNK_ELEMS ((size_t)1 << 22)
+/* Each thread lowers its own ranges of output rows into its own column buffer, so the
+ * columns pass from im2col to the GEMM through that core's L2 cache. A range aims at
+ * COL_CHUNK_ELEMS reals but spans at least MIN_CHUNK_COLS output pixels, so that deep
+ * layers, whose weights are large, still get wide GEMMs. */
+#define COL_CHUNK_ELEMS ((size_t)1 << 18)
+#define MIN_CHUNK_COLS  512
 
 NnConv2d nn_conv2d_dims(int n, int ci, int h, int w, int co, int k, int stride, int pad) {
     NnConv2d d = {n, ci, h, w, co, k, k, stride, pad, 0, 0};
@@ -19,116 +24,141 @@ NnConv2d nn_conv2d_dims(int n, int ci, int h, int w, int co, int k, int stride, 
     return d;
 }
 
-static int is_pointwise(const NnConv2d *d) {
-    return d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0;
-}
-
-static int chunk_images(const NnConv2d *d) {
-    size_t per = (size_t)d->ci * d->kh * d->kw * d->oh * d->ow;
-    size_t nb = COL_CHUNK_ELEMS / per;
-    if (nb < 1) nb = 1;
-    if (nb > (size_t)d->n) nb = (size_t)d->n;
-    return (int)nb;
-}
-
-size_t nn_conv2d_scratch(const NnConv2d *d) {
-    if (is_pointwise(d)) return 0;
-    return (size_t)chunk_images(d) * d->ci * d->kh * d->kw * d->oh * d->ow;
-}
-
 double nn_conv2d_flops(const NnConv2d *d) {
     return 2.0 * d->co * d->ci * d->kh * d->kw * (double)d->n * d->oh * d->ow;
 }
 
+static int is_pointwise(const NnConv2d *d) {
+    return d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0;
+}
+
+/* The gradient of a stride-1 convolution with respect to its input is itself a
+ * stride-1 convolution: of dout with the kernel transposed (ci <-> co) and flipped,
+ * padded by k-1-p. That is a gather (im2col) and a GEMM with inner size co*k*k,
+ * where the direct route is a GEMM with inner size co and a scatter-add (col2im). */
+static int grad_is_conv(const NnConv2d *d) {
+    return d->stride == 1 && d->kh == d->kw && d->pad <= d->kh - 1 && !is_pointwise(d);
+}
+
+static NnConv2d grad_dims(const NnConv2d *d) {
+    NnConv2d g = {d->n, d->co, d->oh, d->ow, d->ci, d->kh, d->kw, 1, d->kh - 1 - d->pad,
+                  d->h, d->w};
+    return g;
+}
+
+static size_t wsize(const NnConv2d *d) {
+    return (size_t)d->co * d->ci * d->kh * d->kw;
+}
+static size_t round16(size_t n) {
+    return (n + 15) / 16 * 16;
+}
+
+/* Output rows per chunk, and the column buffer that takes the larger lowering (the
+ * forward one, or the gradient one when that is a convolution). Chunks that scatter
+ * back into the input (col2im) take whole images instead, so that threads never add
+ * into the same input rows. */
+static int col_k(const NnConv2d *d) {
+    int c = grad_is_conv(d) && d->co > d->ci ? d->co : d->ci;
+    return c * d->kh * d->kw;
+}
+static int chunk_rows(const NnConv2d *d) {
+    size_t rows = COL_CHUNK_ELEMS / ((size_t)col_k(d) * d->ow);
+    size_t least = (MIN_CHUNK_COLS + d->ow - 1) / d->ow;
+    if (rows < least) rows = least;
+    if (rows > (size_t)d->n * d->oh) rows = (size_t)d->n * d->oh;
+    return (int)rows;
+}
+static int chunk_images(const NnConv2d *d) {
+    int nb = (chunk_rows(d) + d->oh - 1) / d->oh;
+    return nb < d->n ? nb : d->n;
+}
+static size_t col_elems(const NnConv2d *d) {
+    if (is_pointwise(d)) return 0;
+    size_t rows = (size_t)chunk_rows(d);
+    if (!grad_is_conv(d)) {
+        size_t img = (size_t)chunk_images(d) * d->oh;
+        if (img > rows) rows = img;
+    }
+    return round16(rows * d->ow * (size_t)col_k(d));
+}
+static size_t per_thread(const NnConv2d *d) {
+    return col_elems(d) + round16(wsize(d));
+}
+
+/* Shared: the flipped kernel. Per thread: a column buffer and a partial weight
+ * gradient. */
+size_t nn_conv2d_scratch(const NnConv2d *d) {
+    return round16(wsize(d)) + (size_t)nn_runtime_threads() * per_thread(d);
+}
+
 /* ---------------------------------------------------------------- im2col */
 
-typedef struct {
-    const NnConv2d *d;
-    const NnReal *in;
-    NnReal *col;
-    int b0, nb;
-} ColTask;
-
-/* Rows r = (c, ki, kj) of the column matrix for images [b0, b0+nb). */
-static void im2col_rows(void *ctx, int64_t r0, int64_t r1, int worker) {
-    (void)worker;
-    const ColTask *t = ctx;
-    const NnConv2d *d = t->d;
+/* col[r][(g - g0)*ow + ox] for r = (c, ki, kj) and global output rows g = b*oh + oy
+ * in [g0, g0 + rows): the input pixel under tap (ki, kj), or 0 in the padding. */
+NN_HOT static void im2col(const NnConv2d *d, const NnReal *in, NnReal *col, int g0, int rows) {
     const int oh = d->oh, ow = d->ow, s = d->stride, p = d->pad, h = d->h, w = d->w;
-    const size_t plane = (size_t)h * w, ncols = (size_t)t->nb * oh * ow;
-    for (int64_t r = r0; r < r1; r++) {
-        int c = (int)(r / (d->kh * d->kw)), kk = (int)(r % (d->kh * d->kw));
+    const int K = d->ci * d->kh * d->kw;
+    const size_t plane = (size_t)h * w, ncols = (size_t)rows * ow;
+    for (int r = 0; r < K; r++) {
+        int c = r / (d->kh * d->kw), kk = r % (d->kh * d->kw);
         int ki = kk / d->kw, kj = kk % d->kw;
-        NnReal *dst = t->col + (size_t)r * ncols;
+        NnReal *dst = col + (size_t)r * ncols;
         /* valid output columns for this kj: 0 <= ox*s - p + kj < w */
         int ox0 = p - kj > 0 ? (p - kj + s - 1) / s : 0;
         int ox1 = (w - 1 + p - kj) >= 0 ? (w - 1 + p - kj) / s + 1 : 0;
         if (ox1 > ow) ox1 = ow;
         if (ox0 > ox1) ox0 = ox1;
-        for (int b = 0; b < t->nb; b++) {
-            const NnReal *src = t->in + ((size_t)c * d->n + t->b0 + b) * plane;
-            for (int oy = 0; oy < oh; oy++, dst += ow) {
-                int iy = oy * s - p + ki;
-                if (iy < 0 || iy >= h) {
-                    memset(dst, 0, sizeof(NnReal) * ow);
-                    continue;
-                }
-                const NnReal *row = src + (size_t)iy * w;
-                for (int ox = 0; ox < ox0; ox++)
+        for (int g = g0; g < g0 + rows; g++, dst += ow) {
+            int b = g / oh, oy = g % oh, iy = oy * s - p + ki;
+            if (iy < 0 || iy >= h) {
+                for (int ox = 0; ox < ow; ox++)
                     dst[ox] = 0;
-                if (s == 1) {
-                    memcpy(dst + ox0, row + ox0 - p + kj, sizeof(NnReal) * (ox1 - ox0));
-                } else {
-                    for (int ox = ox0; ox < ox1; ox++)
-                        dst[ox] = row[ox * s - p + kj];
-                }
-                for (int ox = ox1; ox < ow; ox++)
-                    dst[ox] = 0;
+                continue;
             }
+            /* rows are short (tens of pixels): plain loops beat memcpy calls */
+            const NnReal *row = in + ((size_t)c * d->n + b) * plane + (size_t)iy * w;
+            const int off = kj - p;
+            for (int ox = 0; ox < ox0; ox++)
+                dst[ox] = 0;
+            if (s == 1)
+                for (int ox = ox0; ox < ox1; ox++)
+                    dst[ox] = row[ox + off];
+            else
+                for (int ox = ox0; ox < ox1; ox++)
+                    dst[ox] = row[ox * s + off];
+            for (int ox = ox1; ox < ow; ox++)
+                dst[ox] = 0;
         }
     }
 }
 
-typedef struct {
-    const NnConv2d *d;
-    const NnReal *col;
-    NnReal *din;
-    int b0, nb;
-} Col2ImTask;
-
-/* Adds the column gradients back into input channels [c0, c1): each channel is
- * owned by one thread and summed in a fixed (ki, kj) order. */
-static void col2im_channels(void *ctx, int64_t c0, int64_t c1, int worker) {
-    (void)worker;
-    const Col2ImTask *t = ctx;
-    const NnConv2d *d = t->d;
+/* The adjoint of im2col: adds col back into din for the images [b0, b0 + nb). */
+NN_HOT static void col2im(const NnConv2d *d, const NnReal *col, NnReal *din, int b0, int nb) {
     const int oh = d->oh, ow = d->ow, s = d->stride, p = d->pad, h = d->h, w = d->w;
-    const size_t plane = (size_t)h * w, ncols = (size_t)t->nb * oh * ow;
-    for (int64_t c = c0; c < c1; c++) {
+    const size_t plane = (size_t)h * w, ncols = (size_t)nb * oh * ow;
+    for (int c = 0; c < d->ci; c++)
         for (int ki = 0; ki < d->kh; ki++)
             for (int kj = 0; kj < d->kw; kj++) {
-                const NnReal *src = t->col + (((size_t)c * d->kh + ki) * d->kw + kj) * ncols;
+                const NnReal *src = col + (((size_t)c * d->kh + ki) * d->kw + kj) * ncols;
                 int ox0 = p - kj > 0 ? (p - kj + s - 1) / s : 0;
                 int ox1 = (w - 1 + p - kj) >= 0 ? (w - 1 + p - kj) / s + 1 : 0;
                 if (ox1 > ow) ox1 = ow;
-                for (int b = 0; b < t->nb; b++) {
-                    NnReal *dst = t->din + ((size_t)c * d->n + t->b0 + b) * plane;
+                const int off = kj - p;
+                for (int b = b0; b < b0 + nb; b++) {
+                    NnReal *dst = din + ((size_t)c * d->n + b) * plane;
                     for (int oy = 0; oy < oh; oy++, src += ow) {
                         int iy = oy * s - p + ki;
                         if (iy < 0 || iy >= h) continue;
                         NnReal *row = dst + (size_t)iy * w;
-                        const int off = kj - p;
-                        if (s == 1) {
+                        if (s == 1)
                             for (int ox = ox0; ox < ox1; ox++)
                                 row[ox + off] += src[ox];
-                        } else {
+                        else
                             for (int ox = ox0; ox < ox1; ox++)
                                 row[ox * s + off] += src[ox];
-                        }
                     }
                 }
             }
-    }
 }
 
 /* ---------------------------------------------------------------- bias */
@@ -164,56 +194,178 @@ static void bias_grad_rows(void *ctx, int64_t c0, int64_t c1, int worker) {
 
 /* ---------------------------------------------------------------- conv2d */
 
-void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnReal *bias,
-                       const NnConv2d *d, NnReal *scratch) {
-    const int K = d->ci * d->kh * d->kw;
-    const size_t ohw = (size_t)d->oh * d->ow, ldo = (size_t)d->n * ohw;
-    if (is_pointwise(d)) {
-        nn_gemm(0, 0, d->co, (int)ldo, K, 1, w, K, in, (int)ldo, 0, out, (int)ldo);
-    } else {
-        int chunk = chunk_images(d);
-        for (int b0 = 0; b0 < d->n; b0 += chunk) {
-            int nb = d->n - b0 < chunk ? d->n - b0 : chunk;
-            ColTask t = {d, in, scratch, b0, nb};
-            nn_par_for(K, im2col_rows, &t);
-            int ncols = (int)(nb * ohw);
-            nn_gemm(0, 0, d->co, ncols, K, 1, w, K, scratch, ncols, 0, out + b0 * ohw, (int)ldo);
+typedef struct {
+    const NnConv2d *d;
+    const NnReal *in, *w, *dout, *wt; /* wt: the flipped kernel */
+    NnReal *out, *din, *scratch;
+    int rows, need_dw; /* output rows (or images, for col2im) per job */
+} ConvTask;
+
+static NnReal *thread_cols(const ConvTask *t, int worker) {
+    return t->scratch + round16(wsize(t->d)) + (size_t)worker * per_thread(t->d);
+}
+
+static void job_rows(const ConvTask *t, int64_t job, int total, int *g0, int *rows) {
+    *g0 = (int)job * t->rows;
+    *rows = total - *g0 < t->rows ? total - *g0 : t->rows;
+}
+
+/* out[:, rows g0 .. g0+rows) (+)= W x im2col(in), on this thread. */
+static void lower_multiply(const NnConv2d *d, const NnReal *in, const NnReal *w, NnReal *out,
+                           NnReal beta, NnReal *col, int g0, int rows) {
+    const int K = d->ci * d->kh * d->kw, ncols = rows * d->ow;
+    im2col(d, in, col, g0, rows);
+    nn_gemm_serial(0, 0, d->co, ncols, K, 1, w, K, col, ncols, beta, out + (size_t)g0 * d->ow,
+                   d->n * d->oh * d->ow);
+}
+
+static void conv_fwd_jobs(void *ctx, int64_t j0, int64_t j1, int worker) {
+    const ConvTask *t = ctx;
+    NnReal *col = thread_cols(t, worker);
+    for (int64_t j = j0; j < j1; j++) {
+        int g0, rows;
+        job_rows(t, j, t->d->n * t->d->oh, &g0, &rows);
+        lower_multiply(t->d, t->in, t->w, t->out, 0, col, g0, rows);
+    }
+}
+
+/* Weight gradient into this thread's partial, and the input gradient when it is a
+ * convolution of dout (a gather: output rows are independent). */
+static void conv_bwd_jobs(void *ctx, int64_t j0, int64_t j1, int worker) {
+    const ConvTask *t = ctx;
+    const NnConv2d *d = t->d;
+    const int K = d->ci * d->kh * d->kw, ldo = d->n * d->oh * d->ow;
+    NnReal *col = thread_cols(t, worker), *dw = col + col_elems(d);
+    for (int64_t j = j0; j < j1; j++) {
+        int g0, rows;
+        job_rows(t, j, d->n * d->oh, &g0, &rows);
+        const int ncols = rows * d->ow;
+        if (t->need_dw) {
+            im2col(d, t->in, col, g0, rows);
+            nn_gemm_serial(0, 1, d->co, K, ncols, 1, t->dout + (size_t)g0 * d->ow, ldo, col, ncols,
+                           1, dw, K);
+        }
+        if (t->din && t->wt) {
+            NnConv2d g = grad_dims(d);
+            lower_multiply(&g, t->dout, t->wt, t->din, 1, col, g0, rows);
         }
     }
+}
+
+/* The input gradient of a strided convolution: dcol = W^T dout, scattered back by
+ * col2im, whole images per job. */
+static void conv_bwd_scatter_jobs(void *ctx, int64_t j0, int64_t j1, int worker) {
+    const ConvTask *t = ctx;
+    const NnConv2d *d = t->d;
+    const int K = d->ci * d->kh * d->kw, ohw = d->oh * d->ow, ldo = d->n * ohw;
+    NnReal *col = thread_cols(t, worker);
+    for (int64_t j = j0; j < j1; j++) {
+        int b0, nb;
+        job_rows(t, j, d->n, &b0, &nb);
+        nn_gemm_serial(1, 0, K, nb * ohw, d->co, 1, t->w, K, t->dout + (size_t)b0 * ohw, ldo, 0,
+                       col, nb * ohw);
+        col2im(d, col, t->din, b0, nb);
+    }
+}
+
+/* Pointwise convolutions need no columns: threads take ranges of 16 pixels. */
+static void conv1x1_fwd_jobs(void *ctx, int64_t j0, int64_t j1, int worker) {
+    (void)worker;
+    const ConvTask *t = ctx;
+    const int ldo = t->d->n * t->d->oh * t->d->ow, lo = (int)j0 * 16;
+    const int hi = (int)j1 * 16 < ldo ? (int)j1 * 16 : ldo;
+    nn_gemm_serial(0, 0, t->d->co, hi - lo, t->d->ci, 1, t->w, t->d->ci, t->in + lo, ldo, 0,
+                   t->out + lo, ldo);
+}
+
+static void conv1x1_bwd_jobs(void *ctx, int64_t j0, int64_t j1, int worker) {
+    const ConvTask *t = ctx;
+    const int ldo = t->d->n * t->d->oh * t->d->ow, lo = (int)j0 * 16, co = t->d->co, ci = t->d->ci;
+    const int hi = (int)j1 * 16 < ldo ? (int)j1 * 16 : ldo;
+    NnReal *dw = thread_cols(t, worker);
+    if (t->need_dw)
+        nn_gemm_serial(0, 1, co, ci, hi - lo, 1, t->dout + lo, ldo, t->in + lo, ldo, 1, dw, ci);
+    if (t->din)
+        nn_gemm_serial(1, 0, ci, hi - lo, co, 1, t->w, ci, t->dout + lo, ldo, 1, t->din + lo, ldo);
+}
+
+typedef struct {
+    NnReal *dw;
+    const NnReal *part;
+    size_t stride;
+    int T;
+} ReduceTask;
+
+/* dw += the threads' partial gradients, summed in thread order. */
+static void reduce_parts(void *ctx, int64_t i0, int64_t i1, int worker) {
+    (void)worker;
+    const ReduceTask *r = ctx;
+    for (int64_t i = i0; i < i1; i++) {
+        NnReal acc = r->dw[i];
+        for (int k = 0; k < r->T; k++)
+            acc += r->part[(size_t)k * r->stride + i];
+        r->dw[i] = acc;
+    }
+}
+
+void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnReal *bias,
+                       const NnConv2d *d, NnReal *scratch) {
+    const size_t ldo = (size_t)d->n * d->oh * d->ow;
+    ConvTask t = {d, in, w, NULL, NULL, out, NULL, scratch, 0, 0};
+    if (is_pointwise(d)) {
+        nn_par_for((int64_t)(ldo + 15) / 16, conv1x1_fwd_jobs, &t);
+    } else {
+        t.rows = chunk_rows(d);
+        nn_par_for((d->n * d->oh + t.rows - 1) / t.rows, conv_fwd_jobs, &t);
+    }
     if (bias) {
-        BiasTask t = {out, bias, NULL, ldo};
-        nn_par_for(d->co, bias_add_rows, &t);
+        BiasTask b = {out, bias, NULL, ldo};
+        nn_par_for(d->co, bias_add_rows, &b);
     }
 }
 
 void nn_conv2d_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *dout,
                         const NnReal *in, const NnReal *w, const NnConv2d *d, NnReal *scratch) {
-    const int K = d->ci * d->kh * d->kw;
-    const size_t ohw = (size_t)d->oh * d->ow, ldo = (size_t)d->n * ohw;
+    const size_t ldo = (size_t)d->n * d->oh * d->ow, ws = wsize(d);
     if (dbias) {
-        BiasTask t = {(NnReal *)dout, NULL, dbias, ldo};
-        nn_par_for(d->co, bias_grad_rows, &t);
+        BiasTask b = {(NnReal *)dout, NULL, dbias, ldo};
+        nn_par_for(d->co, bias_grad_rows, &b);
     }
+    ConvTask t = {d, in, w, dout, NULL, NULL, din, scratch, 0, dw != NULL};
+    int64_t jobs;
+    WmPoolFn fn;
     if (is_pointwise(d)) {
-        if (dw) nn_gemm(0, 1, d->co, K, (int)ldo, 1, dout, (int)ldo, in, (int)ldo, 1, dw, K);
-        if (din) nn_gemm(1, 0, K, (int)ldo, d->co, 1, w, K, dout, (int)ldo, 1, din, (int)ldo);
-        return;
+        jobs = (int64_t)(ldo + 15) / 16;
+        fn = conv1x1_bwd_jobs;
+    } else {
+        t.rows = chunk_rows(d);
+        jobs = (d->n * d->oh + t.rows - 1) / t.rows;
+        fn = conv_bwd_jobs;
+        if (din && grad_is_conv(d)) {
+            /* wt[c][o][kh-1-i][kw-1-j] = w[o][c][i][j] */
+            NnReal *wt = scratch;
+            const int kk = d->kh * d->kw;
+            for (int o = 0; o < d->co; o++)
+                for (int c = 0; c < d->ci; c++)
+                    for (int k = 0; k < kk; k++)
+                        wt[((size_t)c * d->co + o) * kk + (kk - 1 - k)] =
+                            w[((size_t)o * d->ci + c) * kk + k];
+            t.wt = wt;
+        }
     }
-    int chunk = chunk_images(d);
-    for (int b0 = 0; b0 < d->n; b0 += chunk) {
-        int nb = d->n - b0 < chunk ? d->n - b0 : chunk;
-        int ncols = (int)(nb * ohw);
-        const NnReal *dout_b = dout + b0 * ohw;
-        if (dw) {
-            ColTask t = {d, in, scratch, b0, nb};
-            nn_par_for(K, im2col_rows, &t);
-            nn_gemm(0, 1, d->co, K, ncols, 1, dout_b, (int)ldo, scratch, ncols, 1, dw, K);
-        }
-        if (din) {
-            nn_gemm(1, 0, K, ncols, d->co, 1, w, K, dout_b, (int)ldo, 0, scratch, ncols);
-            Col2ImTask t = {d, scratch, din, b0, nb};
-            nn_par_for(d->ci, col2im_channels, &t);
-        }
+    /* each thread accumulates its weight gradient apart; summed below in fixed order */
+    int T = jobs < nn_par_threads() ? (int)jobs : nn_par_threads();
+    if (dw)
+        for (int k = 0; k < T; k++)
+            memset(thread_cols(&t, k) + col_elems(d), 0, ws * sizeof *dw);
+    if (dw || (din && (t.wt || is_pointwise(d)))) nn_par_for(jobs, fn, &t);
+    if (dw) {
+        ReduceTask r = {dw, thread_cols(&t, 0) + col_elems(d), per_thread(d), T};
+        nn_par_for((int64_t)ws, reduce_parts, &r);
+    }
+    if (din && !is_pointwise(d) && !t.wt) {
+        t.rows = chunk_images(d);
+        nn_par_for((d->n + t.rows - 1) / t.rows, conv_bwd_scatter_jobs, &t);
     }
 }
 

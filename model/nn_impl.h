@@ -11,10 +11,25 @@
 /* fn over [0, n) in fixed contiguous chunks on the engine pool (inline when the
  * caller is not the pool's owner, or there is no pool). */
 void nn_par_for(int64_t n, WmPoolFn fn, void *ctx);
+/* Threads a parallel loop will use when called from this thread (1 off the owner). */
+int nn_par_threads(void);
+/* nn_gemm on the calling thread only (OpenBLAS itself runs single-threaded), for use
+ * inside parallel loops. */
+void nn_gemm_serial(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
+                    const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc);
 /* Chunks below this many elements of work are not worth waking threads for. */
 #define NN_PAR_MIN 16384
 
 double nn_clock(void);
+
+/* Hot loops get AVX-512 and AVX2 clones picked at load time (plain SSE2 otherwise).
+ * ISO C mode keeps floating-point contraction off, so every clone computes the same
+ * bits: results do not depend on which one runs. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define NN_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NN_HOT
+#endif
 
 /* Formats a tensor or module name into out[NN_NAME_MAX]; a name that does not fit
  * is a bug. */

@@ -28,8 +28,8 @@ typedef struct {
 } BnFwd;
 
 /* Sum and sum of squares in double, in eight interleaved lanes (a fixed order that
- * the compiler can keep in vector registers). */
-static void sum_sq_contig(const NnReal *x, size_t n, double *sum, double *sq) {
+ * the compiler keeps in vector registers). */
+NN_HOT static void bn_stats_contig(const NnReal *restrict x, size_t n, double *sum, double *sq) {
     double s[8] = {0}, q[8] = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -52,22 +52,105 @@ static void sum_sq_contig(const NnReal *x, size_t n, double *sum, double *sq) {
     *sq = tq;
 }
 
+/* y = relu?((x - mu) * scale + b + r) */
+NN_HOT static void bn_norm_contig(NnReal *restrict y, const NnReal *restrict x,
+                                  const NnReal *restrict r, size_t n, NnReal mu, NnReal scale,
+                                  NnReal b, int relu) {
+    if (r && relu) {
+        for (size_t i = 0; i < n; i++) {
+            NnReal v = (x[i] - mu) * scale + b + r[i];
+            y[i] = v > 0 ? v : 0;
+        }
+    } else if (r) {
+        for (size_t i = 0; i < n; i++)
+            y[i] = (x[i] - mu) * scale + b + r[i];
+    } else if (relu) {
+        for (size_t i = 0; i < n; i++) {
+            NnReal v = (x[i] - mu) * scale + b;
+            y[i] = v > 0 ? v : 0;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++)
+            y[i] = (x[i] - mu) * scale + b;
+    }
+}
+
+/* Sums of g and g * xhat, g = dy masked by y > 0 when y is given. Both loads are
+ * unconditional so the loop vectorises. */
+NN_HOT static void bn_grad_sums_contig(const NnReal *restrict dy, const NnReal *restrict y,
+                                       const NnReal *restrict x, size_t n, NnReal mu, NnReal rs,
+                                       double *sum_g, double *sum_gx) {
+    double sg[8] = {0}, sgx[8] = {0};
+    size_t i = 0;
+    if (y) {
+        for (; i + 8 <= n; i += 8)
+            for (int l = 0; l < 8; l++) {
+                NnReal g = y[i + l] > 0 ? dy[i + l] : 0;
+                sg[l] += g;
+                sgx[l] += (double)g * (double)((x[i + l] - mu) * rs);
+            }
+    } else {
+        for (; i + 8 <= n; i += 8)
+            for (int l = 0; l < 8; l++) {
+                NnReal g = dy[i + l];
+                sg[l] += g;
+                sgx[l] += (double)g * (double)((x[i + l] - mu) * rs);
+            }
+    }
+    double tg = 0, tgx = 0;
+    for (; i < n; i++) {
+        NnReal g = y && y[i] <= 0 ? 0 : dy[i];
+        tg += g;
+        tgx += (double)g * (double)((x[i] - mu) * rs);
+    }
+    for (int l = 0; l < 8; l++) {
+        tg += sg[l];
+        tgx += sgx[l];
+    }
+    *sum_g = tg;
+    *sum_gx = tgx;
+}
+
+/* dx += a * (g - mg - xhat * mgx); dres += g. */
+NN_HOT static void bn_grad_apply_contig(NnReal *restrict dx, NnReal *restrict dres,
+                                        const NnReal *restrict dy, const NnReal *restrict y,
+                                        const NnReal *restrict x, size_t n, NnReal mu, NnReal rs,
+                                        NnReal a, NnReal mg, NnReal mgx) {
+    if (y) {
+        if (dx)
+            for (size_t i = 0; i < n; i++) {
+                NnReal g = y[i] > 0 ? dy[i] : 0;
+                dx[i] += a * (g - mg - (x[i] - mu) * rs * mgx);
+            }
+        if (dres)
+            for (size_t i = 0; i < n; i++)
+                dres[i] += y[i] > 0 ? dy[i] : 0;
+    } else {
+        if (dx)
+            for (size_t i = 0; i < n; i++)
+                dx[i] += a * (dy[i] - mg - (x[i] - mu) * rs * mgx);
+        if (dres)
+            for (size_t i = 0; i < n; i++)
+                dres[i] += dy[i];
+    }
+}
+
 static void bn_fwd_channels(void *ctx, int64_t j0, int64_t j1, int worker) {
     (void)worker;
     const BnFwd *t = ctx;
     const NnBatchNorm *d = t->d;
-    const size_t n = (size_t)d->count;
+    const size_t n = (size_t)d->count, is = t->is;
     for (int64_t j = j0; j < j1; j++) {
         const NnReal *x = t->in + j * t->cs;
         NnReal *y = t->out + j * t->cs;
         double mean, rstd;
         if (d->train) {
             double sum = 0, sq = 0;
-            if (t->is == 1) {
-                sum_sq_contig(x, n, &sum, &sq);
+            if (is == 1) {
+                bn_stats_contig(x, n, &sum, &sq);
             } else {
                 for (size_t i = 0; i < n; i++) {
-                    double v = x[i * t->is];
+                    double v = x[i * is];
                     sum += v;
                     sq += v * v;
                 }
@@ -91,27 +174,11 @@ static void bn_fwd_channels(void *ctx, int64_t j0, int64_t j1, int worker) {
         const NnReal g = t->gamma ? t->gamma[j] : 1, b = t->beta ? t->beta[j] : 0;
         const NnReal scale = (NnReal)rstd * g, mu = (NnReal)mean;
         const NnReal *r = t->res ? t->res + j * t->cs : NULL;
-        if (t->is == 1) {
-            if (r && d->relu) {
-                for (size_t i = 0; i < n; i++) {
-                    NnReal v = (x[i] - mu) * scale + b + r[i];
-                    y[i] = v > 0 ? v : 0;
-                }
-            } else if (r) {
-                for (size_t i = 0; i < n; i++)
-                    y[i] = (x[i] - mu) * scale + b + r[i];
-            } else if (d->relu) {
-                for (size_t i = 0; i < n; i++) {
-                    NnReal v = (x[i] - mu) * scale + b;
-                    y[i] = v > 0 ? v : 0;
-                }
-            } else {
-                for (size_t i = 0; i < n; i++)
-                    y[i] = (x[i] - mu) * scale + b;
-            }
+        if (is == 1) {
+            bn_norm_contig(y, x, r, n, mu, scale, b, d->relu);
         } else {
             for (size_t i = 0; i < n; i++) {
-                size_t k = i * t->is;
+                size_t k = i * is;
                 NnReal v = (x[k] - mu) * scale + b + (r ? r[k] : 0);
                 y[k] = d->relu && v < 0 ? 0 : v;
             }
@@ -131,63 +198,37 @@ static void bn_bwd_channels(void *ctx, int64_t j0, int64_t j1, int worker) {
     const BnBwd *t = ctx;
     const NnBatchNorm *d = t->d;
     const size_t n = (size_t)d->count, is = t->is;
-    const int relu = d->relu;
     for (int64_t j = j0; j < j1; j++) {
         const NnReal *x = t->in + j * t->cs, *dy = t->dout + j * t->cs;
-        const NnReal *y = relu ? t->out + j * t->cs : NULL;
+        const NnReal *y = d->relu ? t->out + j * t->cs : NULL;
+        NnReal *dx = t->din ? t->din + j * t->cs : NULL;
+        NnReal *dr = t->dres ? t->dres + j * t->cs : NULL;
         const NnReal mu = t->mean[j], rs = t->rstd[j];
-        /* g = dout masked by the ReLU; sums of g and g*xhat */
-        double sg[8] = {0}, sgx[8] = {0}, tg = 0, tgx = 0;
-        size_t i = 0;
+        double tg = 0, tgx = 0;
         if (is == 1) {
-            for (; i + 8 <= n; i += 8)
-                for (int l = 0; l < 8; l++) {
-                    NnReal g = relu && y[i + l] <= 0 ? 0 : dy[i + l];
-                    sg[l] += g;
-                    sgx[l] += (double)g * (double)((x[i + l] - mu) * rs);
-                }
-        }
-        for (; i < n; i++) {
-            size_t k = i * is;
-            NnReal g = relu && y[k] <= 0 ? 0 : dy[k];
-            tg += g;
-            tgx += (double)g * (double)((x[k] - mu) * rs);
-        }
-        for (int l = 0; l < 8; l++) {
-            tg += sg[l];
-            tgx += sgx[l];
+            bn_grad_sums_contig(dy, y, x, n, mu, rs, &tg, &tgx);
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                size_t k = i * is;
+                NnReal g = y && y[k] <= 0 ? 0 : dy[k];
+                tg += g;
+                tgx += (double)g * (double)((x[k] - mu) * rs);
+            }
         }
         if (t->dgamma) t->dgamma[j] += (NnReal)tgx;
         if (t->dbeta) t->dbeta[j] += (NnReal)tg;
-        if (t->dres) {
-            NnReal *dr = t->dres + j * t->cs;
-            for (size_t i2 = 0; i2 < n; i2++) {
-                size_t k = i2 * is;
-                dr[k] += relu && y[k] <= 0 ? 0 : dy[k];
-            }
-        }
-        if (!t->din) continue;
-        NnReal *dx = t->din + j * t->cs;
+        /* eval mode: the statistics are constants, so only the affine part remains */
         const NnReal a = (t->gamma ? t->gamma[j] : 1) * rs;
-        if (d->train) {
-            const NnReal mg = (NnReal)(tg / (double)n), mgx = (NnReal)(tgx / (double)n);
-            if (is == 1) {
-                for (size_t k = 0; k < n; k++) {
-                    NnReal g = relu && y[k] <= 0 ? 0 : dy[k];
-                    dx[k] += a * (g - mg - (x[k] - mu) * rs * mgx);
-                }
-            } else {
-                for (size_t i2 = 0; i2 < n; i2++) {
-                    size_t k = i2 * is;
-                    NnReal g = relu && y[k] <= 0 ? 0 : dy[k];
-                    dx[k] += a * (g - mg - (x[k] - mu) * rs * mgx);
-                }
-            }
+        const NnReal mg = d->train ? (NnReal)(tg / (double)n) : 0;
+        const NnReal mgx = d->train ? (NnReal)(tgx / (double)n) : 0;
+        if (is == 1) {
+            bn_grad_apply_contig(dx, dr, dy, y, x, n, mu, rs, a, mg, mgx);
         } else {
-            for (size_t i2 = 0; i2 < n; i2++) {
-                size_t k = i2 * is;
-                NnReal g = relu && y[k] <= 0 ? 0 : dy[k];
-                dx[k] += a * g;
+            for (size_t i = 0; i < n; i++) {
+                size_t k = i * is;
+                NnReal g = y && y[k] <= 0 ? 0 : dy[k];
+                if (dx) dx[k] += a * (g - mg - (x[k] - mu) * rs * mgx);
+                if (dr) dr[k] += g;
             }
         }
     }

@@ -46,6 +46,12 @@ NnResNetConfig nn_resnet18_config(int cifar_stem) {
     return c;
 }
 
+NnResNetConfig nn_resnet_small_config(int width, int cifar_stem) {
+    WM_ASSERT(width > 0);
+    NnResNetConfig c = {cifar_stem, 3, {width, 2 * width, 4 * width, 8 * width}, {2, 2, 2, 2}, 1};
+    return c;
+}
+
 /* torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"). */
 static size_t conv_register(NnParams *p, const char *prefix, const char *name, int co, int ci,
                             int k) {

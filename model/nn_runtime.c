@@ -124,7 +124,9 @@ void nn_runtime_init(int threads) {
     g_pool = threads > 1 ? wm_pool_create(threads) : NULL;
     g_owner = pthread_self();
     g_threads = threads;
-    openblas_set_num_threads(threads);
+    /* the engine splits products over its own pool; OpenBLAS runs each piece on one
+     * thread (so no OpenBLAS worker spins while the pool runs other ops) */
+    openblas_set_num_threads(1);
     NnBlasInfo bi;
     nn_blas_info(&bi);
     const char *better = better_core(bi.core);
@@ -151,6 +153,10 @@ int nn_runtime_threads(void) {
     return g_threads;
 }
 
+int nn_par_threads(void) {
+    return g_pool && pthread_equal(pthread_self(), g_owner) ? g_threads : 1;
+}
+
 void nn_par_for(int64_t n, WmPoolFn fn, void *ctx) {
     if (n <= 0) return;
     if (g_pool && pthread_equal(pthread_self(), g_owner))
@@ -161,8 +167,8 @@ void nn_par_for(int64_t n, WmPoolFn fn, void *ctx) {
 
 /* ---------------------------------------------------------------- GEMM */
 
-void nn_gemm(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
-             const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc) {
+void nn_gemm_serial(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
+                    const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         for (int i = 0; i < m; i++)
@@ -177,6 +183,44 @@ void nn_gemm(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a,
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
                 k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
+}
+
+typedef struct {
+    int ta, tb, m, n, k, lda, ldb, ldc, by_cols;
+    NnReal alpha, beta;
+    const NnReal *a, *b;
+    NnReal *c;
+} GemmTask;
+
+/* Blocks of 16 rows or columns of C, each computed by one thread. */
+static void gemm_blocks(void *ctx, int64_t j0, int64_t j1, int worker) {
+    (void)worker;
+    const GemmTask *g = ctx;
+    int lo = (int)j0 * 16, hi = (int)j1 * 16;
+    if (g->by_cols) {
+        if (hi > g->n) hi = g->n;
+        const NnReal *b = g->tb ? g->b + (size_t)lo * g->ldb : g->b + lo;
+        nn_gemm_serial(g->ta, g->tb, g->m, hi - lo, g->k, g->alpha, g->a, g->lda, b, g->ldb,
+                       g->beta, g->c + lo, g->ldc);
+    } else {
+        if (hi > g->m) hi = g->m;
+        const NnReal *a = g->ta ? g->a + lo : g->a + (size_t)lo * g->lda;
+        nn_gemm_serial(g->ta, g->tb, hi - lo, g->n, g->k, g->alpha, a, g->lda, g->b, g->ldb,
+                       g->beta, g->c + (size_t)lo * g->ldc, g->ldc);
+    }
+}
+
+/* Large products split C into row or column blocks over the pool, each block one
+ * single-threaded OpenBLAS call: every element is computed by one thread in one
+ * order, so results do not depend on timing. */
+void nn_gemm(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
+             const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc) {
+    if (nn_par_threads() == 1 || (double)m * n * k < 1e6 || (m < 32 && n < 32)) {
+        nn_gemm_serial(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    GemmTask g = {ta, tb, m, n, k, lda, ldb, ldc, n >= m, alpha, beta, a, b, c};
+    nn_par_for(((g.by_cols ? n : m) + 15) / 16, gemm_blocks, &g);
 }
 
 void nn_gemm_naive(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,

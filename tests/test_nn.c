@@ -91,8 +91,10 @@ static void test_blas_vs_naive(void) {
     blas_vs_naive_conv(nn_conv2d_dims(2, 6, 9, 9, 4, 1, 2, 0), 0);
     blas_vs_naive_conv(nn_conv2d_dims(2, 3, 20, 20, 8, 7, 2, 3), 0);
     blas_vs_naive_conv(nn_conv2d_dims(4, 16, 8, 8, 32, 3, 1, 1), 0);
-    /* one image's columns exceed the im2col chunk: lowered image by image */
-    blas_vs_naive_conv(nn_conv2d_dims(2, 128, 64, 64, 2, 3, 1, 1), 0);
+    /* layers whose columns exceed a chunk: lowered a range of output rows at a time,
+     * ranges crossing image boundaries; the strided one scatters whole images */
+    blas_vs_naive_conv(nn_conv2d_dims(2, 128, 60, 60, 2, 3, 1, 1), 0);
+    blas_vs_naive_conv(nn_conv2d_dims(3, 128, 40, 40, 3, 3, 2, 1), 1);
     blas_vs_naive_linear(6, 17, 9, 1);
     blas_vs_naive_linear(33, 64, 48, 0);
 }

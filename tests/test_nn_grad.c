@@ -16,11 +16,11 @@
 
 #define H   1e-5
 #define TOL 1e-6
-/* Whole blocks chain many ReLUs and max-pools whose kinks cannot all be nudged away
- * from, so they get a looser bound; every op on its own is held to TOL. */
-#define BLOCK_TOL 1e-5
-static double tol = TOL;
-#define MAX_CHECKS 48 /* elements checked per tensor (all when fewer) */
+/* Whole blocks chain ReLUs and max-pools whose kinks cannot all be nudged away from;
+ * check() detects and skips the few elements whose stencil straddles one. */
+static int in_blocks;
+#define MAX_CHECKS       48 /* elements checked per op tensor (all when fewer) */
+#define MAX_BLOCK_CHECKS 16 /* per tensor of a whole block (each costs 8 passes) */
 
 static WmRng rng;
 
@@ -49,36 +49,51 @@ typedef void (*GradFn)(void *ctx); /* zeroes and fills the analytic gradients */
 
 static double worst_seen[2]; /* ops, blocks */
 
-/* Corrected relative error: |a - n| / max(|a|, |n|, 1e-2 * largest |n| of the tensor),
- * so entries that are zero up to rounding do not blow up the ratio. */
 static double at_offset(LossFn loss, void *ctx, double *x, double keep, double h) {
     *x = keep + h;
     return loss(ctx);
 }
 
-/* Fourth-order central differences (f(x-2h), f(x-h), f(x+h), f(x+2h)) on up to
- * MAX_CHECKS elements spread over the tensor by a stride prime to common sizes. */
+/* Fourth-order central differences: f(x-2h), f(x-h), f(x+h), f(x+2h). */
+static double central(LossFn loss, void *ctx, double *x, double h) {
+    double keep = *x;
+    double f1 = at_offset(loss, ctx, x, keep, h), f_1 = at_offset(loss, ctx, x, keep, -h);
+    double f2 = at_offset(loss, ctx, x, keep, 2 * h), f_2 = at_offset(loss, ctx, x, keep, -2 * h);
+    *x = keep;
+    return (8 * (f1 - f_1) - (f2 - f_2)) / (12 * h);
+}
+
+static int kinks_skipped, kinks_checked;
+
+/* Checks up to MAX_CHECKS (MAX_BLOCK_CHECKS) elements spread over the tensor by a stride prime to
+ * common sizes. The error is the corrected relative error |a - n| / max(|a|, |n|, 1e-2 * largest
+ * |n| of the tensor), so entries that are zero up to rounding do not blow up the ratio. In whole
+ * blocks an element whose difference quotient changes with the step (h against h/8) straddles a
+ * ReLU or max-pool kink inside the stencil: it is skipped, and skips must stay rare. */
 static void check(const char *name, LossFn loss, GradFn grad, void *ctx, double *x,
                   const double *gx, size_t n) {
     grad(ctx);
-    size_t m = n < MAX_CHECKS ? n : MAX_CHECKS;
+    const size_t most = in_blocks ? MAX_BLOCK_CHECKS : MAX_CHECKS;
+    size_t m = n < most ? n : most;
     double *num = wm_new(double, m), scale = 0;
     size_t *idx = wm_new(size_t, m);
+    int *skip = wm_new(int, m);
     for (size_t k = 0; k < m; k++) {
-        size_t i = n <= MAX_CHECKS ? k : (k * 7919 + 13) % n;
-        double keep = x[i];
-        double f1 = at_offset(loss, ctx, &x[i], keep, H),
-               f_1 = at_offset(loss, ctx, &x[i], keep, -H);
-        double f2 = at_offset(loss, ctx, &x[i], keep, 2 * H);
-        double f_2 = at_offset(loss, ctx, &x[i], keep, -2 * H);
-        x[i] = keep;
+        size_t i = n <= most ? k : (k * 7919 + 13) % n;
         idx[k] = i;
-        num[k] = (8 * (f1 - f_1) - (f2 - f_2)) / (12 * H);
-        if (fabs(num[k]) > scale) scale = fabs(num[k]);
+        num[k] = central(loss, ctx, &x[i], H);
+        if (in_blocks) {
+            double fine = central(loss, ctx, &x[i], H / 8);
+            skip[k] = fabs(fine - num[k]) > 1e-6 * fmax(fmax(fabs(fine), fabs(num[k])), 1e-3);
+            kinks_skipped += skip[k];
+            kinks_checked++;
+        }
+        if (!skip[k] && fabs(num[k]) > scale) scale = fabs(num[k]);
     }
     double worst = 0;
     size_t at = 0;
     for (size_t k = 0; k < m; k++) {
+        if (skip[k]) continue;
         double a = gx[idx[k]];
         double den = fmax(fmax(fabs(a), fabs(num[k])), 1e-2 * scale);
         double e = den > 0 ? fabs(a - num[k]) / den : 0;
@@ -87,12 +102,13 @@ static void check(const char *name, LossFn loss, GradFn grad, void *ctx, double 
             at = k;
         }
     }
-    if (worst > worst_seen[tol > TOL]) worst_seen[tol > TOL] = worst;
-    CHECK(worst < tol, "%s: rel err %.3g at %zu (analytic %.10g, numeric %.10g)", name, worst,
+    if (worst > worst_seen[in_blocks]) worst_seen[in_blocks] = worst;
+    CHECK(worst < TOL, "%s: rel err %.3g at %zu (analytic %.10g, numeric %.10g)", name, worst,
           idx[at], gx[idx[at]], num[at]);
     CHECK(scale > 0 || n == 0, "%s: the gradient is zero everywhere (nothing tested)", name);
     wm_free(num);
     wm_free(idx);
+    wm_free(skip);
 }
 
 static void zero(double *x, size_t n) {
@@ -754,12 +770,15 @@ int main(void) {
     test_mha(0);
     test_mha(0.25f);
 
-    tol = BLOCK_TOL;
+    in_blocks = 1;
     test_resnet(1);
     test_resnet(0);
     test_transformer();
     test_mlp();
-    printf("largest corrected relative error: ops %.3g (bound %g), blocks %.3g (bound %g)\n",
-           worst_seen[0], TOL, worst_seen[1], BLOCK_TOL);
+    printf("largest corrected relative error (bound %g): ops %.3g, blocks %.3g\n", TOL,
+           worst_seen[0], worst_seen[1]);
+    printf("block elements at a kink, skipped: %d of %d\n", kinks_skipped, kinks_checked);
+    CHECK(kinks_skipped * 50 <= kinks_checked, "too many kinks skipped: %d of %d", kinks_skipped,
+          kinks_checked);
     return TEST_DONE();
 }
