@@ -13,6 +13,7 @@ static const CliBench benches[] = {
     {"pathint", "path-integration benchmark: CONFIG --out DIR (variants, ablations, oracle, report)",
      cli_bench_pathint, 0},
     {"gen", "dataset generation: views written/s end to end vs the batched render rate", cli_bench_gen, 1},
+    {"view", "viewer frames/s while it trains (drag, idle, saccades), two ways to show a frame (needs a display)", cli_bench_view, 0},
 };
 static const int n_benches = (int)(sizeof benches / sizeof benches[0]);
 

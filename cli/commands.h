@@ -15,6 +15,8 @@ int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_embed(int argc, char **argv);
 int cli_gen(int argc, char **argv);
+int cli_view(int argc, char **argv);
+int cli_bench_view(int argc, char **argv);
 int cli_bench_pathint(int argc, char **argv);
 int cli_bench_train(int argc, char **argv);
 

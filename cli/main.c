@@ -10,6 +10,7 @@ static const CliCommand commands[] = {
     {"eval", "probe a checkpoint: invariance, equivariance, path integration", cli_eval},
     {"gen", "generate a dataset of sequences as numpy shards (headless)", cli_gen},
     {"embed", "encode view sequences with a checkpoint (z, z_AGG as .npy)", cli_embed},
+    {"view", "interactive viewer: move the object or the eye, live latent plots while training", cli_view},
     {"bench", "print performance figures (ops, render, ...)", cli_bench},
     {"version", "print the version", cli_version},
 };

@@ -71,8 +71,9 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
                 (long long)ds_count(src.ds, DS_SPLIT_TRAIN), ds_views(src.ds), M + 1);
         WmBuf text = {0};
         run_config_text(rc, &text);
-        SjTrainSetup su = {rc->model, rc->optim, rc->train, {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                           text.data, resume, quiet};
+        SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
+                           .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
+                           .config_text = text.data, .resume = resume, .quiet = quiet};
         SjSource source = {data_next, NULL, &src};
         r = sj_train_run(&su, &source, res, err, errsz);
         wm_buf_free(&text);
@@ -91,8 +92,9 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
     const EnvSpec *sp = ag_stream_spec(st);
     WmBuf text = {0};
     run_config_text(rc, &text);
-    SjTrainSetup su = {rc->model, rc->optim, rc->train, {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                       text.data, resume, quiet};
+    SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
+                       .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
+                       .config_text = text.data, .resume = resume, .quiet = quiet};
     Src src = {st};
     SjSource source = {src_next, src_release, &src};
     int r = sj_train_run(&su, &source, res, err, errsz);
