@@ -14,6 +14,8 @@
  * layers, whose weights are large, still get wide GEMMs. */
 #define COL_CHUNK_ELEMS ((size_t)1 << 18)
 #define MIN_CHUNK_COLS  512
+/* Output planes this small are lowered whole images at a time (see im2col_small). */
+#define SMALL_PLANE 64
 
 NnConv2d nn_conv2d_dims(int n, int ci, int h, int w, int co, int k, int stride, int pad) {
     NnConv2d d = {n, ci, h, w, co, k, k, stride, pad, 0, 0};
@@ -60,6 +62,7 @@ static int chunk_rows(const NnConv2d *d) {
     size_t rows = COL_CHUNK_ELEMS / ((size_t)d->ci * d->kh * d->kw * d->ow);
     size_t least = (MIN_CHUNK_COLS + d->ow - 1) / d->ow;
     if (rows < least) rows = least;
+    if (d->oh * d->ow <= SMALL_PLANE) rows = (rows + d->oh - 1) / d->oh * d->oh; /* whole images */
     if (rows > (size_t)d->n * d->oh) rows = (size_t)d->n * d->oh;
     return (int)rows;
 }
@@ -115,10 +118,39 @@ size_t nn_conv2d_scratch(const NnConv2d *d) {
 
 /* col[r][(g - g0)*ow + ox] for r = (c, ki, kj) and global output rows g = b*oh + oy
  * in [g0, g0 + rows): the input pixel under tap (ki, kj), or 0 in the padding. */
+/* Small output planes (at most SMALL_PLANE pixels) in whole images: each tap's pixels
+ * come from a precomputed map of input offsets (-1 in the padding), one gather per
+ * pixel instead of a loop setup per few-pixel row. */
+NN_HOT static void im2col_small(const NnConv2d *d, const NnReal *in, NnReal *col, int b0, int nb) {
+    const int ohw = d->oh * d->ow, kk = d->kh * d->kw, K = d->ci * kk;
+    const size_t plane = (size_t)d->h * d->w, ncols = (size_t)nb * ohw;
+    int map[49 * SMALL_PLANE];
+    WM_ASSERT(kk <= 49 && ohw <= SMALL_PLANE);
+    for (int k = 0; k < kk; k++)
+        for (int q = 0; q < ohw; q++) {
+            int iy = q / d->ow * d->stride - d->pad + k / d->kw;
+            int ix = q % d->ow * d->stride - d->pad + k % d->kw;
+            map[k * ohw + q] = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? iy * d->w + ix : -1;
+        }
+    for (int r = 0; r < K; r++) {
+        const int c = r / kk, *m = map + (r % kk) * ohw;
+        NnReal *dst = col + (size_t)r * ncols;
+        for (int b = 0; b < nb; b++, dst += ohw) {
+            const NnReal *src = in + ((size_t)c * d->n + b0 + b) * plane;
+            for (int q = 0; q < ohw; q++)
+                dst[q] = m[q] >= 0 ? src[m[q]] : 0;
+        }
+    }
+}
+
 NN_HOT static void im2col(const NnConv2d *d, const NnReal *in, NnReal *col, int g0, int rows) {
     const int oh = d->oh, ow = d->ow, s = d->stride, p = d->pad, h = d->h, w = d->w;
     const int K = d->ci * d->kh * d->kw;
     const size_t plane = (size_t)h * w, ncols = (size_t)rows * ow;
+    if (oh * ow <= SMALL_PLANE && d->kh * d->kw <= 49 && g0 % oh == 0 && rows % oh == 0) {
+        im2col_small(d, in, col, g0 / oh, rows / oh);
+        return;
+    }
     for (int r = 0; r < K; r++) {
         int c = r / (d->kh * d->kw), kk = r % (d->kh * d->kw);
         int ki = kk / d->kw, kj = kk % d->kw;

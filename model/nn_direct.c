@@ -127,19 +127,50 @@ typedef struct {
 
 /* Zero-padded copy of images [b0, b0+nb) of x (c channels of h x w, n images) into
  * planes of p->plane reals, zeros past the last image. */
-static void pad_chunk(NnReal *pad, const NnReal *x, int c, const NnConv2d *d, const Plan *p, int b0,
-                      int nb) {
+NN_HOT static void pad_chunk(NnReal *pad, const NnReal *x, int c, const NnConv2d *d, const Plan *p,
+                             int b0, int nb) {
     const size_t img = (size_t)p->hp * p->wp;
+    const int pd = d->pad, right = p->wp - pd - d->w;
     for (int k = 0; k < c; k++) {
         NnReal *dst = pad + (size_t)k * p->plane;
-        memset(dst, 0, sizeof *dst * p->plane);
         for (int b = 0; b < nb; b++) {
             const NnReal *src = x + ((size_t)k * d->n + b0 + b) * d->h * d->w;
-            for (int y = 0; y < d->h; y++)
-                memcpy(dst + b * img + (size_t)(y + d->pad) * p->wp + d->pad,
-                       src + (size_t)y * d->w, sizeof *dst * d->w);
+            NnReal *im = dst + b * img;
+            for (size_t i = 0; i < (size_t)pd * p->wp; i++)
+                im[i] = 0;                   /* top rows */
+            for (int y = 0; y < d->h; y++) { /* short rows: loops beat memcpy calls */
+                NnReal *to = im + (size_t)(y + pd) * p->wp;
+                const NnReal *from = src + (size_t)y * d->w;
+                for (int i = 0; i < pd; i++)
+                    to[i] = 0;
+                for (int i = 0; i < d->w; i++)
+                    to[pd + i] = from[i];
+                for (int i = 0; i < right; i++)
+                    to[pd + d->w + i] = 0;
+            }
+            for (size_t i = (size_t)(d->h + pd) * p->wp; i < img; i++)
+                im[i] = 0; /* bottom */
         }
+        for (size_t i = nb * img; i < p->plane; i++)
+            dst[i] = 0; /* past the last image */
     }
+}
+
+/* The valid pixels of one channel's grid tile into CNHW rows (added when accumulate). */
+NN_HOT static void unpad(NnReal *out, const NnReal *tile, const NnConv2d *d, const Plan *p, int nb,
+                         int accumulate) {
+    const size_t img = (size_t)p->hp * p->wp;
+    for (int b = 0; b < nb; b++)
+        for (int y = 0; y < d->oh; y++) {
+            const NnReal *src = tile + b * img + (size_t)y * p->wp;
+            NnReal *dst = out + ((size_t)b * d->oh + y) * d->ow;
+            if (accumulate)
+                for (int x = 0; x < d->ow; x++)
+                    dst[x] += src[x];
+            else
+                for (int x = 0; x < d->ow; x++)
+                    dst[x] = src[x];
+        }
 }
 
 static void chunk_jobs(void *ctx, int64_t j0, int64_t j1, int worker) {
@@ -147,7 +178,7 @@ static void chunk_jobs(void *ctx, int64_t j0, int64_t j1, int worker) {
     const NnConv2d *d = t->d;
     const Plan *p = &t->p;
     const int kk = d->kh * d->kw, oh = d->oh, ow = d->ow;
-    const size_t img = (size_t)p->hp * p->wp, ohw = (size_t)oh * ow, ldo = (size_t)d->n * ohw;
+    const size_t ohw = (size_t)oh * ow, ldo = (size_t)d->n * ohw;
     NnReal *pad = t->scratch + p->wpack + (size_t)worker * p->thread;
     NnReal *tile = pad + (size_t)d->ci * p->plane;
     for (int64_t j = j0; j < j1; j++) {
@@ -160,17 +191,8 @@ static void chunk_jobs(void *ctx, int64_t j0, int64_t j1, int worker) {
                 run_kernel(tile + q, p->nq, pad + q, p->plane, wt, d->ci, t->off, kk);
             const int no = d->co - o0 < COT ? d->co - o0 : COT;
             for (int o = 0; o < no; o++)
-                for (int b = 0; b < nb; b++)
-                    for (int y = 0; y < oh; y++) {
-                        const NnReal *src = tile + (size_t)o * p->nq + b * img + (size_t)y * p->wp;
-                        NnReal *dst = t->out + (size_t)(o0 + o) * ldo + (size_t)(b0 + b) * ohw +
-                                      (size_t)y * ow;
-                        if (t->accumulate)
-                            for (int x = 0; x < ow; x++)
-                                dst[x] += src[x];
-                        else
-                            memcpy(dst, src, sizeof *dst * ow);
-                    }
+                unpad(t->out + (size_t)(o0 + o) * ldo + (size_t)b0 * ohw, tile + (size_t)o * p->nq,
+                      d, p, nb, t->accumulate);
         }
     }
 }
@@ -235,28 +257,36 @@ NN_HOT static void wgrad_kernel(Vec *const *acc, const NnReal *const *g, const N
     }
 }
 
+/* One channel of dout on the padded grid: pixel (b, y, x) at b*img + y*wp + x, zeros
+ * elsewhere. */
+NN_HOT static void to_grid(NnReal *g, const NnReal *dout, const NnConv2d *d, const Plan *p,
+                           int nb) {
+    const size_t img = (size_t)p->hp * p->wp;
+    memset(g, 0, sizeof *g * p->nq);
+    for (int b = 0; b < nb; b++)
+        for (int y = 0; y < d->oh; y++) {
+            NnReal *to = g + b * img + (size_t)y * p->wp;
+            const NnReal *from = dout + ((size_t)b * d->oh + y) * d->ow;
+            for (int x = 0; x < d->ow; x++)
+                to[x] = from[x];
+        }
+}
+
 static void wgrad_jobs(void *ctx, int64_t j0, int64_t j1, int worker) {
     const Task *t = ctx;
     const NnConv2d *d = t->d;
     const Plan *p = &t->p;
     const int kk = d->kh * d->kw, oh = d->oh, ow = d->ow;
-    const size_t img = (size_t)p->hp * p->wp, ohw = (size_t)oh * ow, ldo = (size_t)d->n * ohw;
+    const size_t ohw = (size_t)oh * ow, ldo = (size_t)d->n * ohw;
     NnReal *pad = t->scratch + (size_t)worker * p->wgrad;
     NnReal *grid = pad + (size_t)d->ci * p->plane;
     Vec *part = (Vec *)(grid + (size_t)d->co * p->nq);
     for (int64_t j = j0; j < j1; j++) {
         const int b0 = (int)j * p->nb, nb = d->n - b0 < p->nb ? d->n - b0 : p->nb;
         pad_chunk(pad, t->in, d->ci, d, p, b0, nb);
-        /* dout on the padded grid: pixel (b, y, x) at b*img + y*wp + x, zeros elsewhere */
-        for (int o = 0; o < d->co; o++) {
-            NnReal *g = grid + (size_t)o * p->nq;
-            memset(g, 0, sizeof *g * p->nq);
-            for (int b = 0; b < nb; b++)
-                for (int y = 0; y < oh; y++)
-                    memcpy(g + b * img + (size_t)y * p->wp,
-                           t->dout + (size_t)o * ldo + (size_t)(b0 + b) * ohw + (size_t)y * ow,
-                           sizeof *g * ow);
-        }
+        for (int o = 0; o < d->co; o++)
+            to_grid(grid + (size_t)o * p->nq, t->dout + (size_t)o * ldo + (size_t)b0 * ohw, d, p,
+                    nb);
         /* blocks of the grid small enough that an output pair's gradient stays in L1
          * while every input channel passes under it */
         const size_t nq = (last_pixel(d, p, nb) + RUN - 1) / RUN * RUN;

@@ -195,6 +195,25 @@ static void test_bn_running_stats(void) {
         CHECK_NEAR(rv[j], 0.9 + 0.1 * q / (count - 1), 1e-6);
         CHECK_NEAR(rstd[j], 1 / sqrt(q / count + 1e-5), 1e-5);
     }
+    /* a large mean does not cancel the variance away (100,000 values around 1000) */
+    {
+        const int m = 100000;
+        float *z = rnd(m, 1), *zo = wm_new(float, m), zm, zr;
+        double zs = 0, zq = 0;
+        for (int i = 0; i < m; i++) {
+            z[i] += 1000;
+            zs += z[i];
+        }
+        for (int i = 0; i < m; i++)
+            zq += (z[i] - zs / m) * (z[i] - zs / m);
+        NnBatchNorm dz = {1, m, 0.1f, 1e-5f, 1, 0};
+        nn_batchnorm2d_forward(zo, &zm, &zr, z, NULL, NULL, NULL, NULL, NULL, &dz);
+        CHECK_NEAR(zm, zs / m, 1e-6);
+        CHECK(fabs(zr * sqrt(zq / m + 1e-5) - 1) < 1e-4, "rstd %.6g, exact %.6g", zr,
+              1 / sqrt(zq / m + 1e-5));
+        wm_free(z);
+        wm_free(zo);
+    }
     /* eval mode normalises with the running statistics */
     d.train = 0;
     nn_batchnorm2d_forward(out, mean, rstd, x, NULL, NULL, NULL, rm, rv, &d);
