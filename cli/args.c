@@ -37,7 +37,16 @@ int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliA
                 fprintf(stderr, "seqjepa %s: too many overrides\n", cmd);
                 return 2;
             }
-            out->over[out->n_over++] = argv[i];
+            if (!strncmp(a, "data=", 5)) {
+                /* The shorthand names train.data; given twice, the last one wins. */
+                if ((size_t)snprintf(out->data_over, sizeof out->data_over, "train.%s", a) >= sizeof out->data_over) {
+                    fprintf(stderr, "seqjepa %s: path too long in '%s'\n", cmd, a);
+                    return 2;
+                }
+                out->over[out->n_over++] = out->data_over;
+            } else {
+                out->over[out->n_over++] = argv[i];
+            }
         } else if (want_config && !out->config) {
             out->config = a;
         } else {

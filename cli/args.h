@@ -13,6 +13,7 @@ typedef struct {
     const char *config; /* first positional argument, if wanted */
     char *over[256];
     int n_over;
+    char data_over[1100]; /* "train.data=DIR" made from the shorthand "data=DIR" */
 } CliArgs;
 
 /* Parses argv[1..]: flags from the table, "section.key=value" overrides (and the

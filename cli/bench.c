@@ -6,26 +6,21 @@
 #include "cli/commands.h"
 
 static const CliBench benches[] = {
-    {"ops", "nn engine: per-op GFLOP/s of the encoders and transformer vs sgemm", cli_bench_ops},
-    {"train", "training-step throughput: quick, default and reference configurations", cli_bench_train},
-    {"pathint", "path-integration benchmark: variants, ablations, oracle, report", cli_bench_pathint},
-    {"saccade", "glimpses/s, saliency maps/s, scenes/s, rollout sequences/s", cli_bench_saccade},
-    {"render", "objects3d views/s at 64 and 128 px, one view per frame vs batched",
-     cli_bench_render},
+    {"ops", "nn engine: per-op GFLOP/s of the encoders and transformer vs sgemm", cli_bench_ops, 1},
+    {"render", "objects3d views/s at 64 and 128 px, one view per frame vs batched", cli_bench_render, 1},
+    {"saccade", "glimpses/s, saliency maps/s, scenes/s, rollout sequences/s", cli_bench_saccade, 1},
+    {"train", "training-step throughput: quick, default and reference configurations", cli_bench_train, 1},
+    {"pathint", "path-integration benchmark: CONFIG --out DIR (variants, ablations, oracle, report)",
+     cli_bench_pathint, 0},
+    {"gen", "dataset generation: views written/s end to end vs the batched render rate", cli_bench_gen, 1},
+    {"view", "viewer frames/s while it trains (drag, idle, saccades), two ways to show a frame (needs a display)", cli_bench_view, 0},
 };
-
-static int n_benches(void) {
-    int n = 0;
-    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
-        if (benches[i].name) n++;
-    return n;
-}
+static const int n_benches = (int)(sizeof benches / sizeof benches[0]);
 
 static void usage(FILE *out) {
     fprintf(out, "usage: seqjepa bench NAME [ARGS...]   (or 'all')\n\nbenchmarks:\n");
-    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
-        if (benches[i].name) fprintf(out, "  %-10s %s\n", benches[i].name, benches[i].summary);
-    if (!n_benches()) fprintf(out, "  (none built in)\n");
+    for (int i = 0; i < n_benches; i++) fprintf(out, "  %-10s %s\n", benches[i].name, benches[i].summary);
+    fprintf(out, "\n'all' runs every benchmark that needs no arguments.\n");
 }
 
 int cli_bench(int argc, char **argv) {
@@ -39,16 +34,16 @@ int cli_bench(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "all")) {
         int rc = 0;
-        for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++) {
-            if (!benches[i].name) continue;
+        for (int i = 0; i < n_benches; i++) {
+            if (!benches[i].in_all) continue;
             char *sub[] = {(char *)benches[i].name, NULL};
             int r = benches[i].run(1, sub);
             if (r) rc = r;
         }
         return rc;
     }
-    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
-        if (benches[i].name && !strcmp(argv[1], benches[i].name))
+    for (int i = 0; i < n_benches; i++)
+        if (!strcmp(argv[1], benches[i].name))
             return benches[i].run(argc - 1, argv + 1);
     fprintf(stderr, "seqjepa bench: unknown benchmark '%s'\n\n", argv[1]);
     usage(stderr);

@@ -14,6 +14,9 @@ int cli_bench(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_embed(int argc, char **argv);
+int cli_gen(int argc, char **argv);
+int cli_view(int argc, char **argv);
+int cli_bench_view(int argc, char **argv);
 int cli_bench_pathint(int argc, char **argv);
 int cli_bench_train(int argc, char **argv);
 
@@ -22,11 +25,13 @@ typedef struct {
     const char *name;
     const char *summary;
     int (*run)(int argc, char **argv);
+    int in_all; /* run by 'seqjepa bench all' (those needing no arguments) */
 } CliBench;
 
 int cli_bench_saccade(int argc, char **argv);
 int cli_bench_render(int argc, char **argv);
 int cli_bench_ops(int argc, char **argv); /* cli/bench_ops.c */
+int cli_bench_gen(int argc, char **argv);
 
 /* True when argv[i] is -h or --help. */
 int cli_is_help(const char *arg);

@@ -15,13 +15,16 @@
 #include "model/sj_train.h"
 
 static const char *usage =
-    "usage: seqjepa eval CONFIG --ckpt FILE [--out DIR] [section.key=value ...]\n\n"
+    "usage: seqjepa eval CONFIG --ckpt FILE [--out DIR] [data=DATA] [section.key=value ...]\n\n"
     "Rolls out eval.train_seqs sequences of training objects and eval.test_seqs of\n"
     "held-out ones (eval.m_max + 1 views each, seed eval.seed), computes frozen features\n"
     "with the checkpoint, trains the probes on the first and scores them on the second:\n"
     "top-1 from z and z_AGG, equivariance R^2, path-integration R^2 for M = 1..m_max with\n"
     "the zero-action and zero-feature ablations. Writes DIR/eval.json and DIR/eval.md\n"
-    "(DIR: the checkpoint's folder unless --out) and prints the table.\n";
+    "(DIR: the checkpoint's folder unless --out) and prints the table.\n"
+    "With data=DATA (train.data, a dataset from 'seqjepa gen') the probes use the first\n"
+    "eval.train_seqs sequences of DATA/train/ and eval.test_seqs of DATA/val/ (their first\n"
+    "eval.m_max + 1 views) instead of fresh rollouts.\n";
 
 int cli_eval(int argc, char **argv) {
     const char *ckpt = NULL, *outdir = NULL;
@@ -36,6 +39,10 @@ int cli_eval(int argc, char **argv) {
     static RunConfig rc;
     char err[1024];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
+        fprintf(stderr, "seqjepa eval: %s\n", err);
+        return 1;
+    }
+    if (pl_use_data(&rc, err, sizeof err)) {
         fprintf(stderr, "seqjepa eval: %s\n", err);
         return 1;
     }
@@ -63,14 +70,17 @@ int cli_eval(int argc, char **argv) {
     run_config_text(&rc, &text);
     wm_buf_puts(&js, "{\"checkpoint\": ");
     wm_buf_json_str(&js, ckpt);
-    wm_buf_printf(&js, ", \"step\": %lld, \"train_seqs\": %d, \"test_seqs\": %d, \"seed\": %d,\n \"results\": ",
+    wm_buf_printf(&js, ", \"step\": %lld, \"train_seqs\": %d, \"test_seqs\": %d, \"seed\": %d, \"data\": ",
                   (long long)step, tr.n, te.n, rc.eval.seed);
+    wm_buf_json_str(&js, rc.train.data);
+    wm_buf_puts(&js, ",\n \"results\": ");
     sj_eval_json(&res, &js);
     wm_buf_puts(&js, ",\n \"config\": ");
     wm_buf_json_str(&js, text.data);
     wm_buf_puts(&js, "}\n");
     wm_buf_printf(&md, "Evaluation of %s (step %lld): probes trained on %d sequences of training objects, "
-                       "scored on %d of held-out objects.\n\n", ckpt, (long long)step, tr.n, te.n);
+                       "scored on %d of held-out objects%s%s%s.\n\n", ckpt, (long long)step, tr.n, te.n,
+                  rc.train.data[0] ? " (from the dataset " : "", rc.train.data, rc.train.data[0] ? ")" : "");
     sj_eval_markdown(&res, &md);
     int w = wm_path_join(path, sizeof path, dir, "eval.json") || wm_write_file_atomic(path, js.data, js.len, err, sizeof err);
     if (!w) w = wm_path_join(path, sizeof path, dir, "eval.md") || wm_write_file_atomic(path, md.data, md.len, err, sizeof err);

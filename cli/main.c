@@ -6,9 +6,11 @@
 #include "model/nn.h"
 
 static const CliCommand commands[] = {
-    {"train", "train seq-JEPA on-line from an environment", cli_train},
+    {"train", "train seq-JEPA on-line from an environment, or from a dataset", cli_train},
     {"eval", "probe a checkpoint: invariance, equivariance, path integration", cli_eval},
+    {"gen", "generate a dataset of sequences as numpy shards (headless)", cli_gen},
     {"embed", "encode view sequences with a checkpoint (z, z_AGG as .npy)", cli_embed},
+    {"view", "interactive viewer: move the object or the eye, live latent plots while training", cli_view},
     {"bench", "print performance figures (ops, render, ...)", cli_bench},
     {"version", "print the version", cli_version},
 };

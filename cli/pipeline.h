@@ -9,11 +9,22 @@
 #include "model/sj_eval.h"
 #include "model/sj_train.h"
 
-/* Trains rc on-line (resume from rc->train.out when resume). */
+/* When rc->train.data names a dataset (seqjepa gen): replaces rc's [env], [agent] and
+ * [gen] sections with those the dataset was generated with, so that training,
+ * evaluation, checkpoints and reports describe the data actually used (logged when
+ * they differed). Does nothing when train.data is empty. Errors name the folder. */
+int pl_use_data(RunConfig *rc, char *err, size_t errsz);
+
+/* Trains rc on-line, or from the dataset rc->train.data when set (memory-mapped
+ * shards, a shuffled pass per epoch; see ds_batch), resuming from rc->train.out when
+ * resume. */
 int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz);
 
 /* Evaluation data: sequences of training objects (probe fitting) and held-out ones
- * (scoring), eval.m_max + 1 views each, with cumulative actions. */
+ * (scoring), eval.m_max + 1 views each, with cumulative actions. Rolled out on-line
+ * with seed eval.seed, or, when rc->train.data is set and agent is NULL, the first
+ * n_train sequences of the dataset's train/ and n_test of its val/ (fewer when the
+ * dataset holds fewer; the first eval.m_max + 1 views of each). */
 typedef struct {
     AgBatch tr, te;
     float *cum_tr, *cum_te; /* [n, m_max, A] */

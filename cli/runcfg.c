@@ -16,6 +16,7 @@ static const WmCfgSection sections[] = {
     {"train", SjTrainConfig_fields, 0, offsetof(RunConfig, train)},
     {"eval", SjEvalConfig_fields, 0, offsetof(RunConfig, eval)},
     {"bench", BenchConfig_fields, 0, offsetof(RunConfig, bench)},
+    {"gen", DsGenConfig_fields, 0, offsetof(RunConfig, gen)},
 };
 
 static WmCfgSection resolved[sizeof sections / sizeof sections[0]];
@@ -25,8 +26,9 @@ const WmCfgSchema run_schema = {resolved, (int)(sizeof sections / sizeof section
  * completed at first use. */
 static void schema_init(void) {
     if (resolved[0].name) return;
-    const int counts[] = {EnvConfig_nfields, AgentConfig_nfields, SjModelConfig_nfields,
-                          SjOptimConfig_nfields, SjTrainConfig_nfields, SjEvalConfig_nfields, BenchConfig_nfields};
+    const int counts[] = {EnvConfig_nfields,     AgentConfig_nfields,   SjModelConfig_nfields,
+                          SjOptimConfig_nfields, SjTrainConfig_nfields, SjEvalConfig_nfields,
+                          BenchConfig_nfields,   DsGenConfig_nfields};
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
         resolved[i] = sections[i];
         resolved[i].nfields = counts[i];

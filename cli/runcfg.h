@@ -5,6 +5,7 @@
 #define CLI_RUNCFG_H
 
 #include "agents/agent.h"
+#include "agents/dataset.h"
 #include "core/alloc.h"
 #include "envs/env.h"
 #include "model/sj_config.h"
@@ -27,6 +28,7 @@ typedef struct {
     SjTrainConfig train;
     SjEvalConfig eval;
     BenchConfig bench;
+    DsGenConfig gen;
 } RunConfig;
 
 extern const WmCfgSchema run_schema;

@@ -1,37 +1,27 @@
-/* `seqjepa train`: wires the environment stream to the trainer. */
+/* `seqjepa train`: the trainer fed on-line from the environment or from a dataset. */
 #include <stdio.h>
 #include <string.h>
 
-#include "agents/stream.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/pipeline.h"
 #include "cli/runcfg.h"
 #include "core/err.h"
 #include "core/signal.h"
 #include "model/sj_train.h"
 
 static const char *usage =
-    "usage: seqjepa train CONFIG [section.key=value ...] [--resume] [--quiet]\n\n"
+    "usage: seqjepa train CONFIG [data=DIR] [section.key=value ...] [--resume] [--quiet]\n\n"
     "Trains seq-JEPA on-line: a producer thread rolls out the agent in the environment\n"
-    "and fills a ring of batches; the trainer consumes them. Writes train.out/log.csv and\n"
+    "and fills a ring of batches; the trainer consumes them. With data=DIR (train.data) it\n"
+    "trains from a dataset made by 'seqjepa gen' instead: memory-mapped shards, a shuffled\n"
+    "pass over DIR/train/ per epoch (seed train.seed), a window of train.m_train + 1\n"
+    "consecutive views from each sequence; the dataset's [env], [agent] and [gen] replace the\n"
+    "config's. Writes train.out/log.csv and\n"
     "train.out/checkpoint.safetensors (with checkpoint.state.safetensors for --resume).\n"
     "Ctrl-C saves a checkpoint and exits 0.\n\n"
     "  --resume   continue the run in train.out from its checkpoint (same config)\n"
     "  --quiet    no progress bar\n";
-
-typedef struct {
-    AgStream *s;
-} Src;
-
-static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t errsz) {
-    Src *s = ctx;
-    const AgBatch *b = ag_stream_next(s->s, step, err, errsz);
-    if (!b) return WM_ERR_ARG;
-    *out = (SjBatch){b->pixels, b->actions, b->labels, b->n, b->t};
-    return WM_OK;
-}
-
-static void src_release(void *ctx) { ag_stream_release(((Src *)ctx)->s); }
 
 int cli_train(int argc, char **argv) {
     const char *resume = NULL, *quiet = NULL;
@@ -45,26 +35,14 @@ int cli_train(int argc, char **argv) {
         fprintf(stderr, "seqjepa train: %s\n", err);
         return 1;
     }
-    nn_runtime_init(rc.train.threads);
-    wm_signals_install();
-    AgStream *st = ag_stream_create(&rc.env, &rc.agent, rc.train.batch, rc.train.m_train + 1,
-                                    rc.train.batch < 64 ? rc.train.batch : 64, rc.train.queue,
-                                    (uint64_t)rc.train.seed, ENV_SPLIT_TRAIN, err, sizeof err);
-    if (!st) {
+    if (pl_use_data(&rc, err, sizeof err)) {
         fprintf(stderr, "seqjepa train: %s\n", err);
         return 1;
     }
-    const EnvSpec *sp = ag_stream_spec(st);
-    WmBuf text = {0};
-    run_config_text(&rc, &text);
-    SjTrainSetup su = {rc.model, rc.optim, rc.train, {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                       text.data, resume != NULL, quiet != NULL};
-    Src src = {st};
-    SjSource source = {src_next, src_release, &src};
+    nn_runtime_init(rc.train.threads);
+    wm_signals_install();
     SjTrainResult res;
-    int r = sj_train_run(&su, &source, &res, err, sizeof err);
-    ag_stream_destroy(st);
-    wm_buf_free(&text);
+    int r = pl_train(&rc, resume != NULL, quiet != NULL, &res, err, sizeof err);
     nn_runtime_shutdown();
     if (r) {
         fprintf(stderr, "seqjepa train: %s\n", err);

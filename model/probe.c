@@ -327,14 +327,15 @@ void sj_mlp_free(SjMlpProbe *p) {
     wm_free(p);
 }
 
-void sj_pca2(const float *x, size_t n, int d, double *out) {
-    double *mu = wm_new(double, (size_t)d), *cov = wm_new(double, (size_t)d * (size_t)d), *xc = wm_new(double, n * (size_t)d);
+void sj_pca2_axes(const float *x, size_t n, int d, double *mu, double *pc) {
+    double *cov = wm_new(double, (size_t)d * (size_t)d), *xc = wm_new(double, n * (size_t)d);
+    memset(mu, 0, (size_t)d * sizeof(double));
     for (size_t i = 0; i < n; i++)
         for (int j = 0; j < d; j++) mu[j] += x[i * (size_t)d + (size_t)j] / (double)n;
     for (size_t i = 0; i < n; i++)
         for (int j = 0; j < d; j++) xc[i * (size_t)d + (size_t)j] = x[i * (size_t)d + (size_t)j] - mu[j];
     if (n > 0) cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, (int)n, 1.0, xc, d, xc, d, 0.0, cov, d);
-    double *v = wm_new(double, (size_t)d), *w = wm_new(double, (size_t)d), *pc = wm_new(double, 2 * (size_t)d);
+    double *v = wm_new(double, (size_t)d), *w = wm_new(double, (size_t)d);
     for (int k = 0; k < 2; k++) {
         for (int j = 0; j < d; j++) v[j] = 1.0 + 0.01 * j; /* deterministic start */
         for (int it = 0; it < 300; it++) {
@@ -352,11 +353,21 @@ void sj_pca2(const float *x, size_t n, int d, double *out) {
         }
         memcpy(pc + (size_t)k * d, v, (size_t)d * sizeof(double));
     }
+    wm_free(cov), wm_free(xc), wm_free(v), wm_free(w);
+}
+
+void sj_pca2_project(const float *x, size_t n, int d, const double *mu, const double *pc, double *out) {
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < 2; k++) {
             double s = 0;
-            for (int j = 0; j < d; j++) s += xc[i * (size_t)d + (size_t)j] * pc[(size_t)k * d + j];
+            for (int j = 0; j < d; j++) s += (x[i * (size_t)d + (size_t)j] - mu[j]) * pc[(size_t)k * d + j];
             out[i * 2 + (size_t)k] = s;
         }
-    wm_free(mu), wm_free(cov), wm_free(xc), wm_free(v), wm_free(w), wm_free(pc);
+}
+
+void sj_pca2(const float *x, size_t n, int d, double *out) {
+    double *mu = wm_new(double, (size_t)d), *pc = wm_new(double, 2 * (size_t)d);
+    sj_pca2_axes(x, n, d, mu, pc);
+    sj_pca2_project(x, n, d, mu, pc, out);
+    wm_free(mu), wm_free(pc);
 }

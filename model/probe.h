@@ -49,5 +49,9 @@ void sj_mlp_free(SjMlpProbe *p);
 /* The first two principal components of rows x [n, d] (centred), by power
  * iteration with deflation in double; out [n, 2] gets the projections. */
 void sj_pca2(const float *x, size_t n, int d, double *out);
+/* The same in two parts, to place other rows in the plane of x: the mean mu [d] and
+ * the two unit components pc [2, d] of x, then the projections of any rows. */
+void sj_pca2_axes(const float *x, size_t n, int d, double *mu, double *pc);
+void sj_pca2_project(const float *x, size_t n, int d, const double *mu, const double *pc, double *out);
 
 #endif

@@ -54,12 +54,35 @@ static void feats_free(Feats *f) {
 typedef struct {
     SjMlpProbe *mlp;
     SjLinearProbe lin;
-    int ok;
+    int ok, used_mlp;
 } Reg;
 
+/* Ridge, or (when spec->mlp) whichever of the MLP and ridge scores the higher R^2 on
+ * the last 20% of the training rows, refitted on all of them: an MLP that overfits a
+ * small probe set would otherwise report a negative R^2 where a linear read-out of
+ * the same features does better. The choice never looks at the test rows. */
 static void reg_fit(Reg *r, const SjEvalSpec *sp, const float *x, const float *y, size_t n, int din, int dout) {
     memset(r, 0, sizeof *r);
-    if (sp->mlp) r->mlp = sj_mlp_fit(x, y, n, din, dout, sp->mlp_hidden, sp->mlp_epochs, sp->seed), r->ok = 1;
+    int use_mlp = sp->mlp;
+    size_t nfit = n - n / 5, nval = n - nfit;
+    if (use_mlp && nval >= 8) {
+        float *pred = wm_new(float, nval * (size_t)dout);
+        const float *xv = x + nfit * (size_t)din, *yv = y + nfit * (size_t)dout;
+        SjMlpProbe *m = sj_mlp_fit(x, y, nfit, din, dout, sp->mlp_hidden, sp->mlp_epochs, sp->seed);
+        sj_mlp_predict(m, xv, nval, pred);
+        double r2_mlp = sj_r2_score(yv, pred, nval, dout), r2_lin = -INFINITY;
+        sj_mlp_free(m);
+        SjLinearProbe lin;
+        if (sj_ridge_fit(&lin, x, y, nfit, din, dout) == 0) {
+            sj_probe_predict(&lin, xv, nval, pred);
+            r2_lin = sj_r2_score(yv, pred, nval, dout);
+        }
+        sj_probe_free(&lin);
+        wm_free(pred);
+        use_mlp = r2_mlp >= r2_lin;
+    }
+    r->used_mlp = use_mlp;
+    if (use_mlp) r->mlp = sj_mlp_fit(x, y, n, din, dout, sp->mlp_hidden, sp->mlp_epochs, sp->seed), r->ok = 1;
     else r->ok = sj_ridge_fit(&r->lin, x, y, n, din, dout) == 0;
 }
 

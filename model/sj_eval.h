@@ -7,7 +7,8 @@
  *                     from concat(z_AGG(M), a_M), M = 1..m_max (R^2), and the same
  *                     probes applied to features computed with the action embeddings
  *                     zeroed, or the encodings zeroed (inference ablations).
- * Regressors are MLPs (2 x hidden) when `mlp` is set (rotations), ridge otherwise. */
+ * Regressors are ridge; with `mlp` set (rotations) an MLP (2 x hidden) is also fitted
+ * and used when it does better on a validation fifth of the training rows. */
 #ifndef SJ_EVAL_H
 #define SJ_EVAL_H
 

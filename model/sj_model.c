@@ -378,6 +378,29 @@ void sj_model_predict(SjModel *m, const float *z_agg, const float *action, int B
     nn_mlp_forward(m->pred, z_hat, m->pin, B, &m->s, 0);
 }
 
+void sj_model_encode_target(SjModel *m, const uint8_t *views, int n, float *z) {
+    size_t px = (size_t)m->shape.img_h * (size_t)m->shape.img_w * 3;
+    for (int s = 0; s < n; s += m->max_b) {
+        int k = n - s < m->max_b ? n - s : m->max_b;
+        nn_images_to_cnhw(m->xt, views + (size_t)s * px, k, m->shape.img_h, m->shape.img_w, 3, m->mean, m->std);
+        nn_resnet_forward(m->tenc, z + (size_t)s * (size_t)m->D, m->xt, k, &m->ts, 0);
+    }
+}
+
+void sj_model_copy_weights(SjModel *dst, const SjModel *src) {
+    WM_ASSERT(dst->p.n_param == src->p.n_param && dst->p.n_buffer == src->p.n_buffer &&
+              dst->p.n_counter == src->p.n_counter && dst->tp.n_param == src->tp.n_param &&
+              dst->tp.n_buffer == src->tp.n_buffer && dst->tp.n_counter == src->tp.n_counter);
+    const NnParams *ps[2] = {&src->p, &src->tp};
+    const NnStore *from[2] = {&src->s, &src->ts};
+    NnStore *to[2] = {&dst->s, &dst->ts};
+    for (int k = 0; k < 2; k++) {
+        memcpy(to[k]->param, from[k]->param, ps[k]->n_param * sizeof(float));
+        if (ps[k]->n_buffer) memcpy(to[k]->buf, from[k]->buf, ps[k]->n_buffer * sizeof(float));
+        if (ps[k]->n_counter) memcpy(to[k]->count, from[k]->count, ps[k]->n_counter * sizeof(int64_t));
+    }
+}
+
 void sj_model_save(const SjModel *m, WmStWriter *w) {
     nn_params_save(&m->p, &m->s, w);
     nn_params_save(&m->tp, &m->ts, w);

@@ -85,6 +85,13 @@ void sj_model_aggregate(SjModel *m, const float *z, const float *actions, int B,
                         float *z_agg);
 /* Eval-mode prediction z_hat [B, D] from z_agg [B, E] and the next action [B, A]. */
 void sj_model_predict(SjModel *m, const float *z_agg, const float *action, int B, float *z_hat);
+/* Encodings of n views by the target (EMA) encoder, the training loss's target. */
+void sj_model_encode_target(SjModel *m, const uint8_t *views, int n, float *z);
+
+/* Copies every tensor, buffer and counter of src (online and target; not the optimiser
+ * state) into dst, a model built with the same config and shape: a snapshot that
+ * another thread can evaluate while src trains. */
+void sj_model_copy_weights(SjModel *dst, const SjModel *src);
 
 /* Checkpoint tensors (online and target) into a writer (data referenced: keep m alive
  * until the writer saves), and back (all or nothing; errors name the tensor). */

@@ -306,6 +306,7 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     double t_int = wm_now(), wait_int = 0, loss_sum = 0, gn_sum = 0, t_all = t_int, wait_all = 0;
     int n_int = 0;
     int64_t start = step, saved_step = step;
+    double probe_acc = NAN, probe_r2 = NAN;
     char extra[96];
     while (step < total) {
         SjBatch b;
@@ -337,9 +338,11 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
         step++;
         loss_sum += o.loss, gn_sum += o.grad_norm, n_int++;
         res->last_loss = o.loss;
+        SjStepInfo info = {step, total, o.loss, o.grad_norm, lr, tau, probe_acc, probe_r2, 0};
         if (step % tc->log_every == 0 || step == total) {
             double now = wm_now(), acc, r2;
             probes_take(&pr, &acc, &r2);
+            info.probe_top1 = probe_acc = acc, info.probe_r2 = probe_r2 = r2, info.logged = 1;
             double sps = (double)n_int * B / (now - t_int);
             fprintf(log, "%lld,%.6f,%.6g,%.6f,%.2f,%.3f,%.4f,%.4f,%.4g\n", (long long)step, loss_sum / n_int, lr, tau, sps,
                     wait_int / (now - t_int), acc, r2, gn_sum / n_int);
@@ -350,10 +353,14 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
             snprintf(extra, sizeof extra, "loss %.4f", o.loss);
             wm_progress_update(&prog, step, extra);
         }
-        int stop = wm_interrupted() != 0;
-        if (stop || (tc->ckpt_every && step % tc->ckpt_every == 0) || step == total) {
+        int stop = wm_interrupted() != 0, asked = su->on_step && su->on_step(su->on_step_ctx, m, &info) != 0;
+        if (stop || asked || (tc->ckpt_every && step % tc->ckpt_every == 0) || step == total) {
             if ((rc = save_checkpoint(su, m, &pr, &drop, step, err, errsz))) break;
             saved_step = step;
+        }
+        if (asked && !stop) {
+            res->stopped = 1;
+            break;
         }
         if (stop) {
             res->interrupted = 1;

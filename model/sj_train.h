@@ -29,6 +29,19 @@ typedef struct {
     void *ctx;
 } SjSource;
 
+/* What the trainer reports after each step to an on_step callback. */
+typedef struct {
+    int64_t step, total;        /* steps done, steps planned */
+    double loss, grad_norm, lr, tau;
+    double probe_top1, probe_r2; /* on-line probes over the last log interval (NaN before one ends) */
+    int logged;                  /* this step closed a log interval (the probe figures are new) */
+} SjStepInfo;
+
+/* Called on the training thread after every step, with the model between steps: it may
+ * read it (snapshot the weights, run eval passes) or load weights into it, and may block
+ * (a pause). Returning non-zero stops training as Ctrl-C does: a checkpoint is saved. */
+typedef int (*SjStepFn)(void *ctx, SjModel *m, const SjStepInfo *info);
+
 typedef struct {
     SjModelConfig model;
     SjOptimConfig optim;
@@ -37,6 +50,8 @@ typedef struct {
     const char *config_text; /* the resolved INI, stored in checkpoint metadata */
     int resume;              /* continue from train.out's checkpoint */
     int quiet;               /* no progress bar */
+    SjStepFn on_step;        /* may be NULL */
+    void *on_step_ctx;
 } SjTrainSetup;
 
 typedef struct {
@@ -45,6 +60,7 @@ typedef struct {
     double seq_per_s;
     double wait_share; /* share of step time spent waiting for data */
     int interrupted;   /* stopped by SIGINT/SIGTERM (checkpoint saved) */
+    int stopped;       /* stopped by on_step (checkpoint saved) */
     char checkpoint[1024];
 } SjTrainResult;
 

@@ -48,14 +48,9 @@ static void probe_screens(void) {
     g_probed = 1;
     PFNEGLGETPLATFORMDISPLAYEXTPROC get_display =
         (PFNEGLGETPLATFORMDISPLAYEXTPROC)eglGetProcAddress("eglGetPlatformDisplayEXT");
-    if (!get_display) {
-        snprintf(g_probe_err, sizeof g_probe_err,
-                 "EGL lacks eglGetPlatformDisplayEXT (EGL_EXT_platform_base)");
-        return;
-    }
     const char *cext = eglQueryString(EGL_NO_DISPLAY, EGL_EXTENSIONS);
-    int has_device = cext && strstr(cext, "EGL_EXT_platform_device");
-    int has_surfaceless = cext && strstr(cext, "EGL_MESA_platform_surfaceless");
+    int has_device = get_display && cext && strstr(cext, "EGL_EXT_platform_device");
+    int has_surfaceless = get_display && cext && strstr(cext, "EGL_MESA_platform_surfaceless");
     EGLDeviceEXT devs[MAX_SCREENS];
     EGLint ndev = 0;
     int soft[MAX_SCREENS] = {0};
@@ -71,7 +66,7 @@ static void probe_screens(void) {
     } else {
         ndev = 0;
     }
-    EGLDisplay cand[2 * MAX_SCREENS];
+    EGLDisplay cand[2 * MAX_SCREENS + 1];
     int nc = 0;
     for (int i = 0; i < ndev; i++)
         if (!soft[i]) cand[nc++] = get_display(EGL_PLATFORM_DEVICE_EXT, devs[i], NULL);
@@ -92,10 +87,16 @@ static void probe_screens(void) {
         /* A GPU renders for every context at once; more displays add nothing. */
         if (i < hardware) break;
     }
+    if (!g_nscreens) {
+        /* Last resort: the default display (an X server when DISPLAY is set). */
+        EGLDisplay d = eglGetDisplay(EGL_DEFAULT_DISPLAY);
+        EGLint major, minor;
+        if (d != EGL_NO_DISPLAY && eglInitialize(d, &major, &minor)) g_screens[g_nscreens++] = d;
+    }
     if (!g_nscreens)
         snprintf(g_probe_err, sizeof g_probe_err,
                  "no usable EGL display (tried %d: GPU devices, Mesa surfaceless, software "
-                 "devices; EGL error 0x%x)",
+                 "devices, the default display; EGL error 0x%x)",
                  nc, (unsigned)eglGetError());
 }
 

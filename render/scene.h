@@ -41,7 +41,7 @@ typedef struct {
 /* Zero means default. */
 typedef struct {
     int size;           /* view side in pixels, 8..4096 */
-    int batch;          /* views per pass (default: fits ~16 MB of target, at most 256) */
+    int batch;          /* views per pass (default: about 2 MB of target, at most 256) */
     const char *assets; /* folder holding shaders/ (default "assets") */
     int no_layers;      /* draw one layer at a time (the path for GL without layered
                            vertex output; forced here for tests) */

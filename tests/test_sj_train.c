@@ -101,6 +101,75 @@ static int same_file(const char *a, const char *b, const char *name) {
     return same;
 }
 
+/* The per-step callback: called once per step with the step's figures and the model;
+ * a snapshot taken with sj_model_copy_weights evaluates like the model; a non-zero
+ * return stops with a checkpoint of that step, which resumes to the straight run. */
+typedef struct {
+    int calls, stop_at, logged;
+    int64_t last_step;
+    double last_loss;
+    int finite, probes_seen;
+    SjModel *snap;
+    float z_live[2 * 256], z_snap[2 * 256], zt[2 * 256];
+    uint8_t views[2 * HW * HW * 3];
+} StepLog;
+
+static int on_step(void *ctx, SjModel *m, const SjStepInfo *info) {
+    StepLog *l = ctx;
+    l->calls++;
+    l->finite &= info->step == l->last_step + 1 && info->total == 8 && isfinite(info->loss) && info->lr > 0;
+    l->last_step = info->step, l->last_loss = info->loss;
+    if (info->logged) l->probes_seen += isfinite(info->probe_top1) && isfinite(info->probe_r2);
+    if (info->step == 2) {
+        sj_model_copy_weights(l->snap, m);
+        sj_model_encode(m, l->views, 2, l->z_live);
+        sj_model_encode(l->snap, l->views, 2, l->z_snap);
+    }
+    return info->step == l->stop_at;
+}
+
+static void test_on_step(const SjSource *src, const SjTrainSetup *straight) {
+    char err[1024];
+    SjTrainSetup su;
+    SjTrainResult res;
+    static StepLog l;
+    setup_init(&su, "e", 8);
+    l.stop_at = 5, l.finite = 1;
+    for (size_t i = 0; i < sizeof l.views; i++) l.views[i] = (uint8_t)(i * 37 % 251);
+    l.snap = sj_model_create(&su.model, &su.shape, 99, err, sizeof err);
+    CHECK(l.snap != NULL, "%s", err);
+    if (!l.snap) return;
+    sj_model_bind(l.snap, B, T - 1, 0);
+    /* Right after creation the target encoder is a copy of the online one. */
+    float z0[2 * 256], z1[2 * 256];
+    int D = sj_model_enc_dim(l.snap);
+    CHECK(D <= 256);
+    sj_model_encode(l.snap, l.views, 2, z0);
+    sj_model_encode_target(l.snap, l.views, 2, z1);
+    CHECK(!memcmp(z0, z1, (size_t)(2 * D) * sizeof(float)), "target encoder equals the online one at init");
+    su.on_step = on_step, su.on_step_ctx = &l;
+    CHECK(sj_train_run(&su, src, &res, err, sizeof err) == WM_OK, "%s", err);
+    CHECK(res.stopped && !res.interrupted && res.steps_done == 5 && l.calls == 5 && l.finite,
+          "stopped by the callback at %lld after %d calls", (long long)res.steps_done, l.calls);
+    CHECK(l.last_loss == res.last_loss && l.probes_seen == 5, "step figures (%d probe rows)", l.probes_seen);
+    CHECK(!memcmp(l.z_live, l.z_snap, (size_t)(2 * D) * sizeof(float)), "a snapshot encodes as the live model");
+    char ck[1100];
+    int64_t st = -1;
+    SjModel *m = NULL;
+    wm_path_join(ck, sizeof ck, su.train.out, SJ_CKPT_FILE);
+    CHECK(sj_checkpoint_load(ck, &m, NULL, &st, err, sizeof err) == WM_OK && st == 5, "checkpoint at the stop: %s", err);
+    sj_model_destroy(m);
+    /* After training the EMA target has moved away from the online encoder. */
+    sj_model_encode(l.snap, l.views, 2, z0);
+    sj_model_encode_target(l.snap, l.views, 2, z1);
+    CHECK(memcmp(z0, z1, (size_t)(2 * D) * sizeof(float)) != 0, "target encoder differs after training");
+    su.resume = 1;
+    su.on_step = NULL;
+    CHECK(sj_train_run(&su, src, &res, err, sizeof err) == WM_OK && res.steps_done == 8, "%s", err);
+    CHECK(same_file(straight->train.out, su.train.out, SJ_CKPT_FILE), "stopped and resumed equals the straight run");
+    sj_model_destroy(l.snap);
+}
+
 int main(int argc, char **argv) {
     nn_blas_reexec(argc, argv);
     nn_runtime_init(2);
@@ -201,6 +270,7 @@ int main(int argc, char **argv) {
         CHECK(sj_checkpoint_load(bad, &m, NULL, &st, err, sizeof err) != WM_OK && strstr(err, "shape"), "%s", err);
     }
     wm_free(raw);
+    test_on_step(&src, &a);
     for (int i = 0; i < ndumps; i++) wm_buf_free(&dumps[i]);
     nn_runtime_shutdown();
     return TEST_DONE();
