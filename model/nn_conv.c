@@ -91,11 +91,10 @@ static size_t per_thread(const NnConv2d *d) {
     return col_elems(d) + round16(wsize(d));
 }
 
-/* Where the direct convolution beats im2col + GEMM (measured on AVX-512, one thread,
- * batch 128, the two run alternately): forward and input gradient 2-3x faster for
+/* Where the direct convolution beats im2col + GEMM (timed on AVX-512, one thread,
+ * batch 128, the two run alternately): forward and input gradient clearly faster for
  * 16-64 channels on planes of 8+ pixels, about even at 128 channels, behind from 256
- * and for 3-channel input; weight gradient 1.1-2x faster up to 64 channels, behind at
- * 128. */
+ * and for 3-channel input; weight gradient faster up to 64 channels, behind at 128. */
 static int use_direct(const NnConv2d *d) {
     return !is_pointwise(d) && nn_direct_ok(d) && d->ci >= 8 && (long)d->ci * d->co <= 128 * 128;
 }
