@@ -105,9 +105,8 @@ void rd_mesh_compute_normals(RdMesh *m) {
     normals_range(m, 0, 0);
 }
 
-int rd_mesh_normalize_unit(RdMesh *m) {
-    if (m->nv == 0) return -1;
-    float lo[3], hi[3];
+/* Axis-aligned bounding box of m's vertices (m->nv > 0). */
+static void mesh_bounds(const RdMesh *m, float lo[3], float hi[3]) {
     for (int j = 0; j < 3; j++)
         lo[j] = hi[j] = m->pos[j];
     for (int i = 1; i < m->nv; i++)
@@ -116,6 +115,13 @@ int rd_mesh_normalize_unit(RdMesh *m) {
             lo[j] = v < lo[j] ? v : lo[j];
             hi[j] = v > hi[j] ? v : hi[j];
         }
+}
+
+
+int rd_mesh_normalize_unit(RdMesh *m) {
+    if (m->nv == 0) return -1;
+    float lo[3], hi[3];
+    mesh_bounds(m, lo, hi);
     double c[3], r2 = 0;
     for (int j = 0; j < 3; j++)
         c[j] = 0.5 * ((double)lo[j] + (double)hi[j]);
@@ -197,14 +203,7 @@ static uint64_t mix64(uint64_t k) {
 static void cluster(const RdMesh *m, int g, RdMesh *out) {
     rd_mesh_clear(out);
     float lo[3], hi[3];
-    for (int j = 0; j < 3; j++)
-        lo[j] = hi[j] = m->pos[j];
-    for (int i = 1; i < m->nv; i++)
-        for (int j = 0; j < 3; j++) {
-            float v = m->pos[3 * i + j];
-            lo[j] = v < lo[j] ? v : lo[j];
-            hi[j] = v > hi[j] ? v : hi[j];
-        }
+    mesh_bounds(m, lo, hi);
     float ext = 0;
     for (int j = 0; j < 3; j++)
         ext = hi[j] - lo[j] > ext ? hi[j] - lo[j] : ext;
