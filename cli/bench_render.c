@@ -79,10 +79,8 @@ static int run_mode(const Opts *o, Env *e, int per_call, double *vps, double *cp
 }
 
 static Env *make_env(const Opts *o, int size, int lanes, int threads, char *err, size_t errsz) {
-    WmCfgSection sec = {"env", EnvConfig_fields, EnvConfig_nfields, 0};
-    WmCfgSchema sch = {&sec, 1};
     EnvConfig c;
-    wm_cfg_defaults(&sch, &c);
+    WM_CFG_DEFAULTS(EnvConfig, &c);
     c.size = size;
     c.render_threads = threads;
     if (o->assets) snprintf(c.assets, sizeof c.assets, "%s", o->assets);

@@ -161,9 +161,7 @@ int cli_bench_saccade(int argc, char **argv) {
     /* env_observe on 256 lanes, one Env per thread (observe is per-lane read-only). */
     char err[512];
     EnvConfig ec;
-    WmCfgSection sec = {"env", EnvConfig_fields, EnvConfig_nfields, 0};
-    WmCfgSchema schema = {&sec, 1};
-    wm_cfg_defaults(&schema, &ec);
+    WM_CFG_DEFAULTS(EnvConfig, &ec);
     ec.kind = 1;
     ec.size = F;
     c.lanes = 256;

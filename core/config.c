@@ -151,6 +151,12 @@ void wm_cfg_defaults(const WmCfgSchema *schema, void *cfg) {
     }
 }
 
+void wm_cfg_section_defaults(const WmCfgField *fields, int nfields, void *cfg) {
+    WmCfgSection sec = {"", fields, nfields, 0};
+    WmCfgSchema schema = {&sec, 1};
+    wm_cfg_defaults(&schema, cfg);
+}
+
 static char *trim(char *s) {
     while (isspace((unsigned char)*s)) s++;
     char *e = s + strlen(s);

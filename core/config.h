@@ -72,6 +72,10 @@ typedef struct {
 /* Sets every field to its default. A default that does not parse is a bug (asserts). */
 void wm_cfg_defaults(const WmCfgSchema *schema, void *cfg);
 
+/* The defaults of one section's struct: WM_CFG_DEFAULTS(EnvConfig, &c). */
+void wm_cfg_section_defaults(const WmCfgField *fields, int nfields, void *cfg);
+#define WM_CFG_DEFAULTS(Name, cfg) wm_cfg_section_defaults(Name##_fields, Name##_nfields, (cfg))
+
 /* Applies an INI file on top of the current values. Errors name file and line:
  * unknown section or key, duplicate key, key before any section, missing '=',
  * bad number (end-pointer checked), bad bool or enum, out-of-range value.

@@ -19,9 +19,7 @@ static char err[1024];
 
 static EnvConfig env_config(void) {
     EnvConfig c;
-    WmCfgSection sec = {"env", EnvConfig_fields, EnvConfig_nfields, 0};
-    WmCfgSchema schema = {&sec, 1};
-    wm_cfg_defaults(&schema, &c);
+    WM_CFG_DEFAULTS(EnvConfig, &c);
     c.kind = 1;
     c.size = 32;
     c.n_scenes = 200;
@@ -30,9 +28,7 @@ static EnvConfig env_config(void) {
 
 static AgentConfig agent_config(int kind) {
     AgentConfig c;
-    WmCfgSection sec = {"agent", AgentConfig_fields, AgentConfig_nfields, 0};
-    WmCfgSchema schema = {&sec, 1};
-    wm_cfg_defaults(&schema, &c);
+    WM_CFG_DEFAULTS(AgentConfig, &c);
     c.kind = kind;
     return c;
 }

@@ -14,9 +14,7 @@ static char err[1024];
 
 static EnvConfig config(void) {
     EnvConfig c;
-    WmCfgSection sec = {"env", EnvConfig_fields, EnvConfig_nfields, 0};
-    WmCfgSchema schema = {&sec, 1};
-    wm_cfg_defaults(&schema, &c);
+    WM_CFG_DEFAULTS(EnvConfig, &c);
     c.kind = 1;
     c.size = 32;
     c.source = ENV_SOURCE_OBJECTS3D;

@@ -46,9 +46,7 @@ int main(int argc, char **argv) {
     nn_runtime_init(2);
     enum { B = 4, T = 4, M = 3, H = 16, W = 16, A = 4 };
     SjModelConfig cfg;
-    WmCfgSection sec = {"model", SjModelConfig_fields, SjModelConfig_nfields, 0};
-    WmCfgSchema schema = {&sec, 1};
-    wm_cfg_defaults(&schema, &cfg);
+    WM_CFG_DEFAULTS(SjModelConfig, &cfg);
     cfg.width = 4;
     cfg.action_emb = 8;
     cfg.layers = 2;
