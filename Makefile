@@ -1,5 +1,5 @@
-# seqjepa: one static library from core/ render/ envs/ agents/ model/, one
-# executable bin/seqjepa from cli/, one program per tests/test_*.c.
+# seqjepa: one static library from the library layers, one executable bin/seqjepa
+# from bench/ and cli/, one program per tests/test_*.c.
 #
 #   make            build (release: -O2)       make test    deps + build + all tests
 #   make debug      -O0 build in build/debug   make asan    ASan+UBSan build, non-GL tests
@@ -32,9 +32,13 @@ CFLAGS := $(BASE_CFLAGS) $(OPT) $(EXTRA_CFLAGS)
 LDFLAGS := $(OPT) -pthread
 LDLIBS := $(PKG_LIBS) -lGL -lopenblas -lstb -lm
 
-LIB_DIRS := core render envs agents model
+# The layers, lowest first: a file may include headers of its own folder and of the
+# folders before it, never of one after it (`make layers`, part of `make test`).
+LAYERS := core render envs agents data nn model run viewer bench cli
+EXE_DIRS := bench cli
+LIB_DIRS := $(filter-out $(EXE_DIRS),$(LAYERS))
 LIB_SRC := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
-CLI_SRC := $(wildcard cli/*.c)
+CLI_SRC := $(foreach d,$(EXE_DIRS),$(wildcard $(d)/*.c))
 TEST_SRC := $(wildcard tests/test_*.c)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -47,7 +51,7 @@ else
   EXE := $(BUILD)/bin/seqjepa
 endif
 
-.PHONY: all debug asan test demo bench deps test-deps clean format tests
+.PHONY: all debug asan test demo bench deps test-deps clean format tests layers
 # Keep objects of test programs (make would delete them as intermediates).
 .SECONDARY:
 all: deps $(EXE) tests
@@ -78,7 +82,11 @@ deps:
 test-deps:
 	@sh .ci/deps.sh test
 
-test: test-deps
+# Fails when a file includes a header from a layer above its own.
+layers:
+	@sh tests/layers.sh $(LAYERS)
+
+test: test-deps layers
 	@$(MAKE) --no-print-directory MODE=$(MODE) $(EXE) tests
 	@sh tests/run.sh $(BUILD)/tests $(EXE)
 

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench/bench.h"
 #include "cli/commands.h"
+#include "run/args.h"
 
 static const CliBench benches[] = {
     {"ops", "nn engine: per-op GFLOP/s of the encoders and transformer vs sgemm", cli_bench_ops, 1},

@@ -17,8 +17,6 @@ int cli_embed(int argc, char **argv);
 int cli_gen(int argc, char **argv);
 int cli_view(int argc, char **argv);
 int cli_bench_view(int argc, char **argv);
-int cli_bench_pathint(int argc, char **argv);
-int cli_bench_train(int argc, char **argv);
 
 /* Benchmarks named by `seqjepa bench NAME`; each prints figures only. */
 typedef struct {
@@ -27,13 +25,5 @@ typedef struct {
     int (*run)(int argc, char **argv);
     int in_all; /* run by 'seqjepa bench all' (those needing no arguments) */
 } CliBench;
-
-int cli_bench_saccade(int argc, char **argv);
-int cli_bench_render(int argc, char **argv);
-int cli_bench_ops(int argc, char **argv); /* cli/bench_ops.c */
-int cli_bench_gen(int argc, char **argv);
-
-/* True when argv[i] is -h or --help. */
-int cli_is_help(const char *arg);
 
 #endif

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/args.h"
+#include "run/args.h"
 #include "cli/commands.h"
 #include "core/alloc.h"
 #include "core/err.h"

@@ -2,10 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agents/dataset.h"
-#include "cli/args.h"
+#include "data/dataset.h"
+#include "run/args.h"
 #include "cli/commands.h"
-#include "cli/runcfg.h"
+#include "run/runcfg.h"
 #include "core/err.h"
 #include "core/signal.h"
 

@@ -3,7 +3,8 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "model/nn.h"
+#include "run/args.h"
+#include "nn/nn.h"
 
 static const CliCommand commands[] = {
     {"train", "train seq-JEPA on-line from an environment, or from a dataset", cli_train},
@@ -23,8 +24,6 @@ static void usage(FILE *out) {
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'seqjepa COMMAND --help' describes each command.\n");
 }
-
-int cli_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
 
 int cli_version(int argc, char **argv) {
     if (argc > 1 && cli_is_help(argv[1])) {

@@ -2,10 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/args.h"
+#include "run/args.h"
 #include "cli/commands.h"
-#include "cli/pipeline.h"
-#include "cli/runcfg.h"
+#include "run/pipeline.h"
+#include "run/runcfg.h"
 #include "core/err.h"
 #include "core/signal.h"
 #include "model/sj_train.h"

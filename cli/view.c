@@ -5,18 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/args.h"
+#include "run/args.h"
 #include "cli/commands.h"
-#include "cli/runcfg.h"
+#include "run/runcfg.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/pool.h"
-#include "model/nn.h"
+#include "nn/nn.h"
 #include "render/ctx.h"
-#include "render/viewer.h"
+#include "viewer/viewer.h"
 
 static const char *usage =
     "usage: seqjepa view CONFIG [section.key=value ...] [--ckpt FILE] [--paused]\n"

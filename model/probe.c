@@ -8,7 +8,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/rng.h"
-#include "model/nn.h"
+#include "nn/nn.h"
 
 double sj_r2_score(const float *y, const float *pred, size_t n, int d) {
     if (n == 0 || d <= 0) return 0;

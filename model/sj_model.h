@@ -19,7 +19,7 @@
 
 #include "core/rng.h"
 #include "core/safetensors.h"
-#include "model/nn.h"
+#include "nn/nn.h"
 #include "model/sj_config.h"
 
 typedef struct SjModel SjModel;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "agents/agent.h"
-#include "agents/rollout.h"
+#include "data/rollout.h"
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/fs.h"

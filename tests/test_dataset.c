@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agents/dataset.h"
+#include "data/dataset.h"
 #include "core/alloc.h"
 #include "core/crc32.h"
 #include "core/err.h"

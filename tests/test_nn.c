@@ -8,7 +8,7 @@
 #include "core/err.h"
 #include "core/rng.h"
 #include "core/safetensors.h"
-#include "model/nn.h"
+#include "nn/nn.h"
 #include "tests/test.h"
 
 static WmRng rng;

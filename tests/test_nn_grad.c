@@ -7,7 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/rng.h"
-#include "model/nn.h"
+#include "nn/nn.h"
 #include "tests/test.h"
 
 #ifndef NN_REAL_DOUBLE

@@ -10,7 +10,7 @@
 #include "core/err.h"
 #include "core/rng.h"
 #include "core/safetensors.h"
-#include "model/nn.h"
+#include "nn/nn.h"
 #include "tests/test.h"
 
 #define TOL 1e-4

@@ -1,0 +1,342 @@
+/* `seqjepa bench ops`: the nn engine's speed against the machine's own cblas_sgemm
+ * rate: per-op forward and backward GFLOP/s of the encoders and the transformer. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench/bench.h"
+#include "run/args.h"
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "nn/nn.h"
+
+typedef struct {
+    int threads, batch, reps, seqs, sgemm_only;
+} OpsArgs;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds of the whole process (all threads): unlike wall time, barely moved by
+ * other processes competing for the cores (the pool's idle threads sleep). */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The best GFLOP per CPU-second of the engine's split sgemm seen so far. */
+static double sgemm_per_cpu;
+
+static float *randn(size_t n, WmRng *r) {
+    float *x = wm_new(float, n);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)wm_rng_normal(r);
+    return x;
+}
+
+/* GFLOP/s of an n x n x n sgemm, best of a few timed runs after a warm-up: with
+ * OpenBLAS's own threads (cblas_sgemm as any program would call it), or split over
+ * the engine's pool as the engine runs its products (nn_gemm). */
+static double sgemm_rate(int n, int openblas_threads) {
+    WmRng r;
+    wm_rng_seed(&r, 1, 0);
+    size_t nn2 = (size_t)n * n;
+    float *a = randn(nn2, &r), *b = randn(nn2, &r), *c = wm_new(float, nn2);
+    if (openblas_threads) openblas_set_num_threads(nn_runtime_threads());
+    double best = 0;
+    for (int rep = 0; rep < 6; rep++) {
+        double t = now(), c0 = cpu_now();
+        if (openblas_threads)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+        else
+            nn_gemm(0, 0, n, n, n, 1, a, n, b, n, 0, c, n);
+        t = now() - t;
+        double flop = 2.0 * n * n * (double)n, rate = flop / t / 1e9;
+        if (rep > 0 && rate > best) best = rate;
+        /* OpenBLAS's threads spin while they wait, so only the engine's split counts */
+        double per_cpu = flop / (cpu_now() - c0) / 1e9;
+        if (rep > 0 && !openblas_threads && per_cpu > sgemm_per_cpu) sgemm_per_cpu = per_cpu;
+    }
+    if (openblas_threads) openblas_set_num_threads(1); /* the engine's setting */
+    wm_free(a);
+    wm_free(b);
+    wm_free(c);
+    return best;
+}
+
+/* The best of the four sgemm measurements (1024 and 2048, both threadings). */
+static double sgemm_best(void) {
+    double best = 0;
+    for (int i = 0; i < 4; i++) {
+        double r = sgemm_rate(i / 2 ? 2048 : 1024, i % 2);
+        if (r > best) best = r;
+    }
+    return best;
+}
+
+static double load_average(void) {
+    double load = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1) load = -1;
+        fclose(f);
+    }
+    return load;
+}
+
+/* One line per configuration for the closing summary. */
+typedef struct {
+    char label[96];
+    double rate, sgemm, per_cpu;
+} Row;
+static Row rows[12];
+static int n_rows;
+
+static void print_profile(const char *label, const NnProfile *p, double fwd_s, double bwd_s,
+                          double sgemm, double cpu_s) {
+    double ff = 0, bf = 0;
+    printf("    %-12s %9s %10s %9s %10s %7s\n", "op", "fwd ms", "fwd GF/s", "bwd ms", "bwd GF/s",
+           "share");
+    for (int k = 0; k < NN_OP_COUNT_; k++) {
+        if (p->fwd_s[k] == 0 && p->bwd_s[k] == 0) continue;
+        char fr[16] = "-", br[16] = "-";
+        if (p->fwd_flop[k] > 0) snprintf(fr, sizeof fr, "%.1f", p->fwd_flop[k] / p->fwd_s[k] / 1e9);
+        if (p->bwd_flop[k] > 0) snprintf(br, sizeof br, "%.1f", p->bwd_flop[k] / p->bwd_s[k] / 1e9);
+        printf("    %-12s %9.2f %10s %9.2f %10s %6.1f%%\n", nn_op_name((NnOpKind)k),
+               1e3 * p->fwd_s[k], fr, 1e3 * p->bwd_s[k], br,
+               100 * (p->fwd_s[k] + p->bwd_s[k]) / (fwd_s + bwd_s));
+        ff += p->fwd_flop[k];
+        bf += p->bwd_flop[k];
+    }
+    printf("    %-12s %9.2f %10.1f %9.2f %10.1f\n", "total", 1e3 * fwd_s, ff / fwd_s / 1e9,
+           1e3 * bwd_s, bf / bwd_s / 1e9);
+    double rate = (ff + bf) / (fwd_s + bwd_s) / 1e9;
+    printf(
+        "    forward+backward: %.1f GFLOP/s = %.0f%% of the sgemm rate measured just before and\n"
+        "    after it (%.1f GFLOP/s, the better of the two)\n",
+        rate, 100 * rate / sgemm, sgemm);
+    double per_cpu = (ff + bf) / cpu_s / 1e9;
+    printf("    per CPU-second: %.1f GFLOP = %.0f%% of sgemm's %.1f GFLOP per CPU-second\n",
+           per_cpu, 100 * per_cpu / sgemm_per_cpu, sgemm_per_cpu);
+    if (n_rows < (int)(sizeof rows / sizeof rows[0])) {
+        Row *r = &rows[n_rows++];
+        snprintf(r->label, sizeof r->label, "%s", label);
+        r->rate = rate;
+        r->sgemm = sgemm;
+        r->per_cpu = per_cpu;
+    }
+}
+
+static void bench_encoder(const char *label, NnResNetConfig cfg, int n, int hw, int reps) {
+    NnParams p;
+    nn_params_init(&p);
+    NnResNet *r = nn_resnet_create(&p, "encoder", &cfg);
+    NnStore s;
+    nn_store_create(&s, &p, NN_STORE_GRAD);
+    WmRng rng;
+    wm_rng_seed(&rng, 3, 0);
+    nn_store_init(&s, &p, &rng);
+    size_t bytes = nn_resnet_bind(r, n, hw, hw, 1);
+    int d = nn_resnet_out_dim(r);
+    float *x = randn((size_t)3 * n * hw * hw, &rng), *y = wm_new(float, (size_t)n *d);
+    float *dy = randn((size_t)n * d, &rng);
+    printf("  encoder %s, %dx%d, batch %d: %.3f GFLOP/image forward, %.0f MiB activations\n", label,
+           hw, hw, n, nn_resnet_flops(r, hw, hw) / 1e9, bytes / 1048576.0);
+    nn_store_zero_grad(&s, &p);
+    nn_resnet_forward(r, y, x, n, &s, 1); /* warm-up */
+    nn_resnet_backward(r, NULL, dy, &s);
+    /* the fastest of the timed passes: the machine's other work only ever slows a pass */
+    NnProfile prof, best;
+    double tf = 0, tb = 0;
+    nn_resnet_set_profile(r, &prof);
+    double sgemm = sgemm_best(), cpu = 0;
+    for (int i = 0; i < reps; i++) {
+        memset(&prof, 0, sizeof prof);
+        nn_store_zero_grad(&s, &p);
+        double t0 = now(), c0 = cpu_now();
+        nn_resnet_forward(r, y, x, n, &s, 1);
+        double t1 = now();
+        nn_resnet_backward(r, NULL, dy, &s);
+        double t2 = now(), c = cpu_now() - c0;
+        if (i == 0 || t2 - t0 < tf + tb) {
+            tf = t1 - t0;
+            tb = t2 - t1;
+            best = prof;
+        }
+        if (i == 0 || c < cpu) cpu = c;
+    }
+    nn_resnet_set_profile(r, NULL);
+    double after = sgemm_best();
+    char row[96];
+    snprintf(row, sizeof row, "%s %dx%d", label, hw, hw);
+    print_profile(row, &best, tf, tb, after > sgemm ? after : sgemm, cpu);
+    printf("    %.1f images/s forward+backward\n", n / (tf + tb));
+    wm_free(x);
+    wm_free(y);
+    wm_free(dy);
+    nn_resnet_destroy(r);
+    nn_store_free(&s);
+    nn_params_free(&p);
+}
+
+static void bench_transformer(int e, int seqs, int t, int reps) {
+    NnParams p;
+    nn_params_init(&p);
+    NnTransformerConfig cfg = {3, e, 4, 4 * e, 0.1f, 1};
+    NnTransformer *tf = nn_transformer_create(&p, "transformer", &cfg);
+    NnStore s;
+    nn_store_create(&s, &p, NN_STORE_GRAD);
+    WmRng rng;
+    wm_rng_seed(&rng, 4, 0);
+    nn_store_init(&s, &p, &rng);
+    nn_transformer_bind(tf, seqs, t, 1);
+    size_t n = (size_t)seqs * t * e;
+    float *x = randn(n, &rng), *y = wm_new(float, n), *dy = randn(n, &rng);
+    printf("  transformer: 3 layers, width %d, 4 heads, FFN %d, dropout 0.1, %d sequences of %d "
+           "tokens: %.3f GFLOP forward\n",
+           e, 4 * e, seqs, t, nn_transformer_flops(tf, seqs, t) / 1e9);
+    nn_store_zero_grad(&s, &p);
+    nn_transformer_forward(tf, y, x, seqs, t, &s, 1, &rng);
+    nn_transformer_backward(tf, NULL, dy, &s);
+    NnProfile prof, best;
+    double tfw = 0, tbw = 0;
+    nn_transformer_set_profile(tf, &prof);
+    double sgemm = sgemm_best(), cpu = 0;
+    for (int i = 0; i < reps; i++) {
+        memset(&prof, 0, sizeof prof);
+        nn_store_zero_grad(&s, &p);
+        double t0 = now(), c0 = cpu_now();
+        nn_transformer_forward(tf, y, x, seqs, t, &s, 1, &rng);
+        double t1 = now();
+        nn_transformer_backward(tf, NULL, dy, &s);
+        double t2 = now(), c = cpu_now() - c0;
+        if (i == 0 || t2 - t0 < tfw + tbw) {
+            tfw = t1 - t0;
+            tbw = t2 - t1;
+            best = prof;
+        }
+        if (i == 0 || c < cpu) cpu = c;
+    }
+    nn_transformer_set_profile(tf, NULL);
+    double after = sgemm_best();
+    char row[96];
+    snprintf(row, sizeof row, "transformer, width %d", e);
+    print_profile(row, &best, tfw, tbw, after > sgemm ? after : sgemm, cpu);
+    wm_free(x);
+    wm_free(y);
+    wm_free(dy);
+    nn_transformer_destroy(tf);
+    nn_store_free(&s);
+    nn_params_free(&p);
+}
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: seqjepa bench ops [--threads N] [--batch N] [--reps N] [--seqs N] [--sgemm]\n\n"
+            "Measures cblas_sgemm, then forward and backward GFLOP/s per op of the small\n"
+            "encoders (widths 16 and 32, CIFAR stem) and ResNet-18-CIFAR at 32x32 and\n"
+            "64x64, and of the 3-layer transformer, with their ratio to the sgemm rate.\n"
+            "  --threads N  compute threads (default: one per core)\n"
+            "  --batch N    images per encoder pass (default 128)\n"
+            "  --reps N     timed passes per configuration, the fastest reported (default 3)\n"
+            "  --seqs N     transformer sequences (default 256)\n"
+            "  --sgemm      only the sgemm figures (compare kernels with OPENBLAS_CORETYPE,\n"
+            "               or SEQJEPA_BLAS_REEXEC=0 for the kernels OpenBLAS picks itself)\n");
+}
+
+static int parse_int(const char *flag, const char *val, int lo, int hi, int *out) {
+    char *end;
+    long v = val ? strtol(val, &end, 10) : 0;
+    if (!val || *end || v < lo || v > hi) {
+        fprintf(stderr, "seqjepa bench ops: %s needs an integer in [%d, %d], got '%s'\n", flag, lo,
+                hi, val ? val : "");
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int cli_bench_ops(int argc, char **argv) {
+    OpsArgs a = {0, 128, 3, 256, 0};
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        int rc = 0;
+        if (cli_is_help(f)) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(f, "--threads")) {
+            rc = parse_int(f, i + 1 < argc ? argv[++i] : NULL, 0, 1024, &a.threads);
+        } else if (!strcmp(f, "--batch")) {
+            rc = parse_int(f, i + 1 < argc ? argv[++i] : NULL, 1, 65536, &a.batch);
+        } else if (!strcmp(f, "--reps")) {
+            rc = parse_int(f, i + 1 < argc ? argv[++i] : NULL, 1, 10000, &a.reps);
+        } else if (!strcmp(f, "--sgemm")) {
+            a.sgemm_only = 1;
+        } else if (!strcmp(f, "--seqs")) {
+            rc = parse_int(f, i + 1 < argc ? argv[++i] : NULL, 1, 65536, &a.seqs);
+        } else {
+            fprintf(stderr, "seqjepa bench ops: unknown argument '%s'\n\n", f);
+            usage(stderr);
+            return 2;
+        }
+        if (rc) return 2;
+    }
+    nn_runtime_init(a.threads);
+    NnBlasInfo bi;
+    nn_blas_info(&bi);
+    printf("ops: %d thread%s, OpenBLAS %s kernels%s%s%s\n", nn_runtime_threads(),
+           nn_runtime_threads() == 1 ? "" : "s", bi.core, bi.forced_by[0] ? " (" : "", bi.forced_by,
+           bi.forced_by[0] ? ")" : "");
+    printf("  load average %.2f at the start (other processes slow every figure below)\n",
+           load_average());
+    double rate[2][2];
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 2; k++)
+            rate[i][k] = sgemm_rate(i ? 2048 : 1024, k);
+    double sgemm = 0;
+    for (int i = 0; i < 4; i++)
+        sgemm = rate[i / 2][i % 2] > sgemm ? rate[i / 2][i % 2] : sgemm;
+    printf("  cblas_sgemm GFLOP/s   OpenBLAS threads   split over the engine's threads\n");
+    printf("    1024^3            %10.1f         %10.1f\n", rate[0][1], rate[0][0]);
+    printf("    2048^3            %10.1f         %10.1f\n", rate[1][1], rate[1][0]);
+    printf("  best of the four: %.1f GFLOP/s (each configuration below is compared with the\n"
+           "  same measurement taken just before and after it, as the machine's load varies)\n",
+           sgemm);
+    printf("  engine's sgemm per CPU-second of the process: %.1f GFLOP\n", sgemm_per_cpu);
+    if (a.sgemm_only) {
+        nn_runtime_shutdown();
+        return 0;
+    }
+    /* the small encoders of the presets: width 16 (quick, and the config default) and
+     * width 32 (the default preset), then ResNet-18-CIFAR */
+    for (int width = 16; width <= 32; width *= 2)
+        for (int hw = 32; hw <= 64; hw *= 2) {
+            char label[64];
+            snprintf(label, sizeof label, "small %d-%d-%d-%d", width, 2 * width, 4 * width,
+                     8 * width);
+            bench_encoder(label, nn_resnet_small_config(width, 1), a.batch, hw, a.reps);
+        }
+    bench_encoder("ResNet-18-CIFAR", nn_resnet18_config(1), a.batch, 32, a.reps);
+    bench_encoder("ResNet-18-CIFAR", nn_resnet18_config(1), a.batch, 64, a.reps);
+    bench_transformer(256, a.seqs, 4, a.reps);
+    bench_transformer(640, a.seqs, 4, a.reps);
+    printf("  load average %.2f at the end\n", load_average());
+    printf(
+        "\n  summary (forward+backward)                     GFLOP/s  /sgemm   per CPU-s  /sgemm\n");
+    for (int i = 0; i < n_rows; i++)
+        printf("  %-46s %7.1f  %5.0f%%   %9.1f  %5.0f%%\n", rows[i].label, rows[i].rate,
+               100 * rows[i].rate / rows[i].sgemm, rows[i].per_cpu,
+               100 * rows[i].per_cpu / sgemm_per_cpu);
+    printf("  (wall-clock rates against sgemm measured around each; per CPU-second against the\n"
+           "  best sgemm per CPU-second of the run, %.1f GFLOP)\n",
+           sgemm_per_cpu);
+    nn_runtime_shutdown();
+    return 0;
+}

@@ -1,0 +1,30 @@
+/* A producer thread that owns an Env and an Agent (a GL context is bound to the
+ * thread that made it) and fills a ring of batches ahead of a consumer: batch k
+ * holds sequences k*B .. k*B+B-1 of (seed, split), so it depends on k alone. */
+#ifndef AG_STREAM_H
+#define AG_STREAM_H
+
+#include <stdint.h>
+
+#include "agents/agent.h"
+#include "data/rollout.h"
+#include "envs/env.h"
+
+typedef struct AgStream AgStream;
+
+/* Starts the thread, which creates the world and the agent and waits for
+ * ag_stream_start. Returns NULL with the reason in err when either cannot be made.
+ * lanes: env lanes used for batched rendering (<= batch). */
+AgStream *ag_stream_create(const EnvConfig *ecfg, const AgentConfig *acfg, int batch, int views, int lanes,
+                           int slots, uint64_t seed, int split, char *err, size_t errsz);
+/* The world's spec (valid once create returned). */
+const EnvSpec *ag_stream_spec(const AgStream *s);
+/* The batch of step k (blocking; the first call fixes the starting step and starts
+ * production). NULL on error, with the producer's message in err. */
+const AgBatch *ag_stream_next(AgStream *s, int64_t step, char *err, size_t errsz);
+/* Hands the batch from ag_stream_next back for reuse. */
+void ag_stream_release(AgStream *s);
+/* Stops the thread and frees everything. */
+void ag_stream_destroy(AgStream *s);
+
+#endif

@@ -1,0 +1,71 @@
+/* Shared internals of the nn_*.c files (not part of the public API): the parallel
+ * loop over the engine's pool and the op timer used by the blocks. */
+#ifndef NN_IMPL_H
+#define NN_IMPL_H
+
+#include <stdint.h>
+
+#include "core/pool.h"
+#include "nn/nn.h"
+
+/* fn over [0, n) in fixed contiguous chunks on the engine pool (inline when the
+ * caller is not the pool's owner, or there is no pool). */
+void nn_par_for(int64_t n, WmPoolFn fn, void *ctx);
+/* Threads a parallel loop will use when called from this thread (1 off the owner). */
+int nn_par_threads(void);
+/* nn_gemm on the calling thread only (OpenBLAS itself runs single-threaded), for use
+ * inside parallel loops. */
+void nn_gemm_serial(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
+                    const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc);
+/* The blocks' backward passes write fresh gradient buffers: these variants overwrite
+ * din and dres (and, for conv, din) instead of adding, which saves clearing them. */
+void nn_bn2d_backward_assign(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *dbeta,
+                             const NnReal *dout, const NnReal *out, const NnReal *in,
+                             const NnReal *mean, const NnReal *rstd, const NnReal *gamma,
+                             const NnBatchNorm *d);
+void nn_conv2d_backward_assign(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *dout,
+                               const NnReal *in, const NnReal *w, const NnConv2d *d,
+                               NnReal *scratch);
+/* Direct stride-1 convolution (nn_direct.c): out (+)= conv(in, K), K = w, or with
+ * transpose_flip the flipped transposed kernel of the convolution whose input
+ * gradient d describes. nn_direct_ok says whether d suits it. */
+int nn_direct_ok(const NnConv2d *d);
+size_t nn_direct_scratch(const NnConv2d *d, int threads);
+void nn_direct_conv(NnReal *out, int accumulate, const NnReal *in, const NnReal *w,
+                    int transpose_flip, const NnConv2d *d, NnReal *scratch);
+/* dw += the weight gradient of the convolution d, directly. */
+void nn_direct_weight_grad(NnReal *dw, const NnReal *dout, const NnReal *in, const NnConv2d *d,
+                           NnReal *scratch);
+/* Chunks below this many elements of work are not worth waking threads for. */
+#define NN_PAR_MIN 16384
+
+double nn_clock(void);
+
+/* Hot loops get AVX-512 and AVX2 clones picked at load time (plain SSE2 otherwise).
+ * ISO C mode keeps floating-point contraction off, so every clone computes the same
+ * bits: results do not depend on which one runs. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define NN_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NN_HOT
+#endif
+
+/* Formats a tensor or module name into out[NN_NAME_MAX]; a name that does not fit
+ * is a bug. */
+void nn_namef(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Adds the time since *t0 to prof (forward or backward bucket of kind) and resets *t0. */
+static inline void nn_prof_tick(NnProfile *prof, int bwd, NnOpKind kind, double flop, double *t0) {
+    if (!prof) return;
+    double t = nn_clock();
+    if (bwd) {
+        prof->bwd_s[kind] += t - *t0;
+        prof->bwd_flop[kind] += flop;
+    } else {
+        prof->fwd_s[kind] += t - *t0;
+        prof->fwd_flop[kind] += flop;
+    }
+    *t0 = t;
+}
+
+#endif

@@ -1,0 +1,383 @@
+/* ResNet encoders of BasicBlocks (ResNet-18 and narrower variants) on CNHW
+ * activations, with torchvision's tensor names and initialisation. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "nn/nn_impl.h"
+
+typedef struct {
+    int ci, co, stride, has_ds;
+    size_t w1, w2, wd;
+    NnBatchNormP bn1, bn2, bnd;
+    /* activations, each sized for the bound batch */
+    NnReal *c1, *a1, *c2, *cd, *rd, *y;
+    NnReal *stat;     /* mean and rstd of bn1, bn2, bnd: 6 runs of co */
+    int h, w, oh, ow; /* input and output sizes */
+} Block;
+
+struct NnResNet {
+    NnResNetConfig cfg;
+    NnRange range;
+    size_t w0;
+    NnBatchNormP bn0;
+    int k0, s0, p0;
+    Block *blk;
+    int nblk;
+    /* bound activations */
+    int max_n, h, w, with_grad, bound, threads; /* threads: the scratch was sized for */
+    WmArena arena;
+    int hp, wp; /* after the stem (and its pool) */
+    NnReal *c0, *a0, *pool, *stat0;
+    int32_t *pidx;
+    NnReal *scratch;
+    NnReal *g[5]; /* gradient buffers of the largest activation */
+    size_t gmax;
+    /* last forward */
+    const NnReal *x;
+    int n, train;
+    NnProfile *prof;
+};
+
+NnResNetConfig nn_resnet18_config(int cifar_stem) {
+    NnResNetConfig c = {cifar_stem, 3, {64, 128, 256, 512}, {2, 2, 2, 2}, 1};
+    return c;
+}
+
+NnResNetConfig nn_resnet_small_config(int width, int cifar_stem) {
+    WM_ASSERT(width > 0);
+    NnResNetConfig c = {cifar_stem, 3, {width, 2 * width, 4 * width, 8 * width}, {2, 2, 2, 2}, 1};
+    return c;
+}
+
+/* torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"). */
+static size_t conv_register(NnParams *p, const char *prefix, const char *name, int co, int ci,
+                            int k) {
+    float std = sqrtf(2.0f / (float)(co * k * k));
+    return nn_params_add(p, prefix, name, NN_PARAM, 4,
+                         (size_t[]){(size_t)co, (size_t)ci, (size_t)k, (size_t)k}, 1,
+                         NN_INIT_NORMAL, std);
+}
+
+/* zero_init_residual: the block's last BN weight starts at 0, so each residual
+ * branch starts as the identity. */
+static void zero_init(NnParams *p, size_t gamma) {
+    for (int i = 0; i < p->n; i++)
+        if (p->t[i].kind == NN_PARAM && p->t[i].offset == gamma) p->t[i].init = NN_INIT_ZERO;
+}
+
+NnResNet *nn_resnet_create(NnParams *p, const char *prefix, const NnResNetConfig *cfg) {
+    NnResNet *r = wm_new(NnResNet, 1);
+    r->cfg = *cfg;
+    char name[NN_NAME_MAX];
+    r->range.begin = p->n_param;
+    r->k0 = cfg->cifar_stem ? 3 : 7;
+    r->s0 = cfg->cifar_stem ? 1 : 2;
+    r->p0 = cfg->cifar_stem ? 1 : 3;
+    r->w0 = conv_register(p, prefix, "conv1.weight", cfg->widths[0], cfg->in_ch, r->k0);
+    nn_namef(name, "%s.bn1", prefix);
+    r->bn0 = nn_batchnorm_register(p, name, cfg->widths[0], 1);
+    for (int l = 0; l < 4; l++)
+        r->nblk += cfg->blocks[l];
+    r->blk = wm_new(Block, (size_t)r->nblk);
+    int ci = cfg->widths[0], bi = 0;
+    for (int l = 0; l < 4; l++)
+        for (int i = 0; i < cfg->blocks[l]; i++, bi++) {
+            Block *b = &r->blk[bi];
+            b->ci = ci;
+            b->co = cfg->widths[l];
+            b->stride = (l > 0 && i == 0) ? 2 : 1;
+            b->has_ds = b->stride != 1 || b->ci != b->co;
+            char bp[NN_NAME_MAX];
+            nn_namef(bp, "%s.layer%d.%d", prefix, l + 1, i);
+            b->w1 = conv_register(p, bp, "conv1.weight", b->co, b->ci, 3);
+            nn_namef(name, "%s.bn1", bp);
+            b->bn1 = nn_batchnorm_register(p, name, b->co, 1);
+            b->w2 = conv_register(p, bp, "conv2.weight", b->co, b->co, 3);
+            nn_namef(name, "%s.bn2", bp);
+            b->bn2 = nn_batchnorm_register(p, name, b->co, 1);
+            if (cfg->zero_init_residual) zero_init(p, b->bn2.gamma);
+            if (b->has_ds) {
+                b->wd = conv_register(p, bp, "downsample.0.weight", b->co, b->ci, 1);
+                nn_namef(name, "%s.downsample.1", bp);
+                b->bnd = nn_batchnorm_register(p, name, b->co, 1);
+            }
+            ci = b->co;
+        }
+    r->range.end = p->n_param;
+    return r;
+}
+
+void nn_resnet_destroy(NnResNet *r) {
+    if (!r) return;
+    if (r->bound) wm_arena_free(&r->arena);
+    wm_free(r->blk);
+    wm_free(r);
+}
+
+int nn_resnet_out_dim(const NnResNet *r) {
+    return r->cfg.widths[3];
+}
+NnRange nn_resnet_range(const NnResNet *r) {
+    return r->range;
+}
+void nn_resnet_set_profile(NnResNet *r, NnProfile *prof) {
+    r->prof = prof;
+}
+
+static NnConv2d stem_dims(const NnResNet *r, int n) {
+    return nn_conv2d_dims(n, r->cfg.in_ch, r->h, r->w, r->cfg.widths[0], r->k0, r->s0, r->p0);
+}
+
+/* Sizes every buffer for n images; with an arena, also hands them out. */
+static size_t layout(NnResNet *r, int n, WmArena *a) {
+    size_t total = 0, scratch = 0, gmax = 0;
+#define TAKE(ptr, T, count)                                                                        \
+    do {                                                                                           \
+        size_t bytes_ = ((size_t)(count) * sizeof(T) + 63) / 64 * 64;                              \
+        total += bytes_;                                                                           \
+        if (a) ptr = (T *)wm_arena_alloc(a, bytes_, 64);                                           \
+    } while (0)
+#define NOTE_SCRATCH(d)                                                                            \
+    do {                                                                                           \
+        size_t s_ = nn_conv2d_scratch(&(d));                                                       \
+        if (s_ > scratch) scratch = s_;                                                            \
+    } while (0)
+    const int c0 = r->cfg.widths[0];
+    NnConv2d d0 = stem_dims(r, n);
+    NOTE_SCRATCH(d0);
+    size_t e0 = (size_t)c0 * n * d0.oh * d0.ow;
+    gmax = e0;
+    if ((size_t)r->cfg.in_ch * n * r->h * r->w > gmax)
+        gmax = (size_t)r->cfg.in_ch * n * r->h * r->w;
+    TAKE(r->c0, NnReal, e0);
+    TAKE(r->a0, NnReal, e0);
+    TAKE(r->stat0, NnReal, 2 * c0);
+    int h = d0.oh, w = d0.ow;
+    if (!r->cfg.cifar_stem) {
+        NnPool2d pd = nn_maxpool2d_dims(n, c0, h, w, 3, 2, 1);
+        size_t ep = (size_t)c0 * n * pd.oh * pd.ow;
+        TAKE(r->pool, NnReal, ep);
+        TAKE(r->pidx, int32_t, ep);
+        h = pd.oh;
+        w = pd.ow;
+    }
+    r->hp = h;
+    r->wp = w;
+    for (int i = 0; i < r->nblk; i++) {
+        Block *b = &r->blk[i];
+        NnConv2d d1 = nn_conv2d_dims(n, b->ci, h, w, b->co, 3, b->stride, 1);
+        NnConv2d d2 = nn_conv2d_dims(n, b->co, d1.oh, d1.ow, b->co, 3, 1, 1);
+        NOTE_SCRATCH(d1);
+        NOTE_SCRATCH(d2);
+        b->h = h;
+        b->w = w;
+        b->oh = d1.oh;
+        b->ow = d1.ow;
+        size_t eo = (size_t)b->co * n * d1.oh * d1.ow;
+        if (eo > gmax) gmax = eo;
+        TAKE(b->c1, NnReal, eo);
+        TAKE(b->a1, NnReal, eo);
+        TAKE(b->c2, NnReal, eo);
+        TAKE(b->y, NnReal, eo);
+        TAKE(b->stat, NnReal, 6 * b->co);
+        if (b->has_ds) {
+            NnConv2d dd = nn_conv2d_dims(n, b->ci, h, w, b->co, 1, b->stride, 0);
+            NOTE_SCRATCH(dd);
+            TAKE(b->cd, NnReal, eo);
+            TAKE(b->rd, NnReal, eo);
+        }
+        h = d1.oh;
+        w = d1.ow;
+    }
+    TAKE(r->scratch, NnReal, scratch ? scratch : 1);
+    r->gmax = gmax;
+    if (r->with_grad)
+        for (int i = 0; i < 5; i++)
+            TAKE(r->g[i], NnReal, gmax);
+#undef TAKE
+#undef NOTE_SCRATCH
+    return total;
+}
+
+size_t nn_resnet_bind(NnResNet *r, int max_n, int h, int w, int with_grad) {
+    WM_ASSERT(max_n > 0 && h > 0 && w > 0);
+    if (r->bound) wm_arena_free(&r->arena);
+    r->max_n = max_n;
+    r->h = h;
+    r->w = w;
+    r->with_grad = with_grad;
+    r->threads = nn_runtime_threads();
+    size_t bytes = layout(r, max_n, NULL) + 64 * 64;
+    wm_arena_init(&r->arena, bytes);
+    layout(r, max_n, &r->arena);
+    r->bound = 1;
+    return bytes;
+}
+
+double nn_resnet_flops(const NnResNet *r, int h, int w) {
+    NnConv2d d0 = nn_conv2d_dims(1, r->cfg.in_ch, h, w, r->cfg.widths[0], r->k0, r->s0, r->p0);
+    double f = nn_conv2d_flops(&d0);
+    h = d0.oh;
+    w = d0.ow;
+    if (!r->cfg.cifar_stem) {
+        NnPool2d pd = nn_maxpool2d_dims(1, r->cfg.widths[0], h, w, 3, 2, 1);
+        h = pd.oh;
+        w = pd.ow;
+    }
+    for (int i = 0; i < r->nblk; i++) {
+        const Block *b = &r->blk[i];
+        NnConv2d d1 = nn_conv2d_dims(1, b->ci, h, w, b->co, 3, b->stride, 1);
+        NnConv2d d2 = nn_conv2d_dims(1, b->co, d1.oh, d1.ow, b->co, 3, 1, 1);
+        f += nn_conv2d_flops(&d1) + nn_conv2d_flops(&d2);
+        if (b->has_ds) {
+            NnConv2d dd = nn_conv2d_dims(1, b->ci, h, w, b->co, 1, b->stride, 0);
+            f += nn_conv2d_flops(&dd);
+        }
+        h = d1.oh;
+        w = d1.ow;
+    }
+    return f;
+}
+
+static NnReal *ptr_or_null(NnReal *base, size_t off) {
+    return off == NN_NONE ? NULL : base + off;
+}
+
+static void bn_fwd(NnReal *out, NnReal *stat, const NnReal *in, const NnReal *res, int relu,
+                   const NnBatchNormP *bp, int count, const NnStore *s, int train) {
+    NnBatchNorm d = {bp->c, count, 0.1f, 1e-5f, train, relu};
+    nn_batchnorm2d_forward(out, stat, stat + bp->c, in, res, ptr_or_null(s->param, bp->gamma),
+                           ptr_or_null(s->param, bp->beta), s->buf + bp->run_mean,
+                           s->buf + bp->run_var, &d);
+    if (train) s->count[bp->nbt] += 1;
+}
+
+/* Overwrites din and dres (the blocks' gradient buffers are scratch). */
+static void bn_bwd(NnReal *din, NnReal *dres, const NnReal *dout, const NnReal *out,
+                   const NnReal *in, const NnReal *stat, int relu, const NnBatchNormP *bp,
+                   int count, const NnStore *s) {
+    NnBatchNorm d = {bp->c, count, 0.1f, 1e-5f, 1, relu};
+    nn_bn2d_backward_assign(din, dres, ptr_or_null(s->grad, bp->gamma),
+                            ptr_or_null(s->grad, bp->beta), dout, out, in, stat, stat + bp->c,
+                            ptr_or_null(s->param, bp->gamma), &d);
+}
+
+void nn_resnet_forward(NnResNet *r, NnReal *out, const NnReal *x, int n, const NnStore *s,
+                       int train) {
+    WM_ASSERT(r->bound && n > 0 && n <= r->max_n);
+    WM_ASSERT(nn_runtime_threads() <= r->threads); /* more threads than bound for: rebind */
+    r->x = x;
+    r->n = n;
+    r->train = train;
+    NnProfile *prof = r->prof;
+    double t0 = prof ? nn_clock() : 0;
+    const int c0 = r->cfg.widths[0];
+    NnConv2d d0 = stem_dims(r, n);
+    nn_conv2d_forward(r->c0, x, s->param + r->w0, NULL, &d0, r->scratch);
+    nn_prof_tick(prof, 0, NN_OP_CONV, nn_conv2d_flops(&d0), &t0);
+    bn_fwd(r->a0, r->stat0, r->c0, NULL, 1, &r->bn0, n * d0.oh * d0.ow, s, train);
+    nn_prof_tick(prof, 0, NN_OP_BN, 0, &t0);
+    const NnReal *cur = r->a0;
+    if (!r->cfg.cifar_stem) {
+        NnPool2d pd = nn_maxpool2d_dims(n, c0, d0.oh, d0.ow, 3, 2, 1);
+        nn_maxpool2d_forward(r->pool, r->pidx, r->a0, &pd);
+        cur = r->pool;
+        nn_prof_tick(prof, 0, NN_OP_POOL, 0, &t0);
+    }
+    for (int i = 0; i < r->nblk; i++) {
+        Block *b = &r->blk[i];
+        NnConv2d d1 = nn_conv2d_dims(n, b->ci, b->h, b->w, b->co, 3, b->stride, 1);
+        NnConv2d d2 = nn_conv2d_dims(n, b->co, b->oh, b->ow, b->co, 3, 1, 1);
+        const int cnt = n * b->oh * b->ow;
+        nn_conv2d_forward(b->c1, cur, s->param + b->w1, NULL, &d1, r->scratch);
+        nn_prof_tick(prof, 0, NN_OP_CONV, nn_conv2d_flops(&d1), &t0);
+        bn_fwd(b->a1, b->stat, b->c1, NULL, 1, &b->bn1, cnt, s, train);
+        nn_prof_tick(prof, 0, NN_OP_BN, 0, &t0);
+        nn_conv2d_forward(b->c2, b->a1, s->param + b->w2, NULL, &d2, r->scratch);
+        nn_prof_tick(prof, 0, NN_OP_CONV, nn_conv2d_flops(&d2), &t0);
+        const NnReal *shortcut = cur;
+        if (b->has_ds) {
+            NnConv2d dd = nn_conv2d_dims(n, b->ci, b->h, b->w, b->co, 1, b->stride, 0);
+            nn_conv2d_forward(b->cd, cur, s->param + b->wd, NULL, &dd, r->scratch);
+            nn_prof_tick(prof, 0, NN_OP_CONV, nn_conv2d_flops(&dd), &t0);
+            bn_fwd(b->rd, b->stat + 4 * b->co, b->cd, NULL, 0, &b->bnd, cnt, s, train);
+            shortcut = b->rd;
+        }
+        bn_fwd(b->y, b->stat + 2 * b->co, b->c2, shortcut, 1, &b->bn2, cnt, s, train);
+        nn_prof_tick(prof, 0, NN_OP_BN, 0, &t0);
+        cur = b->y;
+    }
+    const Block *last = &r->blk[r->nblk - 1];
+    nn_avgpool_forward(out, cur, n, last->co, last->oh * last->ow);
+    nn_prof_tick(prof, 0, NN_OP_POOL, 0, &t0);
+}
+
+static void zero(NnReal *x, size_t n) {
+    memset(x, 0, n * sizeof *x);
+}
+
+void nn_resnet_backward(NnResNet *r, NnReal *dx, const NnReal *dout, const NnStore *s) {
+    WM_ASSERT(r->bound && r->with_grad && r->train && s->grad);
+    NnProfile *prof = r->prof;
+    double t0 = prof ? nn_clock() : 0;
+    const int n = r->n;
+    const int c0 = r->cfg.widths[0];
+    NnReal *gy = r->g[0], *gx = r->g[1], *t1 = r->g[2], *t2 = r->g[3], *t3 = r->g[4];
+    const Block *last = &r->blk[r->nblk - 1];
+    size_t elast = (size_t)last->co * n * last->oh * last->ow;
+    zero(gy, elast);
+    nn_avgpool_backward(gy, dout, n, last->co, last->oh * last->ow);
+    nn_prof_tick(prof, 1, NN_OP_POOL, 0, &t0);
+    for (int i = r->nblk - 1; i >= 0; i--) {
+        const Block *b = &r->blk[i];
+        const NnReal *in = i > 0 ? r->blk[i - 1].y : (r->cfg.cifar_stem ? r->a0 : r->pool);
+        NnConv2d d1 = nn_conv2d_dims(n, b->ci, b->h, b->w, b->co, 3, b->stride, 1);
+        NnConv2d d2 = nn_conv2d_dims(n, b->co, b->oh, b->ow, b->co, 3, 1, 1);
+        const int cnt = n * b->oh * b->ow;
+        /* y = relu(bn2(c2) + shortcut): dc2 -> t1, the shortcut's gradient -> gx (identity)
+         * or t2 (downsample); every buffer below is overwritten before it is read */
+        bn_bwd(t1, b->has_ds ? t2 : gx, gy, b->y, b->c2, b->stat + 2 * b->co, 1, &b->bn2, cnt, s);
+        nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
+        nn_conv2d_backward_assign(t3, s->grad + b->w2, NULL, t1, b->a1, s->param + b->w2, &d2,
+                                  r->scratch);
+        nn_prof_tick(prof, 1, NN_OP_CONV, 2 * nn_conv2d_flops(&d2), &t0);
+        bn_bwd(t1, NULL, t3, b->a1, b->c1, b->stat, 1, &b->bn1, cnt, s);
+        nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
+        if (b->has_ds) {
+            nn_conv2d_backward_assign(gx, s->grad + b->w1, NULL, t1, in, s->param + b->w1, &d1,
+                                      r->scratch);
+            nn_prof_tick(prof, 1, NN_OP_CONV, 2 * nn_conv2d_flops(&d1), &t0);
+            NnConv2d dd = nn_conv2d_dims(n, b->ci, b->h, b->w, b->co, 1, b->stride, 0);
+            bn_bwd(t3, NULL, t2, NULL, b->cd, b->stat + 4 * b->co, 0, &b->bnd, cnt, s);
+            nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
+            nn_conv2d_backward(gx, s->grad + b->wd, NULL, t3, in, s->param + b->wd, &dd,
+                               r->scratch);
+            nn_prof_tick(prof, 1, NN_OP_CONV, 2 * nn_conv2d_flops(&dd), &t0);
+        } else {
+            nn_conv2d_backward(gx, s->grad + b->w1, NULL, t1, in, s->param + b->w1, &d1,
+                               r->scratch);
+            nn_prof_tick(prof, 1, NN_OP_CONV, 2 * nn_conv2d_flops(&d1), &t0);
+        }
+        NnReal *tmp = gy;
+        gy = gx;
+        gx = tmp;
+    }
+    /* gy now holds the gradient of the stem's output */
+    NnConv2d d0 = stem_dims(r, n);
+    const size_t e0 = (size_t)c0 * n * d0.oh * d0.ow;
+    const NnReal *da0 = gy;
+    if (!r->cfg.cifar_stem) {
+        NnPool2d pd = nn_maxpool2d_dims(n, c0, d0.oh, d0.ow, 3, 2, 1);
+        zero(gx, e0);
+        nn_maxpool2d_backward(gx, gy, r->pidx, &pd);
+        da0 = gx;
+        nn_prof_tick(prof, 1, NN_OP_POOL, 0, &t0);
+    }
+    bn_bwd(t1, NULL, da0, r->a0, r->c0, r->stat0, 1, &r->bn0, n * d0.oh * d0.ow, s);
+    nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
+    nn_conv2d_backward(dx, s->grad + r->w0, NULL, t1, r->x, s->param + r->w0, &d0, r->scratch);
+    nn_prof_tick(prof, 1, NN_OP_CONV, (dx ? 2 : 1) * nn_conv2d_flops(&d0), &t0);
+}

@@ -1,0 +1,62 @@
+/* Subcommand argument parsing (see args.h). */
+#include "run/args.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int cli_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
+
+int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliArgs *out, const char *usage) {
+    memset(out, 0, sizeof *out);
+    const char *cmd = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            fputs(usage, stdout);
+            return -1;
+        }
+        if (a[0] == '-' && a[1] == '-') {
+            const CliFlag *f = NULL;
+            for (int k = 0; flags && flags[k].name; k++)
+                if (!strcmp(flags[k].name, a)) f = &flags[k];
+            if (!f) {
+                fprintf(stderr, "seqjepa %s: unknown option '%s'\n\n%s", cmd, a, usage);
+                return 2;
+            }
+            if (f->takes_value) {
+                if (i + 1 >= argc) {
+                    fprintf(stderr, "seqjepa %s: option '%s' needs a value\n\n%s", cmd, a, usage);
+                    return 2;
+                }
+                *f->value = argv[++i];
+            } else {
+                *f->value = "1";
+            }
+        } else if (strchr(a, '=')) {
+            if (out->n_over == (int)(sizeof out->over / sizeof out->over[0])) {
+                fprintf(stderr, "seqjepa %s: too many overrides\n", cmd);
+                return 2;
+            }
+            if (!strncmp(a, "data=", 5)) {
+                /* The shorthand names train.data; given twice, the last one wins. */
+                if ((size_t)snprintf(out->data_over, sizeof out->data_over, "train.%s", a) >= sizeof out->data_over) {
+                    fprintf(stderr, "seqjepa %s: path too long in '%s'\n", cmd, a);
+                    return 2;
+                }
+                out->over[out->n_over++] = out->data_over;
+            } else {
+                out->over[out->n_over++] = argv[i];
+            }
+        } else if (want_config && !out->config) {
+            out->config = a;
+        } else {
+            fprintf(stderr, "seqjepa %s: unexpected argument '%s'\n\n%s", cmd, a, usage);
+            return 2;
+        }
+    }
+    if (want_config && !out->config) {
+        fprintf(stderr, "seqjepa %s: missing CONFIG file\n\n%s", cmd, usage);
+        return 2;
+    }
+    return 0;
+}

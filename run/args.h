@@ -1,0 +1,28 @@
+/* Shared argument handling for the subcommands: a config path, section.key=value
+ * overrides and --flags, with usage errors (exit status 2) that name the argument. */
+#ifndef RUN_ARGS_H
+#define RUN_ARGS_H
+
+typedef struct {
+    const char *name;  /* "--ckpt" */
+    int takes_value;   /* 1: "--ckpt FILE" */
+    const char **value; /* where the value goes (or "1" for a switch) */
+} CliFlag;
+
+typedef struct {
+    const char *config; /* first positional argument, if wanted */
+    char *over[256];
+    int n_over;
+    char data_over[1100]; /* "train.data=DIR" made from the shorthand "data=DIR" */
+} CliArgs;
+
+/* Parses argv[1..]: flags from the table, "section.key=value" overrides (and the
+ * shorthand "data=DIR" for train.data), one positional config when want_config.
+ * On a usage error prints it with `usage` to stderr and returns 2; on --help prints
+ * usage to stdout and returns -1; otherwise 0. */
+int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliArgs *out, const char *usage);
+
+/* True when argv[i] is -h or --help. */
+int cli_is_help(const char *arg);
+
+#endif

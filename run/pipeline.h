@@ -1,0 +1,41 @@
+/* The steps that several commands share: on-line training of a run config, rolling
+ * out evaluation data, and probing a model on it. train, eval and the benchmarks
+ * call these; they print nothing but the progress bar and log lines. */
+#ifndef RUN_PIPELINE_H
+#define RUN_PIPELINE_H
+
+#include "data/rollout.h"
+#include "run/runcfg.h"
+#include "model/sj_eval.h"
+#include "model/sj_train.h"
+
+/* When rc->train.data names a dataset (seqjepa gen): replaces rc's [env], [agent] and
+ * [gen] sections with those the dataset was generated with, so that training,
+ * evaluation, checkpoints and reports describe the data actually used (logged when
+ * they differed). Does nothing when train.data is empty. Errors name the folder. */
+int pl_use_data(RunConfig *rc, char *err, size_t errsz);
+
+/* Trains rc on-line, or from the dataset rc->train.data when set (memory-mapped
+ * shards, a shuffled pass per epoch; see ds_batch), resuming from rc->train.out when
+ * resume. */
+int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz);
+
+/* Evaluation data: sequences of training objects (probe fitting) and held-out ones
+ * (scoring), eval.m_max + 1 views each, with cumulative actions. Rolled out on-line
+ * with seed eval.seed, or, when rc->train.data is set and agent is NULL, the first
+ * n_train sequences of the dataset's train/ and n_test of its val/ (fewer when the
+ * dataset holds fewer; the first eval.m_max + 1 views of each). */
+typedef struct {
+    AgBatch tr, te;
+    float *cum_tr, *cum_te; /* [n, m_max, A] */
+    EnvSpec spec;
+} PlEvalData;
+int pl_eval_data(const RunConfig *rc, const AgentConfig *agent, int n_train, int n_test, PlEvalData *d, char *err,
+                 size_t errsz);
+void pl_eval_data_free(PlEvalData *d);
+/* Checks that the model was built for this world (view size, action dim, classes). */
+int pl_check_shape(const SjModel *m, const EnvSpec *sp, const char *what, char *err, size_t errsz);
+/* Runs the probes of model/sj_eval.h. */
+int pl_eval(SjModel *m, const RunConfig *rc, const PlEvalData *d, SjEvalResult *res, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,50 @@
+/* The run configuration's schema: one section per module, each from its own table. */
+#include "run/runcfg.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "core/err.h"
+
+WM_CFG_FIELDS(BenchConfig, BENCH_FIELDS);
+
+static const WmCfgSection sections[] = {
+    {"env", EnvConfig_fields, 0, offsetof(RunConfig, env)},
+    {"agent", AgentConfig_fields, 0, offsetof(RunConfig, agent)},
+    {"model", SjModelConfig_fields, 0, offsetof(RunConfig, model)},
+    {"optim", SjOptimConfig_fields, 0, offsetof(RunConfig, optim)},
+    {"train", SjTrainConfig_fields, 0, offsetof(RunConfig, train)},
+    {"eval", SjEvalConfig_fields, 0, offsetof(RunConfig, eval)},
+    {"bench", BenchConfig_fields, 0, offsetof(RunConfig, bench)},
+    {"gen", DsGenConfig_fields, 0, offsetof(RunConfig, gen)},
+};
+
+static WmCfgSection resolved[sizeof sections / sizeof sections[0]];
+const WmCfgSchema run_schema = {resolved, (int)(sizeof sections / sizeof sections[0])};
+
+/* The field counts are link-time constants of other modules, so the table is
+ * completed at first use. */
+static void schema_init(void) {
+    if (resolved[0].name) return;
+    const int counts[] = {EnvConfig_nfields,     AgentConfig_nfields,   SjModelConfig_nfields,
+                          SjOptimConfig_nfields, SjTrainConfig_nfields, SjEvalConfig_nfields,
+                          BenchConfig_nfields,   DsGenConfig_nfields};
+    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
+        resolved[i] = sections[i];
+        resolved[i].nfields = counts[i];
+    }
+}
+
+int run_config_load(RunConfig *rc, const char *path, int n_over, char **over, char *err, size_t errsz) {
+    schema_init();
+    memset(rc, 0, sizeof *rc);
+    wm_cfg_defaults(&run_schema, rc);
+    int r = path ? wm_cfg_load_file(&run_schema, rc, path, err, errsz) : WM_OK;
+    for (int i = 0; i < n_over && !r; i++) r = wm_cfg_override(&run_schema, rc, over[i], err, errsz);
+    return r;
+}
+
+void run_config_text(const RunConfig *rc, WmBuf *out) {
+    schema_init();
+    wm_cfg_dump(&run_schema, rc, out);
+}

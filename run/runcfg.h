@@ -1,0 +1,42 @@
+/* A run's whole configuration: every section of the INI file, loaded with the
+ * command line's section.key=value overrides, and its resolved text (stored in
+ * checkpoints and reports). */
+#ifndef RUN_RUNCFG_H
+#define RUN_RUNCFG_H
+
+#include "agents/agent.h"
+#include "data/dataset.h"
+#include "core/alloc.h"
+#include "envs/env.h"
+#include "model/sj_config.h"
+
+/* [bench] section: the path-integration benchmark's protocol. */
+#define BENCH_FIELDS(X, S)                                                                         \
+    X(S, INT, seeds, "1", 1, 100, NULL, "seeds per variant (train.seed + k, eval.seed + k); tables give mean and std") \
+    X(S, STR, variants, "seqjepa-m1 seqjepa-m3 no-action random oracle", 0, 0, NULL,                \
+      "variants: seqjepa (config as is), seqjepa-m1, seqjepa-m3, no-action, no-ema, random, oracle") \
+    X(S, INT, loop_len, "3", 1, 16, NULL, "closed loops: steps out before they are undone (closure at M = 2 loop_len)") \
+    X(S, INT, loop_seqs, "256", 8, 1000000, NULL, "closed-loop held-out sequences")
+
+WM_CFG_STRUCT(BenchConfig, BENCH_FIELDS);
+
+typedef struct {
+    EnvConfig env;
+    AgentConfig agent;
+    SjModelConfig model;
+    SjOptimConfig optim;
+    SjTrainConfig train;
+    SjEvalConfig eval;
+    BenchConfig bench;
+    DsGenConfig gen;
+} RunConfig;
+
+extern const WmCfgSchema run_schema;
+
+/* Defaults, then the file, then each "section.key=value" in order. Prints nothing;
+ * returns WM_OK or an error naming file and line (or the override). */
+int run_config_load(RunConfig *rc, const char *path, int n_over, char **over, char *err, size_t errsz);
+/* The resolved configuration as INI text (free with wm_buf_free). */
+void run_config_text(const RunConfig *rc, WmBuf *out);
+
+#endif

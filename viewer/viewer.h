@@ -1,0 +1,73 @@
+/* The interactive viewer behind `seqjepa view`: a window where a person moves the
+ * object (objects3d) or the eye (saccade) with exact, recorded actions, sees the last
+ * M+1 views, and watches live plots of a seq-JEPA model that trains in the background
+ * on the environment stream with the person's own sequences mixed in.
+ *
+ * It is the one render/ module that sits on top of every other (envs, agents, model):
+ * it is a front end, and it needs the GL window. model/ stays free of GL; the model is
+ * reached only through sj_train's per-step callback and weight snapshots.
+ *
+ * Scripted mode (frames > 0) replays an event file and exits after `frames` frames,
+ * writing a screenshot and a JSON report next to it (screenshot path + ".json"). An
+ * event file has one event per line, '#' starts a comment:
+ *
+ *   FRAME key NAME              a key as SDL names it: Tab, Space, R, Left, Q, O, H, L, S
+ *   FRAME drag FX FY            objects3d: a mouse drag of (FX, FY) env-panel sides
+ *   FRAME click FX FY           a click at (FX, FY) of the env panel (0..1 from top left)
+ *   FRAME rotate AX AY AZ RAD   objects3d: turn about a world axis by RAD radians
+ *   FRAME translate DX DY DZ    objects3d with env.translate_actions: move by world units
+ *   FRAME look_at Y X           saccade: fixate (Y, X) as shares of the scene
+ *   FRAME look_by DY DX         saccade: move the fixation by shares of the scene
+ *   FRAME wait_steps K          hold the script until the shown world trained K steps and
+ *                               the plots show a model of step K or later (120 s limit)
+ *   FRAME resize W H            resize the window to W x H pixels
+ *
+ * Input mapping (exact, so that scripts and tests can predict latents): a drag of
+ * (fx, fy) panel sides turns the object by pi * |(fx, fy)| radians about the world axis
+ * (fy, fx, 0); Right/Left turn by +-RD_VIEWER_KEY_TURN about world y, Down/Up about world
+ * x, Q/E about world z (towards the camera); Shift+W/S move by +-RD_VIEWER_KEY_MOVE along
+ * world y, Shift+D/A along x (S alone saves a screenshot); a click fixates the clicked
+ * point; arrow keys in the saccade world move the fixation by RD_VIEWER_KEY_LOOK of the
+ * scene. Each input is one environment step. */
+#ifndef VIEWER_H
+#define VIEWER_H
+
+#include <stddef.h>
+
+#include "agents/agent.h"
+#include "envs/env.h"
+#include "model/sj_config.h"
+
+#define RD_VIEWER_KEY_TURN 0.17453292519943295 /* 10 degrees */
+#define RD_VIEWER_KEY_MOVE 0.05
+#define RD_VIEWER_KEY_LOOK 0.0625
+
+/* One world the viewer can show; each has its own model and trainer. */
+typedef struct {
+    EnvConfig env;
+    AgentConfig agent;       /* the training stream's policy (human is not allowed) */
+    SjTrainConfig train;     /* steps, batch, m_train, seed, out (log and checkpoint) */
+    const char *config_text; /* the resolved INI stored in the checkpoint */
+} RdViewerWorld;
+
+typedef struct {
+    RdViewerWorld worlds[2]; /* [0] is shown first; Tab switches to [1] */
+    int n_worlds;            /* 1 or 2 */
+    SjModelConfig model;
+    SjOptimConfig optim;
+    int threads;       /* compute threads of the trainer (>= 1) */
+    const char *ckpt;  /* checkpoint that L loads (NULL: none) */
+    int paused;        /* start with training paused */
+    int width, height; /* initial window size (0: 1280 x 800) */
+    /* scripted mode */
+    int frames;             /* > 0: exit after this many frames */
+    const char *script;     /* event file (NULL: none) */
+    const char *screenshot; /* PNG written before exit in scripted mode (NULL: none) */
+} RdViewerDesc;
+
+/* Runs the viewer until its window closes (or the script ends). Training that ran is
+ * saved as a checkpoint in each world's train.out. Returns WM_OK or an error with the
+ * reason in err (no display, a bad script line, a world that cannot be made). */
+int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,170 @@
+/* Inside the viewer: the learner (a world's background trainer and the analysis that
+ * feeds the plots), the window's state, and the panel drawing. Not a public API. */
+#ifndef VIEWER_IMPL_H
+#define VIEWER_IMPL_H
+
+#include <stdint.h>
+
+#include "agents/agent.h"
+#include "core/canvas.h"
+#include "envs/env.h"
+#include "render/ctx.h"
+#include "render/scene.h"
+#include "viewer/viewer.h"
+
+/* ---------------------------------------------------------------- learner */
+
+enum { RV_STARTING = 0, RV_TRAINING, RV_PAUSED, RV_DONE, RV_FAILED };
+
+/* What the plots show, copied out of a learner by rv_learner_fetch (arrays grow as
+ * needed and belong to the copy). */
+typedef struct {
+    /* training */
+    int state;
+    int64_t step, total;
+    double seq_per_s;
+    int mixed;      /* the person's sequences mixed into batches so far */
+    char note[320]; /* last load / failure message */
+    int n_loss;     /* loss curve (steps, mean loss), thinned as it grows */
+    double *loss_x, *loss_y;
+    int n_probe; /* on-line probe rows */
+    double *probe_x, *probe_top1, *probe_r2;
+    int cap_loss, cap_probe;
+    /* analysis of the latest snapshot */
+    int64_t snap_step;   /* -1: nothing analysed yet */
+    int n_z, n_z_user;   /* PCA of encodings: recent training views, then the person's */
+    double *z_pc;        /* [n_z, 2] */
+    WmColor *z_col;      /* [n_z] by rotation angle or fixation */
+    int n_agg, agg_user; /* PCA of z_AGG (last row the person's when agg_user) */
+    double *agg_pc;
+    int *agg_label;
+    int cap_z, cap_agg;
+    double cos; /* predicted vs target encoding of the person's next view */
+    int cos_m;  /* observed views behind it (0: none) */
+    int pi_valid, pi_dim;
+    float pi_est[ENV_MAX_DIM], pi_true[ENV_MAX_DIM];
+    int pi_fit_n;     /* sequences the path-integration probe was fitted on */
+    double pi_fit_r2; /* its R^2 on them */
+} RvPlots;
+
+typedef struct RvLearner RvLearner;
+
+/* Starts a world's training stream, trainer thread and analysis thread. init_runtime:
+ * the trainer thread calls nn_runtime_init(threads) (the first learner only). */
+RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model,
+                            const SjOptimConfig *optim, int threads, int init_runtime, int paused,
+                            char *err, size_t errsz);
+/* Stops both threads; training that ran leaves a checkpoint (its path in ckpt, "" when
+ * none). Returns the steps trained. */
+int64_t rv_learner_stop(RvLearner *l, char *ckpt, size_t ckptsz);
+void rv_learner_set_paused(RvLearner *l, int paused);
+const EnvSpec *rv_learner_spec(const RvLearner *l);
+/* The person's current sequence: its last n views (n <= M+1) with the n-1 actions
+ * between them and the n latents; `serial` numbers its first view (views keep their
+ * numbers, so each is encoded once per snapshot). n == M+1 also offers it to the
+ * trainer. */
+void rv_learner_set_sequence(RvLearner *l, int n, uint64_t serial, const uint8_t *px,
+                             const float *act, const float *lat, int label);
+/* Loads a checkpoint's weights into the training model (at its next step boundary)
+ * and into the analysed snapshot; the outcome appears in RvPlots.note. */
+void rv_learner_load(RvLearner *l, const char *path);
+/* A number that changes whenever the plots' data does. */
+uint64_t rv_learner_version(RvLearner *l);
+void rv_learner_fetch(RvLearner *l, RvPlots *out);
+void rv_plots_free(RvPlots *p);
+
+/* ---------------------------------------------------------------- window */
+
+#define VW_HIST 64 /* views of the current sequence kept for the strip and the scan path */
+
+typedef struct {
+    int x, y, w, h;
+} VwRect;
+
+/* Panels, each redrawn into the canvas only when its content changed. */
+enum {
+    VW_P_TOP = 0, /* status line */
+    VW_P_ENV,     /* the world */
+    VW_P_STRIP,   /* the last M+1 views */
+    VW_P_LOSS,
+    VW_P_PROBES,
+    VW_P_PCA_Z,
+    VW_P_PCA_AGG,
+    VW_P_PI,
+    VW_P_INFO,
+    VW_NPANELS
+};
+extern const char *const vw_panel_names[VW_NPANELS];
+
+typedef struct {
+    int made;
+    RdViewerWorld desc;
+    int kind; /* env.kind: 0 objects3d, 1 saccade */
+    Env *env;
+    Agent *human;
+    EnvSpec spec;
+    RvLearner *lr;
+    int T, A, NL;
+    size_t vpx;
+    uint64_t resets;
+    int label, instance;
+    char cls[96];
+    /* the current sequence since the last reset (its last VW_HIST views, a ring) */
+    int64_t n;
+    uint64_t serial; /* views observed in this world so far */
+    uint8_t *px;
+    float *act; /* the action that led to each view */
+    float *lat;
+    double lat0[ENV_MAX_DIM]; /* latent right after the reset (objects3d in double) */
+    float *applied;           /* every action since the reset, for the report */
+    int n_applied, cap_applied;
+    /* saccade: scene, saliency and the scene blended with it */
+    const uint8_t *scene;
+    const float *sal;
+    uint8_t *overlay;
+    int S;
+    /* objects3d: the large view */
+    uint8_t *big;
+    int big_size, big_dirty; /* 1: redraw; 2: drawn at half size, full size due */
+    double moved_t;
+} VwWorld;
+
+typedef struct {
+    RdViewerDesc d;
+    RdCtx *gl; /* headless context of the objects3d view */
+    WmFont *font, *small, *bold;
+    WmCanvas cv;
+    VwRect r[VW_NPANELS];
+    int dirty[VW_NPANELS];
+    double drawn_t[VW_NPANELS];
+    int items[VW_NPANELS]; /* data items each panel drew last time (report) */
+    RdScene *scene[2];     /* full and half size */
+    int scene_size[2];
+    VwWorld worlds[2];
+    int active;
+    int user_paused, show_help, show_saliency;
+    RvPlots plots;
+    uint64_t plots_ver;
+    double plots_t;
+    char msg[320];
+    double msg_t;
+    double fps;
+    int clip_y;        /* wrapped text stops below this baseline */
+    double phase_s[4]; /* time per frame phase: input and steps, world view, panels, present */
+    int scripted, runtime_done, shots;
+    char video_driver[32];
+} Vw;
+
+VwWorld *vw_world(Vw *v);
+/* Panel rectangles for the canvas size. */
+void vw_layout(Vw *v);
+/* Fills the canvas with the background. */
+void vw_clear(Vw *v);
+/* Draws panel `p` into the canvas (its rectangle only). */
+void vw_draw_panel(Vw *v, int p);
+/* The i-th most recent view of the sequence (i = 0: the newest); NULL past the kept ones. */
+const uint8_t *vw_hist_px(const VwWorld *w, int i);
+const float *vw_hist_act(const VwWorld *w, int i);
+const float *vw_hist_lat(const VwWorld *w, int i);
+
+#endif
