@@ -10,5 +10,6 @@ int cli_bench_saccade(int argc, char **argv); /* bench/bench_saccade.c */
 int cli_bench_train(int argc, char **argv);   /* bench/bench_train.c */
 int cli_bench_pathint(int argc, char **argv); /* bench/bench_pathint.c */
 int cli_bench_gen(int argc, char **argv);     /* bench/bench_gen.c */
+int cli_bench_view(int argc, char **argv);    /* bench/bench_view.c */
 
 #endif

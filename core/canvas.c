@@ -137,20 +137,6 @@ int wm_canvas_text(WmCanvas *c, const WmFont *f, int x, int y, const char *text,
     return tw;
 }
 
-WmColor wm_hue(double h, double s, double v) {
-    h = h - floor(h);
-    double r, g, b, f = h * 6 - floor(h * 6), p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-    switch ((int)(h * 6) % 6) {
-    case 0: r = v, g = t, b = p; break;
-    case 1: r = q, g = v, b = p; break;
-    case 2: r = p, g = v, b = t; break;
-    case 3: r = p, g = q, b = v; break;
-    case 4: r = t, g = p, b = v; break;
-    default: r = v, g = p, b = q; break;
-    }
-    return (WmColor){(uint8_t)lround(255 * r), (uint8_t)lround(255 * g), (uint8_t)lround(255 * b)};
-}
-
 WmColor wm_colormap(double t) {
     /* A few anchors of a viridis-like ramp, linearly interpolated. */
     static const double k[5][3] = {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};

@@ -42,7 +42,6 @@ int wm_text_width(const WmFont *f, const char *text);
 /* Colours: a perceptually ordered map for t in [0, 1], a categorical palette, hue. */
 WmColor wm_colormap(double t);
 WmColor wm_palette(int i);
-WmColor wm_hue(double h, double s, double v);
 
 /* A plot area with data ranges; begin draws the frame, ticks, labels and title. */
 typedef struct {

@@ -312,7 +312,6 @@ const WmStTensor *wm_st_find(const WmStFile *f, const char *name) {
 }
 
 int wm_st_meta_count(const WmStFile *f) { return f->nmeta; }
-const char *wm_st_meta_key(const WmStFile *f, int i) { return i >= 0 && i < f->nmeta ? f->meta[2 * i] : NULL; }
 
 const char *wm_st_meta(const WmStFile *f, const char *key) {
     for (int i = 0; i < f->nmeta; i++)

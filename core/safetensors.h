@@ -37,6 +37,5 @@ const WmStTensor *wm_st_find(const WmStFile *f, const char *name);
 int wm_st_meta_count(const WmStFile *f);
 /* NULL when absent. */
 const char *wm_st_meta(const WmStFile *f, const char *key);
-const char *wm_st_meta_key(const WmStFile *f, int i);
 
 #endif

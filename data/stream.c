@@ -19,7 +19,7 @@ typedef struct {
 struct AgStream {
     EnvConfig ecfg;
     AgentConfig acfg;
-    int batch, views, lanes, nslots, split;
+    int batch, views, lanes, split;
     uint64_t seed;
     EnvSpec spec;
     WmQueue *q;
@@ -67,7 +67,7 @@ AgStream *ag_stream_create(const EnvConfig *ecfg, const AgentConfig *acfg, int b
     AgStream *s = wm_new(AgStream, 1);
     s->ecfg = *ecfg, s->acfg = *acfg;
     s->batch = batch, s->views = views, s->lanes = lanes < 1 ? 1 : lanes > batch ? batch : lanes;
-    s->nslots = slots, s->seed = seed, s->split = split;
+    s->seed = seed, s->split = split;
     s->q = wm_queue_create(slots, sizeof(Slot));
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);

@@ -66,11 +66,9 @@ void nn_runtime_shutdown(void);
 int nn_runtime_threads(void);
 
 /* Row-major C = alpha * op(A) * op(B) + beta * C (op = transpose when ta / tb).
- * cblas_sgemm (float) or cblas_dgemm (double). nn_gemm_naive is the reference. */
+ * cblas_sgemm (float) or cblas_dgemm (double). */
 void nn_gemm(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
              const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc);
-void nn_gemm_naive(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
-                   const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc);
 
 /* ---------------------------------------------------------------- ops */
 
@@ -405,7 +403,6 @@ NnTransformer *nn_transformer_create(NnParams *p, const char *prefix,
                                      const NnTransformerConfig *cfg);
 void nn_transformer_destroy(NnTransformer *t);
 size_t nn_transformer_bind(NnTransformer *t, int max_b, int max_t, int with_grad);
-NnRange nn_transformer_range(const NnTransformer *t);
 /* x, out [b*t, e]. rng draws the dropout masks (train only; may be NULL when
  * dropout is 0 or !train). */
 void nn_transformer_forward(NnTransformer *t, NnReal *out, const NnReal *x, int b, int nt,
@@ -430,7 +427,6 @@ typedef struct NnMlp NnMlp;
 NnMlp *nn_mlp_create(NnParams *p, const char *prefix, const NnMlpConfig *cfg);
 void nn_mlp_destroy(NnMlp *m);
 size_t nn_mlp_bind(NnMlp *m, int max_n, int with_grad);
-NnRange nn_mlp_range(const NnMlp *m);
 void nn_mlp_forward(NnMlp *m, NnReal *out, const NnReal *x, int n, const NnStore *s, int train);
 void nn_mlp_backward(NnMlp *m, NnReal *dx, const NnReal *dout, const NnStore *s);
 

@@ -38,7 +38,6 @@ typedef struct {
 
 struct NnTransformer {
     NnTransformerConfig cfg;
-    NnRange range;
     TfLayer *ly;
     NnLayerNormP fn;
     int max_b, max_t, with_grad, bound;
@@ -57,7 +56,6 @@ NnTransformer *nn_transformer_create(NnParams *p, const char *prefix,
     NnTransformer *t = wm_new(NnTransformer, 1);
     t->cfg = *cfg;
     t->ly = wm_new(TfLayer, (size_t)cfg->layers);
-    t->range.begin = p->n_param;
     const size_t E = (size_t)cfg->e;
     for (int i = 0; i < cfg->layers; i++) {
         TfLayer *L = &t->ly[i];
@@ -87,7 +85,6 @@ NnTransformer *nn_transformer_create(NnParams *p, const char *prefix,
         nn_namef(name, "%s.norm", prefix);
         t->fn = nn_layernorm_register(p, name, cfg->e);
     }
-    t->range.end = p->n_param;
     return t;
 }
 
@@ -98,9 +95,6 @@ void nn_transformer_destroy(NnTransformer *t) {
     wm_free(t);
 }
 
-NnRange nn_transformer_range(const NnTransformer *t) {
-    return t->range;
-}
 void nn_transformer_set_profile(NnTransformer *t, NnProfile *prof) {
     t->prof = prof;
 }
@@ -286,7 +280,6 @@ typedef struct {
 
 struct NnMlp {
     NnMlpConfig cfg;
-    NnRange range;
     MlpLayer ly[NN_MLP_MAX];
     int max_n, with_grad, bound, maxd;
     WmArena arena;
@@ -299,7 +292,6 @@ NnMlp *nn_mlp_create(NnParams *p, const char *prefix, const NnMlpConfig *cfg) {
     WM_ASSERT(cfg->n_layers > 0 && cfg->n_layers <= NN_MLP_MAX);
     NnMlp *m = wm_new(NnMlp, 1);
     m->cfg = *cfg;
-    m->range.begin = p->n_param;
     int idx = 0;
     for (int i = 0; i < cfg->n_layers; i++) {
         MlpLayer *L = &m->ly[i];
@@ -317,7 +309,6 @@ NnMlp *nn_mlp_create(NnParams *p, const char *prefix, const NnMlpConfig *cfg) {
         if (cfg->dims[i + 1] > m->maxd) m->maxd = cfg->dims[i + 1];
     }
     if (cfg->dims[0] > m->maxd) m->maxd = cfg->dims[0];
-    m->range.end = p->n_param;
     return m;
 }
 
@@ -325,10 +316,6 @@ void nn_mlp_destroy(NnMlp *m) {
     if (!m) return;
     if (m->bound) wm_arena_free(&m->arena);
     wm_free(m);
-}
-
-NnRange nn_mlp_range(const NnMlp *m) {
-    return m->range;
 }
 
 static size_t mlp_layout(NnMlp *m, WmArena *a) {

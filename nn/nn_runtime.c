@@ -223,21 +223,6 @@ void nn_gemm(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a,
     nn_par_for(((g.by_cols ? n : m) + 15) / 16, gemm_blocks, &g);
 }
 
-void nn_gemm_naive(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
-                   const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc) {
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) {
-            double acc = 0;
-            for (int p = 0; p < k; p++) {
-                double x = ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
-                double y = tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
-                acc += x * y;
-            }
-            NnReal *cij = &c[(size_t)i * ldc + j];
-            *cij = (NnReal)(alpha * acc + (beta == 0 ? 0.0 : beta * (double)*cij));
-        }
-}
-
 const char *nn_op_name(NnOpKind k) {
     static const char *const names[NN_OP_COUNT_] = {
         "conv", "batchnorm", "pool", "linear", "attention", "layernorm", "elementwise"};

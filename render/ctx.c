@@ -305,13 +305,6 @@ int rd_ctx_make_current(RdCtx *c, char *err, size_t errsz) {
     return WM_OK;
 }
 
-void rd_ctx_release(RdCtx *c) {
-    if (c->kind == RD_CTX_HEADLESS)
-        eglMakeCurrent(c->dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
-    else
-        SDL_GL_MakeCurrent(c->win, NULL);
-}
-
 void rd_ctx_swap(RdCtx *c) {
     if (c->kind == RD_CTX_WINDOW) SDL_GL_SwapWindow(c->win);
 }

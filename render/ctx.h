@@ -31,9 +31,8 @@ typedef struct {
 
 RdCtx *rd_ctx_create(const RdCtxDesc *d, char *err, size_t errsz);
 void rd_ctx_destroy(RdCtx *c);
-/* Makes c current on the calling thread (after rd_ctx_release on the old one). */
+/* Makes c current on the calling thread. */
 int rd_ctx_make_current(RdCtx *c, char *err, size_t errsz);
-void rd_ctx_release(RdCtx *c);
 /* Window: shows the back buffer. Headless: no-op. */
 void rd_ctx_swap(RdCtx *c);
 /* Window: drawable size in pixels (may differ from the window size on HiDPI). */

@@ -627,7 +627,6 @@ struct RdFarm {
     int n, next, chunk;
     int scene_batch; /* views per pass of the workers' scenes */
     int software;
-    char renderer[128];
 };
 
 static void *worker_main(void *arg) {
@@ -703,7 +702,6 @@ RdFarm *rd_farm_create(const RdFarmDesc *d, char *err, size_t errsz) {
      * more are worth having. */
     if (start_worker(f, 0, err, errsz)) goto fail;
     f->nw = 1;
-    snprintf(f->renderer, sizeof f->renderer, "%s", rd_ctx_renderer(f->w[0].ctx));
     f->scene_batch = rd_scene_batch(f->w[0].scene);
     f->software = rd_ctx_is_software(f->w[0].ctx);
     int want = d->workers;
@@ -744,9 +742,6 @@ void rd_farm_destroy(RdFarm *f) {
 
 int rd_farm_workers(const RdFarm *f) {
     return f->nw;
-}
-const char *rd_farm_renderer(const RdFarm *f) {
-    return f->renderer;
 }
 
 int rd_farm_render(RdFarm *f, const RdView *views, int n, char *err, size_t errsz) {

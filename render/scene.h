@@ -84,7 +84,5 @@ void rd_farm_destroy(RdFarm *f);
  * written. Not reentrant: one call at a time per farm. */
 int rd_farm_render(RdFarm *f, const RdView *views, int n, char *err, size_t errsz);
 int rd_farm_workers(const RdFarm *f);
-/* GL_RENDERER of the workers' contexts. */
-const char *rd_farm_renderer(const RdFarm *f);
 
 #endif

@@ -2,6 +2,7 @@
 #include "run/args.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cli_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
@@ -58,5 +59,16 @@ int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliA
         fprintf(stderr, "seqjepa %s: missing CONFIG file\n\n%s", cmd, usage);
         return 2;
     }
+    return 0;
+}
+
+int cli_parse_int(const char *cmd, const char *s, const char *what, int lo, int *out) {
+    char *end;
+    long x = strtol(s, &end, 10);
+    if (end == s || *end || x < lo || x > 1000000000) {
+        fprintf(stderr, "seqjepa %s: %s '%s' must be an integer >= %d\n", cmd, what, s, lo);
+        return 2;
+    }
+    *out = (int)x;
     return 0;
 }

@@ -25,4 +25,8 @@ int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliA
 /* True when argv[i] is -h or --help. */
 int cli_is_help(const char *arg);
 
+/* Parses flag value s as an integer in [lo, 1e9] into *out; otherwise prints
+ * "seqjepa CMD: WHAT 's' must be an integer >= LO" to stderr and returns 2. */
+int cli_parse_int(const char *cmd, const char *s, const char *what, int lo, int *out);
+
 #endif

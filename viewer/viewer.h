@@ -3,9 +3,9 @@
  * M+1 views, and watches live plots of a seq-JEPA model that trains in the background
  * on the environment stream with the person's own sequences mixed in.
  *
- * It is the one render/ module that sits on top of every other (envs, agents, model):
- * it is a front end, and it needs the GL window. model/ stays free of GL; the model is
- * reached only through sj_train's per-step callback and weight snapshots.
+ * It sits above every library layer (envs, agents, data, model, run): it is a front
+ * end, and it needs the GL window. model/ stays free of GL; the model is reached only
+ * through sj_train's per-step callback and weight snapshots.
  *
  * Scripted mode (frames > 0) replays an event file and exits after `frames` frames,
  * writing a screenshot and a JSON report next to it (screenshot path + ".json"). An
@@ -36,7 +36,9 @@
 
 #include "agents/agent.h"
 #include "envs/env.h"
+#include "core/alloc.h"
 #include "model/sj_config.h"
+#include "run/runcfg.h"
 
 #define RD_VIEWER_KEY_TURN 0.17453292519943295 /* 10 degrees */
 #define RD_VIEWER_KEY_MOVE 0.05
@@ -69,5 +71,13 @@ typedef struct {
  * saved as a checkpoint in each world's train.out. Returns WM_OK or an error with the
  * reason in err (no display, a bad script line, a world that cannot be made). */
 int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz);
+
+/* Both worlds of a session from one run config: the config's own, and the other kind
+ * with the same sections, the policy chosen for it and its own run folder
+ * (train.out + "-saccade" or "-objects3d"). The texts (stored in checkpoints) go to
+ * t0 and t1 (free them with wm_buf_free). Fills d's worlds, model, optim and threads
+ * (train.threads, or all cores but one). */
+int rd_viewer_worlds(const RunConfig *rc, RunConfig *other, RdViewerDesc *d, WmBuf *t0, WmBuf *t1,
+                     char *err, size_t errsz);
 
 #endif

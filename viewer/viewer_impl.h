@@ -58,7 +58,6 @@ RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model,
  * none). Returns the steps trained. */
 int64_t rv_learner_stop(RvLearner *l, char *ckpt, size_t ckptsz);
 void rv_learner_set_paused(RvLearner *l, int paused);
-const EnvSpec *rv_learner_spec(const RvLearner *l);
 /* The person's current sequence: its last n views (n <= M+1) with the n-1 actions
  * between them and the n latents; `serial` numbers its first view (views keep their
  * numbers, so each is encoded once per snapshot). n == M+1 also offers it to the

@@ -712,10 +712,6 @@ void rv_learner_set_paused(RvLearner *l, int paused) {
     pthread_mutex_unlock(&l->mu);
 }
 
-const EnvSpec *rv_learner_spec(const RvLearner *l) {
-    return &l->spec;
-}
-
 void rv_learner_set_sequence(RvLearner *l, int n, uint64_t serial, const uint8_t *px,
                              const float *act, const float *lat, int label) {
     WM_ASSERT(n >= 0 && n <= l->T && n <= 80);
