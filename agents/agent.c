@@ -21,8 +21,6 @@ WM_CFG_FIELDS(AgentConfig, AGENT_FIELDS);
 #define AGENT_STREAM 0xa9e47ULL
 #define DEG          (M_PI / 180.0)
 
-enum { WORLD_O3 = 0, WORLD_SACCADE = 1 }; /* the order of env.kind */
-
 typedef struct {
     WmRng rng;
     int n_views, t, begun;
@@ -115,7 +113,7 @@ static int load_path(Agent *a, const char *file, char *err, size_t errsz) {
                          lineno, a->adim, n);
             break;
         }
-        if (a->world == WORLD_O3) {
+        if (a->world == ENV_KIND_OBJECTS3D) {
             double q[4] = {v[0], v[1], v[2], v[3]};
             double norm = sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
             if (norm < 1e-6) {
@@ -182,11 +180,11 @@ Agent *ag_create(const AgentConfig *cfg, const EnvConfig *ecfg, const EnvSpec *s
     a->lanes = lanes;
     a->adim = spec->action_dim;
     a->kind = cfg->kind;
-    if (a->kind == AG_AUTO) a->kind = a->world == WORLD_O3 ? AG_IID : AG_SALIENCY;
+    if (a->kind == AG_AUTO) a->kind = a->world == ENV_KIND_OBJECTS3D ? AG_IID : AG_SALIENCY;
     int rc = WM_OK;
     int o3_only = a->kind == AG_IID || a->kind == AG_ROTATE || a->kind == AG_SO3;
     int sac_only = a->kind == AG_SALIENCY || a->kind == AG_UNIFORM;
-    if (a->world == WORLD_O3) {
+    if (a->world == ENV_KIND_OBJECTS3D) {
         a->lay = env_objects3d_action_layout(ecfg);
         if (a->lay.dim != spec->action_dim)
             rc = wm_errf(err, errsz, WM_ERR_MISMATCH,
@@ -358,7 +356,7 @@ static void put_rotation(const Agent *a, const double q_in[4], float *action) {
 
 static void identity_action(const Agent *a, float *action) {
     memset(action, 0, sizeof(float) * (size_t)a->adim);
-    if (a->world == WORLD_O3) action[a->lay.rot] = 1.0f;
+    if (a->world == ENV_KIND_OBJECTS3D) action[a->lay.rot] = 1.0f;
 }
 
 /* ---- Begin / next ------------------------------------------------------------------ */
@@ -387,7 +385,7 @@ int ag_begin(Agent *a, int lane, uint64_t seed, Env *env, int n_views) {
         break;
     }
     case AG_WALK:
-        if (a->world == WORLD_O3) random_unit(&L->rng, L->axis);
+        if (a->world == ENV_KIND_OBJECTS3D) random_unit(&L->rng, L->axis);
         break;
     case AG_SALIENCY:
     case AG_UNIFORM: {
@@ -399,7 +397,7 @@ int ag_begin(Agent *a, int lane, uint64_t seed, Env *env, int n_views) {
             int64_t p = env_saccade_sample(L->ior, (size_t)a->s * a->s, wm_rng_uniform(&L->rng));
             k[0] = env_saccade_grid_of_pixel((int)(p / a->s), a->s);
             k[1] = env_saccade_grid_of_pixel((int)(p % a->s), a->s);
-            rc = env_saccade_set_fixation(env, lane, k[0], k[1]);
+            rc = env_set_state(env, lane, (double[2]){(double)k[0] / ENV_SACCADE_GRID, (double)k[1] / ENV_SACCADE_GRID});
             if (rc) return rc;
         }
         current_grid(env, lane, k);
@@ -436,7 +434,7 @@ static int human_action(Agent *a, int lane, Env *env, float *action) {
         if (ev.v[4] == 0) {
             /* A world-frame turn R gives q' = R q, so the body-frame action is q^-1 R q. */
             double lat[ENV_O3_LATENT_DIM], cur[4], t[4];
-            env_objects3d_get_latent(env, lane, lat);
+            env_get_state(env, lane, lat);
             for (int k = 0; k < 4; k++)
                 cur[k] = lat[ENV_O3_LAT_QW + k];
             wm_quat_mul(t, q, cur);
@@ -473,7 +471,7 @@ int ag_next_action(Agent *a, int lane, Env *env, float *action) {
     switch (a->kind) {
     case AG_IID: {
         double cur[ENV_O3_LATENT_DIM], nxt[ENV_O3_LATENT_DIM];
-        env_objects3d_get_latent(env, lane, cur);
+        env_get_state(env, lane, cur);
         env_objects3d_sample_latent(&a->ecfg, &L->rng, nxt);
         if (!a->cfg.redraw_colors)
             for (int k = ENV_O3_LAT_FLOOR_HUE; k < ENV_O3_LATENT_DIM; k++)
@@ -490,7 +488,7 @@ int ag_next_action(Agent *a, int lane, Env *env, float *action) {
         if (a->lay.color >= 0)
             for (int k = 0; k < ENV_O3_COLOR_DIM; k++)
                 mix[ENV_O3_LAT_FLOOR_HUE + k] = cur[ENV_O3_LAT_FLOOR_HUE + k];
-        rc = env_objects3d_set_latent(env, lane, mix);
+        rc = env_set_state(env, lane, mix);
         break;
     }
     case AG_ROTATE:
@@ -502,7 +500,7 @@ int ag_next_action(Agent *a, int lane, Env *env, float *action) {
         put_rotation(a, q, action);
         break;
     case AG_WALK:
-        if (a->world == WORLD_O3) {
+        if (a->world == ENV_KIND_OBJECTS3D) {
             /* Turn the axis about a random perpendicular by up to `turn`, then step. */
             double u[3], *ax = L->axis, tq[4], nax[3];
             random_unit(&L->rng, u);
@@ -532,7 +530,7 @@ int ag_next_action(Agent *a, int lane, Env *env, float *action) {
         int len = L->loop_len, j = t % (2 * len);
         float *store = L->loop;
         if (j < len) {
-            if (a->world == WORLD_O3) {
+            if (a->world == ENV_KIND_OBJECTS3D) {
                 wm_quat_random_within(q, &L->rng, a->cfg.max_angle * DEG);
                 put_rotation(a, q, action);
             } else {
@@ -546,7 +544,7 @@ int ag_next_action(Agent *a, int lane, Env *env, float *action) {
             /* Undo step 2*len-1-j: the conjugate rotation, or the opposite displacement
              * (both exact in float). */
             const float *src = store + (size_t)(2 * len - 1 - j) * a->adim;
-            if (a->world == WORLD_O3) {
+            if (a->world == ENV_KIND_OBJECTS3D) {
                 memset(action, 0, sizeof(float) * (size_t)a->adim);
                 action[a->lay.rot] = src[a->lay.rot];
                 for (int k = 1; k < 4; k++)
@@ -565,7 +563,7 @@ int ag_next_action(Agent *a, int lane, Env *env, float *action) {
     case AG_PATH: {
         const float *src = a->path + (size_t)(L->path_pos % a->path_n) * a->adim;
         L->path_pos = (L->path_pos + 1) % a->path_n;
-        if (a->world == WORLD_SACCADE) {
+        if (a->world == ENV_KIND_SACCADE) {
             /* Clamp so that the recorded action is the displacement actually made. */
             int32_t cur[2], to[2];
             current_grid(env, lane, cur);
@@ -597,16 +595,16 @@ int ag_human_push(Agent *a, int lane, const AgEvent *ev) {
         if (!isfinite(ev->v[k])) return WM_ERR_ARG;
     switch (ev->type) {
     case AG_EVENT_ROTATE:
-        if (a->world != WORLD_O3) return WM_ERR_ARG;
+        if (a->world != ENV_KIND_OBJECTS3D) return WM_ERR_ARG;
         if (ev->v[0] * ev->v[0] + ev->v[1] * ev->v[1] + ev->v[2] * ev->v[2] < 1e-18)
             return WM_ERR_ARG;
         break;
     case AG_EVENT_TRANSLATE:
-        if (a->world != WORLD_O3 || a->lay.trans < 0) return WM_ERR_ARG;
+        if (a->world != ENV_KIND_OBJECTS3D || a->lay.trans < 0) return WM_ERR_ARG;
         break;
     case AG_EVENT_LOOK_AT:
     case AG_EVENT_LOOK_BY:
-        if (a->world != WORLD_SACCADE) return WM_ERR_ARG;
+        if (a->world != ENV_KIND_SACCADE) return WM_ERR_ARG;
         break;
     default:
         return WM_ERR_ARG;

@@ -259,7 +259,7 @@ int cli_bench_gen(int argc, char **argv) {
     double best_r = 0, best_g = 0, best_o = 0, cpu_r = 0, cpu_g = 0;
     int rc = 0, workers = 0;
     for (int round = 1; round <= rounds && !rc; round++) {
-        if (c.env.kind == 0) {
+        if (c.env.kind == ENV_KIND_OBJECTS3D) {
             double vps, cpu;
             EnvConfig re = c.env;
             re.render_threads = 0;

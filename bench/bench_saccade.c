@@ -163,7 +163,7 @@ int cli_bench_saccade(int argc, char **argv) {
     char err[512];
     EnvConfig ec;
     WM_CFG_DEFAULTS(EnvConfig, &ec);
-    ec.kind = 1;
+    ec.kind = ENV_KIND_SACCADE;
     ec.size = F;
     c.lanes = 256;
     c.envs = wm_new(Env *, (size_t)nt);

@@ -946,7 +946,7 @@ static int probe_world(Gen *g, char *err, size_t errsz) {
                              ds_split_name(s), (long long)g->count[s],
                              s == DS_SPLIT_TRAIN ? "training" : "held-out", g->env.heldout);
     }
-    if (!rc && g->env.kind == 1) g->dims.s = g->env.scene_size;
+    if (!rc && g->env.kind == ENV_KIND_SACCADE) g->dims.s = g->env.scene_size;
     if (rc) {
         ag_destroy(ag);
         env_destroy(env);
@@ -964,7 +964,7 @@ static int probe_world(Gen *g, char *err, size_t errsz) {
  * --threads 2 --render-threads 1), so one world. */
 static int auto_workers(const DsConfig *c) {
     int cores = wm_cpu_count();
-    if (c->env.kind != 0) return cores < 1 ? 1 : cores;
+    if (c->env.kind != ENV_KIND_OBJECTS3D) return cores < 1 ? 1 : cores;
     return 1;
 }
 

@@ -6,11 +6,8 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
-#include "core/quat.h"
 #include "core/rng.h"
-#include "envs/objects3d.h"
 
-enum { WORLD_O3 = 0, WORLD_SACCADE = 1 }; /* the order of env.kind */
 
 void ag_batch_free(AgBatch *b) {
     if (!b) return;
@@ -143,47 +140,4 @@ int ag_rollout(Env *env, Agent *agent, uint64_t seed, int split, uint64_t first,
     wm_free(obs);
     wm_free(ids);
     return rc;
-}
-
-void ag_cumulative_action(const EnvConfig *ecfg, int action_dim, const float *actions, int n,
-                          float *out) {
-    if (ecfg->kind == WORLD_SACCADE) {
-        WM_ASSERT(action_dim == 2);
-        /* Grid multiples of 2^-12 add exactly in double (and in float). */
-        double sum[2] = {0, 0};
-        for (int i = 0; i < n; i++)
-            for (int d = 0; d < 2; d++)
-                sum[d] += actions[(size_t)i * 2 + d];
-        out[0] = (float)sum[0], out[1] = (float)sum[1];
-        return;
-    }
-    EnvO3ActionLayout lay = env_objects3d_action_layout(ecfg);
-    WM_ASSERT(lay.dim == action_dim);
-    double q[4], acc[ENV_MAX_DIM] = {0};
-    wm_quat_identity(q);
-    for (int i = 0; i < n; i++) {
-        const float *a = actions + (size_t)i * action_dim;
-        double r[4] = {a[lay.rot], a[lay.rot + 1], a[lay.rot + 2], a[lay.rot + 3]};
-        wm_quat_normalize(r);
-        wm_quat_mul(q, q, r);
-        wm_quat_canon(q);
-        for (int k = 0; k < action_dim; k++)
-            if (k < lay.rot || k >= lay.rot + 4) acc[k] += a[k];
-    }
-    for (int k = 0; k < action_dim; k++)
-        out[k] = (float)acc[k];
-    for (int k = 0; k < 4; k++)
-        out[lay.rot + k] = (float)q[k];
-}
-
-void ag_relative_action(const EnvConfig *ecfg, const float *from, const float *to, float *out) {
-    if (ecfg->kind == WORLD_SACCADE) {
-        out[0] = to[0] - from[0];
-        out[1] = to[1] - from[1];
-        return;
-    }
-    double a[ENV_O3_LATENT_DIM], b[ENV_O3_LATENT_DIM];
-    for (int k = 0; k < ENV_O3_LATENT_DIM; k++)
-        a[k] = from[k], b[k] = to[k];
-    env_objects3d_relative_action(ecfg, a, b, out);
 }

@@ -52,16 +52,4 @@ void ag_sequence_seeds(uint64_t seed, int split, uint64_t index, uint64_t *env_s
 int ag_rollout(Env *env, Agent *agent, uint64_t seed, int split, uint64_t first, int n, AgBatch *b,
                char *err, size_t errsz);
 
-/* The cumulative action of actions[0..n-1] (each action_dim floats, laid out for the
- * world of ecfg), i.e. the single action from the first view to the view after the
- * last. saccade: the sum of displacements, exact (see envs/saccade.h). objects3d:
- * q = canon(q * normalize(q_rel)) from the identity in double, as env_step composes,
- * translation and colour deltas summed. n = 0 gives the identity. */
-void ag_cumulative_action(const EnvConfig *ecfg, int action_dim, const float *actions, int n,
-                          float *out);
-
-/* The relative action taking latent `from` to latent `to` (latent_dim floats each, as
- * recorded): saccade: to - from, exact; objects3d: env_objects3d_relative_action. */
-void ag_relative_action(const EnvConfig *ecfg, const float *from, const float *to, float *out);
-
 #endif

@@ -9,12 +9,23 @@
 
 WM_CFG_FIELDS(EnvConfig, ENV_FIELDS);
 
+const EnvVtable *env_vtable(int kind) {
+    static const EnvVtable *const worlds[ENV_KIND_COUNT] = {
+        [ENV_KIND_OBJECTS3D] = &env_objects3d_vtable,
+        [ENV_KIND_SACCADE] = &env_saccade_vtable,
+    };
+    WM_ASSERT(kind >= 0 && kind < ENV_KIND_COUNT);
+    return worlds[kind];
+}
+
+const char *env_kind_name(int kind) { return env_vtable(kind)->name; }
+
 Env *env_create(const EnvConfig *cfg, int lanes, char *err, size_t errsz) {
     if (lanes < 1 || lanes > 1 << 20) {
         wm_errf(err, errsz, WM_ERR_ARG, "env: lanes must be in [1, 1048576], got %d", lanes);
         return NULL;
     }
-    const EnvVtable *vt = cfg->kind == 0 ? &env_objects3d_vtable : &env_saccade_vtable;
+    const EnvVtable *vt = env_vtable(cfg->kind);
     Env *e = wm_new(Env, 1);
     e->vt = vt;
     e->cfg = *cfg;
@@ -69,4 +80,28 @@ int env_scene(const Env *e, int lane, EnvScene *out) {
     WM_ASSERT(lane >= 0 && lane < e->lanes);
     if (!e->vt->scene) return WM_ERR_ARG;
     return e->vt->scene(e, lane, out);
+}
+
+void env_compose_actions(const EnvConfig *cfg, int action_dim, const float *actions, int n,
+                         float *out) {
+    WM_ASSERT(n >= 0);
+    env_vtable(cfg->kind)->compose(cfg, action_dim, actions, n, out);
+}
+
+void env_relative_action(const EnvConfig *cfg, const float *from, const float *to, float *out) {
+    env_vtable(cfg->kind)->relative(cfg, from, to, out);
+}
+
+int env_set_state(Env *e, int lane, const double *latent) {
+    WM_ASSERT(lane >= 0 && lane < e->lanes);
+    return e->vt->set_state(e, lane, latent);
+}
+
+void env_get_state(const Env *e, int lane, double *latent) {
+    WM_ASSERT(lane >= 0 && lane < e->lanes);
+    e->vt->get_state(e, lane, latent);
+}
+
+const char *env_class_name(const Env *e, int label) {
+    return e->vt->class_name(e, label);
 }

@@ -44,6 +44,11 @@
 WM_CFG_STRUCT(EnvConfig, ENV_FIELDS);
 WM_CFG_FIELDS_DECL(EnvConfig);
 
+/* The worlds, in the order of the [env] kind key. */
+enum { ENV_KIND_OBJECTS3D = 0, ENV_KIND_SACCADE = 1, ENV_KIND_COUNT };
+/* "objects3d" or "saccade"; kind in [0, ENV_KIND_COUNT). */
+const char *env_kind_name(int kind);
+
 enum { ENV_SPLIT_TRAIN = 0, ENV_SPLIT_HELDOUT = 1 };
 #define ENV_MAX_DIM 16
 
@@ -81,6 +86,26 @@ int env_step(Env *e, int lane, const float *action, EnvObs *out);
 int env_observe(Env *e, int n, const int *lanes, EnvObs *outs);
 /* The current absolute latent of a lane (latent_dim floats). */
 void env_latent(const Env *e, int lane, float *latent);
+
+/* The action algebra of cfg's world (no Env needed; each world states its rules in
+ * its header). env_compose_actions: the single action equivalent to applying
+ * actions[0..n-1] (action_dim floats each) in order, as env_step composes them
+ * (n = 0: the identity). env_relative_action: the action that takes absolute latent
+ * `from` to latent `to` (latent_dim floats each, as recorded). */
+void env_compose_actions(const EnvConfig *cfg, int action_dim, const float *actions, int n,
+                         float *out);
+void env_relative_action(const EnvConfig *cfg, const float *from, const float *to, float *out);
+
+/* A lane's absolute state (latent_dim doubles), for agents and viewers that place
+ * views themselves. set returns WM_ERR_ARG (and changes nothing) for a state the
+ * world cannot take (non-finite, a quaternion far from unit norm, a lane never reset
+ * in a world that needs one); each world says how it rounds or wraps the rest. */
+int env_set_state(Env *e, int lane, const double *latent);
+void env_get_state(const Env *e, int lane, double *latent);
+
+/* A name for class `label` of this Env (a shape family, an OBJ or image folder name,
+ * a pair of scene parts); NULL when label is out of range or the world has none. */
+const char *env_class_name(const Env *e, int label);
 
 /* Saccade world only: the lane's scene (S*S*3 bytes) and saliency map (S*S floats
  * summing to 1), valid until the next reset of that lane. Returns WM_ERR_ARG for

@@ -14,6 +14,12 @@ typedef struct {
     int (*observe)(Env *e, int n, const int *lanes, EnvObs *outs);
     void (*latent)(const Env *e, int lane, float *latent);
     int (*scene)(const Env *e, int lane, EnvScene *out); /* may be NULL */
+    /* the action algebra and state placement of env.h */
+    void (*compose)(const EnvConfig *cfg, int action_dim, const float *actions, int n, float *out);
+    void (*relative)(const EnvConfig *cfg, const float *from, const float *to, float *out);
+    int (*set_state)(Env *e, int lane, const double *latent);
+    void (*get_state)(const Env *e, int lane, double *latent);
+    const char *(*class_name)(const Env *e, int label);
 } EnvVtable;
 
 struct Env {
@@ -26,5 +32,8 @@ struct Env {
 
 extern const EnvVtable env_objects3d_vtable;
 extern const EnvVtable env_saccade_vtable;
+
+/* The vtable of world `kind` (an ENV_KIND_*). */
+const EnvVtable *env_vtable(int kind);
 
 #endif

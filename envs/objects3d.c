@@ -582,6 +582,47 @@ static int o3_observe(Env *e, int n, const int *lanes, EnvObs *outs) {
     return rc;
 }
 
+/* The cumulative action: q = canon(q * normalize(q_rel)) from the identity in double,
+ * as env_step composes, translation and colour deltas summed. */
+static void o3_compose(const EnvConfig *cfg, int action_dim, const float *actions, int n, float *out) {
+    EnvO3ActionLayout lay = env_objects3d_action_layout(cfg);
+    WM_ASSERT(lay.dim == action_dim);
+    double q[4], acc[ENV_MAX_DIM] = {0};
+    wm_quat_identity(q);
+    for (int i = 0; i < n; i++) {
+        const float *a = actions + (size_t)i * action_dim;
+        double r[4] = {a[lay.rot], a[lay.rot + 1], a[lay.rot + 2], a[lay.rot + 3]};
+        wm_quat_normalize(r);
+        wm_quat_mul(q, q, r);
+        wm_quat_canon(q);
+        for (int k = 0; k < action_dim; k++)
+            if (k < lay.rot || k >= lay.rot + 4) acc[k] += a[k];
+    }
+    for (int k = 0; k < action_dim; k++)
+        out[k] = (float)acc[k];
+    for (int k = 0; k < 4; k++)
+        out[lay.rot + k] = (float)q[k];
+}
+
+static void o3_relative(const EnvConfig *cfg, const float *from, const float *to, float *out) {
+    double a[ENV_O3_LATENT_DIM], b[ENV_O3_LATENT_DIM];
+    for (int k = 0; k < ENV_O3_LATENT_DIM; k++)
+        a[k] = from[k], b[k] = to[k];
+    env_objects3d_relative_action(cfg, a, b, out);
+}
+
+static int o3_set_state(Env *e, int lane, const double *latent) {
+    return env_objects3d_set_latent(e, lane, latent);
+}
+
+static void o3_get_state(const Env *e, int lane, double *latent) {
+    env_objects3d_get_latent(e, lane, latent);
+}
+
+static const char *o3_class_name(const Env *e, int label) {
+    return label >= 0 && label < impl(e)->n_classes ? env_objects3d_class_name(e, label) : NULL;
+}
+
 const EnvVtable env_objects3d_vtable = {
     .name = "objects3d",
     .create = o3_create,
@@ -591,6 +632,11 @@ const EnvVtable env_objects3d_vtable = {
     .observe = o3_observe,
     .latent = o3_latent,
     .scene = NULL,
+    .compose = o3_compose,
+    .relative = o3_relative,
+    .set_state = o3_set_state,
+    .get_state = o3_get_state,
+    .class_name = o3_class_name,
 };
 
 /* ---- extensions ---- */

@@ -267,7 +267,7 @@ static int render_objects3d(Sac *sc, const EnvConfig *cfg, char *err, size_t err
                        (long long)sc->pool, sc->s, sc->s);
     sc->cache_label = wm_new(int, (size_t)sc->pool);
     EnvConfig oc = *cfg;
-    oc.kind = 0;
+    oc.kind = ENV_KIND_OBJECTS3D;
     oc.size = sc->s;
     int lanes = sc->pool < O3_BATCH ? (int)sc->pool : O3_BATCH;
     Env *o3 = env_create(&oc, lanes, err, errsz);
@@ -471,6 +471,36 @@ const char *env_saccade_class_name(const Env *e, int label) {
     return NULL;
 }
 
+/* The cumulative action: the sum of displacements. Grid multiples of 2^-12 add
+ * exactly in double (and in float). */
+static void sac_compose(const EnvConfig *cfg, int action_dim, const float *actions, int n, float *out) {
+    WM_ASSERT(action_dim == 2);
+    double sum[2] = {0, 0};
+    for (int i = 0; i < n; i++)
+        for (int d = 0; d < 2; d++)
+            sum[d] += actions[(size_t)i * 2 + d];
+    out[0] = (float)sum[0], out[1] = (float)sum[1];
+}
+
+static void sac_relative(const EnvConfig *cfg, const float *from, const float *to, float *out) {
+    out[0] = to[0] - from[0];
+    out[1] = to[1] - from[1];
+}
+
+/* The fixation (y, x) / S, rounded to the grid and clamped into [0, 1]. */
+static int sac_set_state(Env *e, int lane, const double *latent) {
+    if (!isfinite(latent[0]) || !isfinite(latent[1]) || fabs(latent[0]) > 2 || fabs(latent[1]) > 2)
+        return WM_ERR_ARG;
+    return env_saccade_set_fixation(e, lane, (int32_t)nearbyint(latent[0] * ENV_SACCADE_GRID),
+                                    (int32_t)nearbyint(latent[1] * ENV_SACCADE_GRID));
+}
+
+static void sac_get_state(const Env *e, int lane, double *latent) {
+    const SacLane *L = &((const Sac *)e->impl)->lane[lane];
+    latent[0] = (double)L->k[0] / ENV_SACCADE_GRID;
+    latent[1] = (double)L->k[1] / ENV_SACCADE_GRID;
+}
+
 const EnvVtable env_saccade_vtable = {
     .name = "saccade",
     .create = sac_create,
@@ -480,4 +510,9 @@ const EnvVtable env_saccade_vtable = {
     .observe = sac_observe,
     .latent = sac_latent,
     .scene = sac_scene,
+    .compose = sac_compose,
+    .relative = sac_relative,
+    .set_state = sac_set_state,
+    .get_state = sac_get_state,
+    .class_name = env_saccade_class_name,
 };

@@ -108,7 +108,7 @@ static void cumulative(const EnvConfig *ec, const AgBatch *b, int M, float **cum
     *cum = wm_new(float, (size_t)b->n * (size_t)M * (size_t)A);
     for (int i = 0; i < b->n; i++)
         for (int k = 1; k <= M; k++)
-            ag_cumulative_action(ec, A, b->actions + (size_t)i * (size_t)M * A, k,
+            env_compose_actions(ec, A, b->actions + (size_t)i * (size_t)M * A, k,
                                  *cum + ((size_t)i * M + (size_t)(k - 1)) * A);
 }
 
@@ -196,7 +196,7 @@ int pl_check_shape(const SjModel *m, const EnvSpec *sp, const char *what, char *
 }
 
 int pl_eval(SjModel *m, const RunConfig *rc, const PlEvalData *d, SjEvalResult *res, char *err, size_t errsz) {
-    SjEvalSpec spec = {.m_max = rc->eval.m_max, .cum_dim = d->spec.action_dim, .mlp = rc->env.kind == 0,
+    SjEvalSpec spec = {.m_max = rc->eval.m_max, .cum_dim = d->spec.action_dim, .mlp = rc->env.kind == ENV_KIND_OBJECTS3D,
                        .mlp_hidden = rc->eval.mlp_hidden, .mlp_epochs = rc->eval.mlp_epochs,
                        .seed = (uint64_t)rc->eval.seed};
     SjEvalSplit s_tr = {d->tr.n, d->tr.t, d->tr.pixels, d->tr.actions, d->tr.labels, d->cum_tr};

@@ -139,7 +139,7 @@ static void test_exact_sums(void) {
                     float fw[2], bw[2], cum[2];
                     sum_actions(act + t0 * 2, t1 - t0, 0, fw);
                     sum_actions(act + t0 * 2, t1 - t0, 1, bw);
-                    ag_cumulative_action(&ec, 2, act + t0 * 2, t1 - t0, cum);
+                    env_compose_actions(&ec, 2, act + t0 * 2, t1 - t0, cum);
                     for (int d = 0; d < 2; d++) {
                         float want = lat[t1 * 2 + d] - lat[t0 * 2 + d];
                         inexact += fw[d] != want || bw[d] != want || cum[d] != want;

@@ -87,9 +87,9 @@ static int check_composition(const EnvConfig *ec, const AgBatch *b) {
         const float *act = b->actions + (size_t)i * (T - 1) * A;
         for (int t0 = 0; t0 < T; t0++) {
             for (int t1 = t0 + 1; t1 < T; t1++) {
-                ag_cumulative_action(ec, A, act + t0 * A, t1 - t0, cum);
+                env_compose_actions(ec, A, act + t0 * A, t1 - t0, cum);
                 float rel[16];
-                ag_relative_action(ec, lat + t0 * L, lat + t1 * L, rel);
+                env_relative_action(ec, lat + t0 * L, lat + t1 * L, rel);
                 double d = rot_distance(cum, rel);
                 if (d > 2e-5) {
                     if (bad < 3)
@@ -158,7 +158,7 @@ static void test_iid(void) {
         for (int i = 0; i < 4; i++) {
             const float *lat = r.b.latents + (size_t)i * 4 * 11, *act = r.b.actions + i * 3 * 8;
             float cum[8];
-            ag_cumulative_action(&ec, 8, act, 3, cum);
+            env_compose_actions(&ec, 8, act, 3, cum);
             /* Hues wrap; theta does not. */
             double dt = lat[3 * 11 + ENV_O3_LAT_SPOT_THETA] - lat[ENV_O3_LAT_SPOT_THETA];
             worst = fmax(worst, fabs(dt - cum[4 + 1]));
@@ -238,7 +238,7 @@ static void test_policies(void) {
         CHECK(away > 0.1, "loop: the path went nowhere");
         CHECK(same_px == 6, "loop: %d of 6 closed loops rendered the first view again", same_px);
         float cum[4];
-        ag_cumulative_action(&ec, 4, r.b.actions, 6, cum);
+        env_compose_actions(&ec, 4, r.b.actions, 6, cum);
         CHECK(fabs(cum[0] - 1) < 1e-6, "loop: cumulative rotation w = %g", cum[0]);
     }
     run_free(&r);

@@ -188,8 +188,18 @@ static void test_closed_loop_and_composition(void) {
 
     /* A long random walk: the latent is the composition of the actions. */
     env_reset(e, 0, 9, ENV_SPLIT_TRAIN, NULL);
-    double ref[11];
+    double ref[11], gen[11];
     env_objects3d_get_latent(e, 0, ref);
+    env_get_state(e, 0, gen);
+    CHECK(!memcmp(ref, gen, sizeof ref), "env_get_state is the objects3d latent");
+    gen[ENV_O3_LAT_FLOOR_HUE] = 1.25; /* wrapped to 0.25 */
+    CHECK(env_set_state(e, 0, gen) == WM_OK);
+    env_objects3d_get_latent(e, 0, gen);
+    CHECK(gen[ENV_O3_LAT_FLOOR_HUE] == 0.25, "set_state wraps hues like set_latent");
+    gen[0] = 3; /* far from a unit quaternion */
+    CHECK(env_set_state(e, 0, gen) == WM_ERR_ARG);
+    gen[0] = ref[0], gen[ENV_O3_LAT_FLOOR_HUE] = ref[ENV_O3_LAT_FLOOR_HUE];
+    CHECK(env_set_state(e, 0, gen) == WM_OK);
     double q[4] = {ref[0], ref[1], ref[2], ref[3]}, sum[7] = {0};
     for (int t = 0; t < 200; t++) {
         float a[11];

@@ -157,6 +157,24 @@ static void test_env_observe(void) {
     CHECK(!memcmp(px, px2, sizeof px) && o.instance == o2.instance);
     CHECK(!strcmp(env_saccade_class_name(e, 0), "disc+ring"));
     CHECK(env_saccade_class_name(e, 10) == NULL);
+    /* The contract's generic entries reach the same world. */
+    CHECK(!strcmp(env_class_name(e, 0), "disc+ring") && env_class_name(e, 10) == NULL);
+    CHECK(!strcmp(env_kind_name(ENV_KIND_SACCADE), "saccade") &&
+          !strcmp(env_kind_name(ENV_KIND_OBJECTS3D), "objects3d"));
+    double st[2] = {0.25, 1000.0 / ENV_SACCADE_GRID}, got[2];
+    CHECK(env_set_state(e, 1, st) == WM_OK);
+    env_get_state(e, 1, got);
+    env_latent(e, 1, lat);
+    CHECK(got[0] == st[0] && got[1] == st[1] && lat[0] == 0.25f && lat[1] == (float)st[1],
+          "state set (%g %g) read back (%g %g)", st[0], st[1], got[0], got[1]);
+    double off[2] = {0.3, 1.2}; /* rounded to the grid, clamped into the scene */
+    CHECK(env_set_state(e, 1, off) == WM_OK);
+    env_get_state(e, 1, got);
+    CHECK(got[0] == nearbyint(0.3 * ENV_SACCADE_GRID) / ENV_SACCADE_GRID && got[1] == 1.0);
+    double nan_st[2] = {NAN, 0};
+    CHECK(env_set_state(e, 1, nan_st) == WM_ERR_ARG);
+    env_get_state(e, 1, st);
+    CHECK(st[0] == got[0] && st[1] == got[1], "a refused state changes nothing");
     env_destroy(e);
 
     c.heldout = 0;

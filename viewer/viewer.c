@@ -204,7 +204,7 @@ static void push_sequence(VwWorld *w) {
 }
 
 static void current_latent(const VwWorld *w, double *lat) {
-    if (w->kind == 0) {
+    if (w->kind == ENV_KIND_OBJECTS3D) {
         env_objects3d_get_latent(w->env, 0, lat);
     } else {
         float f[ENV_MAX_DIM];
@@ -239,12 +239,11 @@ static int world_reset(Vw *v, VwWorld *w, char *err, size_t errsz) {
     if (!rc) rc = observe_append(w, NULL);
     if (rc)
         return wm_errf(err, errsz, rc, "view: the %s world could not start a sequence",
-                       w->kind ? "saccade" : "objects3d");
+                       env_kind_name(w->kind));
     current_latent(w, w->lat0);
-    const char *cls = w->kind == 0 ? env_objects3d_class_name(w->env, w->label)
-                                   : env_saccade_class_name(w->env, w->label);
+    const char *cls = env_class_name(w->env, w->label);
     snprintf(w->cls, sizeof w->cls, "%s", cls ? cls : "?");
-    if (w->kind == 1) {
+    if (w->kind == ENV_KIND_SACCADE) {
         EnvScene sc;
         if (env_scene(w->env, 0, &sc) == WM_OK) {
             w->scene = sc.image, w->sal = sc.saliency, w->S = sc.size;
@@ -262,7 +261,7 @@ static void world_act(Vw *v, const AgEvent *ev) {
     VwWorld *w = vw_world(v);
     int rc = ag_human_push(w->human, 0, ev);
     if (rc) {
-        say(v, "the %s world cannot take that input", w->kind ? "saccade" : "objects3d");
+        say(v, "the %s world cannot take that input", env_kind_name(w->kind));
         return;
     }
     float act[ENV_MAX_DIM];
@@ -319,7 +318,7 @@ static void world_free(VwWorld *w) {
 /* ---------------------------------------------------------------- input */
 
 static void turn(Vw *v, double ax, double ay, double az, double angle) {
-    if (vw_world(v)->kind != 0) {
+    if (vw_world(v)->kind != ENV_KIND_OBJECTS3D) {
         say(v, "turning needs the objects3d world (Tab)");
         return;
     }
@@ -330,8 +329,8 @@ static void turn(Vw *v, double ax, double ay, double az, double angle) {
 
 static void move(Vw *v, double dx, double dy, double dz) {
     VwWorld *w = vw_world(v);
-    if (w->kind != 0 || !w->desc.env.translate_actions) {
-        say(v, w->kind ? "moving needs the objects3d world"
+    if (w->kind != ENV_KIND_OBJECTS3D || !w->desc.env.translate_actions) {
+        say(v, w->kind != ENV_KIND_OBJECTS3D ? "moving needs the objects3d world"
                        : "moving needs env.translate_actions = true");
         return;
     }
@@ -340,7 +339,7 @@ static void move(Vw *v, double dx, double dy, double dz) {
 }
 
 static void look(Vw *v, int by, double y, double x) {
-    if (vw_world(v)->kind != 1) {
+    if (vw_world(v)->kind != ENV_KIND_SACCADE) {
         say(v, "saccades need the saccade world (Tab)");
         return;
     }
@@ -355,7 +354,7 @@ static void drag(Vw *v, double fx, double fy) {
 }
 
 static void click(Vw *v, double fx, double fy) {
-    if (vw_world(v)->kind == 1) look(v, 0, fmin(fmax(fy, 0), 1), fmin(fmax(fx, 0), 1));
+    if (vw_world(v)->kind == ENV_KIND_SACCADE) look(v, 0, fmin(fmax(fy, 0), 1), fmin(fmax(fx, 0), 1));
 }
 
 static int set_paused(Vw *v, int paused) {
@@ -385,7 +384,7 @@ static void switch_world(Vw *v, char *err, size_t errsz) {
     v->plots_ver = 0;
     for (int p = 0; p < VW_NPANELS; p++)
         v->dirty[p] = 1;
-    say(v, "%s world", vw_world(v)->kind ? "saccade" : "objects3d");
+    say(v, "%s world", env_kind_name(vw_world(v)->kind));
 }
 
 /* Keys from the person or a script. */
@@ -434,13 +433,13 @@ static void on_key(Vw *v, SDL_Keycode k, int shift, int *quit, int *shot) {
         break;
     case SDLK_o:
         v->show_saliency = !v->show_saliency, v->dirty[VW_P_ENV] = 1;
-        if (w->kind != 1) say(v, "the saliency overlay shows in the saccade world");
+        if (w->kind != ENV_KIND_SACCADE) say(v, "the saliency overlay shows in the saccade world");
         break;
     case SDLK_LEFT:
     case SDLK_RIGHT:
     case SDLK_UP:
     case SDLK_DOWN:
-        if (w->kind == 0) {
+        if (w->kind == ENV_KIND_OBJECTS3D) {
             if (k == SDLK_LEFT || k == SDLK_RIGHT)
                 turn(v, 0, 1, 0, k == SDLK_RIGHT ? turn_by : -turn_by);
             else
@@ -634,7 +633,7 @@ static int write_report(Vw *v, const char *path, const WorldEnd *ends, double *f
     wm_buf_puts(&b, ",\n  \"renderer\": ");
     wm_buf_json_str(&b, v->gl ? rd_ctx_renderer(v->gl) : "");
     wm_buf_printf(&b, ",\n  \"window\": [%d, %d],\n  \"world\": \"%s\",\n  \"worlds\": [", v->cv.w,
-                  v->cv.h, vw_world(v)->kind ? "saccade" : "objects3d");
+                  v->cv.h, env_kind_name(vw_world(v)->kind));
     int first = 1;
     for (int i = 0; i < 2; i++) {
         VwWorld *w = &v->worlds[i];
@@ -642,7 +641,7 @@ static int write_report(Vw *v, const char *path, const WorldEnd *ends, double *f
         wm_buf_printf(&b,
                       "%s\n    {\"kind\": \"%s\", \"resets\": %llu, \"views\": %lld, \"class\": "
                       "%d, \"instance\": %d,\n",
-                      first ? "" : ",", w->kind ? "saccade" : "objects3d",
+                      first ? "" : ",", env_kind_name(w->kind),
                       (unsigned long long)w->resets, (long long)w->n, w->label, w->instance);
         first = 0;
         wm_buf_puts(&b, "     \"latent_start\": ");
@@ -817,7 +816,7 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
             } else if (e.type == SDL_MOUSEBUTTONDOWN && e.button.button == SDL_BUTTON_LEFT) {
                 int mx = e.button.x, my = e.button.y;
                 if (mx >= er.x && mx < er.x + er.w && my >= er.y && my < er.y + er.h) {
-                    if (vw_world(v)->kind == 0)
+                    if (vw_world(v)->kind == ENV_KIND_OBJECTS3D)
                         dragging = 1;
                     else
                         click(v, (mx - er.x + 0.5) / er.w, (my - er.y + 0.5) / er.h);
@@ -857,7 +856,7 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         }
         if (v->msg[0] && now - v->msg_t > 5) v->msg[0] = 0, v->dirty[VW_P_TOP] = 1;
         if (now - top_t > 0.5) v->dirty[VW_P_TOP] = 1, top_t = now;
-        if (w->kind == 0 &&
+        if (w->kind == ENV_KIND_OBJECTS3D &&
             (w->big_dirty == 1 || (w->big_dirty == 2 && now - w->moved_t >= LOD_HOLD))) {
             if ((rc = render_big(v, w, err, errsz))) break;
             v->dirty[VW_P_ENV] = 1;
@@ -925,7 +924,7 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
             ends[i].steps = rv_learner_stop(w->lr, ends[i].ckpt, sizeof ends[i].ckpt);
             if (ends[i].ckpt[0])
                 wm_info("view: %s checkpoint after %lld steps: %s",
-                        w->kind ? "saccade" : "objects3d", (long long)ends[i].steps, ends[i].ckpt);
+                        env_kind_name(w->kind), (long long)ends[i].steps, ends[i].ckpt);
             w->lr = NULL;
         }
     }

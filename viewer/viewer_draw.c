@@ -131,7 +131,7 @@ static double rot_angle_axis(const float *q, double axis[3]) {
 
 /* Two short lines describing an action. */
 static void action_lines(const VwWorld *w, const float *a, char *l1, char *l2, size_t n) {
-    if (w->kind == 0) {
+    if (w->kind == ENV_KIND_OBJECTS3D) {
         double ax[3], deg = rot_angle_axis(a, ax);
         snprintf(l1, n, "%.1f deg", deg);
         snprintf(l2, n, "(%.2f %.2f %.2f)", ax[0], ax[1], ax[2]);
@@ -166,7 +166,7 @@ static int draw_top(Vw *v) {
                  p->state == RV_PAUSED ? "paused before the first step" : "training starting");
     snprintf(s, sizeof s,
              "seqjepa view   |   %s world%s   |   %s   |   %.0f frames/s   |   H: keys",
-             w->kind == 0 ? "objects3d" : "saccade", v->d.n_worlds > 1 ? " (Tab: switch)" : "", tr,
+             env_kind_name(w->kind), v->d.n_worlds > 1 ? " (Tab: switch)" : "", tr,
              v->fps);
     wm_canvas_text(&v->cv, v->font, PAD, 19, s, (WmColor){235, 235, 240}, 0);
     if (v->msg[0]) {
@@ -209,7 +209,7 @@ static int draw_env(Vw *v) {
     char s[256];
     int items = 0;
     wm_canvas_fill(&v->cv, r.x, r.y, r.w, r.h, BLACK);
-    if (w->kind == 0) {
+    if (w->kind == ENV_KIND_OBJECTS3D) {
         if (w->big) {
             blit(v, r.x, r.y, r.w, r.h, w->big, w->big_size, w->big_size);
             items = 1;
@@ -254,7 +254,7 @@ static int draw_env(Vw *v) {
         shade(v, r.x, r.y + r.h - fh(v->small) - 10, r.w, fh(v->small) + 10);
         text_fit(v, v->small, r.x + 8, r.y + r.h - 7, r.w - 16, s, WHITE);
     }
-    snprintf(s, sizeof s, "%s, %s %d (class %d)", w->kind == 0 ? "object" : "scene", w->cls,
+    snprintf(s, sizeof s, "%s, %s %d (class %d)", w->kind == ENV_KIND_OBJECTS3D ? "object" : "scene", w->cls,
              w->instance, w->label);
     shade(v, r.x, r.y, r.w, fh(v->font) + 10);
     text_fit(v, v->font, r.x + 8, r.y + fh(v->font) + 2, r.w - 16, s, WHITE);
@@ -436,7 +436,7 @@ static int draw_pca_z(Vw *v) {
         wm_plot_scatter(&pl, xs + nr + i, ys + nr + i, &black, 1, 6);
     wm_plot_scatter(&pl, xs + nr, ys + nr, p->z_col + nr, nu, 4);
     legend(v, r, 0, NULL, NULL,
-           w->kind == 0 ? "colour: rotation angle 0 .. 180 deg; ringed: your last views"
+           w->kind == ENV_KIND_OBJECTS3D ? "colour: rotation angle 0 .. 180 deg; ringed: your last views"
                         : "colour: fixation x (red), y (blue); ringed: your last views");
     wm_free(xs);
     return n;
@@ -524,7 +524,7 @@ static int draw_pi(Vw *v) {
         wm_canvas_text(&v->cv, v->small, gx, y + ph + f + 3, name, INK, 1);
     }
 #undef PY
-    if (w->kind == 0) {
+    if (w->kind == ENV_KIND_OBJECTS3D) {
         double qa[4] = {p->pi_true[0], p->pi_true[1], p->pi_true[2], p->pi_true[3]},
                qb[4] = {p->pi_est[0], p->pi_est[1], p->pi_est[2], p->pi_est[3]}, rel[4];
         wm_quat_normalize(qa), wm_quat_normalize(qb);
@@ -555,7 +555,7 @@ static int draw_info(Vw *v) {
     wm_canvas_text(&v->cv, v->bold, x, y, "state", INK, 0);
     y += lh + 2;
     snprintf(s, sizeof s, "%s world, %s %s %d (class %d), %lld views since the reset.",
-             w->kind == 0 ? "objects3d" : "saccade", w->kind == 0 ? "object" : "scene", w->cls,
+             env_kind_name(w->kind), w->kind == ENV_KIND_OBJECTS3D ? "object" : "scene", w->cls,
              w->instance, w->label, (long long)w->n);
     y = text_wrap(v, v->small, x, y, tw, lh, s, INK);
     const float *lat = vw_hist_lat(w, 0);

@@ -98,7 +98,7 @@ extern const char *const vw_panel_names[VW_NPANELS];
 typedef struct {
     int made;
     RdViewerWorld desc;
-    int kind; /* env.kind: 0 objects3d, 1 saccade */
+    int kind; /* env.kind: an ENV_KIND_* */
     Env *env;
     Agent *human;
     EnvSpec spec;

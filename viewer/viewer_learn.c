@@ -376,7 +376,7 @@ static void *train_main(void *arg) {
 /* ---------------------------------------------------------------- analysis */
 
 static WmColor latent_color(const RvLearner *l, const float *lat) {
-    if (l->w.env.kind == 0) {
+    if (l->w.env.kind == ENV_KIND_OBJECTS3D) {
         double q[4] = {lat[0], lat[1], lat[2], lat[3]};
         wm_quat_normalize(q);
         return wm_colormap(wm_quat_angle(q) / M_PI);
@@ -420,7 +420,7 @@ static void analyse_ring(RvLearner *l, Analysis *a) {
                    (size_t)E * sizeof(float));
             memcpy(a->pi_x + (size_t)s * din + E, act + (size_t)(M - 1) * (size_t)A,
                    (size_t)A * sizeof(float));
-            ag_cumulative_action(&l->w.env, A, act, M, a->pi_y + (size_t)s * (size_t)A);
+            env_compose_actions(&l->w.env, A, act, M, a->pi_y + (size_t)s * (size_t)A);
         }
         sj_probe_free(&a->pi);
         if (sj_ridge_fit(&a->pi, a->pi_x, a->pi_y, (size_t)n, (int)din, A) == 0) {
@@ -482,7 +482,7 @@ static void analyse_user(RvLearner *l, Analysis *a) {
         memcpy(x, a->user_agg, (size_t)E * sizeof(float));
         memcpy(x + E, a->user_act + (size_t)(M - 1) * (size_t)A, (size_t)A * sizeof(float));
         sj_probe_predict(&a->pi, x, 1, a->pi_est);
-        ag_cumulative_action(&l->w.env, A, a->user_act, M, a->pi_true);
+        env_compose_actions(&l->w.env, A, a->user_act, M, a->pi_true);
         a->pi_valid = 1;
     }
     if (a->axes_z) sj_pca2_project(a->user_z, (size_t)k, D, a->mu_z, a->pc_z, a->user_zpc);

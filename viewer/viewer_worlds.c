@@ -13,11 +13,10 @@ int rd_viewer_worlds(const RunConfig *rc, RunConfig *other, RdViewerDesc *d, WmB
                        "the human one and is "
                        "mixed in); use auto or another policy");
     *other = *rc;
-    other->env.kind = 1 - rc->env.kind;
+    other->env.kind = rc->env.kind == ENV_KIND_OBJECTS3D ? ENV_KIND_SACCADE : ENV_KIND_OBJECTS3D;
     other->agent.kind = AG_AUTO;
-    const char *kinds[2] = {"objects3d", "saccade"};
     if (snprintf(other->train.out, sizeof other->train.out, "%s-%s", rc->train.out,
-                 kinds[other->env.kind]) >= (int)sizeof other->train.out)
+                 env_kind_name(other->env.kind)) >= (int)sizeof other->train.out)
         return wm_errf(err, errsz, WM_ERR_ARG, "train.out '%s' is too long", rc->train.out);
     run_config_text(rc, t0);
     run_config_text(other, t1);
