@@ -39,12 +39,8 @@ int wm_shape_count(int ndim, const size_t *shape, size_t elem, size_t *count, si
     return 0;
 }
 
-int wm_npy_write(const char *path, WmDtype dt, int ndim, const size_t *shape, const void *data,
-                 char *err, size_t errsz) {
+void wm_npy_header(WmDtype dt, int ndim, const size_t *shape, WmBuf *out) {
     WM_ASSERT(dt >= 0 && dt < WM_DTYPE_COUNT_ && ndim >= 0 && ndim <= WM_MAX_DIMS);
-    size_t count, nbytes;
-    if (wm_shape_count(ndim, shape, dtypes[dt].size, &count, &nbytes))
-        return wm_errf(err, errsz, WM_ERR_NOMEM, "npy '%s': shape too large", path);
     WmBuf h = {0};
     wm_buf_printf(&h, "{'descr': '%s', 'fortran_order': False, 'shape': (", dtypes[dt].npy);
     for (int i = 0; i < ndim; i++) wm_buf_printf(&h, "%zu%s", shape[i], ndim == 1 ? "," : i + 1 < ndim ? ", " : "");
@@ -63,13 +59,26 @@ int wm_npy_write(const char *path, WmDtype dt, int ndim, const size_t *shape, co
     } else {
         head[8] = (unsigned char)hl, head[9] = (unsigned char)(hl >> 8);
     }
+    wm_buf_append(out, head, pre);
+    wm_buf_append(out, h.data, h.len);
+    wm_buf_free(&h);
+}
+
+int wm_npy_write(const char *path, WmDtype dt, int ndim, const size_t *shape, const void *data,
+                 char *err, size_t errsz) {
+    WM_ASSERT(dt >= 0 && dt < WM_DTYPE_COUNT_ && ndim >= 0 && ndim <= WM_MAX_DIMS);
+    size_t count, nbytes;
+    if (wm_shape_count(ndim, shape, dtypes[dt].size, &count, &nbytes))
+        return wm_errf(err, errsz, WM_ERR_NOMEM, "npy '%s': shape too large", path);
+    WmBuf h = {0};
+    wm_npy_header(dt, ndim, shape, &h);
     WmAtomicFile af;
     int rc = wm_atomic_open(&af, path, err, errsz);
     if (rc) {
         wm_buf_free(&h);
         return rc;
     }
-    int bad = fwrite(head, 1, pre, af.fp) != pre || fwrite(h.data, 1, h.len, af.fp) != h.len ||
+    int bad = fwrite(h.data, 1, h.len, af.fp) != h.len ||
               (nbytes && fwrite(data, 1, nbytes, af.fp) != nbytes);
     wm_buf_free(&h);
     if (bad) {

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/alloc.h"
+
 typedef enum { WM_U8 = 0, WM_I32, WM_I64, WM_F32, WM_F64, WM_DTYPE_COUNT_ } WmDtype;
 
 #define WM_MAX_DIMS 8
@@ -27,6 +29,11 @@ typedef struct {
 
 /* Element count of a shape with overflow check: 0 on success, -1 on overflow. */
 int wm_shape_count(int ndim, const size_t *shape, size_t elem, size_t *count, size_t *nbytes);
+
+/* Appends the .npy header numpy itself writes for a C-ordered array (magic, version,
+ * length, the dict padded with spaces and a newline so that the data starts on a
+ * 64-byte boundary): format 1.0 unless the dict needs 2.0. */
+void wm_npy_header(WmDtype dt, int ndim, const size_t *shape, WmBuf *out);
 
 /* Writes an array to path atomically (temporary file, then rename). Uses format 1.0
  * unless the header needs 2.0. */

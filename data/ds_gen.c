@@ -312,35 +312,6 @@ static int shard_check(Gen *g, const char *dir, const DsShard *want, DsShard *re
     return 1;
 }
 
-/* The .npy header (format 1.0) numpy itself writes for a C-ordered array: the dict,
- * padded with spaces and a newline so that the data starts on a 64-byte boundary. */
-static void npy_header(const DsFile *f, WmBuf *out) {
-    static const char *const descr[] = {"|u1", "<i4", "<i8", "<f4", "<f8"};
-    WmBuf d = {0};
-    wm_buf_printf(&d, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr[f->dtype]);
-    for (int k = 0; k < f->ndim; k++)
-        wm_buf_printf(&d, "%zu%s", f->shape[k], f->ndim == 1 ? "," : k + 1 < f->ndim ? ", " : "");
-    wm_buf_puts(&d, "), }");
-    size_t total = (10 + d.len + 1 + 63) / 64 * 64;
-    while (10 + d.len + 1 < total)
-        wm_buf_puts(&d, " ");
-    wm_buf_puts(&d, "\n");
-    WM_ASSERT(d.len <= 65535);
-    unsigned char pre[10] = {0x93,
-                             'N',
-                             'U',
-                             'M',
-                             'P',
-                             'Y',
-                             1,
-                             0,
-                             (unsigned char)(d.len & 0xff),
-                             (unsigned char)(d.len >> 8)};
-    wm_buf_append(out, pre, sizeof pre);
-    wm_buf_append(out, d.data, d.len);
-    wm_buf_free(&d);
-}
-
 static int write_all(int fd, const void *data, size_t n) {
     const char *p = data;
     while (n) {
@@ -410,7 +381,7 @@ static int write_array(const char *dir, int f, DsFile *rec, const void *data, ch
     size_t count, nbytes;
     WM_ASSERT(!wm_shape_count(rec->ndim, rec->shape, wm_dtype_size(rec->dtype), &count, &nbytes));
     WmBuf h = {0};
-    npy_header(rec, &h);
+    wm_npy_header(rec->dtype, rec->ndim, rec->shape, &h);
     int bad = 0, e = 0, direct = write_direct(p, &h, data, nbytes);
     if (direct < 0) bad = 1, e = errno;
     if (!direct) {
