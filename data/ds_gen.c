@@ -1,7 +1,6 @@
 /* Dataset generation: worker threads, each with its own world and agent, take shards
  * in turn, check the ones already on disk and build the others in temporary folders
  * that are renamed into place when complete; the manifest is written last. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -14,204 +13,11 @@
 
 #include "data/dataset.h"
 #include "data/ds_impl.h"
-#include "core/crc32.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/pool.h"
 #include "core/progress.h"
 #include "core/signal.h"
-
-WM_CFG_FIELDS(DsGenConfig, DS_GEN_FIELDS);
-
-/* ---- configuration ---- */
-
-static WmCfgSection cfg_sections[3];
-static WmCfgSchema cfg_schema;
-static pthread_once_t cfg_once = PTHREAD_ONCE_INIT;
-
-/* Field counts are link-time constants of other modules: the table is built at first use. */
-static void cfg_init(void) {
-    cfg_sections[0] =
-        (WmCfgSection){"env", EnvConfig_fields, EnvConfig_nfields, offsetof(DsConfig, env)};
-    cfg_sections[1] =
-        (WmCfgSection){"agent", AgentConfig_fields, AgentConfig_nfields, offsetof(DsConfig, agent)};
-    cfg_sections[2] =
-        (WmCfgSection){"gen", DsGenConfig_fields, DsGenConfig_nfields, offsetof(DsConfig, gen)};
-    cfg_schema = (WmCfgSchema){cfg_sections, 3};
-}
-
-const WmCfgSchema *ds_config_schema(void) {
-    pthread_once(&cfg_once, cfg_init);
-    return &cfg_schema;
-}
-
-/* Keys that change how fast the data is made, never its bytes. */
-static const char *const speed_keys[][2] = {
-    {"gen", "threads"}, {"gen", "lanes"}, {"env", "render_threads"}, {"env", "assets"}};
-
-void ds_config_normalize(DsConfig *c) {
-    const WmCfgSchema *s = ds_config_schema();
-    for (size_t i = 0; i < sizeof speed_keys / sizeof speed_keys[0]; i++) {
-        const WmCfgField *f =
-            wm_cfg_find_field(wm_cfg_find_section(s, speed_keys[i][0]), speed_keys[i][1]);
-        WM_ASSERT(f);
-        WM_ASSERT(wm_cfg_set(s, c, speed_keys[i][0], speed_keys[i][1], f->def, "default", NULL,
-                             0) == WM_OK);
-    }
-}
-
-const char *ds_split_name(int split) {
-    return split == DS_SPLIT_TRAIN ? "train" : "val";
-}
-
-/* ---- shard files and records ---- */
-
-static const char *const file_names[DS_MAX_FILES] = {"images.npy",  "actions.npy",   "latents.npy",
-                                                     "labels.npy",  "instances.npy", "scenes.npy",
-                                                     "saliency.npy"};
-
-const char *ds_file_name(int f) {
-    return file_names[f];
-}
-
-const char *ds_dtype_numpy(WmDtype dt) {
-    switch (dt) {
-    case WM_U8:
-        return "uint8";
-    case WM_I32:
-        return "int32";
-    case WM_I64:
-        return "int64";
-    case WM_F32:
-        return "float32";
-    case WM_F64:
-        return "float64";
-    default:
-        return "?";
-    }
-}
-
-static void set_file(DsFile *f, WmDtype dt, int ndim, const size_t *shape) {
-    memset(f, 0, sizeof *f);
-    f->dtype = dt;
-    f->ndim = ndim;
-    memcpy(f->shape, shape, (size_t)ndim * sizeof *shape);
-}
-
-void ds_shard_layout(const DsDims *d, int64_t first, int64_t n, DsShard *out) {
-    memset(out, 0, sizeof *out);
-    out->first = first, out->n = n;
-    size_t N = (size_t)n, T = (size_t)d->t, S = (size_t)d->s;
-    set_file(&out->files[DS_F_IMAGES], WM_U8, 5,
-             (size_t[]){N, T, (size_t)d->h, (size_t)d->w, (size_t)d->c});
-    set_file(&out->files[DS_F_ACTIONS], WM_F32, 3, (size_t[]){N, T - 1, (size_t)d->a});
-    set_file(&out->files[DS_F_LATENTS], WM_F32, 3, (size_t[]){N, T, (size_t)d->l});
-    set_file(&out->files[DS_F_LABELS], WM_I32, 1, (size_t[]){N});
-    set_file(&out->files[DS_F_INSTANCES], WM_I32, 1, (size_t[]){N});
-    out->nfiles = DS_F_INSTANCES + 1;
-    if (S > 0) {
-        set_file(&out->files[DS_F_SCENES], WM_U8, 4, (size_t[]){N, S, S, 3});
-        set_file(&out->files[DS_F_SALIENCY], WM_F32, 3, (size_t[]){N, S, S});
-        out->nfiles = DS_F_SALIENCY + 1;
-    }
-}
-
-void ds_shard_name(int index, char *out, size_t outsz) {
-    snprintf(out, outsz, "shard-%05d", index);
-}
-
-void ds_shard_json(const DsShard *s, const char *name, WmBuf *out) {
-    wm_buf_printf(out, "{\"name\": \"%s\", \"first\": %lld, \"sequences\": %lld, \"files\": [",
-                  name, (long long)s->first, (long long)s->n);
-    for (int i = 0; i < s->nfiles; i++) {
-        const DsFile *f = &s->files[i];
-        wm_buf_printf(out, "%s\n    {\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [",
-                      i ? "," : "", file_names[i], ds_dtype_numpy(f->dtype));
-        for (int k = 0; k < f->ndim; k++)
-            wm_buf_printf(out, "%s%zu", k ? ", " : "", f->shape[k]);
-        wm_buf_printf(out, "], \"bytes\": %llu, \"crc32\": %lu}", (unsigned long long)f->bytes,
-                      (unsigned long)f->crc);
-    }
-    wm_buf_puts(out, "]}");
-}
-
-static int json_int(const WmJson *o, const char *key, double lo, double hi, double *out) {
-    const WmJson *v = wm_json_get(o, key);
-    if (!v || v->type != WM_JSON_NUM || v->num != (double)(int64_t)v->num || v->num < lo ||
-        v->num > hi)
-        return -1;
-    *out = v->num;
-    return 0;
-}
-
-int ds_shard_parse(const WmJson *js, const DsShard *want, DsShard *out, char *err, size_t errsz) {
-    *out = *want;
-    double first, n;
-    if (!js || js->type != WM_JSON_OBJ || json_int(js, "first", 0, 9e15, &first) ||
-        json_int(js, "sequences", 0, 9e15, &n))
-        return wm_errf(err, errsz, WM_ERR_FORMAT, "the record lacks first or sequences");
-    if ((int64_t)first != want->first || (int64_t)n != want->n)
-        return wm_errf(
-            err, errsz, WM_ERR_FORMAT, "the record holds sequences %.0f..%.0f, expected %lld..%lld",
-            first, first + n - 1, (long long)want->first, (long long)(want->first + want->n - 1));
-    const WmJson *files = wm_json_get(js, "files");
-    if (!files || files->type != WM_JSON_ARR || (int)files->len != want->nfiles)
-        return wm_errf(err, errsz, WM_ERR_FORMAT, "the record lists %d files, expected %d",
-                       files && files->type == WM_JSON_ARR ? (int)files->len : 0, want->nfiles);
-    for (int i = 0; i < want->nfiles; i++) {
-        const WmJson *f = wm_json_at(files, (size_t)i), *nm = wm_json_get(f, "name"),
-                     *dt = wm_json_get(f, "dtype"), *sh = wm_json_get(f, "shape");
-        const DsFile *w = &want->files[i];
-        DsFile *o = &out->files[i];
-        if (!nm || nm->type != WM_JSON_STR || strcmp(nm->str, file_names[i]))
-            return wm_errf(err, errsz, WM_ERR_FORMAT, "file %d of the record is not %s", i,
-                           file_names[i]);
-        int ok = dt && dt->type == WM_JSON_STR && !strcmp(dt->str, ds_dtype_numpy(w->dtype)) &&
-                 sh && sh->type == WM_JSON_ARR && (int)sh->len == w->ndim;
-        for (int k = 0; ok && k < w->ndim; k++) {
-            const WmJson *d = wm_json_at(sh, (size_t)k);
-            ok = d && d->type == WM_JSON_NUM && d->num == (double)w->shape[k];
-        }
-        if (!ok)
-            return wm_errf(err, errsz, WM_ERR_FORMAT,
-                           "%s: the record's dtype or shape is not the expected %s [%zu, ...]",
-                           file_names[i], ds_dtype_numpy(w->dtype), w->shape[0]);
-        double bytes, crc;
-        if (json_int(f, "bytes", 1, 9e15, &bytes) || json_int(f, "crc32", 0, 4294967295.0, &crc))
-            return wm_errf(err, errsz, WM_ERR_FORMAT, "%s: the record lacks bytes or crc32",
-                           file_names[i]);
-        o->bytes = (uint64_t)bytes;
-        o->crc = (uint32_t)crc;
-    }
-    return WM_OK;
-}
-
-int ds_file_crc(const char *path, uint64_t *size, uint32_t *crc, char *err, size_t errsz) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return wm_errf(err, errsz, WM_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    enum { CHUNK = 1 << 20 };
-    unsigned char *buf = wm_calloc(CHUNK, 1);
-    uint64_t total = 0;
-    uint32_t c = 0;
-    int rc = WM_OK;
-    for (;;) {
-        ssize_t r = read(fd, buf, CHUNK);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            rc = wm_errf(err, errsz, WM_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
-            break;
-        }
-        if (r == 0) break;
-        c = wm_crc32(c, buf, (size_t)r);
-        total += (uint64_t)r;
-    }
-    wm_free(buf);
-    close(fd);
-    *size = total;
-    *crc = c;
-    return rc;
-}
 
 /* ---- generation ---- */
 
@@ -298,108 +104,18 @@ static int shard_check(Gen *g, const char *dir, const DsShard *want, DsShard *re
     for (int i = 0; i < rec->nfiles; i++) {
         uint64_t size;
         uint32_t crc;
-        path2(p, sizeof p, dir, file_names[i]);
+        path2(p, sizeof p, dir, ds_file_name(i));
         if (ds_file_crc(p, &size, &crc, err, errsz)) return -1;
         if (size != rec->files[i].bytes || crc != rec->files[i].crc) {
             wm_errf(err, errsz, WM_ERR_FORMAT,
                     "%s has %llu bytes with CRC-32 %08lx; its record says %llu with %08lx",
-                    file_names[i], (unsigned long long)size, (unsigned long)crc,
+                    ds_file_name(i), (unsigned long long)size, (unsigned long)crc,
                     (unsigned long long)rec->files[i].bytes, (unsigned long)rec->files[i].crc);
             return -1;
         }
     }
     (void)g;
     return 1;
-}
-
-static int write_all(int fd, const void *data, size_t n) {
-    const char *p = data;
-    while (n) {
-        ssize_t w = write(fd, p, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w, n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Direct I/O works in blocks of this many bytes at addresses aligned to it. The big
- * arrays are placed DS_HEADER_BYTES past such an address, the length of the .npy
- * header of every array the datasets hold, so that file blocks and pages coincide. */
-#define DS_DIRECT_ALIGN 4096
-#define DS_HEADER_BYTES 128
-
-static int pwrite_all(int fd, const void *data, size_t n, off_t off) {
-    const char *p = data;
-    while (n) {
-        ssize_t w = pwrite(fd, p, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n, off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w, n -= (size_t)w, off += w;
-    }
-    return 0;
-}
-
-/* Large arrays go to disk with direct I/O when the file system allows it: no copy into
- * the page cache and no fresh page-cache memory, which on virtual machines costs more
- * than the rendering of the data. The array sits in memory so that the file's block
- * boundaries fall on page boundaries (see DS_DIRECT_ALIGN); the header and the last
- * partial block go through a bounce buffer, then the file is cut to its exact size.
- * Returns 1 done, 0 not possible here (use buffered writes), -1 error (errno). */
-static int write_direct(const char *p, const WmBuf *h, const void *data, size_t n) {
-    const size_t B = DS_DIRECT_ALIGN;
-    const unsigned char *d = data;
-    if (n < (1u << 20) || h->len >= B || ((uintptr_t)d + B - h->len) % B) return 0;
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0666);
-    if (fd < 0) return errno == EINVAL ? 0 : -1;
-    unsigned char *raw = wm_calloc(2 * B, 1), *bounce = raw + (B - (uintptr_t)raw % B) % B;
-    size_t head = B - h->len, mid = (n - head) / B * B, tail = n - head - mid;
-    memcpy(bounce, h->data, h->len);
-    memcpy(bounce + h->len, d, head);
-    int r = pwrite_all(fd, bounce, B, 0) || pwrite_all(fd, d + head, mid, (off_t)B);
-    if (!r && tail) {
-        memset(bounce, 0, B);
-        memcpy(bounce, d + head + mid, tail);
-        r = pwrite_all(fd, bounce, B, (off_t)(B + mid));
-    }
-    if (!r) r = ftruncate(fd, (off_t)(h->len + n));
-    int e = errno;
-    wm_free(raw);
-    if (close(fd) && !r) r = -1, e = errno;
-    errno = e;
-    if (r && e == EINVAL) return 0; /* direct I/O refused after all */
-    return r ? -1 : 1;
-}
-
-/* Writes one array of a shard into the shard's temporary folder and records its size
- * and checksum. No fsync here: a shard is checked against its checksums whenever it
- * is found again, and the whole dataset is synced once before the manifest. */
-static int write_array(const char *dir, int f, DsFile *rec, const void *data, char *err,
-                       size_t errsz) {
-    char p[1200];
-    path2(p, sizeof p, dir, file_names[f]);
-    size_t count, nbytes;
-    WM_ASSERT(!wm_shape_count(rec->ndim, rec->shape, wm_dtype_size(rec->dtype), &count, &nbytes));
-    WmBuf h = {0};
-    wm_npy_header(rec->dtype, rec->ndim, rec->shape, &h);
-    int bad = 0, e = 0, direct = write_direct(p, &h, data, nbytes);
-    if (direct < 0) bad = 1, e = errno;
-    if (!direct) {
-        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-        bad = fd < 0 || write_all(fd, h.data, h.len) || write_all(fd, data, nbytes);
-        e = errno;
-        /* Start writing back now, without waiting, so the disk keeps pace with the
-         * run instead of receiving everything at the final sync. */
-        if (!bad && nbytes >= (1 << 20)) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        if (fd >= 0 && close(fd) && !bad) bad = 1, e = errno;
-    }
-    if (!bad) {
-        rec->bytes = (uint64_t)(h.len + nbytes);
-        rec->crc = wm_crc32(wm_crc32(0, h.data, h.len), data, nbytes);
-    }
-    wm_buf_free(&h);
-    if (bad) return wm_errf(err, errsz, WM_ERR_IO, "cannot write '%s': %s", p, strerror(e));
-    return WM_OK;
 }
 
 static int preview_path(Gen *g, int split, int index, char *out, size_t outsz) {
@@ -417,7 +133,7 @@ static int preview_from_files(Gen *g, const char *dir, int split, int index, con
     WmArray a[3] = {{0}};
     int fs[3] = {DS_F_IMAGES, DS_F_ACTIONS, DS_F_LABELS}, rc = WM_OK;
     for (int i = 0; i < 3 && !rc; i++) {
-        path2(p, sizeof p, dir, file_names[fs[i]]);
+        path2(p, sizeof p, dir, ds_file_name(fs[i]));
         rc = wm_npy_read(p, &a[i], WM_NPY_MMAP, err, errsz);
     }
     if (!rc)
@@ -474,7 +190,7 @@ static int shard_write(Gen *g, const Task *t, const AgBatch *b, DsShard *rec, ch
     const void *data[DS_MAX_FILES] = {b->pixels,    b->actions, b->latents, b->labels,
                                       b->instances, b->scenes,  b->saliency};
     for (int f = 0; f < rec->nfiles && !rc; f++)
-        rc = write_array(tmp, f, &rec->files[f], data[f], err, errsz);
+        rc = ds_write_array(tmp, f, &rec->files[f], data[f], err, errsz);
     WmBuf js = {0};
     if (!rc) {
         ds_shard_json(rec, name, &js);
@@ -482,7 +198,7 @@ static int shard_write(Gen *g, const Task *t, const AgBatch *b, DsShard *rec, ch
         char p[1300];
         snprintf(p, sizeof p, "%s/%s", tmp, DS_SHARD_RECORD);
         int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-        int bad = fd < 0 || write_all(fd, js.data, js.len);
+        int bad = fd < 0 || ds_write_all(fd, js.data, js.len);
         int e = errno;
         if (fd >= 0 && close(fd) && !bad) bad = 1, e = errno;
         if (bad) rc = wm_errf(err, errsz, WM_ERR_IO, "cannot write '%s': %s", p, strerror(e));
@@ -695,192 +411,6 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-/* ---- the folder ---- */
-
-/* Lists every key whose value differs between two configs. */
-static int config_diff(const DsConfig *there, const DsConfig *here, WmBuf *out) {
-    const WmCfgSchema *s = ds_config_schema();
-    int n = 0;
-    for (int i = 0; i < s->nsections; i++) {
-        const WmCfgSection *sec = &s->sections[i];
-        for (int k = 0; k < sec->nfields; k++) {
-            char a[WM_CFG_STR_MAX + 8], b[WM_CFG_STR_MAX + 8];
-            wm_cfg_format_value(&sec->fields[k], (const char *)there + sec->offset, a, sizeof a);
-            wm_cfg_format_value(&sec->fields[k], (const char *)here + sec->offset, b, sizeof b);
-            if (strcmp(a, b)) {
-                wm_buf_printf(out, "%s%s.%s is %s there, %s here", n ? "; " : "", sec->name,
-                              sec->fields[k].key, a, b);
-                n++;
-            }
-        }
-    }
-    return n;
-}
-
-static int has_prefix(const char *s, const char *p) {
-    return !strncmp(s, p, strlen(p));
-}
-
-/* Removes what a killed run can leave behind: temporary files of atomic writes and
- * temporary shard folders. Safe because the folder is locked. */
-static int clean_leftovers(const char *dir, int shard_dir, char *err, size_t errsz) {
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? WM_OK
-                               : wm_errf(err, errsz, WM_ERR_IO, "cannot open folder '%s': %s", dir,
-                                         strerror(errno));
-    struct dirent *e;
-    int rc = WM_OK;
-    while ((e = readdir(d)) && !rc) {
-        const char *n = e->d_name;
-        int junk = shard_dir ? has_prefix(n, ".shard-") : (strstr(n, ".tmp.") != NULL);
-        if (!junk) continue;
-        char p[1300];
-        snprintf(p, sizeof p, "%s/%s", dir, n);
-        rc = wm_remove_tree(p, err, errsz);
-    }
-    closedir(d);
-    return rc;
-}
-
-/* True when the folder holds nothing but leftovers of atomic writes. */
-static int folder_empty(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return 1;
-    struct dirent *e;
-    int empty = 1;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !strstr(e->d_name, ".tmp."))
-            empty = 0;
-    closedir(d);
-    return empty;
-}
-
-/* Checks the folder's config against ours (or claims an empty folder). */
-static int claim_folder(Gen *g, const char *text, char *err, size_t errsz) {
-    const char *dir = g->su->dir;
-    char p[1100];
-    path2(p, sizeof p, dir, DS_CONFIG_FILE);
-    if (wm_path_exists(p)) {
-        DsConfig there;
-        wm_cfg_defaults(ds_config_schema(), &there);
-        char e2[512];
-        if (wm_cfg_load_file(ds_config_schema(), &there, p, e2, sizeof e2))
-            return wm_errf(err, errsz, WM_ERR_MISMATCH,
-                           "'%s' holds a dataset whose config this version cannot read (%s); use "
-                           "another folder",
-                           dir, e2);
-        ds_config_normalize(&there);
-        WmBuf diff = {0};
-        int n = config_diff(&there, &g->cfg, &diff);
-        if (n)
-            wm_errf(err, errsz, WM_ERR_MISMATCH,
-                    "'%s' holds a dataset made with another config (%d key%s differ%s: %s); use "
-                    "another --out "
-                    "folder or the same settings",
-                    dir, n, n > 1 ? "s" : "", n > 1 ? "" : "s", diff.data);
-        wm_buf_free(&diff);
-        return n ? WM_ERR_MISMATCH : WM_OK;
-    }
-    if (!folder_empty(dir))
-        return wm_errf(
-            err, errsz, WM_ERR_MISMATCH,
-            "'%s' is not empty and holds no dataset (no %s); choose a new or empty folder", dir,
-            DS_CONFIG_FILE);
-    int rc = clean_leftovers(dir, 0, err, errsz);
-    if (!rc) rc = wm_write_file_atomic(p, text, strlen(text), err, errsz);
-    return rc;
-}
-
-/* ---- manifest ---- */
-
-static void json_names(WmBuf *out, const char *const *names, int n) {
-    wm_buf_puts(out, "[");
-    for (int i = 0; i < n; i++) {
-        if (i) wm_buf_puts(out, ", ");
-        wm_buf_json_str(out, names[i] ? names[i] : "");
-    }
-    wm_buf_puts(out, "]");
-}
-
-static void json_config(WmBuf *out, const DsConfig *c) {
-    const WmCfgSchema *s = ds_config_schema();
-    wm_buf_puts(out, "{");
-    for (int i = 0; i < s->nsections; i++) {
-        const WmCfgSection *sec = &s->sections[i];
-        wm_buf_printf(out, "%s\n    \"%s\": {", i ? "," : "", sec->name);
-        for (int k = 0; k < sec->nfields; k++) {
-            const WmCfgField *f = &sec->fields[k];
-            const char *base = (const char *)c + sec->offset;
-            char v[WM_CFG_STR_MAX + 8];
-            wm_buf_printf(out, "%s\"%s\": ", k ? ", " : "", f->key);
-            if (f->type == WM_CFG_STR) {
-                wm_buf_json_str(out, base + f->offset);
-            } else if (f->type == WM_CFG_ENUM) {
-                wm_cfg_format_value(f, base, v, sizeof v);
-                wm_buf_json_str(out, v);
-            } else {
-                wm_cfg_format_value(f, base, v, sizeof v);
-                wm_buf_puts(out, v);
-            }
-        }
-        wm_buf_puts(out, "}");
-    }
-    wm_buf_puts(out, "}");
-}
-
-static int write_manifest(Gen *g, const char *ini, char *err, size_t errsz) {
-    WmBuf m = {0};
-    const EnvSpec *sp = &g->spec;
-    char kind[32];
-    wm_cfg_enum_name(&EnvConfig_fields[0], g->cfg.env.kind, kind, sizeof kind);
-    wm_buf_printf(
-        &m, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n  \"seed\": %d,\n  \"views\": %d,\n",
-        DS_FORMAT, DS_VERSION, g->cfg.gen.seed, g->dims.t);
-    wm_buf_printf(
-        &m,
-        "  \"env\": {\"kind\": \"%s\", \"height\": %d, \"width\": %d, \"channels\": %d, "
-        "\"action_dim\": %d, "
-        "\"latent_dim\": %d, \"n_classes\": %d, \"scene_size\": %d,\n    \"action_names\": ",
-        kind, sp->height, sp->width, sp->channels, sp->action_dim, sp->latent_dim, sp->n_classes,
-        g->dims.s);
-    json_names(&m, sp->action_names, sp->action_dim);
-    wm_buf_puts(&m, ",\n    \"latent_names\": ");
-    json_names(&m, sp->latent_names, sp->latent_dim);
-    wm_buf_puts(&m, ",\n    \"classes\": ");
-    wm_buf_json_str(&m, sp->class_names_hint ? sp->class_names_hint : "");
-    wm_buf_printf(&m, "},\n  \"agent\": \"%s\",\n  \"splits\": {", g->agent_kind);
-    int k = 0;
-    for (int s = 0; s < DS_SPLITS; s++) {
-        int64_t bytes = 0;
-        for (int i = 0; i < g->nshards[s]; i++)
-            for (int f = 0; f < g->recs[k + i].nfiles; f++)
-                bytes += (int64_t)g->recs[k + i].files[f].bytes;
-        wm_buf_printf(&m,
-                      "%s\n    \"%s\": {\"sequences\": %lld, \"shard_size\": %d, \"bytes\": %lld, "
-                      "\"shards\": [",
-                      s ? "," : "", ds_split_name(s), (long long)g->count[s], g->cfg.gen.shard_size,
-                      (long long)bytes);
-        for (int i = 0; i < g->nshards[s]; i++, k++) {
-            char name[32];
-            ds_shard_name(i, name, sizeof name);
-            wm_buf_puts(&m, i ? ",\n      " : "\n      ");
-            ds_shard_json(&g->recs[k], name, &m);
-        }
-        wm_buf_puts(&m, "]}");
-    }
-    wm_buf_puts(&m, "},\n  \"config\": ");
-    json_config(&m, &g->cfg);
-    wm_buf_puts(&m, ",\n  \"config_ini\": ");
-    wm_buf_json_str(&m, ini);
-    wm_buf_puts(&m, "\n}\n");
-    char p[1100];
-    path2(p, sizeof p, g->su->dir, DS_MANIFEST);
-    int rc = wm_write_file_atomic(p, m.data, m.len, err, errsz);
-    wm_buf_free(&m);
-    return rc;
-}
-
 /* ---- the run ---- */
 
 static void progress_tick(Gen *g, WmProgress *pr, double t0, int final) {
@@ -978,19 +508,19 @@ int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz)
                      su->dir);
         goto out;
     }
-    if ((rc = claim_folder(g, ini.data, err, errsz))) goto out;
-    if ((rc = clean_leftovers(su->dir, 0, err, errsz))) goto out;
+    if ((rc = ds_claim_folder(su->dir, &g->cfg, ini.data, err, errsz))) goto out;
+    if ((rc = ds_clean_leftovers(su->dir, 0, err, errsz))) goto out;
     for (int s = 0; s < DS_SPLITS && !rc; s++) {
         char p[1100];
         path2(p, sizeof p, su->dir, ds_split_name(s));
         rc = wm_mkdirs(p, err, errsz);
-        if (!rc) rc = clean_leftovers(p, 1, err, errsz);
+        if (!rc) rc = ds_clean_leftovers(p, 1, err, errsz);
     }
     if (!rc && su->preview) {
         char p[1100];
         path2(p, sizeof p, su->dir, "preview");
         rc = wm_mkdirs(p, err, errsz);
-        if (!rc) rc = clean_leftovers(p, 0, err, errsz);
+        if (!rc) rc = ds_clean_leftovers(p, 0, err, errsz);
     }
     if (rc) goto out;
 
@@ -1064,7 +594,9 @@ int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz)
         goto out;
     }
     wm_debug("gen: synced after %.3f s", wm_now() - t0);
-    rc = write_manifest(g, ini.data, err, errsz);
+    DsManifest mf = {su->dir, &g->cfg, &g->spec, &g->dims, g->agent_kind,
+                     g->count, g->nshards, g->recs};
+    rc = ds_write_manifest(&mf, ini.data, err, errsz);
     if (!rc) {
         res->sequences[0] = g->count[0];
         res->sequences[1] = g->count[1];

@@ -65,4 +65,38 @@ int ds_shard_parse(const WmJson *js, const DsShard *want, DsShard *out, char *er
 /* Size and CRC-32 of a whole file. */
 int ds_file_crc(const char *path, uint64_t *size, uint32_t *crc, char *err, size_t errsz);
 
+/* ---- writing (ds_write.c) ---- */
+
+/* Direct I/O: a buffer whose array starts DS_HEADER_BYTES past a DS_DIRECT_ALIGN
+ * boundary is written with O_DIRECT (the .npy header fits in DS_HEADER_BYTES). */
+#define DS_DIRECT_ALIGN 4096
+#define DS_HEADER_BYTES 128
+
+/* All n bytes to fd (retrying short writes); 0 or -1 with errno set. */
+int ds_write_all(int fd, const void *data, size_t n);
+/* Writes file f of a shard (its .npy header and data) into dir, filling rec's size
+ * and checksum. */
+int ds_write_array(const char *dir, int f, DsFile *rec, const void *data, char *err, size_t errsz);
+/* Removes leftovers of a killed run in dir: temporary files of atomic writes, or
+ * (shard_dir) temporary shard folders. */
+int ds_clean_leftovers(const char *dir, int shard_dir, char *err, size_t errsz);
+/* Claims dir for a dataset of cfg: an empty folder gets dataset.ini (text); a folder
+ * holding a dataset of another config is refused with the keys that differ. */
+int ds_claim_folder(const char *dir, const DsConfig *cfg, const char *text, char *err, size_t errsz);
+
+/* What the manifest records beside the config text: the splits' counts and shards
+ * (recs: every shard of train, then of val). */
+typedef struct {
+    const char *dir;
+    const DsConfig *cfg;
+    const EnvSpec *spec;
+    const DsDims *dims;
+    const char *agent_kind;
+    const int64_t *count; /* [DS_SPLITS] */
+    const int *nshards;   /* [DS_SPLITS] */
+    const DsShard *recs;
+} DsManifest;
+/* Writes dir/manifest.json (atomically), the dataset's last file. */
+int ds_write_manifest(const DsManifest *mf, const char *ini, char *err, size_t errsz);
+
 #endif
