@@ -11,6 +11,7 @@
 #include "bench/bench.h"
 #include "run/args.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/pool.h"
@@ -37,12 +38,6 @@ static void usage(FILE *f) {
         "each and gen/render are printed last, also as views per CPU-second of the whole process\n"
         "(setup included for gen, not for render), which other load on the machine disturbs far\n"
         "less than views per second.\n");
-}
-
-static double cpu_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* Views/s of env_observe on 512 lanes at a time, each lane nudged by a small random
@@ -79,14 +74,14 @@ static int render_rate(const EnvConfig *ec, double seconds, double *vps, double 
         }
         if (!rc) rc = env_observe(e, LANES, ids, obs);
         if (it == 0) {
-            t0 = wm_now(), c0 = cpu_now(); /* the first call uploads meshes: not timed */
+            t0 = wm_now(), c0 = wm_cpu_now(); /* the first call uploads meshes: not timed */
             continue;
         }
         views += LANES;
         if (wm_now() - t0 >= seconds) break;
     }
     *vps = views / (wm_now() - t0);
-    *cpu_us = 1e6 * (cpu_now() - c0) / (double)views;
+    *cpu_us = 1e6 * (wm_cpu_now() - c0) / (double)views;
     if (rc) wm_errf(err, errsz, rc, "rendering failed (%s)", wm_status_name(rc));
     wm_free(px);
     wm_free(obs);
@@ -123,7 +118,7 @@ static void *rollout_thread(void *arg) {
         j->rc = ag_rollout(e, a, 1, ENV_SPLIT_TRAIN, first, j->lanes, &b, j->err, sizeof j->err);
     first += (uint64_t)j->lanes;
     pthread_barrier_wait(j->start);
-    if (j->id == 0) *j->cpu0 = cpu_now();
+    if (j->id == 0) *j->cpu0 = wm_cpu_now();
     double t0 = wm_now();
     while (!j->rc) {
         j->rc = ag_rollout(e, a, 1, ENV_SPLIT_TRAIN, first, j->lanes, &b, j->err, sizeof j->err);
@@ -165,7 +160,7 @@ static int rollout_rate(const DsConfig *c, int workers, double seconds, double *
         if (jobs[i].rc && !rc) rc = wm_errf(err, errsz, jobs[i].rc, "%s", jobs[i].err);
     }
     *vps = views / wall;
-    *cpu_us = 1e6 * (cpu_now() - c0) / (double)views; /* the worlds' teardown included */
+    *cpu_us = 1e6 * (wm_cpu_now() - c0) / (double)views; /* the worlds' teardown included */
     pthread_barrier_destroy(&start);
     wm_free(jobs);
     wm_free(th);
@@ -270,11 +265,11 @@ int cli_bench_gen(int argc, char **argv) {
         }
         DsGenResult res;
         DsGenSetup su = {&c, path, 0, 1};
-        double c0 = cpu_now();
+        double c0 = wm_cpu_now();
         rc = ds_generate(&su, &res, err, sizeof err);
         if (rc) break;
         double vps = (double)res.views_made / res.seconds,
-               cpu = 1e6 * (cpu_now() - c0) / (double)res.views_made;
+               cpu = 1e6 * (wm_cpu_now() - c0) / (double)res.views_made;
         char what[96];
         snprintf(what, sizeof what, "gen, end to end (%d workers)", res.workers);
         printf("%-6d %-34s %10.0f %12.1f  (%.1f MiB/s written)\n", round, what, vps, cpu,

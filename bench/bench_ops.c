@@ -9,6 +9,7 @@
 #include "bench/bench.h"
 #include "run/args.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/rng.h"
 #include "nn/nn.h"
@@ -16,20 +17,6 @@
 typedef struct {
     int threads, batch, reps, seqs, sgemm_only;
 } OpsArgs;
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* CPU seconds of the whole process (all threads): unlike wall time, barely moved by
- * other processes competing for the cores (the pool's idle threads sleep). */
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The best GFLOP per CPU-second of the engine's split sgemm seen so far. */
 static double sgemm_per_cpu;
@@ -52,16 +39,16 @@ static double sgemm_rate(int n, int openblas_threads) {
     if (openblas_threads) openblas_set_num_threads(nn_runtime_threads());
     double best = 0;
     for (int rep = 0; rep < 6; rep++) {
-        double t = now(), c0 = cpu_now();
+        double t = wm_now(), c0 = wm_cpu_now();
         if (openblas_threads)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
         else
             nn_gemm(0, 0, n, n, n, 1, a, n, b, n, 0, c, n);
-        t = now() - t;
+        t = wm_now() - t;
         double flop = 2.0 * n * n * (double)n, rate = flop / t / 1e9;
         if (rep > 0 && rate > best) best = rate;
         /* OpenBLAS's threads spin while they wait, so only the engine's split counts */
-        double per_cpu = flop / (cpu_now() - c0) / 1e9;
+        double per_cpu = flop / (wm_cpu_now() - c0) / 1e9;
         if (rep > 0 && !openblas_threads && per_cpu > sgemm_per_cpu) sgemm_per_cpu = per_cpu;
     }
     if (openblas_threads) openblas_set_num_threads(1); /* the engine's setting */
@@ -160,11 +147,11 @@ static void bench_encoder(const char *label, NnResNetConfig cfg, int n, int hw, 
     for (int i = 0; i < reps; i++) {
         memset(&prof, 0, sizeof prof);
         nn_store_zero_grad(&s, &p);
-        double t0 = now(), c0 = cpu_now();
+        double t0 = wm_now(), c0 = wm_cpu_now();
         nn_resnet_forward(r, y, x, n, &s, 1);
-        double t1 = now();
+        double t1 = wm_now();
         nn_resnet_backward(r, NULL, dy, &s);
-        double t2 = now(), c = cpu_now() - c0;
+        double t2 = wm_now(), c = wm_cpu_now() - c0;
         if (i == 0 || t2 - t0 < tf + tb) {
             tf = t1 - t0;
             tb = t2 - t1;
@@ -212,11 +199,11 @@ static void bench_transformer(int e, int seqs, int t, int reps) {
     for (int i = 0; i < reps; i++) {
         memset(&prof, 0, sizeof prof);
         nn_store_zero_grad(&s, &p);
-        double t0 = now(), c0 = cpu_now();
+        double t0 = wm_now(), c0 = wm_cpu_now();
         nn_transformer_forward(tf, y, x, seqs, t, &s, 1, &rng);
-        double t1 = now();
+        double t1 = wm_now();
         nn_transformer_backward(tf, NULL, dy, &s);
-        double t2 = now(), c = cpu_now() - c0;
+        double t2 = wm_now(), c = wm_cpu_now() - c0;
         if (i == 0 || t2 - t0 < tfw + tbw) {
             tfw = t1 - t0;
             tbw = t2 - t1;

@@ -11,6 +11,7 @@
 #include "bench/bench.h"
 #include "run/pipeline.h"
 #include "core/canvas.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/png.h"

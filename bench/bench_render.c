@@ -8,6 +8,7 @@
 #include "bench/bench.h"
 #include "run/args.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/pool.h"
 #include "core/progress.h"
@@ -17,12 +18,6 @@
 #include "envs/objects3d.h"
 #include "render/ctx.h"
 #include "render/scene.h"
-
-static double cpu_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 typedef struct {
     double seconds;
@@ -62,7 +57,7 @@ static int run_mode(const Opts *o, Env *e, int per_call, double *vps, double *cp
         if (warm) {
             rc = env_observe(e, per_call, ids, obs);
             if (rc) break;
-            t0 = wm_now(), c0 = cpu_now();
+            t0 = wm_now(), c0 = wm_cpu_now();
             continue;
         }
         rc = env_observe(e, per_call, ids, obs);
@@ -70,7 +65,7 @@ static int run_mode(const Opts *o, Env *e, int per_call, double *vps, double *cp
         views += per_call;
         if (wm_now() - t0 >= o->seconds) break;
     }
-    double dt = wm_now() - t0, dc = cpu_now() - c0;
+    double dt = wm_now() - t0, dc = wm_cpu_now() - c0;
     *vps = views / dt;
     *cpu_us = 1e6 * dc / (double)views;
     wm_free(px);

@@ -10,6 +10,7 @@
 #include "bench/bench.h"
 #include "run/args.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/pool.h"
 #include "core/progress.h"
@@ -69,12 +70,6 @@ static void observe_task(void *vctx, int64_t begin, int64_t end, int worker) {
             env_observe(c->envs[i], c->lanes, ids, obs);
 }
 
-static double thread_cpu_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 typedef struct {
     double one, all, cpu; /* items/s: 1 thread, every thread, per CPU-second of 1 thread */
 } Rate;
@@ -87,9 +82,9 @@ static Rate measure(WmPool *p, int64_t n, WmPoolFn fn, Ctx *c, double min_s) {
     for (int pool = 0; pool < 2; pool++) {
         double start = wm_now();
         for (int pass = 0; pass < 2 || wm_now() - start < min_s; pass++) {
-            double t0 = wm_now(), c0 = thread_cpu_s();
+            double t0 = wm_now(), c0 = wm_thread_cpu_now();
             wm_pool_for(pool ? p : NULL, n, fn, c);
-            double wall = wm_now() - t0, cpu = thread_cpu_s() - c0;
+            double wall = wm_now() - t0, cpu = wm_thread_cpu_now() - c0;
             double *best = pool ? &r.all : &r.one;
             if (n / wall > *best) *best = n / wall;
             if (!pool && n / cpu > r.cpu) r.cpu = n / cpu;
@@ -202,12 +197,12 @@ int cli_bench_saccade(int argc, char **argv) {
     Rate rr = {0, 0, 0};
     double start = wm_now();
     for (int pass = 0; pass < 2 || wm_now() - start < min_s; pass++) {
-        double t0 = wm_now(), c0 = thread_cpu_s();
+        double t0 = wm_now(), c0 = wm_thread_cpu_now();
         if (ag_rollout(e, a, 1, ENV_SPLIT_TRAIN, (uint64_t)pass * 256, 256, &b, err, sizeof err)) {
             fprintf(stderr, "seqjepa bench saccade: %s\n", err);
             return 1;
         }
-        double wall = wm_now() - t0, cpu = thread_cpu_s() - c0;
+        double wall = wm_now() - t0, cpu = wm_thread_cpu_now() - c0;
         if (256 / wall > rr.one) rr.one = 256 / wall;
         if (256 / cpu > rr.cpu) rr.cpu = 256 / cpu;
     }

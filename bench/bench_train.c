@@ -11,6 +11,7 @@
 #include "bench/bench.h"
 #include "run/runcfg.h"
 #include "data/rollout.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/progress.h"
 #include "model/sj_model.h"

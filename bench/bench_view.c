@@ -8,6 +8,7 @@
 
 #include "bench/bench.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/json.h"

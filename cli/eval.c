@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "run/pipeline.h"
 #include "run/runcfg.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/progress.h"

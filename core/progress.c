@@ -1,16 +1,11 @@
 /* Progress reporting: a redrawn bar on a terminal, periodic lines otherwise. */
+#include "core/clock.h"
 #include "core/progress.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-double wm_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void fmt_time(char *out, size_t n, double s) {
     if (s < 0 || s > 1e7) {

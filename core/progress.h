@@ -21,7 +21,5 @@ void wm_progress_start(WmProgress *p, const char *label, int64_t total, const ch
  * `interval` seconds (plain lines, default 5). extra may be NULL ("loss 0.512"). */
 void wm_progress_update(WmProgress *p, int64_t done, const char *extra);
 void wm_progress_finish(WmProgress *p, const char *extra);
-/* Monotonic seconds. */
-double wm_now(void);
 
 #endif

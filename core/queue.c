@@ -1,4 +1,5 @@
 /* Single-producer, single-consumer slot ring with a mutex and two conditions. */
+#include "core/clock.h"
 #include "core/queue.h"
 
 #include <pthread.h>

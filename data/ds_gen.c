@@ -13,6 +13,7 @@
 
 #include "data/dataset.h"
 #include "data/ds_impl.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/pool.h"

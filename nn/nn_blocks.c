@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "nn/nn_impl.h"
 
@@ -169,7 +170,7 @@ void nn_transformer_forward(NnTransformer *t, NnReal *out, const NnReal *x, int 
     const size_t be = (size_t)bt * E, bf = (size_t)bt * F;
     const NnReal *w = s->param;
     NnProfile *prof = t->prof;
-    double t0 = prof ? nn_clock() : 0;
+    double t0 = prof ? wm_now() : 0;
     const NnReal *cur = x;
     for (int i = 0; i < t->cfg.layers; i++) {
         TfLayer *L = &t->ly[i];
@@ -214,7 +215,7 @@ void nn_transformer_backward(NnTransformer *t, NnReal *dx, const NnReal *dout, c
     const NnReal *w = s->param;
     NnReal *g = s->grad;
     NnProfile *prof = t->prof;
-    double t0 = prof ? nn_clock() : 0;
+    double t0 = prof ? wm_now() : 0;
     NnReal *gy = t->ge[0], *gx = t->ge[1], *dr = t->ge[2], *dh1 = t->ge[3], *de = t->ge[4];
     NnReal *df = t->gf[0], *df2 = t->gf[1];
     zero(gy, be);

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "core/clock.h"
 #include "core/pool.h"
 #include "nn/nn.h"
 
@@ -39,7 +40,6 @@ void nn_direct_weight_grad(NnReal *dw, const NnReal *dout, const NnReal *in, con
 /* Chunks below this many elements of work are not worth waking threads for. */
 #define NN_PAR_MIN 16384
 
-double nn_clock(void);
 
 /* Hot loops get AVX-512 and AVX2 clones picked at load time (plain SSE2 otherwise).
  * ISO C mode keeps floating-point contraction off, so every clone computes the same
@@ -57,7 +57,7 @@ void nn_namef(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 
 /* Adds the time since *t0 to prof (forward or backward bucket of kind) and resets *t0. */
 static inline void nn_prof_tick(NnProfile *prof, int bwd, NnOpKind kind, double flop, double *t0) {
     if (!prof) return;
-    double t = nn_clock();
+    double t = wm_now();
     if (bwd) {
         prof->bwd_s[kind] += t - *t0;
         prof->bwd_flop[kind] += flop;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "nn/nn_impl.h"
 
@@ -273,7 +274,7 @@ void nn_resnet_forward(NnResNet *r, NnReal *out, const NnReal *x, int n, const N
     r->n = n;
     r->train = train;
     NnProfile *prof = r->prof;
-    double t0 = prof ? nn_clock() : 0;
+    double t0 = prof ? wm_now() : 0;
     const int c0 = r->cfg.widths[0];
     NnConv2d d0 = stem_dims(r, n);
     nn_conv2d_forward(r->c0, x, s->param + r->w0, NULL, &d0, r->scratch);
@@ -322,7 +323,7 @@ static void zero(NnReal *x, size_t n) {
 void nn_resnet_backward(NnResNet *r, NnReal *dx, const NnReal *dout, const NnStore *s) {
     WM_ASSERT(r->bound && r->with_grad && r->train && s->grad);
     NnProfile *prof = r->prof;
-    double t0 = prof ? nn_clock() : 0;
+    double t0 = prof ? wm_now() : 0;
     const int n = r->n;
     const int c0 = r->cfg.widths[0];
     NnReal *gy = r->g[0], *gx = r->g[1], *t1 = r->g[2], *t2 = r->g[3], *t3 = r->g[4];

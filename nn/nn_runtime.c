@@ -16,12 +16,6 @@
 #define REEXEC_VAR   "SEQJEPA_BLAS_REEXEC"
 #define DETECTED_VAR "SEQJEPA_BLAS_DETECTED"
 
-double nn_clock(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* ---------------------------------------------------------------- CPU */
 
 static unsigned long long xgetbv0(void) {

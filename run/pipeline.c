@@ -7,6 +7,7 @@
 #include "data/dataset.h"
 #include "data/stream.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/progress.h"
 

@@ -14,6 +14,7 @@
 
 #include "data/dataset.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/crc32.h"
 #include "core/err.h"
 #include "core/fs.h"

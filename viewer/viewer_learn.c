@@ -17,6 +17,7 @@
 #include "data/rollout.h"
 #include "data/stream.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/progress.h"
 #include "core/quat.h"
