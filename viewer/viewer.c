@@ -1,6 +1,9 @@
-/* The viewer's window (see viewer.h): input and scripted events turned into exact
- * environment steps, the frame loop, the canvas shown through SDL's window surface one
- * changed panel at a time, screenshots and the scripted-mode report. */
+/* The viewer's window (see viewer.h): the worlds, input and scripted events turned
+ * into exact environment steps, and the frame loop. Beside it: viewer_script.c (the
+ * event-file parser), viewer_present.c (the canvas shown through SDL's window surface
+ * one changed panel at a time, screenshots, the large objects3d view),
+ * viewer_report.c (the scripted-mode report), viewer_draw.c (the panels),
+ * viewer_learn.c (each world's background trainer and the analysis behind the plots). */
 #include <SDL2/SDL.h>
 #include <math.h>
 #include <stdarg.h>
@@ -19,140 +22,6 @@
 #include "envs/objects3d.h"
 #include "envs/saccade.h"
 #include "viewer/viewer_impl.h"
-
-#define FRAME_CAP   60.0  /* frames per second at most: the rest of the CPU trains */
-#define PLOTS_EVERY 0.2   /* seconds between plot redraws */
-#define WAIT_LIMIT  120.0 /* seconds a script's wait_steps may hold */
-#define BIG_MAX     640   /* largest side of the objects3d view (llvmpipe cost) */
-#define PANEL_EVERY 0.1   /* seconds between redraws of a panel other than the world */
-#define LOD_HOLD    0.15  /* the world view is drawn at half size until input rests this long */
-
-/* ---------------------------------------------------------------- script */
-
-typedef enum {
-    EV_KEY,
-    EV_DRAG,
-    EV_CLICK,
-    EV_ROTATE,
-    EV_TRANSLATE,
-    EV_LOOK_AT,
-    EV_LOOK_BY,
-    EV_WAIT,
-    EV_RESIZE
-} EvKind;
-
-typedef struct {
-    int frame, line;
-    EvKind kind;
-    double v[4];
-    SDL_Keycode key;
-    int shift;
-} ScriptEvent;
-
-static const struct {
-    const char *name;
-    EvKind kind;
-    int nargs;
-} ev_table[] = {
-    {"key", EV_KEY, 1},         {"drag", EV_DRAG, 2},           {"click", EV_CLICK, 2},
-    {"rotate", EV_ROTATE, 4},   {"translate", EV_TRANSLATE, 3}, {"look_at", EV_LOOK_AT, 2},
-    {"look_by", EV_LOOK_BY, 2}, {"wait_steps", EV_WAIT, 1},     {"resize", EV_RESIZE, 2}};
-
-static int parse_num(const char *s, double *out) {
-    char *end;
-    *out = strtod(s, &end);
-    return end != s && !*end && isfinite(*out);
-}
-
-static int cmp_event(const void *a, const void *b) {
-    const ScriptEvent *x = a, *y = b;
-    return x->frame != y->frame ? (x->frame > y->frame) - (x->frame < y->frame)
-                                : (x->line > y->line) - (x->line < y->line);
-}
-
-/* Reads an event file; errors name the file and line. */
-static int script_load(const char *path, int frames, ScriptEvent **out, int *count, char *err,
-                       size_t errsz) {
-    char *text;
-    size_t len;
-    int rc = wm_read_file(path, &text, &len, err, errsz);
-    if (rc) return wm_err_prefix(err, errsz, rc, "script: ");
-    ScriptEvent *ev = NULL;
-    int n = 0, cap = 0, line = 0;
-    for (char *ln = text, *next; ln && *ln && !rc; ln = next) {
-        line++;
-        next = strchr(ln, '\n');
-        if (next) *next++ = 0;
-        char *hash = strchr(ln, '#');
-        if (hash) *hash = 0;
-        char *tok[8], *s2 = NULL;
-        int nt = 0;
-        for (char *t = strtok_r(ln, " \t\r", &s2); t && nt < 8; t = strtok_r(NULL, " \t\r", &s2))
-            tok[nt++] = t;
-        if (!nt) continue;
-        ScriptEvent e = {.line = line};
-        double f;
-        if (!parse_num(tok[0], &f) || f != floor(f) || f < 0 || f >= frames) {
-            rc =
-                wm_errf(err, errsz, WM_ERR_PARSE, "%s:%d: frame '%s' must be an integer in [0, %d)",
-                        path, line, tok[0], frames);
-            break;
-        }
-        e.frame = (int)f;
-        int k = -1;
-        for (int i = 0; nt > 1 && i < (int)(sizeof ev_table / sizeof ev_table[0]); i++)
-            if (!strcmp(tok[1], ev_table[i].name)) k = i;
-        if (k < 0) {
-            rc = wm_errf(err, errsz, WM_ERR_PARSE,
-                         "%s:%d: unknown event '%s' (key, drag, click, rotate, translate, look_at, "
-                         "look_by, wait_steps, "
-                         "resize)",
-                         path, line, nt > 1 ? tok[1] : "");
-            break;
-        }
-        e.kind = ev_table[k].kind;
-        if (nt - 2 != ev_table[k].nargs) {
-            rc =
-                wm_errf(err, errsz, WM_ERR_PARSE, "%s:%d: '%s' takes %d argument%s, got %d", path,
-                        line, tok[1], ev_table[k].nargs, ev_table[k].nargs == 1 ? "" : "s", nt - 2);
-            break;
-        }
-        if (e.kind == EV_KEY) {
-            const char *name = tok[2];
-            if (!strncasecmp(name, "shift+", 6)) e.shift = 1, name += 6;
-            e.key = SDL_GetKeyFromName(name);
-            if (e.key == SDLK_UNKNOWN) {
-                rc = wm_errf(err, errsz, WM_ERR_PARSE,
-                             "%s:%d: unknown key '%s' (SDL key names: Tab, Space, R, Left, ...)",
-                             path, line, tok[2]);
-                break;
-            }
-        } else {
-            for (int i = 0; i < ev_table[k].nargs && !rc; i++)
-                if (!parse_num(tok[2 + i], &e.v[i]))
-                    rc = wm_errf(err, errsz, WM_ERR_PARSE, "%s:%d: '%s' is not a number", path,
-                                 line, tok[2 + i]);
-            if (rc) break;
-            if ((e.kind == EV_WAIT && (e.v[0] < 1 || e.v[0] != floor(e.v[0]))) ||
-                (e.kind == EV_RESIZE &&
-                 (e.v[0] < 200 || e.v[1] < 150 || e.v[0] > 8192 || e.v[1] > 8192))) {
-                rc = wm_errf(err, errsz, WM_ERR_RANGE, "%s:%d: %s %s out of range", path, line,
-                             tok[1], tok[2]);
-                break;
-            }
-        }
-        if (n == cap) ev = wm_realloc(ev, (size_t)(cap = cap ? 2 * cap : 32), sizeof *ev);
-        ev[n++] = e;
-    }
-    wm_free(text);
-    if (rc) {
-        wm_free(ev);
-        return rc;
-    }
-    if (n) qsort(ev, (size_t)n, sizeof *ev, cmp_event);
-    *out = ev, *count = n;
-    return WM_OK;
-}
 
 /* ---------------------------------------------------------------- worlds */
 
@@ -471,213 +340,6 @@ static void on_key(Vw *v, SDL_Keycode k, int shift, int *quit, int *shot) {
     }
 }
 
-/* ---------------------------------------------------------------- presenting */
-
-/* The canvas at the window's size (all panels redrawn). */
-static void resize(Vw *v, int w, int h) {
-    if (v->cv.rgb && v->cv.w == w && v->cv.h == h) return;
-    wm_canvas_free(&v->cv);
-    wm_canvas_init(&v->cv, w, h, (WmColor){232, 233, 236});
-    vw_layout(v);
-    for (int p = 0; p < VW_NPANELS; p++)
-        v->dirty[p] = 1;
-    for (int i = 0; i < 2; i++)
-        v->worlds[i].big_dirty = 1;
-}
-
-/* Copies canvas rectangles into the window surface and shows them. The canvas is drawn
- * on the CPU, so only what changed travels to the display; a full-window textured quad
- * costs a software rasteriser more than all the panels together. */
-static int present(Vw *v, SDL_Window *win, const VwRect *rs, int n, char *err, size_t errsz) {
-    SDL_Surface *surf = SDL_GetWindowSurface(win);
-    if (!surf) return wm_errf(err, errsz, WM_ERR_GL, "view: no window surface: %s", SDL_GetError());
-    SDL_Rect rects[VW_NPANELS + 1];
-    int m = 0;
-    for (int i = 0; i < n && m < VW_NPANELS + 1; i++) {
-        VwRect r = rs[i];
-        if (r.x < 0) r.w += r.x, r.x = 0;
-        if (r.y < 0) r.h += r.y, r.y = 0;
-        if (r.x + r.w > v->cv.w) r.w = v->cv.w - r.x;
-        if (r.y + r.h > v->cv.h) r.h = v->cv.h - r.y;
-        if (r.x + r.w > surf->w) r.w = surf->w - r.x;
-        if (r.y + r.h > surf->h) r.h = surf->h - r.y;
-        if (r.w <= 0 || r.h <= 0) continue;
-        const SDL_PixelFormat *f = surf->format;
-        const uint8_t *src = v->cv.rgb + ((size_t)r.y * (size_t)v->cv.w + (size_t)r.x) * 3;
-        if (SDL_MUSTLOCK(surf)) SDL_LockSurface(surf);
-        uint8_t *dst = (uint8_t *)surf->pixels + (size_t)r.y * (size_t)surf->pitch +
-                       (size_t)r.x * f->BytesPerPixel;
-        int crc = 0;
-        if (f->BytesPerPixel == 4) {
-            /* the usual window format, by hand: SDL's general converter is slow from 24-bit RGB */
-            for (int y = 0; y < r.h; y++) {
-                const uint8_t *s = src + (size_t)y * (size_t)v->cv.w * 3;
-                uint32_t *d32 = (uint32_t *)(dst + (size_t)y * (size_t)surf->pitch);
-                for (int x = 0; x < r.w; x++, s += 3)
-                    d32[x] = ((uint32_t)s[0] << f->Rshift) | ((uint32_t)s[1] << f->Gshift) |
-                             ((uint32_t)s[2] << f->Bshift) | f->Amask;
-            }
-        } else {
-            crc = SDL_ConvertPixels(r.w, r.h, SDL_PIXELFORMAT_RGB24, src, v->cv.w * 3, f->format,
-                                    dst, surf->pitch);
-        }
-        if (SDL_MUSTLOCK(surf)) SDL_UnlockSurface(surf);
-        if (crc)
-            return wm_errf(err, errsz, WM_ERR_GL, "view: cannot fill the window surface: %s",
-                           SDL_GetError());
-        rects[m++] = (SDL_Rect){r.x, r.y, r.w, r.h};
-    }
-    if (m && SDL_UpdateWindowSurfaceRects(win, rects, m))
-        return wm_errf(err, errsz, WM_ERR_GL, "view: cannot update the window: %s", SDL_GetError());
-    return WM_OK;
-}
-
-static int take_screenshot(Vw *v, const char *path, char *err, size_t errsz) {
-    return wm_png_write(path, v->cv.w, v->cv.h, 3, v->cv.rgb, 0, err, errsz);
-}
-
-/* The objects3d view at the env panel's size, drawn on a headless context. */
-static int render_big(Vw *v, VwWorld *w, char *err, size_t errsz) {
-    int side = v->r[VW_P_ENV].w < BIG_MAX ? v->r[VW_P_ENV].w : BIG_MAX;
-    /* While the object moves, half the side (a quarter of the pixels) keeps the frame
-     * rate; the full view follows once the input rests. */
-    int moving = wm_now() - w->moved_t < LOD_HOLD;
-    if (moving) side /= 2;
-    w->big_dirty = moving ? 2 : 0;
-    if (!v->gl) {
-        RdCtxDesc cd = {.kind = RD_CTX_HEADLESS};
-        v->gl = rd_ctx_create(&cd, err, errsz);
-        if (!v->gl) return wm_err_prefix(err, errsz, WM_ERR_GL, "view: ");
-    }
-    /* one scene per size: making one compiles shaders */
-    if (!v->scene[moving] || v->scene_size[moving] != side) {
-        rd_scene_destroy(v->scene[moving]);
-        RdSceneDesc sd = {.size = side, .batch = 1, .assets = w->desc.env.assets};
-        v->scene[moving] = rd_scene_create(&sd, err, errsz);
-        if (!v->scene[moving]) return WM_ERR_GL;
-        v->scene_size[moving] = side;
-    }
-    if (!w->big) w->big = wm_new(uint8_t, (size_t)BIG_MAX * BIG_MAX * 3);
-    w->big_size = side;
-    RdView view;
-    env_objects3d_view(w->env, 0, &view);
-    view.out = w->big;
-    return rd_scene_render(v->scene[moving], &view, 1, err, errsz);
-}
-
-/* ---------------------------------------------------------------- report */
-
-static void json_doubles(WmBuf *b, const double *x, int n) {
-    wm_buf_puts(b, "[");
-    for (int i = 0; i < n; i++)
-        wm_buf_printf(b, "%s%.17g", i ? ", " : "", x[i]);
-    wm_buf_puts(b, "]");
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-typedef struct {
-    int64_t steps;
-    char note[320];
-    int mixed;
-    char ckpt[1100];
-    double lat_end[ENV_MAX_DIM];
-} WorldEnd;
-
-static int write_report(Vw *v, const char *path, const WorldEnd *ends, double *frame_s, int nframes,
-                        int frames_drawn, double seconds, char *err, size_t errsz) {
-    WmBuf b = {0};
-    /* steady state: after the first 2 s (worlds made, shaders compiled) */
-    int skip = 0;
-    for (double t = 0; skip < nframes && t < 2.0; skip++)
-        t += frame_s[skip];
-    int ns = nframes - skip;
-    double *steady = frame_s + skip, ssum = 0;
-    qsort(steady, (size_t)ns, sizeof *steady, cmp_double);
-    int sslow = 0;
-    for (int i = 0; i < ns; i++)
-        ssum += steady[i], sslow += steady[i] > 1.0 / 30;
-#define SPCT(p) (ns ? 1000 * steady[(int)((ns - 1) * (p))] : 0)
-    wm_buf_printf(&b,
-                  "{\n  \"steady\": {\"frames\": %d, \"fps\": %.2f, \"p50_ms\": %.2f, \"p95_ms\": "
-                  "%.2f, \"p99_ms\": %.2f, "
-                  "\"max_ms\": %.2f, \"over_33ms\": %d},\n",
-                  ns, ssum > 0 ? ns / ssum : 0, SPCT(0.5), SPCT(0.95), SPCT(0.99), SPCT(1.0),
-                  sslow);
-#undef SPCT
-    qsort(frame_s, (size_t)nframes, sizeof *frame_s, cmp_double);
-    double sum = 0;
-    int slow = 0;
-    for (int i = 0; i < nframes; i++)
-        sum += frame_s[i], slow += frame_s[i] > 1.0 / 30;
-#define PCT(p) (nframes ? 1000 * frame_s[(int)((nframes - 1) * (p))] : 0)
-    wm_buf_printf(&b, "  \"frames\": %d,\n  \"frames_drawn\": %d,\n  \"seconds\": %.3f,\n",
-                  v->d.frames, frames_drawn, seconds);
-    wm_buf_printf(&b,
-                  "  \"fps_mean\": %.2f,\n  \"frame_ms\": {\"p50\": %.2f, \"p95\": %.2f, \"p99\": "
-                  "%.2f, \"max\": %.2f},\n",
-                  sum > 0 ? nframes / sum : 0, PCT(0.5), PCT(0.95), PCT(0.99), PCT(1.0));
-#undef PCT
-    double per = frames_drawn > 0 ? 1000.0 / frames_drawn : 0;
-    wm_buf_printf(&b,
-                  "  \"window_ms\": {\"input\": %.2f, \"world_view\": %.2f, \"panels\": %.2f, "
-                  "\"present\": %.2f},\n",
-                  v->phase_s[0] * per, v->phase_s[1] * per, v->phase_s[2] * per,
-                  v->phase_s[3] * per);
-    wm_buf_printf(&b, "  \"frames_over_33ms\": %d,\n  \"frame_cap\": %.0f,\n  \"threads\": %d,\n",
-                  slow, FRAME_CAP, v->d.threads);
-    wm_buf_puts(&b, "  \"video_driver\": ");
-    wm_buf_json_str(&b, v->video_driver);
-    wm_buf_puts(&b, ",\n  \"renderer\": ");
-    wm_buf_json_str(&b, v->gl ? rd_ctx_renderer(v->gl) : "");
-    wm_buf_printf(&b, ",\n  \"window\": [%d, %d],\n  \"world\": \"%s\",\n  \"worlds\": [", v->cv.w,
-                  v->cv.h, env_kind_name(vw_world(v)->kind));
-    int first = 1;
-    for (int i = 0; i < 2; i++) {
-        VwWorld *w = &v->worlds[i];
-        if (!w->made) continue;
-        wm_buf_printf(&b,
-                      "%s\n    {\"kind\": \"%s\", \"resets\": %llu, \"views\": %lld, \"class\": "
-                      "%d, \"instance\": %d,\n",
-                      first ? "" : ",", env_kind_name(w->kind),
-                      (unsigned long long)w->resets, (long long)w->n, w->label, w->instance);
-        first = 0;
-        wm_buf_puts(&b, "     \"latent_start\": ");
-        json_doubles(&b, w->lat0, w->NL);
-        wm_buf_puts(&b, ",\n     \"latent_end\": ");
-        json_doubles(&b, ends[i].lat_end, w->NL);
-        wm_buf_puts(&b, ",\n     \"actions\": [");
-        for (int k = 0; k < w->n_applied; k++) {
-            double a[ENV_MAX_DIM];
-            for (int j = 0; j < w->A; j++)
-                a[j] = w->applied[(size_t)k * (size_t)w->A + (size_t)j];
-            wm_buf_puts(&b, k ? ", " : "");
-            json_doubles(&b, a, w->A);
-        }
-        wm_buf_printf(
-            &b, "],\n     \"train_steps\": %lld,\n     \"sequences_mixed\": %d,\n     \"note\": ",
-            (long long)ends[i].steps, ends[i].mixed);
-        wm_buf_json_str(&b, ends[i].note);
-        wm_buf_puts(&b, ",\n     \"checkpoint\": ");
-        wm_buf_json_str(&b, ends[i].ckpt);
-        wm_buf_puts(&b, "}");
-    }
-    wm_buf_puts(&b, "\n  ],\n  \"panels\": [");
-    for (int p = 0; p < VW_NPANELS; p++)
-        wm_buf_printf(
-            &b,
-            "%s\n    {\"name\": \"%s\", \"x\": %d, \"y\": %d, \"w\": %d, \"h\": %d, \"items\": %d}",
-            p ? "," : "", vw_panel_names[p], v->r[p].x, v->r[p].y, v->r[p].w, v->r[p].h,
-            v->items[p]);
-    wm_buf_puts(&b, "\n  ]\n}\n");
-    int rc = wm_write_file_atomic(path, b.data, b.len, err, errsz);
-    wm_buf_free(&b);
-    return rc;
-}
-
 /* ---------------------------------------------------------------- the loop */
 
 /* Runs the scripted events of the current frame; sets *waiting while a wait_steps
@@ -752,7 +414,7 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
     if (v->d.threads < 1) v->d.threads = 1;
     ScriptEvent *ev = NULL;
     int n_ev = 0, rc = WM_OK;
-    if (d->script && (rc = script_load(d->script, d->frames, &ev, &n_ev, err, errsz))) return rc;
+    if (d->script && (rc = vw_script_load(d->script, d->frames, &ev, &n_ev, err, errsz))) return rc;
     if (!getenv("DISPLAY") && !getenv("WAYLAND_DISPLAY") && !getenv("SDL_VIDEODRIVER")) {
         if (!v->scripted) {
             wm_free(ev);
@@ -793,7 +455,7 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         if (!surf)
             rc = wm_errf(err, errsz, WM_ERR_GL, "view: no window surface: %s", SDL_GetError());
         else
-            resize(v, surf->w, surf->h);
+            vw_resize(v, surf->w, surf->h);
     }
     if (!rc) rc = world_make(v, 0, err, errsz);
     int quit = 0, frame = 0, drawn = 0, next_ev = 0, dragging = 0, exposed = 1;
@@ -844,7 +506,7 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
             rc = wm_errf(err, errsz, WM_ERR_GL, "view: no window surface: %s", SDL_GetError());
             break;
         }
-        resize(v, surf->w, surf->h);
+        vw_resize(v, surf->w, surf->h);
         int last = v->scripted && frame == d->frames - 1 && !waiting;
         uint64_t ver = rv_learner_version(w->lr);
         double now = wm_now();
@@ -859,7 +521,7 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         if (now - top_t > 0.5) v->dirty[VW_P_TOP] = 1, top_t = now;
         if (w->kind == ENV_KIND_OBJECTS3D &&
             (w->big_dirty == 1 || (w->big_dirty == 2 && now - w->moved_t >= LOD_HOLD))) {
-            if ((rc = render_big(v, w, err, errsz))) break;
+            if ((rc = vw_render_big(v, w, err, errsz))) break;
             v->dirty[VW_P_ENV] = 1;
         }
         double tp2 = wm_now();
@@ -879,19 +541,19 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         if (exposed) nr = 1, rects[0] = (VwRect){0, 0, v->cv.w, v->cv.h}, exposed = 0;
         double tp3 = wm_now();
         v->phase_s[2] += tp3 - tp2;
-        if ((rc = present(v, win, rects, nr, err, errsz))) break;
+        if ((rc = vw_present(v, win, rects, nr, err, errsz))) break;
         v->phase_s[3] += wm_now() - tp3;
         if (shot) {
             char path[1100], name[64];
             snprintf(name, sizeof name, "view-%03d.png", ++v->shots);
             if (wm_mkdirs(w->desc.train.out, err, errsz) ||
                 wm_path_join(path, sizeof path, w->desc.train.out, name) < 0 ||
-                take_screenshot(v, path, err, errsz))
+                vw_take_screenshot(v, path, err, errsz))
                 say(v, "S: %s", err);
             else
                 say(v, "screenshot %s", path);
         }
-        if (last && d->screenshot && (rc = take_screenshot(v, d->screenshot, err, errsz))) break;
+        if (last && d->screenshot && (rc = vw_take_screenshot(v, d->screenshot, err, errsz))) break;
         drawn++;
         /* frame time: from one frame's start to the next, the cap's sleep included */
         double left = 1.0 / FRAME_CAP - (wm_now() - t0);
@@ -932,7 +594,7 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
     if (!rc && v->scripted && d->screenshot) {
         char path[1100];
         snprintf(path, sizeof path, "%s.json", d->screenshot);
-        rc = write_report(v, path, ends, frame_s, n_frame_s, drawn, seconds, err, errsz);
+        rc = vw_write_report(v, path, ends, frame_s, n_frame_s, drawn, seconds, err, errsz);
     }
     for (int i = 0; i < 2; i++)
         world_free(&v->worlds[i]);

@@ -3,6 +3,7 @@
 #ifndef VIEWER_IMPL_H
 #define VIEWER_IMPL_H
 
+#include <SDL2/SDL.h>
 #include <stdint.h>
 
 #include "agents/agent.h"
@@ -73,6 +74,13 @@ void rv_learner_fetch(RvLearner *l, RvPlots *out);
 void rv_plots_free(RvPlots *p);
 
 /* ---------------------------------------------------------------- window */
+
+#define FRAME_CAP   60.0  /* frames per second at most: the rest of the CPU trains */
+#define PLOTS_EVERY 0.2   /* seconds between plot redraws */
+#define WAIT_LIMIT  120.0 /* seconds a script's wait_steps may hold */
+#define BIG_MAX     640   /* largest side of the objects3d view (llvmpipe cost) */
+#define PANEL_EVERY 0.1   /* seconds between redraws of a panel other than the world */
+#define LOD_HOLD    0.15  /* the world view is drawn at half size until input rests this long */
 
 #define VW_HIST 64 /* views of the current sequence kept for the strip and the scan path */
 
@@ -165,5 +173,56 @@ void vw_draw_panel(Vw *v, int p);
 const uint8_t *vw_hist_px(const VwWorld *w, int i);
 const float *vw_hist_act(const VwWorld *w, int i);
 const float *vw_hist_lat(const VwWorld *w, int i);
+
+/* ---------------------------------------------------------------- script */
+
+typedef enum {
+    EV_KEY,
+    EV_DRAG,
+    EV_CLICK,
+    EV_ROTATE,
+    EV_TRANSLATE,
+    EV_LOOK_AT,
+    EV_LOOK_BY,
+    EV_WAIT,
+    EV_RESIZE
+} EvKind;
+
+typedef struct {
+    int frame, line;
+    EvKind kind;
+    double v[4];
+    SDL_Keycode key;
+    int shift;
+} ScriptEvent;
+
+/* Reads an event file for a run of `frames` frames, sorted by frame; errors name the
+ * file and line. (viewer_script.c) */
+int vw_script_load(const char *path, int frames, ScriptEvent **out, int *count, char *err,
+                   size_t errsz);
+
+/* ---------------------------------------------------------------- presenting */
+
+/* (viewer_present.c) The canvas at the window's size (all panels redrawn). */
+void vw_resize(Vw *v, int w, int h);
+/* Copies canvas rectangles into the window surface and shows them. */
+int vw_present(Vw *v, SDL_Window *win, const VwRect *rs, int n, char *err, size_t errsz);
+int vw_take_screenshot(Vw *v, const char *path, char *err, size_t errsz);
+/* The objects3d view at the env panel's size, drawn on a headless context. */
+int vw_render_big(Vw *v, VwWorld *w, char *err, size_t errsz);
+
+/* ---------------------------------------------------------------- report */
+
+/* How a world ended, for the report. */
+typedef struct {
+    int64_t steps;
+    char note[320];
+    int mixed;
+    char ckpt[1100];
+    double lat_end[ENV_MAX_DIM];
+} WorldEnd;
+/* (viewer_report.c) Writes the session report to path. frame_s (sorted in place). */
+int vw_write_report(Vw *v, const char *path, const WorldEnd *ends, double *frame_s, int nframes,
+                    int frames_drawn, double seconds, char *err, size_t errsz);
 
 #endif
