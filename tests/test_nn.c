@@ -338,7 +338,7 @@ static void run_once(float *out, float *grads, float *bufs, const float *x, cons
     nn_params_init(&p);
     NnResNetConfig cfg = {0, 3, {8, 16, 16, 32}, {1, 1, 1, 1}, 1};
     NnResNet *r = nn_resnet_create(&p, "encoder", &cfg);
-    NnTransformerConfig tc = {2, 32, 4, 64, 0.1f, 1};
+    NnTransformerConfig tc = {2, 32, 4, 64, 0.1f, 1, NULL};
     NnTransformer *tf = nn_transformer_create(&p, "tf", &tc);
     NnMlpConfig mc = {2, {32, 64, 16}, {0, 1}, 1, 1, 0};
     NnMlp *m = nn_mlp_create(&p, "head", &mc);
