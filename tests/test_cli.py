@@ -89,6 +89,11 @@ def main():
     ev = json.load(open(os.path.join(out, "eval.json")))
     res = ev.get("results", {})
     check(len(res.get("pathint_r2", [])) == 3 and 0 <= res.get("top1_z", -1) <= 1 and "config" in ev, "eval.json fields")
+    # The eval files say which checkpoint, at which step, they describe.
+    check(ev.get("step") == 6 and ev.get("checkpoint") == ckpt, "eval.json records the checkpoint and its step",
+          f"{ev.get('step')} {ev.get('checkpoint')}")
+    md = open(os.path.join(out, "eval.md")).read()
+    check(ckpt in md and "(step 6)" in md, "eval.md records the checkpoint and its step", md[:300])
 
     # embed: shapes from numpy, and errors that say which shape disagrees.
     rng = np.random.default_rng(0)
@@ -129,6 +134,41 @@ def main():
     r = run("train", cfg, *TINY, "train.steps=8", "optim.lr=0.5", f"train.out={out}", "--resume", "--quiet")
     check(r.returncode == 1 and "different config" in r.stderr and open(ckpt, "rb").read() == before,
           "resume with another config refused", r.stderr)
+
+    # A folder that holds a run: refused without --resume or --force, nothing touched.
+    r = run("train", "--help")
+    check("--force" in r.stdout and "--resume" in r.stdout, "train --help documents --force and --resume")
+    mine = os.path.join(out, "notes.txt")
+    open(mine, "w").write("the user's own file\n")
+    before = {f: open(os.path.join(out, f), "rb").read() for f in os.listdir(out)}
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet")
+    check(r.returncode == 1 and f"'{out}'" in r.stderr and "already holds a run" in r.stderr
+          and "--resume" in r.stderr and "--force" in r.stderr, "a folder holding a run is refused", r.stderr)
+    check("checkpoint.safetensors" in r.stderr and "eval.json" in r.stderr, "the refusal lists the run's files", r.stderr)
+    after = {f: open(os.path.join(out, f), "rb").read() for f in os.listdir(out)}
+    check(before == after, "the refused run changed nothing")
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet", "--force", "--resume")
+    check(r.returncode == 2 and "--force" in r.stderr, "--force with --resume is a usage error", r.stderr)
+    only_eval = os.path.join(tmp, "only-eval")
+    os.makedirs(only_eval)
+    open(os.path.join(only_eval, "eval.md"), "w").write("stale\n")
+    r = run("train", cfg, *TINY, "train.steps=2", f"train.out={only_eval}", "--quiet")
+    check(r.returncode == 1 and "eval.md" in r.stderr, "stale eval files alone also mark a run", r.stderr)
+    # --force: the old run's files go first, the user's file stays.
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet", "--force")
+    check(r.returncode == 0, "--force trains into the folder", r.stderr[-2000:])
+    left = sorted(os.listdir(out))
+    check(left == ["checkpoint.safetensors", "checkpoint.state.safetensors", "log.csv", "notes.txt"],
+          "--force cleared eval.* and kept the user's file", str(left))
+    log = open(os.path.join(out, "log.csv")).read().splitlines()
+    check(len(log) == 3 and log[-1].startswith("4,"), "the new run's log alone", str(log))
+    # --resume is let into a folder that holds a run (here one already finished).
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet", "--resume")
+    check(r.returncode == 0 and "after 4 steps" in r.stdout, "--resume is not refused", r.stderr[-2000:])
+    # Resume under another config names the whole differing line.
+    r = run("train", cfg, *TINY, "train.steps=6", f"train.out={out}", "--quiet", "--resume")
+    check(r.returncode == 1 and "checkpoint has 'steps = 4', this run has 'steps = 6'" in r.stderr,
+          "config difference shown as whole lines", r.stderr)
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
