@@ -22,4 +22,9 @@ typedef struct {
  * usage to stdout and returns -1; otherwise 0. */
 int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliArgs *out, const char *usage);
 
+/* Prints "seqjepa CMD: MSG" to stderr. A message that already opens with the command's
+ * name ("view: no display", from the library behind `seqjepa view` or `seqjepa bench
+ * view`) keeps one prefix, not "view: view:". */
+void cli_error(const char *cmd, const char *msg);
+
 #endif

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "agents/dataset.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "core/alloc.h"
 #include "core/err.h"
@@ -234,7 +235,7 @@ int cli_bench_gen(int argc, char **argv) {
     wm_cfg_defaults(ds_config_schema(), &c);
     char err[1024];
     if (wm_cfg_set(ds_config_schema(), &c, "env", "kind", world, "--world", err, sizeof err)) {
-        fprintf(stderr, "seqjepa bench gen: %s\n", err);
+        cli_error("bench gen", err);
         return 2;
     }
     c.env.size = size;
@@ -308,7 +309,7 @@ int cli_bench_gen(int argc, char **argv) {
     char e2[256];
     wm_remove_tree(path, e2, sizeof e2);
     if (rc) {
-        fprintf(stderr, "seqjepa bench gen: %s\n", err);
+        cli_error("bench gen", err);
         return 1;
     }
     return 0;

@@ -230,7 +230,7 @@ int cli_bench_pathint(int argc, char **argv) {
     static RunConfig rc;
     char err[1024];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        fprintf(stderr, "seqjepa bench pathint: %s\n", err);
+        cli_error("bench pathint", err);
         return 1;
     }
     int seeds = rc.bench.seeds, m_max = rc.eval.m_max, loop_m = 2 * rc.bench.loop_len;
@@ -267,7 +267,7 @@ int cli_bench_pathint(int argc, char **argv) {
         }
     }
     if (wm_mkdirs(out, err, sizeof err)) {
-        fprintf(stderr, "seqjepa bench pathint: %s\n", err);
+        cli_error("bench pathint", err);
         return 1;
     }
     nn_runtime_init(rc.train.threads);
@@ -464,7 +464,7 @@ int cli_bench_pathint(int argc, char **argv) {
     if (status) goto fail;
     goto done;
 fail:
-    fprintf(stderr, "seqjepa bench pathint: %s\n", err);
+    cli_error("bench pathint", err);
 done:
     pl_eval_data_free(&d0);
     for (int i = 0; i < nv; i++)

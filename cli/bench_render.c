@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "core/alloc.h"
 #include "core/config.h"
@@ -142,7 +143,7 @@ int cli_bench_render(int argc, char **argv) {
     char err[512];
     int screens = rd_headless_screens(err, sizeof err);
     if (!screens) {
-        fprintf(stderr, "seqjepa bench render: %s\n", err);
+        cli_error("bench render", err);
         return 1;
     }
     int rc = 0;
@@ -157,7 +158,7 @@ int cli_bench_render(int argc, char **argv) {
         Env *one = make_env(&o, (int)size, o.lanes, 1, err, sizeof err);
         Env *many = one ? make_env(&o, (int)size, o.lanes, o.threads, err, sizeof err) : NULL;
         if (!one || !many) {
-            fprintf(stderr, "seqjepa bench render: %s\n", err);
+            cli_error("bench render", err);
             env_destroy(one);
             return 1;
         }

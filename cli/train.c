@@ -40,15 +40,15 @@ int cli_train(int argc, char **argv) {
     static RunConfig rc;
     char err[1024];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        fprintf(stderr, "seqjepa train: %s\n", err);
+        cli_error("train", err);
         return 1;
     }
     if (pl_use_data(&rc, err, sizeof err)) {
-        fprintf(stderr, "seqjepa train: %s\n", err);
+        cli_error("train", err);
         return 1;
     }
     if (pl_prepare_run_dir(rc.train.out, resume != NULL, force != NULL, err, sizeof err)) {
-        fprintf(stderr, "seqjepa train: %s\n", err);
+        cli_error("train", err);
         return 1;
     }
     nn_runtime_init(rc.train.threads);
@@ -57,7 +57,7 @@ int cli_train(int argc, char **argv) {
     int r = pl_train(&rc, resume != NULL, quiet != NULL, &res, err, sizeof err);
     nn_runtime_shutdown();
     if (r) {
-        fprintf(stderr, "seqjepa train: %s\n", err);
+        cli_error("train", err);
         return 1;
     }
     printf("%s after %lld steps (loss %.4f, %.1f sequences/s): %s\n", res.interrupted ? "interrupted" : "trained",

@@ -92,7 +92,7 @@ int cli_view(int argc, char **argv) {
     static RunConfig rc, other;
     char err[1200];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        fprintf(stderr, "seqjepa view: %s\n", err);
+        cli_error("view", err);
         return 1;
     }
     RdViewerDesc d = {.model = rc.model,
@@ -116,7 +116,7 @@ int cli_view(int argc, char **argv) {
     }
     WmBuf t0 = {0}, t1 = {0};
     if (view_worlds(&rc, &other, &d, &t0, &t1, err, sizeof err)) {
-        fprintf(stderr, "seqjepa view: %s\n", err);
+        cli_error("view", err);
         return 1;
     }
     FILE *cf = ckpt ? fopen(ckpt, "rb") : NULL;
@@ -130,7 +130,7 @@ int cli_view(int argc, char **argv) {
     wm_buf_free(&t0);
     wm_buf_free(&t1);
     if (r) {
-        fprintf(stderr, "seqjepa view: %s\n", err);
+        cli_error("view", err);
         return 1;
     }
     return 0;
@@ -166,7 +166,7 @@ static int bench_session(const BenchSession *s, int frames, const char *dir) {
     snprintf(thr, sizeof thr, "train.threads=%d", s->threads);
     char *overs[2] = {over, thr};
     if (run_config_load(&rc, s->config, 2, overs, err, sizeof err)) {
-        fprintf(stderr, "seqjepa bench view: %s\n", err);
+        cli_error("bench view", err);
         return 1;
     }
     snprintf(path, sizeof path, "%s/%s.txt", dir, s->name);
@@ -198,7 +198,7 @@ static int bench_session(const BenchSession *s, int frames, const char *dir) {
     size_t len;
     snprintf(jpath, sizeof jpath, "%s.json", shot);
     if (wm_read_file(jpath, &text, &len, err, sizeof err)) {
-        fprintf(stderr, "seqjepa bench view: %s\n", err);
+        cli_error("bench view", err);
         return 1;
     }
     WmJson *j = wm_json_parse(text, len, err, sizeof err); /* may point into text */

@@ -3,6 +3,7 @@ on-line training run, Ctrl-C, eval, embed read back with numpy, and hostile inpu
 Run by tests/run.sh (SEQJEPA_EXE names the binary)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,8 +25,14 @@ def check(cond, what, extra=""):
         print(f"FAIL {what} {extra}", file=sys.stderr)
 
 
+doubled = []  # messages that repeat their prefix ("view: view: ...")
+
+
 def run(*args, **kw):
-    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=kw.get("timeout", 300))
+    r = subprocess.run([EXE, *args], capture_output=True, text=True, timeout=kw.get("timeout", 300),
+                       env=kw.get("env"))
+    doubled.extend(line for line in r.stderr.splitlines() if re.search(r"\b([a-z]+): \1: ", line))
+    return r
 
 
 TINY = ["env.size=32", "env.instances=4", "model.width=4", "model.action_emb=16", "model.layers=1",
@@ -169,6 +176,12 @@ def main():
     r = run("train", cfg, *TINY, "train.steps=6", f"train.out={out}", "--quiet", "--resume")
     check(r.returncode == 1 and "checkpoint has 'steps = 4', this run has 'steps = 6'" in r.stderr,
           "config difference shown as whole lines", r.stderr)
+
+    # Library messages that open with the command's name are not prefixed twice.
+    nodisp = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    r = run("view", cfg, f"train.out={os.path.join(tmp, 'view')}", env=nodisp)
+    check(r.returncode == 1 and "seqjepa view: no display" in r.stderr, "view without a display: one prefix", r.stderr)
+    check(not doubled, "no error repeats its prefix", str(doubled))
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
