@@ -344,7 +344,7 @@ int cli_bench_pathint(int argc, char **argv) {
 
     /* report.md */
     WmBuf md = {0}, js = {0}, text = {0};
-    run_config_text(&rc, &text);
+    run_config_bench_text(&rc, &text);
     wm_buf_printf(&md, "# Path-integration benchmark\n\n%s world, %d seed%s, %d + %d evaluation sequences (training / held-out "
                        "objects), closed loops of %d steps out and back (%d sequences). %s\n\n",
                   rot ? "objects3d" : "saccade", seeds, seeds > 1 ? "s (mean ± std)" : "", rc.eval.train_seqs,

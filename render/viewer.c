@@ -569,8 +569,10 @@ static int render_big(Vw *v, VwWorld *w, char *err, size_t errsz) {
 
 static void json_doubles(WmBuf *b, const double *x, int n) {
     wm_buf_puts(b, "[");
-    for (int i = 0; i < n; i++)
-        wm_buf_printf(b, "%s%.17g", i ? ", " : "", x[i]);
+    for (int i = 0; i < n; i++) {
+        if (i) wm_buf_puts(b, ", ");
+        wm_buf_real(b, x[i]);
+    }
     wm_buf_puts(b, "]");
 }
 

@@ -5,6 +5,7 @@ z and z_AGG that `seqjepa embed` writes. A checkpoint that names the final norm 
 files written before did (transformer_encoder.transformer_encoder.norm.*) still loads
 and gives the same numbers. Run by tests/run.sh (SEQJEPA_EXE names the binary)."""
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,13 @@ def main():
         if r.returncode:
             continue
         tensors, meta = stio.read(ckpt)
+        # The stored config lists what this world reads, numbers in their shortest form.
+        text = meta["config"]
+        own, other = (("instances", "max_angle"), ("scene_size", "max_shift"))[::1 if world == "objects3d" else -1]
+        check(all(f"\n{k} = " in text for k in own) and not any(f"\n{k} = " in text for k in other),
+              f"{world}: stored config lists its world's keys only", text)
+        check("heldout = 0.2\n" in text and not re.search(r"\d{12}", text) and "[bench]" not in text
+              and "[gen]" not in text, f"{world}: stored config in shortest numbers, no unused sections", text)
         names = set(tensors)
         check({NEW + "weight", NEW + "bias"} <= names, f"{world}: final norm saved as {NEW}*")
         check(not any(n.startswith(OLD) for n in names), f"{world}: no tensor under {OLD}*")

@@ -96,6 +96,10 @@ def main():
     ev = json.load(open(os.path.join(out, "eval.json")))
     res = ev.get("results", {})
     check(len(res.get("pathint_r2", [])) == 3 and 0 <= res.get("top1_z", -1) <= 1 and "config" in ev, "eval.json fields")
+    cfgtext = ev.get("config", "")
+    check("[eval]" in cfgtext and "heldout = 0.2\n" in cfgtext and "scene_size" not in cfgtext
+          and "[bench]" not in cfgtext and not re.search(r"\d{12}", cfgtext), "eval.json config: shortest, used keys",
+          cfgtext)
     # The eval files say which checkpoint, at which step, they describe.
     check(ev.get("step") == 6 and ev.get("checkpoint") == ckpt, "eval.json records the checkpoint and its step",
           f"{ev.get('step')} {ev.get('checkpoint')}")
