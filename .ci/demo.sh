@@ -4,6 +4,6 @@ set -e
 exe=${1:-bin/seqjepa}
 cfg=configs/objects3d-quick.ini
 out=runs/objects3d-quick
-"$exe" train "$cfg" train.out="$out"
+"$exe" train "$cfg" train.out="$out" --force  # a new demo replaces the previous one
 "$exe" eval "$cfg" --ckpt "$out/checkpoint.safetensors"
 echo "demo: the run is in $out (log.csv, checkpoint.safetensors, eval.json, eval.md)"

@@ -231,7 +231,7 @@ int cli_bench_pathint(int argc, char **argv) {
     static RunConfig rc;
     char err[1024];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        fprintf(stderr, "seqjepa bench pathint: %s\n", err);
+        cli_error("bench pathint", err);
         return 1;
     }
     int seeds = rc.bench.seeds, m_max = rc.eval.m_max, loop_m = 2 * rc.bench.loop_len;
@@ -268,7 +268,7 @@ int cli_bench_pathint(int argc, char **argv) {
         }
     }
     if (wm_mkdirs(out, err, sizeof err)) {
-        fprintf(stderr, "seqjepa bench pathint: %s\n", err);
+        cli_error("bench pathint", err);
         return 1;
     }
     nn_runtime_init(rc.train.threads);
@@ -345,7 +345,7 @@ int cli_bench_pathint(int argc, char **argv) {
 
     /* report.md */
     WmBuf md = {0}, js = {0}, text = {0};
-    run_config_text(&rc, &text);
+    run_config_bench_text(&rc, &text);
     wm_buf_printf(&md, "# Path-integration benchmark\n\n%s world, %d seed%s, %d + %d evaluation sequences (training / held-out "
                        "objects), closed loops of %d steps out and back (%d sequences). %s\n\n",
                   rot ? "objects3d" : "saccade", seeds, seeds > 1 ? "s (mean ± std)" : "", rc.eval.train_seqs,
@@ -465,7 +465,7 @@ int cli_bench_pathint(int argc, char **argv) {
     if (status) goto fail;
     goto done;
 fail:
-    fprintf(stderr, "seqjepa bench pathint: %s\n", err);
+    cli_error("bench pathint", err);
 done:
     pl_eval_data_free(&d0);
     for (int i = 0; i < nv; i++)

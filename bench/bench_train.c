@@ -91,7 +91,7 @@ int cli_bench_train(int argc, char **argv) {
     if (!r) r = bench_one("reference", "configs/objects3d-quick.ini", ref, 4, steps, err, sizeof err);
     nn_runtime_shutdown();
     if (r) {
-        fprintf(stderr, "seqjepa bench train: %s\n", err);
+        cli_error("bench train", err);
         return 1;
     }
     return 0;

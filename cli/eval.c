@@ -40,11 +40,11 @@ int cli_eval(int argc, char **argv) {
     static RunConfig rc;
     char err[1024];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        fprintf(stderr, "seqjepa eval: %s\n", err);
+        cli_error("eval", err);
         return 1;
     }
     if (pl_use_data(&rc, err, sizeof err)) {
-        fprintf(stderr, "seqjepa eval: %s\n", err);
+        cli_error("eval", err);
         return 1;
     }
     nn_runtime_init(rc.train.threads);
@@ -94,7 +94,7 @@ int cli_eval(int argc, char **argv) {
     if (status) goto fail;
     goto done;
 fail:
-    fprintf(stderr, "seqjepa eval: %s\n", err);
+    cli_error("eval", err);
 done:
     pl_eval_data_free(&d);
     sj_model_destroy(m);

@@ -90,8 +90,13 @@ SjModel *sj_model_create(const SjModelConfig *cfg, const SjShape *shape, uint64_
     m->enc_range = nn_resnet_range(m->enc);
     m->ap = nn_linear_register(&m->p, "action_proj.0", m->A, m->Ae, 0);
     m->abn = nn_batchnorm_register(&m->p, "action_proj.1", m->Ae, 0);
-    NnTransformerConfig tc = {cfg->layers, m->E, cfg->heads, cfg->ffn_ratio * m->E, (float)cfg->dropout, 1};
+    /* The authors' wrapper module holds the stack (without a norm) and the final norm
+     * side by side; files written before the names followed it keep loading. */
+    NnTransformerConfig tc = {cfg->layers, m->E, cfg->heads, cfg->ffn_ratio * m->E,
+                              (float)cfg->dropout, 1, "transformer_encoder.norm"};
     m->tf = nn_transformer_create(&m->p, "transformer_encoder.transformer_encoder", &tc);
+    WM_ASSERT(nn_params_alias(&m->p, "transformer_encoder.norm",
+                              "transformer_encoder.transformer_encoder.norm") == 2);
     size_t agg_shape[3] = {1, 1, (size_t)m->E};
     m->agg = nn_params_add(&m->p, "", "agg_token", NN_PARAM, 3, agg_shape, 0, NN_INIT_ZERO, 0);
     NnMlpConfig mc = {0};

@@ -197,12 +197,14 @@ int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int6
 /* First line where two config texts differ, for the resume refusal. */
 static void first_difference(const char *a, const char *b, char *out, size_t outsz) {
     int line = 1;
+    const char *a0 = a;
     while (*a && *a == *b) {
         if (*a == '\n') line++;
         a++, b++;
     }
+    /* back up to the line starts (the texts agree up to here) */
+    while (a > a0 && a[-1] != '\n') a--, b--;
     const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
-    /* back up to the line starts */
     snprintf(out, outsz, "line %d: checkpoint has '%.*s', this run has '%.*s'", line,
              (int)(ea ? ea - a : (long)strlen(a)), a, (int)(eb ? eb - b : (long)strlen(b)), b);
 }

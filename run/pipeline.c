@@ -1,6 +1,7 @@
 /* Shared command steps (see pipeline.h). */
 #include "run/pipeline.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,7 +10,39 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/fs.h"
 #include "core/progress.h"
+
+const char *const pl_run_files[] = {
+    SJ_CKPT_FILE, SJ_STATE_FILE, SJ_LOG_FILE, "eval.json", "eval.md",
+    /* bench pathint's report */
+    "report.json", "report.md", "r2_vs_m.png", "loss.png", "pca_z.png", "pca_zagg.png", NULL};
+
+int pl_prepare_run_dir(const char *dir, int resume, int force, char *err, size_t errsz) {
+    char path[1100], found[600] = "";
+    size_t len = 0;
+    int n = 0;
+    for (int i = 0; pl_run_files[i]; i++) {
+        if (wm_path_join(path, sizeof path, dir, pl_run_files[i]))
+            return wm_errf(err, errsz, WM_ERR_ARG, "train.out '%s' is too long", dir);
+        if (!wm_path_exists(path)) continue;
+        if (force) {
+            if (remove(path))
+                return wm_errf(err, errsz, WM_ERR_IO, "--force: cannot delete '%s': %s", path, strerror(errno));
+            n++;
+            continue;
+        }
+        if (len < sizeof found)
+            len += (size_t)snprintf(found + len, sizeof found - len, "%s%s", n ? ", " : "", pl_run_files[i]);
+        n++;
+    }
+    if (force && n) wm_info("train: --force: deleted %d file%s of the previous run in '%s'", n, n > 1 ? "s" : "", dir);
+    if (!n || force || resume) return WM_OK;
+    return wm_errf(err, errsz, WM_ERR_ARG,
+                   "the run folder '%s' already holds a run (%s); continue it with --resume, replace it with "
+                   "--force (deletes those files), or choose another train.out",
+                   dir, found);
+}
 
 typedef struct {
     AgStream *s;

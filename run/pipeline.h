@@ -15,6 +15,15 @@
  * they differed). Does nothing when train.data is empty. Errors name the folder. */
 int pl_use_data(RunConfig *rc, char *err, size_t errsz);
 
+/* The files the program writes into a run folder (train, eval, reports), NULL-ended:
+ * what --force clears and what marks a folder as holding a run. */
+extern const char *const pl_run_files[];
+
+/* Makes dir ready for a training run. A folder holding any of pl_run_files is refused
+ * (the error names the folder and the files) unless resume (the run continues there)
+ * or force (those files are deleted first; other files are left alone). */
+int pl_prepare_run_dir(const char *dir, int resume, int force, char *err, size_t errsz);
+
 /* Trains rc on-line, or from the dataset rc->train.data when set (memory-mapped
  * shards, a shuffled pass per epoch; see ds_batch), resuming from rc->train.out when
  * resume. */

@@ -3,6 +3,7 @@ on-line training run, Ctrl-C, eval, embed read back with numpy, and hostile inpu
 Run by tests/run.sh (SEQJEPA_EXE names the binary)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,8 +25,14 @@ def check(cond, what, extra=""):
         print(f"FAIL {what} {extra}", file=sys.stderr)
 
 
+doubled = []  # messages that repeat their prefix ("view: view: ...")
+
+
 def run(*args, **kw):
-    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=kw.get("timeout", 300))
+    r = subprocess.run([EXE, *args], capture_output=True, text=True, timeout=kw.get("timeout", 300),
+                       env=kw.get("env"))
+    doubled.extend(line for line in r.stderr.splitlines() if re.search(r"\b([a-z]+): \1: ", line))
+    return r
 
 
 TINY = ["env.size=32", "env.instances=4", "model.width=4", "model.action_emb=16", "model.layers=1",
@@ -89,6 +96,15 @@ def main():
     ev = json.load(open(os.path.join(out, "eval.json")))
     res = ev.get("results", {})
     check(len(res.get("pathint_r2", [])) == 3 and 0 <= res.get("top1_z", -1) <= 1 and "config" in ev, "eval.json fields")
+    cfgtext = ev.get("config", "")
+    check("[eval]" in cfgtext and "heldout = 0.2\n" in cfgtext and "scene_size" not in cfgtext
+          and "[bench]" not in cfgtext and not re.search(r"\d{12}", cfgtext), "eval.json config: shortest, used keys",
+          cfgtext)
+    # The eval files say which checkpoint, at which step, they describe.
+    check(ev.get("step") == 6 and ev.get("checkpoint") == ckpt, "eval.json records the checkpoint and its step",
+          f"{ev.get('step')} {ev.get('checkpoint')}")
+    md = open(os.path.join(out, "eval.md")).read()
+    check(ckpt in md and "(step 6)" in md, "eval.md records the checkpoint and its step", md[:300])
 
     # embed: shapes from numpy, and errors that say which shape disagrees.
     rng = np.random.default_rng(0)
@@ -129,6 +145,47 @@ def main():
     r = run("train", cfg, *TINY, "train.steps=8", "optim.lr=0.5", f"train.out={out}", "--resume", "--quiet")
     check(r.returncode == 1 and "different config" in r.stderr and open(ckpt, "rb").read() == before,
           "resume with another config refused", r.stderr)
+
+    # A folder that holds a run: refused without --resume or --force, nothing touched.
+    r = run("train", "--help")
+    check("--force" in r.stdout and "--resume" in r.stdout, "train --help documents --force and --resume")
+    mine = os.path.join(out, "notes.txt")
+    open(mine, "w").write("the user's own file\n")
+    before = {f: open(os.path.join(out, f), "rb").read() for f in os.listdir(out)}
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet")
+    check(r.returncode == 1 and f"'{out}'" in r.stderr and "already holds a run" in r.stderr
+          and "--resume" in r.stderr and "--force" in r.stderr, "a folder holding a run is refused", r.stderr)
+    check("checkpoint.safetensors" in r.stderr and "eval.json" in r.stderr, "the refusal lists the run's files", r.stderr)
+    after = {f: open(os.path.join(out, f), "rb").read() for f in os.listdir(out)}
+    check(before == after, "the refused run changed nothing")
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet", "--force", "--resume")
+    check(r.returncode == 2 and "--force" in r.stderr, "--force with --resume is a usage error", r.stderr)
+    only_eval = os.path.join(tmp, "only-eval")
+    os.makedirs(only_eval)
+    open(os.path.join(only_eval, "eval.md"), "w").write("stale\n")
+    r = run("train", cfg, *TINY, "train.steps=2", f"train.out={only_eval}", "--quiet")
+    check(r.returncode == 1 and "eval.md" in r.stderr, "stale eval files alone also mark a run", r.stderr)
+    # --force: the old run's files go first, the user's file stays.
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet", "--force")
+    check(r.returncode == 0, "--force trains into the folder", r.stderr[-2000:])
+    left = sorted(os.listdir(out))
+    check(left == ["checkpoint.safetensors", "checkpoint.state.safetensors", "log.csv", "notes.txt"],
+          "--force cleared eval.* and kept the user's file", str(left))
+    log = open(os.path.join(out, "log.csv")).read().splitlines()
+    check(len(log) == 3 and log[-1].startswith("4,"), "the new run's log alone", str(log))
+    # --resume is let into a folder that holds a run (here one already finished).
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet", "--resume")
+    check(r.returncode == 0 and "after 4 steps" in r.stdout, "--resume is not refused", r.stderr[-2000:])
+    # Resume under another config names the whole differing line.
+    r = run("train", cfg, *TINY, "train.steps=6", f"train.out={out}", "--quiet", "--resume")
+    check(r.returncode == 1 and "checkpoint has 'steps = 4', this run has 'steps = 6'" in r.stderr,
+          "config difference shown as whole lines", r.stderr)
+
+    # Library messages that open with the command's name are not prefixed twice.
+    nodisp = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    r = run("view", cfg, f"train.out={os.path.join(tmp, 'view')}", env=nodisp)
+    check(r.returncode == 1 and "seqjepa view: no display" in r.stderr, "view without a display: one prefix", r.stderr)
+    check(not doubled, "no error repeats its prefix", str(doubled))
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

@@ -716,7 +716,7 @@ static void test_resnet(int cifar) {
 static void test_transformer(void) {
     BlockCtx b = {.kind = 1};
     nn_params_init(&b.p);
-    NnTransformerConfig cfg = {2, 8, 2, 16, 0.2f, 1};
+    NnTransformerConfig cfg = {2, 8, 2, 16, 0.2f, 1, NULL};
     b.tf = nn_transformer_create(&b.p, "tf", &cfg);
     b.n = 2;
     b.t = 3;
