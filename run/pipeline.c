@@ -219,14 +219,8 @@ void pl_eval_data_free(PlEvalData *d) {
 }
 
 int pl_check_shape(const SjModel *m, const EnvSpec *sp, const char *what, char *err, size_t errsz) {
-    const SjShape *sh = sj_model_shape(m);
-    if (sp->height != sh->img_h || sp->width != sh->img_w || sp->action_dim != sh->action_dim ||
-        sp->n_classes != sh->n_classes)
-        return wm_errf(err, errsz, WM_ERR_MISMATCH,
-                       "'%s' was trained on %dx%d views with %d action dims and %d classes; this config gives %dx%d, %d, %d",
-                       what, sh->img_h, sh->img_w, sh->action_dim, sh->n_classes, sp->height, sp->width, sp->action_dim,
-                       sp->n_classes);
-    return WM_OK;
+    SjShape want = {sp->height, sp->width, sp->action_dim, sp->n_classes};
+    return sj_shape_check(sj_model_shape(m), &want, what, err, errsz);
 }
 
 int pl_eval(SjModel *m, const RunConfig *rc, const PlEvalData *d, SjEvalResult *res, char *err, size_t errsz) {
