@@ -44,6 +44,10 @@ int pl_prepare_run_dir(const char *dir, int resume, int force, char *err, size_t
                    dir, found);
 }
 
+SjBatch pl_batch(const AgBatch *b) {
+    return (SjBatch){b->pixels, b->actions, b->labels, b->n, b->t};
+}
+
 typedef struct {
     AgStream *s;
 } Src;
@@ -51,7 +55,7 @@ typedef struct {
 static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t errsz) {
     const AgBatch *b = ag_stream_next(((Src *)ctx)->s, step, err, errsz);
     if (!b) return WM_ERR_ARG;
-    *out = (SjBatch){b->pixels, b->actions, b->labels, b->n, b->t};
+    *out = pl_batch(b);
     return WM_OK;
 }
 
@@ -85,7 +89,7 @@ static int data_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t er
     DataSrc *s = ctx;
     int r = ds_batch(s->ds, DS_SPLIT_TRAIN, s->seed, step, &s->b, err, errsz);
     if (r) return r;
-    *out = (SjBatch){s->b.pixels, s->b.actions, s->b.labels, s->b.n, s->b.t};
+    *out = pl_batch(&s->b);
     return WM_OK;
 }
 

@@ -9,6 +9,10 @@
 #include "model/sj_eval.h"
 #include "model/sj_train.h"
 
+/* The trainer's view of a batch of rollouts (pixels, actions, labels; n sequences of
+ * t views): the one adapter from data/ to model/, used by train, eval and the viewer. */
+SjBatch pl_batch(const AgBatch *b);
+
 /* When rc->train.data names a dataset (seqjepa gen): replaces rc's [env], [agent] and
  * [gen] sections with those the dataset was generated with, so that training,
  * evaluation, checkpoints and reports describe the data actually used (logged when

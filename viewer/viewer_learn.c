@@ -26,6 +26,7 @@
 #include "model/probe.h"
 #include "model/sj_model.h"
 #include "model/sj_train.h"
+#include "run/pipeline.h"
 #include "viewer/viewer_impl.h"
 
 #define RING_SEQS     64  /* recent training sequences the plots analyse */
@@ -263,8 +264,8 @@ static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t err
         l->pub.mixed++;
     }
     pthread_mutex_unlock(&l->mu);
-    *out = mix ? (SjBatch){l->mix_px, l->mix_act, l->mix_lab, b->n, b->t}
-               : (SjBatch){b->pixels, b->actions, b->labels, b->n, b->t};
+    *out = pl_batch(b);
+    if (mix) out->pixels = l->mix_px, out->actions = l->mix_act, out->labels = l->mix_lab;
     return WM_OK;
 }
 
