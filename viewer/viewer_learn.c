@@ -4,7 +4,10 @@
  * plots, so that neither the window nor the trainer waits for the other.
  *
  * Mixing the person's sequences in depends on when they act, so training in the viewer
- * is not bit-reproducible (`seqjepa train` is). */
+ * is not bit-reproducible (`seqjepa train` is).
+ *
+ * Over 700 lines on purpose: the trainer thread and the analysis thread share the
+ * learner's private state under one lock; split, that state would have to be exported. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
