@@ -47,9 +47,12 @@ void env_destroy(Env *e) {
 }
 
 int env_reads_key(const EnvConfig *c, const WmCfgField *f) {
-    static const char *const worlds[2] = {"objects3d: ", "saccade: "};
-    const int reads[2] = {c->kind == 0 || c->source == ENV_SOURCE_OBJECTS3D, c->kind == 1};
-    for (int w = 0; w < 2; w++)
+    static const char *const worlds[ENV_KIND_COUNT] = {[ENV_KIND_OBJECTS3D] = "objects3d: ",
+                                                       [ENV_KIND_SACCADE] = "saccade: "};
+    const int reads[ENV_KIND_COUNT] = {
+        [ENV_KIND_OBJECTS3D] = c->kind == ENV_KIND_OBJECTS3D || c->source == ENV_SOURCE_OBJECTS3D,
+        [ENV_KIND_SACCADE] = c->kind == ENV_KIND_SACCADE};
+    for (int w = 0; w < ENV_KIND_COUNT; w++)
         if (f->help && !strncmp(f->help, worlds[w], strlen(worlds[w]))) return reads[w];
     return 1;
 }

@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/pool.h"
+#include "core/rng.h"
 
 /* Per-view instance attributes (floats). The object needs its rotation rows,
  * translation, the spot's position and colour; the floor needs the spot's pool as a
@@ -331,17 +332,8 @@ int rd_scene_layered(const RdScene *s) {
 /* ---- the GPU mesh cache: meshes appended to one vertex and one index buffer,
  * all dropped at once when full ---- */
 
-static uint64_t mix64(uint64_t k) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 static CacheSlot *cache_find(RdScene *s, uint64_t key) {
-    size_t h = mix64(key) & (CACHE_SLOTS - 1);
+    size_t h = wm_mix64(key) & (CACHE_SLOTS - 1);
     while (s->slots[h].used) {
         if (s->slots[h].key == key) return &s->slots[h];
         h = (h + 1) & (CACHE_SLOTS - 1);
