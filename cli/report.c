@@ -228,11 +228,11 @@ static void loss_paragraph(const RptInput *in, WmBuf *md) {
                           "M's target encoding %.4f, predicting the mean target encoding %.4f. ",
                       mr->loss_m, mr->loss, rr->loss, mr->loss_copy, mr->loss_mean);
         if (mr->loss < ref)
-            wm_buf_printf(md, "The prediction beats the better reference by %.4f: the predictor uses its inputs.\n\n",
-                          ref - mr->loss);
+            wm_buf_printf(md, "The trained model's prediction is %.4f (%.1f%%) below the better of the two references.\n\n",
+                          ref - mr->loss, 100 * (ref - mr->loss) / ref);
         else
-            wm_buf_printf(md, "The prediction does not beat the better reference (%.4f above it): a loss this size is "
-                              "reached without the action or the context.\n\n", mr->loss - ref);
+            wm_buf_printf(md, "The trained model's prediction is not below the better of the two references (%.4f above "
+                              "it): a loss this size is reached without the action or the context.\n\n", mr->loss - ref);
     } else {
         wm_buf_puts(md, "\n\n");
     }
