@@ -4,7 +4,7 @@
 #   make            build (release: -O2)       make test    deps + build + all tests
 #   make debug      -O0 build in build/debug   make asan    ASan+UBSan build, non-GL tests
 #   make demo       deps + build + train the quick objects3d preset + eval
-#   make bench      benchmarks (prints figures, asserts nothing)
+#   make bench      quick benchmarks (FULL=1: every benchmark at full length)
 #
 # Every target that builds first installs what is missing (.ci/deps.sh) and then builds
 # in a fresh $(MAKE): pkg-config below runs when make reads this file, so only a make
@@ -107,9 +107,18 @@ demo: deps
 	@$(MAKE) --no-print-directory MODE=$(MODE) $(EXE)
 	@sh .ci/demo.sh $(EXE)
 
+# Quick by default: every benchmark of 'bench all', each cut short (figures to check that
+# all of it runs and roughly how fast); FULL=1 runs 'seqjepa bench all' at full length.
+BENCH_QUICK := 'ops --batch 8 --reps 1 --seqs 32' 'render --seconds 0.5' \
+  'saccade --seconds 0.2' 'train --steps 2 --configs quick' 'gen --seqs 512 --seconds 1 --rounds 1'
 bench: deps
 	@$(MAKE) --no-print-directory MODE=$(MODE) $(EXE)
+ifeq ($(FULL),1)
 	$(EXE) bench all
+else
+	@rc=0; for b in $(BENCH_QUICK); do echo "== seqjepa bench $$b"; \
+	  $(EXE) bench $$b || rc=1; done; exit $$rc
+endif
 
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h)
