@@ -141,6 +141,7 @@ void sj_model_destroy(SjModel *m) {
 int sj_model_enc_dim(const SjModel *m) { return m->D; }
 int sj_model_agg_dim(const SjModel *m) { return m->E; }
 const SjShape *sj_model_shape(const SjModel *m) { return &m->shape; }
+const SjModelConfig *sj_model_config(const SjModel *m) { return &m->cfg; }
 size_t sj_model_param_count(const SjModel *m) { return m->p.n_param; }
 double sj_model_step_flops(const SjModel *m, int B, int M) {
     double enc = nn_resnet_flops(m->enc, m->shape.img_h, m->shape.img_w);

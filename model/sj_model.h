@@ -44,6 +44,8 @@ void sj_model_destroy(SjModel *m);
 int sj_model_enc_dim(const SjModel *m);
 int sj_model_agg_dim(const SjModel *m);
 const SjShape *sj_model_shape(const SjModel *m);
+/* The config the model was built from (for an untrained twin: sj_model_create). */
+const SjModelConfig *sj_model_config(const SjModel *m);
 /* Trainable parameter count (online side: encoder, action projection, transformer,
  * [AGG], predictor). */
 size_t sj_model_param_count(const SjModel *m);

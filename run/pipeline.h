@@ -51,4 +51,24 @@ int pl_check_shape(const SjModel *m, const EnvSpec *sp, const char *what, char *
 /* Runs the probes of model/sj_eval.h. */
 int pl_eval(SjModel *m, const RunConfig *rc, const PlEvalData *d, SjEvalResult *res, char *err, size_t errsz);
 
+/* The model beside its controls, all scored on the same data by the same probes: the
+ * columns of every results table (sj_eval_markdown_table). Today: the model, the same
+ * config randomly initialised (from train.seed, as training starts), chance, and the
+ * oracle (the probes fed the true latents and actions). A new control is one more
+ * column added in pl_eval_table alone. */
+enum { PL_MAX_COLUMNS = 8 };
+typedef struct {
+    int n;
+    int model, random, chance, oracle; /* column indices */
+    SjEvalColumn col[PL_MAX_COLUMNS];
+    SjEvalResult res[PL_MAX_COLUMNS];
+    char about[PL_MAX_COLUMNS][256];
+} PlEvalTable;
+/* Evaluates m (described by model_about) and the controls on d, with a progress bar
+ * (rate and ETA) on stderr unless quiet. The model's column keeps the PCA of its
+ * features and the prediction losses. The table refers to itself: don't copy it. */
+int pl_eval_table(SjModel *m, const char *model_about, const RunConfig *rc, const PlEvalData *d, int quiet,
+                  PlEvalTable *t, char *err, size_t errsz);
+void pl_eval_table_free(PlEvalTable *t);
+
 #endif
