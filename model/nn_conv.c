@@ -3,6 +3,7 @@
  * channel: any range of output rows is one GEMM,
  *     out[co, rows*ow] = W[co, ci*kh*kw] x col[ci*kh*kw, rows*ow],
  * with col the im2col lowering of those rows. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -366,8 +367,18 @@ static void reduce_parts(void *ctx, int64_t i0, int64_t i1, int worker) {
     }
 }
 
+/* While paths are recorded: the layer, the pass, the route it took and its time. */
+static void note_route(const NnConv2d *d, const char *pass, const char *route, int gemm, double t0) {
+    char key[160];
+    snprintf(key, sizeof key, "conv %3d->%3d k%d s%d %3dx%-3d n%4d %-7s %s%s%s", d->ci, d->co, d->kh,
+             d->stride, d->h, d->w, d->n, pass, route, gemm ? " + GEMM " : "",
+             gemm ? nn_gemm_serial_path(d->co, 512, d->ci * d->kh * d->kw) : "");
+    nn_path_add(key, nn_process_cpu() - t0, nn_conv2d_flops(d));
+}
+
 void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnReal *bias,
                        const NnConv2d *d, NnReal *scratch) {
+    const double t0 = nn_paths_recording() ? nn_process_cpu() : 0;
     const size_t ldo = (size_t)d->n * d->oh * d->ow;
     ConvTask t = {d, in, w, NULL, NULL, out, NULL, scratch, 0, 0, 0};
     if (use_direct(d)) {
@@ -382,12 +393,16 @@ void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnR
         BiasTask b = {out, bias, NULL, ldo};
         nn_par_for(d->co, bias_add_rows, &b);
     }
+    if (nn_paths_recording())
+        note_route(d, "forward", use_direct(d) ? "direct fp32" : is_pointwise(d) ? "1x1" : "im2col",
+                   !use_direct(d), t0);
 }
 
 static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *dout,
                           const NnReal *in, const NnReal *w, const NnConv2d *d, NnReal *scratch,
                           int assign) {
     const size_t ldo = (size_t)d->n * d->oh * d->ow, ws = wsize(d);
+    double t0 = nn_paths_recording() ? nn_process_cpu() : 0;
     if (dbias) {
         BiasTask b = {(NnReal *)dout, NULL, dbias, ldo};
         nn_par_for(d->co, bias_grad_rows, &b);
@@ -409,6 +424,11 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
         nn_par_for(jobs, pw ? conv1x1_bwd_jobs : conv_wgrad_jobs, &t);
         ReduceTask r = {dw, thread_cols(&t, 0) + col_elems(d), per_thread(d), T};
         nn_par_for((int64_t)ws, reduce_parts, &r);
+    }
+    if (dw && nn_paths_recording()) {
+        const int direct = use_direct_wgrad(d);
+        note_route(d, "dweight", direct ? "direct fp32" : pw ? "1x1" : "im2col", !direct, t0);
+        t0 = nn_process_cpu();
     }
     if (!din) return;
     t.need_dw = 0;
@@ -435,6 +455,12 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
         if (assign) memset(din, 0, sizeof *din * d->n * d->ci * d->h * d->w);
         t.rows = chunk_images(d);
         nn_par_for((d->n + t.rows - 1) / t.rows, conv_bwd_scatter_jobs, &t);
+    }
+    if (nn_paths_recording()) {
+        const int direct = !pw && grad_is_conv(d) && use_direct(&g);
+        note_route(d, "dinput",
+                   pw ? "1x1" : direct ? "direct fp32" : grad_is_conv(d) ? "im2col of dout" : "col2im",
+                   !direct, t0);
     }
 }
 
@@ -498,6 +524,9 @@ void nn_conv2d_backward_naive(NnReal *din, NnReal *dw, NnReal *dbias, const NnRe
 
 void nn_linear_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnReal *b, int n,
                        int fi, int fo) {
+    if (nn_paths_recording())
+        nn_path_notef("linear %5d x %4d -> %4d       forward/backward: GEMM %s", n, fi, fo,
+                      nn_gemm_serial_path(n, fo, fi));
     nn_gemm(0, 1, n, fo, fi, 1, in, fi, w, fi, 0, out, fo);
     if (b)
         for (int i = 0; i < n; i++) {
