@@ -18,7 +18,7 @@
 
 static const char *usage =
     "usage: seqjepa bench train [--steps N] [--threads N] [--rounds N] [--only LIST] [--no-torch]\n"
-    "                           [section.key=value ...]\n\n"
+    "                           [--paths] [model.precision=bf16 ...]\n\n"
     "Times seq-JEPA training steps (forward, backward, AdamW, EMA) for: the quick and\n"
     "default objects3d presets (configs/objects3d-quick.ini, configs/objects3d-default.ini)\n"
     "and the reference configuration ResNet-18-CIFAR at 32 px, batch 32, M_train 3.\n"
@@ -27,13 +27,17 @@ static const char *usage =
     "2), with the load average printed before and after every run; the last line of each\n"
     "configuration gives the best rate of each side and their ratio. --only takes a comma\n"
     "list of quick,default,reference; section.key=value overrides apply to every\n"
-    "configuration.\n";
+    "configuration (e.g. model.precision=bf16). --paths prints, for one step of each\n"
+    "configuration, the route every convolution pass took (direct, im2col, ...), the GEMM\n"
+    "path (the engine's own, OpenBLAS; fp32 or bf16) of every product shape, and their\n"
+    "CPU times (CPU seconds, which other processes barely move). SEQJEPA_GEMM=blas|own|auto\n"
+    "selects the GEMM path.\n";
 
 #define TORCH_PY     "/usr/bin/python3"
 #define TORCH_SCRIPT "bench/torch_train.py"
 
 typedef struct {
-    int steps, threads, rounds, torch;
+    int steps, threads, rounds, torch, paths;
 } TrainArgs;
 
 static const WmCfgField *model_field(const char *key) {
@@ -112,11 +116,20 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
         SjStepOut o;
         sj_model_train_step(m, b.pixels, b.actions, B, M + 1, M, &rng, &o); /* warm-up */
         sj_model_update(m, 1e-4, 0.99);
-        char enc[WM_CFG_STR_MAX];
+        char enc[WM_CFG_STR_MAX], prec[WM_CFG_STR_MAX];
         wm_cfg_enum_name(model_field("encoder"), rc.model.encoder, enc, sizeof enc);
-        printf("%s: encoder %s width %d, %d px, batch %d, M_train %d, %zu parameters\n", label, enc,
-               rc.model.encoder == SJ_ENC_SMALL ? rc.model.width : 64, sh.img_h, B, M,
+        wm_cfg_enum_name(model_field("precision"), rc.model.precision, prec, sizeof prec);
+        printf("%s: encoder %s width %d, %d px, batch %d, M_train %d, %s, %zu parameters\n", label, enc,
+               rc.model.encoder == SJ_ENC_SMALL ? rc.model.width : 64, sh.img_h, B, M, prec,
                sj_model_param_count(m));
+        if (ta->paths) {
+            nn_paths_record(1);
+            sj_model_train_step(m, b.pixels, b.actions, B, M + 1, M, &rng, &o);
+            sj_model_update(m, 1e-4, 0.99);
+            nn_paths_record(0);
+            printf("  routes and GEMM paths of one step (SEQJEPA_GEMM=%s):\n", nn_gemm_path_name(nn_get_gemm_path()));
+            nn_paths_print(stdout);
+        }
         double best = 0, best_torch = 0, torch_rss = -1;
         for (int round = 0; round < ta->rounds && !r; round++) {
             double l0 = load_average(), t0 = wm_now();
@@ -176,13 +189,14 @@ static int wanted(const char *only, const char *label) {
 }
 
 int cli_bench_train(int argc, char **argv) {
-    const char *steps_s = NULL, *threads_s = NULL, *rounds_s = NULL, *only = NULL, *no_torch = NULL;
+    const char *steps_s = NULL, *threads_s = NULL, *rounds_s = NULL, *only = NULL, *no_torch = NULL, *paths = NULL;
     CliFlag flags[] = {{"--steps", 1, &steps_s}, {"--threads", 1, &threads_s}, {"--rounds", 1, &rounds_s},
-                       {"--only", 1, &only},     {"--no-torch", 0, &no_torch}, {NULL, 0, NULL}};
+                       {"--only", 1, &only},     {"--no-torch", 0, &no_torch}, {"--paths", 0, &paths},
+                       {NULL, 0, NULL}};
     CliArgs a;
     int prc = cli_parse(argc, argv, flags, 0, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
-    TrainArgs ta = {steps_s ? atoi(steps_s) : 5, threads_s ? atoi(threads_s) : 0, rounds_s ? atoi(rounds_s) : 2, 0};
+    TrainArgs ta = {steps_s ? atoi(steps_s) : 5, threads_s ? atoi(threads_s) : 0, rounds_s ? atoi(rounds_s) : 2, 0, paths != NULL};
     if (ta.steps < 1 || ta.steps > 100000 || ta.threads < 0 || ta.rounds < 1 || ta.rounds > 1000) {
         fprintf(stderr, "seqjepa bench train: --steps must be in [1, 100000], --rounds in [1, 1000] and --threads "
                         ">= 0\n\n%s",

@@ -97,6 +97,12 @@ static size_t per_thread(const NnConv2d *d) {
  * 16-64 channels on planes of 8+ pixels, about even at 128 channels, behind from 256
  * and for 3-channel input; weight gradient faster up to 64 channels, behind at 128. */
 static int use_direct(const NnConv2d *d) {
+#ifndef NN_REAL_DOUBLE
+    /* bf16: im2col and the bf16 GEMM from 64x64 channels (measured with bench train
+     * --paths, reference configuration: 170-190 GFLOP per CPU-second against 110-130
+     * for the float direct route at 128x128, 133-157 against 119-150 at 64x64) */
+    if (nn_get_precision() == NN_PREC_BF16 && (long)d->ci * d->co >= 64 * 64) return 0;
+#endif
     return !is_pointwise(d) && nn_direct_ok(d) && d->ci >= 8 && (long)d->ci * d->co <= 128 * 128;
 }
 static int use_direct_wgrad(const NnConv2d *d) {
