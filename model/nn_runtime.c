@@ -162,7 +162,18 @@ void nn_runtime_init(int threads) {
                           : "has neither AVX2 nor AVX-512");
     if (bi.forced_by[0] && strcmp(bi.detected, "?"))
         wm_info("nn: OpenBLAS had chosen %s by itself", bi.detected);
+#ifndef NN_REAL_DOUBLE
+    const NnGemmPath path = nn_get_gemm_path(); /* reads SEQJEPA_GEMM once, here */
+    const int own = path != NN_GEMM_BLAS && nn_gemm_own_ok(0);
+    if (own && (path == NN_GEMM_OWN || !g_blas_avx512))
+        wm_info("nn: products on the engine's own AVX-512 GEMM%s%s%s", better ? " (OpenBLAS runs " : "",
+                better ? bi.core : "", better ? " kernels)" : "");
+    else if (own)
+        wm_info("nn: products on OpenBLAS, the engine's own AVX-512 GEMM where it measured faster");
+    if (better && !own)
+#else
     if (better)
+#endif
         wm_warn("nn: OpenBLAS uses %s kernels although the CPU runs %s ones; "
                 "set OPENBLAS_CORETYPE=%s for faster matrix products",
                 bi.core, better, better);
