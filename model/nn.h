@@ -20,8 +20,9 @@
  * Precision. NnReal is float, or double when compiled with -DNN_REAL_DOUBLE (the
  * finite-difference tests build the nn_*.c sources a second time that way).
  *
- * Threads. GEMMs use OpenBLAS threads; everything else splits over the engine's
- * pool (core/pool.h) in fixed chunks, so results are bitwise the same from run to run
+ * Threads. Everything, products included, splits over the engine's pool (core/pool.h)
+ * in fixed chunks (each product block is one single-threaded OpenBLAS call or the
+ * engine's own GEMM, see nn_set_gemm_path), so results are bitwise the same from run to run
  * for a fixed thread count. The pool belongs to the thread that called
  * nn_runtime_init; ops called from any other thread run single-threaded. */
 #ifndef NN_H
@@ -67,7 +68,9 @@ void nn_runtime_shutdown(void);
 int nn_runtime_threads(void);
 
 /* Row-major C = alpha * op(A) * op(B) + beta * C (op = transpose when ta / tb).
- * cblas_sgemm (float) or cblas_dgemm (double). nn_gemm_naive is the reference. */
+ * Single-threaded cblas_sgemm or the engine's own GEMM per block of C (float, see
+ * nn_set_gemm_path; bf16 products under NN_PREC_BF16), cblas_dgemm (double).
+ * nn_gemm_naive is the reference. */
 void nn_gemm(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
              const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc);
 void nn_gemm_naive(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,

@@ -17,7 +17,11 @@
  * products into a float sum per lane. Weights and activations stay float in memory.
  *
  * Every function with vector code carries its own target attribute: the file builds
- * for any x86-64 and the caller checks the CPU (nn_gemm_own_ok) before calling. */
+ * for any x86-64 and the caller checks the CPU (nn_gemm_own_ok) before calling.
+ *
+ * The packed blocks live on the calling thread's stack (about 660 KiB in float, half
+ * in bf16): nothing is allocated per call, and every thread that runs products
+ * (the pool's, the trainer's, default pthread stacks of 8 MiB) has room for them. */
 #include <stdint.h>
 #include <string.h>
 
