@@ -118,7 +118,7 @@ demo: deps
 # Quick by default: every benchmark of 'bench all' cut short (ops: the sgemm rates only),
 # to check that all of it runs and roughly how fast; FULL=1 runs 'seqjepa bench all'.
 BENCH_QUICK := 'ops --sgemm' 'render --seconds 0.5' \
-  'saccade --seconds 0.2' 'train --steps 2 --configs quick' 'gen --seqs 512 --seconds 1 --rounds 1'
+  'saccade --seconds 0.2' 'train --steps 2 --only quick --no-torch' 'gen --seqs 512 --seconds 1 --rounds 1'
 bench: deps
 	@$(MAKE) --no-print-directory MODE=$(MODE) $(EXE)
 ifeq ($(FULL),1)
