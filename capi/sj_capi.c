@@ -15,6 +15,7 @@
 #include "core/safetensors.h"
 #include "data/rollout.h"
 #include "envs/env.h"
+#include "envs/saccade.h"
 #include "model/sj_model.h"
 #include "model/sj_train.h"
 #include "nn/nn.h"
@@ -76,6 +77,9 @@ static int env_usable(const SjcEnv *e, const char *what, char *err, size_t errsz
 
 /* ---- environments ---- */
 
+static pid_t g_gl_pid; /* the process whose worlds use OpenGL (0: none yet) */
+static pthread_mutex_t g_gl_lock = PTHREAD_MUTEX_INITIALIZER;
+
 SjcEnv *sjc_env_create(const char *config_path, int n_over, const char *const *over, int lanes,
                        char *err, size_t errsz) {
     if (lanes < 1 || lanes > SJC_MAX_LANES) {
@@ -94,6 +98,23 @@ SjcEnv *sjc_env_create(const char *config_path, int n_over, const char *const *o
     SjcEnv *e = wm_new(SjcEnv, 1);
     const char *path = config_path && *config_path ? config_path : NULL;
     if (run_config_load(&e->rc, path, n_over, (char **)over, err, errsz)) {
+        wm_free(e);
+        return NULL;
+    }
+    /* OpenGL (Mesa's llvmpipe above all) keeps per-process state and threads that a
+     * forked child inherits half-alive: rendering there waits forever. Refuse instead. */
+    int gl = e->rc.env.kind == ENV_KIND_OBJECTS3D ||
+             (e->rc.env.kind == ENV_KIND_SACCADE && e->rc.env.source == ENV_SOURCE_OBJECTS3D);
+    pthread_mutex_lock(&g_gl_lock);
+    pid_t gl_pid = g_gl_pid;
+    if (gl && !gl_pid) g_gl_pid = getpid();
+    pthread_mutex_unlock(&g_gl_lock);
+    if (gl && gl_pid && gl_pid != getpid()) {
+        set_err(err, errsz, WM_ERR_ARG,
+                "this process was forked from one that had already rendered with OpenGL, which "
+                "cannot render again in the child; start such processes with 'spawn' (for a "
+                "PyTorch DataLoader: multiprocessing_context='spawn'), or make the first "
+                "rendering world only after forking");
         wm_free(e);
         return NULL;
     }
