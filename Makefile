@@ -4,9 +4,12 @@
 #   make            build (release: -O2)       make test    deps + build + all tests
 #   make debug      -O0 build in build/debug   make asan    ASan+UBSan build, non-GL tests
 #   make demo       deps + build + train the quick objects3d preset + eval
-#   make bench      benchmarks (prints figures, asserts nothing)
+#   make bench      quick benchmarks (FULL=1: every benchmark at full length)
 #   make python     libseqjepa.so for the Python package in python/seqjepa/
 #
+# Every target that builds first installs what is missing (.ci/deps.sh) and then builds
+# in a fresh $(MAKE): pkg-config below runs when make reads this file, so only a make
+# started after the install sees the packages it installed.
 # Folders may add rules in their own module.mk (included below).
 
 VERSION := 0.1.0
@@ -14,8 +17,13 @@ MODE ?= release
 CC := gcc
 BUILD := build/$(MODE)
 
-PKG_CFLAGS := $(shell pkg-config --cflags sdl2 glew egl 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs sdl2 glew egl 2>/dev/null)
+PKGS := sdl2 glew egl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Expanded in LDLIBS, so at each link: stop with pkg-config's own message when it found
+# nothing, rather than link without SDL, EGL and GLEW.
+pkg_check = $(if $(PKG_LIBS),,$(error pkg-config --libs $(PKGS): \
+  $(shell pkg-config --libs $(PKGS) 2>&1 | head -n 1) Run 'make deps' (as root it installs them)))
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wvla
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS) -MMD -MP -pthread \
@@ -31,7 +39,7 @@ else
 endif
 CFLAGS := $(BASE_CFLAGS) $(OPT) $(EXTRA_CFLAGS)
 LDFLAGS := $(OPT) -pthread
-LDLIBS := $(PKG_LIBS) -lGL -lopenblas -lstb -lm
+LDLIBS = $(pkg_check)$(PKG_LIBS) -lGL -lopenblas -lstb -lm
 
 # The layers, lowest first: a file may include headers of its own folder and of the
 # folders before it, never of one after it (`make layers`, part of `make test`).
@@ -53,10 +61,14 @@ else
   EXE := $(BUILD)/bin/seqjepa
 endif
 
-.PHONY: all debug asan test demo bench deps test-deps clean format tests layers
+.PHONY: all build debug asan test demo bench deps test-deps clean format tests layers
 # Keep objects of test programs (make would delete them as intermediates).
 .SECONDARY:
-all: deps $(EXE) tests
+all: deps
+	@$(MAKE) --no-print-directory MODE=$(MODE) build
+
+# The build alone, without the package check (what the targets above run in a fresh make).
+build: $(EXE) tests
 
 tests: $(TEST_BIN)
 
@@ -89,23 +101,34 @@ layers:
 	@sh tests/layers.sh $(LAYERS)
 
 test: test-deps layers
-	@$(MAKE) --no-print-directory MODE=$(MODE) $(EXE) tests
+	@$(MAKE) --no-print-directory MODE=$(MODE) build
 	@sh tests/run.sh $(BUILD)/tests $(EXE)
 
-debug:
-	@$(MAKE) --no-print-directory MODE=debug all
+debug: deps
+	@$(MAKE) --no-print-directory MODE=debug build
 
 # Address + UndefinedBehavior sanitizers over every test that does not need OpenGL.
 asan: test-deps
-	@$(MAKE) --no-print-directory MODE=asan build/asan/bin/seqjepa tests
+	@$(MAKE) --no-print-directory MODE=asan build
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  sh tests/run.sh --no-gl build/asan/tests build/asan/bin/seqjepa
 
-demo: deps $(EXE)
+demo: deps
+	@$(MAKE) --no-print-directory MODE=$(MODE) $(EXE)
 	@sh .ci/demo.sh $(EXE)
 
-bench: deps $(EXE)
+# Quick by default: every benchmark of 'bench all' cut short (ops: the sgemm rates only),
+# to check that all of it runs and roughly how fast; FULL=1 runs 'seqjepa bench all'.
+BENCH_QUICK := 'ops --sgemm' 'render --seconds 0.5' \
+  'saccade --seconds 0.2' 'train --steps 2 --configs quick' 'gen --seqs 512 --seconds 1 --rounds 1'
+bench: deps
+	@$(MAKE) --no-print-directory MODE=$(MODE) $(EXE)
+ifeq ($(FULL),1)
 	$(EXE) bench all
+else
+	@rc=0; for b in $(BENCH_QUICK); do echo "== seqjepa bench $$b"; \
+	  $(EXE) bench $$b || rc=1; done; exit $$rc
+endif
 
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h)

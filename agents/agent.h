@@ -23,22 +23,23 @@
 #include "core/config.h"
 #include "envs/env.h"
 
-/* [agent] section. */
+/* [agent] section. A key one world alone reads opens its help with the world's name
+ * ("saccade: "), as in [env]. */
 #define AGENT_FIELDS(X, S)                                                                         \
     X(S, ENUM, kind, "auto", 0, 0, "auto|iid|rotate|so3|walk|loop|saliency|uniform|path|human",    \
       "policy; auto: iid for objects3d (the 3DIEBench protocol), saliency for saccade")            \
     X(S, REAL, max_angle, "30", 0, 180, NULL,                                                      \
-      "rotate, walk, loop (objects3d): largest rotation per step, degrees")                        \
+      "objects3d: largest rotation per step of rotate, walk and loop, degrees")                    \
     X(S, REAL, turn, "30", 0, 180, NULL,                                                           \
-      "walk (objects3d): largest change of the rotation axis per step, degrees")                   \
+      "objects3d: largest change of walk's rotation axis per step, degrees")                       \
     X(S, REAL, max_shift, "0.25", 0, 1, NULL,                                                      \
-      "walk, loop (saccade): largest displacement per saccade and axis, share of the scene side")  \
+      "saccade: largest displacement of walk and loop per saccade and axis, share of the scene side") \
     X(S, INT, loop_len, "0", 0, 1000000, NULL,                                                     \
       "loop: actions out before they are undone in reverse (0: half the sequence)")                \
     X(S, STR, path, "", 0, 0, NULL,                                                                \
       "path: text file, one action per line (action_dim numbers; rotations as w x y z)")           \
     X(S, BOOL, redraw_colors, "true", 0, 0, NULL,                                                  \
-      "iid (objects3d): draw hues, light and translation afresh every view as 3DIEBench does; "    \
+      "objects3d: iid draws hues, light and translation afresh every view as 3DIEBench does; "     \
       "false keeps them for the whole sequence")
 
 WM_CFG_STRUCT(AgentConfig, AGENT_FIELDS);

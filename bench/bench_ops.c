@@ -176,7 +176,7 @@ static void bench_encoder(const char *label, NnResNetConfig cfg, int n, int hw, 
 static void bench_transformer(int e, int seqs, int t, int reps) {
     NnParams p;
     nn_params_init(&p);
-    NnTransformerConfig cfg = {3, e, 4, 4 * e, 0.1f, 1};
+    NnTransformerConfig cfg = {3, e, 4, 4 * e, 0.1f, 1, NULL};
     NnTransformer *tf = nn_transformer_create(&p, "transformer", &cfg);
     NnStore s;
     nn_store_create(&s, &p, NN_STORE_GRAD);

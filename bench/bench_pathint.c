@@ -10,6 +10,7 @@
 #include "run/args.h"
 #include "bench/bench.h"
 #include "run/pipeline.h"
+#include "run/report.h"
 #include "core/canvas.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -98,26 +99,6 @@ static void json_metric(WmBuf *js, const char *key, const Variant *v, int seeds,
     wm_buf_printf(js, "\"%s\": {\"mean\": %.6f, \"std\": %.6f}%s", key, m, sd, last ? "" : ", ");
 }
 
-/* Loss curve from a run's log.csv. */
-static int read_loss(const char *dir, double *steps, double *loss, int cap) {
-    char path[1200], *text;
-    size_t len;
-    if (wm_path_join(path, sizeof path, dir, SJ_LOG_FILE) || wm_read_file(path, &text, &len, NULL, 0)) return 0;
-    int n = 0;
-    for (char *line = strchr(text, '\n'); line && line[1] && n < cap; line = strchr(line + 1, '\n')) {
-        double s, l;
-        if (sscanf(line + 1, "%lf,%lf", &s, &l) == 2) steps[n] = s, loss[n] = l, n++;
-    }
-    wm_free(text);
-    return n;
-}
-
-static int save_png(const WmCanvas *c, const char *dir, const char *name, char *err, size_t errsz) {
-    char path[1200];
-    if (wm_path_join(path, sizeof path, dir, name)) return wm_errf(err, errsz, WM_ERR_ARG, "path too long");
-    return wm_png_write(path, c->w, c->h, 3, c->rgb, 0, err, errsz);
-}
-
 static int figures(const char *dir, Variant *vs, int nv, int seeds, int m_max, const PlEvalData *d0, int rot,
                    const char *ylab_pca, char *err, size_t errsz) {
     WmFont *f = wm_font_load(NULL, 13, err, errsz);
@@ -153,23 +134,23 @@ static int figures(const char *dir, Variant *vs, int nv, int seeds, int m_max, c
         }
         wm_plot_series(&p, xs, ys, m_max, wm_palette(i), 0, 1, NULL);
     }
-    rc = save_png(&c, dir, "r2_vs_m.png", err, errsz);
+    rc = rpt_save_png(&c, dir, "r2_vs_m.png", err, errsz);
     wm_canvas_free(&c);
     /* Loss curves of the trained variants (first seed). */
     if (!rc) {
         enum { CAP = 100000 };
         double *st = wm_new(double, CAP), *ls = wm_new(double, CAP), ymax = 0.01, xmax = 1;
         for (int i = 0; i < nv; i++) {
-            int n = vs[i].trained ? read_loss(vs[i].run_dir[0], st, ls, CAP) : 0;
+            int n = vs[i].trained ? rpt_read_loss(vs[i].run_dir[0], st, ls, CAP) : 0;
             for (int k = 0; k < n; k++) ymax = fmax(ymax, ls[k]), xmax = fmax(xmax, st[k]);
         }
         wm_canvas_init(&c, 760, 420, white);
         wm_plot_begin(&p, &c, f, 70, 40, 640, 310, 0, xmax, 0, ymax * 1.05, "training loss (1 - cos), seed 1", "step", "loss");
         for (int i = 0; i < nv; i++) {
-            int n = vs[i].trained ? read_loss(vs[i].run_dir[0], st, ls, CAP) : 0;
+            int n = vs[i].trained ? rpt_read_loss(vs[i].run_dir[0], st, ls, CAP) : 0;
             if (n) wm_plot_series(&p, st, ls, n, wm_palette(i), 2, 0, vs[i].name);
         }
-        rc = save_png(&c, dir, "loss.png", err, errsz);
+        rc = rpt_save_png(&c, dir, "loss.png", err, errsz);
         wm_canvas_free(&c);
         wm_free(st), wm_free(ls);
     }
@@ -209,7 +190,7 @@ static int figures(const char *dir, Variant *vs, int nv, int seeds, int m_max, c
             else snprintf(title, sizeof title, "PCA of z (view 1), %s, colour: %s", pv->name, ylab_pca);
             wm_plot_begin(&p, &c, f, 60, 40, 470, 420, x0, x1, lo, hi, title, "PC 1", "PC 2");
             wm_plot_scatter(&p, px, py, cols, n, 2);
-            rc = save_png(&c, dir, pass ? "pca_zagg.png" : "pca_z.png", err, errsz);
+            rc = rpt_save_png(&c, dir, pass ? "pca_zagg.png" : "pca_z.png", err, errsz);
             wm_canvas_free(&c);
         }
         wm_free(px), wm_free(py), wm_free(cols), wm_free(val);
@@ -231,7 +212,7 @@ int cli_bench_pathint(int argc, char **argv) {
     static RunConfig rc;
     char err[1024];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        fprintf(stderr, "seqjepa bench pathint: %s\n", err);
+        cli_error("bench pathint", err);
         return 1;
     }
     int seeds = rc.bench.seeds, m_max = rc.eval.m_max, loop_m = 2 * rc.bench.loop_len;
@@ -268,7 +249,7 @@ int cli_bench_pathint(int argc, char **argv) {
         }
     }
     if (wm_mkdirs(out, err, sizeof err)) {
-        fprintf(stderr, "seqjepa bench pathint: %s\n", err);
+        cli_error("bench pathint", err);
         return 1;
     }
     nn_runtime_init(rc.train.threads);
@@ -287,14 +268,15 @@ int cli_bench_pathint(int argc, char **argv) {
         if (pl_eval_data(&rs, NULL, rc.eval.train_seqs, rc.eval.test_seqs, &d, err, sizeof err) ||
             pl_eval_data(&rs, &la, 8, rc.bench.loop_seqs, &loops, err, sizeof err))
             goto fail;
-        SjEvalSplit lsplit = {loops.te.n, loops.te.t, loops.te.pixels, loops.te.actions, loops.te.labels, loops.cum_te};
+        SjEvalSplit lsplit = {loops.te.n, loops.te.t, loops.te.pixels, loops.te.actions, loops.te.labels, loops.cum_te,
+                              loops.te.latents, loops.te.latent_dim};
         for (int i = 0; i < nv; i++) {
             Variant *v = &vs[i];
             SjEvalSpec spec = {.m_max = m_max, .cum_dim = d.spec.action_dim, .mlp = rot, .mlp_hidden = rc.eval.mlp_hidden,
                                .mlp_epochs = rc.eval.mlp_epochs, .seed = (uint64_t)rs.eval.seed, .loops = &lsplit,
                                .loop_m = loop_m, .want_pca = s == 0};
-            SjEvalSplit tr = {d.tr.n, d.tr.t, d.tr.pixels, d.tr.actions, d.tr.labels, d.cum_tr};
-            SjEvalSplit te = {d.te.n, d.te.t, d.te.pixels, d.te.actions, d.te.labels, d.cum_te};
+            SjEvalSplit tr = {d.tr.n, d.tr.t, d.tr.pixels, d.tr.actions, d.tr.labels, d.cum_tr, d.tr.latents, d.tr.latent_dim};
+            SjEvalSplit te = {d.te.n, d.te.t, d.te.pixels, d.te.actions, d.te.labels, d.cum_te, d.te.latents, d.te.latent_dim};
             if (v->oracle) {
                 if (sj_eval_oracle(&spec, &tr, &te, d.spec.action_dim, v->oracle_r2[s], err, sizeof err)) goto fail_d;
                 wm_info("bench: seed %d, oracle done", s + 1);
@@ -315,7 +297,8 @@ int cli_bench_pathint(int argc, char **argv) {
                     r = wm_errf(err, sizeof err, WM_ERR_ARG, "--out path too long");
                     goto fail_d;
                 }
-                snprintf(rv.train.out, sizeof rv.train.out, "%s", v->run_dir[s]);
+                /* fits: checked just above (snprintf here made gcc -O0 warn of truncation) */
+                memcpy(rv.train.out, v->run_dir[s], strlen(v->run_dir[s]) + 1);
                 wm_info("bench: seed %d, training %s (%d steps)", s + 1, v->name, rv.train.steps);
                 SjTrainResult tres;
                 r = pl_train(&rv, 0, quiet != NULL, &tres, err, sizeof err);
@@ -345,7 +328,7 @@ int cli_bench_pathint(int argc, char **argv) {
 
     /* report.md */
     WmBuf md = {0}, js = {0}, text = {0};
-    run_config_text(&rc, &text);
+    run_config_bench_text(&rc, &text);
     wm_buf_printf(&md, "# Path-integration benchmark\n\n%s world, %d seed%s, %d + %d evaluation sequences (training / held-out "
                        "objects), closed loops of %d steps out and back (%d sequences). %s\n\n",
                   rot ? "objects3d" : "saccade", seeds, seeds > 1 ? "s (mean ± std)" : "", rc.eval.train_seqs,
@@ -353,7 +336,7 @@ int cli_bench_pathint(int argc, char **argv) {
                   rot ? "Regressors: an MLP with two hidden layers or ridge, whichever scores higher on a validation "
                         "fifth of the probe-training rows" : "Regressors: ridge (linear).");
     if (rot) wm_buf_printf(&md, "(MLP hidden width %d, %d epochs.)\n\n", rc.eval.mlp_hidden, rc.eval.mlp_epochs);
-    wm_buf_printf(&md, "| variant | top-1 z | top-1 z_AGG (M=%d) | equivariance R^2 | path-int. R^2 M=1 | M=%d | M=%d, actions "
+    wm_buf_printf(&md, "| variant | top-1 z | top-1 z_AGG (M=%d) | equivariance R^2 | path-int. R^2 M=1 (trivial*) | M=%d | M=%d, actions "
                        "zeroed | M=%d, features zeroed | closed-loop error | open-path error |\n|---|---|---|---|---|---|---|---|---|---|\n",
                   m_max, m_max, m_max, m_max);
     for (int i = 0; i < nv; i++) {
@@ -377,7 +360,9 @@ int cli_bench_pathint(int argc, char **argv) {
         md_cell(&md, v, seeds, g_open, loop_m);
         wm_buf_puts(&md, "\n");
     }
-    wm_buf_puts(&md, "\nPath-integration R^2 by M (cumulative action from view 1 to view M+1):\n\n| variant |");
+    wm_buf_puts(&md, "\n\\* At M = 1 the probe input holds a_M, which is the cumulative action itself: every variant and "
+                    "ablation scores 1 there, so the M = 1 column checks the plumbing, not the model.\n");
+    wm_buf_puts(&md, "\nPath-integration R^2 by M (cumulative action from view 1 to view M+1; M = 1 trivial, as above):\n\n| variant |");
     for (int M = 1; M <= m_max; M++) wm_buf_printf(&md, " M=%d |", M);
     wm_buf_puts(&md, "\n|---|");
     for (int M = 1; M <= m_max; M++) wm_buf_puts(&md, "---|");
@@ -465,7 +450,7 @@ int cli_bench_pathint(int argc, char **argv) {
     if (status) goto fail;
     goto done;
 fail:
-    fprintf(stderr, "seqjepa bench pathint: %s\n", err);
+    cli_error("bench pathint", err);
 done:
     pl_eval_data_free(&d0);
     for (int i = 0; i < nv; i++)

@@ -138,7 +138,7 @@ int cli_bench_render(int argc, char **argv) {
     char err[512];
     int screens = rd_headless_screens(err, sizeof err);
     if (!screens) {
-        fprintf(stderr, "seqjepa bench render: %s\n", err);
+        cli_error("bench render", err);
         return 1;
     }
     int rc = 0;
@@ -153,7 +153,7 @@ int cli_bench_render(int argc, char **argv) {
         Env *one = make_env(&o, (int)size, o.lanes, 1, err, sizeof err);
         Env *many = one ? make_env(&o, (int)size, o.lanes, o.threads, err, sizeof err) : NULL;
         if (!one || !many) {
-            fprintf(stderr, "seqjepa bench render: %s\n", err);
+            cli_error("bench render", err);
             env_destroy(one);
             return 1;
         }

@@ -17,12 +17,31 @@
 #include "model/sj_model.h"
 
 static const char *usage =
-    "usage: seqjepa bench train [--steps N] [--threads N]\n\n"
+    "usage: seqjepa bench train [--steps N] [--threads N] [--configs LIST]\n\n"
     "Times seq-JEPA training steps (forward, backward, AdamW, EMA) for: the quick and\n"
     "default objects3d presets (configs/objects3d-quick.ini, configs/objects3d-default.ini)\n"
     "and the reference configuration ResNet-18-CIFAR at 32 px, batch 32, M_train 3.\n"
     "Prints one line each: sequences/s, GFLOP/s, model memory and the process's peak RSS.\n"
-    "bench/torch_train.py times the same configurations in PyTorch.\n";
+    "bench/torch_train.py times the same configurations in PyTorch.\n"
+    "  --steps N       timed steps per configuration, after one warm-up step (default 5)\n"
+    "  --configs LIST  comma-separated subset of quick,default,reference (default: all)\n";
+
+static const char *const config_names[] = {"quick", "default", "reference"};
+
+/* 1 when every comma-separated item of list names a configuration, and sets want[i] for
+ * each one named. */
+static int parse_configs(const char *list, int want[3]) {
+    for (const char *p = list;;) {
+        size_t len = strcspn(p, ",");
+        int found = 0;
+        for (int i = 0; i < 3; i++)
+            if (len == strlen(config_names[i]) && !strncmp(p, config_names[i], len))
+                want[i] = found = 1;
+        if (!found) return 0;
+        if (!p[len]) return 1;
+        p += len + 1;
+    }
+}
 
 static int bench_one(const char *label, const char *cfg_path, char **over, int n_over, int steps, char *err, size_t errsz) {
     static RunConfig rc;
@@ -73,8 +92,11 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
 }
 
 int cli_bench_train(int argc, char **argv) {
-    const char *steps_s = NULL, *threads_s = NULL;
-    CliFlag flags[] = {{"--steps", 1, &steps_s}, {"--threads", 1, &threads_s}, {NULL, 0, NULL}};
+    const char *steps_s = NULL, *threads_s = NULL, *configs_s = NULL;
+    CliFlag flags[] = {{"--steps", 1, &steps_s},
+                       {"--threads", 1, &threads_s},
+                       {"--configs", 1, &configs_s},
+                       {NULL, 0, NULL}};
     CliArgs a;
     int prc = cli_parse(argc, argv, flags, 0, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
@@ -83,15 +105,30 @@ int cli_bench_train(int argc, char **argv) {
         fprintf(stderr, "seqjepa bench train: --steps must be in [1, 100000] and --threads >= 0\n\n%s", usage);
         return 2;
     }
+    int want[3] = {!configs_s, !configs_s, !configs_s};
+    if (configs_s && !parse_configs(configs_s, want)) {
+        fprintf(stderr,
+                "seqjepa bench train: --configs takes names from quick,default,reference, got "
+                "'%s'\n\n%s",
+                configs_s, usage);
+        return 2;
+    }
     nn_runtime_init(threads);
     char err[1024];
     char *ref[] = {"model.encoder=resnet18-cifar", "env.size=32", "train.batch=32", "train.m_train=3"};
-    int r = bench_one("quick", "configs/objects3d-quick.ini", NULL, 0, steps, err, sizeof err);
-    if (!r) r = bench_one("default", "configs/objects3d-default.ini", NULL, 0, steps, err, sizeof err);
-    if (!r) r = bench_one("reference", "configs/objects3d-quick.ini", ref, 4, steps, err, sizeof err);
+    int r = 0;
+    if (want[0])
+        r = bench_one(config_names[0], "configs/objects3d-quick.ini", NULL, 0, steps, err,
+                      sizeof err);
+    if (!r && want[1])
+        r = bench_one(config_names[1], "configs/objects3d-default.ini", NULL, 0, steps, err,
+                      sizeof err);
+    if (!r && want[2])
+        r = bench_one(config_names[2], "configs/objects3d-quick.ini", ref, 4, steps, err,
+                      sizeof err);
     nn_runtime_shutdown();
     if (r) {
-        fprintf(stderr, "seqjepa bench train: %s\n", err);
+        cli_error("bench train", err);
         return 1;
     }
     return 0;

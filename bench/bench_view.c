@@ -48,7 +48,7 @@ static int bench_session(const BenchSession *s, int frames, const char *dir) {
     snprintf(thr, sizeof thr, "train.threads=%d", s->threads);
     char *overs[2] = {over, thr};
     if (run_config_load(&rc, s->config, 2, overs, err, sizeof err)) {
-        fprintf(stderr, "seqjepa bench view: %s\n", err);
+        cli_error("bench view", err);
         return 1;
     }
     snprintf(path, sizeof path, "%s/%s.txt", dir, s->name);
@@ -80,7 +80,7 @@ static int bench_session(const BenchSession *s, int frames, const char *dir) {
     size_t len;
     snprintf(jpath, sizeof jpath, "%s.json", shot);
     if (wm_read_file(jpath, &text, &len, err, sizeof err)) {
-        fprintf(stderr, "seqjepa bench view: %s\n", err);
+        cli_error("bench view", err);
         return 1;
     }
     WmJson *j = wm_json_parse(text, len, err, sizeof err); /* may point into text */

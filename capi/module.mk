@@ -8,7 +8,7 @@ PIC_LIB := $(BUILD)/pic/libseqjepa.a
 SO := $(BUILD)/libseqjepa.so
 PY_SO := python/seqjepa/libseqjepa.so
 
-.PHONY: python
+.PHONY: python python-build
 
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -32,7 +32,10 @@ $(SO): $(CAPI_OBJ) $(PIC_LIB) capi/exports.map
 $(PY_SO): $(SO)
 	@cp $< $@.tmp && mv $@.tmp $@
 
-python: deps $(PY_SO)
+# As the Makefile's other targets: install what is missing, then build in a fresh make.
+python: deps
+	@$(MAKE) --no-print-directory MODE=$(MODE) python-build
+python-build: $(PY_SO)
 
 # The Python tests (tests/test_py_*.py) load python/seqjepa/libseqjepa.so.
 ifeq ($(MODE),release)

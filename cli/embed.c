@@ -73,7 +73,7 @@ int cli_embed(int argc, char **argv) {
     status = 0;
     goto done;
 fail:
-    fprintf(stderr, "seqjepa embed: %s\n", err);
+    cli_error("embed", err);
 done:
     wm_array_free(&V), wm_array_free(&Av);
     wm_free(z), wm_free(za);

@@ -9,6 +9,7 @@
 #include "run/pipeline.h"
 #include "run/runcfg.h"
 #include "core/clock.h"
+#include "run/report.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/progress.h"
@@ -21,8 +22,13 @@ static const char *usage =
     "held-out ones (eval.m_max + 1 views each, seed eval.seed), computes frozen features\n"
     "with the checkpoint, trains the probes on the first and scores them on the second:\n"
     "top-1 from z and z_AGG, equivariance R^2, path-integration R^2 for M = 1..m_max with\n"
-    "the zero-action and zero-feature ablations. Writes DIR/eval.json and DIR/eval.md\n"
-    "(DIR: the checkpoint's folder unless --out) and prints the table.\n"
+    "the zero-action and zero-feature ablations, and the held-out prediction loss. Beside\n"
+    "the model, every table gives its controls, scored by the same probes on the same\n"
+    "sequences: the same config randomly initialised, chance, and the oracle (the probes\n"
+    "fed the true latents and actions). Writes DIR/eval.json, DIR/eval.md and the report\n"
+    "DIR/report.md with its figures (loss.png, probes.png, r2_vs_m.png, pca.png,\n"
+    "overview.png; DIR: the checkpoint's folder unless --out), prints the tables and the\n"
+    "report's path. A progress bar with rate and ETA goes to stderr.\n"
     "With data=DATA (train.data, a dataset from 'seqjepa gen') the probes use the first\n"
     "eval.train_seqs sequences of DATA/train/ and eval.test_seqs of DATA/val/ (their first\n"
     "eval.m_max + 1 views) instead of fresh rollouts.\n";
@@ -40,34 +46,36 @@ int cli_eval(int argc, char **argv) {
     static RunConfig rc;
     char err[1024];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        fprintf(stderr, "seqjepa eval: %s\n", err);
+        cli_error("eval", err);
         return 1;
     }
     if (pl_use_data(&rc, err, sizeof err)) {
-        fprintf(stderr, "seqjepa eval: %s\n", err);
+        cli_error("eval", err);
         return 1;
     }
     nn_runtime_init(rc.train.threads);
     SjModel *m = NULL;
     int64_t step = 0;
     PlEvalData d = {0};
-    SjEvalResult res = {0};
+    static PlEvalTable tab;
     int status = 1;
     double t0 = wm_now();
-    if (sj_checkpoint_load(ckpt, &m, NULL, &step, err, sizeof err) ||
-        pl_eval_data(&rc, NULL, rc.eval.train_seqs, rc.eval.test_seqs, &d, err, sizeof err) ||
-        pl_check_shape(m, &d.spec, ckpt, err, sizeof err) || pl_eval(m, &rc, &d, &res, err, sizeof err))
-        goto fail;
-    AgBatch tr = d.tr, te = d.te;
-    char dir[1024], path[1100];
+    char dir[1024], about[1200], path[1200];
     if (outdir) snprintf(dir, sizeof dir, "%s", outdir);
     else {
         char tmp[1024];
         snprintf(tmp, sizeof tmp, "%s", ckpt);
         snprintf(dir, sizeof dir, "%s", dirname(tmp));
     }
+    if (sj_checkpoint_load(ckpt, &m, NULL, &step, err, sizeof err) ||
+        pl_eval_data(&rc, NULL, rc.eval.train_seqs, rc.eval.test_seqs, &d, err, sizeof err) ||
+        pl_check_shape(m, &d.spec, ckpt, err, sizeof err))
+        goto fail;
+    snprintf(about, sizeof about, "the checkpoint %s at step %lld", ckpt, (long long)step);
+    if (pl_eval_table(m, about, &rc, &d, 0, &tab, err, sizeof err)) goto fail;
+    AgBatch tr = d.tr, te = d.te;
     if (wm_mkdirs(dir, err, sizeof err)) goto fail;
-    WmBuf js = {0}, md = {0}, text = {0};
+    WmBuf js = {0}, md = {0}, text = {0}, setup = {0};
     run_config_text(&rc, &text);
     wm_buf_puts(&js, "{\"checkpoint\": ");
     wm_buf_json_str(&js, ckpt);
@@ -75,27 +83,42 @@ int cli_eval(int argc, char **argv) {
                   (long long)step, tr.n, te.n, rc.eval.seed);
     wm_buf_json_str(&js, rc.train.data);
     wm_buf_puts(&js, ",\n \"results\": ");
-    sj_eval_json(&res, &js);
+    sj_eval_json(&tab.res[tab.model], &js);
+    wm_buf_puts(&js, ",\n \"table\": ");
+    sj_eval_json_table(tab.col, tab.n, &js);
     wm_buf_puts(&js, ",\n \"config\": ");
     wm_buf_json_str(&js, text.data);
     wm_buf_puts(&js, "}\n");
-    wm_buf_printf(&md, "Evaluation of %s (step %lld): probes trained on %d sequences of training objects, "
-                       "scored on %d of held-out objects%s%s%s.\n\n", ckpt, (long long)step, tr.n, te.n,
-                  rc.train.data[0] ? " (from the dataset " : "", rc.train.data, rc.train.data[0] ? ")" : "");
-    sj_eval_markdown(&res, &md);
+    wm_buf_printf(&setup, "Probes trained on %d sequences of training objects, scored on %d of held-out objects%s%s%s; "
+                          "%s.", tr.n, te.n, rc.train.data[0] ? " (from the dataset " : "", rc.train.data,
+                  rc.train.data[0] ? ")" : "",
+                  rc.env.kind == 0 ? "regressors: an MLP (two hidden layers) or ridge, whichever scores higher on a "
+                                     "validation fifth of the probe-training rows; classifiers: linear"
+                                   : "regressors: ridge; classifiers: linear");
+    wm_buf_printf(&md, "Evaluation of %s (step %lld). %s\n\n", ckpt, (long long)step, setup.data);
+    sj_eval_markdown_table(tab.col, tab.n, &md);
+    char report[1200];
+    RptInput ri = {.dir = dir, .ckpt = ckpt, .step = step, .run_dir = NULL, .table = &tab, .data = &d,
+                   .setup_md = setup.data, .config_text = text.data};
+    char rdir[1024];
+    snprintf(rdir, sizeof rdir, "%s", ckpt);
+    ri.run_dir = dirname(rdir);
     int w = wm_path_join(path, sizeof path, dir, "eval.json") || wm_write_file_atomic(path, js.data, js.len, err, sizeof err);
     if (!w) w = wm_path_join(path, sizeof path, dir, "eval.md") || wm_write_file_atomic(path, md.data, md.len, err, sizeof err);
+    if (!w) w = rpt_write(&ri, report, sizeof report, err, sizeof err);
     if (!w) {
         fputs(md.data, stdout);
-        printf("\nwritten: %s/eval.json, %s/eval.md (%.1f s)\n", dir, dir, wm_now() - t0);
+        printf("\nwritten: %s/eval.json, %s/eval.md (%.1f s)\nreport: %s (figures beside it)\n", dir, dir,
+               wm_now() - t0, report);
         status = 0;
     }
-    wm_buf_free(&js), wm_buf_free(&md), wm_buf_free(&text);
+    wm_buf_free(&js), wm_buf_free(&md), wm_buf_free(&text), wm_buf_free(&setup);
     if (status) goto fail;
     goto done;
 fail:
-    fprintf(stderr, "seqjepa eval: %s\n", err);
+    cli_error("eval", err);
 done:
+    pl_eval_table_free(&tab);
     pl_eval_data_free(&d);
     sj_model_destroy(m);
     nn_runtime_shutdown();

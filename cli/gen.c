@@ -38,7 +38,7 @@ int cli_gen(int argc, char **argv) {
     static RunConfig rc;
     char err[2048];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        fprintf(stderr, "seqjepa gen: %s\n", err);
+        cli_error("gen", err);
         return 1;
     }
     DsConfig dc = {rc.env, rc.agent, rc.gen};
@@ -47,7 +47,7 @@ int cli_gen(int argc, char **argv) {
     wm_signals_install();
     int r = ds_generate(&su, &res, err, sizeof err);
     if (r) {
-        fprintf(stderr, "seqjepa gen: %s\n", err);
+        cli_error("gen", err);
         return r == WM_ERR_INTERRUPTED ? 130 : 1;
     }
     double mb = (double)res.bytes_made / (1 << 20);

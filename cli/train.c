@@ -11,7 +11,7 @@
 #include "model/sj_train.h"
 
 static const char *usage =
-    "usage: seqjepa train CONFIG [data=DIR] [section.key=value ...] [--resume] [--quiet]\n\n"
+    "usage: seqjepa train CONFIG [data=DIR] [section.key=value ...] [--resume | --force] [--quiet]\n\n"
     "Trains seq-JEPA on-line: a producer thread rolls out the agent in the environment\n"
     "and fills a ring of batches; the trainer consumes them. With data=DIR (train.data) it\n"
     "trains from a dataset made by 'seqjepa gen' instead: memory-mapped shards, a shuffled\n"
@@ -19,24 +19,36 @@ static const char *usage =
     "consecutive views from each sequence; the dataset's [env], [agent] and [gen] replace the\n"
     "config's. Writes train.out/log.csv and\n"
     "train.out/checkpoint.safetensors (with checkpoint.state.safetensors for --resume).\n"
-    "Ctrl-C saves a checkpoint and exits 0.\n\n"
+    "Ctrl-C saves a checkpoint and exits 0. A train.out that already holds a run\n"
+    "(checkpoints, log.csv, eval or report files) is refused unless --resume or --force.\n\n"
     "  --resume   continue the run in train.out from its checkpoint (same config)\n"
+    "  --force    start afresh in train.out: first delete the files a previous run wrote\n"
+    "             there (checkpoints, log.csv, eval.*, report files; nothing else)\n"
     "  --quiet    no progress bar\n";
 
 int cli_train(int argc, char **argv) {
-    const char *resume = NULL, *quiet = NULL;
-    CliFlag flags[] = {{"--resume", 0, &resume}, {"--quiet", 0, &quiet}, {NULL, 0, NULL}};
+    const char *resume = NULL, *quiet = NULL, *force = NULL;
+    CliFlag flags[] = {{"--resume", 0, &resume}, {"--force", 0, &force}, {"--quiet", 0, &quiet}, {NULL, 0, NULL}};
     CliArgs a;
     int prc = cli_parse(argc, argv, flags, 1, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
+    if (resume && force) {
+        fprintf(stderr, "seqjepa train: --resume and --force exclude each other (continue the run, or replace it)\n\n%s",
+                usage);
+        return 2;
+    }
     static RunConfig rc;
     char err[1024];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        fprintf(stderr, "seqjepa train: %s\n", err);
+        cli_error("train", err);
         return 1;
     }
     if (pl_use_data(&rc, err, sizeof err)) {
-        fprintf(stderr, "seqjepa train: %s\n", err);
+        cli_error("train", err);
+        return 1;
+    }
+    if (pl_prepare_run_dir(rc.train.out, resume != NULL, force != NULL, err, sizeof err)) {
+        cli_error("train", err);
         return 1;
     }
     nn_runtime_init(rc.train.threads);
@@ -45,7 +57,7 @@ int cli_train(int argc, char **argv) {
     int r = pl_train(&rc, resume != NULL, quiet != NULL, &res, err, sizeof err);
     nn_runtime_shutdown();
     if (r) {
-        fprintf(stderr, "seqjepa train: %s\n", err);
+        cli_error("train", err);
         return 1;
     }
     printf("%s after %lld steps (loss %.4f, %.1f sequences/s): %s\n", res.interrupted ? "interrupted" : "trained",

@@ -43,7 +43,7 @@ int cli_view(int argc, char **argv) {
     static RunConfig rc, other;
     char err[1200];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        fprintf(stderr, "seqjepa view: %s\n", err);
+        cli_error("view", err);
         return 1;
     }
     RdViewerDesc d = {.model = rc.model,
@@ -67,7 +67,7 @@ int cli_view(int argc, char **argv) {
     }
     WmBuf t0 = {0}, t1 = {0};
     if (rd_viewer_worlds(&rc, &other, &d, &t0, &t1, err, sizeof err)) {
-        fprintf(stderr, "seqjepa view: %s\n", err);
+        cli_error("view", err);
         return 1;
     }
     FILE *cf = ckpt ? fopen(ckpt, "rb") : NULL;
@@ -81,7 +81,7 @@ int cli_view(int argc, char **argv) {
     wm_buf_free(&t0);
     wm_buf_free(&t1);
     if (r) {
-        fprintf(stderr, "seqjepa view: %s\n", err);
+        cli_error("view", err);
         return 1;
     }
     return 0;

@@ -1,6 +1,7 @@
 /* Checked allocation, the arena and the growable buffer. */
 #include "core/alloc.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -143,6 +144,39 @@ void wm_buf_json_str(WmBuf *b, const char *s) {
         }
     }
     wm_buf_puts(b, "\"");
+}
+
+/* %g turns to an exponent once the exponent reaches the digit count ("3e+01" for 30
+ * in one digit); numbers below 10^limit read better written out, as Python prints
+ * them. */
+static void plain_whole(char *out, size_t outsz, double x, int digits, int limit) {
+    const char *e = strchr(out, 'e');
+    int ex = e ? atoi(e + 1) : -1;
+    if (ex >= digits && ex < limit) snprintf(out, outsz, "%.*g", ex + 1, x);
+}
+
+void wm_fmt_real(char *out, size_t outsz, double x) {
+    WM_ASSERT(outsz >= 32);
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(out, outsz, "%.*g", digits, x);
+        if (!isfinite(x)) return;
+        if (strtod(out, NULL) == x) return plain_whole(out, outsz, x, digits, 16);
+    }
+}
+
+void wm_fmt_real32(char *out, size_t outsz, float x) {
+    WM_ASSERT(outsz >= 32);
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(out, outsz, "%.*g", digits, (double)x);
+        if (!isfinite(x)) return;
+        if (strtof(out, NULL) == x) return plain_whole(out, outsz, (double)x, digits, 9);
+    }
+}
+
+void wm_buf_real(WmBuf *b, double x) {
+    char t[32];
+    wm_fmt_real(t, sizeof t, x);
+    wm_buf_puts(b, t);
 }
 
 void wm_buf_free(WmBuf *b) {

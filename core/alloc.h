@@ -55,6 +55,13 @@ void wm_buf_puts(WmBuf *b, const char *s);
 void wm_buf_printf(WmBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal with quotes and escapes. */
 void wm_buf_json_str(WmBuf *b, const char *s);
+/* x in the fewest significant digits (%g style) that read back as the same double:
+ * 0.2, not 0.20000000000000001. Non-finite values as printf writes them. out holds 32
+ * bytes or more. wm_fmt_real32 does the same for a float (at most 9 digits). */
+void wm_fmt_real(char *out, size_t outsz, double x);
+void wm_fmt_real32(char *out, size_t outsz, float x);
+/* Appends wm_fmt_real(x). */
+void wm_buf_real(WmBuf *b, double x);
 void wm_buf_free(WmBuf *b);
 
 #endif

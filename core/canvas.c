@@ -137,6 +137,20 @@ int wm_canvas_text(WmCanvas *c, const WmFont *f, int x, int y, const char *text,
     return tw;
 }
 
+WmColor wm_hue(double h, double s, double v) {
+    h = h - floor(h);
+    double r, g, b, f = h * 6 - floor(h * 6), p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+    switch ((int)(h * 6) % 6) {
+    case 0: r = v, g = t, b = p; break;
+    case 1: r = q, g = v, b = p; break;
+    case 2: r = p, g = v, b = t; break;
+    case 3: r = p, g = q, b = v; break;
+    case 4: r = t, g = p, b = v; break;
+    default: r = v, g = p, b = q; break;
+    }
+    return (WmColor){(uint8_t)lround(255 * r), (uint8_t)lround(255 * g), (uint8_t)lround(255 * b)};
+}
+
 WmColor wm_colormap(double t) {
     /* A few anchors of a viridis-like ramp, linearly interpolated. */
     static const double k[5][3] = {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
@@ -175,8 +189,9 @@ static double tick_step(double span, int want) {
     return (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * mag;
 }
 
-void wm_plot_begin(WmPlot *p, WmCanvas *c, const WmFont *font, int x, int y, int w, int h, double x0, double x1,
-                   double y0, double y1, const char *title, const char *xlabel, const char *ylabel) {
+static void plot_frame(WmPlot *p, WmCanvas *c, const WmFont *font, int x, int y, int w, int h, double x0, double x1,
+                       double y0, double y1, const char *title, const char *xlabel, const char *ylabel,
+                       const char *const *cats, int ncat) {
     memset(p, 0, sizeof *p);
     p->c = c, p->font = font, p->x = x, p->y = y, p->w = w, p->h = h;
     p->x0 = x0, p->x1 = x1 > x0 ? x1 : x0 + 1, p->y0 = y0, p->y1 = y1 > y0 ? y1 : y0 + 1;
@@ -184,11 +199,16 @@ void wm_plot_begin(WmPlot *p, WmCanvas *c, const WmFont *font, int x, int y, int
     char buf[32];
     int fh = font ? (int)wm_font_px(font) : 0;
     double sx = tick_step(p->x1 - p->x0, 5), sy = tick_step(p->y1 - p->y0, 5);
-    for (double t = ceil(p->x0 / sx) * sx; t <= p->x1 + 1e-9 * sx; t += sx) {
-        int X = (int)lround(px_x(p, t));
-        wm_canvas_fill(c, X, y, 1, h, grid);
-        snprintf(buf, sizeof buf, "%g", fabs(t) < 1e-12 * sx ? 0.0 : t);
-        if (font) wm_canvas_text(c, font, X, y + h + fh + 2, buf, ink, 1);
+    if (cats) {
+        for (int i = 0; i < ncat; i++)
+            if (font && cats[i]) wm_canvas_text(c, font, (int)lround(px_x(p, i + 0.5)), y + h + fh + 2, cats[i], ink, 1);
+    } else {
+        for (double t = ceil(p->x0 / sx) * sx; t <= p->x1 + 1e-9 * sx; t += sx) {
+            int X = (int)lround(px_x(p, t));
+            wm_canvas_fill(c, X, y, 1, h, grid);
+            snprintf(buf, sizeof buf, "%g", fabs(t) < 1e-12 * sx ? 0.0 : t);
+            if (font) wm_canvas_text(c, font, X, y + h + fh + 2, buf, ink, 1);
+        }
     }
     for (double t = ceil(p->y0 / sy) * sy; t <= p->y1 + 1e-9 * sy; t += sy) {
         int Y = (int)lround(px_y(p, t));
@@ -204,6 +224,52 @@ void wm_plot_begin(WmPlot *p, WmCanvas *c, const WmFont *font, int x, int y, int
     }
 }
 
+void wm_plot_begin(WmPlot *p, WmCanvas *c, const WmFont *font, int x, int y, int w, int h, double x0, double x1,
+                   double y0, double y1, const char *title, const char *xlabel, const char *ylabel) {
+    plot_frame(p, c, font, x, y, w, h, x0, x1, y0, y1, title, xlabel, ylabel, NULL, 0);
+}
+
+void wm_plot_begin_categories(WmPlot *p, WmCanvas *c, const WmFont *font, int x, int y, int w, int h,
+                              const char *const *names, int n, double y0, double y1, const char *title,
+                              const char *ylabel) {
+    plot_frame(p, c, font, x, y, w, h, 0, n > 0 ? n : 1, y0, y1, title, NULL, ylabel, names, n);
+}
+
+void wm_plot_bar(WmPlot *p, double xa, double xb, double ya, double yb, WmColor col) {
+    double lo = fmin(ya, yb), hi = fmax(ya, yb);
+    if (!isfinite(lo) || !isfinite(hi) || !isfinite(xa) || !isfinite(xb)) return;
+    lo = fmax(lo, p->y0), hi = fmin(hi, p->y1);
+    xa = fmax(xa, p->x0), xb = fmin(xb, p->x1);
+    if (lo >= hi || xa >= xb) return;
+    int X0 = (int)lround(px_x(p, xa)), X1 = (int)lround(px_x(p, xb));
+    int Y0 = (int)lround(px_y(p, hi)), Y1 = (int)lround(px_y(p, lo));
+    wm_canvas_fill(p->c, X0, Y0, X1 - X0 + 1, Y1 - Y0 + 1, col);
+}
+
+void wm_plot_text(WmPlot *p, double x, double y, const char *text, WmColor col, int align) {
+    if (p->font && isfinite(x) && isfinite(y))
+        wm_canvas_text(p->c, p->font, (int)lround(px_x(p, x)), (int)lround(px_y(p, y)), text, col, align);
+}
+
+void wm_plot_legend(WmPlot *p, WmColor col, const char *label) {
+    if (!label || !p->font) return;
+    int fh = (int)wm_font_px(p->font), n = ++p->legend_n, lx, ly;
+    if (p->legend_at == 1) {
+        lx = p->x + p->w - 10 - 22 - wm_text_width(p->font, label);
+        ly = p->y + 8 + (n - 1) * (fh + 3);
+    } else if (p->legend_at == 2) {
+        lx = p->x + p->w + 14;
+        ly = p->y + (n - 1) * (fh + 5);
+    } else {
+        /* stacked upwards from the lower-left corner, where curves that rise to the
+         * top of the range rarely pass */
+        lx = p->x + 10;
+        ly = p->y + p->h - 8 - n * (fh + 3);
+    }
+    wm_canvas_fill(p->c, lx, ly + fh / 2 - 1, 18, 3, col);
+    wm_canvas_text(p->c, p->font, lx + 22, ly + fh - 2, label, (WmColor){40, 40, 40}, 0);
+}
+
 void wm_plot_series(WmPlot *p, const double *xs, const double *ys, int n, WmColor col, int thick, int dots,
                     const char *label) {
     for (int i = 0; i + 1 < n; i++)
@@ -211,13 +277,7 @@ void wm_plot_series(WmPlot *p, const double *xs, const double *ys, int n, WmColo
             wm_canvas_line(p->c, px_x(p, xs[i]), px_y(p, ys[i]), px_x(p, xs[i + 1]), px_y(p, ys[i + 1]), col, thick);
     if (dots)
         for (int i = 0; i < n; i++) wm_canvas_dot(p->c, px_x(p, xs[i]), px_y(p, ys[i]), thick + 1, col);
-    if (label && p->font) {
-        /* stacked upwards from the lower-left corner, where curves that rise to the
-         * top of the range rarely pass */
-        int fh = (int)wm_font_px(p->font), ly = p->y + p->h - 8 - (++p->legend_n) * (fh + 3);
-        wm_canvas_fill(p->c, p->x + 10, ly + fh / 2 - 1, 18, 3, col);
-        wm_canvas_text(p->c, p->font, p->x + 32, ly + fh - 2, label, (WmColor){40, 40, 40}, 0);
-    }
+    wm_plot_legend(p, col, label);
 }
 
 void wm_plot_scatter(WmPlot *p, const double *xs, const double *ys, const WmColor *cols, int n, int radius) {

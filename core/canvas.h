@@ -42,6 +42,7 @@ int wm_text_width(const WmFont *f, const char *text);
 /* Colours: a perceptually ordered map for t in [0, 1], a categorical palette, hue. */
 WmColor wm_colormap(double t);
 WmColor wm_palette(int i);
+WmColor wm_hue(double h, double s, double v);
 
 /* A plot area with data ranges; begin draws the frame, ticks, labels and title. */
 typedef struct {
@@ -50,9 +51,22 @@ typedef struct {
     int x, y, w, h; /* inner area in pixels */
     double x0, x1, y0, y1;
     int legend_n;
+    int legend_at; /* where labelled series stack: 0 lower left (the default), 1 upper right,
+                      2 outside, right of the plot area (leave room) */
 } WmPlot;
 void wm_plot_begin(WmPlot *p, WmCanvas *c, const WmFont *font, int x, int y, int w, int h, double x0, double x1,
                    double y0, double y1, const char *title, const char *xlabel, const char *ylabel);
+/* A plot of n categories along x (data x in [0, n], category i centred at i + 0.5,
+ * its name below it) for bar charts. */
+void wm_plot_begin_categories(WmPlot *p, WmCanvas *c, const WmFont *font, int x, int y, int w, int h,
+                              const char *const *names, int n, double y0, double y1, const char *title,
+                              const char *ylabel);
+/* A filled box between data x in [xa, xb] and y in [ya, yb], clipped to the plot. */
+void wm_plot_bar(WmPlot *p, double xa, double xb, double ya, double yb, WmColor col);
+/* Text at data coordinates (baseline at y), align as wm_canvas_text. */
+void wm_plot_text(WmPlot *p, double x, double y, const char *text, WmColor col, int align);
+/* A legend entry (a colour swatch and a label) without a series. */
+void wm_plot_legend(WmPlot *p, WmColor col, const char *label);
 void wm_plot_series(WmPlot *p, const double *xs, const double *ys, int n, WmColor col, int thick, int dots,
                     const char *label);
 void wm_plot_scatter(WmPlot *p, const double *xs, const double *ys, const WmColor *cols, int n, int radius);

@@ -314,7 +314,12 @@ void wm_cfg_format_value(const WmCfgField *f, const void *sect, char *out, size_
     const void *src = (const char *)sect + f->offset;
     switch (f->type) {
     case WM_CFG_INT: snprintf(out, outsz, "%d", *(const int *)src); break;
-    case WM_CFG_REAL: snprintf(out, outsz, "%.17g", *(const double *)src); break;
+    case WM_CFG_REAL: {
+        char t[32];
+        wm_fmt_real(t, sizeof t, *(const double *)src);
+        snprintf(out, outsz, "%s", t);
+        break;
+    }
     case WM_CFG_BOOL: snprintf(out, outsz, "%s", *(const int *)src ? "true" : "false"); break;
     case WM_CFG_ENUM: wm_cfg_enum_name(f, *(const int *)src, out, outsz); break;
     case WM_CFG_STR: {
@@ -327,16 +332,25 @@ void wm_cfg_format_value(const WmCfgField *f, const void *sect, char *out, size_
     }
 }
 
-void wm_cfg_dump(const WmCfgSchema *schema, const void *cfg, WmBuf *out) {
+void wm_cfg_dump_some(const WmCfgSchema *schema, const void *cfg, WmCfgKeep keep, void *ctx,
+                      WmBuf *out) {
     char v[WM_CFG_STR_MAX + 8];
+    int written = 0;
     for (int s = 0; s < schema->nsections; s++) {
         const WmCfgSection *sec = &schema->sections[s];
-        wm_buf_printf(out, "%s[%s]\n", s ? "\n" : "", sec->name);
+        int header = 0;
         for (int i = 0; i < sec->nfields; i++) {
+            if (keep && !keep(sec, &sec->fields[i], cfg, ctx)) continue;
+            if (!header) wm_buf_printf(out, "%s[%s]\n", written++ ? "\n" : "", sec->name);
+            header = 1;
             wm_cfg_format_value(&sec->fields[i], (const char *)cfg + sec->offset, v, sizeof v);
             wm_buf_printf(out, "%s = %s\n", sec->fields[i].key, v);
         }
     }
+}
+
+void wm_cfg_dump(const WmCfgSchema *schema, const void *cfg, WmBuf *out) {
+    wm_cfg_dump_some(schema, cfg, NULL, NULL, out);
 }
 
 void wm_cfg_describe(const WmCfgSchema *schema, WmBuf *out) {

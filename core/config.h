@@ -97,8 +97,15 @@ int wm_cfg_set(const WmCfgSchema *schema, void *cfg, const char *section, const 
                const char *value, const char *where, char *err, size_t errsz);
 
 /* Writes every section and key with its current value as INI text that loads back
- * to the same values (REAL with %.17g). Appends to out. */
+ * to the same values (REAL in the fewest digits that do, see wm_fmt_real). Appends to
+ * out. */
 void wm_cfg_dump(const WmCfgSchema *schema, const void *cfg, WmBuf *out);
+/* The same for the keys keep() accepts (keep gets the section, the field and the
+ * whole config); a section with no key kept is left out, header included. Keys left
+ * out load back as their defaults. */
+typedef int (*WmCfgKeep)(const WmCfgSection *sec, const WmCfgField *f, const void *cfg, void *ctx);
+void wm_cfg_dump_some(const WmCfgSchema *schema, const void *cfg, WmCfgKeep keep, void *ctx,
+                      WmBuf *out);
 /* Writes one field's current value as text. */
 void wm_cfg_format_value(const WmCfgField *f, const void *section_struct, char *out, size_t outsz);
 /* A "--help"-style listing of sections, keys, defaults, ranges and help text. */

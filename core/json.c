@@ -292,3 +292,12 @@ const WmJson *wm_json_at(const WmJson *arr, size_t i) {
     while (c && i--) c = c->next;
     return c;
 }
+
+int wm_json_int(const WmJson *o, const char *key, double lo, double hi, double *out) {
+    const WmJson *v = wm_json_get(o, key);
+    if (!v || v->type != WM_JSON_NUM || v->num != (double)(int64_t)v->num || v->num < lo ||
+        v->num > hi)
+        return -1;
+    *out = v->num;
+    return 0;
+}

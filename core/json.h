@@ -26,6 +26,8 @@ WmJson *wm_json_parse(const char *text, size_t len, char *err, size_t errsz);
 void wm_json_free(WmJson *root);
 /* Member of an object by key (first match), or NULL. */
 const WmJson *wm_json_get(const WmJson *obj, const char *key);
+/* 0 when o[key] is a whole number in [lo, hi] (written to *out), else -1. */
+int wm_json_int(const WmJson *o, const char *key, double lo, double hi, double *out);
 /* Child i of an array or object, or NULL. */
 const WmJson *wm_json_at(const WmJson *arr, size_t i);
 /* true when s[0..n) is valid UTF-8 (no overlongs, no surrogates). */

@@ -16,6 +16,16 @@ typedef struct {
 } WmRng;
 
 uint64_t wm_splitmix64(uint64_t *state);
+/* The 64-bit finaliser of MurmurHash3: a fixed bijection that spreads every input bit
+ * over the output (hash tables keyed by integers). */
+static inline uint64_t wm_mix64(uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
 /* A well-mixed 64-bit key from two (use it to build stream ids from indices). */
 uint64_t wm_seed_derive(uint64_t a, uint64_t b);
 void wm_rng_seed(WmRng *r, uint64_t seed, uint64_t stream);

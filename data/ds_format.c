@@ -127,20 +127,11 @@ void ds_shard_json(const DsShard *s, const char *name, WmBuf *out) {
     wm_buf_puts(out, "]}");
 }
 
-static int json_int(const WmJson *o, const char *key, double lo, double hi, double *out) {
-    const WmJson *v = wm_json_get(o, key);
-    if (!v || v->type != WM_JSON_NUM || v->num != (double)(int64_t)v->num || v->num < lo ||
-        v->num > hi)
-        return -1;
-    *out = v->num;
-    return 0;
-}
-
 int ds_shard_parse(const WmJson *js, const DsShard *want, DsShard *out, char *err, size_t errsz) {
     *out = *want;
     double first, n;
-    if (!js || js->type != WM_JSON_OBJ || json_int(js, "first", 0, 9e15, &first) ||
-        json_int(js, "sequences", 0, 9e15, &n))
+    if (!js || js->type != WM_JSON_OBJ || wm_json_int(js, "first", 0, 9e15, &first) ||
+        wm_json_int(js, "sequences", 0, 9e15, &n))
         return wm_errf(err, errsz, WM_ERR_FORMAT, "the record lacks first or sequences");
     if ((int64_t)first != want->first || (int64_t)n != want->n)
         return wm_errf(
@@ -169,7 +160,7 @@ int ds_shard_parse(const WmJson *js, const DsShard *want, DsShard *out, char *er
                            "%s: the record's dtype or shape is not the expected %s [%zu, ...]",
                            file_names[i], ds_dtype_numpy(w->dtype), w->shape[0]);
         double bytes, crc;
-        if (json_int(f, "bytes", 1, 9e15, &bytes) || json_int(f, "crc32", 0, 4294967295.0, &crc))
+        if (wm_json_int(f, "bytes", 1, 9e15, &bytes) || wm_json_int(f, "crc32", 0, 4294967295.0, &crc))
             return wm_errf(err, errsz, WM_ERR_FORMAT, "%s: the record lacks bytes or crc32",
                            file_names[i]);
         o->bytes = (uint64_t)bytes;

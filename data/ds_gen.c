@@ -470,6 +470,12 @@ static int auto_workers(const DsConfig *c) {
     return 1;
 }
 
+/* The manifest's config lists the keys a world of this config reads. */
+static int reads_key(const WmCfgSection *sec, const WmCfgField *f, const void *cfg, void *ctx) {
+    (void)sec, (void)ctx;
+    return env_reads_key(&((const DsConfig *)cfg)->env, f);
+}
+
 int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz) {
     memset(res, 0, sizeof *res);
     double t0 = wm_now();
@@ -493,7 +499,7 @@ int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz)
     const EnvSpec *sp = &g->spec;
     g->dims = (DsDims){gc->views,      sp->height,     sp->width, sp->channels,
                        sp->action_dim, sp->latent_dim, g->dims.s};
-    wm_cfg_dump(ds_config_schema(), &g->cfg, &ini);
+    wm_cfg_dump_some(ds_config_schema(), &g->cfg, reads_key, NULL, &ini);
 
     /* The folder: create, lock, check or claim, clean. */
     if ((rc = wm_mkdirs(su->dir, err, errsz))) goto out;

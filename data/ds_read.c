@@ -44,11 +44,9 @@ static int json_str(const WmJson *o, const char *key, char *out, size_t outsz) {
 }
 
 static int json_num(const WmJson *o, const char *key, double lo, double hi, int *out) {
-    const WmJson *v = wm_json_get(o, key);
-    if (!v || v->type != WM_JSON_NUM || v->num != (double)(int64_t)v->num || v->num < lo ||
-        v->num > hi)
-        return -1;
-    *out = (int)v->num;
+    double x;
+    if (wm_json_int(o, key, lo, hi, &x)) return -1;
+    *out = (int)x;
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "envs/env_impl.h"
+#include "envs/saccade.h"
 
 WM_CFG_FIELDS(EnvConfig, ENV_FIELDS);
 
@@ -43,6 +44,17 @@ void env_destroy(Env *e) {
     if (!e) return;
     e->vt->destroy(e);
     wm_free(e);
+}
+
+int env_reads_key(const EnvConfig *c, const WmCfgField *f) {
+    static const char *const worlds[ENV_KIND_COUNT] = {[ENV_KIND_OBJECTS3D] = "objects3d: ",
+                                                       [ENV_KIND_SACCADE] = "saccade: "};
+    const int reads[ENV_KIND_COUNT] = {
+        [ENV_KIND_OBJECTS3D] = c->kind == ENV_KIND_OBJECTS3D || c->source == ENV_SOURCE_OBJECTS3D,
+        [ENV_KIND_SACCADE] = c->kind == ENV_KIND_SACCADE};
+    for (int w = 0; w < ENV_KIND_COUNT; w++)
+        if (f->help && !strncmp(f->help, worlds[w], strlen(worlds[w]))) return reads[w];
+    return 1;
 }
 
 const EnvSpec *env_spec(const Env *e) { return &e->spec; }

@@ -16,7 +16,8 @@
 
 #include "core/config.h"
 
-/* [env] section. Keys for one world are ignored by the other. */
+/* [env] section. Keys for one world are ignored by the other; their help opens with
+ * the world's name ("saccade: "), which is how saved run configs leave them out. */
 #define ENV_FIELDS(X, S)                                                                           \
     X(S, ENUM, kind, "objects3d", 0, 0, "objects3d|saccade", "which world")                        \
     X(S, INT, size, "64", 8, 512, NULL, "observation side in pixels (objects3d render, saccade glimpse output)") \
@@ -43,6 +44,12 @@
 
 WM_CFG_STRUCT(EnvConfig, ENV_FIELDS);
 WM_CFG_FIELDS_DECL(EnvConfig);
+
+/* Whether a run of the world c describes reads a config key: a key whose help opens
+ * with a world's name ("saccade: ", "objects3d: ") is read by that world alone (the
+ * objects3d keys also by saccades over objects3d scenes, env.source = objects3d);
+ * others by both. Saved configs leave out the keys a run does not read. */
+int env_reads_key(const EnvConfig *c, const WmCfgField *f);
 
 /* The worlds, in the order of the [env] kind key. */
 enum { ENV_KIND_OBJECTS3D = 0, ENV_KIND_SACCADE = 1, ENV_KIND_COUNT };

@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/quat.h"
+#include "core/rng.h"
 #include "envs/env_impl.h"
 #include "envs/o3_shapes.h"
 
@@ -152,15 +153,6 @@ static O3 *impl(const Env *e) {
     return e->impl;
 }
 
-static uint64_t mix64(uint64_t k) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 static void tab_rebuild(O3 *o) {
     int need = 16;
     while (need < 2 * (o->nent + 1))
@@ -173,7 +165,7 @@ static void tab_rebuild(O3 *o) {
     for (int i = 0; i < o->tab_cap; i++)
         o->tab[i] = -1;
     for (int i = 0; i < o->nent; i++) {
-        size_t h = mix64(o->ent[i]->key) & (size_t)(o->tab_cap - 1);
+        size_t h = wm_mix64(o->ent[i]->key) & (size_t)(o->tab_cap - 1);
         while (o->tab[h] >= 0)
             h = (h + 1) & (size_t)(o->tab_cap - 1);
         o->tab[h] = i;
@@ -228,7 +220,7 @@ static MeshEntry *cache_acquire(O3 *o, int cls, int inst) {
      * several worlds (a viewer) without mixing up their meshes. */
     uint64_t key = o->uid << 40 | (uint64_t)cls << 20 | (uint64_t)inst;
     if (o->tab_cap) {
-        size_t h = mix64(key) & (size_t)(o->tab_cap - 1);
+        size_t h = wm_mix64(key) & (size_t)(o->tab_cap - 1);
         while (o->tab[h] >= 0) {
             MeshEntry *m = o->ent[o->tab[h]];
             if (m->key == key) {
@@ -252,7 +244,7 @@ static MeshEntry *cache_acquire(O3 *o, int cls, int inst) {
     if (2 * (o->nent + 1) > o->tab_cap) {
         tab_rebuild(o);
     } else {
-        size_t h = mix64(key) & (size_t)(o->tab_cap - 1);
+        size_t h = wm_mix64(key) & (size_t)(o->tab_cap - 1);
         while (o->tab[h] >= 0)
             h = (h + 1) & (size_t)(o->tab_cap - 1);
         o->tab[h] = o->nent - 1;

@@ -2,6 +2,7 @@
 #include "model/sj_eval.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -11,24 +12,35 @@
 #include "model/probe.h"
 
 #define CHUNK 64
+/* Progress units of one regression probe fit (a chunk of sequences through the model
+ * is 1): rough shares of the time, for the ETA. */
+#define WORK_MLP 8
+#define WORK_RIDGE 1
+
+static void tick(const SjEvalSpec *sp, int units) {
+    if (sp->progress) wm_progress_update(sp->progress, sp->progress->done + units, NULL);
+}
+
+static int chunks(const SjEvalSplit *s) { return (s->n + CHUNK - 1) / CHUNK; }
+static int reg_work(const SjEvalSpec *sp) { return sp->mlp ? WORK_MLP : WORK_RIDGE; }
 
 typedef struct {
     float *z;     /* [n, t, D] */
     float *agg[3][SJ_EVAL_MAX_M + 1]; /* [variant][M] -> [n, E]; variant 0 plain, 1 zero actions, 2 zero features */
 } Feats;
 
-static void features(SjModel *m, const SjEvalSplit *s, int m_max, int variants, Feats *f) {
+static void features(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *s, int m_max, int variants, Feats *f) {
     int D = sj_model_enc_dim(m), E = sj_model_agg_dim(m), A = sj_model_shape(m)->action_dim;
     size_t px = (size_t)sj_model_shape(m)->img_h * (size_t)sj_model_shape(m)->img_w * 3;
     f->z = wm_new(float, (size_t)s->n * (size_t)s->t * (size_t)D);
-    sj_model_encode(m, s->pixels, s->n * s->t, f->z);
-    (void)px;
     float *zc = wm_new(float, (size_t)CHUNK * (size_t)m_max * (size_t)D);
     float *ac = wm_new(float, (size_t)CHUNK * (size_t)m_max * (size_t)A);
     for (int v = 0; v < variants; v++)
         for (int M = 1; M <= m_max; M++) f->agg[v][M] = wm_new(float, (size_t)s->n * (size_t)E);
     for (int b0 = 0; b0 < s->n; b0 += CHUNK) {
         int nb = s->n - b0 < CHUNK ? s->n - b0 : CHUNK;
+        size_t v0 = (size_t)b0 * (size_t)s->t;
+        sj_model_encode(m, s->pixels + v0 * px, nb * s->t, f->z + v0 * (size_t)D);
         for (int M = 1; M <= m_max; M++) {
             for (int b = 0; b < nb; b++) {
                 memcpy(zc + (size_t)b * M * D, f->z + (size_t)(b0 + b) * s->t * D, (size_t)M * D * sizeof(float));
@@ -40,6 +52,7 @@ static void features(SjModel *m, const SjEvalSplit *s, int m_max, int variants, 
             for (int v = 0; v < variants; v++)
                 sj_model_aggregate(m, zc, ac, nb, M, flags[v], f->agg[v][M] + (size_t)b0 * E);
         }
+        tick(sp, 1);
     }
     wm_free(zc);
     wm_free(ac);
@@ -82,9 +95,11 @@ static void reg_fit(Reg *r, const SjEvalSpec *sp, const float *x, const float *y
         wm_free(pred);
         use_mlp = r2_mlp >= r2_lin;
     }
+    if (sp->mlp) tick(sp, WORK_MLP / 2);
     r->used_mlp = use_mlp;
     if (use_mlp) r->mlp = sj_mlp_fit(x, y, n, din, dout, sp->mlp_hidden, sp->mlp_epochs, sp->seed), r->ok = 1;
     else r->ok = sj_ridge_fit(&r->lin, x, y, n, din, dout) == 0;
+    tick(sp, sp->mlp ? WORK_MLP - WORK_MLP / 2 : WORK_RIDGE);
 }
 
 static void reg_predict(Reg *r, const float *x, size_t n, float *out) {
@@ -124,8 +139,8 @@ static double mean_err(const float *pred, const float *y, size_t n, int d, size_
     return n ? s / (double)n : 0;
 }
 
-static double classify(const float *xtr, const int32_t *ytr, size_t ntr, const float *xte, const int32_t *yte,
-                       size_t nte, int din, int k) {
+static double classify(const SjEvalSpec *sp, const float *xtr, const int32_t *ytr, size_t ntr, const float *xte,
+                       const int32_t *yte, size_t nte, int din, int k) {
     SjLinearProbe p;
     sj_logreg_fit(&p, xtr, ytr, ntr, din, k, 300, 1e-4);
     float *lg = wm_new(float, nte * (size_t)k);
@@ -133,6 +148,7 @@ static double classify(const float *xtr, const int32_t *ytr, size_t ntr, const f
     double acc = sj_top1(lg, yte, nte, k);
     wm_free(lg);
     sj_probe_free(&p);
+    tick(sp, 1);
     return acc;
 }
 
@@ -146,9 +162,51 @@ static float *concat_rows(const float *a, size_t sa, int da, const float *b, siz
     return o;
 }
 
+static double one_minus_cos(const float *a, const float *b, int d) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int j = 0; j < d; j++) ab += (double)a[j] * b[j], aa += (double)a[j] * a[j], bb += (double)b[j] * b[j];
+    return 1 - ab / fmax(sqrt(aa) * sqrt(bb), 1e-12);
+}
+
+/* The training loss on the test split with L observed views: z_hat from z_AGG(L)
+ * (given) and a_L against the target encoding of view L+1; and two references: copying
+ * the target encoding of view L (what a model that ignores actions and context reaches
+ * when consecutive views look alike) and predicting the mean target encoding of the
+ * split (a constant: what a model reaches that ignores its input altogether). */
+static void prediction_loss(SjModel *m, const SjEvalSplit *s, const float *agg, int L, SjEvalResult *out) {
+    const SjShape *sh = sj_model_shape(m);
+    int D = sj_model_enc_dim(m), E = sj_model_agg_dim(m), A = sh->action_dim;
+    size_t px = (size_t)sh->img_h * (size_t)sh->img_w * 3;
+    uint8_t *v = wm_new(uint8_t, (size_t)CHUNK * px);
+    float *zt = wm_new(float, (size_t)s->n * D), *zl = wm_new(float, (size_t)CHUNK * D);
+    float *zh = wm_new(float, (size_t)CHUNK * D), *a = wm_new(float, (size_t)CHUNK * A), *mean = wm_new(float, (size_t)D);
+    double sl = 0, sc = 0, sm = 0;
+    for (int b0 = 0; b0 < s->n; b0 += CHUNK) {
+        int nb = s->n - b0 < CHUNK ? s->n - b0 : CHUNK;
+        float *t = zt + (size_t)b0 * D;
+        for (int pass = 0; pass < 2; pass++) {
+            for (int b = 0; b < nb; b++)
+                memcpy(v + (size_t)b * px, s->pixels + ((size_t)(b0 + b) * s->t + (size_t)(L - pass)) * px, px);
+            sj_model_encode_target(m, v, nb, pass ? zl : t);
+        }
+        for (int b = 0; b < nb; b++)
+            memcpy(a + (size_t)b * A, s->actions + ((size_t)(b0 + b) * (s->t - 1) + (size_t)(L - 1)) * A, (size_t)A * sizeof(float));
+        sj_model_predict(m, agg + (size_t)b0 * E, a, nb, zh);
+        for (int b = 0; b < nb; b++) {
+            sl += one_minus_cos(zh + (size_t)b * D, t + (size_t)b * D, D);
+            sc += one_minus_cos(zl + (size_t)b * D, t + (size_t)b * D, D);
+        }
+    }
+    for (int i = 0; i < s->n; i++)
+        for (int j = 0; j < D; j++) mean[j] += zt[(size_t)i * D + j] / (float)s->n;
+    for (int i = 0; i < s->n; i++) sm += one_minus_cos(mean, zt + (size_t)i * D, D);
+    out->loss = sl / s->n, out->loss_copy = sc / s->n, out->loss_mean = sm / s->n;
+    wm_free(v), wm_free(zt), wm_free(zl), wm_free(zh), wm_free(a), wm_free(mean);
+}
+
 int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSplit *te,
                 SjEvalResult *out, char *err, size_t errsz) {
-    memset(out, 0, sizeof *out);
+    sj_eval_result_blank(out, sp->m_max);
     int M_max = sp->m_max;
     if (M_max < 1 || M_max > SJ_EVAL_MAX_M || tr->t < M_max + 1 || te->t < M_max + 1)
         return wm_errf(err, errsz, WM_ERR_ARG, "eval: m_max = %d needs sequences of at least %d views (have %d, %d)",
@@ -160,17 +218,18 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
     int D = sj_model_enc_dim(m), E = sj_model_agg_dim(m), A = sh->action_dim, K = sh->n_classes, C = sp->cum_dim;
     sj_model_bind(m, CHUNK, M_max, 0);
     Feats ftr = {0}, fte = {0}, floops = {0};
-    features(m, tr, M_max, 1, &ftr);
-    features(m, te, M_max, 3, &fte);
-    if (sp->loops) features(m, sp->loops, M_max, 1, &floops);
+    int variants = sp->no_ablations ? 1 : 3;
+    features(m, sp, tr, M_max, 1, &ftr);
+    features(m, sp, te, M_max, variants, &fte);
+    if (sp->loops) features(m, sp, sp->loops, M_max, 1, &floops);
     size_t ntr = (size_t)tr->n, nte = (size_t)te->n;
     size_t zs_tr = (size_t)tr->t * (size_t)D, zs_te = (size_t)te->t * (size_t)D;
 
     /* Invariance: class from z of the first view, and from z_AGG(M). */
     float *z1tr = concat_rows(ftr.z, zs_tr, D, ftr.z, zs_tr, 0, ntr), *z1te = concat_rows(fte.z, zs_te, D, fte.z, zs_te, 0, nte);
-    out->top1_z = classify(z1tr, tr->labels, ntr, z1te, te->labels, nte, D, K);
+    out->top1_z = classify(sp, z1tr, tr->labels, ntr, z1te, te->labels, nte, D, K);
     for (int M = 1; M <= M_max; M++)
-        out->top1_agg[M] = classify(ftr.agg[0][M], tr->labels, ntr, fte.agg[0][M], te->labels, nte, E, K);
+        out->top1_agg[M] = classify(sp, ftr.agg[0][M], tr->labels, ntr, fte.agg[0][M], te->labels, nte, E, K);
     wm_free(z1tr), wm_free(z1te);
 
     /* Equivariance: a_1 from concat(z_1, z_2). */
@@ -182,12 +241,12 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
     wm_free(etr), wm_free(ete), wm_free(a1tr), wm_free(a1te);
 
     /* Path integration: cumulative action from concat(z_AGG(M), a_M). */
-    for (int M = 1; M <= M_max; M++) {
+    for (int M = sp->skip_trivial ? 2 : 1; M <= M_max; M++) {
         size_t as_tr = (size_t)(tr->t - 1) * A, as_te = (size_t)(te->t - 1) * A;
         float *xtr = concat_rows(ftr.agg[0][M], (size_t)E, E, tr->actions + (size_t)(M - 1) * A, as_tr, A, ntr);
         float *x0 = concat_rows(fte.agg[0][M], (size_t)E, E, te->actions + (size_t)(M - 1) * A, as_te, A, nte);
-        float *x1 = concat_rows(fte.agg[1][M], (size_t)E, E, te->actions + (size_t)(M - 1) * A, as_te, A, nte);
-        float *x2 = concat_rows(fte.agg[2][M], (size_t)E, E, te->actions + (size_t)(M - 1) * A, as_te, A, nte);
+        float *x1 = variants < 3 ? NULL : concat_rows(fte.agg[1][M], (size_t)E, E, te->actions + (size_t)(M - 1) * A, as_te, A, nte);
+        float *x2 = variants < 3 ? NULL : concat_rows(fte.agg[2][M], (size_t)E, E, te->actions + (size_t)(M - 1) * A, as_te, A, nte);
         float *ytr = concat_rows(tr->cum + (size_t)(M - 1) * C, (size_t)M_max * C, C, tr->cum, 0, 0, ntr);
         float *yte = concat_rows(te->cum + (size_t)(M - 1) * C, (size_t)M_max * C, C, te->cum, 0, 0, nte);
         Reg reg;
@@ -195,7 +254,7 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
         float *pred = wm_new(float, nte * (size_t)C);
         const float *xt[3] = {x0, x1, x2};
         double *dst[3] = {&out->pi_r2[M], &out->pi_r2_zero_act[M], &out->pi_r2_zero_feat[M]};
-        for (int k = 0; k < 3 && reg.ok; k++) {
+        for (int k = 0; k < variants && reg.ok; k++) {
             reg_predict(&reg, xt[k], nte, pred);
             *dst[k] = sj_r2_score(yte, pred, nte, C);
             if (k == 0 && M == sp->loop_m) out->open_err = mean_err(pred, yte, nte, C, (size_t)C);
@@ -213,6 +272,11 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
         reg_free(&reg);
         wm_free(xtr), wm_free(x0), wm_free(x1), wm_free(x2), wm_free(ytr), wm_free(yte);
     }
+    if (sp->loss_m >= 1 && sp->loss_m <= M_max) {
+        prediction_loss(m, te, fte.agg[0][sp->loss_m], sp->loss_m, out);
+        out->loss_m = sp->loss_m;
+        tick(sp, 1);
+    }
     if (sp->want_pca) {
         out->n_pca = te->n;
         out->pca_z = wm_new(double, 2 * nte);
@@ -229,28 +293,203 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
     return WM_OK;
 }
 
+static void json_num(WmBuf *o, double v) {
+    if (isfinite(v)) wm_buf_printf(o, "%.6f", v);
+    else wm_buf_puts(o, "null");
+}
+
 void sj_eval_json(const SjEvalResult *r, WmBuf *o) {
-    wm_buf_printf(o, "{\"top1_z\": %.6f, \"equivariance_r2\": %.6f, \"m_max\": %d,\n \"top1_agg\": [", r->top1_z,
-                  r->equiv_r2, r->m_max);
-    for (int M = 1; M <= r->m_max; M++) wm_buf_printf(o, "%s%.6f", M > 1 ? ", " : "", r->top1_agg[M]);
+    wm_buf_puts(o, "{\"top1_z\": ");
+    json_num(o, r->top1_z);
+    wm_buf_puts(o, ", \"equivariance_r2\": ");
+    json_num(o, r->equiv_r2);
+    wm_buf_printf(o, ", \"m_max\": %d,\n \"top1_agg\": [", r->m_max);
+    for (int M = 1; M <= r->m_max; M++) {
+        if (M > 1) wm_buf_puts(o, ", ");
+        json_num(o, r->top1_agg[M]);
+    }
     const double *arr[3] = {r->pi_r2, r->pi_r2_zero_act, r->pi_r2_zero_feat};
     static const char *names[3] = {"pathint_r2", "pathint_r2_zero_actions", "pathint_r2_zero_features"};
     for (int k = 0; k < 3; k++) {
         wm_buf_printf(o, "],\n \"%s\": [", names[k]);
-        for (int M = 1; M <= r->m_max; M++) wm_buf_printf(o, "%s%.6f", M > 1 ? ", " : "", arr[k][M]);
+        for (int M = 1; M <= r->m_max; M++) {
+            if (M > 1) wm_buf_puts(o, ", ");
+            json_num(o, arr[k][M]);
+        }
     }
-    wm_buf_printf(o, "],\n \"seconds\": %.2f}", r->seconds);
+    wm_buf_printf(o, "],\n \"loss_m\": %d, \"loss\": ", r->loss_m);
+    json_num(o, r->loss);
+    wm_buf_puts(o, ", \"loss_copy_last_view\": ");
+    json_num(o, r->loss_copy);
+    wm_buf_puts(o, ", \"loss_mean_target\": ");
+    json_num(o, r->loss_mean);
+    wm_buf_printf(o, ", \"seconds\": %.2f}", r->seconds);
 }
 
-void sj_eval_markdown(const SjEvalResult *r, WmBuf *md) {
-    wm_buf_printf(md, "| metric | value |\n|---|---|\n| top-1 from z (first view) | %.3f |\n"
-                      "| equivariance R^2 (a_1 from z_1, z_2) | %.3f |\n\n",
-                  r->top1_z, r->equiv_r2);
-    wm_buf_puts(md, "| M | top-1 from z_AGG | path-int. R^2 | R^2, actions zeroed | R^2, features zeroed |\n"
-                    "|---|---|---|---|---|\n");
-    for (int M = 1; M <= r->m_max; M++)
-        wm_buf_printf(md, "| %d | %.3f | %.3f | %.3f | %.3f |\n", M, r->top1_agg[M], r->pi_r2[M], r->pi_r2_zero_act[M],
-                      r->pi_r2_zero_feat[M]);
+/* The metric rows of every results table, in order. A row is one value per column;
+ * `from_m` > 0 repeats it for M = from_m..m_max. */
+typedef double (*MetricGet)(const SjEvalResult *r, int M);
+static double m_top1_z(const SjEvalResult *r, int M) { return (void)M, r->top1_z; }
+static double m_top1_agg(const SjEvalResult *r, int M) { return r->top1_agg[M]; }
+static double m_equiv(const SjEvalResult *r, int M) { return (void)M, r->equiv_r2; }
+static double m_pi(const SjEvalResult *r, int M) { return r->pi_r2[M]; }
+static double m_pi_za(const SjEvalResult *r, int M) { return r->pi_r2_zero_act[M]; }
+static double m_pi_zf(const SjEvalResult *r, int M) { return r->pi_r2_zero_feat[M]; }
+static double m_loss(const SjEvalResult *r, int M) { return (void)M, r->loss; }
+static double m_loss_copy(const SjEvalResult *r, int M) { return (void)M, r->loss_copy; }
+static double m_loss_mean(const SjEvalResult *r, int M) { return (void)M, r->loss_mean; }
+
+enum { G_INVARIANCE, G_EQUIVARIANCE, G_PATHINT, G_LOSS, G_COUNT };
+static const struct {
+    int group;
+    const char *label; /* %d: M */
+    const char *key;   /* JSON key; %d: M */
+    int from_m;
+    MetricGet get;
+} metrics[] = {
+    {G_INVARIANCE, "top-1 from z (view 1)", "top1_z", 0, m_top1_z},
+    {G_INVARIANCE, "top-1 from z_AGG, M = %d", "top1_agg_m%d", 1, m_top1_agg},
+    {G_EQUIVARIANCE, "R^2 of a_1 from (z_1, z_2)", "equivariance_r2", 0, m_equiv},
+    /* M = 1 is left out: the probe input holds a_M, which at M = 1 is the target. */
+    {G_PATHINT, "R^2, M = %d", "pathint_r2_m%d", 2, m_pi},
+    {G_PATHINT, "R^2, M = %d, actions zeroed", "pathint_r2_zero_actions_m%d", 2, m_pi_za},
+    {G_PATHINT, "R^2, M = %d, features zeroed", "pathint_r2_zero_features_m%d", 2, m_pi_zf},
+    {G_LOSS, "the model's prediction", "loss", 0, m_loss},
+    {G_LOSS, "copying view M's target encoding", "loss_copy_last_view", 0, m_loss_copy},
+    {G_LOSS, "predicting the mean target encoding", "loss_mean_target", 0, m_loss_mean},
+};
+enum { N_METRICS = sizeof metrics / sizeof metrics[0] };
+
+static const char *group_intro(int g, int loss_m) {
+    static char buf[512];
+    switch (g) {
+    case G_INVARIANCE:
+        return "Invariance: top-1 accuracy of a linear classifier of the object class, trained on features of "
+               "training objects and scored on held-out ones.";
+    case G_EQUIVARIANCE:
+        return "Equivariance: R^2 of a regressor of the relative action a_1 from the encodings of views 1 and 2 "
+               "(held-out objects).";
+    case G_PATHINT:
+        return "Path integration: R^2 of a regressor of the cumulative action from view 1 to view M+1 from "
+               "(z_AGG of M views, a_M); the ablations zero every action embedding or every encoding at "
+               "inference. M = 1 is left out: there a_M is the cumulative action itself, so every model scores 1.";
+    default:
+        snprintf(buf, sizeof buf,
+                 "Prediction loss 1 - cos(prediction, target) on held-out sequences (M = %d observed views; the "
+                 "target is the target encoder's encoding of view M+1): the model's prediction, and two references "
+                 "that use neither the action nor the context: copying view M's own target encoding, and predicting "
+                 "the mean target encoding (a constant).", loss_m);
+        return buf;
+    }
+}
+
+static int table_m_max(const SjEvalColumn *cols, int n) {
+    int mm = 0;
+    for (int c = 0; c < n; c++) mm = cols[c].r->m_max > mm ? cols[c].r->m_max : mm;
+    return mm;
+}
+
+/* Whether any column has a finite value in this metric row. */
+static int row_has_value(const SjEvalColumn *cols, int n, int k, int M) {
+    for (int c = 0; c < n; c++)
+        if (M <= cols[c].r->m_max && isfinite(metrics[k].get(cols[c].r, M))) return 1;
+    return 0;
+}
+
+void sj_eval_markdown_table(const SjEvalColumn *cols, int ncols, WmBuf *md) {
+    int mm = table_m_max(cols, ncols), loss_m = 0;
+    for (int c = 0; c < ncols; c++)
+        if (cols[c].r->loss_m && !loss_m) loss_m = cols[c].r->loss_m;
+    for (int g = 0; g < G_COUNT; g++) {
+        int any = 0;
+        for (int k = 0; k < N_METRICS; k++)
+            if (metrics[k].group == g)
+                for (int M = metrics[k].from_m ? metrics[k].from_m : 0; M <= (metrics[k].from_m ? mm : 0); M++)
+                    any |= row_has_value(cols, ncols, k, M);
+        if (!any) {
+            if (g == G_PATHINT && mm < 2)
+                wm_buf_puts(md, "Path integration: no rows (eval.m_max = 1; at M = 1 the probe input holds the target).\n\n");
+            continue;
+        }
+        wm_buf_printf(md, "%s\n\n| |", group_intro(g, loss_m));
+        for (int c = 0; c < ncols; c++) wm_buf_printf(md, " %s |", cols[c].name);
+        wm_buf_puts(md, "\n|---|");
+        for (int c = 0; c < ncols; c++) wm_buf_puts(md, "---|");
+        wm_buf_puts(md, "\n");
+        for (int k = 0; k < N_METRICS; k++) {
+            if (metrics[k].group != g) continue;
+            int m0 = metrics[k].from_m ? metrics[k].from_m : 0, m1 = metrics[k].from_m ? mm : 0;
+            for (int M = m0; M <= m1; M++) {
+                if (!row_has_value(cols, ncols, k, M)) continue;
+                wm_buf_puts(md, "| ");
+                wm_buf_printf(md, metrics[k].label, M);
+                wm_buf_puts(md, " |");
+                for (int c = 0; c < ncols; c++) {
+                    double v = M <= cols[c].r->m_max ? metrics[k].get(cols[c].r, M) : NAN;
+                    if (isfinite(v)) wm_buf_printf(md, " %.3f |", v);
+                    else wm_buf_puts(md, " – |");
+                }
+                wm_buf_puts(md, "\n");
+            }
+        }
+        wm_buf_puts(md, "\n");
+    }
+    int legend = 0;
+    for (int c = 0; c < ncols; c++)
+        if (cols[c].about) {
+            wm_buf_printf(md, "%s- **%s**: %s\n", legend ? "" : "Columns:\n\n", cols[c].name, cols[c].about);
+            legend = 1;
+        }
+}
+
+void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmBuf *o) {
+    wm_buf_puts(o, "{");
+    for (int c = 0; c < ncols; c++) {
+        const SjEvalResult *r = cols[c].r;
+        wm_buf_puts(o, c ? ",\n  " : "\n  ");
+        wm_buf_json_str(o, cols[c].name);
+        wm_buf_puts(o, ": {");
+        int first = 1;
+        for (int k = 0; k < N_METRICS; k++) {
+            int m0 = metrics[k].from_m ? metrics[k].from_m : 0, m1 = metrics[k].from_m ? r->m_max : 0;
+            for (int M = m0; M <= m1; M++) {
+                char key[64];
+                snprintf(key, sizeof key, metrics[k].key, M);
+                wm_buf_printf(o, "%s\"%s\": ", first ? "" : ", ", key);
+                json_num(o, metrics[k].get(r, M));
+                first = 0;
+            }
+        }
+        wm_buf_puts(o, "}");
+    }
+    wm_buf_puts(o, "}");
+}
+
+void sj_eval_result_blank(SjEvalResult *r, int m_max) {
+    memset(r, 0, sizeof *r);
+    r->m_max = m_max;
+    r->top1_z = r->equiv_r2 = r->loop_err = r->open_err = r->loss = r->loss_copy = r->loss_mean = NAN;
+    for (int M = 0; M <= SJ_EVAL_MAX_M; M++)
+        r->top1_agg[M] = r->pi_r2[M] = r->pi_r2_zero_act[M] = r->pi_r2_zero_feat[M] = NAN;
+}
+
+void sj_eval_chance(SjEvalResult *r, int m_max, int n_classes) {
+    sj_eval_result_blank(r, m_max);
+    r->top1_z = 1.0 / n_classes;
+    r->equiv_r2 = 0;
+    for (int M = 1; M <= m_max && M <= SJ_EVAL_MAX_M; M++) r->top1_agg[M] = 1.0 / n_classes, r->pi_r2[M] = 0;
+}
+
+int sj_eval_work(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSplit *te) {
+    int w = chunks(tr) + chunks(te) + (sp->loops ? chunks(sp->loops) : 0);
+    w += 1 + sp->m_max;                  /* classifiers */
+    w += (1 + sp->m_max - (sp->skip_trivial != 0)) * reg_work(sp); /* equivariance, path integration */
+    return w + (sp->loss_m >= 1 && sp->loss_m <= sp->m_max);
+}
+
+int sj_eval_oracle_work(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSplit *te) {
+    return (sp->m_max - (sp->skip_trivial != 0) + (tr->latents && te->latents && tr->latent_dim == te->latent_dim)) *
+           reg_work(sp);
 }
 
 void sj_eval_result_free(SjEvalResult *r) {
@@ -265,7 +504,7 @@ int sj_eval_oracle(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSpli
     if (M_max < 1 || M_max > SJ_EVAL_MAX_M || tr->t < M_max + 1 || te->t < M_max + 1)
         return wm_errf(err, errsz, WM_ERR_ARG, "oracle: sequences too short for m_max = %d", M_max);
     size_t ntr = (size_t)tr->n, nte = (size_t)te->n;
-    for (int M = 1; M <= M_max; M++) {
+    for (int M = sp->skip_trivial ? 2 : 1; M <= M_max; M++) {
         /* the first M actions of each sequence are contiguous */
         float *xtr = concat_rows(tr->actions, (size_t)(tr->t - 1) * A, M * A, tr->actions, 0, 0, ntr);
         float *xte = concat_rows(te->actions, (size_t)(te->t - 1) * A, M * A, te->actions, 0, 0, nte);
@@ -276,5 +515,23 @@ int sj_eval_oracle(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSpli
         regress(sp, xtr, ytr, ntr, M * A, C, xs, 1, yte, nte, &r2[M]);
         wm_free(xtr), wm_free(xte), wm_free(ytr), wm_free(yte);
     }
+    return WM_OK;
+}
+
+int sj_eval_oracle_result(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSplit *te, int A, SjEvalResult *out,
+                          char *err, size_t errsz) {
+    sj_eval_result_blank(out, sp->m_max);
+    int rc = sj_eval_oracle(sp, tr, te, A, out->pi_r2, err, errsz);
+    if (rc || !tr->latents || !te->latents || tr->latent_dim != te->latent_dim || tr->t < 2 || te->t < 2) return rc;
+    /* Equivariance from the true latents of views 1 and 2 (contiguous in each row). */
+    int L = tr->latent_dim;
+    size_t ntr = (size_t)tr->n, nte = (size_t)te->n;
+    float *xtr = concat_rows(tr->latents, (size_t)tr->t * L, 2 * L, tr->latents, 0, 0, ntr);
+    float *xte = concat_rows(te->latents, (size_t)te->t * L, 2 * L, te->latents, 0, 0, nte);
+    float *ytr = concat_rows(tr->actions, (size_t)(tr->t - 1) * A, A, tr->actions, 0, 0, ntr);
+    float *yte = concat_rows(te->actions, (size_t)(te->t - 1) * A, A, te->actions, 0, 0, nte);
+    const float *xs[1] = {xte};
+    regress(sp, xtr, ytr, ntr, 2 * L, A, xs, 1, yte, nte, &out->equiv_r2);
+    wm_free(xtr), wm_free(xte), wm_free(ytr), wm_free(yte);
     return WM_OK;
 }

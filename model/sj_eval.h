@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "core/progress.h"
 #include "model/sj_model.h"
 
 #define SJ_EVAL_MAX_M 32
@@ -24,6 +25,8 @@ typedef struct {
     const float *actions;    /* [n, t-1, A] */
     const int32_t *labels;   /* [n] */
     const float *cum;        /* [n, m_max, cum_dim]: action from view 1 to view M+1 */
+    const float *latents;    /* [n, t, latent_dim]: the true state of each view (may be NULL) */
+    int latent_dim;
 } SjEvalSplit;
 
 typedef struct {
@@ -36,8 +39,20 @@ typedef struct {
     const SjEvalSplit *loops;
     int loop_m;
     int want_pca; /* fill pca_z / pca_agg (free with sj_eval_result_free) */
+    int no_ablations; /* skip the zero-action / zero-feature path-integration ablations */
+    /* Skip path integration at M = 1 (left NaN): the probe input holds a_M, which at
+     * M = 1 is the target, so it scores 1 for any features. */
+    int skip_trivial;
+    /* > 0: also measure the prediction loss 1 - cos(z_hat, target) on the test split with
+     * loss_m observed views, and two references that use no input: copying view
+     * loss_m's target encoding, and predicting the mean target encoding (a constant). */
+    int loss_m;
+    /* When set, advanced by sj_eval_work units as the work gets done (the caller starts
+     * it with the sum of the runs it plans). */
+    WmProgress *progress;
 } SjEvalSpec;
 
+/* Metrics that a run or control does not measure are NaN. */
 typedef struct {
     int m_max;
     double top1_z;
@@ -48,6 +63,10 @@ typedef struct {
     double pi_r2_zero_feat[SJ_EVAL_MAX_M + 1];
     double loop_err;      /* mean |prediction - truth| on the closed loops at loop_m */
     double open_err;      /* the same on ordinary held-out sequences at loop_m */
+    int loss_m;           /* views observed for the two losses (0: not measured) */
+    double loss;          /* mean 1 - cos(z_hat, f_target(x_{M+1})) on the test split */
+    double loss_copy;     /* mean 1 - cos(f_target(x_M), f_target(x_{M+1})): copying the last view */
+    double loss_mean;     /* mean 1 - cos(mean target encoding, f_target(x_{M+1})): a constant */
     double *pca_z;        /* [n_test, 2]: first-view encodings of held-out sequences */
     double *pca_agg;      /* [n_test, 2]: z_AGG(m_max) of held-out sequences */
     int n_pca;
@@ -55,6 +74,22 @@ typedef struct {
 } SjEvalResult;
 
 void sj_eval_result_free(SjEvalResult *r);
+/* Every metric NaN (not measured), for controls that fill only some. */
+void sj_eval_result_blank(SjEvalResult *r, int m_max);
+
+/* Progress units that sj_eval_run (and sj_eval_oracle_result) will report for these
+ * splits: a chunk of sequences through the model, or one probe fit. */
+int sj_eval_work(const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test);
+int sj_eval_oracle_work(const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test);
+
+/* The chance control: top-1 of guessing among n_classes (1 / n_classes), R^2 of
+ * predicting the mean (0); the rest NaN. */
+void sj_eval_chance(SjEvalResult *r, int m_max, int n_classes);
+/* The oracle control: the same probes fed the ground truth instead of features:
+ * equivariance from the true latents of views 1 and 2 (NaN without latents), path
+ * integration from the true actions a_1..a_M (as sj_eval_oracle); the rest NaN. */
+int sj_eval_oracle_result(const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test, int action_dim,
+                          SjEvalResult *out, char *err, size_t errsz);
 
 /* The oracle: the cumulative action regressed from the true actions a_1..a_M alone
  * (concatenated), M = 1..m_max; R^2 into r2[M]. */
@@ -64,8 +99,24 @@ int sj_eval_oracle(const SjEvalSpec *spec, const SjEvalSplit *train, const SjEva
 int sj_eval_run(SjModel *m, const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test,
                 SjEvalResult *out, char *err, size_t errsz);
 
-/* eval.json text (appended to out) and the Markdown table (appended to md). */
+/* eval.json text of one result (appended to out; NaN as null). */
 void sj_eval_json(const SjEvalResult *r, WmBuf *out);
-void sj_eval_markdown(const SjEvalResult *r, WmBuf *md);
+
+/* Results tables: one row per metric, one column per model or control, so that a
+ * number never stands without its references. The metric rows are listed once in
+ * sj_eval.c (a new probe is one more entry there); the columns are whatever the caller
+ * evaluated (the model, a randomly initialised one, chance, the oracle, ...). */
+typedef struct {
+    const char *name;        /* column heading: "model", "random init", "chance", ... */
+    const char *about;       /* one sentence on what it is, for the legend (may be NULL) */
+    const SjEvalResult *r;
+} SjEvalColumn;
+/* Markdown: one table per group of metrics (invariance, equivariance, path
+ * integration, prediction loss), each with a line saying what its rows measure,
+ * then the columns' legend; NaN shows as a dash. Path integration leaves out M = 1
+ * and says why. */
+void sj_eval_markdown_table(const SjEvalColumn *cols, int ncols, WmBuf *md);
+/* JSON object {"column name": {metric: value or null, ...}, ...}. */
+void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmBuf *out);
 
 #endif

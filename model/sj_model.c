@@ -90,8 +90,13 @@ SjModel *sj_model_create(const SjModelConfig *cfg, const SjShape *shape, uint64_
     m->enc_range = nn_resnet_range(m->enc);
     m->ap = nn_linear_register(&m->p, "action_proj.0", m->A, m->Ae, 0);
     m->abn = nn_batchnorm_register(&m->p, "action_proj.1", m->Ae, 0);
-    NnTransformerConfig tc = {cfg->layers, m->E, cfg->heads, cfg->ffn_ratio * m->E, (float)cfg->dropout, 1};
+    /* The authors' wrapper module holds the stack (without a norm) and the final norm
+     * side by side; files written before the names followed it keep loading. */
+    NnTransformerConfig tc = {cfg->layers, m->E, cfg->heads, cfg->ffn_ratio * m->E,
+                              (float)cfg->dropout, 1, "transformer_encoder.norm"};
     m->tf = nn_transformer_create(&m->p, "transformer_encoder.transformer_encoder", &tc);
+    WM_ASSERT(nn_params_alias(&m->p, "transformer_encoder.norm",
+                              "transformer_encoder.transformer_encoder.norm") == 2);
     size_t agg_shape[3] = {1, 1, (size_t)m->E};
     m->agg = nn_params_add(&m->p, "", "agg_token", NN_PARAM, 3, agg_shape, 0, NN_INIT_ZERO, 0);
     NnMlpConfig mc = {0};
@@ -136,6 +141,7 @@ void sj_model_destroy(SjModel *m) {
 int sj_model_enc_dim(const SjModel *m) { return m->D; }
 int sj_model_agg_dim(const SjModel *m) { return m->E; }
 const SjShape *sj_model_shape(const SjModel *m) { return &m->shape; }
+const SjModelConfig *sj_model_config(const SjModel *m) { return &m->cfg; }
 size_t sj_model_param_count(const SjModel *m) { return m->p.n_param; }
 double sj_model_step_flops(const SjModel *m, int B, int M) {
     double enc = nn_resnet_flops(m->enc, m->shape.img_h, m->shape.img_w);

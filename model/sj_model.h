@@ -9,8 +9,11 @@
  *
  * a_i is the relative action from view i to view i+1. Tensor names follow the
  * PyTorch module names (encoder.*, action_proj.0.weight, action_proj.1.running_*,
- * transformer_encoder.transformer_encoder.layers.N.*, ...norm.*, agg_token,
- * predictor.{0,1,3}.*, target_encoder.*) so checkpoints load into PyTorch by name. */
+ * transformer_encoder.transformer_encoder.layers.N.*, transformer_encoder.norm.*,
+ * agg_token, predictor.{0,1,3}.*, target_encoder.*) of the authors' SeqJEPA_Transforms
+ * and SeqJEPA_PLS, whose transformer wrapper owns the stack and the final norm, so
+ * checkpoints load into PyTorch by name. Files that name the final norm
+ * transformer_encoder.transformer_encoder.norm.* (as written before) load too. */
 #ifndef SJ_MODEL_H
 #define SJ_MODEL_H
 
@@ -41,6 +44,8 @@ void sj_model_destroy(SjModel *m);
 int sj_model_enc_dim(const SjModel *m);
 int sj_model_agg_dim(const SjModel *m);
 const SjShape *sj_model_shape(const SjModel *m);
+/* The config the model was built from (for an untrained twin: sj_model_create). */
+const SjModelConfig *sj_model_config(const SjModel *m);
 /* Trainable parameter count (online side: encoder, action projection, transformer,
  * [AGG], predictor). */
 size_t sj_model_param_count(const SjModel *m);

@@ -15,8 +15,6 @@
 #include "core/signal.h"
 #include "model/probe.h"
 
-#define CKPT_FORMAT "seqjepa-checkpoint-1"
-
 /* The on-line probes: a linear classifier on z_AGG and a linear regressor of the
  * first relative action from the first two encodings, trained on detached features
  * with their own AdamW. Each batch is scored before the probes learn from it. */
@@ -107,147 +105,14 @@ static void probes_take(Probes *pr, double *acc, double *r2) {
 
 /* ---------------------------------------------------------------- checkpoints */
 
-static int save_checkpoint(const SjTrainSetup *su, SjModel *m, Probes *pr, const WmRng *drop, int64_t step,
-                           char *err, size_t errsz) {
-    char path[1100], spath[1100], num[64];
-    if (wm_path_join(path, sizeof path, su->train.out, SJ_CKPT_FILE) ||
-        wm_path_join(spath, sizeof spath, su->train.out, SJ_STATE_FILE))
-        return wm_errf(err, errsz, WM_ERR_ARG, "train.out path too long");
-    /* The state goes first: a crash between the two leaves a checkpoint whose step
-     * disagrees with the state, which resume detects. */
-    WmStWriter *w = wm_st_writer_create();
-    int64_t step_store, pstep = pr->opt.step, st = step;
-    sj_model_save_optim(m, w, &step_store);
-    nn_params_save(&pr->p, &pr->s, w);
-    size_t np = pr->p.n_param, four = 4, one = 1;
-    wm_st_writer_add(w, "probe.adamw.m", WM_F32, 1, &np, pr->s.adam_m);
-    wm_st_writer_add(w, "probe.adamw.v", WM_F32, 1, &np, pr->s.adam_v);
-    wm_st_writer_add(w, "probe.adamw.step", WM_I64, 1, &one, &pstep);
-    wm_st_writer_add(w, "rng.dropout", WM_I64, 1, &four, drop->s);
-    wm_st_writer_add(w, "step", WM_I64, 1, &one, &st);
-    snprintf(num, sizeof num, "%lld", (long long)step);
-    wm_st_writer_meta(w, "step", num);
-    int rc = wm_st_writer_save(w, spath, err, errsz);
-    wm_st_writer_destroy(w);
-    if (rc) return rc;
-    w = wm_st_writer_create();
-    sj_model_save(m, w);
-    wm_st_writer_meta(w, "format", CKPT_FORMAT);
-    wm_st_writer_meta(w, "config", su->config_text ? su->config_text : "");
-    wm_st_writer_meta(w, "step", num);
-    wm_st_writer_meta(w, "pixel_mean", su->model.pixel_mean);
-    wm_st_writer_meta(w, "pixel_std", su->model.pixel_std);
-    char shape[128];
-    snprintf(shape, sizeof shape, "%d %d %d %d", su->shape.img_h, su->shape.img_w, su->shape.action_dim,
-             su->shape.n_classes);
-    wm_st_writer_meta(w, "shape", shape);
-    rc = wm_st_writer_save(w, path, err, errsz);
-    wm_st_writer_destroy(w);
-    return rc;
+/* What a checkpoint keeps of the trainer besides the model: the probes and the
+ * dropout stream. */
+static SjCkptState ckpt_state(Probes *pr, WmRng *drop) {
+    return (SjCkptState){&pr->p, &pr->s, &pr->opt.step, drop->s};
 }
 
-static int meta_int64(const WmStFile *f, const char *key, int64_t *out) {
-    const char *v = wm_st_meta(f, key);
-    if (!v) return -1;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (end == v || *end || errno || x < 0) return -1;
-    *out = x;
-    return 0;
-}
-
-int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int64_t *step, char *err,
-                       size_t errsz) {
-    *out = NULL;
-    if (config_text) *config_text = NULL;
-    WmStFile *f;
-    int rc = wm_st_open(path, &f, err, errsz);
-    if (rc) return rc;
-    const char *fmt = wm_st_meta(f, "format"), *cfgtext = wm_st_meta(f, "config"), *shp = wm_st_meta(f, "shape");
-    SjShape sh;
-    if (!fmt || strcmp(fmt, CKPT_FORMAT) || !cfgtext || !shp ||
-        sscanf(shp, "%d %d %d %d", &sh.img_h, &sh.img_w, &sh.action_dim, &sh.n_classes) != 4 || meta_int64(f, "step", step)) {
-        wm_st_close(f);
-        return wm_errf(err, errsz, WM_ERR_FORMAT, "'%s' is not a seqjepa checkpoint (metadata format, config, shape or step missing)", path);
-    }
-    SjModelConfig mc;
-    WmCfgSection sec = {"model", SjModelConfig_fields, SjModelConfig_nfields, 0};
-    WmCfgSchema schema = {&sec, 1};
-    wm_cfg_defaults(&schema, &mc);
-    char where[1100];
-    snprintf(where, sizeof where, "%s (stored config)", path);
-    rc = wm_cfg_load_sections(&schema, &mc, cfgtext, where, err, errsz);
-    SjModel *m = rc ? NULL : sj_model_create(&mc, &sh, 0, err, errsz);
-    if (!rc && !m) rc = WM_ERR_FORMAT;
-    if (!rc) {
-        rc = sj_model_load(m, f, err, errsz);
-        if (rc) wm_err_prefix(err, errsz, rc, "'%s': ", path);
-    }
-    if (!rc && config_text) *config_text = wm_strdup(cfgtext);
-    wm_st_close(f);
-    if (rc) {
-        sj_model_destroy(m);
-        return rc;
-    }
-    *out = m;
-    return WM_OK;
-}
-
-/* First line where two config texts differ, for the resume refusal. */
-static void first_difference(const char *a, const char *b, char *out, size_t outsz) {
-    int line = 1;
-    while (*a && *a == *b) {
-        if (*a == '\n') line++;
-        a++, b++;
-    }
-    const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
-    /* back up to the line starts */
-    snprintf(out, outsz, "line %d: checkpoint has '%.*s', this run has '%.*s'", line,
-             (int)(ea ? ea - a : (long)strlen(a)), a, (int)(eb ? eb - b : (long)strlen(b)), b);
-}
-
-static int load_resume(const SjTrainSetup *su, SjModel *m, Probes *pr, WmRng *drop, int64_t *step, char *err,
-                       size_t errsz) {
-    char path[1100], spath[1100];
-    wm_path_join(path, sizeof path, su->train.out, SJ_CKPT_FILE);
-    wm_path_join(spath, sizeof spath, su->train.out, SJ_STATE_FILE);
-    WmStFile *f = NULL, *s = NULL;
-    int rc = wm_st_open(path, &f, err, errsz);
-    if (!rc) rc = wm_st_open(spath, &s, err, errsz);
-    int64_t st = -1, st2 = -2;
-    if (!rc) {
-        const char *cfgtext = wm_st_meta(f, "config");
-        if (meta_int64(f, "step", &st) || meta_int64(s, "step", &st2) || st != st2)
-            rc = wm_errf(err, errsz, WM_ERR_MISMATCH, "'%s' and '%s' are from different steps; cannot resume", path, spath);
-        else if (!cfgtext || strcmp(cfgtext, su->config_text ? su->config_text : "")) {
-            char diff[600];
-            first_difference(cfgtext ? cfgtext : "", su->config_text ? su->config_text : "", diff, sizeof diff);
-            rc = wm_errf(err, errsz, WM_ERR_MISMATCH, "'%s' was trained with a different config (%s); resume needs the same one",
-                         path, diff);
-        }
-    }
-    if (!rc) rc = sj_model_load(m, f, err, errsz);
-    if (!rc) rc = sj_model_load_optim(m, s, err, errsz);
-    if (!rc) rc = nn_params_load(&pr->p, &pr->s, s, err, errsz);
-    if (!rc) {
-        const WmStTensor *pm = wm_st_find(s, "probe.adamw.m"), *pv = wm_st_find(s, "probe.adamw.v"),
-                         *ps = wm_st_find(s, "probe.adamw.step"), *rg = wm_st_find(s, "rng.dropout");
-        if (!pm || !pv || !ps || !rg || pm->count != pr->p.n_param || pv->count != pr->p.n_param || rg->count != 4 ||
-            ps->count != 1 || pm->dtype != WM_F32 || pv->dtype != WM_F32 || rg->dtype != WM_I64 || ps->dtype != WM_I64) {
-            rc = wm_errf(err, errsz, WM_ERR_FORMAT, "'%s': probe or RNG state missing or mis-sized", spath);
-        } else {
-            memcpy(pr->s.adam_m, pm->data, pm->nbytes);
-            memcpy(pr->s.adam_v, pv->data, pv->nbytes);
-            memcpy(&pr->opt.step, ps->data, sizeof(int64_t));
-            memcpy(drop->s, rg->data, sizeof drop->s);
-        }
-    }
-    if (rc && f && s) wm_err_prefix(err, errsz, rc, "resume: ");
-    wm_st_close(f);
-    wm_st_close(s);
-    if (!rc) *step = st;
-    return rc;
+static SjCkptMeta ckpt_meta(const SjTrainSetup *su) {
+    return (SjCkptMeta){su->config_text, su->model.pixel_mean, su->model.pixel_std, su->shape};
 }
 
 /* Keeps the log's header and rows up to `step` (a resumed run rewrites what follows). */
@@ -295,7 +160,9 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     WmRng drop;
     wm_rng_seed(&drop, (uint64_t)tc->seed, 0xd20bu);
     int64_t step = 0;
-    if (su->resume && (rc = load_resume(su, m, &pr, &drop, &step, err, errsz))) goto out;
+    SjCkptState cst = ckpt_state(&pr, &drop);
+    SjCkptMeta cmeta = ckpt_meta(su);
+    if (su->resume && (rc = sj_ckpt_resume(tc->out, su->config_text, m, &cst, &step, err, errsz))) goto out;
     FILE *log = NULL;
     if ((rc = open_log(tc->out, step, &log, err, errsz))) goto out;
     if (step) wm_info("train: %zu parameters, batch %d, M %d, %d steps, resuming after step %lld", sj_model_param_count(m), B,
@@ -356,7 +223,7 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
         }
         int stop = wm_interrupted() != 0, asked = su->on_step && su->on_step(su->on_step_ctx, m, &info) != 0;
         if (stop || asked || (tc->ckpt_every && step % tc->ckpt_every == 0) || step == total) {
-            if ((rc = save_checkpoint(su, m, &pr, &drop, step, err, errsz))) break;
+            if ((rc = sj_ckpt_save(tc->out, m, &cmeta, &cst, step, err, errsz))) break;
             saved_step = step;
         }
         if (asked && !stop) {

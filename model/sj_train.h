@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/sj_ckpt.h"
 #include "model/sj_config.h"
 #include "model/sj_model.h"
 
@@ -71,17 +72,8 @@ typedef struct {
 int sj_train_run(const SjTrainSetup *setup, const SjSource *src, SjTrainResult *res, char *err,
                  size_t errsz);
 
-/* File names inside a run folder. */
-#define SJ_CKPT_FILE "checkpoint.safetensors"
-#define SJ_STATE_FILE "checkpoint.state.safetensors"
+/* The log inside a run folder (the checkpoints' names are in sj_ckpt.h). */
 #define SJ_LOG_FILE "log.csv"
 
-/* Loads a checkpoint written by sj_train_run: builds the model from the [model]
- * section of its metadata config and its stored shape, then loads every tensor (all
- * or nothing). *config_text gets a copy of the stored config (free with wm_free; may
- * be NULL). Errors name the file and what is wrong (truncated, missing tensor, wrong
- * shape). */
-int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int64_t *step, char *err,
-                       size_t errsz);
 
 #endif

@@ -240,6 +240,7 @@ typedef enum { NN_INIT_ZERO = 0, NN_INIT_ONE, NN_INIT_UNIFORM, NN_INIT_NORMAL } 
 
 typedef struct {
     char name[NN_NAME_MAX];
+    char alias[NN_NAME_MAX]; /* a former name that loading also accepts ("" none) */
     NnKind kind;
     int ndim;
     size_t shape[4];
@@ -265,6 +266,9 @@ void nn_params_free(NnParams *p);
 size_t nn_params_add(NnParams *p, const char *prefix, const char *name, NnKind kind, int ndim,
                      const size_t *shape, int decay, NnInit init, float init_a);
 const NnTensor *nn_params_find(const NnParams *p, const char *name);
+/* Renames without breaking old files: every tensor named module.X also loads from
+ * old_module.X (saving always uses the current name). Returns how many it marked. */
+int nn_params_alias(NnParams *p, const char *module, const char *old_module);
 
 /* Storage for one registry: param/grad/adam_m/adam_v share one allocation (grad and
  * moments only when asked), buffers and counters their own. */
@@ -392,11 +396,13 @@ double nn_resnet_flops(const NnResNet *r, int h, int w);
  *   x = norm1(x + drop(self_attn(x)));  x = norm2(x + drop(linear2(drop(relu(linear1(x))))))
  * A stack of them is torch.nn.TransformerEncoder: names prefix.layers.i.{self_attn.
  * in_proj_weight, self_attn.in_proj_bias, self_attn.out_proj.weight/bias, linear1,
- * linear2, norm1, norm2}, and prefix.norm when final_norm is set. */
+ * linear2, norm1, norm2}, and prefix.norm when final_norm is set (or norm_name, for a
+ * wrapper module that owns the final norm beside the stack). */
 typedef struct {
     int layers, e, heads, ffn; /* ffn: hidden width (4e by default) */
     float dropout;             /* 0.1 in PyTorch */
     int final_norm;            /* a LayerNorm after the stack */
+    const char *norm_name;     /* the final norm's module name; NULL: prefix.norm */
 } NnTransformerConfig;
 typedef struct NnTransformer NnTransformer;
 NnTransformer *nn_transformer_create(NnParams *p, const char *prefix,

@@ -83,7 +83,10 @@ NnTransformer *nn_transformer_create(NnParams *p, const char *prefix,
     }
     if (cfg->final_norm) {
         char name[NN_NAME_MAX];
-        nn_namef(name, "%s.norm", prefix);
+        if (cfg->norm_name)
+            nn_namef(name, "%s", cfg->norm_name);
+        else
+            nn_namef(name, "%s.norm", prefix);
         t->fn = nn_layernorm_register(p, name, cfg->e);
     }
     return t;

@@ -26,8 +26,11 @@ typedef int64_t VecI __attribute__((vector_size(64)));
 typedef int32_t VecI __attribute__((vector_size(64)));
 #endif
 
-/* Sum of the lanes by a fixed pairwise tree (halves, quarters, ...). */
-static inline NnReal lane_sum(Vec v) {
+/* Sum of the lanes by a fixed pairwise tree (halves, quarters, ...). Takes a pointer:
+ * a 64-byte vector passed by value has an ABI that changed across gcc versions (gcc
+ * says so in a note on every build without AVX-512). */
+static inline NnReal lane_sum(const Vec *p) {
+    Vec v = *p;
     for (int w = VL / 2; w >= 1; w /= 2) {
         VecI m = {0};
         for (int l = 0; l < VL; l++)
@@ -323,7 +326,7 @@ static void wgrad_sum(void *ctx, int64_t i0, int64_t i1, int worker) {
         Vec v = r->part[i];
         for (int k = 1; k < r->T; k++)
             v += r->part[(size_t)k * r->stride + i];
-        r->dw[i] += lane_sum(v);
+        r->dw[i] += lane_sum(&v);
     }
 }
 

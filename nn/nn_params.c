@@ -68,6 +68,18 @@ const NnTensor *nn_params_find(const NnParams *p, const char *name) {
     return NULL;
 }
 
+int nn_params_alias(NnParams *p, const char *module, const char *old_module) {
+    size_t len = strlen(module);
+    int n = 0;
+    for (int i = 0; i < p->n; i++) {
+        NnTensor *t = &p->t[i];
+        if (strncmp(t->name, module, len) || t->name[len] != '.') continue;
+        nn_namef(t->alias, "%s%s", old_module, t->name + len);
+        n++;
+    }
+    return n;
+}
+
 void nn_store_create(NnStore *s, const NnParams *p, int flags) {
     memset(s, 0, sizeof *s);
     size_t np = p->n_param, nb = p->n_buffer, nc = p->n_counter;
@@ -289,10 +301,16 @@ void nn_params_save(const NnParams *p, const NnStore *s, WmStWriter *w) {
     }
 }
 
+/* A tensor under its name, else under its former name. */
+static const WmStTensor *find_tensor(const WmStFile *f, const NnTensor *t) {
+    const WmStTensor *x = wm_st_find(f, t->name);
+    return x || !t->alias[0] ? x : wm_st_find(f, t->alias);
+}
+
 int nn_params_load(const NnParams *p, NnStore *s, const WmStFile *f, char *err, size_t errsz) {
     for (int i = 0; i < p->n; i++) {
         const NnTensor *t = &p->t[i];
-        const WmStTensor *x = wm_st_find(f, t->name);
+        const WmStTensor *x = find_tensor(f, t);
         if (!x) return wm_errf(err, errsz, WM_ERR_MISMATCH, "tensor '%s' is missing", t->name);
         WmDtype want = t->kind == NN_COUNTER ? WM_I64 : WM_F32;
         if (x->dtype != want)
@@ -315,7 +333,7 @@ int nn_params_load(const NnParams *p, NnStore *s, const WmStFile *f, char *err, 
     }
     for (int i = 0; i < p->n; i++) {
         const NnTensor *t = &p->t[i];
-        const WmStTensor *x = wm_st_find(f, t->name);
+        const WmStTensor *x = find_tensor(f, t);
         if (t->kind == NN_COUNTER)
             memcpy(s->count + t->offset, x->data, t->count * sizeof(int64_t));
         else

@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/rng.h"
 
 void rd_mesh_free(RdMesh *m) {
     wm_free(m->pos);
@@ -190,15 +191,6 @@ static uint64_t cell_key(int x, int y, int z) {
     return ((uint64_t)(uint32_t)x << 42) ^ ((uint64_t)(uint32_t)y << 21) ^ (uint64_t)(uint32_t)z;
 }
 
-static uint64_t mix64(uint64_t k) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 /* Clusters m's vertices on a g^3 grid over its bounding box into out. */
 static void cluster(const RdMesh *m, int g, RdMesh *out) {
     rd_mesh_clear(out);
@@ -225,7 +217,7 @@ static void cluster(const RdMesh *m, int g, RdMesh *out) {
             c[j] = v < 0 ? 0 : v >= g ? g - 1 : v;
         }
         uint64_t k = cell_key(c[0], c[1], c[2]);
-        size_t h = mix64(k) & (cap - 1);
+        size_t h = wm_mix64(k) & (cap - 1);
         while (slot[h] >= 0 && keys[h] != k)
             h = (h + 1) & (cap - 1);
         if (slot[h] < 0) {

@@ -72,3 +72,16 @@ int cli_parse_int(const char *cmd, const char *s, const char *what, int lo, int 
     *out = (int)x;
     return 0;
 }
+
+/* Length of "word: " when s opens with it, else 0. */
+static size_t own_prefix(const char *s, const char *word, size_t n) {
+    return n && !strncmp(s, word, n) && s[n] == ':' && s[n + 1] == ' ' ? n + 2 : 0;
+}
+
+void cli_error(const char *cmd, const char *msg) {
+    const char *last = strrchr(cmd, ' ');
+    last = last ? last + 1 : cmd;
+    size_t skip = own_prefix(msg, cmd, strlen(cmd));
+    if (!skip) skip = own_prefix(msg, last, strlen(last));
+    fprintf(stderr, "seqjepa %s: %s\n", cmd, msg + skip);
+}

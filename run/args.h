@@ -29,4 +29,9 @@ int cli_is_help(const char *arg);
  * "seqjepa CMD: WHAT 's' must be an integer >= LO" to stderr and returns 2. */
 int cli_parse_int(const char *cmd, const char *s, const char *what, int lo, int *out);
 
+/* Prints "seqjepa CMD: MSG" to stderr. A message that already opens with the command's
+ * name ("view: no display", from the library behind `seqjepa view` or `seqjepa bench
+ * view`) keeps one prefix, not "view: view:". */
+void cli_error(const char *cmd, const char *msg);
+
 #endif

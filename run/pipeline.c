@@ -1,15 +1,53 @@
 /* Shared command steps (see pipeline.h). */
 #include "run/pipeline.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "data/dataset.h"
 #include "data/stream.h"
+#include "run/report.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/fs.h"
 #include "core/progress.h"
+
+const char *const pl_run_files[] = {
+    SJ_CKPT_FILE, SJ_STATE_FILE, SJ_LOG_FILE, "eval.json", "eval.md",
+    /* eval's report (cli/report.h) and bench pathint's */
+    RPT_FILE, RPT_FIGURES, "report.json", "pca_z.png", "pca_zagg.png", NULL};
+
+int pl_prepare_run_dir(const char *dir, int resume, int force, char *err, size_t errsz) {
+    char path[1100], found[600] = "";
+    size_t len = 0;
+    int n = 0;
+    for (int i = 0; pl_run_files[i]; i++) {
+        if (wm_path_join(path, sizeof path, dir, pl_run_files[i]))
+            return wm_errf(err, errsz, WM_ERR_ARG, "train.out '%s' is too long", dir);
+        if (!wm_path_exists(path)) continue;
+        if (force) {
+            if (remove(path))
+                return wm_errf(err, errsz, WM_ERR_IO, "--force: cannot delete '%s': %s", path, strerror(errno));
+            n++;
+            continue;
+        }
+        if (len < sizeof found)
+            len += (size_t)snprintf(found + len, sizeof found - len, "%s%s", n ? ", " : "", pl_run_files[i]);
+        n++;
+    }
+    if (force && n) wm_info("train: --force: deleted %d file%s of the previous run in '%s'", n, n > 1 ? "s" : "", dir);
+    if (!n || force || resume) return WM_OK;
+    return wm_errf(err, errsz, WM_ERR_ARG,
+                   "the run folder '%s' already holds a run (%s); continue it with --resume, replace it with "
+                   "--force (deletes those files), or choose another train.out",
+                   dir, found);
+}
+
+SjBatch pl_batch(const AgBatch *b) {
+    return (SjBatch){b->pixels, b->actions, b->labels, b->n, b->t};
+}
 
 typedef struct {
     AgStream *s;
@@ -18,7 +56,7 @@ typedef struct {
 static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t errsz) {
     const AgBatch *b = ag_stream_next(((Src *)ctx)->s, step, err, errsz);
     if (!b) return WM_ERR_ARG;
-    *out = (SjBatch){b->pixels, b->actions, b->labels, b->n, b->t};
+    *out = pl_batch(b);
     return WM_OK;
 }
 
@@ -52,7 +90,7 @@ static int data_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t er
     DataSrc *s = ctx;
     int r = ds_batch(s->ds, DS_SPLIT_TRAIN, s->seed, step, &s->b, err, errsz);
     if (r) return r;
-    *out = (SjBatch){s->b.pixels, s->b.actions, s->b.labels, s->b.n, s->b.t};
+    *out = pl_batch(&s->b);
     return WM_OK;
 }
 
@@ -186,21 +224,81 @@ void pl_eval_data_free(PlEvalData *d) {
 }
 
 int pl_check_shape(const SjModel *m, const EnvSpec *sp, const char *what, char *err, size_t errsz) {
-    const SjShape *sh = sj_model_shape(m);
-    if (sp->height != sh->img_h || sp->width != sh->img_w || sp->action_dim != sh->action_dim ||
-        sp->n_classes != sh->n_classes)
-        return wm_errf(err, errsz, WM_ERR_MISMATCH,
-                       "'%s' was trained on %dx%d views with %d action dims and %d classes; this config gives %dx%d, %d, %d",
-                       what, sh->img_h, sh->img_w, sh->action_dim, sh->n_classes, sp->height, sp->width, sp->action_dim,
-                       sp->n_classes);
-    return WM_OK;
+    SjShape want = {sp->height, sp->width, sp->action_dim, sp->n_classes};
+    return sj_shape_check(sj_model_shape(m), &want, what, err, errsz);
+}
+
+static SjEvalSpec eval_spec(const RunConfig *rc, const PlEvalData *d) {
+    return (SjEvalSpec){.m_max = rc->eval.m_max, .cum_dim = d->spec.action_dim, .mlp = rc->env.kind == ENV_KIND_OBJECTS3D,
+                        .mlp_hidden = rc->eval.mlp_hidden, .mlp_epochs = rc->eval.mlp_epochs,
+                        .seed = (uint64_t)rc->eval.seed};
+}
+
+static SjEvalSplit eval_split(const AgBatch *b, const float *cum) {
+    return (SjEvalSplit){b->n, b->t, b->pixels, b->actions, b->labels, cum, b->latents, b->latent_dim};
 }
 
 int pl_eval(SjModel *m, const RunConfig *rc, const PlEvalData *d, SjEvalResult *res, char *err, size_t errsz) {
-    SjEvalSpec spec = {.m_max = rc->eval.m_max, .cum_dim = d->spec.action_dim, .mlp = rc->env.kind == ENV_KIND_OBJECTS3D,
-                       .mlp_hidden = rc->eval.mlp_hidden, .mlp_epochs = rc->eval.mlp_epochs,
-                       .seed = (uint64_t)rc->eval.seed};
-    SjEvalSplit s_tr = {d->tr.n, d->tr.t, d->tr.pixels, d->tr.actions, d->tr.labels, d->cum_tr};
-    SjEvalSplit s_te = {d->te.n, d->te.t, d->te.pixels, d->te.actions, d->te.labels, d->cum_te};
+    SjEvalSpec spec = eval_spec(rc, d);
+    SjEvalSplit s_tr = eval_split(&d->tr, d->cum_tr), s_te = eval_split(&d->te, d->cum_te);
     return sj_eval_run(m, &spec, &s_tr, &s_te, res, err, errsz);
+}
+
+static int add_column(PlEvalTable *t, const char *name) {
+    WM_ASSERT(t->n < PL_MAX_COLUMNS);
+    int i = t->n++;
+    t->col[i] = (SjEvalColumn){name, t->about[i], &t->res[i]};
+    sj_eval_result_blank(&t->res[i], 0);
+    return i;
+}
+
+int pl_eval_table(SjModel *m, const char *model_about, const RunConfig *rc, const PlEvalData *d, int quiet,
+                  PlEvalTable *t, char *err, size_t errsz) {
+    memset(t, 0, sizeof *t);
+    SjEvalSpec spec = eval_spec(rc, d);
+    SjEvalSplit tr = eval_split(&d->tr, d->cum_tr), te = eval_split(&d->te, d->cum_te);
+    int M = rc->eval.m_max, K = d->spec.n_classes;
+    spec.loss_m = rc->train.m_train < M ? rc->train.m_train : M;
+    spec.skip_trivial = 1; /* the tables leave M = 1 out of path integration */
+    WmProgress prog;
+    if (!quiet) {
+        int64_t work = 2 * (int64_t)sj_eval_work(&spec, &tr, &te) + sj_eval_oracle_work(&spec, &tr, &te);
+        wm_progress_start(&prog, "eval", work, "parts");
+        spec.progress = &prog;
+    }
+    t->model = add_column(t, "model");
+    snprintf(t->about[t->model], sizeof t->about[0], "%s", model_about);
+    SjEvalSpec ms = spec;
+    ms.want_pca = 1;
+    int r = sj_eval_run(m, &ms, &tr, &te, &t->res[t->model], err, errsz);
+
+    t->random = add_column(t, "random init");
+    snprintf(t->about[t->random], sizeof t->about[0],
+             "the same model config untrained, initialised from train.seed = %d as training starts; scored by the "
+             "same probes on the same sequences", rc->train.seed);
+    if (!r) {
+        SjModel *u = sj_model_create(sj_model_config(m), sj_model_shape(m), (uint64_t)rc->train.seed, err, errsz);
+        r = u ? sj_eval_run(u, &spec, &tr, &te, &t->res[t->random], err, errsz) : WM_ERR_ARG;
+        sj_model_destroy(u);
+    }
+
+    t->chance = add_column(t, "chance");
+    snprintf(t->about[t->chance], sizeof t->about[0],
+             "guessing: 1/%d for top-1 (%d classes), 0 for R^2 (predicting the mean)", K, K);
+    sj_eval_chance(&t->res[t->chance], M, K);
+
+    t->oracle = add_column(t, "oracle");
+    snprintf(t->about[t->oracle], sizeof t->about[0],
+             "the same probes fed the ground truth instead of features: equivariance from the true latents of "
+             "views 1 and 2, path integration from the true actions a_1..a_M (what these probes can reach on "
+             "this data)");
+    if (!r) r = sj_eval_oracle_result(&spec, &tr, &te, d->spec.action_dim, &t->res[t->oracle], err, errsz);
+    if (!quiet) wm_progress_finish(&prog, NULL);
+    if (r) pl_eval_table_free(t);
+    return r;
+}
+
+void pl_eval_table_free(PlEvalTable *t) {
+    for (int i = 0; i < t->n; i++) sj_eval_result_free(&t->res[i]);
+    t->n = 0;
 }

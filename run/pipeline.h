@@ -9,11 +9,24 @@
 #include "model/sj_eval.h"
 #include "model/sj_train.h"
 
+/* The trainer's view of a batch of rollouts (pixels, actions, labels; n sequences of
+ * t views): the one adapter from data/ to model/, used by train, eval and the viewer. */
+SjBatch pl_batch(const AgBatch *b);
+
 /* When rc->train.data names a dataset (seqjepa gen): replaces rc's [env], [agent] and
  * [gen] sections with those the dataset was generated with, so that training,
  * evaluation, checkpoints and reports describe the data actually used (logged when
  * they differed). Does nothing when train.data is empty. Errors name the folder. */
 int pl_use_data(RunConfig *rc, char *err, size_t errsz);
+
+/* The files the program writes into a run folder (train, eval, reports), NULL-ended:
+ * what --force clears and what marks a folder as holding a run. */
+extern const char *const pl_run_files[];
+
+/* Makes dir ready for a training run. A folder holding any of pl_run_files is refused
+ * (the error names the folder and the files) unless resume (the run continues there)
+ * or force (those files are deleted first; other files are left alone). */
+int pl_prepare_run_dir(const char *dir, int resume, int force, char *err, size_t errsz);
 
 /* Trains rc on-line, or from the dataset rc->train.data when set (memory-mapped
  * shards, a shuffled pass per epoch; see ds_batch), resuming from rc->train.out when
@@ -37,5 +50,25 @@ void pl_eval_data_free(PlEvalData *d);
 int pl_check_shape(const SjModel *m, const EnvSpec *sp, const char *what, char *err, size_t errsz);
 /* Runs the probes of model/sj_eval.h. */
 int pl_eval(SjModel *m, const RunConfig *rc, const PlEvalData *d, SjEvalResult *res, char *err, size_t errsz);
+
+/* The model beside its controls, all scored on the same data by the same probes: the
+ * columns of every results table (sj_eval_markdown_table). Today: the model, the same
+ * config randomly initialised (from train.seed, as training starts), chance, and the
+ * oracle (the probes fed the true latents and actions). A new control is one more
+ * column added in pl_eval_table alone. */
+enum { PL_MAX_COLUMNS = 8 };
+typedef struct {
+    int n;
+    int model, random, chance, oracle; /* column indices */
+    SjEvalColumn col[PL_MAX_COLUMNS];
+    SjEvalResult res[PL_MAX_COLUMNS];
+    char about[PL_MAX_COLUMNS][256];
+} PlEvalTable;
+/* Evaluates m (described by model_about) and the controls on d, with a progress bar
+ * (rate and ETA) on stderr unless quiet. The model's column keeps the PCA of its
+ * features and the prediction losses. The table refers to itself: don't copy it. */
+int pl_eval_table(SjModel *m, const char *model_about, const RunConfig *rc, const PlEvalData *d, int quiet,
+                  PlEvalTable *t, char *err, size_t errsz);
+void pl_eval_table_free(PlEvalTable *t);
 
 #endif

@@ -44,7 +44,29 @@ int run_config_load(RunConfig *rc, const char *path, int n_over, char **over, ch
     return r;
 }
 
-void run_config_text(const RunConfig *rc, WmBuf *out) {
+/* What a run reads: [gen] and [bench] when asked, and of the keys that one world alone
+ * reads, those of the worlds in use. */
+typedef struct {
+    int gen, bench;
+} Uses;
+
+static int uses_key(const WmCfgSection *sec, const WmCfgField *f, const void *cfg, void *ctx) {
+    const Uses *u = ctx;
+    if (!strcmp(sec->name, "gen") && !u->gen) return 0;
+    if (!strcmp(sec->name, "bench") && !u->bench) return 0;
+    return env_reads_key(&((const RunConfig *)cfg)->env, f);
+}
+
+static void text_of(const RunConfig *rc, int bench, WmBuf *out) {
     schema_init();
-    wm_cfg_dump(&run_schema, rc, out);
+    Uses u = {rc->train.data[0] != 0, bench};
+    wm_cfg_dump_some(&run_schema, rc, uses_key, &u, out);
+}
+
+void run_config_text(const RunConfig *rc, WmBuf *out) {
+    text_of(rc, 0, out);
+}
+
+void run_config_bench_text(const RunConfig *rc, WmBuf *out) {
+    text_of(rc, 1, out);
 }

@@ -36,7 +36,13 @@ extern const WmCfgSchema run_schema;
 /* Defaults, then the file, then each "section.key=value" in order. Prints nothing;
  * returns WM_OK or an error naming file and line (or the override). */
 int run_config_load(RunConfig *rc, const char *path, int n_over, char **over, char *err, size_t errsz);
-/* The resolved configuration as INI text (free with wm_buf_free). */
+/* The resolved configuration as INI text (free with wm_buf_free), as stored in
+ * checkpoints and reports: the sections a run reads ([env], [agent], [model],
+ * [optim], [train], [eval], and [gen] when train.data names a dataset), without the
+ * keys of a world the run does not use (an objects3d run lists no saccade keys; a
+ * saccade run over objects3d scenes keeps both). Keys left out load back as their
+ * defaults. The bench variant adds [bench]. */
 void run_config_text(const RunConfig *rc, WmBuf *out);
+void run_config_bench_text(const RunConfig *rc, WmBuf *out);
 
 #endif

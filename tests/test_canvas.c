@@ -43,6 +43,27 @@ int main(void) {
     wm_plot_scatter(&pl, xs, ys, &red, 1, 2);
     const uint8_t *px = p.rgb + ((size_t)30 * 300 + 249) * 3;
     CHECK(px[0] == 255 && px[1] == 0, "corner point at the plot's corner");
+    /* Bars fill exactly their data box, clipped to the plot; categories name their slots. */
+    WmCanvas b;
+    wm_canvas_init(&b, 300, 200, white);
+    WmPlot bp;
+    const char *cats[2] = {"alpha", "beta"};
+    wm_plot_begin_categories(&bp, &b, f, 50, 30, 200, 120, cats, 2, -1, 1, "bars", "v");
+    int below = count_ink(&b, 50, 155, 200, 30);
+    CHECK(f == NULL || below > 20, "category names drawn under the plot (%d)", below);
+    WmColor blue = {0, 0, 200};
+    wm_plot_bar(&bp, 0.25, 0.75, 0, 5, blue); /* up to y = 1 (clipped at the top) */
+    const uint8_t *top = b.rgb + ((size_t)30 * 300 + 100) * 3, *mid = b.rgb + ((size_t)60 * 300 + 100) * 3;
+    const uint8_t *under = b.rgb + ((size_t)120 * 300 + 100) * 3, *beside = b.rgb + ((size_t)60 * 300 + 65) * 3;
+    CHECK(top[2] == 200 && mid[2] == 200 && top[0] == 0, "bar reaches the top, clipped");
+    CHECK(under[2] != 200 && beside[2] != 200, "nothing below zero or beside the bar");
+    wm_plot_bar(&bp, 1.25, 1.75, 0, NAN, blue); /* non-finite: nothing */
+    CHECK(b.rgb[((size_t)80 * 300 + 200) * 3 + 2] != 200, "NaN bar not drawn");
+    bp.legend_at = 2;
+    int right = count_ink(&b, 252, 25, 48, 30);
+    wm_plot_legend(&bp, blue, "model");
+    CHECK(f == NULL || count_ink(&b, 252, 25, 48, 30) > right + 20, "legend right of the plot area");
+    wm_canvas_free(&b);
     double lo, hi, v[3] = {1, NAN, 3};
     wm_range(v, 3, &lo, &hi);
     CHECK(lo < 1 && hi > 3 && lo > 0.8 && hi < 3.2);

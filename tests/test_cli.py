@@ -3,6 +3,7 @@ on-line training run, Ctrl-C, eval, embed read back with numpy, and hostile inpu
 Run by tests/run.sh (SEQJEPA_EXE names the binary)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,9 @@ import tempfile
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"))
+from png_read import read_png  # noqa: E402
 
 EXE = os.environ.get("SEQJEPA_EXE", "bin/seqjepa")
 passed = failed = 0
@@ -24,13 +28,93 @@ def check(cond, what, extra=""):
         print(f"FAIL {what} {extra}", file=sys.stderr)
 
 
+doubled = []  # messages that repeat their prefix ("view: view: ...")
+
+
 def run(*args, **kw):
-    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=kw.get("timeout", 300))
+    r = subprocess.run([EXE, *args], capture_output=True, text=True, timeout=kw.get("timeout", 300),
+                       env=kw.get("env"))
+    doubled.extend(line for line in r.stderr.splitlines() if re.search(r"\b([a-z]+): \1: ", line))
+    return r
 
 
 TINY = ["env.size=32", "env.instances=4", "model.width=4", "model.action_emb=16", "model.layers=1",
         "model.pred_hidden=32", "train.batch=8", "train.m_train=2", "train.log_every=2", "eval.m_max=3",
         "eval.train_seqs=64", "eval.test_seqs=32", "eval.mlp_hidden=32", "eval.mlp_epochs=3", "train.threads=2"]
+
+
+def table_rows(text, header_cols):
+    """Rows of the Markdown tables whose header lists exactly header_cols after the
+    metric column, as lists of cells."""
+    rows, cur = [], None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            cur = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cur is None:
+            cur = cells[1:] == header_cols
+        elif cur and not set(line) <= set("|-"):
+            rows.append(cells)
+    return rows
+
+
+def check_eval_report(r, out):
+    """The tables give chance and the controls beside the model, M = 1 is left out of
+    path integration and says why, the report and its figures exist and read back."""
+    cols = ["model", "random init", "chance", "oracle"]
+    for name, text in (("stdout", r.stdout), ("eval.md", open(os.path.join(out, "eval.md")).read())):
+        rows = table_rows(text, cols)
+        labels = [c[0] for c in rows]
+        check(len(rows) >= 10 and all(len(c) == 5 for c in rows), f"{name}: every table has the control columns",
+              str(rows[:3]))
+        check("top-1 from z (view 1)" in labels and "R^2, M = 2" in labels and "R^2, M = 3, features zeroed" in labels,
+              f"{name}: metric rows", str(labels))
+        check(not any("M = 1" in l and "R^2" in l for l in labels) and "M = 1 is left out" in text,
+              f"{name}: no M = 1 path-integration row, and why", str(labels))
+        top1 = dict((c[0], c[1:]) for c in rows).get("top-1 from z (view 1)", ["", "", "", ""])
+        check(top1[2] in ("0.062", "0.063") and top1[3] == "–", f"{name}: chance 1/16, no oracle for top-1", str(top1))
+    tab = json.load(open(os.path.join(out, "eval.json"))).get("table", {})
+    check(list(tab) == cols, "eval.json table columns", str(list(tab)))
+    if list(tab) == cols:
+        ch, rnd, orc, mod = tab["chance"], tab["random init"], tab["oracle"], tab["model"]
+        check(abs(ch["top1_z"] - 1 / 16) < 1e-9 and ch["equivariance_r2"] == 0 and ch["pathint_r2_m2"] == 0,
+              "chance column values", str(ch))
+        check(all(v is not None and -10 < v <= 1 for k, v in rnd.items() if k.startswith(("top1", "equiv", "pathint"))),
+              "random-init column measured", str(rnd))
+        check(orc["top1_z"] is None and orc["pathint_r2_m2"] is not None and orc["equivariance_r2"] is not None,
+              "oracle column: path integration and equivariance only", str(orc))
+        check(all("pathint_r2_m1" not in c and "pathint_r2_zero_actions_m1" not in c for c in tab.values()),
+              "no M = 1 path-integration entry in the table")
+        check(mod["loss"] is not None and mod["loss_copy_last_view"] is not None and mod["loss_mean_target"] is not None
+              and 0 <= mod["loss"] <= 2,
+              "held-out loss and its two references", str(mod))
+    # The progress bar's plain lines (stderr is not a terminal): rate and ETA.
+    check("eval: " in r.stderr and "parts/s" in r.stderr and " eta " in r.stderr, "eval progress lines", r.stderr[-800:])
+    report = os.path.join(out, "report.md")
+    check(("report: " + report) in r.stdout, "eval prints the report's path", r.stdout[-300:])
+    md = open(report).read() if os.path.exists(report) else ""
+    check("](overview.png)" in md and "random init" in md and "chance" in md and "copying view M" in md,
+          "report.md: figure, controls, the loss against its references", md[:500])
+    check(len(table_rows(md, cols)) >= 10, "report.md has the tables with controls")
+    imgs = {}
+    for png in ("loss.png", "probes.png", "r2_vs_m.png", "pca.png", "overview.png"):
+        try:
+            imgs[png] = read_png(os.path.join(out, png))
+        except (OSError, ValueError) as e:
+            check(False, f"{png} reads back", str(e))
+            continue
+        a = imgs[png]
+        # drawn: mostly white paper with a fair share of ink and more than two colours
+        ink = (a.min(axis=2) < 200).mean()
+        check(a.shape[2] == 3 and 0.01 < ink < 0.6 and len(np.unique(a.reshape(-1, 3), axis=0)) > 3,
+              f"{png} is a drawn figure", f"{a.shape} ink {ink:.3f}")
+    if len(imgs) == 5:
+        o, (h, w) = imgs["overview.png"], imgs["loss.png"].shape[:2]
+        tiles = [o[:h, :w], o[:h, w:], o[h:, :w], o[h:, w:]]
+        check(o.shape[:2] == (2 * h, 2 * w) and all(
+            np.array_equal(t, imgs[n]) for t, n in zip(tiles, ("loss.png", "probes.png", "r2_vs_m.png", "pca.png"))),
+              "overview.png tiles the four figures")
 
 
 def main():
@@ -83,12 +167,22 @@ def main():
     check(p.returncode == 0 and "interrupted" in so and os.path.exists(os.path.join(out3, "checkpoint.safetensors")),
           "SIGINT saves and exits 0", f"rc={p.returncode} {so} {se[-500:]}")
 
-    # eval writes eval.json and eval.md and prints the table.
+    # eval writes eval.json, eval.md and the report, and prints the tables.
     r = run("eval", cfg, *TINY, "--ckpt", ckpt)
-    check(r.returncode == 0 and "path-int. R^2" in r.stdout, "eval runs", r.stderr[-2000:])
+    check(r.returncode == 0 and "Path integration: R^2" in r.stdout, "eval runs", r.stderr[-2000:])
     ev = json.load(open(os.path.join(out, "eval.json")))
     res = ev.get("results", {})
     check(len(res.get("pathint_r2", [])) == 3 and 0 <= res.get("top1_z", -1) <= 1 and "config" in ev, "eval.json fields")
+    cfgtext = ev.get("config", "")
+    check("[eval]" in cfgtext and "heldout = 0.2\n" in cfgtext and "scene_size" not in cfgtext
+          and "[bench]" not in cfgtext and not re.search(r"\d{12}", cfgtext), "eval.json config: shortest, used keys",
+          cfgtext)
+    # The eval files say which checkpoint, at which step, they describe.
+    check(ev.get("step") == 6 and ev.get("checkpoint") == ckpt, "eval.json records the checkpoint and its step",
+          f"{ev.get('step')} {ev.get('checkpoint')}")
+    md = open(os.path.join(out, "eval.md")).read()
+    check(ckpt in md and "(step 6)" in md, "eval.md records the checkpoint and its step", md[:300])
+    check_eval_report(r, out)
 
     # embed: shapes from numpy, and errors that say which shape disagrees.
     rng = np.random.default_rng(0)
@@ -129,6 +223,47 @@ def main():
     r = run("train", cfg, *TINY, "train.steps=8", "optim.lr=0.5", f"train.out={out}", "--resume", "--quiet")
     check(r.returncode == 1 and "different config" in r.stderr and open(ckpt, "rb").read() == before,
           "resume with another config refused", r.stderr)
+
+    # A folder that holds a run: refused without --resume or --force, nothing touched.
+    r = run("train", "--help")
+    check("--force" in r.stdout and "--resume" in r.stdout, "train --help documents --force and --resume")
+    mine = os.path.join(out, "notes.txt")
+    open(mine, "w").write("the user's own file\n")
+    before = {f: open(os.path.join(out, f), "rb").read() for f in os.listdir(out)}
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet")
+    check(r.returncode == 1 and f"'{out}'" in r.stderr and "already holds a run" in r.stderr
+          and "--resume" in r.stderr and "--force" in r.stderr, "a folder holding a run is refused", r.stderr)
+    check("checkpoint.safetensors" in r.stderr and "eval.json" in r.stderr, "the refusal lists the run's files", r.stderr)
+    after = {f: open(os.path.join(out, f), "rb").read() for f in os.listdir(out)}
+    check(before == after, "the refused run changed nothing")
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet", "--force", "--resume")
+    check(r.returncode == 2 and "--force" in r.stderr, "--force with --resume is a usage error", r.stderr)
+    only_eval = os.path.join(tmp, "only-eval")
+    os.makedirs(only_eval)
+    open(os.path.join(only_eval, "eval.md"), "w").write("stale\n")
+    r = run("train", cfg, *TINY, "train.steps=2", f"train.out={only_eval}", "--quiet")
+    check(r.returncode == 1 and "eval.md" in r.stderr, "stale eval files alone also mark a run", r.stderr)
+    # --force: the old run's files go first, the user's file stays.
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet", "--force")
+    check(r.returncode == 0, "--force trains into the folder", r.stderr[-2000:])
+    left = sorted(os.listdir(out))
+    check(left == ["checkpoint.safetensors", "checkpoint.state.safetensors", "log.csv", "notes.txt"],
+          "--force cleared eval.* and kept the user's file", str(left))
+    log = open(os.path.join(out, "log.csv")).read().splitlines()
+    check(len(log) == 3 and log[-1].startswith("4,"), "the new run's log alone", str(log))
+    # --resume is let into a folder that holds a run (here one already finished).
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet", "--resume")
+    check(r.returncode == 0 and "after 4 steps" in r.stdout, "--resume is not refused", r.stderr[-2000:])
+    # Resume under another config names the whole differing line.
+    r = run("train", cfg, *TINY, "train.steps=6", f"train.out={out}", "--quiet", "--resume")
+    check(r.returncode == 1 and "checkpoint has 'steps = 4', this run has 'steps = 6'" in r.stderr,
+          "config difference shown as whole lines", r.stderr)
+
+    # Library messages that open with the command's name are not prefixed twice.
+    nodisp = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    r = run("view", cfg, f"train.out={os.path.join(tmp, 'view')}", env=nodisp)
+    check(r.returncode == 1 and "seqjepa view: no display" in r.stderr, "view without a display: one prefix", r.stderr)
+    check(not doubled, "no error repeats its prefix", str(doubled))
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

@@ -1,7 +1,15 @@
-/* INI config: every error class names its line, overrides win, the dump parses back. */
+/* INI config: every error class names its line, overrides win, the dump parses back
+ * with reals in their shortest round-trip form, filtered dumps, world-specific keys. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "agents/agent.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/fs.h"
+#include "core/rng.h"
+#include "envs/env.h"
+#include "envs/saccade.h"
 #include "tests/test.h"
 
 #define MODEL_FIELDS(X, S)                                                                         \
@@ -36,6 +44,11 @@ static void expect_error(const char *text, int code, const char *want) {
     wm_cfg_defaults(&schema, &c);
     int rc = wm_cfg_load_string(&schema, &c, text, "t.ini", err, sizeof err);
     CHECK(rc == code && strstr(err, want), "rc=%d (%s) err='%s' want '%s'", rc, wm_status_name(rc), err, want);
+}
+
+static int keep_model_but_ema(const WmCfgSection *sec, const WmCfgField *f, const void *cfg, void *ctx) {
+    (void)cfg, (void)ctx;
+    return !strcmp(sec->name, "model") && strcmp(f->key, "ema");
 }
 
 int main(void) {
@@ -109,6 +122,79 @@ int main(void) {
           c.model.dropout == d.model.dropout && c.model.ema == d.model.ema && c.train.steps == d.train.steps &&
           c.train.lr == d.train.lr && !strcmp(c.train.out, d.train.out), "dump:\n%s", dump.data);
     wm_buf_free(&dump);
+
+    /* Reals in their shortest round-trip form, whole numbers written out. */
+    wm_cfg_defaults(&schema, &c);
+    c.model.dropout = 0.2;
+    c.train.lr = 30;
+    wm_cfg_dump(&schema, &c, &dump);
+    CHECK(strstr(dump.data, "dropout = 0.2\n") && strstr(dump.data, "lr = 30\n") &&
+              !strstr(dump.data, "0000000"), "shortest reals:\n%s", dump.data);
+    wm_buf_free(&dump);
+    static const double reals[] = {0.2, 0.1 + 0.2, 4e-4, 1e-8, 30, 1e6, 1e15, 1e16, 1.0 / 3, 5e-324, -2.5, 0, 1e300};
+    static const char *const shown[] = {"0.2", "0.30000000000000004", "0.0004", "1e-08", "30", "1000000",
+                                        "1000000000000000", "1e+16", "0.3333333333333333", "5e-324", "-2.5", "0",
+                                        "1e+300"};
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
+        char t[32];
+        wm_fmt_real(t, sizeof t, reals[i]);
+        CHECK(!strcmp(t, shown[i]), "%.17g written as %s, want %s", reals[i], t, shown[i]);
+    }
+    WmRng r;
+    wm_rng_seed(&r, 5, 0);
+    int shortest = 1, round_trip = 1;
+    for (int i = 0; i < 20000; i++) {
+        double x = wm_rng_normal(&r) * pow(10, (double)wm_rng_below(&r, 40) - 20);
+        float xf = (float)x;
+        char t[32], u[400];
+        wm_fmt_real(t, sizeof t, x);
+        if (strtod(t, NULL) != x) round_trip = 0, printf("double %.17g written as %s\n", x, t);
+        /* one significant digit fewer no longer reads back (whole numbers aside) */
+        int digits = 0;
+        for (const char *q = t; *q && *q != 'e'; q++) digits += *q >= '0' && *q <= '9';
+        for (const char *q = t + (t[0] == '-'); *q == '0' || *q == '.'; q++) digits -= *q == '0';
+        snprintf(u, sizeof u, "%.*g", digits - 1, x);
+        if (digits > 1 && strtod(u, NULL) == x && !(x == floor(x) && fabs(x) < 1e16)) shortest = 0;
+        wm_fmt_real32(t, sizeof t, xf);
+        if (strtof(t, NULL) != xf || strlen(t) > 15) round_trip = 0, printf("float %.9g written as %s\n", xf, t);
+    }
+    CHECK(round_trip, "20000 random doubles and floats read back exactly");
+    CHECK(shortest, "no double is written with a digit to spare");
+
+    /* A filtered dump leaves keys out, and a section with none kept goes whole. */
+    wm_cfg_dump_some(&schema, &c, keep_model_but_ema, NULL, &dump);
+    CHECK(strstr(dump.data, "[model]\nencoder = small\nlayers = 3\ndropout = 0.2\n") && !strstr(dump.data, "ema") &&
+              !strstr(dump.data, "[train]") && !strstr(dump.data, "steps"), "filtered dump:\n%s", dump.data);
+    wm_buf_free(&dump);
+
+    /* World keys: a world's run reads its own keys and the shared ones. */
+    EnvConfig ec;
+    WM_CFG_DEFAULTS(EnvConfig, &ec);
+    const WmCfgField *f_size = NULL, *f_inst = NULL, *f_fovea = NULL;
+    for (int i = 0; i < EnvConfig_nfields; i++) {
+        const WmCfgField *f = &EnvConfig_fields[i];
+        if (!strcmp(f->key, "size")) f_size = f;
+        if (!strcmp(f->key, "instances")) f_inst = f;
+        if (!strcmp(f->key, "fovea")) f_fovea = f;
+    }
+    CHECK(f_size && f_inst && f_fovea, "env keys found");
+    if (f_size && f_inst && f_fovea) {
+        CHECK(ec.kind == 0 && env_reads_key(&ec, f_size) && env_reads_key(&ec, f_inst) && !env_reads_key(&ec, f_fovea),
+              "objects3d reads its keys, not the saccade ones");
+        ec.kind = 1;
+        CHECK(env_reads_key(&ec, f_size) && !env_reads_key(&ec, f_inst) && env_reads_key(&ec, f_fovea),
+              "saccade reads its keys, not the objects3d ones");
+        ec.source = ENV_SOURCE_OBJECTS3D;
+        CHECK(env_reads_key(&ec, f_inst) && env_reads_key(&ec, f_fovea), "saccade over objects3d scenes reads both");
+    }
+    int shift = 0;
+    for (int i = 0; i < AgentConfig_nfields; i++)
+        if (!strcmp(AgentConfig_fields[i].key, "max_shift")) {
+            ec.kind = 0, ec.source = 0;
+            shift = !env_reads_key(&ec, &AgentConfig_fields[i]);
+        }
+    CHECK(shift, "objects3d runs do not read agent.max_shift");
+
     WmBuf desc = {0};
     wm_cfg_describe(&schema, &desc);
     CHECK(strstr(desc.data, "encoder") && strstr(desc.data, "small|resnet18"));

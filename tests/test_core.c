@@ -128,6 +128,19 @@ static void test_json(void) {
         CHECK(wm_json_get(j, "o") && wm_json_get(j, "o")->len == 0 && !wm_json_get(j, "zz"));
         wm_json_free(j);
     }
+    const char *n = "{\"i\": 12, \"f\": 1.5, \"big\": 1e6, \"s\": \"3\"}";
+    j = wm_json_parse(n, strlen(n), err, sizeof err);
+    CHECK(j != NULL, "%s", err);
+    if (j) {
+        double x = -1;
+        CHECK(wm_json_int(j, "i", 0, 100, &x) == 0 && x == 12);
+        CHECK(wm_json_int(j, "i", 13, 100, &x) == -1, "below the range");
+        CHECK(wm_json_int(j, "big", 0, 1e5, &x) == -1, "above the range");
+        CHECK(wm_json_int(j, "f", 0, 100, &x) == -1, "not whole");
+        CHECK(wm_json_int(j, "s", 0, 100, &x) == -1 && wm_json_int(j, "zz", 0, 100, &x) == -1,
+              "a string or a missing key");
+        wm_json_free(j);
+    }
     const char *bad[] = {"{", "[1,]", "{\"a\" 1}", "01", "\"\\ud800\"", "\"a\x01\"", "[1] x", "1.", "-", "\"\\u0000\"", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         WmJson *r = wm_json_parse(bad[i], strlen(bad[i]), err, sizeof err);

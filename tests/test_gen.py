@@ -237,7 +237,7 @@ def main():
           "reproducible from the dataset")
     ck = os.path.join(run_dir, "checkpoint.safetensors")
     r = run("eval", cfg, *TINY_MODEL, "--ckpt", ck, f"data={d1}")
-    check(r.returncode == 0 and "from the dataset" in r.stdout and "path-int. R^2" in r.stdout, "eval on the dataset",
+    check(r.returncode == 0 and "from the dataset" in r.stdout and "Path integration: R^2" in r.stdout, "eval on the dataset",
           r.stderr[-2000:])
     ev = json.load(open(os.path.join(run_dir, "eval.json")))
     check(ev.get("data") == d1 and ev.get("train_seqs") == 40 and ev.get("test_seqs") == 16, "eval.json names the data",

@@ -1,6 +1,9 @@
 /* The objects3d world and its renderer on a real GL context: determinism, closed
  * loops, exact latent composition, geometry against a software rasteriser, class
- * separation, the fallback paths, screenshots, and hostile input. */
+ * separation, the fallback paths, screenshots, and hostile input.
+ *
+ * Over 700 lines on purpose: one test program per module, and these checks share one
+ * GL context, which is costly to make. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -331,6 +331,59 @@ static void test_registry_and_checkpoint(void) {
     nn_params_free(&p);
 }
 
+/* A transformer whose final norm sits in the wrapper module (seq-JEPA's layout) reads a
+ * file written under the former name through an alias, and writes the new name. */
+static void test_norm_name_and_alias(void) {
+    NnParams old, cur;
+    nn_params_init(&old);
+    nn_params_init(&cur);
+    NnTransformerConfig tc = {1, 8, 2, 16, 0.0f, 1, NULL};
+    NnTransformer *t0 = nn_transformer_create(&old, "te.transformer_encoder", &tc);
+    tc.norm_name = "te.norm";
+    NnTransformer *t1 = nn_transformer_create(&cur, "te.transformer_encoder", &tc);
+    CHECK(nn_params_find(&old, "te.transformer_encoder.norm.weight") && !nn_params_find(&old, "te.norm.weight"),
+          "default final norm under prefix.norm");
+    CHECK(nn_params_find(&cur, "te.norm.weight") && nn_params_find(&cur, "te.norm.bias") &&
+              !nn_params_find(&cur, "te.transformer_encoder.norm.weight"),
+          "norm_name places the final norm");
+    CHECK(old.n == cur.n && old.n_param == cur.n_param, "same tensors otherwise");
+    CHECK(nn_params_alias(&cur, "te.norm", "te.transformer_encoder.norm") == 2, "two tensors aliased");
+    CHECK(nn_params_alias(&cur, "te.nor", "x") == 0, "an alias matches whole module names only");
+    NnStore a, b;
+    nn_store_create(&a, &old, 0);
+    nn_store_create(&b, &cur, 0);
+    nn_store_init(&a, &old, &rng);
+    const NnTensor *g = nn_params_find(&old, "te.transformer_encoder.norm.weight");
+    for (size_t k = 0; k < g->count; k++) a.param[g->offset + k] = 0.5f + (float)k;
+    char path[600], err[256];
+    snprintf(path, sizeof path, "%s/old_norm.safetensors", test_tmpdir());
+    WmStWriter *w = wm_st_writer_create();
+    nn_params_save(&old, &a, w);
+    CHECK(wm_st_writer_save(w, path, err, sizeof err) == WM_OK, "save: %s", err);
+    wm_st_writer_destroy(w);
+    WmStFile *f = NULL;
+    CHECK(wm_st_open(path, &f, err, sizeof err) == WM_OK, "open: %s", err);
+    CHECK(f && nn_params_load(&cur, &b, f, err, sizeof err) == WM_OK, "old name loads: %s", err);
+    CHECK(!memcmp(a.param, b.param, old.n_param * sizeof(float)), "every tensor (final norm included) read back");
+    wm_st_close(f);
+    /* saving writes the new name only */
+    snprintf(path, sizeof path, "%s/new_norm.safetensors", test_tmpdir());
+    w = wm_st_writer_create();
+    nn_params_save(&cur, &b, w);
+    CHECK(wm_st_writer_save(w, path, err, sizeof err) == WM_OK, "save: %s", err);
+    wm_st_writer_destroy(w);
+    CHECK(wm_st_open(path, &f, err, sizeof err) == WM_OK, "open: %s", err);
+    CHECK(f && wm_st_find(f, "te.norm.weight") && !wm_st_find(f, "te.transformer_encoder.norm.weight"),
+          "saved under the new name");
+    wm_st_close(f);
+    nn_transformer_destroy(t0);
+    nn_transformer_destroy(t1);
+    nn_store_free(&a);
+    nn_store_free(&b);
+    nn_params_free(&old);
+    nn_params_free(&cur);
+}
+
 /* A narrow ResNet, a transformer and an MLP: forward + backward twice from the same
  * state give bitwise identical outputs, gradients and running statistics. */
 static void run_once(float *out, float *grads, float *bufs, const float *x, const float *tok) {
@@ -338,7 +391,7 @@ static void run_once(float *out, float *grads, float *bufs, const float *x, cons
     nn_params_init(&p);
     NnResNetConfig cfg = {0, 3, {8, 16, 16, 32}, {1, 1, 1, 1}, 1};
     NnResNet *r = nn_resnet_create(&p, "encoder", &cfg);
-    NnTransformerConfig tc = {2, 32, 4, 64, 0.1f, 1};
+    NnTransformerConfig tc = {2, 32, 4, 64, 0.1f, 1, NULL};
     NnTransformer *tf = nn_transformer_create(&p, "tf", &tc);
     NnMlpConfig mc = {2, {32, 64, 16}, {0, 1}, 1, 1, 0};
     NnMlp *m = nn_mlp_create(&p, "head", &mc);
@@ -417,6 +470,7 @@ int main(int argc, char **argv) {
     test_bn_running_stats();
     test_dropout();
     test_registry_and_checkpoint();
+    test_norm_name_and_alias();
     test_determinism();
     nn_runtime_shutdown();
     return TEST_DONE();

@@ -185,7 +185,7 @@ int main(int argc, char **argv) {
     tc.spec = "{\"kind\":\"transformer\",\"prefix\":\"transformer_encoder.transformer_encoder\","
               "\"layers\":3,\"e\":64,\"heads\":4,\"ffn\":256,\"final_norm\":1}";
     nn_params_init(&tc.p);
-    NnTransformerConfig tcfg = {3, 64, 4, 256, 0.0f, 1};
+    NnTransformerConfig tcfg = {3, 64, 4, 256, 0.0f, 1, NULL};
     NnTransformer *tf =
         nn_transformer_create(&tc.p, "transformer_encoder.transformer_encoder", &tcfg);
     nn_store_create(&tc.s, &tc.p, NN_STORE_GRAD);

@@ -4,7 +4,10 @@
  * plots, so that neither the window nor the trainer waits for the other.
  *
  * Mixing the person's sequences in depends on when they act, so training in the viewer
- * is not bit-reproducible (`seqjepa train` is). */
+ * is not bit-reproducible (`seqjepa train` is).
+ *
+ * Over 700 lines on purpose: the trainer thread and the analysis thread share the
+ * learner's private state under one lock; split, that state would have to be exported. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -26,6 +29,7 @@
 #include "model/probe.h"
 #include "model/sj_model.h"
 #include "model/sj_train.h"
+#include "run/pipeline.h"
 #include "viewer/viewer_impl.h"
 
 #define RING_SEQS     64  /* recent training sequences the plots analyse */
@@ -204,33 +208,11 @@ static void probe_add(RvLearner *l, double x, double top1, double r2) {
 
 /* ---------------------------------------------------------------- checkpoints */
 
-/* Loads a checkpoint's tensors into m (all or nothing) after checking that it was
- * trained for this world's views, actions and classes. */
-static int load_weights(const RvLearner *l, SjModel *m, const char *path, char *err, size_t errsz) {
-    WmStFile *f;
-    int rc = wm_st_open(path, &f, err, errsz);
-    if (rc) return rc;
-    const char *shp = wm_st_meta(f, "shape");
-    int h, w, a, k;
-    if (!shp || sscanf(shp, "%d %d %d %d", &h, &w, &a, &k) != 4)
-        rc =
-            wm_errf(err, errsz, WM_ERR_FORMAT, "'%s' is not a seqjepa checkpoint (no shape)", path);
-    else if (h != l->spec.height || w != l->spec.width || a != l->A || k != l->spec.n_classes)
-        rc = wm_errf(err, errsz, WM_ERR_MISMATCH,
-                     "'%s' was trained on %dx%d views, %d action dims, %d classes; this world has "
-                     "%dx%d, %d, %d",
-                     path, h, w, a, k, l->spec.height, l->spec.width, l->A, l->spec.n_classes);
-    else
-        rc = sj_model_load(m, f, err, errsz);
-    wm_st_close(f);
-    return rc;
-}
-
 /* Under mu: a load requested with rv_learner_load, into m (the training model) or, when
  * m is NULL, into the snapshot alone. */
 static void apply_load(RvLearner *l, SjModel *m, int64_t step) {
     char err[600];
-    int rc = load_weights(l, m ? m : l->staged, l->load_path, err, sizeof err);
+    int rc = sj_ckpt_load_into(m ? m : l->staged, l->load_path, err, sizeof err);
     if (rc) {
         snprintf(l->pub.note, sizeof l->pub.note, "L: %.300s", err);
     } else {
@@ -285,8 +267,8 @@ static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t err
         l->pub.mixed++;
     }
     pthread_mutex_unlock(&l->mu);
-    *out = mix ? (SjBatch){l->mix_px, l->mix_act, l->mix_lab, b->n, b->t}
-               : (SjBatch){b->pixels, b->actions, b->labels, b->n, b->t};
+    *out = pl_batch(b);
+    if (mix) out->pixels = l->mix_px, out->actions = l->mix_act, out->labels = l->mix_lab;
     return WM_OK;
 }
 

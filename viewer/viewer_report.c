@@ -16,8 +16,10 @@
 
 static void json_doubles(WmBuf *b, const double *x, int n) {
     wm_buf_puts(b, "[");
-    for (int i = 0; i < n; i++)
-        wm_buf_printf(b, "%s%.17g", i ? ", " : "", x[i]);
+    for (int i = 0; i < n; i++) {
+        if (i) wm_buf_puts(b, ", ");
+        wm_buf_real(b, x[i]);
+    }
     wm_buf_puts(b, "]");
 }
 

@@ -4,7 +4,8 @@ usage: sj_ref.py DIR
 Reads DIR/sj_in.safetensors: the model's tensors under their checkpoint names, "views"
 uint8 [B, T, H, W, 3], "actions" float32 [B, T-1, A], metadata "spec" (JSON: widths,
 cifar, action_emb, layers, heads, ffn, pred_hidden, m, mean, std). Builds the model from
-PyTorch modules with the same names, loads the tensors with strict=True, runs one
+PyTorch modules laid out as the authors' SeqJEPA_Transforms and SeqJEPA_PLS (the same
+tensor names), loads the tensors with strict=True, runs one
 training forward (dropout 0) and backward of the loss, and writes DIR/sj_torch.safetensors
 with z, z_agg, z_hat, z_tgt, loss, grad.<param> and every buffer after the step."""
 import json
@@ -22,13 +23,18 @@ from nn_ref import ResNet  # noqa: E402
 
 
 class Aggregator(nn.Module):
+    """Laid out as the authors' transformer wrapper: the layer stack, built without a norm
+    of its own, and the final LayerNorm beside it as `norm` (so its tensors are
+    transformer_encoder.norm.*, not transformer_encoder.transformer_encoder.norm.*)."""
+
     def __init__(self, e, heads, ffn, layers):
         super().__init__()
         layer = nn.TransformerEncoderLayer(e, heads, ffn, dropout=0.0, batch_first=True)
-        self.transformer_encoder = nn.TransformerEncoder(layer, layers, norm=nn.LayerNorm(e))
+        self.transformer_encoder = nn.TransformerEncoder(layer, layers)
+        self.norm = nn.LayerNorm(e)
 
     def forward(self, x):
-        return self.transformer_encoder(x)
+        return self.norm(self.transformer_encoder(x))
 
 
 class SeqJEPA(nn.Module):
@@ -64,6 +70,41 @@ class SeqJEPA(nn.Module):
             z_tgt = self.target_encoder(x[:, m])
         loss = (1 - F.cosine_similarity(z_hat, z_tgt, dim=-1)).mean()
         return z, z_agg, z_hat, z_tgt, loss
+
+    @torch.no_grad()
+    def embed(self, views, actions, mean, std):
+        """Eval-mode encodings z [N, M, D] and aggregates z_AGG [N, E] of views uint8
+        [N, M, H, W, 3] with the M-1 actions between them [N, M-1, A] (what
+        `seqjepa embed` writes)."""
+        n, m = views.shape[:2]
+        views = torch.cat([views, views[:, -1:]], dim=1)  # a target view the forward needs
+        actions = torch.cat([actions, actions.new_zeros(n, 1, actions.shape[-1])], dim=1)
+        z, z_agg, _, _, _ = self(views, actions, m, mean, std)
+        return z.view(n, m, -1), z_agg
+
+
+def spec_from_checkpoint(meta):
+    """The reference's spec and action_dim from a seqjepa checkpoint's metadata (its
+    stored run config and shape)."""
+    import configparser
+    ini = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
+    ini.read_string(meta["config"])
+    mc = ini["model"]  # the stored config lists every key of [model]
+
+    def get(key):
+        return mc[key].strip('"')
+
+    encoder, width = get("encoder"), int(get("width"))
+    widths = [64, 128, 256, 512] if encoder.startswith("resnet18") else [width << i for i in range(4)]
+    action_emb = int(get("action_emb"))
+    e = widths[3] + action_emb
+    _, _, action_dim, _ = (int(x) for x in meta["shape"].split())
+    spec = {"widths": widths, "cifar": encoder != "resnet18", "action_emb": action_emb,
+            "layers": int(get("layers")), "heads": int(get("heads")),
+            "ffn": int(get("ffn_ratio")) * e, "pred_hidden": int(get("pred_hidden")),
+            "mean": [float(x) for x in meta["pixel_mean"].split()],
+            "std": [float(x) for x in meta["pixel_std"].split()]}
+    return spec, action_dim
 
 
 def main(d):

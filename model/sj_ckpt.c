@@ -1,0 +1,190 @@
+/* Checkpoints (see sj_ckpt.h): the one place that writes, reads, resumes and checks
+ * them. */
+#include "model/sj_ckpt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/fs.h"
+
+#define CKPT_FORMAT "seqjepa-checkpoint-1"
+
+int sj_ckpt_save(const char *dir, SjModel *m, const SjCkptMeta *meta, const SjCkptState *st, int64_t step,
+                 char *err, size_t errsz) {
+    char path[1100], spath[1100], num[64];
+    if (wm_path_join(path, sizeof path, dir, SJ_CKPT_FILE) ||
+        wm_path_join(spath, sizeof spath, dir, SJ_STATE_FILE))
+        return wm_errf(err, errsz, WM_ERR_ARG, "train.out path too long");
+    /* The state goes first: a crash between the two leaves a checkpoint whose step
+     * disagrees with the state, which resume detects. */
+    WmStWriter *w = wm_st_writer_create();
+    int64_t step_store, pstep = *st->opt_step, stp = step;
+    sj_model_save_optim(m, w, &step_store);
+    nn_params_save(st->p, st->s, w);
+    size_t np = st->p->n_param, four = 4, one = 1;
+    wm_st_writer_add(w, "probe.adamw.m", WM_F32, 1, &np, st->s->adam_m);
+    wm_st_writer_add(w, "probe.adamw.v", WM_F32, 1, &np, st->s->adam_v);
+    wm_st_writer_add(w, "probe.adamw.step", WM_I64, 1, &one, &pstep);
+    wm_st_writer_add(w, "rng.dropout", WM_I64, 1, &four, st->rng);
+    wm_st_writer_add(w, "step", WM_I64, 1, &one, &stp);
+    snprintf(num, sizeof num, "%lld", (long long)step);
+    wm_st_writer_meta(w, "step", num);
+    int rc = wm_st_writer_save(w, spath, err, errsz);
+    wm_st_writer_destroy(w);
+    if (rc) return rc;
+    w = wm_st_writer_create();
+    sj_model_save(m, w);
+    wm_st_writer_meta(w, "format", CKPT_FORMAT);
+    wm_st_writer_meta(w, "config", meta->config_text ? meta->config_text : "");
+    wm_st_writer_meta(w, "step", num);
+    wm_st_writer_meta(w, "pixel_mean", meta->pixel_mean);
+    wm_st_writer_meta(w, "pixel_std", meta->pixel_std);
+    char shape[128];
+    snprintf(shape, sizeof shape, "%d %d %d %d", meta->shape.img_h, meta->shape.img_w, meta->shape.action_dim,
+             meta->shape.n_classes);
+    wm_st_writer_meta(w, "shape", shape);
+    rc = wm_st_writer_save(w, path, err, errsz);
+    wm_st_writer_destroy(w);
+    return rc;
+}
+
+static int meta_int64(const WmStFile *f, const char *key, int64_t *out) {
+    const char *v = wm_st_meta(f, key);
+    if (!v) return -1;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || errno || x < 0) return -1;
+    *out = x;
+    return 0;
+}
+
+/* The stored shape ("H W A K"): 0, or -1 when absent or malformed. */
+static int read_shape(const WmStFile *f, SjShape *sh) {
+    const char *shp = wm_st_meta(f, "shape");
+    return shp && sscanf(shp, "%d %d %d %d", &sh->img_h, &sh->img_w, &sh->action_dim, &sh->n_classes) == 4 ? 0 : -1;
+}
+
+int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int64_t *step, char *err,
+                       size_t errsz) {
+    *out = NULL;
+    if (config_text) *config_text = NULL;
+    WmStFile *f;
+    int rc = wm_st_open(path, &f, err, errsz);
+    if (rc) return rc;
+    const char *fmt = wm_st_meta(f, "format"), *cfgtext = wm_st_meta(f, "config"), *shp = wm_st_meta(f, "shape");
+    SjShape sh;
+    if (!fmt || strcmp(fmt, CKPT_FORMAT) || !cfgtext || !shp ||
+        read_shape(f, &sh) || meta_int64(f, "step", step)) {
+        wm_st_close(f);
+        return wm_errf(err, errsz, WM_ERR_FORMAT, "'%s' is not a seqjepa checkpoint (metadata format, config, shape or step missing)", path);
+    }
+    SjModelConfig mc;
+    WmCfgSection sec = {"model", SjModelConfig_fields, SjModelConfig_nfields, 0};
+    WmCfgSchema schema = {&sec, 1};
+    wm_cfg_defaults(&schema, &mc);
+    char where[1100];
+    snprintf(where, sizeof where, "%s (stored config)", path);
+    rc = wm_cfg_load_sections(&schema, &mc, cfgtext, where, err, errsz);
+    SjModel *m = rc ? NULL : sj_model_create(&mc, &sh, 0, err, errsz);
+    if (!rc && !m) rc = WM_ERR_FORMAT;
+    if (!rc) {
+        rc = sj_model_load(m, f, err, errsz);
+        if (rc) wm_err_prefix(err, errsz, rc, "'%s': ", path);
+    }
+    if (!rc && config_text) *config_text = wm_strdup(cfgtext);
+    wm_st_close(f);
+    if (rc) {
+        sj_model_destroy(m);
+        return rc;
+    }
+    *out = m;
+    return WM_OK;
+}
+
+/* First line where two config texts differ, for the resume refusal. */
+static void first_difference(const char *a, const char *b, char *out, size_t outsz) {
+    int line = 1;
+    const char *a0 = a;
+    while (*a && *a == *b) {
+        if (*a == '\n') line++;
+        a++, b++;
+    }
+    /* back up to the line starts (the texts agree up to here) */
+    while (a > a0 && a[-1] != '\n') a--, b--;
+    const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+    snprintf(out, outsz, "line %d: checkpoint has '%.*s', this run has '%.*s'", line,
+             (int)(ea ? ea - a : (long)strlen(a)), a, (int)(eb ? eb - b : (long)strlen(b)), b);
+}
+
+int sj_ckpt_resume(const char *dir, const char *config_text, SjModel *m, SjCkptState *stt, int64_t *step,
+                   char *err, size_t errsz) {
+    char path[1100], spath[1100];
+    wm_path_join(path, sizeof path, dir, SJ_CKPT_FILE);
+    wm_path_join(spath, sizeof spath, dir, SJ_STATE_FILE);
+    WmStFile *f = NULL, *s = NULL;
+    int rc = wm_st_open(path, &f, err, errsz);
+    if (!rc) rc = wm_st_open(spath, &s, err, errsz);
+    int64_t st = -1, st2 = -2;
+    if (!rc) {
+        const char *cfgtext = wm_st_meta(f, "config");
+        if (meta_int64(f, "step", &st) || meta_int64(s, "step", &st2) || st != st2)
+            rc = wm_errf(err, errsz, WM_ERR_MISMATCH, "'%s' and '%s' are from different steps; cannot resume", path, spath);
+        else if (!cfgtext || strcmp(cfgtext, config_text ? config_text : "")) {
+            char diff[600];
+            first_difference(cfgtext ? cfgtext : "", config_text ? config_text : "", diff, sizeof diff);
+            rc = wm_errf(err, errsz, WM_ERR_MISMATCH, "'%s' was trained with a different config (%s); resume needs the same one",
+                         path, diff);
+        }
+    }
+    if (!rc) rc = sj_model_load(m, f, err, errsz);
+    if (!rc) rc = sj_model_load_optim(m, s, err, errsz);
+    if (!rc) rc = nn_params_load(stt->p, stt->s, s, err, errsz);
+    if (!rc) {
+        const WmStTensor *pm = wm_st_find(s, "probe.adamw.m"), *pv = wm_st_find(s, "probe.adamw.v"),
+                         *ps = wm_st_find(s, "probe.adamw.step"), *rg = wm_st_find(s, "rng.dropout");
+        if (!pm || !pv || !ps || !rg || pm->count != stt->p->n_param || pv->count != stt->p->n_param || rg->count != 4 ||
+            ps->count != 1 || pm->dtype != WM_F32 || pv->dtype != WM_F32 || rg->dtype != WM_I64 || ps->dtype != WM_I64) {
+            rc = wm_errf(err, errsz, WM_ERR_FORMAT, "'%s': probe or RNG state missing or mis-sized", spath);
+        } else {
+            memcpy(stt->s->adam_m, pm->data, pm->nbytes);
+            memcpy(stt->s->adam_v, pv->data, pv->nbytes);
+            memcpy(stt->opt_step, ps->data, sizeof(int64_t));
+            memcpy(stt->rng, rg->data, 4 * sizeof(uint64_t));
+        }
+    }
+    if (rc && f && s) wm_err_prefix(err, errsz, rc, "resume: ");
+    wm_st_close(f);
+    wm_st_close(s);
+    if (!rc) *step = st;
+    return rc;
+}
+
+int sj_shape_check(const SjShape *have, const SjShape *want, const char *what, char *err, size_t errsz) {
+    if (have->img_h != want->img_h || have->img_w != want->img_w || have->action_dim != want->action_dim ||
+        have->n_classes != want->n_classes)
+        return wm_errf(err, errsz, WM_ERR_MISMATCH,
+                       "'%s' was trained on %dx%d views with %d action dims and %d classes; this config gives %dx%d, %d, %d",
+                       what, have->img_h, have->img_w, have->action_dim, have->n_classes, want->img_h, want->img_w,
+                       want->action_dim, want->n_classes);
+    return WM_OK;
+}
+
+int sj_ckpt_load_into(SjModel *m, const char *path, char *err, size_t errsz) {
+    WmStFile *f;
+    int rc = wm_st_open(path, &f, err, errsz);
+    if (rc) return rc;
+    SjShape have;
+    rc = read_shape(f, &have);
+    if (rc)
+        rc = wm_errf(err, errsz, WM_ERR_FORMAT, "'%s' is not a seqjepa checkpoint (no shape)", path);
+    else
+        rc = sj_shape_check(&have, sj_model_shape(m), path, err, errsz);
+    if (!rc) rc = sj_model_load(m, f, err, errsz);
+    wm_st_close(f);
+    return rc;
+}
