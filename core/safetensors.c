@@ -318,3 +318,8 @@ const char *wm_st_meta(const WmStFile *f, const char *key) {
         if (!strcmp(f->meta[2 * i], key)) return f->meta[2 * i + 1];
     return NULL;
 }
+
+const char *wm_st_meta_at(const WmStFile *f, int i, int value) {
+    if (i < 0 || i >= f->nmeta) return NULL;
+    return f->meta[2 * i + (value ? 1 : 0)];
+}

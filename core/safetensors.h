@@ -37,5 +37,7 @@ const WmStTensor *wm_st_find(const WmStFile *f, const char *name);
 int wm_st_meta_count(const WmStFile *f);
 /* NULL when absent. */
 const char *wm_st_meta(const WmStFile *f, const char *key);
+/* Entry i's key (value = 0) or value (value = 1), in file order; NULL when out of range. */
+const char *wm_st_meta_at(const WmStFile *f, int i, int value);
 
 #endif
