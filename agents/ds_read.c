@@ -8,6 +8,11 @@
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/rng.h"
+#include "envs/saccade.h"
+
+/* More classes than any world makes: a bound on what the model's class head may be
+ * asked to allocate from a manifest's word. */
+#define DS_MAX_CLASSES 65536
 
 typedef struct {
     DsShard rec;
@@ -60,7 +65,7 @@ static int read_spec(Dataset *d, const WmJson *env, char *err, size_t errsz) {
         json_num(env, "channels", 3, 3, &s->channels) ||
         json_num(env, "action_dim", 1, ENV_MAX_DIM, &s->action_dim) ||
         json_num(env, "latent_dim", 1, ENV_MAX_DIM, &s->latent_dim) ||
-        json_num(env, "n_classes", 1, 1 << 30, &s->n_classes) ||
+        json_num(env, "n_classes", 1, DS_MAX_CLASSES, &s->n_classes) ||
         json_num(env, "scene_size", 0, 1 << 16, &scene) ||
         json_str(env, "classes", d->hint, sizeof d->hint))
         return wm_errf(err, errsz, WM_ERR_FORMAT,
@@ -110,6 +115,11 @@ static int map_shard(Dataset *d, int split, int index, Shard *sh, int mode, char
                            "'%s' is %s with %d dims, not %s [%zu, ...] as the manifest says", p,
                            wm_dtype_name(a->dtype), a->ndim, ds_dtype_numpy(rf->dtype),
                            rf->shape[0]);
+        if (a->map_len_ != rf->bytes)
+            return wm_errf(err, errsz, WM_ERR_FORMAT,
+                           "'%s' has %zu bytes; the manifest says %llu (damaged; run 'seqjepa gen' "
+                           "with the same config to repair it)",
+                           p, a->map_len_, (unsigned long long)rf->bytes);
         if (mode == DS_OPEN_VERIFY) {
             uint64_t size;
             uint32_t crc;
@@ -121,6 +131,52 @@ static int map_shard(Dataset *d, int split, int index, Shard *sh, int mode, char
                                "'seqjepa gen' with the same config to repair it)",
                                p, (unsigned long long)size, (unsigned long)crc,
                                (unsigned long long)rf->bytes, (unsigned long)rf->crc);
+        }
+    }
+    /* Labels index the class head and the probes: out of range is refused here, not
+     * met later as an out-of-bounds write. */
+    const int32_t *lab = sh->a[DS_F_LABELS].data, *ins = sh->a[DS_F_INSTANCES].data;
+    for (size_t i = 0; i < sh->a[DS_F_LABELS].count; i++)
+        if (lab[i] < 0 || lab[i] >= d->spec.n_classes)
+            return wm_errf(err, errsz, WM_ERR_FORMAT,
+                           "'%s/%s': labels[%zu] = %d is outside the %d classes of the manifest",
+                           dir, ds_file_name(DS_F_LABELS), i, (int)lab[i], d->spec.n_classes);
+    for (size_t i = 0; i < sh->a[DS_F_INSTANCES].count; i++)
+        if (ins[i] < 0)
+            return wm_errf(err, errsz, WM_ERR_FORMAT, "'%s/%s': instances[%zu] = %d is negative",
+                           dir, ds_file_name(DS_F_INSTANCES), i, (int)ins[i]);
+    return WM_OK;
+}
+
+/* The class count the config implies, or -1 where it depends on a folder's contents. */
+static int config_classes(const DsConfig *c) {
+    int saccade = c->env.kind != 0; /* ENUM index: objects3d|saccade */
+    if (saccade && c->env.source == ENV_SOURCE_PROCEDURAL) return ENV_SACCADE_PROC_CLASSES;
+    if (saccade && c->env.source == ENV_SOURCE_FOLDER) return -1;
+    return c->env.obj[0] ? -1 : c->env.n_classes;
+}
+
+/* DIR/dataset.ini must say what the manifest's config_ini says, key for key. */
+static int check_dataset_ini(Dataset *d, char *err, size_t errsz) {
+    char p[1100];
+    snprintf(p, sizeof p, "%s/%s", d->dir, DS_CONFIG_FILE);
+    DsConfig there;
+    wm_cfg_defaults(ds_config_schema(), &there);
+    int rc = wm_cfg_load_file(ds_config_schema(), &there, p, err, errsz);
+    if (rc) return rc;
+    ds_config_normalize(&there);
+    const WmCfgSchema *s = ds_config_schema();
+    for (int i = 0; i < s->nsections; i++) {
+        const WmCfgSection *sec = &s->sections[i];
+        for (int k = 0; k < sec->nfields; k++) {
+            char a[WM_CFG_STR_MAX + 8], b[WM_CFG_STR_MAX + 8];
+            wm_cfg_format_value(&sec->fields[k], (const char *)&there + sec->offset, a, sizeof a);
+            wm_cfg_format_value(&sec->fields[k], (const char *)&d->cfg + sec->offset, b, sizeof b);
+            if (strcmp(a, b))
+                return wm_errf(err, errsz, WM_ERR_MISMATCH,
+                               "'%s': %s.%s = %s, but '%s/%s' says %s (the folder holds parts of two "
+                               "datasets)",
+                               p, sec->name, sec->fields[k].key, a, d->dir, DS_MANIFEST, b);
         }
     }
     return WM_OK;
@@ -173,7 +229,16 @@ Dataset *ds_open(const char *dir, int mode, char *err, size_t errsz) {
     if ((rc = wm_cfg_load_string(ds_config_schema(), &d->cfg, ini->str, "manifest.json config_ini",
                                  err, errsz)))
         goto fail;
+    ds_config_normalize(&d->cfg);
     if ((rc = read_spec(d, wm_json_get(js, "env"), err, errsz))) goto fail;
+    int want_classes = config_classes(&d->cfg);
+    if (want_classes > 0 && want_classes != d->spec.n_classes) {
+        rc = wm_errf(err, errsz, WM_ERR_FORMAT,
+                     "'%s': env.n_classes = %d, but its config_ini implies %d classes", p,
+                     d->spec.n_classes, want_classes);
+        goto fail;
+    }
+    if ((rc = check_dataset_ini(d, err, errsz))) goto fail;
     d->dims.t = d->cfg.gen.views;
     const WmJson *splits = wm_json_get(js, "splits");
     for (int s = 0; s < DS_SPLITS && !rc; s++) {
