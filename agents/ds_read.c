@@ -231,6 +231,16 @@ Dataset *ds_open(const char *dir, int mode, char *err, size_t errsz) {
         goto fail;
     ds_config_normalize(&d->cfg);
     if ((rc = read_spec(d, wm_json_get(js, "env"), err, errsz))) goto fail;
+    int want_scene = d->cfg.env.kind != 0 ? d->cfg.env.scene_size : 0;
+    if (d->spec.height != d->cfg.env.size || d->spec.width != d->cfg.env.size ||
+        d->dims.s != want_scene) {
+        rc = wm_errf(err, errsz, WM_ERR_FORMAT,
+                     "'%s': env views of %dx%d with scenes of %d px, but its config_ini says "
+                     "%dx%d and %d",
+                     p, d->spec.height, d->spec.width, d->dims.s, d->cfg.env.size, d->cfg.env.size,
+                     want_scene);
+        goto fail;
+    }
     int want_classes = config_classes(&d->cfg);
     if (want_classes > 0 && want_classes != d->spec.n_classes) {
         rc = wm_errf(err, errsz, WM_ERR_FORMAT,

@@ -310,6 +310,19 @@ int wm_st_open(const char *path, WmStFile **out, char *err, size_t errsz) {
     return WM_OK;
 }
 
+int wm_st_parse(const void *bytes, size_t n, const char *name, WmStFile **out, char *err,
+                size_t errsz) {
+    *out = NULL;
+    WmStFile *f = wm_new(WmStFile, 1);
+    int rc = parse(f, name, bytes, n, err, errsz);
+    if (rc) {
+        wm_st_close(f);
+        return rc;
+    }
+    *out = f;
+    return WM_OK;
+}
+
 int wm_st_count(const WmStFile *f) { return f->n; }
 const WmStTensor *wm_st_at(const WmStFile *f, int i) { return i >= 0 && i < f->n ? &f->t[i] : NULL; }
 

@@ -203,12 +203,18 @@ static int load_folder(Sac *sc, const EnvConfig *cfg, char *err, size_t errsz) {
         for (int i = 0; i < nc && !rc; i++, idx++) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s/%s", root, classes.names[c], files[c].names[i]);
-            int w = 0, h = 0, comp = 0;
-            unsigned char *px = stbi_load(path, &w, &h, &comp, 3);
+            int w = 0, h = 0;
+            char *bytes = NULL;
+            size_t nbytes = 0;
+            if ((rc = wm_read_file(path, &bytes, &nbytes, err, errsz))) {
+                wm_err_prefix(err, errsz, rc, "saccade: ");
+                break;
+            }
+            unsigned char *px =
+                env_saccade_image_decode((const uint8_t *)bytes, nbytes, path, &w, &h, err, errsz);
+            wm_free(bytes);
             if (!px) {
-                const char *why = stbi_failure_reason();
-                rc = wm_errf(err, errsz, WM_ERR_FORMAT, "saccade: cannot decode image '%s': %s",
-                             path, why ? why : "unknown reason");
+                rc = wm_err_prefix(err, errsz, WM_ERR_FORMAT, "saccade: ");
                 break;
             }
             if (w < sc->f || h < sc->f) {
@@ -234,6 +240,37 @@ static int load_folder(Sac *sc, const EnvConfig *cfg, char *err, size_t errsz) {
     wm_free(files);
     names_free(&classes);
     return rc;
+}
+
+uint8_t *env_saccade_image_decode(const uint8_t *bytes, size_t n, const char *name, int *w, int *h,
+                                  char *err, size_t errsz) {
+    int comp = 0;
+    *w = *h = 0;
+    if (n > 0x7fffffff) {
+        wm_errf(err, errsz, WM_ERR_RANGE, "image '%s' is larger than 2 GiB", name);
+        return NULL;
+    }
+    if (!stbi_info_from_memory(bytes, (int)n, w, h, &comp)) {
+        const char *why = stbi_failure_reason();
+        wm_errf(err, errsz, WM_ERR_FORMAT, "cannot decode image '%s': %s", name,
+                why ? why : "not a PNG, JPEG, BMP or TGA image");
+        return NULL;
+    }
+    if (*w < 1 || *h < 1 || *w > ENV_SACCADE_MAX_IMAGE_SIDE || *h > ENV_SACCADE_MAX_IMAGE_SIDE) {
+        wm_errf(err, errsz, WM_ERR_RANGE, "image '%s' is %dx%d; sides of 1..%d pixels are read",
+                name, *w, *h, ENV_SACCADE_MAX_IMAGE_SIDE);
+        return NULL;
+    }
+    int w2 = 0, h2 = 0;
+    uint8_t *px = stbi_load_from_memory(bytes, (int)n, &w2, &h2, &comp, 3);
+    if (!px || w2 != *w || h2 != *h) {
+        const char *why = stbi_failure_reason();
+        stbi_image_free(px);
+        wm_errf(err, errsz, WM_ERR_FORMAT, "cannot decode image '%s': %s", name,
+                why ? why : "corrupt data");
+        return NULL;
+    }
+    return px;
 }
 
 /* ---- objects3d source ------------------------------------------------------------- */
