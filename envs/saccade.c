@@ -242,6 +242,38 @@ static int load_folder(Sac *sc, const EnvConfig *cfg, char *err, size_t errsz) {
     return rc;
 }
 
+/* The system's stb_image (2022) writes past its Huffman arrays when a JPEG table
+ * lists more than 256 codes; this walk over the file's segments refuses such tables
+ * before the decoder sees them. NULL when the file is acceptable, else the reason. */
+static const char *jpeg_tables_check(const uint8_t *b, size_t n) {
+    size_t i = 2;
+    while (i + 4 <= n) {
+        if (b[i] != 0xff || b[i + 1] == 0xff) { /* entropy-coded data, fill bytes */
+            i++;
+            continue;
+        }
+        uint8_t m = b[i + 1];
+        if (m == 0x00 || m == 0x01 || (m >= 0xd0 && m <= 0xd8)) { /* no length field */
+            i += 2;
+            continue;
+        }
+        if (m == 0xd9) break; /* end of image */
+        size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
+        if (len < 2 || len > n - i - 2) return "a segment runs past the end of the file";
+        if (m == 0xc4)
+            for (size_t p = i + 4, end = i + 2 + len; p < end;) {
+                if (end - p < 17) return "truncated Huffman table";
+                size_t codes = 0;
+                for (int k = 1; k <= 16; k++) codes += b[p + (size_t)k];
+                if (codes > 256) return "a Huffman table with more than 256 codes";
+                p += 17 + codes;
+                if (p > end) return "truncated Huffman table";
+            }
+        i += 2 + len;
+    }
+    return NULL;
+}
+
 uint8_t *env_saccade_image_decode(const uint8_t *bytes, size_t n, const char *name, int *w, int *h,
                                   char *err, size_t errsz) {
     int comp = 0;
@@ -250,15 +282,38 @@ uint8_t *env_saccade_image_decode(const uint8_t *bytes, size_t n, const char *na
         wm_errf(err, errsz, WM_ERR_RANGE, "image '%s' is larger than 2 GiB", name);
         return NULL;
     }
+    /* Only the formats the folder promises reach the decoder (stb_image would also try
+     * GIF, PSD, HDR, PIC and PNM on any content). TGA has no signature: it is what
+     * carries none of the others'. */
+    static const struct {
+        const char *magic;
+        size_t len;
+    } other[] = {{"GIF8", 4}, {"8BPS", 4}, {"#?RADIANCE", 10}, {"#?RGBE", 6}, {"\x53\x80\xf6\x34", 4},
+                 {"P5", 2}, {"P6", 2}};
+    for (size_t k = 0; k < sizeof other / sizeof other[0]; k++)
+        if (n >= other[k].len && !memcmp(bytes, other[k].magic, other[k].len)) {
+            wm_errf(err, errsz, WM_ERR_FORMAT,
+                    "image '%s' is not a PNG, JPEG, BMP or TGA file (GIF, PSD, HDR, PIC or PNM "
+                    "content)",
+                    name);
+            return NULL;
+        }
+    const char *bad = n >= 2 && bytes[0] == 0xff && bytes[1] == 0xd8 ? jpeg_tables_check(bytes, n) : NULL;
+    if (bad) {
+        wm_errf(err, errsz, WM_ERR_FORMAT, "cannot decode image '%s': corrupt JPEG (%s)", name, bad);
+        return NULL;
+    }
     if (!stbi_info_from_memory(bytes, (int)n, w, h, &comp)) {
         const char *why = stbi_failure_reason();
         wm_errf(err, errsz, WM_ERR_FORMAT, "cannot decode image '%s': %s", name,
                 why ? why : "not a PNG, JPEG, BMP or TGA image");
         return NULL;
     }
-    if (*w < 1 || *h < 1 || *w > ENV_SACCADE_MAX_IMAGE_SIDE || *h > ENV_SACCADE_MAX_IMAGE_SIDE) {
-        wm_errf(err, errsz, WM_ERR_RANGE, "image '%s' is %dx%d; sides of 1..%d pixels are read",
-                name, *w, *h, ENV_SACCADE_MAX_IMAGE_SIDE);
+    if (*w < 1 || *h < 1 || *w > ENV_SACCADE_MAX_IMAGE_SIDE || *h > ENV_SACCADE_MAX_IMAGE_SIDE ||
+        (int64_t)*w * *h > ENV_SACCADE_MAX_IMAGE_PIXELS) {
+        wm_errf(err, errsz, WM_ERR_RANGE,
+                "image '%s' is %dx%d; sides of 1..%d pixels and at most %d pixels are read", name,
+                *w, *h, ENV_SACCADE_MAX_IMAGE_SIDE, ENV_SACCADE_MAX_IMAGE_PIXELS);
         return NULL;
     }
     int w2 = 0, h2 = 0;
