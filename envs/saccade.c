@@ -316,6 +316,15 @@ uint8_t *env_saccade_image_decode(const uint8_t *bytes, size_t n, const char *na
                 *w, *h, ENV_SACCADE_MAX_IMAGE_SIDE, ENV_SACCADE_MAX_IMAGE_PIXELS);
         return NULL;
     }
+    /* A few bytes of TGA or BMP header can promise millions of pixels that the decoder
+     * then fills and converts one by one: pixels beyond what any real compression
+     * ratio gives are refused (PNG deflate tops out near 1032 bytes per byte). */
+    if ((int64_t)*w * *h > (1 << 20) + 1024 * (int64_t)n) {
+        wm_errf(err, errsz, WM_ERR_FORMAT,
+                "image '%s' claims %dx%d pixels in a file of %zu bytes (truncated or corrupt)",
+                name, *w, *h, n);
+        return NULL;
+    }
     int w2 = 0, h2 = 0;
     uint8_t *px = stbi_load_from_memory(bytes, (int)n, &w2, &h2, &comp, 3);
     if (!px || w2 != *w || h2 != *h) {

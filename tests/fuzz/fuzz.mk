@@ -75,7 +75,7 @@ fuzz: fuzz-build
 	@found=0; for n in $(FUZZ_NAMES); do \
 	  mkdir -p $(FZF)/corpus/$$n; \
 	  TMPDIR=$(FUZZ_TMP) $(FUZZ_NICE) $(FZF)/fuzz_$$n -max_total_time=$(FUZZ_TIME) \
-	    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
 	    -artifact_prefix=tests/fuzz/crashes/$$n- $(FZF)/corpus/$$n tests/fuzz/$$n \
 	    >$(FZF)/$$n.log 2>&1 || found=1; \
 	  printf '%-12s %s\n' $$n "$$(grep -E '^Done [0-9]+ runs' $(FZF)/$$n.log || \
