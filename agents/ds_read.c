@@ -60,17 +60,24 @@ static int json_num(const WmJson *o, const char *key, double lo, double hi, int 
 static int read_spec(Dataset *d, const WmJson *env, char *err, size_t errsz) {
     EnvSpec *s = &d->spec;
     int scene = 0;
-    if (!env || json_num(env, "height", 1, 1 << 16, &s->height) ||
-        json_num(env, "width", 1, 1 << 16, &s->width) ||
-        json_num(env, "channels", 3, 3, &s->channels) ||
-        json_num(env, "action_dim", 1, ENV_MAX_DIM, &s->action_dim) ||
-        json_num(env, "latent_dim", 1, ENV_MAX_DIM, &s->latent_dim) ||
-        json_num(env, "n_classes", 1, DS_MAX_CLASSES, &s->n_classes) ||
-        json_num(env, "scene_size", 0, 1 << 16, &scene) ||
-        json_str(env, "classes", d->hint, sizeof d->hint))
+    if (!env || env->type != WM_JSON_OBJ)
+        return wm_errf(err, errsz, WM_ERR_FORMAT, "'%s/%s': no env object", d->dir, DS_MANIFEST);
+    const struct {
+        const char *key;
+        int lo, hi, *out;
+    } fields[] = {{"height", 1, 1 << 16, &s->height},           {"width", 1, 1 << 16, &s->width},
+                  {"channels", 3, 3, &s->channels},             {"action_dim", 1, ENV_MAX_DIM, &s->action_dim},
+                  {"latent_dim", 1, ENV_MAX_DIM, &s->latent_dim}, {"n_classes", 1, DS_MAX_CLASSES, &s->n_classes},
+                  {"scene_size", 0, 1 << 16, &scene}};
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
+        if (json_num(env, fields[k].key, fields[k].lo, fields[k].hi, fields[k].out))
+            return wm_errf(err, errsz, WM_ERR_FORMAT,
+                           "'%s/%s': env.%s is missing or not an integer in [%d, %d]", d->dir,
+                           DS_MANIFEST, fields[k].key, fields[k].lo, fields[k].hi);
+    if (json_str(env, "classes", d->hint, sizeof d->hint))
         return wm_errf(err, errsz, WM_ERR_FORMAT,
-                       "'%s/%s': the env entry lacks a field or has a bad value", d->dir,
-                       DS_MANIFEST);
+                       "'%s/%s': env.classes is missing or longer than %zu bytes", d->dir,
+                       DS_MANIFEST, sizeof d->hint - 1);
     s->class_names_hint = d->hint;
     const char *keys[2] = {"action_names", "latent_names"};
     int dims[2] = {s->action_dim, s->latent_dim};

@@ -12,7 +12,8 @@ int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliA
     const char *cmd = argv[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!wm_utf8_valid(a, strlen(a))) {
+        if (wm_utf8_valid(a, strlen(a))) continue;
+        {
             /* Paths and values end up in checkpoints, manifests and reports as UTF-8
              * JSON; refusing them here keeps every file this program writes readable. */
             char shown[200];
@@ -23,6 +24,9 @@ int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliA
                     cmd, shown);
             return 2;
         }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
         if (cli_is_help(a)) {
             fputs(usage, stdout);
             return -1;
