@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import zlib
 
 import numpy as np
@@ -31,13 +32,18 @@ def check(cond, what, extra=""):
 
 
 def run(*args):
-    """The command with bytes or str arguments; a hang is a failure (30 s guard)."""
+    """The command with bytes or str arguments; a hang is a failure (30 s guard).
+    HOSTILE_SHOW=1 prints each run's exit status, wall time and message (for the docs)."""
     argv = [os.fsencode(EXE)] + [a if isinstance(a, bytes) else a.encode() for a in args]
+    t0 = time.monotonic()
     try:
         r = subprocess.run(argv, capture_output=True, timeout=30)
     except subprocess.TimeoutExpired:
         return None
     r.stderr = r.stderr.decode("utf-8", "replace")
+    if os.environ.get("HOSTILE_SHOW"):
+        last = [l for l in r.stderr.splitlines() if l.strip() and ": info:" not in l and ": warning:" not in l][:1]
+        print(f"exit {r.returncode} {time.monotonic() - t0:.2f}s {args[0] if args else ''}: {last[0] if last else ''}")
     return r
 
 
