@@ -156,6 +156,23 @@ static int meta_int64(const WmStFile *f, const char *key, int64_t *out) {
     return 0;
 }
 
+/* The "shape" metadata: "H W A K", each a plain integer within what any world makes
+ * (sscanf's %d would overflow on larger text, and the model sizes buffers from it). */
+static int parse_shape(const char *s, SjShape *sh) {
+    static const long hi[4] = {4096, 4096, 64, 65536};
+    int *dst[4] = {&sh->img_h, &sh->img_w, &sh->action_dim, &sh->n_classes};
+    for (int k = 0; k < 4; k++) {
+        char *end;
+        errno = 0;
+        if (*s < '0' || *s > '9') return -1;
+        long v = strtol(s, &end, 10);
+        if (errno || v < 1 || v > hi[k] || (*end != ' ' && *end != 0) || (k < 3) != (*end == ' ')) return -1;
+        *dst[k] = (int)v;
+        s = end + (k < 3);
+    }
+    return 0;
+}
+
 int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int64_t *step, char *err,
                        size_t errsz) {
     *out = NULL;
@@ -165,10 +182,16 @@ int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int6
     if (rc) return rc;
     const char *fmt = wm_st_meta(f, "format"), *cfgtext = wm_st_meta(f, "config"), *shp = wm_st_meta(f, "shape");
     SjShape sh;
-    if (!fmt || strcmp(fmt, CKPT_FORMAT) || !cfgtext || !shp ||
-        sscanf(shp, "%d %d %d %d", &sh.img_h, &sh.img_w, &sh.action_dim, &sh.n_classes) != 4 || meta_int64(f, "step", step)) {
+    if (!fmt || strcmp(fmt, CKPT_FORMAT) || !cfgtext || !shp || meta_int64(f, "step", step)) {
         wm_st_close(f);
         return wm_errf(err, errsz, WM_ERR_FORMAT, "'%s' is not a seqjepa checkpoint (metadata format, config, shape or step missing)", path);
+    }
+    if (parse_shape(shp, &sh)) {
+        wm_st_close(f);
+        return wm_errf(err, errsz, WM_ERR_FORMAT,
+                       "'%s': metadata shape '%.60s' is not \"H W A K\" with H, W in 1..4096, A in "
+                       "1..64, K in 1..65536",
+                       path, shp);
     }
     SjModelConfig mc;
     WmCfgSection sec = {"model", SjModelConfig_fields, SjModelConfig_nfields, 0};

@@ -118,6 +118,23 @@ def main():
     r = run("gen", cfg, "--out", ds, *SAC, "--quiet")
     check(r is not None and r.returncode == 0, "tiny saccade dataset generated", r.stderr if r else "hung")
 
+    # A checkpoint whose shape metadata is out of range or not four integers.
+    run_dir = os.path.join(tmp, "ckpt-run")
+    r = run("train", cfg, f"data={ds}", *SAC, *TINY, f"train.out={run_dir}")
+    check(r is not None and r.returncode == 0, "one-step checkpoint trained", r.stderr[-2000:] if r else "hung")
+    raw = open(os.path.join(run_dir, "checkpoint.safetensors"), "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    views, acts = os.path.join(tmp, "v.npy"), os.path.join(tmp, "a.npy")
+    for shape in ("8 8 2 2000000000", "8 8 2 99999999999999999999", "8 8 -2 10", "8 8 2", "8 8 2 10 1"):
+        header["__metadata__"]["shape"] = shape
+        ck = os.path.join(tmp, "shape.safetensors")
+        safetensors(ck, json.dumps(header), raw[8 + n:])
+        out = os.path.join(tmp, "out-shape")
+        r = run("embed", "--ckpt", ck, "--views", views, "--actions", acts, "--out", out)
+        refused(r, f"checkpoint shape metadata '{shape}' refused", ck, "metadata shape")
+        check(not os.path.exists(out), f"nothing written for shape '{shape}'")
+
     def train_on(d, what, *needles):
         out = os.path.join(tmp, "run-" + what.replace(" ", "-"))
         r = run("train", cfg, f"data={d}", *SAC, *TINY, f"train.out={out}")

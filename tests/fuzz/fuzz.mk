@@ -66,8 +66,10 @@ $(FZF)/fuzz_%: $(FZF)/obj/tests/fuzz/fuzz_%.o $(FZF_LIB_OBJ) $(LIB)
 	@echo "  LINK  $@"
 	@$(FUZZ_CLANG) -fsanitize=fuzzer,address,undefined -pthread $^ $(LDLIBS) -o $@
 
-.PHONY: fuzz fuzz-build
-fuzz-build: $(FUZZ_NAMES:%=$(FZF)/fuzz_%)
+.PHONY: fuzz fuzz-build fuzz-deps
+fuzz-deps:
+	@sh .ci/deps.sh fuzz
+fuzz-build: fuzz-deps $(FUZZ_NAMES:%=$(FZF)/fuzz_%)
 
 # Each harness: the committed corpus (read only) plus a working corpus in build/fuzz/.
 fuzz: fuzz-build
