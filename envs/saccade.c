@@ -298,7 +298,12 @@ uint8_t *env_saccade_image_decode(const uint8_t *bytes, size_t n, const char *na
                     name);
             return NULL;
         }
-    const char *bad = n >= 2 && bytes[0] == 0xff && bytes[1] == 0xd8 ? jpeg_tables_check(bytes, n) : NULL;
+    /* The decoder takes any run of 0xff fill bytes before the start-of-image marker. */
+    size_t soi = 0;
+    while (soi < n && bytes[soi] == 0xff) soi++;
+    const char *bad = soi >= 1 && soi < n && bytes[soi] == 0xd8
+                          ? jpeg_tables_check(bytes + soi - 1, n - soi + 1)
+                          : NULL;
     if (bad) {
         wm_errf(err, errsz, WM_ERR_FORMAT, "cannot decode image '%s': corrupt JPEG (%s)", name, bad);
         return NULL;
