@@ -274,6 +274,20 @@ static const char *jpeg_tables_check(const uint8_t *b, size_t n) {
     return NULL;
 }
 
+/* PNG chunks whose length runs past the end of the file make stb_image grow its
+ * buffer to that length first (a 140-byte file asked for 1 GB). NULL when every
+ * chunk up to IEND fits in the file. */
+static const char *png_chunks_check(const uint8_t *b, size_t n) {
+    size_t i = 8;
+    while (i + 8 <= n) {
+        size_t len = (size_t)b[i] << 24 | (size_t)b[i + 1] << 16 | (size_t)b[i + 2] << 8 | b[i + 3];
+        if (len > n - i - 8 || n - i - 8 - len < 4) return "a chunk runs past the end of the file";
+        if (!memcmp(b + i + 4, "IEND", 4)) break;
+        i += 12 + len;
+    }
+    return NULL;
+}
+
 uint8_t *env_saccade_image_decode(const uint8_t *bytes, size_t n, const char *name, int *w, int *h,
                                   char *err, size_t errsz) {
     int comp = 0;
@@ -306,6 +320,11 @@ uint8_t *env_saccade_image_decode(const uint8_t *bytes, size_t n, const char *na
                           : NULL;
     if (bad) {
         wm_errf(err, errsz, WM_ERR_FORMAT, "cannot decode image '%s': corrupt JPEG (%s)", name, bad);
+        return NULL;
+    }
+    bad = n >= 8 && !memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) ? png_chunks_check(bytes, n) : NULL;
+    if (bad) {
+        wm_errf(err, errsz, WM_ERR_FORMAT, "cannot decode image '%s': corrupt PNG (%s)", name, bad);
         return NULL;
     }
     if (!stbi_info_from_memory(bytes, (int)n, w, h, &comp)) {
