@@ -2,6 +2,7 @@
  * config file, each line after it one override. A config that loads, dumped by the
  * program, loads back to the same dump. */
 #include "cli/runcfg.h"
+#include "core/alloc.h"
 #include "core/err.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -19,7 +20,7 @@ FUZZ_TARGET(config) {
     char *rest = NULL;
     if (sep) {
         size_t n = size - ini_len;
-        rest = malloc(n + 1);
+        rest = wm_calloc(n + 1, 1);
         memcpy(rest, sep, n);
         rest[n] = 0;
         char *save = NULL;
@@ -43,6 +44,6 @@ FUZZ_TARGET(config) {
         wm_buf_free(&t1);
         wm_buf_free(&t2);
     }
-    free(rest);
+    wm_free(rest);
     return 0;
 }

@@ -1,20 +1,21 @@
 /* safetensors (checkpoints): header and tensor table from bytes in memory, so that
  * every read of tensor data is bounds-checked by the sanitizer; a file the reader
  * accepts, written back by the program's writer, reads back the same. */
+#include "core/alloc.h"
 #include "core/err.h"
 #include "core/safetensors.h"
 #include "tests/fuzz/fuzz.h"
 
 FUZZ_TARGET(safetensors) {
     /* An exact-size heap copy: a read past the end is a sanitizer report. */
-    uint8_t *copy = malloc(size ? size : 1);
+    uint8_t *copy = wm_calloc(size ? size : 1, 1);
     memcpy(copy, data, size);
     char err[1024] = "";
     WmStFile *f;
     int rc = wm_st_parse(copy, size, "fuzz.safetensors", &f, err, sizeof err);
     if (rc) {
         FUZZ_CHECK(strstr(err, "fuzz.safetensors") != NULL, "error does not name the file: '%s'", err);
-        free(copy);
+        wm_free(copy);
         return 0;
     }
     WmStWriter *w = wm_st_writer_create();
@@ -51,6 +52,6 @@ FUZZ_TARGET(safetensors) {
     wm_st_close(g);
     wm_st_close(f);
     unlink(path);
-    free(copy);
+    wm_free(copy);
     return 0;
 }
