@@ -4,7 +4,12 @@
  * unpacked into a fresh folder (names of [A-Za-z0-9._-] parts joined by '/', no ".."),
  * then opened with full verification; a dataset that opens is read whole, sequence by
  * sequence and as training batches, so every index it allows is inside its files. */
+/* Either place of the dataset module (agents/ now, data/ once moved). */
+#if __has_include("data/dataset.h")
+#include "data/dataset.h"
+#else
 #include "agents/dataset.h"
+#endif
 #include "core/err.h"
 #include "core/fs.h"
 #include "tests/fuzz/fuzz.h"
