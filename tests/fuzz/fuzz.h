@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fs.h"
+
 #ifdef FUZZ_LIBFUZZER
 #define FUZZ_TARGET(name)                                                                          \
     int fuzz_##name(const uint8_t *data, size_t size);                                             \
@@ -37,15 +39,23 @@
         }                                                                                          \
     } while (0)
 
-/* A folder of this process's own for temporary files (made once, under $TMPDIR). */
+static char fuzz_tmpdir_[512];
+
+static inline void fuzz_tmpdir_remove(void) {
+    char err[256];
+    if (fuzz_tmpdir_[0]) wm_remove_tree(fuzz_tmpdir_, err, sizeof err);
+}
+
+/* A folder of this process's own for temporary files (made once, under $TMPDIR,
+ * removed when the process exits normally). */
 static inline const char *fuzz_tmpdir(void) {
-    static char dir[512];
-    if (!dir[0]) {
+    if (!fuzz_tmpdir_[0]) {
         const char *t = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/sjfuzz.%ld", t && *t ? t : "/tmp", (long)getpid());
-        mkdir(dir, 0700);
+        snprintf(fuzz_tmpdir_, sizeof fuzz_tmpdir_, "%s/sjfuzz.%ld", t && *t ? t : "/tmp", (long)getpid());
+        mkdir(fuzz_tmpdir_, 0700);
+        atexit(fuzz_tmpdir_remove);
     }
-    return dir;
+    return fuzz_tmpdir_;
 }
 
 /* Writes data to <tmpdir>/<name> and returns the path (static storage). */
