@@ -2,6 +2,8 @@
 checkpoint (numpy/PyTorch, outside the product's code path; docs/benchmarks.md).
 
 usage: /usr/bin/python3 bench/embed_probes.py CKPT WORKDIR PROBE_DATA RETR_DATA [--mmax 4] [--k 7] [--mlp]
+CKPT "pixels": only the pose reference from raw pixels (ridge from one view's pixels to
+its rotation matrix, same rows as the pose probe).
 PROBE_DATA: gen dataset (iid views, train = training objects, val = held-out objects).
 RETR_DATA: gen dataset (iid rotations, colours/lights fixed within a sequence: agent
 redraw_colors=false), val split, T >= mmax + 1 + k views.
@@ -103,6 +105,11 @@ def main():
     res = {}
     Vtr, Atr, Ltr = load(a.probe, "train", ("images", "actions", "latents"))
     Vte, Ate, Lte = load(a.probe, "val", ("images", "actions", "latents"))
+    if a.ckpt == "pixels":
+        px = lambda v: v.reshape(-1, v.shape[2] * v.shape[3] * 3).astype(np.float32) / 255
+        r = ridge(px(Vtr), qmat(Ltr[..., :4]).reshape(-1, 9), px(Vte), qmat(Lte[..., :4]).reshape(-1, 9))
+        print(f"pose_pixels={r:.3f}")
+        return
     etr = embed(a.ckpt, a.work, "ptr", Vtr, Atr)
     ete = embed(a.ckpt, a.work, "pte", Vte, Ate)
     ztr, zte = etr["z"], ete["z"]
