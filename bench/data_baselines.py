@@ -6,8 +6,17 @@ Optionally also scores embeddings written by `seqjepa embed` (z.npy of DIR/train
 DIR/val) with the same logistic regression and a ridge regression of the first action
 from concat(z_1, z_2).
 
+With --pose (objects3d datasets), instead: the supervised upper bound on reading the
+absolute rotation from one view. A CNN (4 stages of 3x3 convolutions, batch norm, ReLU
+and 2x2 max-pooling, widths 32-64-128-256, then a 256-unit hidden layer) regresses the 9
+entries of the object's rotation matrix from single views of the training objects;
+R^2 is the mean over the 9 entries of the per-entry R^2 (scikit-learn's r2_score) on
+every view of the held-out objects. The rotation matrix is used rather than the
+quaternion because it is a continuous function of the pose (a quaternion canonicalised
+to w >= 0 jumps where w crosses 0).
+
 usage: /usr/bin/python3 bench/data_baselines.py DIR [--epochs 3] [--threads 2]
-                        [--embed TRAIN_EMB_DIR VAL_EMB_DIR]"""
+                        [--embed TRAIN_EMB_DIR VAL_EMB_DIR] [--pose]"""
 import argparse
 import glob
 import os
@@ -17,12 +26,74 @@ import numpy as np
 import torch
 
 
-def load(root, split):
+def load(root, split, what=("images", "labels", "actions")):
     shards = sorted(glob.glob(os.path.join(root, split, "shard-*")))
     if not shards:
         sys.exit(f"data_baselines: no shards under {os.path.join(root, split)}")
-    cat = lambda name: np.concatenate([np.load(os.path.join(s, name)) for s in shards])
-    return cat("images.npy"), cat("labels.npy").astype(np.int64), cat("actions.npy")
+    cat = lambda name: np.concatenate([np.load(os.path.join(s, name + ".npy")) for s in shards])
+    out = [cat(w) for w in what]
+    if "labels" in what:
+        out[what.index("labels")] = out[what.index("labels")].astype(np.int64)
+    return out
+
+
+def quat_to_mat(q):
+    """Rotation matrices (..., 9) of unit quaternions (..., 4) in w, x, y, z order."""
+    w, x, y, z = np.moveaxis(q / np.linalg.norm(q, axis=-1, keepdims=True), -1, 0)
+    return np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+                     2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+                     2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)
+
+
+def r2(y, p):
+    """Mean over columns of the per-column R^2, as scikit-learn's r2_score."""
+    return float(np.mean(1 - ((y - p) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)))
+
+
+def pose_cnn(size, out):
+    layers, c = [], 3
+    for w in (32, 64, 128, 256):
+        layers += [torch.nn.Conv2d(c, w, 3, padding=1), torch.nn.BatchNorm2d(w), torch.nn.ReLU(),
+                   torch.nn.MaxPool2d(2)]
+        c = w
+    s = size // 16
+    return torch.nn.Sequential(*layers, torch.nn.Flatten(), torch.nn.Linear(256 * s * s, 256),
+                               torch.nn.ReLU(), torch.nn.Linear(256, out))
+
+
+def pose_upper_bound(root, epochs):
+    itr, ltr = load(root, "train", ("images", "latents"))
+    ite, lte = load(root, "val", ("images", "latents"))
+    n, t, h, w, _ = itr.shape
+    print(f"{root}: {n * t} training views ({n} sequences of {t}) + {len(ite) * t} held-out views, {h}x{w}")
+    ytr = quat_to_mat(ltr[..., :4].reshape(-1, 4)).astype(np.float32)
+    yte = quat_to_mat(lte[..., :4].reshape(-1, 4)).astype(np.float32)
+    mu, sd = ytr.mean(0), ytr.std(0) + 1e-6
+    x = torch.tensor(itr.reshape(-1, h, w, 3)).permute(0, 3, 1, 2)
+    xte = torch.tensor(ite.reshape(-1, h, w, 3)).permute(0, 3, 1, 2)
+    y = torch.tensor((ytr - mu) / sd)
+    net = pose_cnn(h, 9)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    steps = epochs * ((len(x) + 127) // 128)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps, pct_start=0.1)
+    print(f"chance (predicting the training mean): R^2 {r2(yte, np.broadcast_to(mu, yte.shape)):.3f}")
+    for ep in range(epochs):
+        net.train()
+        perm = torch.randperm(len(x))
+        for i in range(0, len(x), 128):
+            b = perm[i:i + 128]
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(x[b].float() / 255), y[b]).backward()
+            opt.step()
+            sched.step()
+        net.eval()
+        with torch.no_grad():
+            p = torch.cat([net(xte[i:i + 512].float() / 255) for i in range(0, len(xte), 512)]).numpy()
+        print(f"supervised pose CNN, epoch {ep + 1}: rotation-matrix R^2 {r2(yte, p * sd + mu):.3f} held-out",
+              flush=True)
+    with torch.no_grad():
+        ptr = torch.cat([net(x[i:i + 512].float() / 255) for i in range(0, min(len(x), 4096), 512)]).numpy()
+    print(f"(on 4096 of its training views: R^2 {r2(ytr[:len(ptr)], ptr * sd + mu):.3f})")
 
 
 def logreg(xtr, ytr, xte, yte, k, epochs=500):
@@ -64,9 +135,13 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--embed", nargs=2, metavar=("TRAIN", "VAL"))
+    ap.add_argument("--pose", action="store_true", help="supervised absolute-rotation upper bound")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.pose:
+        pose_upper_bound(args.dir, args.epochs)
+        return
     itr, ltr, atr = load(args.dir, "train")
     ite, lte, ate = load(args.dir, "val")
     k = int(max(ltr.max(), lte.max())) + 1

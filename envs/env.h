@@ -22,7 +22,8 @@
     X(S, ENUM, kind, "objects3d", 0, 0, "objects3d|saccade", "which world")                        \
     X(S, INT, size, "64", 8, 512, NULL, "observation side in pixels (objects3d render, saccade glimpse output)") \
     /* objects3d */                                                                                \
-    X(S, INT, n_classes, "16", 1, 64, NULL, "objects3d: procedural shape families used")           \
+    X(S, INT, n_classes, "16", 1, 64, NULL, "objects3d: procedural shape families used (the first ones of the class set)") \
+    X(S, ENUM, classes, "mixed", 0, 0, "mixed|asymmetric", "objects3d: class set; mixed: the 20 original families (many turn symmetrically); asymmetric: 16 families with a canonical orientation, pose visible from one view") \
     X(S, INT, instances, "50", 1, 100000, NULL, "objects3d: instances per class")                  \
     X(S, REAL, heldout, "0.2", 0, 0.9, NULL, "share of instances (or images) held out for evaluation") \
     X(S, ENUM, rotation, "euler", 0, 0, "euler|so3", "objects3d: euler = extrinsic XYZ in [-pi/2, pi/2]; so3 = any rotation") \

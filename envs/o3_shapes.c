@@ -423,6 +423,373 @@ static void goblet(Ctx *c) {
     rd_mesh_lathe(c->m, r, y, 7, c->seg, c->main);
 }
 
+
+/* ---- asymmetric families ----
+ * Each has a canonical orientation (up +y, front +x) and no rotational symmetry: the
+ * parts differ front to back, top to bottom and, for most, left to right, and every
+ * part has its own colour from a palette of four well separated hues (palette drawn
+ * per instance, so colour still says nothing about the family). Any rotation of one of
+ * these objects changes its image, which makes pose identifiable from one view. */
+
+enum { P0, P1, P2, P3 };
+
+/* Four colours with hues a quarter turn apart (jittered), strong saturation. */
+static void palette(Ctx *c, uint8_t pal[4][4]) {
+    float h0 = U(c, 0, 1), rgb[3];
+    for (int k = 0; k < 4; k++) {
+        float h = h0 + 0.25f * (float)k + U(c, -0.04f, 0.04f);
+        h -= floorf(h);
+        rd_hsv_to_rgb(h, U(c, 0.6f, 0.9f), U(c, 0.6f, 0.95f), rgb);
+        for (int i = 0; i < 3; i++)
+            pal[k][i] = (uint8_t)(rgb[i] * 255.f + 0.5f);
+        pal[k][3] = 255;
+    }
+}
+
+/* A rod of radius r from a to b (capped). */
+static void rod(Ctx *c, float ax, float ay, float az, float bx, float by, float bz, float r,
+                const uint8_t *rgba) {
+    float p[6] = {ax, ay, az, bx, by, bz}, rr[2] = {r, r};
+    rd_mesh_tube(c->m, p, rr, 2, c->tseg, rgba);
+}
+
+/* A small ellipsoid with fewer segments than a main part. */
+static void blob(Ctx *c, float cx, float cy, float cz, float ax, float ay, float az,
+                 const uint8_t *rgba) {
+    int first = c->m->nv;
+    int seg = c->tseg, rings = c->rings - 1 < 3 ? 3 : c->rings - 1;
+    rd_mesh_superellipsoid(c->m, (float[3]){ax, ay, az}, 1, 1, seg, rings, rgba);
+    place(c, first, NULL, cx, cy, cz);
+}
+
+/* A wheel: a cylinder of radius r and half-width w about the z axis. */
+static void wheel(Ctx *c, float cx, float cy, float cz, float r, float w, const uint8_t *rgba) {
+    int first = c->m->nv;
+    float rr[2] = {r, r}, yy[2] = {-w, w};
+    rd_mesh_lathe(c->m, rr, yy, 2, c->tseg, rgba);
+    float R[9];
+    rot_x(PI_F / 2, R);
+    place(c, first, R, cx, cy, cz);
+}
+
+
+/* A prism of the polygon (x_i, z_i) from y0 to y1, turned by R (NULL: none) and moved by
+ * t. The polygon needs to be star-shaped about its vertex mean only, not the origin. */
+static void prism_at(Ctx *c, const float *x, const float *z, int n, float y0, float y1,
+                     const float *R, float tx, float ty, float tz, const uint8_t *rgba) {
+    float mx = 0, mz = 0, xx[8], zz[8];
+    WM_ASSERT(n <= 8);
+    for (int i = 0; i < n; i++)
+        mx += x[i] / (float)n, mz += z[i] / (float)n;
+    for (int i = 0; i < n; i++)
+        xx[i] = x[i] - mx, zz[i] = z[i] - mz;
+    static const float I[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+    if (!R) R = I;
+    int first = c->m->nv;
+    rd_mesh_prism(c->m, xx, zz, n, y0, y1, rgba);
+    place(c, first, R, tx + R[0] * mx + R[2] * mz, ty + R[3] * mx + R[5] * mz,
+          tz + R[6] * mx + R[8] * mz);
+}
+
+static void quadruped(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float L = U(c, 0.55f, 0.8f), H = U(c, 0.22f, 0.32f), W = U(c, 0.18f, 0.26f);
+    float leg = U(c, 0.45f, 0.7f), lr = U(c, 0.05f, 0.08f);
+    ellipsoid(c, 0, 0, 0, L, H, W, 1, 1, pal[P0]);
+    for (int i = 0; i < 4; i++) {
+        float sx = (i & 1) ? 0.7f : -0.7f, sz = (i & 2) ? 0.6f : -0.6f;
+        rod(c, sx * L, -H * 0.5f, sz * W, sx * L, -H * 0.5f - leg, sz * W, lr, pal[P2]);
+    }
+    float nk = U(c, 0.25f, 0.45f), hr = U(c, 0.15f, 0.22f);
+    rod(c, L * 0.8f, H * 0.3f, 0, L + 0.1f, H + nk, 0, U(c, 0.07f, 0.11f), pal[P0]);
+    blob(c, L + 0.18f, H + nk + 0.05f, 0, hr * 1.5f, hr, hr * 0.9f, pal[P1]);
+    /* one ear (or horn) on the left side only */
+    rod(c, L + 0.1f, H + nk + hr, hr * 0.5f, L + 0.05f, H + nk + hr + U(c, 0.12f, 0.25f),
+        hr * 0.9f, 0.04f, pal[P3]);
+    float tl = U(c, 0.3f, 0.55f);
+    float p[9] = {-L * 0.95f, H * 0.3f, 0, -L - tl * 0.5f, H * 0.6f, 0, -L - tl, H * 1.2f, 0};
+    float r[3] = {0.05f, 0.04f, 0.025f};
+    rd_mesh_tube(c->m, p, r, 3, c->tseg, pal[P3]);
+}
+
+static void car(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float L = U(c, 0.8f, 1.0f), H = U(c, 0.15f, 0.24f), W = U(c, 0.38f, 0.5f);
+    box(c, 0, 0, 0, L, H, W, pal[P0]);
+    float cl = L * U(c, 0.4f, 0.55f), ch = U(c, 0.14f, 0.24f), cx = -L * U(c, 0.1f, 0.3f);
+    box(c, cx, H + ch, 0, cl, ch, W * 0.85f, pal[P1]);
+    float wr = U(c, 0.17f, 0.24f);
+    for (int i = 0; i < 4; i++) {
+        float sx = (i & 1) ? 0.65f : -0.65f, sz = (i & 2) ? 1.f : -1.f;
+        wheel(c, sx * L, -H, sz * W, wr, 0.07f, pal[P2]);
+    }
+    /* headlights at the front, a spoiler at the back, a mirror on the left */
+    box(c, L, H * 0.3f, W * 0.6f, 0.03f, 0.05f, 0.08f, pal[P3]);
+    box(c, L, H * 0.3f, -W * 0.6f, 0.03f, 0.05f, 0.08f, pal[P3]);
+    box(c, -L + 0.05f, H + U(c, 0.12f, 0.22f), 0, 0.06f, 0.02f, W * 0.9f, pal[P3]);
+    box(c, cx + cl, H + 0.08f, W + 0.06f, 0.03f, 0.04f, 0.06f, pal[P2]);
+}
+
+static void house(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float hx = U(c, 0.5f, 0.8f), hy = U(c, 0.35f, 0.55f), hz = U(c, 0.4f, 0.6f);
+    box(c, 0, 0, 0, hx, hy, hz, pal[P0]);
+    float rh = U(c, 0.3f, 0.55f), ov = 0.06f;
+    /* the roof: a triangular prism whose ridge runs along x (prism axis y -> x, its
+     * profile's x -> z and z -> y: a cyclic turn of the axes) */
+    float px[3] = {-(hz + ov), hz + ov, 0}, pz[3] = {0, 0, rh};
+    static const float R[9] = {0, 1, 0, 0, 0, 1, 1, 0, 0};
+    prism_at(c, px, pz, 3, -(hx + ov), hx + ov, R, 0, hy, 0, pal[P1]);
+    float chx = hx * U(c, 0.3f, 0.6f);
+    box(c, chx, hy + rh * 0.7f, hz * 0.45f, 0.09f, rh * 0.6f, 0.09f, pal[P2]);
+    box(c, hx, -hy + 0.25f, -hz * U(c, 0.1f, 0.5f), 0.03f, 0.25f, 0.13f, pal[P3]);
+    /* a lower wing (garage) on the left at the back */
+    float gw = U(c, 0.25f, 0.4f), gh = hy * U(c, 0.5f, 0.7f);
+    box(c, -hx * 0.45f, -hy + gh, hz + gw, hx * 0.5f, gh, gw, pal[P2]);
+}
+
+static void teapot(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float R = U(c, 0.45f, 0.6f), H = U(c, 0.35f, 0.5f);
+    ellipsoid(c, 0, 0, 0, R, H, R, 1, 1, pal[P0]);
+    float sl = U(c, 0.35f, 0.55f), sa = U(c, 0.5f, 0.9f);
+    float p[9] = {R * 0.7f, -H * 0.2f, 0, R + sl * 0.5f * cosf(sa), -H * 0.2f + sl * 0.5f * sinf(sa),
+                  0, R + sl * cosf(sa), sl * sinf(sa), 0};
+    float r[3] = {0.1f, 0.07f, 0.05f};
+    rd_mesh_tube(c->m, p, r, 3, c->tseg, pal[P1]);
+    enum { N = 7 };
+    float q[3 * N], rq[N], hr = U(c, 0.25f, 0.35f);
+    for (int i = 0; i < N; i++) {
+        float a = -PI_F / 2 + PI_F * (float)i / (N - 1);
+        q[3 * i] = -R * 0.9f - hr * cosf(a);
+        q[3 * i + 1] = H * 0.1f + hr * sinf(a);
+        q[3 * i + 2] = 0;
+        rq[i] = 0.045f;
+    }
+    rd_mesh_tube(c->m, q, rq, N, c->tseg, pal[P2]);
+    blob(c, R * U(c, -0.2f, 0.2f), H + 0.05f, 0, 0.12f, 0.08f, 0.12f, pal[P3]);
+}
+
+static void gizmo(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float s = U(c, 0.12f, 0.18f), ar = U(c, 0.05f, 0.08f);
+    box(c, 0, 0, 0, s, s, s, pal[P0]);
+    float lx = U(c, 0.9f, 1.1f), ly = U(c, 0.6f, 0.75f), lz = U(c, 0.35f, 0.5f);
+    rod(c, 0, 0, 0, lx, 0, 0, ar, pal[P1]);
+    blob(c, lx, 0, 0, ar * 2.2f, ar * 2.2f, ar * 2.2f, pal[P1]);
+    rod(c, 0, 0, 0, 0, ly, 0, ar, pal[P2]);
+    float cr[2] = {ar * 2.4f, 0}, cy[2] = {0, ar * 4};
+    int first = c->m->nv;
+    rd_mesh_lathe(c->m, cr, cy, 2, c->tseg, pal[P2]);
+    place(c, first, NULL, 0, ly, 0);
+    rod(c, 0, 0, 0, 0, 0, lz, ar, pal[P3]);
+    box(c, 0, 0, lz, ar * 2, ar * 2, ar * 2, pal[P3]);
+}
+
+static void boot(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float sh = U(c, 0.5f, 0.8f), sw = U(c, 0.22f, 0.3f), fl = U(c, 0.45f, 0.65f);
+    box(c, 0, sh / 2, 0, sw, sh / 2, sw * 0.9f, pal[P0]);
+    box(c, fl / 2, -0.1f, 0, fl / 2 + sw * 0.5f, 0.12f, sw * 0.9f, pal[P0]);
+    box(c, fl / 2, -0.26f, 0, fl / 2 + sw * 0.6f, 0.04f, sw, pal[P1]);
+    box(c, -sw * 0.6f, -0.16f, 0, sw * 0.45f, 0.06f, sw * 0.8f, pal[P2]);
+    blob(c, fl + sw * 0.35f, -0.1f, 0, 0.16f, 0.12f, sw * 0.85f, pal[P2]);
+    box(c, sw + 0.01f, sh * 0.55f, sw * 0.3f, 0.02f, sh * 0.3f, 0.06f, pal[P3]);
+}
+
+static void crane(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float mh = U(c, 0.9f, 1.4f), jl = U(c, 0.8f, 1.1f), cl = U(c, 0.25f, 0.4f);
+    box(c, 0, -0.05f, 0, 0.25f, 0.05f, 0.25f, pal[P0]);
+    box(c, 0, mh / 2, 0, 0.05f, mh / 2, 0.05f, pal[P1]);
+    box(c, (jl - cl) / 2, mh, 0, (jl + cl) / 2, 0.04f, 0.05f, pal[P2]);
+    box(c, -cl + 0.08f, mh - 0.1f, 0, 0.08f, 0.08f, 0.09f, pal[P3]);
+    float hd = U(c, 0.25f, 0.5f), hx = jl * U(c, 0.6f, 0.95f);
+    rod(c, hx, mh, 0, hx, mh - hd, 0, 0.015f, pal[P3]);
+    box(c, hx, mh - hd, 0, 0.05f, 0.04f, 0.04f, pal[P3]);
+    box(c, 0.09f, mh * 0.8f, 0.06f, 0.05f, 0.06f, 0.05f, pal[P0]); /* cab on the left */
+}
+
+static void duck(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float L = U(c, 0.45f, 0.6f), H = U(c, 0.25f, 0.35f), W = U(c, 0.25f, 0.32f);
+    ellipsoid(c, 0, 0, 0, L, H, W, 1, 1, pal[P0]);
+    float hr = U(c, 0.15f, 0.22f), hx = L * 0.75f, hy = H + hr * 0.8f;
+    blob(c, hx, hy, 0, hr, hr, hr, pal[P1]);
+    blob(c, hx + hr + 0.08f, hy - 0.03f, 0, 0.12f, 0.035f, 0.07f, pal[P2]);
+    float x[3] = {-L * 0.8f, -L - 0.25f, -L - 0.15f}, z[3] = {-0.05f, 0.05f, 0.2f};
+    float R[9];
+    rot_x(PI_F / 2, R); /* the profile's z goes to -y: negate it so the tail points up */
+    for (int i = 0; i < 3; i++)
+        z[i] = -z[i];
+    prism_at(c, x, z, 3, -0.05f, 0.05f, R, 0, 0, 0, pal[P3]);
+    blob(c, -L * 0.1f, H * 0.3f, W, L * 0.5f, H * 0.4f, 0.05f, pal[P3]); /* one wing shown */
+}
+
+static void drill(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float bl = U(c, 0.45f, 0.65f), br = U(c, 0.13f, 0.18f);
+    rod(c, -bl * 0.5f, 0, 0, bl * 0.5f, 0, 0, br, pal[P0]);
+    float gl = U(c, 0.45f, 0.65f), ga = U(c, 0.1f, 0.35f);
+    int first = c->m->nv;
+    box(c, 0, -gl / 2, 0, 0.09f, gl / 2, 0.1f, pal[P1]);
+    float R[9];
+    rot_z(ga, R);
+    place(c, first, R, -bl * 0.25f, 0, 0);
+    box(c, -bl * 0.25f - sinf(ga) * gl, -cosf(ga) * gl - 0.05f, 0, 0.16f, 0.06f, 0.14f, pal[P2]);
+    float tl = U(c, 0.25f, 0.45f);
+    rod(c, bl * 0.5f, 0, 0, bl * 0.5f + 0.12f, 0, 0, br * 0.6f, pal[P2]);
+    rod(c, bl * 0.5f + 0.12f, 0, 0, bl * 0.5f + 0.12f + tl, 0, 0, 0.025f, pal[P3]);
+    box(c, -bl * 0.1f, -0.12f, 0, 0.03f, 0.06f, 0.03f, pal[P3]);
+    box(c, -bl * 0.3f, 0, br, 0.07f, 0.05f, 0.02f, pal[P3]); /* switch on the left */
+}
+
+static void key(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float rr = U(c, 0.25f, 0.35f), t = U(c, 0.05f, 0.08f), sl = U(c, 0.8f, 1.1f);
+    enum { N = 13 };
+    float p[3 * N], r[N];
+    for (int i = 0; i < N; i++) {
+        float a = 2 * PI_F * (float)i / (N - 1);
+        p[3 * i] = -rr + rr * cosf(a);
+        p[3 * i + 1] = rr * sinf(a);
+        p[3 * i + 2] = 0;
+        r[i] = t;
+    }
+    rd_mesh_tube(c->m, p, r, N, c->tseg, pal[P0]);
+    rod(c, 0, 0, 0, sl, 0, 0, t * 0.9f, pal[P1]);
+    int k = UI(c, 2, 4);
+    for (int i = 0; i < k; i++) {
+        float x = sl * (0.5f + 0.45f * (float)i / (float)k), d = U(c, 0.15f, 0.3f);
+        box(c, x, -d / 2 - t, 0, 0.05f, d / 2 + 0.01f, t * 0.8f, pal[P2]);
+    }
+    box(c, 0.1f, 0, 0, 0.05f, t * 2.2f, t * 2.2f, pal[P3]);
+    box(c, sl * 0.35f, t * 0.5f, t, sl * 0.2f, t * 0.5f, 0.04f, pal[P3]); /* a ridge, left face */
+}
+
+static void robot(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float tw = U(c, 0.25f, 0.35f), th = U(c, 0.3f, 0.45f), td = U(c, 0.15f, 0.22f);
+    box(c, 0, 0, 0, td, th, tw, pal[P0]);
+    float hs = U(c, 0.13f, 0.2f);
+    box(c, 0, th + hs + 0.04f, 0, hs, hs, hs, pal[P1]);
+    box(c, hs, th + hs + 0.08f, 0, 0.02f, 0.04f, hs * 0.8f, pal[P3]); /* visor, front */
+    float ll = U(c, 0.45f, 0.65f);
+    rod(c, 0, -th, tw * 0.5f, 0, -th - ll, tw * 0.5f, 0.06f, pal[P2]);
+    rod(c, 0, -th, -tw * 0.5f, 0, -th - ll, -tw * 0.5f, 0.06f, pal[P2]);
+    float al = U(c, 0.4f, 0.6f);
+    rod(c, 0, th * 0.8f, tw + 0.05f, al * 0.3f, th * 0.8f + al, tw + 0.12f, 0.05f, pal[P2]);
+    rod(c, 0, th * 0.8f, -tw - 0.05f, al * 0.6f, th * 0.8f - al * 0.5f, -tw - 0.08f, 0.05f,
+        pal[P3]);
+}
+
+static void tractor(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float L = U(c, 0.6f, 0.8f), W = U(c, 0.25f, 0.32f);
+    box(c, 0, 0, 0, L, 0.14f, W, pal[P0]);
+    float cs = U(c, 0.22f, 0.3f);
+    box(c, -L * 0.55f, 0.14f + cs, 0, cs, cs, W * 0.9f, pal[P1]);
+    float rw = U(c, 0.3f, 0.4f), fw = rw * U(c, 0.45f, 0.6f);
+    wheel(c, -L * 0.55f, -0.05f, W + 0.08f, rw, 0.08f, pal[P2]);
+    wheel(c, -L * 0.55f, -0.05f, -W - 0.08f, rw, 0.08f, pal[P2]);
+    wheel(c, L * 0.7f, -0.05f - rw + fw, W + 0.05f, fw, 0.05f, pal[P2]);
+    wheel(c, L * 0.7f, -0.05f - rw + fw, -W - 0.05f, fw, 0.05f, pal[P2]);
+    rod(c, L * 0.5f, 0.14f, W * 0.5f, L * 0.5f, 0.14f + U(c, 0.3f, 0.5f), W * 0.5f, 0.035f,
+        pal[P3]);
+}
+
+static void signpost(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float ph = U(c, 1.2f, 1.7f);
+    box(c, 0, 0.04f, 0, 0.22f, 0.04f, 0.22f, pal[P3]);
+    rod(c, 0, 0.08f, 0, 0, ph, 0, 0.04f, pal[P0]);
+    float al = U(c, 0.5f, 0.75f), ah = U(c, 0.1f, 0.15f);
+    float x[5] = {0.05f, al, al + 0.15f, al, 0.05f}, z[5] = {-ah, -ah, 0, ah, ah};
+    float R[9];
+    rot_x(PI_F / 2, R); /* profile in x-y, pointing +x */
+    prism_at(c, x, z, 5, -0.02f, 0.02f, R, 0, ph - 0.15f, 0, pal[P1]);
+    float bl = U(c, 0.3f, 0.5f), y2 = ph * U(c, 0.5f, 0.7f);
+    float x2[5] = {-0.05f, -bl, -bl - 0.12f, -bl, -0.05f}, z2[5] = {ah, ah, 0, -ah, -ah};
+    /* profile in z-y, pointing -z: prism axis y -> x, profile x -> z, z -> y */
+    static const float R2[9] = {0, 1, 0, 0, 0, 1, 1, 0, 0};
+    prism_at(c, x2, z2, 5, -0.02f, 0.02f, R2, 0, y2, 0, pal[P2]);
+}
+
+static void snail(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float L = U(c, 0.7f, 0.95f);
+    ellipsoid(c, 0, -0.25f, 0, L, 0.1f, 0.16f, 1, 1, pal[P1]);
+    enum { N = 14 };
+    float p[3 * N], r[N], sr = U(c, 0.35f, 0.5f), turns = U(c, 1.3f, 2.0f);
+    for (int i = 0; i < N; i++) {
+        float t = (float)i / (N - 1), a = 2 * PI_F * turns * t, rad = sr * (1 - 0.8f * t);
+        p[3 * i] = -0.15f + rad * cosf(a);
+        p[3 * i + 1] = 0.2f + rad * sinf(a);
+        p[3 * i + 2] = 0.06f * t;
+        r[i] = 0.17f * (1 - 0.7f * t);
+    }
+    rd_mesh_tube(c->m, p, r, N, c->tseg, pal[P0]);
+    float es = U(c, 0.2f, 0.3f);
+    rod(c, L * 0.85f, -0.2f, 0.06f, L + 0.05f, -0.2f + es, 0.1f, 0.025f, pal[P2]);
+    rod(c, L * 0.85f, -0.2f, -0.06f, L + 0.1f, -0.2f + es * 0.8f, -0.1f, 0.025f, pal[P2]);
+    blob(c, L + 0.05f, -0.2f + es, 0.1f, 0.05f, 0.05f, 0.05f, pal[P3]);
+}
+
+static void sofa(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float W = U(c, 0.7f, 1.0f), D = U(c, 0.3f, 0.4f), sh = U(c, 0.15f, 0.22f);
+    box(c, 0, 0, 0, D, sh, W, pal[P0]);
+    float bh = U(c, 0.25f, 0.4f);
+    box(c, -D + 0.07f, sh + bh, 0, 0.07f, bh, W, pal[P1]);
+    /* one arm (right), a side table with a lamp on the left, a footstool in front */
+    float ah = U(c, 0.1f, 0.2f);
+    box(c, 0, sh + ah, -W + 0.06f, D, ah, 0.06f, pal[P2]);
+    float tw = U(c, 0.15f, 0.22f), th = U(c, 0.2f, 0.35f);
+    box(c, 0, -sh + th, W + tw + 0.02f, tw, th, tw, pal[P3]);
+    rod(c, 0, -sh + 2 * th, W + tw + 0.02f, 0, -sh + 2 * th + 0.25f, W + tw + 0.02f, 0.03f, pal[P2]);
+    blob(c, 0, -sh + 2 * th + 0.3f, W + tw + 0.02f, 0.1f, 0.08f, 0.1f, pal[P1]);
+    box(c, D + U(c, 0.2f, 0.35f), -sh * 0.5f, -W * U(c, 0.2f, 0.5f), 0.15f, sh * 0.5f, 0.2f,
+        pal[P3]);
+}
+
+static void helicopter(Ctx *c) {
+    uint8_t pal[4][4];
+    palette(c, pal);
+    float L = U(c, 0.4f, 0.55f), H = U(c, 0.22f, 0.3f);
+    ellipsoid(c, 0, 0, 0, L, H, H * 0.9f, 1, 1, pal[P0]);
+    float tl = U(c, 0.6f, 0.85f);
+    rod(c, -L * 0.8f, H * 0.2f, 0, -L - tl, H * 0.5f, 0, 0.05f, pal[P1]);
+    box(c, -L - tl, H * 0.5f + 0.1f, 0.06f, 0.08f, 0.14f, 0.015f, pal[P2]); /* tail rotor, left */
+    float rl = U(c, 0.8f, 1.1f), ra = U(c, 0.2f, 0.7f);
+    rod(c, 0, H, 0, 0, H + 0.12f, 0, 0.03f, pal[P3]);
+    for (int k = 0; k < 2; k++) {
+        int first = c->m->nv;
+        box(c, 0, 0, 0, rl, 0.012f, 0.05f, pal[P3]);
+        float R[9];
+        rot_y(ra + (float)k * PI_F / 2, R);
+        place(c, first, R, 0, H + 0.12f, 0);
+    }
+    for (int s = -1; s <= 1; s += 2)
+        rod(c, -L * 0.6f, -H - 0.15f, (float)s * H * 0.7f, L * 0.8f, -H - 0.15f,
+            (float)s * H * 0.7f, 0.025f, pal[P2]);
+    box(c, L * 0.75f, H * 0.2f, 0, 0.06f, H * 0.4f, H * 0.6f, pal[P1]); /* windscreen */
+}
+
 typedef struct {
     const char *name;
     void (*build)(Ctx *c);
@@ -434,10 +801,27 @@ static const Family families[] = {
     {"lamp", lamp},         {"airplane", airplane}, {"tree", tree},         {"snowman", snowman},
     {"bottle", bottle},     {"star", star},         {"arch", arch},         {"rocket", rocket},
     {"fish", fish},         {"hammer", hammer},     {"polycube", polycube}, {"goblet", goblet},
+    /* the asymmetric set (O3_SET_ASYMMETRIC) */
+    {"quadruped", quadruped}, {"car", car},         {"house", house},       {"teapot", teapot},
+    {"gizmo", gizmo},       {"boot", boot},         {"crane", crane},       {"duck", duck},
+    {"drill", drill},       {"key", key},           {"robot", robot},       {"tractor", tractor},
+    {"signpost", signpost}, {"snail", snail},       {"sofa", sofa},         {"helicopter", helicopter},
 };
+
+#define N_MIXED 20
 
 int o3_shape_count(void) {
     return (int)(sizeof families / sizeof families[0]);
+}
+
+int o3_set_first(int set) {
+    WM_ASSERT(set == O3_SET_MIXED || set == O3_SET_ASYMMETRIC);
+    return set == O3_SET_MIXED ? 0 : N_MIXED;
+}
+
+int o3_set_count(int set) {
+    WM_ASSERT(set == O3_SET_MIXED || set == O3_SET_ASYMMETRIC);
+    return set == O3_SET_MIXED ? N_MIXED : o3_shape_count() - N_MIXED;
 }
 
 const char *o3_shape_name(int family) {

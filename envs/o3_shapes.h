@@ -5,7 +5,15 @@
 
 #include "render/mesh.h"
 
+/* Every family, of both sets (the mixed set first, then the asymmetric one). */
 int o3_shape_count(void);
+/* Class sets, in the order of the env.classes key: the 20 original families (many of
+ * them surfaces of revolution or tubes, whose turn about their own axis cannot be
+ * seen), and 16 families with a canonical orientation and no rotational symmetry.
+ * Class c of a world with set s is family o3_set_first(s) + c. */
+enum { O3_SET_MIXED = 0, O3_SET_ASYMMETRIC = 1 };
+int o3_set_first(int set);
+int o3_set_count(int set);
 const char *o3_shape_name(int family);
 /* Segments around a curved part for views of `size` pixels (level of detail). */
 int o3_shape_detail(int size);

@@ -44,6 +44,7 @@ typedef struct {
     uint64_t uid; /* this world's number in the process */
     int size, detail, max_tris;
     int n_classes, n_train, n_held;
+    int family0; /* procedural class c is family family0 + c */
     ObjClass *obj; /* NULL: procedural families */
     /* The mesh cache: entries on the heap, indexed by an open-addressing table. */
     MeshEntry **ent;
@@ -140,10 +141,10 @@ void env_objects3d_compose(const EnvConfig *cfg, const double lat[ENV_O3_LATENT_
 }
 
 int env_objects3d_family_count(void) {
-    return o3_shape_count();
+    return o3_set_count(O3_SET_MIXED);
 }
 const char *env_objects3d_family_name(int c) {
-    return o3_shape_name(c);
+    return o3_shape_name(o3_set_first(O3_SET_MIXED) + c);
 }
 
 /* ---- the mesh cache ---- */
@@ -191,7 +192,7 @@ static void cache_evict(O3 *o) {
 
 static void build_mesh(const O3 *o, int cls, int inst, RdMesh *out) {
     if (!o->obj) {
-        o3_shape_build(cls, inst, o->detail, out);
+        o3_shape_build(o->family0 + cls, inst, o->detail, out);
     } else {
         /* An OBJ class: file inst % n, with its own proportions and colour. */
         const ObjClass *c = &o->obj[cls];
@@ -439,13 +440,15 @@ static int o3_create(Env *e, const EnvConfig *cfg, char *err, size_t errsz) {
     int rc = WM_OK;
     if (cfg->obj[0]) {
         rc = load_obj_classes(o, cfg->obj, err, errsz);
-    } else if (cfg->n_classes < 1 || cfg->n_classes > o3_shape_count()) {
+    } else if (cfg->n_classes < 1 || cfg->n_classes > o3_set_count(cfg->classes)) {
+        int n = o3_set_count(cfg->classes);
         rc = wm_errf(err, errsz, WM_ERR_RANGE,
-                     "objects3d: n_classes=%d, but there are %d procedural families (use 1..%d, "
-                     "or obj= for your own meshes)",
-                     cfg->n_classes, o3_shape_count(), o3_shape_count());
+                     "objects3d: n_classes=%d, but the %s class set has %d procedural families "
+                     "(use 1..%d, or obj= for your own meshes)",
+                     cfg->n_classes, cfg->classes ? "asymmetric" : "mixed", n, n);
     } else {
         o->n_classes = cfg->n_classes;
+        o->family0 = o3_set_first(cfg->classes);
     }
     if (rc) {
         o3_destroy(e);
@@ -679,7 +682,7 @@ void env_objects3d_get_latent(const Env *e, int lane, double lat[ENV_O3_LATENT_D
 const char *env_objects3d_class_name(const Env *e, int c) {
     const O3 *o = impl(e);
     WM_ASSERT(c >= 0 && c < o->n_classes);
-    return o->obj ? o->obj[c].name : o3_shape_name(c);
+    return o->obj ? o->obj[c].name : o3_shape_name(o->family0 + c);
 }
 
 const RdMesh *env_objects3d_mesh(const Env *e, int lane) {

@@ -104,7 +104,8 @@ int env_objects3d_train_instances(const Env *e);
 /* Render threads (GL contexts) this world uses. */
 int env_objects3d_render_threads(const Env *e);
 
-/* Number of procedural shape families, and the name of family c ("vase", ...). */
+/* Number of procedural shape families of the default (mixed) class set, and the name of
+ * its family c ("vase", ...); env_objects3d_class_name covers every set. */
 int env_objects3d_family_count(void);
 const char *env_objects3d_family_name(int c);
 /* The name of class c of this world (a family, or an OBJ file / folder name). */

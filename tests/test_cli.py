@@ -198,6 +198,26 @@ def main():
         z, za = np.load(os.path.join(eo, "z.npy")), np.load(os.path.join(eo, "z_agg.npy"))
         check(z.shape == (5, 3, 32) and za.shape == (5, 48) and z.dtype == np.float32, "embed shapes", f"{z.shape} {za.shape}")
         check(np.isfinite(z).all() and np.isfinite(za).all(), "embed finite")
+        zt = np.load(os.path.join(eo, "z_target.npy"))
+        check(zt.shape == z.shape and np.isfinite(zt).all(), "embed target encodings", f"{zt.shape}")
+        check(not os.path.exists(os.path.join(eo, "z_hat.npy")), "no predictions without --next")
+    np.save(os.path.join(tmp, "N.npy"), acts[:, 0])
+    eo2 = os.path.join(tmp, "emb2")
+    r = run("embed", "--ckpt", ckpt, "--views", os.path.join(tmp, "V.npy"), "--actions", os.path.join(tmp, "A.npy"),
+            "--next", os.path.join(tmp, "N.npy"), "--out", eo2)
+    check(r.returncode == 0, "embed --next runs", r.stderr)
+    if r.returncode == 0:
+        zh = np.load(os.path.join(eo2, "z_hat.npy"))
+        check(zh.shape == (5, 32) and np.isfinite(zh).all(), "embed predictions", f"{zh.shape}")
+        # a prediction depends on the action it is given
+        np.save(os.path.join(tmp, "N2.npy"), acts[:, 1])
+        r = run("embed", "--ckpt", ckpt, "--views", os.path.join(tmp, "V.npy"), "--actions", os.path.join(tmp, "A.npy"),
+                "--next", os.path.join(tmp, "N2.npy"), "--out", os.path.join(tmp, "emb3"))
+        zh2 = np.load(os.path.join(tmp, "emb3", "z_hat.npy")) if r.returncode == 0 else zh
+        check(np.abs(zh2 - zh).max() > 1e-6, "prediction follows the next action")
+    r = run("embed", "--ckpt", ckpt, "--views", os.path.join(tmp, "V.npy"), "--actions", os.path.join(tmp, "A.npy"),
+            "--next", os.path.join(tmp, "A.npy"), "--out", eo2)
+    check(r.returncode == 1 and "[5, 4]" in r.stderr, "embed --next shape error", r.stderr)
     np.save(os.path.join(tmp, "A2.npy"), acts[:, :1])
     r = run("embed", "--ckpt", ckpt, "--views", os.path.join(tmp, "V.npy"), "--actions", os.path.join(tmp, "A2.npy"),
             "--out", eo)
