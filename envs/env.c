@@ -104,6 +104,16 @@ void env_relative_action(const EnvConfig *cfg, const float *from, const float *t
     env_vtable(cfg->kind)->relative(cfg, from, to, out);
 }
 
+int env_sample_state(const EnvConfig *cfg, WmRng *r, double *latent) {
+    const EnvVtable *vt = env_vtable(cfg->kind);
+    if (!vt->sample_state) return WM_ERR_ARG;
+    return vt->sample_state(cfg, r, latent);
+}
+
+void env_state_action(const EnvConfig *cfg, const double *from, const double *to, float *out) {
+    env_vtable(cfg->kind)->state_action(cfg, from, to, out);
+}
+
 int env_set_state(Env *e, int lane, const double *latent) {
     WM_ASSERT(lane >= 0 && lane < e->lanes);
     return e->vt->set_state(e, lane, latent);
