@@ -254,7 +254,7 @@ int cli_bench_pathint(int argc, char **argv) {
     }
     nn_runtime_init(rc.train.threads);
     wm_signals_install();
-    int rot = rc.env.kind == ENV_KIND_OBJECTS3D, status = 1;
+    int rot = env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT, status = 1;
     double t_all = wm_now();
     PlEvalData d0 = {0};
     for (int s = 0; s < seeds; s++) {

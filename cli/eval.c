@@ -92,7 +92,7 @@ int cli_eval(int argc, char **argv) {
     wm_buf_printf(&setup, "Probes trained on %d sequences of training objects, scored on %d of held-out objects%s%s%s; "
                           "%s.", tr.n, te.n, rc.train.data[0] ? " (from the dataset " : "", rc.train.data,
                   rc.train.data[0] ? ")" : "",
-                  rc.env.kind == 0 ? "regressors: an MLP (two hidden layers) or ridge, whichever scores higher on a "
+                  env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT ? "regressors: an MLP (two hidden layers) or ridge, whichever scores higher on a "
                                      "validation fifth of the probe-training rows; classifiers: linear"
                                    : "regressors: ridge; classifiers: linear");
     wm_buf_printf(&md, "Evaluation of %s (step %lld). %s\n\n", ckpt, (long long)step, setup.data);

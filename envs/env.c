@@ -20,6 +20,7 @@ const EnvVtable *env_vtable(int kind) {
 }
 
 const char *env_kind_name(int kind) { return env_vtable(kind)->name; }
+const EnvTraits *env_traits(int kind) { return &env_vtable(kind)->traits; }
 
 Env *env_create(const EnvConfig *cfg, int lanes, char *err, size_t errsz) {
     if (lanes < 1 || lanes > 1 << 20) {

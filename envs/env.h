@@ -76,6 +76,16 @@ enum { ENV_SPLIT_TRAIN = 0, ENV_SPLIT_HELDOUT = 1 };
  *                       env_scene gives each lane's scene and saliency map. */
 enum { ENV_FAMILY_OBJECT = 0, ENV_FAMILY_GLIMPSE = 1, ENV_FAMILY_COUNT };
 
+/* What holds for every Env of world `kind`, known without creating one: its family
+ * (whose action holds a rotation for ENV_FAMILY_OBJECT, which the front ends probe with
+ * an MLP), and whether it renders through its own pool of render threads (so that one
+ * generator worker keeps every core busy; otherwise a worker per core). */
+typedef struct {
+    int family;
+    int own_threads;
+} EnvTraits;
+const EnvTraits *env_traits(int kind);
+
 typedef struct {
     int family; /* ENV_FAMILY_* */
     /* object family: where each part sits in the action and in the latent (-1: absent) */

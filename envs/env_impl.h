@@ -6,6 +6,7 @@
 
 typedef struct {
     const char *name;
+    EnvTraits traits;
     /* Fills e->spec and e->impl; returns WM_OK or an error with the reason in err. */
     int (*create)(Env *e, const EnvConfig *cfg, char *err, size_t errsz);
     void (*destroy)(Env *e);

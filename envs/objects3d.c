@@ -633,6 +633,7 @@ static const char *o3_class_name(const Env *e, int label) {
 
 const EnvVtable env_objects3d_vtable = {
     .name = "objects3d",
+    .traits = {.family = ENV_FAMILY_OBJECT, .own_threads = 1},
     .create = o3_create,
     .destroy = o3_destroy,
     .reset = o3_reset,

@@ -497,6 +497,7 @@ static void sac_get_state(const Env *e, int lane, double *latent) {
 
 const EnvVtable env_saccade_vtable = {
     .name = "saccade",
+    .traits = {.family = ENV_FAMILY_GLIMPSE, .own_threads = 0},
     .create = sac_create,
     .destroy = sac_destroy,
     .reset = sac_reset,
