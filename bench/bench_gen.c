@@ -182,7 +182,7 @@ int cli_bench_gen(int argc, char **argv) {
     int rounds = 3;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is_help(a)) {
+        if (run_is_help(a)) {
             usage(stdout);
             return 0;
         }
@@ -230,7 +230,7 @@ int cli_bench_gen(int argc, char **argv) {
     wm_cfg_defaults(ds_config_schema(), &c);
     char err[1024];
     if (wm_cfg_set(ds_config_schema(), &c, "env", "kind", world, "--world", err, sizeof err)) {
-        cli_error("bench gen", err);
+        run_error("bench gen", err);
         return 2;
     }
     c.env.size = size;
@@ -304,7 +304,7 @@ int cli_bench_gen(int argc, char **argv) {
     char e2[256];
     wm_remove_tree(path, e2, sizeof e2);
     if (rc) {
-        cli_error("bench gen", err);
+        run_error("bench gen", err);
         return 1;
     }
     return 0;

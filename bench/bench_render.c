@@ -102,7 +102,7 @@ int cli_bench_render(int argc, char **argv) {
     char sizes[128] = "64,128";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is_help(a)) {
+        if (run_is_help(a)) {
             usage(stdout);
             return 0;
         }
@@ -138,7 +138,7 @@ int cli_bench_render(int argc, char **argv) {
     char err[512];
     int screens = rd_headless_screens(err, sizeof err);
     if (!screens) {
-        cli_error("bench render", err);
+        run_error("bench render", err);
         return 1;
     }
     int rc = 0;
@@ -153,7 +153,7 @@ int cli_bench_render(int argc, char **argv) {
         Env *one = make_env(&o, (int)size, o.lanes, 1, err, sizeof err);
         Env *many = one ? make_env(&o, (int)size, o.lanes, o.threads, err, sizeof err) : NULL;
         if (!one || !many) {
-            cli_error("bench render", err);
+            run_error("bench render", err);
             env_destroy(one);
             return 1;
         }

@@ -93,12 +93,12 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
 
 int cli_bench_train(int argc, char **argv) {
     const char *steps_s = NULL, *threads_s = NULL, *configs_s = NULL;
-    CliFlag flags[] = {{"--steps", 1, &steps_s},
+    RunFlag flags[] = {{"--steps", 1, &steps_s},
                        {"--threads", 1, &threads_s},
                        {"--configs", 1, &configs_s},
                        {NULL, 0, NULL}};
-    CliArgs a;
-    int prc = cli_parse(argc, argv, flags, 0, &a, usage);
+    RunArgs a;
+    int prc = run_args_parse(argc, argv, flags, 0, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
     int steps = steps_s ? atoi(steps_s) : 5, threads = threads_s ? atoi(threads_s) : 0;
     if (steps < 1 || steps > 100000 || threads < 0 || a.n_over) {
@@ -128,7 +128,7 @@ int cli_bench_train(int argc, char **argv) {
                       sizeof err);
     nn_runtime_shutdown();
     if (r) {
-        cli_error("bench train", err);
+        run_error("bench train", err);
         return 1;
     }
     return 0;

@@ -5,19 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cli_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
+int run_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
 
-int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliArgs *out, const char *usage) {
+int run_args_parse(int argc, char **argv, const RunFlag *flags, int want_config, RunArgs *out, const char *usage) {
     memset(out, 0, sizeof *out);
     const char *cmd = argv[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is_help(a)) {
+        if (run_is_help(a)) {
             fputs(usage, stdout);
             return -1;
         }
         if (a[0] == '-' && a[1] == '-') {
-            const CliFlag *f = NULL;
+            const RunFlag *f = NULL;
             for (int k = 0; flags && flags[k].name; k++)
                 if (!strcmp(flags[k].name, a)) f = &flags[k];
             if (!f) {
@@ -62,7 +62,7 @@ int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliA
     return 0;
 }
 
-int cli_parse_int(const char *cmd, const char *s, const char *what, int lo, int *out) {
+int run_parse_int(const char *cmd, const char *s, const char *what, int lo, int *out) {
     char *end;
     long x = strtol(s, &end, 10);
     if (end == s || *end || x < lo || x > 1000000000) {
@@ -78,7 +78,7 @@ static size_t own_prefix(const char *s, const char *word, size_t n) {
     return n && !strncmp(s, word, n) && s[n] == ':' && s[n + 1] == ' ' ? n + 2 : 0;
 }
 
-void cli_error(const char *cmd, const char *msg) {
+void run_error(const char *cmd, const char *msg) {
     const char *last = strrchr(cmd, ' ');
     last = last ? last + 1 : cmd;
     size_t skip = own_prefix(msg, cmd, strlen(cmd));
