@@ -194,7 +194,9 @@ static int shard_write(Gen *g, const Task *t, const AgBatch *b, DsShard *rec, ch
         rc = ds_write_array(tmp, f, &rec->files[f], data[f], err, errsz);
     WmBuf js = {0};
     if (!rc) {
-        ds_shard_json(rec, name, &js);
+        WmJsonW w;
+        wm_jw_init(&w, &js);
+        ds_shard_json(rec, name, &w);
         wm_buf_puts(&js, "\n");
         char p[1300];
         snprintf(p, sizeof p, "%s/%s", tmp, DS_SHARD_RECORD);
