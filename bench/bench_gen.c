@@ -181,16 +181,9 @@ int cli_bench_gen(int argc, char **argv) {
     double seconds = 3;
     int rounds = 3;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (run_is_help(a)) {
-            usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "seqjepa bench gen: '%s' needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *a, *v;
+        int r = run_flag_pair("bench gen", argc, argv, &i, &a, &v, usage);
+        if (r) return r < 0 ? 0 : r;
         int bad = 0;
         if (!strcmp(a, "--world"))
             world = v, bad = strcmp(v, "objects3d") && strcmp(v, "saccade");

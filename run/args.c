@@ -62,6 +62,22 @@ int run_args_parse(int argc, char **argv, const RunFlag *flags, int want_config,
     return 0;
 }
 
+int run_flag_pair(const char *cmd, int argc, char **argv, int *i, const char **flag,
+                  const char **value, void (*usage)(FILE *)) {
+    const char *a = argv[*i];
+    if (run_is_help(a)) {
+        usage(stdout);
+        return -1;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "seqjepa %s: '%s' needs a value\n", cmd, a);
+        return 2;
+    }
+    *flag = a;
+    *value = argv[++*i];
+    return 0;
+}
+
 int run_parse_int(const char *cmd, const char *s, const char *what, int lo, int *out) {
     char *end;
     long x = strtol(s, &end, 10);

@@ -3,6 +3,8 @@
 #ifndef RUN_ARGS_H
 #define RUN_ARGS_H
 
+#include <stdio.h>
+
 typedef struct {
     const char *name;  /* "--ckpt" */
     int takes_value;   /* 1: "--ckpt FILE" */
@@ -24,6 +26,12 @@ int run_args_parse(int argc, char **argv, const RunFlag *flags, int want_config,
 
 /* True when argv[i] is -h or --help. */
 int run_is_help(const char *arg);
+
+/* For commands that take "--flag VALUE" pairs alone: the pair at argv[*i], *i left on
+ * the value. Returns 0 with *flag and *value; -1 after usage(stdout) for -h/--help;
+ * 2 after "seqjepa CMD: 'FLAG' needs a value" on stderr. */
+int run_flag_pair(const char *cmd, int argc, char **argv, int *i, const char **flag,
+                  const char **value, void (*usage)(FILE *));
 
 /* Parses flag value s as an integer in [lo, 1e9] into *out; otherwise prints
  * "seqjepa CMD: WHAT 's' must be an integer >= LO" to stderr and returns 2. */
