@@ -5,6 +5,7 @@
 #   make debug      -O0 build in build/debug   make asan    ASan+UBSan build, non-GL tests
 #   make demo       deps + build + train the quick objects3d preset + eval
 #   make bench      quick benchmarks (FULL=1: every benchmark at full length)
+#   make python     libseqjepa.so for the Python package in python/seqjepa/
 #
 # Every target that builds first installs what is missing (.ci/deps.sh) and then builds
 # in a fresh $(MAKE): pkg-config below runs when make reads this file, so only a make
@@ -42,9 +43,10 @@ LDLIBS = $(pkg_check)$(PKG_LIBS) -lGL -lopenblas -lstb -lm
 
 # The layers, lowest first: a file may include headers of its own folder and of the
 # folders before it, never of one after it (`make layers`, part of `make test`).
-LAYERS := core render envs agents data nn model run viewer bench cli
+LAYERS := core render envs agents data nn model run viewer bench cli capi
 EXE_DIRS := bench cli
-LIB_DIRS := $(filter-out $(EXE_DIRS),$(LAYERS))
+# capi/: the C interface of the shared library (capi/module.mk, `make python`).
+LIB_DIRS := $(filter-out $(EXE_DIRS) capi,$(LAYERS))
 LIB_SRC := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CLI_SRC := $(foreach d,$(EXE_DIRS),$(wildcard $(d)/*.c))
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -118,7 +120,7 @@ demo: deps
 # Quick by default: every benchmark of 'bench all' cut short (ops: the sgemm rates only),
 # to check that all of it runs and roughly how fast; FULL=1 runs 'seqjepa bench all'.
 BENCH_QUICK := 'ops --sgemm' 'render --seconds 0.5' \
-  'saccade --seconds 0.2' 'train --steps 2 --configs quick' 'gen --seqs 512 --seconds 1 --rounds 1'
+  'saccade --seconds 0.2' 'train --steps 2 --only quick --no-torch' 'gen --seqs 512 --seconds 1 --rounds 1'
 bench: deps
 	@$(MAKE) --no-print-directory MODE=$(MODE) $(EXE)
 ifeq ($(FULL),1)

@@ -1,16 +1,18 @@
 #!/bin/sh
-# Installs the Debian packages the build (or the tests) need, only when missing.
+# Installs the Debian packages the build (or the tests, or make fuzz) need, only when missing.
 # As root: apt-get update once, then one non-interactive install. Otherwise: print the
 # exact command and fail.
 set -e
 build_pkgs="gcc make pkg-config libc6-dev libsdl2-dev libglew-dev libegl-dev libgl-dev \
 libgl1-mesa-dri libegl-mesa0 libopenblas-dev libcglm-dev libstb-dev fonts-dejavu-core"
 test_pkgs="python3-numpy python3-torch xvfb xauth"
+fuzz_pkgs="clang libclang-rt-dev"
 
 case "${1:-build}" in
   build) want="$build_pkgs" ;;
   test) want="$build_pkgs $test_pkgs" ;;
-  *) echo "usage: deps.sh build|test" >&2; exit 2 ;;
+  fuzz) want="$build_pkgs $fuzz_pkgs" ;;
+  *) echo "usage: deps.sh build|test|fuzz" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -15,7 +15,7 @@
 #include "nn/nn.h"
 
 typedef struct {
-    int threads, batch, reps, seqs, sgemm_only;
+    int threads, batch, reps, seqs, sgemm_only, gemm;
 } OpsArgs;
 
 /* The best GFLOP per CPU-second of the engine's split sgemm seen so far. */
@@ -224,9 +224,75 @@ static void bench_transformer(int e, int seqs, int t, int reps) {
     nn_params_free(&p);
 }
 
+static double thread_cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* GFLOP per second of this thread's CPU time for one GEMM shape on one path, best of
+ * reps: CPU time, not wall time, so that other processes sharing the cores barely
+ * move it. */
+static double gemm_cpu_rate(int path, const int *s, const float *a, const float *b, float *c) {
+    char err[256];
+    nn_set_gemm_path(path == 0 ? NN_GEMM_BLAS : NN_GEMM_OWN);
+    if (nn_set_precision(path == 2 ? NN_PREC_BF16 : NN_PREC_FP32, err, sizeof err)) return 0;
+    const int ta = s[0], tb = s[1], m = s[2], n = s[3], k = s[4];
+    double t = thread_cpu_now();
+    int calls = 0;
+    do { /* at least 20 ms of CPU per measurement */
+        nn_gemm(ta, tb, m, n, k, 1, a, ta ? m : k, b, tb ? k : n, 0, c, n);
+        calls++;
+    } while (thread_cpu_now() - t < 0.02);
+    t = thread_cpu_now() - t;
+    nn_set_precision(NN_PREC_FP32, err, sizeof err);
+    nn_set_gemm_path(NN_GEMM_AUTO);
+    return 2.0 * m * n * k * calls / t * 1e-9;
+}
+
+/* The GEMM shapes the convolutions and linear layers of the three training
+ * configurations run on one thread (im2col chunks, weight gradients, scatters,
+ * transformer and predictor products), on OpenBLAS and on the engine's own kernel
+ * (fp32, bf16), measured alternately. */
+static void bench_gemm_paths(int reps) {
+    static const int shapes[][5] = {
+        {0, 0, 64, 512, 576},   {0, 0, 128, 512, 1152}, {0, 0, 256, 512, 2304}, {0, 0, 512, 512, 4608},
+        {0, 0, 64, 4096, 27},   {0, 1, 64, 576, 512},   {0, 1, 128, 1152, 512}, {0, 1, 256, 2304, 512},
+        {0, 1, 512, 4608, 512}, {0, 1, 64, 27, 4096},   {1, 0, 1152, 512, 128}, {1, 0, 2304, 512, 256},
+        {0, 1, 128, 960, 640},  {0, 0, 128, 320, 2560}, {1, 0, 640, 1280, 128}, {0, 1, 32, 512, 768},
+        {0, 1, 96, 128, 4},     {1, 0, 128, 4, 96}};
+    const int ns = (int)(sizeof shapes / sizeof shapes[0]);
+    WmRng r;
+    wm_rng_seed(&r, 3, 0);
+    printf("GEMM paths on one thread, GFLOP per CPU-second (best of %d, alternated), OpenBLAS %s; load %.2f\n",
+           reps, openblas_get_corename(), load_average());
+    printf("  %-28s %9s %9s %9s %8s %8s\n", "shape (op, m, n, k)", "OpenBLAS", "own fp32", "own bf16",
+           "fp32/BL", "bf16/BL");
+    for (int i = 0; i < ns; i++) {
+        const int *s = shapes[i];
+        float *a = randn((size_t)s[2] * s[4], &r), *b = randn((size_t)s[4] * s[3], &r);
+        float *c = wm_new(float, (size_t)s[2] * s[3]);
+        double best[3] = {0, 0, 0};
+        for (int rep = 0; rep < reps; rep++)
+            for (int p = 0; p < 3; p++) {
+                double v = gemm_cpu_rate(p, s, a, b, c);
+                if (v > best[p]) best[p] = v;
+            }
+        char label[64];
+        snprintf(label, sizeof label, "%c%c %5d %5d %5d", s[0] ? 'T' : 'N', s[1] ? 'T' : 'N', s[2], s[3], s[4]);
+        printf("  %-28s %9.1f %9.1f %9.1f %7.2fx %7.2fx\n", label, best[0], best[1], best[2], best[1] / best[0],
+               best[2] / best[0]);
+        fflush(stdout);
+        wm_free(a);
+        wm_free(b);
+        wm_free(c);
+    }
+    printf("  load %.2f at the end\n", load_average());
+}
+
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: seqjepa bench ops [--threads N] [--batch N] [--reps N] [--seqs N] [--sgemm]\n\n"
+            "usage: seqjepa bench ops [--threads N] [--batch N] [--reps N] [--seqs N] [--sgemm] [--gemm]\n\n"
             "Measures cblas_sgemm, then forward and backward GFLOP/s per op of the small\n"
             "encoders (widths 16 and 32, CIFAR stem) and ResNet-18-CIFAR at 32x32 and\n"
             "64x64, and of the 3-layer transformer, with their ratio to the sgemm rate.\n"
@@ -235,7 +301,9 @@ static void usage(FILE *out) {
             "  --reps N     timed passes per configuration, the fastest reported (default 3)\n"
             "  --seqs N     transformer sequences (default 256)\n"
             "  --sgemm      only the sgemm figures (compare kernels with OPENBLAS_CORETYPE,\n"
-            "               or SEQJEPA_BLAS_REEXEC=0 for the kernels OpenBLAS picks itself)\n");
+            "               or SEQJEPA_BLAS_REEXEC=0 for the kernels OpenBLAS picks itself)\n"
+            "  --gemm       only the GEMM shapes of the training configurations on one thread:\n"
+            "               OpenBLAS against the engine's own kernel in fp32 and bf16\n");
 }
 
 static int parse_int(const char *flag, const char *val, int lo, int hi, int *out) {
@@ -251,7 +319,7 @@ static int parse_int(const char *flag, const char *val, int lo, int hi, int *out
 }
 
 int cli_bench_ops(int argc, char **argv) {
-    OpsArgs a = {0, 128, 3, 256, 0};
+    OpsArgs a = {0, 128, 3, 256, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         int rc = 0;
@@ -266,6 +334,8 @@ int cli_bench_ops(int argc, char **argv) {
             rc = parse_int(f, i + 1 < argc ? argv[++i] : NULL, 1, 10000, &a.reps);
         } else if (!strcmp(f, "--sgemm")) {
             a.sgemm_only = 1;
+        } else if (!strcmp(f, "--gemm")) {
+            a.gemm = 1;
         } else if (!strcmp(f, "--seqs")) {
             rc = parse_int(f, i + 1 < argc ? argv[++i] : NULL, 1, 65536, &a.seqs);
         } else {
@@ -274,6 +344,12 @@ int cli_bench_ops(int argc, char **argv) {
             return 2;
         }
         if (rc) return 2;
+    }
+    if (a.gemm) {
+        nn_runtime_init(1);
+        bench_gemm_paths(a.reps);
+        nn_runtime_shutdown();
+        return 0;
     }
     nn_runtime_init(a.threads);
     NnBlasInfo bi;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "run/args.h"
 #include "bench/bench.h"
@@ -17,33 +19,90 @@
 #include "model/sj_model.h"
 
 static const char *usage =
-    "usage: seqjepa bench train [--steps N] [--threads N] [--configs LIST]\n\n"
+    "usage: seqjepa bench train [--steps N] [--threads N] [--rounds N] [--only LIST] [--no-torch]\n"
+    "                           [--paths] [model.precision=bf16 ...]\n\n"
     "Times seq-JEPA training steps (forward, backward, AdamW, EMA) for: the quick and\n"
     "default objects3d presets (configs/objects3d-quick.ini, configs/objects3d-default.ini)\n"
     "and the reference configuration ResNet-18-CIFAR at 32 px, batch 32, M_train 3.\n"
-    "Prints one line each: sequences/s, GFLOP/s, model memory and the process's peak RSS.\n"
-    "bench/torch_train.py times the same configurations in PyTorch.\n"
-    "  --steps N       timed steps per configuration, after one warm-up step (default 5)\n"
-    "  --configs LIST  comma-separated subset of quick,default,reference (default: all)\n";
+    "When /usr/bin/python3 has torch, PyTorch runs the same model, batch and thread count\n"
+    "(bench/torch_train.py) alternately with ours, --rounds times per configuration (default\n"
+    "2), with the load average printed before and after every run; the last line of each\n"
+    "configuration gives the best rate of each side and their ratio. --only takes a comma\n"
+    "list of quick,default,reference; section.key=value overrides apply to every\n"
+    "configuration (e.g. model.precision=bf16). --paths prints, for one step of each\n"
+    "configuration, the route every convolution pass took (direct, im2col, ...), the GEMM\n"
+    "path (the engine's own, OpenBLAS; fp32 or bf16) of every product shape, and their\n"
+    "CPU times (CPU seconds, which other processes barely move). SEQJEPA_GEMM=blas|own|auto\n"
+    "selects the GEMM path.\n";
 
-static const char *const config_names[] = {"quick", "default", "reference"};
+#define TORCH_PY     "/usr/bin/python3"
+#define TORCH_SCRIPT "bench/torch_train.py"
 
-/* 1 when every comma-separated item of list names a configuration, and sets want[i] for
- * each one named. */
-static int parse_configs(const char *list, int want[3]) {
-    for (const char *p = list;;) {
-        size_t len = strcspn(p, ",");
-        int found = 0;
-        for (int i = 0; i < 3; i++)
-            if (len == strlen(config_names[i]) && !strncmp(p, config_names[i], len))
-                want[i] = found = 1;
-        if (!found) return 0;
-        if (!p[len]) return 1;
-        p += len + 1;
-    }
+typedef struct {
+    int steps, threads, rounds, torch, paths;
+} TrainArgs;
+
+static const WmCfgField *model_field(const char *key) {
+    for (int i = 0; i < SjModelConfig_nfields; i++)
+        if (!strcmp(SjModelConfig_fields[i].key, key)) return &SjModelConfig_fields[i];
+    WM_ASSERT(!"no such [model] key");
+    return NULL;
 }
 
-static int bench_one(const char *label, const char *cfg_path, char **over, int n_over, int steps, char *err, size_t errsz) {
+/* CPU seconds of the whole process: other processes sharing the cores barely move
+ * it (the engine's idle threads sleep), so it shows direction under load. */
+static double process_cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double load_average(void) {
+    double load = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1) load = -1;
+        fclose(f);
+    }
+    return load;
+}
+
+/* Whether PyTorch can be measured: the interpreter, torch importable, the script. */
+static int torch_available(void) {
+    if (access(TORCH_PY, X_OK) || access(TORCH_SCRIPT, R_OK)) return 0;
+    return system(TORCH_PY " -c 'import torch' >/dev/null 2>&1") == 0;
+}
+
+/* One PyTorch run of configuration label: its sequences/s and peak RSS (MiB), or -1
+ * with the reason in err. */
+static double torch_run(const char *label, const TrainArgs *ta, double *rss_mib, char *err, size_t errsz) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, TORCH_PY " " TORCH_SCRIPT " --only %s --steps %d --threads %d --machine 2>&1",
+             label, ta->steps, ta->threads);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        snprintf(err, errsz, "cannot run %s", cmd);
+        return -1;
+    }
+    char line[1024], last[1024] = "";
+    double rate = -1;
+    *rss_mib = -1;
+    while (fgets(line, sizeof line, p)) {
+        double r, s, m;
+        if (sscanf(line, "RESULT %lf %lf %lf", &r, &s, &m) == 3) rate = r, *rss_mib = m;
+        else snprintf(last, sizeof last, "%s", line);
+    }
+    int st = pclose(p);
+    if (rate < 0 || st != 0) {
+        last[strcspn(last, "\n")] = 0;
+        snprintf(err, errsz, "%s gave no result (exit status %d): %s", cmd, st, last);
+        return -1;
+    }
+    return rate;
+}
+
+static int bench_one(const char *label, const char *cfg_path, char **over, int n_over, const TrainArgs *ta,
+                     char *err, size_t errsz) {
     static RunConfig rc;
     if (run_config_load(&rc, cfg_path, n_over, over, err, errsz)) return WM_ERR_ARG;
     Env *env = env_create(&rc.env, 64, err, errsz);
@@ -67,23 +126,60 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
         SjStepOut o;
         sj_model_train_step(m, b.pixels, b.actions, B, M + 1, M, &rng, &o); /* warm-up */
         sj_model_update(m, 1e-4, 0.99);
-        double t0 = wm_now();
-        for (int i = 0; i < steps; i++) {
+        char enc[WM_CFG_STR_MAX], prec[WM_CFG_STR_MAX];
+        wm_cfg_enum_name(model_field("encoder"), rc.model.encoder, enc, sizeof enc);
+        wm_cfg_enum_name(model_field("precision"), rc.model.precision, prec, sizeof prec);
+        printf("%s: encoder %s width %d, %d px, batch %d, M_train %d, %s, %zu parameters\n", label, enc,
+               rc.model.encoder == SJ_ENC_SMALL ? rc.model.width : 64, sh.img_h, B, M, prec,
+               sj_model_param_count(m));
+        if (ta->paths) {
+            nn_paths_record(1);
             sj_model_train_step(m, b.pixels, b.actions, B, M + 1, M, &rng, &o);
             sj_model_update(m, 1e-4, 0.99);
+            nn_paths_record(0);
+            printf("  routes and GEMM paths of one step (SEQJEPA_GEMM=%s):\n", nn_gemm_path_name(nn_get_gemm_path()));
+            nn_paths_print(stdout);
         }
-        double dt = (wm_now() - t0) / steps;
-        size_t params = sj_model_param_count(m);
-        double mem = (double)sj_model_bound_bytes(m) + 4.0 * 4.0 * (double)params;
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        char enc[WM_CFG_STR_MAX];
-        const WmCfgField *ef = &SjModelConfig_fields[0];
-        wm_cfg_enum_name(ef, rc.model.encoder, enc, sizeof enc);
-        printf("%-10s encoder %-14s width %-3d %3d px  batch %3d  M_train %d  %7.1f sequences/s  %6.1f GFLOP/s  "
-               "model memory %6.1f MiB  peak RSS %6.1f MiB  (%.3f s/step, %zu parameters)\n",
-               label, enc, rc.model.encoder == SJ_ENC_SMALL ? rc.model.width : 64, sh.img_h, B, M, B / dt,
-               sj_model_step_flops(m, B, M) / dt * 1e-9, mem / (1 << 20), ru.ru_maxrss / 1024.0, dt, params);
+        double best = 0, best_torch = 0, torch_rss = -1;
+        for (int round = 0; round < ta->rounds && !r; round++) {
+            double l0 = load_average(), t0 = wm_now(), c0 = process_cpu();
+            for (int i = 0; i < ta->steps; i++) {
+                sj_model_train_step(m, b.pixels, b.actions, B, M + 1, M, &rng, &o);
+                sj_model_update(m, 1e-4, 0.99);
+            }
+            double dt = (wm_now() - t0) / ta->steps, l1 = load_average();
+            double cpu = (process_cpu() - c0) / ta->steps;
+            if (B / dt > best) best = B / dt;
+            size_t params = sj_model_param_count(m);
+            double mem = (double)sj_model_bound_bytes(m) + 4.0 * 4.0 * (double)params;
+            struct rusage ru;
+            getrusage(RUSAGE_SELF, &ru);
+            printf("  seqjepa  %7.1f sequences/s  %6.1f GFLOP/s  (%.3f s/step; %.1f GFLOP per CPU-s)  model memory "
+                   "%6.1f MiB  peak RSS %6.1f MiB  load %.2f -> %.2f\n",
+                   B / dt, sj_model_step_flops(m, B, M) / dt * 1e-9, dt, sj_model_step_flops(m, B, M) / cpu * 1e-9,
+                   mem / (1 << 20), ru.ru_maxrss / 1024.0, l0, l1);
+            fflush(stdout);
+            if (!ta->torch) continue;
+            l0 = load_average();
+            double rss, tr = torch_run(label, ta, &rss, err, errsz);
+            l1 = load_average();
+            if (tr < 0) {
+                r = WM_ERR_IO;
+                break;
+            }
+            if (tr > best_torch) best_torch = tr;
+            torch_rss = rss;
+            printf("  pytorch  %7.1f sequences/s  %6.1f GFLOP/s  (%.3f s/step)  fp32  peak RSS %6.1f MiB  "
+                   "load %.2f -> %.2f\n",
+                   tr, sj_model_step_flops(m, B, M) * tr / B * 1e-9, B / tr, rss, l0, l1);
+            fflush(stdout);
+        }
+        if (!r && ta->torch)
+            printf("  %s: seqjepa %.1f, PyTorch %.1f sequences/s (best of %d): ratio %.2fx (PyTorch peak RSS %.0f "
+                   "MiB)\n",
+                   label, best, best_torch, ta->rounds, best / best_torch, torch_rss);
+        else if (!r)
+            printf("  %s: seqjepa %.1f sequences/s (best of %d; PyTorch not measured)\n", label, best, ta->rounds);
         fflush(stdout);
     }
     sj_model_destroy(m);
@@ -91,41 +187,64 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
     return r;
 }
 
+static int wanted(const char *only, const char *label) {
+    if (!only) return 1;
+    size_t n = strlen(label);
+    for (const char *p = only; *p;) {
+        size_t k = strcspn(p, ",");
+        if (k == n && !strncmp(p, label, n)) return 1;
+        p += k;
+        if (*p) p++;
+    }
+    return 0;
+}
+
 int cli_bench_train(int argc, char **argv) {
-    const char *steps_s = NULL, *threads_s = NULL, *configs_s = NULL;
-    RunFlag flags[] = {{"--steps", 1, &steps_s},
-                       {"--threads", 1, &threads_s},
-                       {"--configs", 1, &configs_s},
+    const char *steps_s = NULL, *threads_s = NULL, *rounds_s = NULL, *only = NULL, *no_torch = NULL, *paths = NULL;
+    RunFlag flags[] = {{"--steps", 1, &steps_s}, {"--threads", 1, &threads_s}, {"--rounds", 1, &rounds_s},
+                       {"--only", 1, &only},     {"--no-torch", 0, &no_torch}, {"--paths", 0, &paths},
                        {NULL, 0, NULL}};
     RunArgs a;
     int prc = run_args_parse(argc, argv, flags, 0, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
-    int steps = steps_s ? atoi(steps_s) : 5, threads = threads_s ? atoi(threads_s) : 0;
-    if (steps < 1 || steps > 100000 || threads < 0 || a.n_over) {
-        fprintf(stderr, "seqjepa bench train: --steps must be in [1, 100000] and --threads >= 0\n\n%s", usage);
+    TrainArgs ta = {steps_s ? atoi(steps_s) : 5, threads_s ? atoi(threads_s) : 0, rounds_s ? atoi(rounds_s) : 2, 0, paths != NULL};
+    if (ta.steps < 1 || ta.steps > 100000 || ta.threads < 0 || ta.rounds < 1 || ta.rounds > 1000) {
+        fprintf(stderr, "seqjepa bench train: --steps must be in [1, 100000], --rounds in [1, 1000] and --threads "
+                        ">= 0\n\n%s",
+                usage);
         return 2;
     }
-    int want[3] = {!configs_s, !configs_s, !configs_s};
-    if (configs_s && !parse_configs(configs_s, want)) {
-        fprintf(stderr,
-                "seqjepa bench train: --configs takes names from quick,default,reference, got "
-                "'%s'\n\n%s",
-                configs_s, usage);
-        return 2;
-    }
-    nn_runtime_init(threads);
+    static const char *const labels[] = {"quick", "default", "reference"};
+    if (only)
+        for (const char *p = only; *p;) {
+            size_t k = strcspn(p, ",");
+            int ok = 0;
+            for (int i = 0; i < 3; i++) ok |= strlen(labels[i]) == k && !strncmp(p, labels[i], k);
+            if (!ok) {
+                fprintf(stderr, "seqjepa bench train: --only '%s': expected a comma list of quick, default, "
+                                "reference\n\n%s",
+                        only, usage);
+                return 2;
+            }
+            p += k;
+            if (*p) p++;
+        }
+    nn_runtime_init(ta.threads);
+    ta.threads = nn_runtime_threads();
+    ta.torch = !no_torch && torch_available();
+    if (!no_torch && !ta.torch)
+        printf("PyTorch not measured: %s with torch, or %s, not found\n", TORCH_PY, TORCH_SCRIPT);
     char err[1024];
-    char *ref[] = {"model.encoder=resnet18-cifar", "env.size=32", "train.batch=32", "train.m_train=3"};
+    /* the reference configuration's four settings, then the user's overrides */
+    char *over[4 + 256] = {"model.encoder=resnet18-cifar", "env.size=32", "train.batch=32", "train.m_train=3"};
+    for (int i = 0; i < a.n_over; i++) over[4 + i] = a.over[i];
     int r = 0;
-    if (want[0])
-        r = bench_one(config_names[0], "configs/objects3d-quick.ini", NULL, 0, steps, err,
-                      sizeof err);
-    if (!r && want[1])
-        r = bench_one(config_names[1], "configs/objects3d-default.ini", NULL, 0, steps, err,
-                      sizeof err);
-    if (!r && want[2])
-        r = bench_one(config_names[2], "configs/objects3d-quick.ini", ref, 4, steps, err,
-                      sizeof err);
+    if (wanted(only, "quick"))
+        r = bench_one("quick", "configs/objects3d-quick.ini", over + 4, a.n_over, &ta, err, sizeof err);
+    if (!r && wanted(only, "default"))
+        r = bench_one("default", "configs/objects3d-default.ini", over + 4, a.n_over, &ta, err, sizeof err);
+    if (!r && wanted(only, "reference"))
+        r = bench_one("reference", "configs/objects3d-quick.ini", over, 4 + a.n_over, &ta, err, sizeof err);
     nn_runtime_shutdown();
     if (r) {
         run_error("bench train", err);

@@ -3,9 +3,13 @@ configurations as `seqjepa bench train`: the reference ResNet-18-CIFAR at 32 px,
 batch 32, M_train 3, and the quick and default objects3d presets. One step is the
 forward, the backward, AdamW and the EMA update, on a fixed random batch.
 
-usage: /usr/bin/python3 bench/torch_train.py [--threads 2] [--steps 5]"""
+usage: /usr/bin/python3 bench/torch_train.py [--threads 2] [--steps 5] [--only quick,default,reference]
+       [--machine]   (also a line "RESULT seq/s s/step peak-RSS-MiB" per configuration, which
+                      `seqjepa bench train` reads; peak RSS is the process's, so run one
+                      configuration per process to compare memory)"""
 import argparse
 import os
+import resource
 import sys
 import time
 
@@ -27,6 +31,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--only", default="")
+    ap.add_argument("--machine", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -65,6 +70,9 @@ def main():
         dt = (time.perf_counter() - t0) / args.steps
         print(f"{label:10s} torch  {size:3d} px  batch {batch:3d}  M_train {m}  {batch / dt:7.1f} sequences/s  "
               f"({dt:.3f} s/step)", flush=True)
+        if args.machine:
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+            print(f"RESULT {batch / dt:.4f} {dt:.6f} {rss:.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,7 @@ void wm_buf_reserve(WmBuf *b, size_t extra) {
     while (cap < need) cap *= 2;
     b->data = wm_realloc(b->data, cap, 1);
     b->cap = cap;
+    b->data[b->len] = 0; /* NUL-terminated from the first reserve on, even while empty */
 }
 
 void wm_buf_append(WmBuf *b, const void *p, size_t n) {

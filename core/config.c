@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/json.h"
 #include "core/fs.h"
 
 const WmCfgSection *wm_cfg_find_section(const WmCfgSchema *schema, const char *name) {
@@ -103,6 +104,16 @@ static int set_field(const WmCfgSection *sec, const WmCfgField *f, void *sect, c
         if (strlen(v) >= WM_CFG_STR_MAX)
             return wm_errf(err, errsz, WM_ERR_RANGE, "%s: %s.%s: value longer than %d characters",
                            where, sec->name, f->key, WM_CFG_STR_MAX - 1);
+        /* Strings end up in INI dumps, JSON reports and checkpoint metadata: refuse
+         * here what those files could not hold and read back. */
+        if (!wm_utf8_valid(v, strlen(v)))
+            return wm_errf(err, errsz, WM_ERR_PARSE, "%s: %s.%s: value is not valid UTF-8", where,
+                           sec->name, f->key);
+        for (const char *c = v; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                return wm_errf(err, errsz, WM_ERR_PARSE,
+                               "%s: %s.%s: value holds a control character (byte 0x%02x)", where,
+                               sec->name, f->key, (unsigned char)*c);
         snprintf((char *)dst, WM_CFG_STR_MAX, "%s", v);
         return WM_OK;
     }

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,28 +12,61 @@
 #include "core/alloc.h"
 #include "core/err.h"
 
+int wm_open_regular(const char *path, size_t *size, char *err, size_t errsz) {
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        wm_errf(err, errsz, WM_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st)) {
+        wm_errf(err, errsz, WM_ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        const char *what = S_ISDIR(st.st_mode)    ? "a folder"
+                           : S_ISFIFO(st.st_mode) ? "a named pipe"
+                           : S_ISSOCK(st.st_mode) ? "a socket"
+                           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                                        : "not a regular file";
+        wm_errf(err, errsz, WM_ERR_IO, "'%s' is %s, not a regular file", path, what);
+        close(fd);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        wm_errf(err, errsz, WM_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    *size = (size_t)st.st_size;
+    return fd;
+}
+
 int wm_read_file(const char *path, char **data, size_t *len, char *err, size_t errsz) {
     *data = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return wm_errf(err, errsz, WM_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return wm_errf(err, errsz, WM_ERR_IO, "'%s' is not a regular file", path);
-    }
-    size_t n = (size_t)st.st_size;
+    size_t n;
+    int fd = wm_open_regular(path, &n, err, errsz);
+    if (fd < 0) return WM_ERR_IO;
     char *buf = wm_try_calloc(n + 1, 1);
     if (!buf) {
-        fclose(f);
+        close(fd);
         return wm_errf(err, errsz, WM_ERR_NOMEM, "'%s': %zu bytes do not fit in memory", path, n);
     }
-    size_t got = fread(buf, 1, n, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || got != n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != n) {
         wm_free(buf);
-        return wm_errf(err, errsz, WM_ERR_IO, "cannot read '%s'", path);
+        return wm_errf(err, errsz, WM_ERR_IO, "cannot read '%s' (%zu of %zu bytes)", path, got, n);
     }
     *data = buf;
     *len = n;

@@ -6,7 +6,12 @@
 #include <stdio.h>
 #include <stddef.h>
 
-/* Reads a whole file into a NUL-terminated heap buffer (free with wm_free). */
+/* Opens path read-only, refusing anything that is not a regular file (named pipes,
+ * folders, devices) before it can block: the open does not wait for a writer.
+ * Returns the descriptor (blocking mode, close-on-exec) and its size, or -1 with the
+ * reason in err. */
+int wm_open_regular(const char *path, size_t *size, char *err, size_t errsz);
+/* Reads a whole regular file into a NUL-terminated heap buffer (free with wm_free). */
 int wm_read_file(const char *path, char **data, size_t *len, char *err, size_t errsz);
 /* Writes data to path through "path.tmp.<pid>" and rename(); on failure nothing is
  * left behind and an existing file at path is untouched. */

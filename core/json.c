@@ -171,6 +171,17 @@ static WmJson *parse_container(Parser *p, int depth, int is_obj) {
             }
             p->i++;
         }
+        if (is_obj) {
+            /* A repeated key is an error: readers that take the first or the last
+             * match would disagree about what the document says. */
+            for (const WmJson *c = node->child; c; c = c->next)
+                if (!strcmp(c->key, key)) {
+                    wm_errf(p->err, p->errsz, WM_ERR_PARSE, "json: duplicate key \"%.64s\" at byte %zu", key, p->i);
+                    p->failed = 1;
+                    wm_free(key);
+                    goto bad;
+                }
+        }
         WmJson *child = parse_value(p, depth + 1);
         if (!child) {
             wm_free(key);

@@ -22,7 +22,7 @@ struct WmJson {
 };
 
 /* Parses text[0..len). Strings must be valid UTF-8, escapes are decoded, nesting is
- * limited to 64 levels. Returns the root (free with wm_json_free) or NULL with the
+ * limited to 64 levels, a key repeated within one object is an error. Returns the root (free with wm_json_free) or NULL with the
  * message (with byte offset) in err. */
 WmJson *wm_json_parse(const char *text, size_t len, char *err, size_t errsz);
 void wm_json_free(WmJson *root);

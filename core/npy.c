@@ -188,14 +188,9 @@ static int parse_header(const char *h, size_t hlen, WmArray *a, char *msg, size_
 
 int wm_npy_read(const char *path, WmArray *out, int mode, char *err, size_t errsz) {
     memset(out, 0, sizeof *out);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return wm_errf(err, errsz, WM_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return wm_errf(err, errsz, WM_ERR_IO, "'%s' is not a regular file", path);
-    }
-    size_t fsize = (size_t)st.st_size;
+    size_t fsize;
+    int fd = wm_open_regular(path, &fsize, err, errsz);
+    if (fd < 0) return WM_ERR_IO;
     unsigned char pre[12];
     ssize_t got = fsize >= 10 ? pread(fd, pre, fsize >= 12 ? 12 : 10, 0) : 0;
     int rc = WM_OK;

@@ -77,6 +77,18 @@ int wm_st_writer_save(WmStWriter *w, const char *path, char *err, size_t errsz) 
     /* Tensors are packed back to back with no holes (as the reference loader
      * requires), widest dtype first so every block is aligned to its element size
      * once the header is padded to a multiple of 8. */
+    /* The header is JSON, which holds UTF-8 only: refuse up front what the reader
+     * would refuse later. */
+    for (int i = 0; i < 2 * w->nmeta + w->n; i++) {
+        const char *s = i < 2 * w->nmeta ? w->meta[i] : w->t[i - 2 * w->nmeta].name;
+        if (!wm_utf8_valid(s, strlen(s)))
+            return wm_errf(err, errsz, WM_ERR_ARG,
+                           "cannot write '%s': %s '%.40s' is not valid UTF-8", path,
+                           i < 2 * w->nmeta ? "metadata" : "tensor name", s);
+    }
+    for (int i = 0; i < w->nmeta; i++)
+        for (int j = 0; j < i; j++)
+            WM_ASSERT(strcmp(w->meta[2 * i], w->meta[2 * j]) != 0);
     int *order = wm_new(int, (size_t)w->n + 1);
     int k = 0;
     for (size_t width = 8; width >= 1; width /= 2)
@@ -274,15 +286,11 @@ out:
 
 int wm_st_open(const char *path, WmStFile **out, char *err, size_t errsz) {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return wm_errf(err, errsz, WM_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return wm_errf(err, errsz, WM_ERR_IO, "'%s' is not a regular file", path);
-    }
+    size_t fsize;
+    int fd = wm_open_regular(path, &fsize, err, errsz);
+    if (fd < 0) return WM_ERR_IO;
     WmStFile *f = wm_new(WmStFile, 1);
-    f->map_len = (size_t)st.st_size;
+    f->map_len = fsize;
     if (f->map_len) {
         f->map = mmap(NULL, f->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
         if (f->map == MAP_FAILED) {
@@ -294,6 +302,19 @@ int wm_st_open(const char *path, WmStFile **out, char *err, size_t errsz) {
     }
     close(fd);
     int rc = parse(f, path, f->map, f->map_len, err, errsz);
+    if (rc) {
+        wm_st_close(f);
+        return rc;
+    }
+    *out = f;
+    return WM_OK;
+}
+
+int wm_st_parse(const void *bytes, size_t n, const char *name, WmStFile **out, char *err,
+                size_t errsz) {
+    *out = NULL;
+    WmStFile *f = wm_new(WmStFile, 1);
+    int rc = parse(f, name, bytes, n, err, errsz);
     if (rc) {
         wm_st_close(f);
         return rc;
@@ -317,4 +338,9 @@ const char *wm_st_meta(const WmStFile *f, const char *key) {
     for (int i = 0; i < f->nmeta; i++)
         if (!strcmp(f->meta[2 * i], key)) return f->meta[2 * i + 1];
     return NULL;
+}
+
+const char *wm_st_meta_at(const WmStFile *f, int i, int value) {
+    if (i < 0 || i >= f->nmeta) return NULL;
+    return f->meta[2 * i + (value ? 1 : 0)];
 }

@@ -30,6 +30,10 @@ int wm_st_writer_save(WmStWriter *w, const char *path, char *err, size_t errsz);
 
 typedef struct WmStFile WmStFile;
 int wm_st_open(const char *path, WmStFile **out, char *err, size_t errsz);
+/* The same checks on bytes in memory (name is used in messages); the tensors point
+ * into bytes, which must outlive the file. */
+int wm_st_parse(const void *bytes, size_t n, const char *name, WmStFile **out, char *err,
+                size_t errsz);
 void wm_st_close(WmStFile *f);
 int wm_st_count(const WmStFile *f);
 const WmStTensor *wm_st_at(const WmStFile *f, int i);
@@ -37,5 +41,7 @@ const WmStTensor *wm_st_find(const WmStFile *f, const char *name);
 int wm_st_meta_count(const WmStFile *f);
 /* NULL when absent. */
 const char *wm_st_meta(const WmStFile *f, const char *key);
+/* Entry i's key (value = 0) or value (value = 1), in file order; NULL when out of range. */
+const char *wm_st_meta_at(const WmStFile *f, int i, int value);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "core/crc32.h"
 #include "core/err.h"
+#include "core/fs.h"
 #include "data/dataset.h"
 #include "data/ds_impl.h"
 
@@ -179,9 +180,9 @@ int ds_shard_parse(const WmJson *js, const DsShard *want, DsShard *out, char *er
 }
 
 int ds_file_crc(const char *path, uint64_t *size, uint32_t *crc, char *err, size_t errsz) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return wm_errf(err, errsz, WM_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    size_t fsize;
+    int fd = wm_open_regular(path, &fsize, err, errsz);
+    if (fd < 0) return WM_ERR_IO;
     enum { CHUNK = 1 << 20 };
     unsigned char *buf = wm_calloc(CHUNK, 1);
     uint64_t total = 0;

@@ -8,6 +8,11 @@
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/rng.h"
+#include "envs/saccade.h"
+
+/* More classes than any world makes: a bound on what the model's class head may be
+ * asked to allocate from a manifest's word. */
+#define DS_MAX_CLASSES 65536
 
 typedef struct {
     DsShard rec;
@@ -53,17 +58,24 @@ static int json_num(const WmJson *o, const char *key, double lo, double hi, int 
 static int read_spec(Dataset *d, const WmJson *env, char *err, size_t errsz) {
     EnvSpec *s = &d->spec;
     int scene = 0;
-    if (!env || json_num(env, "height", 1, 1 << 16, &s->height) ||
-        json_num(env, "width", 1, 1 << 16, &s->width) ||
-        json_num(env, "channels", 3, 3, &s->channels) ||
-        json_num(env, "action_dim", 1, ENV_MAX_DIM, &s->action_dim) ||
-        json_num(env, "latent_dim", 1, ENV_MAX_DIM, &s->latent_dim) ||
-        json_num(env, "n_classes", 1, 1 << 30, &s->n_classes) ||
-        json_num(env, "scene_size", 0, 1 << 16, &scene) ||
-        json_str(env, "classes", d->hint, sizeof d->hint))
+    if (!env || env->type != WM_JSON_OBJ)
+        return wm_errf(err, errsz, WM_ERR_FORMAT, "'%s/%s': no env object", d->dir, DS_MANIFEST);
+    const struct {
+        const char *key;
+        int lo, hi, *out;
+    } fields[] = {{"height", 1, 1 << 16, &s->height},           {"width", 1, 1 << 16, &s->width},
+                  {"channels", 3, 3, &s->channels},             {"action_dim", 1, ENV_MAX_DIM, &s->action_dim},
+                  {"latent_dim", 1, ENV_MAX_DIM, &s->latent_dim}, {"n_classes", 1, DS_MAX_CLASSES, &s->n_classes},
+                  {"scene_size", 0, 1 << 16, &scene}};
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
+        if (json_num(env, fields[k].key, fields[k].lo, fields[k].hi, fields[k].out))
+            return wm_errf(err, errsz, WM_ERR_FORMAT,
+                           "'%s/%s': env.%s is missing or not an integer in [%d, %d]", d->dir,
+                           DS_MANIFEST, fields[k].key, fields[k].lo, fields[k].hi);
+    if (json_str(env, "classes", d->hint, sizeof d->hint))
         return wm_errf(err, errsz, WM_ERR_FORMAT,
-                       "'%s/%s': the env entry lacks a field or has a bad value", d->dir,
-                       DS_MANIFEST);
+                       "'%s/%s': env.classes is missing or longer than %zu bytes", d->dir,
+                       DS_MANIFEST, sizeof d->hint - 1);
     s->class_names_hint = d->hint;
     const char *keys[2] = {"action_names", "latent_names"};
     int dims[2] = {s->action_dim, s->latent_dim};
@@ -108,6 +120,11 @@ static int map_shard(Dataset *d, int split, int index, Shard *sh, int mode, char
                            "'%s' is %s with %d dims, not %s [%zu, ...] as the manifest says", p,
                            wm_dtype_name(a->dtype), a->ndim, ds_dtype_numpy(rf->dtype),
                            rf->shape[0]);
+        if (a->map_len_ != rf->bytes)
+            return wm_errf(err, errsz, WM_ERR_FORMAT,
+                           "'%s' has %zu bytes; the manifest says %llu (damaged; run 'seqjepa gen' "
+                           "with the same config to repair it)",
+                           p, a->map_len_, (unsigned long long)rf->bytes);
         if (mode == DS_OPEN_VERIFY) {
             uint64_t size;
             uint32_t crc;
@@ -119,6 +136,52 @@ static int map_shard(Dataset *d, int split, int index, Shard *sh, int mode, char
                                "'seqjepa gen' with the same config to repair it)",
                                p, (unsigned long long)size, (unsigned long)crc,
                                (unsigned long long)rf->bytes, (unsigned long)rf->crc);
+        }
+    }
+    /* Labels index the class head and the probes: out of range is refused here, not
+     * met later as an out-of-bounds write. */
+    const int32_t *lab = sh->a[DS_F_LABELS].data, *ins = sh->a[DS_F_INSTANCES].data;
+    for (size_t i = 0; i < sh->a[DS_F_LABELS].count; i++)
+        if (lab[i] < 0 || lab[i] >= d->spec.n_classes)
+            return wm_errf(err, errsz, WM_ERR_FORMAT,
+                           "'%s/%s': labels[%zu] = %d is outside the %d classes of the manifest",
+                           dir, ds_file_name(DS_F_LABELS), i, (int)lab[i], d->spec.n_classes);
+    for (size_t i = 0; i < sh->a[DS_F_INSTANCES].count; i++)
+        if (ins[i] < 0)
+            return wm_errf(err, errsz, WM_ERR_FORMAT, "'%s/%s': instances[%zu] = %d is negative",
+                           dir, ds_file_name(DS_F_INSTANCES), i, (int)ins[i]);
+    return WM_OK;
+}
+
+/* The class count the config implies, or -1 where it depends on a folder's contents. */
+static int config_classes(const DsConfig *c) {
+    int saccade = c->env.kind != 0; /* ENUM index: objects3d|saccade */
+    if (saccade && c->env.source == ENV_SOURCE_PROCEDURAL) return ENV_SACCADE_PROC_CLASSES;
+    if (saccade && c->env.source == ENV_SOURCE_FOLDER) return -1;
+    return c->env.obj[0] ? -1 : c->env.n_classes;
+}
+
+/* DIR/dataset.ini must say what the manifest's config_ini says, key for key. */
+static int check_dataset_ini(Dataset *d, char *err, size_t errsz) {
+    char p[1100];
+    snprintf(p, sizeof p, "%s/%s", d->dir, DS_CONFIG_FILE);
+    DsConfig there;
+    wm_cfg_defaults(ds_config_schema(), &there);
+    int rc = wm_cfg_load_file(ds_config_schema(), &there, p, err, errsz);
+    if (rc) return rc;
+    ds_config_normalize(&there);
+    const WmCfgSchema *s = ds_config_schema();
+    for (int i = 0; i < s->nsections; i++) {
+        const WmCfgSection *sec = &s->sections[i];
+        for (int k = 0; k < sec->nfields; k++) {
+            char a[WM_CFG_STR_MAX + 8], b[WM_CFG_STR_MAX + 8];
+            wm_cfg_format_value(&sec->fields[k], (const char *)&there + sec->offset, a, sizeof a);
+            wm_cfg_format_value(&sec->fields[k], (const char *)&d->cfg + sec->offset, b, sizeof b);
+            if (strcmp(a, b))
+                return wm_errf(err, errsz, WM_ERR_MISMATCH,
+                               "'%s': %s.%s = %s, but '%s/%s' says %s (the folder holds parts of two "
+                               "datasets)",
+                               p, sec->name, sec->fields[k].key, a, d->dir, DS_MANIFEST, b);
         }
     }
     return WM_OK;
@@ -171,7 +234,26 @@ Dataset *ds_open(const char *dir, int mode, char *err, size_t errsz) {
     if ((rc = wm_cfg_load_string(ds_config_schema(), &d->cfg, ini->str, "manifest.json config_ini",
                                  err, errsz)))
         goto fail;
+    ds_config_normalize(&d->cfg);
     if ((rc = read_spec(d, wm_json_get(js, "env"), err, errsz))) goto fail;
+    int want_scene = d->cfg.env.kind != 0 ? d->cfg.env.scene_size : 0;
+    if (d->spec.height != d->cfg.env.size || d->spec.width != d->cfg.env.size ||
+        d->dims.s != want_scene) {
+        rc = wm_errf(err, errsz, WM_ERR_FORMAT,
+                     "'%s': env views of %dx%d with scenes of %d px, but its config_ini says "
+                     "%dx%d and %d",
+                     p, d->spec.height, d->spec.width, d->dims.s, d->cfg.env.size, d->cfg.env.size,
+                     want_scene);
+        goto fail;
+    }
+    int want_classes = config_classes(&d->cfg);
+    if (want_classes > 0 && want_classes != d->spec.n_classes) {
+        rc = wm_errf(err, errsz, WM_ERR_FORMAT,
+                     "'%s': env.n_classes = %d, but its config_ini implies %d classes", p,
+                     d->spec.n_classes, want_classes);
+        goto fail;
+    }
+    if ((rc = check_dataset_ini(d, err, errsz))) goto fail;
     d->dims.t = d->cfg.gen.views;
     const WmJson *splits = wm_json_get(js, "splits");
     for (int s = 0; s < DS_SPLITS && !rc; s++) {

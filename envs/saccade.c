@@ -187,12 +187,18 @@ static int load_folder(Sac *sc, const EnvConfig *cfg, char *err, size_t errsz) {
         for (int i = 0; i < nc && !rc; i++, idx++) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s/%s", root, classes.names[c], files[c].names[i]);
-            int w = 0, h = 0, comp = 0;
-            unsigned char *px = stbi_load(path, &w, &h, &comp, 3);
+            int w = 0, h = 0;
+            char *bytes = NULL;
+            size_t nbytes = 0;
+            if ((rc = wm_read_file(path, &bytes, &nbytes, err, errsz))) {
+                wm_err_prefix(err, errsz, rc, "saccade: ");
+                break;
+            }
+            unsigned char *px =
+                env_saccade_image_decode((const uint8_t *)bytes, nbytes, path, &w, &h, err, errsz);
+            wm_free(bytes);
             if (!px) {
-                const char *why = stbi_failure_reason();
-                rc = wm_errf(err, errsz, WM_ERR_FORMAT, "saccade: cannot decode image '%s': %s",
-                             path, why ? why : "unknown reason");
+                rc = wm_err_prefix(err, errsz, WM_ERR_FORMAT, "saccade: ");
                 break;
             }
             if (w < sc->f || h < sc->f) {
@@ -218,6 +224,125 @@ static int load_folder(Sac *sc, const EnvConfig *cfg, char *err, size_t errsz) {
     wm_free(files);
     names_free(&classes);
     return rc;
+}
+
+/* The system's stb_image (2022) writes past its Huffman arrays when a JPEG table
+ * lists more than 256 codes; this walk over the file's segments refuses such tables
+ * before the decoder sees them. NULL when the file is acceptable, else the reason. */
+static const char *jpeg_tables_check(const uint8_t *b, size_t n) {
+    size_t i = 2;
+    while (i + 4 <= n) {
+        if (b[i] != 0xff || b[i + 1] == 0xff) { /* entropy-coded data, fill bytes */
+            i++;
+            continue;
+        }
+        uint8_t m = b[i + 1];
+        if (m == 0x00 || m == 0x01 || (m >= 0xd0 && m <= 0xd8)) { /* no length field */
+            i += 2;
+            continue;
+        }
+        if (m == 0xd9) break; /* end of image */
+        size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
+        if (len < 2 || len > n - i - 2) return "a segment runs past the end of the file";
+        if (m == 0xc4)
+            for (size_t p = i + 4, end = i + 2 + len; p < end;) {
+                if (end - p < 17) return "truncated Huffman table";
+                size_t codes = 0;
+                for (int k = 1; k <= 16; k++) codes += b[p + (size_t)k];
+                if (codes > 256) return "a Huffman table with more than 256 codes";
+                p += 17 + codes;
+                if (p > end) return "truncated Huffman table";
+            }
+        i += 2 + len;
+    }
+    return NULL;
+}
+
+/* PNG chunks whose length runs past the end of the file make stb_image grow its
+ * buffer to that length first (a 140-byte file asked for 1 GB). NULL when every
+ * chunk up to IEND fits in the file. */
+static const char *png_chunks_check(const uint8_t *b, size_t n) {
+    size_t i = 8;
+    while (i + 8 <= n) {
+        size_t len = (size_t)b[i] << 24 | (size_t)b[i + 1] << 16 | (size_t)b[i + 2] << 8 | b[i + 3];
+        if (len > n - i - 8 || n - i - 8 - len < 4) return "a chunk runs past the end of the file";
+        if (!memcmp(b + i + 4, "IEND", 4)) break;
+        i += 12 + len;
+    }
+    return NULL;
+}
+
+uint8_t *env_saccade_image_decode(const uint8_t *bytes, size_t n, const char *name, int *w, int *h,
+                                  char *err, size_t errsz) {
+    int comp = 0;
+    *w = *h = 0;
+    if (n > 0x7fffffff) {
+        wm_errf(err, errsz, WM_ERR_RANGE, "image '%s' is larger than 2 GiB", name);
+        return NULL;
+    }
+    /* Only the formats the folder promises reach the decoder (stb_image would also try
+     * GIF, PSD, HDR, PIC and PNM on any content). TGA has no signature: it is what
+     * carries none of the others'. */
+    static const struct {
+        const char *magic;
+        size_t len;
+    } other[] = {{"GIF8", 4}, {"8BPS", 4}, {"#?RADIANCE", 10}, {"#?RGBE", 6}, {"\x53\x80\xf6\x34", 4},
+                 {"P5", 2}, {"P6", 2}};
+    for (size_t k = 0; k < sizeof other / sizeof other[0]; k++)
+        if (n >= other[k].len && !memcmp(bytes, other[k].magic, other[k].len)) {
+            wm_errf(err, errsz, WM_ERR_FORMAT,
+                    "image '%s' is not a PNG, JPEG, BMP or TGA file (GIF, PSD, HDR, PIC or PNM "
+                    "content)",
+                    name);
+            return NULL;
+        }
+    /* The decoder takes any run of 0xff fill bytes before the start-of-image marker. */
+    size_t soi = 0;
+    while (soi < n && bytes[soi] == 0xff) soi++;
+    const char *bad = soi >= 1 && soi < n && bytes[soi] == 0xd8
+                          ? jpeg_tables_check(bytes + soi - 1, n - soi + 1)
+                          : NULL;
+    if (bad) {
+        wm_errf(err, errsz, WM_ERR_FORMAT, "cannot decode image '%s': corrupt JPEG (%s)", name, bad);
+        return NULL;
+    }
+    bad = n >= 8 && !memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) ? png_chunks_check(bytes, n) : NULL;
+    if (bad) {
+        wm_errf(err, errsz, WM_ERR_FORMAT, "cannot decode image '%s': corrupt PNG (%s)", name, bad);
+        return NULL;
+    }
+    if (!stbi_info_from_memory(bytes, (int)n, w, h, &comp)) {
+        const char *why = stbi_failure_reason();
+        wm_errf(err, errsz, WM_ERR_FORMAT, "cannot decode image '%s': %s", name,
+                why ? why : "not a PNG, JPEG, BMP or TGA image");
+        return NULL;
+    }
+    if (*w < 1 || *h < 1 || *w > ENV_SACCADE_MAX_IMAGE_SIDE || *h > ENV_SACCADE_MAX_IMAGE_SIDE ||
+        (int64_t)*w * *h > ENV_SACCADE_MAX_IMAGE_PIXELS) {
+        wm_errf(err, errsz, WM_ERR_RANGE,
+                "image '%s' is %dx%d; sides of 1..%d pixels and at most %d pixels are read", name,
+                *w, *h, ENV_SACCADE_MAX_IMAGE_SIDE, ENV_SACCADE_MAX_IMAGE_PIXELS);
+        return NULL;
+    }
+    /* A few bytes of TGA or BMP header can promise millions of pixels that the decoder
+     * then fills and converts one by one: pixels beyond what any real compression
+     * ratio gives are refused (PNG deflate tops out near 1032 bytes per byte). */
+    if ((int64_t)*w * *h > (1 << 20) + 1024 * (int64_t)n) {
+        wm_errf(err, errsz, WM_ERR_FORMAT,
+                "image '%s' claims %dx%d pixels in a file of %zu bytes (truncated or corrupt)",
+                name, *w, *h, n);
+        return NULL;
+    }
+    int w2 = 0, h2 = 0;
+    uint8_t *px = stbi_load_from_memory(bytes, (int)n, &w2, &h2, &comp, 3);
+    if (!px || w2 != *w || h2 != *h) {
+        const char *why = stbi_failure_reason();
+        stbi_image_free(px);
+        wm_errf(err, errsz, WM_ERR_FORMAT, "cannot decode image '%s': %s", name,
+                why ? why : "corrupt data");
+        return NULL;
+    }
+    return px;
 }
 
 /* ---- objects3d source ------------------------------------------------------------- */

@@ -66,6 +66,17 @@ int env_saccade_procedural(int64_t idx, int s, uint8_t *image);
 /* "disc+ring", ... for a procedural class. */
 const char *env_saccade_procedural_class(int label);
 
+/* Largest image side a folder may hold: the decoder's buffer is sized from the file's
+ * header, so the header is checked before anything is allocated. */
+#define ENV_SACCADE_MAX_IMAGE_SIDE   16384
+#define ENV_SACCADE_MAX_IMAGE_PIXELS (1 << 26)
+/* Decodes a PNG, JPEG, BMP or TGA file's bytes to RGB (w x h x 3; free with free()).
+ * NULL with the reason (naming `name`) in err when the bytes are not an image this
+ * decoder reads, a side is over ENV_SACCADE_MAX_IMAGE_SIDE or the pixels over
+ * ENV_SACCADE_MAX_IMAGE_PIXELS. */
+uint8_t *env_saccade_image_decode(const uint8_t *bytes, size_t n, const char *name, int *w, int *h,
+                                  char *err, size_t errsz);
+
 /* Resamples an RGB image (sw x sh) to d x d: its central square crop, area-averaged when
  * shrinking, bilinear (pixel centres) when growing. */
 void env_saccade_resample(const uint8_t *in, int sw, int sh, uint8_t *out, int d);

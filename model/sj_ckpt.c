@@ -63,10 +63,27 @@ static int meta_int64(const WmStFile *f, const char *key, int64_t *out) {
     return 0;
 }
 
-/* The stored shape ("H W A K"): 0, or -1 when absent or malformed. */
+/* The "shape" metadata: "H W A K", each a plain integer within what any world makes
+ * (sscanf's %d would overflow on larger text, and the model sizes buffers from it). */
+static int parse_shape(const char *s, SjShape *sh) {
+    static const long hi[4] = {4096, 4096, 64, 65536};
+    int *dst[4] = {&sh->img_h, &sh->img_w, &sh->action_dim, &sh->n_classes};
+    for (int k = 0; k < 4; k++) {
+        char *end;
+        errno = 0;
+        if (*s < '0' || *s > '9') return -1;
+        long v = strtol(s, &end, 10);
+        if (errno || v < 1 || v > hi[k] || (*end != ' ' && *end != 0) || (k < 3) != (*end == ' ')) return -1;
+        *dst[k] = (int)v;
+        s = end + (k < 3);
+    }
+    return 0;
+}
+
+/* The stored shape: 0, or -1 when absent or malformed. */
 static int read_shape(const WmStFile *f, SjShape *sh) {
     const char *shp = wm_st_meta(f, "shape");
-    return shp && sscanf(shp, "%d %d %d %d", &sh->img_h, &sh->img_w, &sh->action_dim, &sh->n_classes) == 4 ? 0 : -1;
+    return shp ? parse_shape(shp, sh) : -1;
 }
 
 int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int64_t *step, char *err,
@@ -78,10 +95,16 @@ int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int6
     if (rc) return rc;
     const char *fmt = wm_st_meta(f, "format"), *cfgtext = wm_st_meta(f, "config"), *shp = wm_st_meta(f, "shape");
     SjShape sh;
-    if (!fmt || strcmp(fmt, CKPT_FORMAT) || !cfgtext || !shp ||
-        read_shape(f, &sh) || meta_int64(f, "step", step)) {
+    if (!fmt || strcmp(fmt, CKPT_FORMAT) || !cfgtext || !shp || meta_int64(f, "step", step)) {
         wm_st_close(f);
         return wm_errf(err, errsz, WM_ERR_FORMAT, "'%s' is not a seqjepa checkpoint (metadata format, config, shape or step missing)", path);
+    }
+    if (read_shape(f, &sh)) {
+        wm_st_close(f);
+        return wm_errf(err, errsz, WM_ERR_FORMAT,
+                       "'%s': metadata shape '%.60s' is not \"H W A K\" with H, W in 1..4096, A in "
+                       "1..64, K in 1..65536",
+                       path, shp);
     }
     SjModelConfig mc;
     WmCfgSection sec = {"model", SjModelConfig_fields, SjModelConfig_nfields, 0};

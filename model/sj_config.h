@@ -19,7 +19,8 @@
     X(S, BOOL, ema, "true", 0, 0, NULL, "EMA target encoder (false: stop-gradient on the online encoder)") \
     X(S, REAL, ema_base, "0.996", 0, 1, NULL, "EMA momentum at the start of the cosine schedule (paper 0.996)") \
     X(S, STR, pixel_mean, "0.5 0.5 0.5", 0, 0, NULL, "per-channel pixel mean (RGB, pixels in [0,1])") \
-    X(S, STR, pixel_std, "0.25 0.25 0.25", 0, 0, NULL, "per-channel pixel std (RGB)")
+    X(S, STR, pixel_std, "0.25 0.25 0.25", 0, 0, NULL, "per-channel pixel std (RGB)")           \
+    X(S, ENUM, precision, "fp32", 0, 0, "fp32|bf16", "bf16: products in bfloat16 with float sums and float weights (needs AVX512_BF16)")
 
 #define SJ_OPTIM_FIELDS(X, S)                                                                      \
     X(S, REAL, lr, "4e-4", 0, 10, NULL, "peak learning rate (paper 4e-4)")                         \
@@ -61,6 +62,7 @@ WM_CFG_FIELDS_DECL(SjTrainConfig);
 WM_CFG_FIELDS_DECL(SjEvalConfig);
 
 enum { SJ_ENC_SMALL = 0, SJ_ENC_RESNET18, SJ_ENC_RESNET18_CIFAR };
+enum { SJ_PREC_FP32 = 0, SJ_PREC_BF16 };
 enum { SJ_COND_BOTH = 0, SJ_COND_TRANSFORMER, SJ_COND_PREDICTOR, SJ_COND_NONE };
 
 /* Parses "a b c" (spaces or commas) into three finite numbers; std entries must be

@@ -69,6 +69,13 @@ SjModel *sj_model_create(const SjModelConfig *cfg, const SjShape *shape, uint64_
         wm_free(m);
         return NULL;
     }
+    char perr[256];
+    if (cfg->precision == SJ_PREC_BF16 && !nn_gemm_own_ok(1)) {
+        nn_set_precision(NN_PREC_BF16, perr, sizeof perr); /* fails: the sentence says why */
+        wm_errf(err, errsz, WM_ERR_ARG, "model.precision = bf16: %s", perr);
+        wm_free(m);
+        return NULL;
+    }
     if (shape->action_dim < 1 || shape->n_classes < 1) {
         wm_errf(err, errsz, WM_ERR_ARG, "model: action_dim and n_classes must be positive");
         wm_free(m);
@@ -154,6 +161,20 @@ double sj_model_step_flops(const SjModel *m, int B, int M) {
 size_t sj_model_bound_bytes(const SjModel *m) { return m->bound_bytes; }
 const NnParams *sj_model_params(const SjModel *m, int target) { return target ? &m->tp : &m->p; }
 NnStore *sj_model_store(SjModel *m, int target) { return target ? &m->ts : &m->s; }
+
+/* The engine's precision is process-wide: each entry point that runs the model sets
+ * the model's own and restores the caller's on return (probes stay float). */
+static NnPrecision enter(const SjModel *m) {
+    NnPrecision prev = nn_get_precision();
+    char err[256];
+    int rc = nn_set_precision(m->cfg.precision == SJ_PREC_BF16 ? NN_PREC_BF16 : NN_PREC_FP32, err, sizeof err);
+    WM_ASSERT(rc == WM_OK); /* checked at create */
+    return prev;
+}
+static void leave(NnPrecision prev) {
+    char err[256];
+    WM_ASSERT(nn_set_precision(prev, err, sizeof err) == WM_OK);
+}
 
 static float *fbuf(SjModel *m, float *old, size_t n) {
     wm_free(old);
@@ -253,6 +274,7 @@ static void build_pred_input(SjModel *m, const float *zagg, const float *e, int 
 
 void sj_model_train_step(SjModel *m, const uint8_t *views, const float *actions, int B, int T,
                          int M, WmRng *rng, SjStepOut *out) {
+    NnPrecision prev_prec = enter(m);
     WM_ASSERT(m->with_grad && B <= m->max_b && M <= m->max_m && T >= M + 1 && B >= 2);
     size_t H = (size_t)m->shape.img_h, W = (size_t)m->shape.img_w, px = H * W * 3;
     size_t D = (size_t)m->D, E = (size_t)m->E, Ae = (size_t)m->Ae, A = (size_t)m->A;
@@ -330,6 +352,7 @@ void sj_model_train_step(SjModel *m, const uint8_t *views, const float *actions,
         out->z = m->z;
         out->z_tgt = m->zt;
     }
+    leave(prev_prec);
 }
 
 void sj_model_update(SjModel *m, double lr, double tau) {
@@ -346,6 +369,7 @@ void sj_model_set_optim(SjModel *m, const SjOptimConfig *o) {
 }
 
 void sj_model_encode(SjModel *m, const uint8_t *views, int n, float *z) {
+    NnPrecision prev_prec = enter(m);
     int chunk = m->max_b * m->max_m;
     size_t px = (size_t)m->shape.img_h * (size_t)m->shape.img_w * 3;
     for (int s = 0; s < n; s += chunk) {
@@ -353,10 +377,12 @@ void sj_model_encode(SjModel *m, const uint8_t *views, int n, float *z) {
         nn_images_to_cnhw(m->x, views + (size_t)s * px, k, m->shape.img_h, m->shape.img_w, 3, m->mean, m->std);
         nn_resnet_forward(m->enc, z + (size_t)s * (size_t)m->D, m->x, k, &m->s, 0);
     }
+    leave(prev_prec);
 }
 
 void sj_model_aggregate(SjModel *m, const float *z, const float *actions, int B, int M, int flags,
                         float *z_agg) {
+    NnPrecision prev_prec = enter(m);
     WM_ASSERT(B <= m->max_b && M <= m->max_m);
     size_t A = (size_t)m->A, E = (size_t)m->E;
     int use_e = cond_tokens(m) && !(flags & SJ_ZERO_ACTIONS) && M > 1;
@@ -371,9 +397,11 @@ void sj_model_aggregate(SjModel *m, const float *z, const float *actions, int B,
     build_tokens(m, (flags & SJ_ZERO_FEATURES) ? NULL : z, use_e ? m->e : NULL, B, M);
     nn_transformer_forward(m->tf, m->tout, m->tok, B, M + 1, &m->s, 0, NULL);
     for (int b = 0; b < B; b++) memcpy(z_agg + (size_t)b * E, m->tout + (size_t)b * (size_t)(M + 1) * E, E * sizeof(float));
+    leave(prev_prec);
 }
 
 void sj_model_predict(SjModel *m, const float *z_agg, const float *action, int B, float *z_hat) {
+    NnPrecision prev_prec = enter(m);
     WM_ASSERT(B <= m->max_b);
     size_t A = (size_t)m->A;
     if (cond_pred(m)) {
@@ -382,15 +410,18 @@ void sj_model_predict(SjModel *m, const float *z_agg, const float *action, int B
     }
     build_pred_input(m, z_agg, cond_pred(m) ? m->e : NULL, B, 1);
     nn_mlp_forward(m->pred, z_hat, m->pin, B, &m->s, 0);
+    leave(prev_prec);
 }
 
 void sj_model_encode_target(SjModel *m, const uint8_t *views, int n, float *z) {
+    NnPrecision prev_prec = enter(m);
     size_t px = (size_t)m->shape.img_h * (size_t)m->shape.img_w * 3;
     for (int s = 0; s < n; s += m->max_b) {
         int k = n - s < m->max_b ? n - s : m->max_b;
         nn_images_to_cnhw(m->xt, views + (size_t)s * px, k, m->shape.img_h, m->shape.img_w, 3, m->mean, m->std);
         nn_resnet_forward(m->tenc, z + (size_t)s * (size_t)m->D, m->xt, k, &m->ts, 0);
     }
+    leave(prev_prec);
 }
 
 void sj_model_copy_weights(SjModel *dst, const SjModel *src) {

@@ -20,8 +20,9 @@
  * Precision. NnReal is float, or double when compiled with -DNN_REAL_DOUBLE (the
  * finite-difference tests build the nn_*.c sources a second time that way).
  *
- * Threads. GEMMs use OpenBLAS threads; everything else splits over the engine's
- * pool (core/pool.h) in fixed chunks, so results are bitwise the same from run to run
+ * Threads. Everything, products included, splits over the engine's pool (core/pool.h)
+ * in fixed chunks (each product block is one single-threaded OpenBLAS call or the
+ * engine's own GEMM, see nn_set_gemm_path), so results are bitwise the same from run to run
  * for a fixed thread count. The pool belongs to the thread that called
  * nn_runtime_init; ops called from any other thread run single-threaded. */
 #ifndef NN_H
@@ -29,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/rng.h"
 
@@ -66,9 +68,44 @@ void nn_runtime_shutdown(void);
 int nn_runtime_threads(void);
 
 /* Row-major C = alpha * op(A) * op(B) + beta * C (op = transpose when ta / tb).
- * cblas_sgemm (float) or cblas_dgemm (double). */
+ * Single-threaded cblas_sgemm or the engine's own GEMM per block of C (float, see
+ * nn_set_gemm_path; bf16 products under NN_PREC_BF16), cblas_dgemm (double).
+ * nn_gemm_naive is the reference. */
 void nn_gemm(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
              const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc);
+void nn_gemm_naive(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
+                   const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc);
+
+/* Which code runs the float products. OpenBLAS (the default elsewhere and the
+ * reference), or the engine's own AVX-512 GEMM (model/nn_gemm.c), which does not depend
+ * on the kernels OpenBLAS picked. AUTO (the default) takes the own GEMM on AVX-512
+ * CPUs where OpenBLAS runs narrower kernels (e.g. OPENBLAS_CORETYPE=Haswell there)
+ * and OpenBLAS elsewhere; SEQJEPA_GEMM=blas|own|auto in the environment sets it at
+ * start (own falls back to auto without AVX-512). Process-wide. */
+typedef enum { NN_GEMM_AUTO = 0, NN_GEMM_BLAS, NN_GEMM_OWN } NnGemmPath;
+/* Whether this CPU runs the own GEMM: AVX-512F (bf16: and AVX512_BF16). */
+int nn_gemm_own_ok(int bf16);
+void nn_set_gemm_path(NnGemmPath p);
+NnGemmPath nn_get_gemm_path(void);
+const char *nn_gemm_path_name(NnGemmPath p);
+
+/* Precision of the products in convolutions and linear layers. BF16: inputs rounded
+ * to bfloat16 (nearest even) as they are packed, products summed in float, outputs,
+ * weights and everything else float (mixed precision, as PyTorch's bf16 autocast
+ * does for these ops). Needs AVX512_BF16: on other CPUs nn_set_precision returns an
+ * error with a sentence in err and leaves the precision as it was. Process-wide. */
+typedef enum { NN_PREC_FP32 = 0, NN_PREC_BF16 } NnPrecision;
+int nn_set_precision(NnPrecision p, char *err, size_t errsz);
+NnPrecision nn_get_precision(void);
+/* x rounded to the nearest bfloat16 (ties to even), as the bf16 products see it. */
+float nn_bf16_round(float x);
+
+/* For benchmarks: while recording, each convolution notes which route its forward and
+ * backward took with the process's CPU seconds, and each GEMM its shape, path and
+ * the CPU seconds of the thread that ran it;
+ * nn_paths_print lists them (sorted by name). Starting a record clears the last. */
+void nn_paths_record(int on);
+void nn_paths_print(FILE *f);
 
 /* ---------------------------------------------------------------- ops */
 

@@ -37,6 +37,18 @@ void nn_direct_conv(NnReal *out, int accumulate, const NnReal *in, const NnReal 
 /* dw += the weight gradient of the convolution d, directly. */
 void nn_direct_weight_grad(NnReal *dw, const NnReal *dout, const NnReal *in, const NnConv2d *d,
                            NnReal *scratch);
+/* The engine's own GEMM (nn_gemm.c), row-major like nn_gemm, on the calling thread;
+ * bf16 rounds the products' inputs to bfloat16. Only where nn_gemm_own_ok. */
+void nn_gemm_own(int bf16, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc);
+/* "own fp32", "own bf16" or "OpenBLAS": what nn_gemm_serial runs now for a product
+ * of that shape (for notes). */
+const char *nn_gemm_serial_path(int m, int n, int k);
+/* Path records (nn_paths.c), only while nn_paths_record(1) is on. */
+int nn_paths_recording(void);
+void nn_path_add(const char *key, double seconds, double flop);
+void nn_path_notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Chunks below this many elements of work are not worth waking threads for. */
 #define NN_PAR_MIN 16384
 

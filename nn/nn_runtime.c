@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "nn/nn_impl.h"
 
@@ -105,6 +106,16 @@ void nn_blas_info(NnBlasInfo *out) {
     }
 }
 
+#ifndef NN_REAL_DOUBLE
+static int g_blas_avx512 = -1; /* OpenBLAS runs AVX-512 kernels (decided once) */
+static void auto_gemm_init(void) {
+    static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids", NULL};
+    const char *core = openblas_get_corename();
+    g_blas_avx512 = core_in(core ? core : "", avx512_cores);
+}
+
+#endif
+
 /* ---------------------------------------------------------------- threads */
 
 static WmPool *g_pool;
@@ -121,6 +132,9 @@ void nn_runtime_init(int threads) {
     /* the engine splits products over its own pool; OpenBLAS runs each piece on one
      * thread (so no OpenBLAS worker spins while the pool runs other ops) */
     openblas_set_num_threads(1);
+#ifndef NN_REAL_DOUBLE
+    auto_gemm_init();
+#endif
     NnBlasInfo bi;
     nn_blas_info(&bi);
     const char *better = better_core(bi.core);
@@ -131,7 +145,18 @@ void nn_runtime_init(int threads) {
                           : "has neither AVX2 nor AVX-512");
     if (bi.forced_by[0] && strcmp(bi.detected, "?"))
         wm_info("nn: OpenBLAS had chosen %s by itself", bi.detected);
+#ifndef NN_REAL_DOUBLE
+    const NnGemmPath path = nn_get_gemm_path(); /* reads SEQJEPA_GEMM once, here */
+    const int own = path != NN_GEMM_BLAS && nn_gemm_own_ok(0);
+    if (own && (path == NN_GEMM_OWN || !g_blas_avx512))
+        wm_info("nn: products on the engine's own AVX-512 GEMM%s%s%s", better ? " (OpenBLAS runs " : "",
+                better ? bi.core : "", better ? " kernels)" : "");
+    else if (own)
+        wm_info("nn: products on OpenBLAS, the engine's own AVX-512 GEMM where it measured faster");
+    if (better && !own)
+#else
     if (better)
+#endif
         wm_warn("nn: OpenBLAS uses %s kernels although the CPU runs %s ones; "
                 "set OPENBLAS_CORETYPE=%s for faster matrix products",
                 bi.core, better, better);
@@ -161,6 +186,39 @@ void nn_par_for(int64_t n, WmPoolFn fn, void *ctx) {
 
 /* ---------------------------------------------------------------- GEMM */
 
+#ifndef NN_REAL_DOUBLE
+/* Whether a float product of this shape runs on the engine's own GEMM. AUTO: only on
+ * an AVX-512 CPU whose OpenBLAS kernels are not AVX-512 ones (decided once: the core
+ * does not change while the program runs). */
+static int use_own_gemm(int ta, int tb, int m, int n, int k) {
+    (void)ta, (void)tb;
+    switch (nn_get_gemm_path()) {
+    case NN_GEMM_BLAS: return 0;
+    case NN_GEMM_OWN: return nn_gemm_own_ok(0);
+    default: break;
+    }
+    if (g_blas_avx512 < 0) auto_gemm_init();
+    if (!nn_gemm_own_ok(0) || n < 16) return 0; /* narrow C wastes most of a 48-wide tile */
+    /* Measured once per shape, one thread, alternately (`seqjepa bench ops --gemm`, AMD
+     * EPYC with AVX-512): against OpenBLAS's Haswell kernels the own GEMM is 1.7-1.9x
+     * faster on every layer shape with n >= 16; against its SkylakeX kernels it is
+     * even (0.95-1.08x) on the large ones and ahead only on shallow or short products
+     * (k 27: 1.4x; m 32-96: 1.1-1.25x). */
+    if (!g_blas_avx512) return 1;
+    return k < 64 || m <= 96;
+}
+#endif
+
+const char *nn_gemm_serial_path(int m, int n, int k) {
+#ifndef NN_REAL_DOUBLE
+    if (nn_get_precision() == NN_PREC_BF16) return "own bf16";
+    if (use_own_gemm(0, 0, m, n, k)) return "own fp32";
+#else
+    (void)m, (void)n, (void)k;
+#endif
+    return "OpenBLAS";
+}
+
 void nn_gemm_serial(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
                     const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc) {
     if (m <= 0 || n <= 0) return;
@@ -170,11 +228,24 @@ void nn_gemm_serial(int ta, int tb, int m, int n, int k, NnReal alpha, const NnR
                 c[(size_t)i * ldc + j] *= beta;
         return;
     }
+#ifndef NN_REAL_DOUBLE
+    const int bf16 = nn_get_precision() == NN_PREC_BF16;
+    const int own = bf16 || use_own_gemm(ta, tb, m, n, k);
+    const double t0 = nn_paths_recording() ? wm_thread_cpu_now() : 0;
+    if (own)
+        nn_gemm_own(bf16, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
+                    k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (nn_paths_recording()) {
+        char key[160];
+        snprintf(key, sizeof key, "gemm %c%c m %4d n %4d k %4d: %s", ta ? 'T' : 'N', tb ? 'T' : 'N', m,
+                 n, k, bf16 ? "own bf16" : own ? "own fp32" : "OpenBLAS fp32");
+        nn_path_add(key, wm_thread_cpu_now() - t0, 2.0 * m * n * k);
+    }
+#endif
 #ifdef NN_REAL_DOUBLE
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
-                k, alpha, a, lda, b, ldb, beta, c, ldc);
-#else
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
                 k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
 }
@@ -221,4 +292,20 @@ const char *nn_op_name(NnOpKind k) {
     static const char *const names[NN_OP_COUNT_] = {
         "conv", "batchnorm", "pool", "linear", "attention", "layernorm", "elementwise"};
     return k >= 0 && k < NN_OP_COUNT_ ? names[k] : "?";
+}
+
+/* The reference product: double sums in the textbook order (tests compare the fast paths with it). */
+void nn_gemm_naive(int ta, int tb, int m, int n, int k, NnReal alpha, const NnReal *a, int lda,
+                   const NnReal *b, int ldb, NnReal beta, NnReal *c, int ldc) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double acc = 0;
+            for (int p = 0; p < k; p++) {
+                double x = ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+                double y = tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
+                acc += x * y;
+            }
+            NnReal *cij = &c[(size_t)i * ldc + j];
+            *cij = (NnReal)(alpha * acc + (beta == 0 ? 0.0 : beta * (double)*cij));
+        }
 }

@@ -78,9 +78,10 @@ static int parse_index(const char *s, size_t len, int count, int *out) {
     char *end;
     long v = strtol(buf, &end, 10);
     if (end != buf + len) return -1;
+    /* Compared without negating v: -LONG_MIN overflows. */
     if (v > 0 && v <= count)
         *out = (int)(v - 1);
-    else if (v < 0 && -v <= count)
+    else if (v < 0 && v >= -(long)count)
         *out = (int)(count + v);
     else
         return -2;

@@ -5,11 +5,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json.h"
+
 int run_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
 
 int run_args_parse(int argc, char **argv, const RunFlag *flags, int want_config, RunArgs *out, const char *usage) {
     memset(out, 0, sizeof *out);
     const char *cmd = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (wm_utf8_valid(a, strlen(a))) continue;
+        /* Paths and values end up in checkpoints, manifests and reports as UTF-8
+         * JSON; refusing them here keeps every file this program writes readable. */
+        char shown[200];
+        size_t k = 0;
+        for (const unsigned char *c = (const unsigned char *)a; *c && k + 5 < sizeof shown; c++)
+            k += (size_t)snprintf(shown + k, sizeof shown - k, *c < 0x20 || *c >= 0x7f ? "\\x%02x" : "%c", *c);
+        fprintf(stderr, "seqjepa %s: argument '%s' is not valid UTF-8 (file names and values must be UTF-8 text)\n",
+                cmd, shown);
+        return 2;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (run_is_help(a)) {

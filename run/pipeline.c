@@ -64,7 +64,8 @@ static void src_release(void *ctx) { ag_stream_release(((Src *)ctx)->s); }
 
 int pl_use_data(RunConfig *rc, char *err, size_t errsz) {
     if (!rc->train.data[0]) return WM_OK;
-    Dataset *ds = ds_open(rc->train.data, DS_OPEN_SHAPES, err, errsz);
+    /* The first open reads every file once: sizes and CRC-32 as the manifest says. */
+    Dataset *ds = ds_open(rc->train.data, DS_OPEN_VERIFY, err, errsz);
     if (!ds) return WM_ERR_ARG;
     const DsConfig *dc = ds_config(ds);
     DsConfig mine = {rc->env, rc->agent, rc->gen};

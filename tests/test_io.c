@@ -124,6 +124,14 @@ static void safetensors_roundtrip(void) {
     CHECK(wm_st_find(f, "empty") && wm_st_find(f, "empty")->count == 0);
     CHECK(wm_st_meta(f, "config") && !strcmp(wm_st_meta(f, "config"), "[train]\nsteps = 3\n"));
     CHECK(wm_st_meta(f, "missing") == NULL && wm_st_meta_count(f) == 2);
+    int seen = 0; /* by index: each key once, with its value */
+    for (int i = 0; i < 2; i++) {
+        const char *k = wm_st_meta_at(f, i, 0), *v = wm_st_meta_at(f, i, 1);
+        CHECK(k && v && wm_st_meta(f, k) == v, "meta entry %d", i);
+        if (k) seen |= !strcmp(k, "config") ? 1 : !strcmp(k, "unicode") ? 2 : 4;
+    }
+    CHECK(seen == 3, "meta keys by index: %d", seen);
+    CHECK(wm_st_meta_at(f, 2, 0) == NULL && wm_st_meta_at(f, -1, 1) == NULL);
     wm_st_close(f);
 }
 

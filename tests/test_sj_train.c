@@ -3,7 +3,9 @@
  * kept; Ctrl-C saves and stops; damaged checkpoints give clear errors. The data is a
  * synthetic stream (a bright square moved by the actions), a pure function of the
  * step as the trainer requires. */
+#include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -53,8 +55,9 @@ static int synth_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t e
     return WM_OK;
 }
 
-static WmBuf dumps[8];
+static WmBuf dumps[12];
 static int ndumps;
+static int setup_precision = SJ_PREC_FP32; /* model.precision of the next setup */
 
 static void setup_init(SjTrainSetup *su, const char *out, int steps) {
     memset(su, 0, sizeof *su);
@@ -69,6 +72,8 @@ static void setup_init(SjTrainSetup *su, const char *out, int steps) {
     su->train.seed = 3;
     snprintf(su->train.out, sizeof su->train.out, "%s/%s", test_tmpdir(), out);
     su->shape = (SjShape){HW, HW, A, K};
+    su->model.precision = setup_precision;
+    WM_ASSERT(ndumps < (int)(sizeof dumps / sizeof dumps[0]));
     WmBuf *d = &dumps[ndumps++];
     wm_cfg_dump(&schema, su, d);
     su->config_text = d->data;
@@ -168,6 +173,40 @@ static void test_on_step(const SjSource *src, const SjTrainSetup *straight) {
     CHECK(sj_train_run(&su, src, &res, err, sizeof err) == WM_OK && res.steps_done == 8, "%s", err);
     CHECK(same_file(straight->train.out, su.train.out, SJ_CKPT_FILE), "stopped and resumed equals the straight run");
     sj_model_destroy(l.snap);
+}
+
+/* The loss of the first logged step (log_every 1) of a run's log. */
+static double first_loss(const char *dir) {
+    char *log = slurp(dir, SJ_LOG_FILE), *line = strchr(log, '\n');
+    double loss = NAN;
+    if (!line || sscanf(line + 1, "%*d,%lf", &loss) != 1) loss = NAN;
+    wm_free(log);
+    return loss;
+}
+
+/* model.precision = bf16: refused with a clear error without AVX512_BF16; where the
+ * CPU has it, a run is repeatable bit for bit, its first loss (same initial weights,
+ * bf16 products) is within 1% of the float run's but not equal to it, and the
+ * engine is back in float afterwards. */
+static void test_bf16(const SjSource *src, const SjTrainSetup *fp32) {
+    char err[1024];
+    SjTrainSetup a, b;
+    SjTrainResult ra, rb;
+    setup_precision = SJ_PREC_BF16;
+    setup_init(&a, "bf16a", 8);
+    setup_init(&b, "bf16b", 8);
+    setup_precision = SJ_PREC_FP32;
+    int rc = sj_train_run(&a, src, &ra, err, sizeof err);
+    if (!nn_gemm_own_ok(1)) {
+        CHECK(rc == WM_ERR_ARG && strstr(err, "AVX512_BF16"), "bf16 without AVX512_BF16 is refused: %s", err);
+        return;
+    }
+    CHECK(rc == WM_OK && sj_train_run(&b, src, &rb, err, sizeof err) == WM_OK, "bf16 runs: %s", err);
+    CHECK(same_file(a.train.out, b.train.out, SJ_CKPT_FILE), "bf16: same checkpoint bit for bit");
+    CHECK(nn_get_precision() == NN_PREC_FP32, "the engine is back in float after a bf16 run");
+    double l16 = first_loss(a.train.out), l32 = first_loss(fp32->train.out);
+    CHECK(isfinite(l16) && isfinite(l32) && fabs(l16 - l32) < 0.01 * fabs(l32) && l16 != l32,
+          "first loss bf16 %.6f, float %.6f", l16, l32);
 }
 
 int main(int argc, char **argv) {
@@ -271,6 +310,7 @@ int main(int argc, char **argv) {
     }
     wm_free(raw);
     test_on_step(&src, &a);
+    test_bf16(&src, &a);
     for (int i = 0; i < ndumps; i++) wm_buf_free(&dumps[i]);
     nn_runtime_shutdown();
     return TEST_DONE();

@@ -98,6 +98,12 @@ int vw_script_load(const char *path, int frames, ScriptEvent **out, int *count, 
                     rc = wm_errf(err, errsz, WM_ERR_PARSE, "%s:%d: '%s' is not a number", path,
                                  line, tok[2 + i]);
             if (rc) break;
+            /* Bounded so that every later conversion to an integer or an angle is defined. */
+            for (int i = 0; i < ev_table[k].nargs && !rc; i++)
+                if (fabs(e.v[i]) > (e.kind == EV_WAIT ? 1e15 : 1e6))
+                    rc = wm_errf(err, errsz, WM_ERR_RANGE, "%s:%d: %s argument '%s' is out of range",
+                                 path, line, tok[1], tok[2 + i]);
+            if (rc) break;
             if ((e.kind == EV_WAIT && (e.v[0] < 1 || e.v[0] != floor(e.v[0]))) ||
                 (e.kind == EV_RESIZE &&
                  (e.v[0] < 200 || e.v[1] < 150 || e.v[0] > 8192 || e.v[1] > 8192))) {

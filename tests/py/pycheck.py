@@ -1,0 +1,42 @@
+"""Shared bits of the Python package's tests (tests/test_py_*.py): the package on the
+path, the seqjepa binary, and the pass/fail count."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "ref"))
+EXE = os.path.join(ROOT, os.environ.get("SEQJEPA_EXE", "bin/seqjepa"))
+
+
+class Checks:
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def check(self, cond, what, extra=""):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print(f"FAIL {what} {extra}", file=sys.stderr)
+        return cond
+
+    def raises(self, exc, words, fn, what):
+        """fn() must raise exc with every word of `words` in its message."""
+        try:
+            fn()
+        except exc as e:
+            msg = str(e)
+            return self.check(all(w in msg for w in words), what, f"message: {msg!r}")
+        except Exception as e:  # noqa: BLE001 - reported as a failure
+            return self.check(False, what, f"raised {type(e).__name__}: {e}")
+        return self.check(False, what, "raised nothing")
+
+    def done(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        return 1 if self.failed else 0
+
+
+def run(*args, timeout=600):
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
