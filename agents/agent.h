@@ -12,7 +12,7 @@
  *
  * The action written by ag_step is exactly what the world applied: composing the
  * recorded actions reproduces the recorded latents (summed displacements for saccades,
- * bit for bit; the quaternion product for rotations). agents/rollout.h batches this.
+ * bit for bit; the quaternion product for rotations). data/rollout.h batches this.
  * An Agent is not thread-safe (one per thread, like an Env), except ag_human_push. */
 #ifndef AG_AGENT_H
 #define AG_AGENT_H
@@ -47,7 +47,7 @@ WM_CFG_FIELDS_DECL(AgentConfig);
 
 /* Policies, in the order of the kind key.
  *   iid       objects3d: every view's absolute latents drawn independently
- *             (env_objects3d_sample_latent); the action is the relative transform.
+ *             (env_sample_state); the action is the relative transform.
  *             Latents the action does not carry (hues, light, translation unless the
  *             config puts them in actions) are set on the env directly, as 3DIEBench.
  *   rotate    objects3d: relative rotation with a uniform axis and an angle uniform in

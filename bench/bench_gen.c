@@ -181,16 +181,9 @@ int cli_bench_gen(int argc, char **argv) {
     double seconds = 3;
     int rounds = 3;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (cli_is_help(a)) {
-            usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "seqjepa bench gen: '%s' needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *a, *v;
+        int r = run_flag_pair("bench gen", argc, argv, &i, &a, &v, usage);
+        if (r) return r < 0 ? 0 : r;
         int bad = 0;
         if (!strcmp(a, "--world"))
             world = v, bad = strcmp(v, "objects3d") && strcmp(v, "saccade");
@@ -230,7 +223,7 @@ int cli_bench_gen(int argc, char **argv) {
     wm_cfg_defaults(ds_config_schema(), &c);
     char err[1024];
     if (wm_cfg_set(ds_config_schema(), &c, "env", "kind", world, "--world", err, sizeof err)) {
-        cli_error("bench gen", err);
+        run_error("bench gen", err);
         return 2;
     }
     c.env.size = size;
@@ -304,7 +297,7 @@ int cli_bench_gen(int argc, char **argv) {
     char e2[256];
     wm_remove_tree(path, e2, sizeof e2);
     if (rc) {
-        cli_error("bench gen", err);
+        run_error("bench gen", err);
         return 1;
     }
     return 0;

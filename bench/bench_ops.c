@@ -323,7 +323,7 @@ int cli_bench_ops(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         int rc = 0;
-        if (cli_is_help(f)) {
+        if (run_is_help(f)) {
             usage(stdout);
             return 0;
         } else if (!strcmp(f, "--threads")) {

@@ -201,9 +201,9 @@ static int figures(const char *dir, Variant *vs, int nv, int seeds, int m_max, c
 
 int cli_bench_pathint(int argc, char **argv) {
     const char *out = NULL, *ckpt = NULL, *quiet = NULL;
-    CliFlag flags[] = {{"--out", 1, &out}, {"--ckpt", 1, &ckpt}, {"--quiet", 0, &quiet}, {NULL, 0, NULL}};
-    CliArgs a;
-    int prc = cli_parse(argc, argv, flags, 1, &a, usage);
+    RunFlag flags[] = {{"--out", 1, &out}, {"--ckpt", 1, &ckpt}, {"--quiet", 0, &quiet}, {NULL, 0, NULL}};
+    RunArgs a;
+    int prc = run_args_parse(argc, argv, flags, 1, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
     if (!out) {
         fprintf(stderr, "seqjepa bench pathint: --out DIR is required\n\n%s", usage);
@@ -212,7 +212,7 @@ int cli_bench_pathint(int argc, char **argv) {
     static RunConfig rc;
     char err[1024];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        cli_error("bench pathint", err);
+        run_error("bench pathint", err);
         return 1;
     }
     int seeds = rc.bench.seeds, m_max = rc.eval.m_max, loop_m = 2 * rc.bench.loop_len;
@@ -249,12 +249,12 @@ int cli_bench_pathint(int argc, char **argv) {
         }
     }
     if (wm_mkdirs(out, err, sizeof err)) {
-        cli_error("bench pathint", err);
+        run_error("bench pathint", err);
         return 1;
     }
     nn_runtime_init(rc.train.threads);
     wm_signals_install();
-    int rot = rc.env.kind == ENV_KIND_OBJECTS3D, status = 1;
+    int rot = env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT, status = 1;
     double t_all = wm_now();
     PlEvalData d0 = {0};
     for (int s = 0; s < seeds; s++) {
@@ -450,7 +450,7 @@ int cli_bench_pathint(int argc, char **argv) {
     if (status) goto fail;
     goto done;
 fail:
-    cli_error("bench pathint", err);
+    run_error("bench pathint", err);
 done:
     pl_eval_data_free(&d0);
     for (int i = 0; i < nv; i++)

@@ -101,16 +101,9 @@ int cli_bench_render(int argc, char **argv) {
     Opts o = {.seconds = 2.0, .lanes = 512};
     char sizes[128] = "64,128";
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (cli_is_help(a)) {
-            usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "seqjepa bench render: '%s' needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+        const char *a, *v;
+        int r = run_flag_pair("bench render", argc, argv, &i, &a, &v, usage);
+        if (r) return r < 0 ? 0 : r;
         char *end;
         if (!strcmp(a, "--sizes")) {
             snprintf(sizes, sizeof sizes, "%s", v);
@@ -138,7 +131,7 @@ int cli_bench_render(int argc, char **argv) {
     char err[512];
     int screens = rd_headless_screens(err, sizeof err);
     if (!screens) {
-        cli_error("bench render", err);
+        run_error("bench render", err);
         return 1;
     }
     int rc = 0;
@@ -153,7 +146,7 @@ int cli_bench_render(int argc, char **argv) {
         Env *one = make_env(&o, (int)size, o.lanes, 1, err, sizeof err);
         Env *many = one ? make_env(&o, (int)size, o.lanes, o.threads, err, sizeof err) : NULL;
         if (!one || !many) {
-            cli_error("bench render", err);
+            run_error("bench render", err);
             env_destroy(one);
             return 1;
         }

@@ -100,7 +100,7 @@ static void print_rate(const char *what, Rate r, double scale) {
 int cli_bench_saccade(int argc, char **argv) {
     double min_s = 1.0;
     for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
+        if (run_is_help(argv[i])) {
             printf("usage: seqjepa bench saccade [--seconds S]\n\n"
                    "Glimpses/s (32x32 from 96x96 scenes), saliency maps/s, procedural scenes/s\n"
                    "and rollout sequences/s, on one thread and on every core.\n");
@@ -165,7 +165,7 @@ int cli_bench_saccade(int argc, char **argv) {
     for (int w = 0; w < nt; w++) {
         c.envs[w] = env_create(&ec, c.lanes, err, sizeof err);
         if (!c.envs[w]) {
-            cli_error("bench saccade", err);
+            run_error("bench saccade", err);
             return 1;
         }
         for (int j = 0; j < c.lanes; j++)
@@ -190,7 +190,7 @@ int cli_bench_saccade(int argc, char **argv) {
     Agent *a = ag_create(&ac, &ec, env_spec(e), c.lanes, err, sizeof err);
     AgBatch b;
     if (!a || ag_batch_alloc(&b, env_spec(e), 256, 5, 0, err, sizeof err)) {
-        cli_error("bench saccade", err);
+        run_error("bench saccade", err);
         return 1;
     }
     /* The rollout drives one Env and one Agent: one thread. */
@@ -199,7 +199,7 @@ int cli_bench_saccade(int argc, char **argv) {
     for (int pass = 0; pass < 2 || wm_now() - start < min_s; pass++) {
         double t0 = wm_now(), c0 = wm_thread_cpu_now();
         if (ag_rollout(e, a, 1, ENV_SPLIT_TRAIN, (uint64_t)pass * 256, 256, &b, err, sizeof err)) {
-            cli_error("bench saccade", err);
+            run_error("bench saccade", err);
             return 1;
         }
         double wall = wm_now() - t0, cpu = wm_thread_cpu_now() - c0;

@@ -201,11 +201,11 @@ static int wanted(const char *only, const char *label) {
 
 int cli_bench_train(int argc, char **argv) {
     const char *steps_s = NULL, *threads_s = NULL, *rounds_s = NULL, *only = NULL, *no_torch = NULL, *paths = NULL;
-    CliFlag flags[] = {{"--steps", 1, &steps_s}, {"--threads", 1, &threads_s}, {"--rounds", 1, &rounds_s},
+    RunFlag flags[] = {{"--steps", 1, &steps_s}, {"--threads", 1, &threads_s}, {"--rounds", 1, &rounds_s},
                        {"--only", 1, &only},     {"--no-torch", 0, &no_torch}, {"--paths", 0, &paths},
                        {NULL, 0, NULL}};
-    CliArgs a;
-    int prc = cli_parse(argc, argv, flags, 0, &a, usage);
+    RunArgs a;
+    int prc = run_args_parse(argc, argv, flags, 0, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
     TrainArgs ta = {steps_s ? atoi(steps_s) : 5, threads_s ? atoi(threads_s) : 0, rounds_s ? atoi(rounds_s) : 2, 0, paths != NULL};
     if (ta.steps < 1 || ta.steps > 100000 || ta.threads < 0 || ta.rounds < 1 || ta.rounds > 1000) {
@@ -247,7 +247,7 @@ int cli_bench_train(int argc, char **argv) {
         r = bench_one("reference", "configs/objects3d-quick.ini", over, 4 + a.n_over, &ta, err, sizeof err);
     nn_runtime_shutdown();
     if (r) {
-        cli_error("bench train", err);
+        run_error("bench train", err);
         return 1;
     }
     return 0;

@@ -48,7 +48,7 @@ static int bench_session(const BenchSession *s, int frames, const char *dir) {
     snprintf(thr, sizeof thr, "train.threads=%d", s->threads);
     char *overs[2] = {over, thr};
     if (run_config_load(&rc, s->config, 2, overs, err, sizeof err)) {
-        cli_error("bench view", err);
+        run_error("bench view", err);
         return 1;
     }
     snprintf(path, sizeof path, "%s/%s.txt", dir, s->name);
@@ -80,7 +80,7 @@ static int bench_session(const BenchSession *s, int frames, const char *dir) {
     size_t len;
     snprintf(jpath, sizeof jpath, "%s.json", shot);
     if (wm_read_file(jpath, &text, &len, err, sizeof err)) {
-        cli_error("bench view", err);
+        run_error("bench view", err);
         return 1;
     }
     WmJson *j = wm_json_parse(text, len, err, sizeof err); /* may point into text */
@@ -174,13 +174,13 @@ static int bench_present(int w, int h, int frames) {
 
 int cli_bench_view(int argc, char **argv) {
     const char *frames_s = NULL, *present_only = NULL;
-    CliFlag flags[] = {
+    RunFlag flags[] = {
         {"--frames", 1, &frames_s}, {"--present-only", 0, &present_only}, {NULL, 0, NULL}};
-    CliArgs a;
-    int prc = cli_parse(argc, argv, flags, 0, &a, bench_usage);
+    RunArgs a;
+    int prc = run_args_parse(argc, argv, flags, 0, &a, bench_usage);
     if (prc) return prc < 0 ? 0 : prc;
     int frames = 1200;
-    if (frames_s && cli_parse_int("bench view", frames_s, "--frames", 300, &frames)) return 2;
+    if (frames_s && run_parse_int("bench view", frames_s, "--frames", 300, &frames)) return 2;
     if (!getenv("DISPLAY") && !getenv("WAYLAND_DISPLAY") && !getenv("SDL_VIDEODRIVER"))
         setenv("SDL_VIDEODRIVER", "offscreen", 0);
     const char *drv = getenv("SDL_VIDEODRIVER");

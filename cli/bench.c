@@ -30,7 +30,7 @@ int cli_bench(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (cli_is_help(argv[1])) {
+    if (run_is_help(argv[1])) {
         usage(stdout);
         return 0;
     }

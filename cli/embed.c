@@ -22,10 +22,10 @@ static const char *usage =
 
 int cli_embed(int argc, char **argv) {
     const char *ckpt = NULL, *vpath = NULL, *apath = NULL, *out = NULL, *npath = NULL;
-    CliFlag flags[] = {{"--ckpt", 1, &ckpt}, {"--views", 1, &vpath}, {"--actions", 1, &apath}, {"--out", 1, &out},
+    RunFlag flags[] = {{"--ckpt", 1, &ckpt}, {"--views", 1, &vpath}, {"--actions", 1, &apath}, {"--out", 1, &out},
                        {"--next", 1, &npath}, {NULL, 0, NULL}};
-    CliArgs a;
-    int prc = cli_parse(argc, argv, flags, 0, &a, usage);
+    RunArgs a;
+    int prc = run_args_parse(argc, argv, flags, 0, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
     if (!ckpt || !vpath || !apath || !out || a.n_over) {
         fprintf(stderr, "seqjepa embed: --ckpt, --views, --actions and --out are required (and nothing else)\n\n%s", usage);
@@ -92,7 +92,7 @@ int cli_embed(int argc, char **argv) {
     status = 0;
     goto done;
 fail:
-    cli_error("embed", err);
+    run_error("embed", err);
 done:
     wm_array_free(&V), wm_array_free(&Av), wm_array_free(&Nv);
     wm_free(z), wm_free(za), wm_free(zt), wm_free(zh);

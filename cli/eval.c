@@ -35,9 +35,9 @@ static const char *usage =
 
 int cli_eval(int argc, char **argv) {
     const char *ckpt = NULL, *outdir = NULL;
-    CliFlag flags[] = {{"--ckpt", 1, &ckpt}, {"--out", 1, &outdir}, {NULL, 0, NULL}};
-    CliArgs a;
-    int prc = cli_parse(argc, argv, flags, 1, &a, usage);
+    RunFlag flags[] = {{"--ckpt", 1, &ckpt}, {"--out", 1, &outdir}, {NULL, 0, NULL}};
+    RunArgs a;
+    int prc = run_args_parse(argc, argv, flags, 1, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
     if (!ckpt) {
         fprintf(stderr, "seqjepa eval: --ckpt FILE is required\n\n%s", usage);
@@ -46,11 +46,11 @@ int cli_eval(int argc, char **argv) {
     static RunConfig rc;
     char err[1024];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        cli_error("eval", err);
+        run_error("eval", err);
         return 1;
     }
     if (pl_use_data(&rc, err, sizeof err)) {
-        cli_error("eval", err);
+        run_error("eval", err);
         return 1;
     }
     nn_runtime_init(rc.train.threads);
@@ -92,7 +92,7 @@ int cli_eval(int argc, char **argv) {
     wm_buf_printf(&setup, "Probes trained on %d sequences of training objects, scored on %d of held-out objects%s%s%s; "
                           "%s.", tr.n, te.n, rc.train.data[0] ? " (from the dataset " : "", rc.train.data,
                   rc.train.data[0] ? ")" : "",
-                  rc.env.kind == 0 ? "regressors: an MLP (two hidden layers) or ridge, whichever scores higher on a "
+                  env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT ? "regressors: an MLP (two hidden layers) or ridge, whichever scores higher on a "
                                      "validation fifth of the probe-training rows; classifiers: linear"
                                    : "regressors: ridge; classifiers: linear");
     wm_buf_printf(&md, "Evaluation of %s (step %lld). %s\n\n", ckpt, (long long)step, setup.data);
@@ -116,7 +116,7 @@ int cli_eval(int argc, char **argv) {
     if (status) goto fail;
     goto done;
 fail:
-    cli_error("eval", err);
+    run_error("eval", err);
 done:
     pl_eval_table_free(&tab);
     pl_eval_data_free(&d);

@@ -26,10 +26,10 @@ static const char *usage =
 
 int cli_gen(int argc, char **argv) {
     const char *out = NULL, *preview = NULL, *quiet = NULL;
-    CliFlag flags[] = {
+    RunFlag flags[] = {
         {"--out", 1, &out}, {"--preview", 0, &preview}, {"--quiet", 0, &quiet}, {NULL, 0, NULL}};
-    CliArgs a;
-    int prc = cli_parse(argc, argv, flags, 1, &a, usage);
+    RunArgs a;
+    int prc = run_args_parse(argc, argv, flags, 1, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
     if (!out || !*out) {
         fprintf(stderr, "seqjepa gen: --out DIR is required\n\n%s", usage);
@@ -38,7 +38,7 @@ int cli_gen(int argc, char **argv) {
     static RunConfig rc;
     char err[2048];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        cli_error("gen", err);
+        run_error("gen", err);
         return 1;
     }
     DsConfig dc = {rc.env, rc.agent, rc.gen};
@@ -47,7 +47,7 @@ int cli_gen(int argc, char **argv) {
     wm_signals_install();
     int r = ds_generate(&su, &res, err, sizeof err);
     if (r) {
-        cli_error("gen", err);
+        run_error("gen", err);
         return r == WM_ERR_INTERRUPTED ? 130 : 1;
     }
     double mb = (double)res.bytes_made / (1 << 20);

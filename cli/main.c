@@ -26,7 +26,7 @@ static void usage(FILE *out) {
 }
 
 int cli_version(int argc, char **argv) {
-    if (argc > 1 && cli_is_help(argv[1])) {
+    if (argc > 1 && run_is_help(argv[1])) {
         printf("usage: seqjepa version\n");
         return 0;
     }
@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *cmd = argv[1];
-    if (cli_is_help(cmd) || !strcmp(cmd, "help")) {
+    if (run_is_help(cmd) || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
     }

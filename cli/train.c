@@ -28,9 +28,9 @@ static const char *usage =
 
 int cli_train(int argc, char **argv) {
     const char *resume = NULL, *quiet = NULL, *force = NULL;
-    CliFlag flags[] = {{"--resume", 0, &resume}, {"--force", 0, &force}, {"--quiet", 0, &quiet}, {NULL, 0, NULL}};
-    CliArgs a;
-    int prc = cli_parse(argc, argv, flags, 1, &a, usage);
+    RunFlag flags[] = {{"--resume", 0, &resume}, {"--force", 0, &force}, {"--quiet", 0, &quiet}, {NULL, 0, NULL}};
+    RunArgs a;
+    int prc = run_args_parse(argc, argv, flags, 1, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
     if (resume && force) {
         fprintf(stderr, "seqjepa train: --resume and --force exclude each other (continue the run, or replace it)\n\n%s",
@@ -40,15 +40,15 @@ int cli_train(int argc, char **argv) {
     static RunConfig rc;
     char err[1024];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        cli_error("train", err);
+        run_error("train", err);
         return 1;
     }
     if (pl_use_data(&rc, err, sizeof err)) {
-        cli_error("train", err);
+        run_error("train", err);
         return 1;
     }
     if (pl_prepare_run_dir(rc.train.out, resume != NULL, force != NULL, err, sizeof err)) {
-        cli_error("train", err);
+        run_error("train", err);
         return 1;
     }
     nn_runtime_init(rc.train.threads);
@@ -57,7 +57,7 @@ int cli_train(int argc, char **argv) {
     int r = pl_train(&rc, resume != NULL, quiet != NULL, &res, err, sizeof err);
     nn_runtime_shutdown();
     if (r) {
-        cli_error("train", err);
+        run_error("train", err);
         return 1;
     }
     printf("%s after %lld steps (loss %.4f, %.1f sequences/s): %s\n", res.interrupted ? "interrupted" : "trained",

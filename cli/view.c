@@ -33,17 +33,17 @@ static const char *usage =
 int cli_view(int argc, char **argv) {
     const char *ckpt = NULL, *paused = NULL, *frames = NULL, *script = NULL, *shot = NULL,
                *size = NULL;
-    CliFlag flags[] = {
+    RunFlag flags[] = {
         {"--ckpt", 1, &ckpt},     {"--paused", 0, &paused},   {"--frames", 1, &frames},
         {"--script", 1, &script}, {"--screenshot", 1, &shot}, {"--size", 1, &size},
         {NULL, 0, NULL}};
-    CliArgs a;
-    int prc = cli_parse(argc, argv, flags, 1, &a, usage);
+    RunArgs a;
+    int prc = run_args_parse(argc, argv, flags, 1, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
     static RunConfig rc, other;
     char err[1200];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
-        cli_error("view", err);
+        run_error("view", err);
         return 1;
     }
     RdViewerDesc d = {.model = rc.model,
@@ -52,7 +52,7 @@ int cli_view(int argc, char **argv) {
                       .paused = paused != NULL,
                       .script = script,
                       .screenshot = shot};
-    if (frames && cli_parse_int("view", frames, "--frames", 1, &d.frames)) return 2;
+    if (frames && run_parse_int("view", frames, "--frames", 1, &d.frames)) return 2;
     if ((script || shot) && !frames) {
         fprintf(
             stderr,
@@ -67,7 +67,7 @@ int cli_view(int argc, char **argv) {
     }
     WmBuf t0 = {0}, t1 = {0};
     if (rd_viewer_worlds(&rc, &other, &d, &t0, &t1, err, sizeof err)) {
-        cli_error("view", err);
+        run_error("view", err);
         return 1;
     }
     FILE *cf = ckpt ? fopen(ckpt, "rb") : NULL;
@@ -81,7 +81,7 @@ int cli_view(int argc, char **argv) {
     wm_buf_free(&t0);
     wm_buf_free(&t1);
     if (r) {
-        cli_error("view", err);
+        run_error("view", err);
         return 1;
     }
     return 0;

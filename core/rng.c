@@ -53,6 +53,22 @@ float wm_rng_uniformf(WmRng *r) { return (float)(wm_rng_u64(r) >> 40) * 0x1.0p-2
 
 double wm_rng_range(WmRng *r, double lo, double hi) { return lo + (hi - lo) * wm_rng_uniform(r); }
 
+int64_t wm_rng_pick(const float *w, size_t count, double u) {
+    double total = 0;
+    for (size_t i = 0; i < count; i++)
+        total += w[i];
+    if (!(total > 0)) return -1;
+    double target = u * total, acc = 0;
+    int64_t last = -1;
+    for (size_t i = 0; i < count; i++) {
+        if (w[i] <= 0) continue;
+        acc += w[i];
+        last = (int64_t)i;
+        if (acc > target) return last;
+    }
+    return last; /* u * total at the very top of the rounding */
+}
+
 uint32_t wm_rng_below(WmRng *r, uint32_t n) {
     uint64_t m = (uint64_t)wm_rng_u32(r) * n;
     uint32_t low = (uint32_t)m;

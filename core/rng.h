@@ -9,6 +9,7 @@
 #ifndef WM_RNG_H
 #define WM_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -41,6 +42,10 @@ float wm_rng_uniformf(WmRng *r);
 double wm_rng_range(WmRng *r, double lo, double hi);
 /* Uniform integer in [0, n), unbiased (Lemire's method); n > 0. */
 uint32_t wm_rng_below(WmRng *r, uint32_t n);
+/* Index i with probability w[i] / sum(w) for u uniform in [0, 1) (inverse CDF,
+ * accumulated in double in index order, entries <= 0 never picked); -1 when w has no
+ * mass. */
+int64_t wm_rng_pick(const float *w, size_t count, double u);
 /* Standard normal (Box-Muller, one draw per call so the state stays a plain struct). */
 double wm_rng_normal(WmRng *r);
 

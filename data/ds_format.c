@@ -113,19 +113,28 @@ void ds_shard_name(int index, char *out, size_t outsz) {
     snprintf(out, outsz, "shard-%05d", index);
 }
 
-void ds_shard_json(const DsShard *s, const char *name, WmBuf *out) {
-    wm_buf_printf(out, "{\"name\": \"%s\", \"first\": %lld, \"sequences\": %lld, \"files\": [",
-                  name, (long long)s->first, (long long)s->n);
+void ds_shard_json(const DsShard *s, const char *name, WmJsonW *w) {
+    wm_jw_obj(w);
+    wm_jw_key(w, "name"), wm_jw_str(w, name);
+    wm_jw_key(w, "first"), wm_jw_int(w, (long long)s->first);
+    wm_jw_key(w, "sequences"), wm_jw_int(w, (long long)s->n);
+    wm_jw_key(w, "files"), wm_jw_arr(w);
     for (int i = 0; i < s->nfiles; i++) {
         const DsFile *f = &s->files[i];
-        wm_buf_printf(out, "%s\n    {\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [",
-                      i ? "," : "", file_names[i], ds_dtype_numpy(f->dtype));
+        wm_jw_break(w, "\n    ");
+        wm_jw_obj(w);
+        wm_jw_key(w, "name"), wm_jw_str(w, file_names[i]);
+        wm_jw_key(w, "dtype"), wm_jw_str(w, ds_dtype_numpy(f->dtype));
+        wm_jw_key(w, "shape"), wm_jw_arr(w);
         for (int k = 0; k < f->ndim; k++)
-            wm_buf_printf(out, "%s%zu", k ? ", " : "", f->shape[k]);
-        wm_buf_printf(out, "], \"bytes\": %llu, \"crc32\": %lu}", (unsigned long long)f->bytes,
-                      (unsigned long)f->crc);
+            wm_jw_uint(w, f->shape[k]);
+        wm_jw_end(w);
+        wm_jw_key(w, "bytes"), wm_jw_uint(w, (unsigned long long)f->bytes);
+        wm_jw_key(w, "crc32"), wm_jw_uint(w, (unsigned long long)f->crc);
+        wm_jw_end(w);
     }
-    wm_buf_puts(out, "]}");
+    wm_jw_end(w);
+    wm_jw_end(w);
 }
 
 int ds_shard_parse(const WmJson *js, const DsShard *want, DsShard *out, char *err, size_t errsz) {

@@ -194,7 +194,9 @@ static int shard_write(Gen *g, const Task *t, const AgBatch *b, DsShard *rec, ch
         rc = ds_write_array(tmp, f, &rec->files[f], data[f], err, errsz);
     WmBuf js = {0};
     if (!rc) {
-        ds_shard_json(rec, name, &js);
+        WmJsonW w;
+        wm_jw_init(&w, &js);
+        ds_shard_json(rec, name, &w);
         wm_buf_puts(&js, "\n");
         char p[1300];
         snprintf(p, sizeof p, "%s/%s", tmp, DS_SHARD_RECORD);
@@ -448,7 +450,7 @@ static int probe_world(Gen *g, char *err, size_t errsz) {
                              ds_split_name(s), (long long)g->count[s],
                              s == DS_SPLIT_TRAIN ? "training" : "held-out", g->env.heldout);
     }
-    if (!rc && g->env.kind == ENV_KIND_SACCADE) g->dims.s = g->env.scene_size;
+    if (!rc) g->dims.s = g->spec.layout.scene_size; /* 0: no scene files */
     if (rc) {
         ag_destroy(ag);
         env_destroy(env);
@@ -458,15 +460,15 @@ static int probe_world(Gen *g, char *err, size_t errsz) {
     return rc;
 }
 
-/* Workers when gen.threads is 0. The saccade world is CPU work: one per core. An
- * objects3d world renders through its own farm of render threads, which on a CPU
+/* Workers when gen.threads is 0. A world without its own render threads (saccade) is
+ * CPU work: one per core. One with them (objects3d) renders through its own farm, which on a CPU
  * rasteriser already keeps every core busy, while the worker itself does a few per
  * cent of the work (agent steps) and its writer thread writes the files; two worlds of
  * one render thread each were slower on 2 cores than one world with two (bench gen
  * --threads 2 --render-threads 1), so one world. */
 static int auto_workers(const DsConfig *c) {
     int cores = wm_cpu_count();
-    if (c->env.kind != ENV_KIND_OBJECTS3D) return cores < 1 ? 1 : cores;
+    if (!env_traits(c->env.kind)->own_threads) return cores < 1 ? 1 : cores;
     return 1;
 }
 

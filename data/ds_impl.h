@@ -56,7 +56,7 @@ void ds_shard_layout(const DsDims *d, int64_t first, int64_t n, DsShard *out);
 void ds_shard_name(int index, char *out, size_t outsz);
 
 /* One shard as JSON (no trailing newline), as in shard.json and the manifest. */
-void ds_shard_json(const DsShard *s, const char *name, WmBuf *out);
+void ds_shard_json(const DsShard *s, const char *name, WmJsonW *w);
 /* Reads a shard's record from JSON into out and checks it against the expected
  * layout (dtypes and shapes, first and n); returns WM_OK or WM_ERR_FORMAT with the
  * reason in err. */

@@ -200,86 +200,97 @@ int ds_claim_folder(const char *dir, const DsConfig *cfg, const char *text, char
 
 /* ---- manifest ---- */
 
-static void json_names(WmBuf *out, const char *const *names, int n) {
-    wm_buf_puts(out, "[");
-    for (int i = 0; i < n; i++) {
-        if (i) wm_buf_puts(out, ", ");
-        wm_buf_json_str(out, names[i] ? names[i] : "");
-    }
-    wm_buf_puts(out, "]");
+static void json_names(WmJsonW *w, const char *const *names, int n) {
+    wm_jw_arr(w);
+    for (int i = 0; i < n; i++)
+        wm_jw_str(w, names[i] ? names[i] : "");
+    wm_jw_end(w);
 }
 
-static void json_config(WmBuf *out, const DsConfig *c) {
+static void json_config(WmJsonW *w, const DsConfig *c) {
     const WmCfgSchema *s = ds_config_schema();
-    wm_buf_puts(out, "{");
+    wm_jw_obj(w);
     for (int i = 0; i < s->nsections; i++) {
         const WmCfgSection *sec = &s->sections[i];
-        wm_buf_printf(out, "%s\n    \"%s\": {", i ? "," : "", sec->name);
+        wm_jw_break(w, "\n    ");
+        wm_jw_key(w, sec->name);
+        wm_jw_obj(w);
         for (int k = 0; k < sec->nfields; k++) {
             const WmCfgField *f = &sec->fields[k];
             const char *base = (const char *)c + sec->offset;
             char v[WM_CFG_STR_MAX + 8];
-            wm_buf_printf(out, "%s\"%s\": ", k ? ", " : "", f->key);
+            wm_jw_key(w, f->key);
             if (f->type == WM_CFG_STR) {
-                wm_buf_json_str(out, base + f->offset);
-            } else if (f->type == WM_CFG_ENUM) {
-                wm_cfg_format_value(f, base, v, sizeof v);
-                wm_buf_json_str(out, v);
+                wm_jw_str(w, base + f->offset);
             } else {
                 wm_cfg_format_value(f, base, v, sizeof v);
-                wm_buf_puts(out, v);
+                if (f->type == WM_CFG_ENUM)
+                    wm_jw_str(w, v);
+                else
+                    wm_jw_raw(w, v);
             }
         }
-        wm_buf_puts(out, "}");
+        wm_jw_end(w);
     }
-    wm_buf_puts(out, "}");
+    wm_jw_end(w);
 }
 
 int ds_write_manifest(const DsManifest *mf, const char *ini, char *err, size_t errsz) {
     WmBuf m = {0};
+    WmJsonW w;
+    wm_jw_init(&w, &m);
     const EnvSpec *sp = mf->spec;
     char kind[32];
     wm_cfg_enum_name(&EnvConfig_fields[0], mf->cfg->env.kind, kind, sizeof kind);
-    wm_buf_printf(
-        &m, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n  \"seed\": %d,\n  \"views\": %d,\n",
-        DS_FORMAT, DS_VERSION, mf->cfg->gen.seed, mf->dims->t);
-    wm_buf_printf(
-        &m,
-        "  \"env\": {\"kind\": \"%s\", \"height\": %d, \"width\": %d, \"channels\": %d, "
-        "\"action_dim\": %d, "
-        "\"latent_dim\": %d, \"n_classes\": %d, \"scene_size\": %d,\n    \"action_names\": ",
-        kind, sp->height, sp->width, sp->channels, sp->action_dim, sp->latent_dim, sp->n_classes,
-        mf->dims->s);
-    json_names(&m, sp->action_names, sp->action_dim);
-    wm_buf_puts(&m, ",\n    \"latent_names\": ");
-    json_names(&m, sp->latent_names, sp->latent_dim);
-    wm_buf_puts(&m, ",\n    \"classes\": ");
-    wm_buf_json_str(&m, sp->class_names_hint ? sp->class_names_hint : "");
-    wm_buf_printf(&m, "},\n  \"agent\": \"%s\",\n  \"splits\": {", mf->agent_kind);
+    wm_jw_obj(&w);
+    wm_jw_break(&w, "\n  "), wm_jw_key(&w, "format"), wm_jw_str(&w, DS_FORMAT);
+    wm_jw_break(&w, "\n  "), wm_jw_key(&w, "version"), wm_jw_int(&w, DS_VERSION);
+    wm_jw_break(&w, "\n  "), wm_jw_key(&w, "seed"), wm_jw_int(&w, mf->cfg->gen.seed);
+    wm_jw_break(&w, "\n  "), wm_jw_key(&w, "views"), wm_jw_int(&w, mf->dims->t);
+    wm_jw_break(&w, "\n  "), wm_jw_key(&w, "env"), wm_jw_obj(&w);
+    wm_jw_key(&w, "kind"), wm_jw_str(&w, kind);
+    wm_jw_key(&w, "height"), wm_jw_int(&w, sp->height);
+    wm_jw_key(&w, "width"), wm_jw_int(&w, sp->width);
+    wm_jw_key(&w, "channels"), wm_jw_int(&w, sp->channels);
+    wm_jw_key(&w, "action_dim"), wm_jw_int(&w, sp->action_dim);
+    wm_jw_key(&w, "latent_dim"), wm_jw_int(&w, sp->latent_dim);
+    wm_jw_key(&w, "n_classes"), wm_jw_int(&w, sp->n_classes);
+    wm_jw_key(&w, "scene_size"), wm_jw_int(&w, mf->dims->s);
+    wm_jw_break(&w, "\n    "), wm_jw_key(&w, "action_names");
+    json_names(&w, sp->action_names, sp->action_dim);
+    wm_jw_break(&w, "\n    "), wm_jw_key(&w, "latent_names");
+    json_names(&w, sp->latent_names, sp->latent_dim);
+    wm_jw_break(&w, "\n    "), wm_jw_key(&w, "classes");
+    wm_jw_str(&w, sp->class_names_hint ? sp->class_names_hint : "");
+    wm_jw_end(&w);
+    wm_jw_break(&w, "\n  "), wm_jw_key(&w, "agent"), wm_jw_str(&w, mf->agent_kind);
+    wm_jw_break(&w, "\n  "), wm_jw_key(&w, "splits"), wm_jw_obj(&w);
     int k = 0;
     for (int s = 0; s < DS_SPLITS; s++) {
         int64_t bytes = 0;
         for (int i = 0; i < mf->nshards[s]; i++)
             for (int f = 0; f < mf->recs[k + i].nfiles; f++)
                 bytes += (int64_t)mf->recs[k + i].files[f].bytes;
-        wm_buf_printf(&m,
-                      "%s\n    \"%s\": {\"sequences\": %lld, \"shard_size\": %d, \"bytes\": %lld, "
-                      "\"shards\": [",
-                      s ? "," : "", ds_split_name(s), (long long)mf->count[s], mf->cfg->gen.shard_size,
-                      (long long)bytes);
+        wm_jw_break(&w, "\n    "), wm_jw_key(&w, ds_split_name(s)), wm_jw_obj(&w);
+        wm_jw_key(&w, "sequences"), wm_jw_int(&w, (long long)mf->count[s]);
+        wm_jw_key(&w, "shard_size"), wm_jw_int(&w, mf->cfg->gen.shard_size);
+        wm_jw_key(&w, "bytes"), wm_jw_int(&w, (long long)bytes);
+        wm_jw_key(&w, "shards"), wm_jw_arr(&w);
         for (int i = 0; i < mf->nshards[s]; i++, k++) {
             char name[32];
             ds_shard_name(i, name, sizeof name);
-            wm_buf_puts(&m, i ? ",\n      " : "\n      ");
-            ds_shard_json(&mf->recs[k], name, &m);
+            wm_jw_break(&w, "\n      ");
+            ds_shard_json(&mf->recs[k], name, &w);
         }
-        wm_buf_puts(&m, "]}");
+        wm_jw_end(&w);
+        wm_jw_end(&w);
     }
-    wm_buf_puts(&m, "},\n  \"config\": ");
-    json_config(&m, mf->cfg);
-    wm_buf_puts(&m, ",\n  \"config_ini\": ");
-    wm_buf_json_str(&m, ini);
-    wm_buf_puts(&m, "\n}\n");
+    wm_jw_end(&w);
+    wm_jw_break(&w, "\n  "), wm_jw_key(&w, "config");
+    json_config(&w, mf->cfg);
+    wm_jw_break(&w, "\n  "), wm_jw_key(&w, "config_ini"), wm_jw_str(&w, ini);
+    wm_jw_break(&w, "\n"), wm_jw_end(&w);
+    wm_buf_puts(&m, "\n");
     char p[1100];
     wm_path_join(p, sizeof p, mf->dir, DS_MANIFEST);
     int rc = wm_write_file_atomic(p, m.data, m.len, err, errsz);

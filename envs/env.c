@@ -20,6 +20,7 @@ const EnvVtable *env_vtable(int kind) {
 }
 
 const char *env_kind_name(int kind) { return env_vtable(kind)->name; }
+const EnvTraits *env_traits(int kind) { return &env_vtable(kind)->traits; }
 
 Env *env_create(const EnvConfig *cfg, int lanes, char *err, size_t errsz) {
     if (lanes < 1 || lanes > 1 << 20) {
@@ -102,6 +103,16 @@ void env_compose_actions(const EnvConfig *cfg, int action_dim, const float *acti
 
 void env_relative_action(const EnvConfig *cfg, const float *from, const float *to, float *out) {
     env_vtable(cfg->kind)->relative(cfg, from, to, out);
+}
+
+int env_sample_state(const EnvConfig *cfg, WmRng *r, double *latent) {
+    const EnvVtable *vt = env_vtable(cfg->kind);
+    if (!vt->sample_state) return WM_ERR_ARG;
+    return vt->sample_state(cfg, r, latent);
+}
+
+void env_state_action(const EnvConfig *cfg, const double *from, const double *to, float *out) {
+    env_vtable(cfg->kind)->state_action(cfg, from, to, out);
 }
 
 int env_set_state(Env *e, int lane, const double *latent) {

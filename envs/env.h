@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/rng.h"
 
 /* [env] section. Keys for one world are ignored by the other; their help opens with
  * the world's name ("saccade: "), which is how saved run configs leave them out. */
@@ -57,8 +58,54 @@ enum { ENV_KIND_OBJECTS3D = 0, ENV_KIND_SACCADE = 1, ENV_KIND_COUNT };
 /* "objects3d" or "saccade"; kind in [0, ENV_KIND_COUNT). */
 const char *env_kind_name(int kind);
 
+/* Inhibition-of-return shapes, in the order of the [env] ior key. */
+enum { ENV_IOR_SQUARE = 0, ENV_IOR_DISC = 1, ENV_IOR_NONE = 2 };
+
 enum { ENV_SPLIT_TRAIN = 0, ENV_SPLIT_HELDOUT = 1 };
 #define ENV_MAX_DIM 16
+
+/* World families: the shape of a world's states and actions, which is all that agents
+ * (agents/, one file per family) and the front ends build on. A new world of an
+ * existing family needs no new agent.
+ *   ENV_FAMILY_OBJECT   an object turned (and moved, relit) before a camera: the action
+ *                       holds a relative rotation q_rel (w x y z), composed as a
+ *                       quaternion product, and optional translation and colour deltas,
+ *                       summed; the state holds the absolute quaternion (w >= 0) and the
+ *                       same parts; env_sample_state draws independent states.
+ *   ENV_FAMILY_GLIMPSE  an eye moving over a scene: state (y, x) and action (dy, dx) as
+ *                       shares of the scene side, on a grid of `grid` steps per side;
+ *                       env_scene gives each lane's scene and saliency map. */
+enum { ENV_FAMILY_OBJECT = 0, ENV_FAMILY_GLIMPSE = 1, ENV_FAMILY_COUNT };
+
+/* What holds for every Env of world `kind`, known without creating one: its family
+ * (whose action holds a rotation for ENV_FAMILY_OBJECT, which the front ends probe with
+ * an MLP), and whether it renders through its own pool of render threads (so that one
+ * generator worker keeps every core busy; otherwise a worker per core). */
+typedef struct {
+    int family;
+    int own_threads;
+} EnvTraits;
+const EnvTraits *env_traits(int kind);
+
+typedef struct {
+    int family; /* ENV_FAMILY_* */
+    /* object family: where each part sits in the action and in the latent (-1: absent) */
+    int act_rot, act_trans, act_color; /* 4, 3 and color_dim values */
+    int lat_rot, lat_trans, lat_color;
+    int color_dim;
+    /* glimpse family: grid steps per scene side (a power of two), scene side in pixels */
+    int grid, scene_size;
+} EnvLayout;
+
+/* Glimpse grids: the scene pixel (of s) holding grid coordinate k, and the grid
+ * coordinate nearest to the centre of pixel p (halves round up). */
+static inline int env_grid_pixel(int32_t k, int s, int grid) {
+    int p = (int)(((int64_t)k * s) / grid);
+    return p < s ? p : s - 1;
+}
+static inline int32_t env_grid_of_pixel(int p, int s, int grid) {
+    return (int32_t)(((int64_t)(2 * p + 1) * grid + s) / (2 * (int64_t)s));
+}
 
 typedef struct {
     int height, width, channels; /* observation pixels, uint8 HxWxC */
@@ -68,6 +115,7 @@ typedef struct {
     const char *action_names[ENV_MAX_DIM]; /* meaning of each action component */
     const char *latent_names[ENV_MAX_DIM];
     const char *class_names_hint; /* free text, e.g. "procedural shape family" */
+    EnvLayout layout;             /* the world's family and where things sit */
 } EnvSpec;
 
 typedef struct {
@@ -103,6 +151,12 @@ void env_latent(const Env *e, int lane, float *latent);
 void env_compose_actions(const EnvConfig *cfg, int action_dim, const float *actions, int n,
                          float *out);
 void env_relative_action(const EnvConfig *cfg, const float *from, const float *to, float *out);
+
+/* Object family: draws an absolute state (latent_dim doubles) the world's way from r
+ * (WM_ERR_ARG for a world without a sampler), and the action that takes state `from`
+ * to state `to` (doubles, as env_get_state gives them). */
+int env_sample_state(const EnvConfig *cfg, WmRng *r, double *latent);
+void env_state_action(const EnvConfig *cfg, const double *from, const double *to, float *out);
 
 /* A lane's absolute state (latent_dim doubles), for agents and viewers that place
  * views themselves. set returns WM_ERR_ARG (and changes nothing) for a state the

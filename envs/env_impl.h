@@ -6,6 +6,7 @@
 
 typedef struct {
     const char *name;
+    EnvTraits traits;
     /* Fills e->spec and e->impl; returns WM_OK or an error with the reason in err. */
     int (*create)(Env *e, const EnvConfig *cfg, char *err, size_t errsz);
     void (*destroy)(Env *e);
@@ -17,6 +18,8 @@ typedef struct {
     /* the action algebra and state placement of env.h */
     void (*compose)(const EnvConfig *cfg, int action_dim, const float *actions, int n, float *out);
     void (*relative)(const EnvConfig *cfg, const float *from, const float *to, float *out);
+    int (*sample_state)(const EnvConfig *cfg, WmRng *r, double *latent); /* may be NULL */
+    void (*state_action)(const EnvConfig *cfg, const double *from, const double *to, float *out);
     int (*set_state)(Env *e, int lane, const double *latent);
     void (*get_state)(const Env *e, int lane, double *latent);
     const char *(*class_name)(const Env *e, int label);

@@ -16,6 +16,8 @@
 #include "core/rng.h"
 #include "envs/env_impl.h"
 #include "envs/o3_shapes.h"
+#include "render/mesh.h"
+#include "render/scene.h"
 
 #define MESH_CACHE_BYTES ((size_t)256 << 20)
 #define MAX_OBJ_CLASSES  1024
@@ -481,6 +483,10 @@ static int o3_create(Env *e, const EnvConfig *cfg, char *err, size_t errsz) {
     if (o->lay.color >= 0)
         for (int i = 0; i < ENV_O3_COLOR_DIM; i++)
             s->action_names[o->lay.color + i] = act_color[i];
+    s->layout = (EnvLayout){.family = ENV_FAMILY_OBJECT, .act_rot = o->lay.rot,
+                            .act_trans = o->lay.trans, .act_color = o->lay.color,
+                            .lat_rot = ENV_O3_LAT_QW, .lat_trans = ENV_O3_LAT_TX,
+                            .lat_color = ENV_O3_LAT_FLOOR_HUE, .color_dim = ENV_O3_COLOR_DIM};
     s->class_names_hint = o->obj ? "OBJ class" : "procedural shape family";
     return WM_OK;
 }
@@ -606,6 +612,16 @@ static void o3_relative(const EnvConfig *cfg, const float *from, const float *to
     env_objects3d_relative_action(cfg, a, b, out);
 }
 
+static int o3_sample_state(const EnvConfig *cfg, WmRng *r, double *latent) {
+    env_objects3d_sample_latent(cfg, r, latent);
+    return WM_OK;
+}
+
+static void o3_state_action(const EnvConfig *cfg, const double *from, const double *to,
+                            float *out) {
+    env_objects3d_relative_action(cfg, from, to, out);
+}
+
 static int o3_set_state(Env *e, int lane, const double *latent) {
     return env_objects3d_set_latent(e, lane, latent);
 }
@@ -620,6 +636,7 @@ static const char *o3_class_name(const Env *e, int label) {
 
 const EnvVtable env_objects3d_vtable = {
     .name = "objects3d",
+    .traits = {.family = ENV_FAMILY_OBJECT, .own_threads = 1},
     .create = o3_create,
     .destroy = o3_destroy,
     .reset = o3_reset,
@@ -629,6 +646,8 @@ const EnvVtable env_objects3d_vtable = {
     .scene = NULL,
     .compose = o3_compose,
     .relative = o3_relative,
+    .sample_state = o3_sample_state,
+    .state_action = o3_state_action,
     .set_state = o3_set_state,
     .get_state = o3_get_state,
     .class_name = o3_class_name,

@@ -64,22 +64,6 @@ static void sac_free(Sac *sc) {
     wm_free(sc);
 }
 
-int64_t env_saccade_sample(const float *map, size_t count, double u) {
-    double total = 0;
-    for (size_t i = 0; i < count; i++)
-        total += map[i];
-    if (!(total > 0)) return -1;
-    double target = u * total, acc = 0;
-    int64_t last = -1;
-    for (size_t i = 0; i < count; i++) {
-        if (map[i] <= 0) continue;
-        acc += map[i];
-        last = (int64_t)i;
-        if (acc > target) return last;
-    }
-    return last; /* u * total at the very top of the rounding */
-}
-
 /* ---- Folder source ---------------------------------------------------------------- */
 
 typedef struct {
@@ -493,6 +477,9 @@ static int sac_create(Env *e, const EnvConfig *cfg, char *err, size_t errsz) {
     sp->action_names[1] = "dx";
     sp->latent_names[0] = "y";
     sp->latent_names[1] = "x";
+    sp->layout = (EnvLayout){.family = ENV_FAMILY_GLIMPSE, .act_rot = -1, .act_trans = -1,
+                             .act_color = -1, .lat_rot = -1, .lat_trans = -1, .lat_color = -1,
+                             .grid = ENV_SACCADE_GRID, .scene_size = sc->s};
     sp->class_names_hint = sc->source == ENV_SOURCE_PROCEDURAL
                                ? "procedural scene: the pair of part kinds it shows"
                            : sc->source == ENV_SOURCE_FOLDER ? "image sub-folder name"
@@ -525,7 +512,7 @@ static int sac_reset(Env *e, int lane, uint64_t seed, int split) {
         L->label = sc->cache_label[idx];
     }
     env_saliency(L->image, sc->s, sc->saliency, L->saliency, sc->work);
-    int64_t p = env_saccade_sample(L->saliency, s2, wm_rng_uniform(&rng));
+    int64_t p = wm_rng_pick(L->saliency, s2, wm_rng_uniform(&rng));
     WM_ASSERT(p >= 0);
     L->k[0] = env_saccade_grid_of_pixel((int)(p / sc->s), sc->s);
     L->k[1] = env_saccade_grid_of_pixel((int)(p % sc->s), sc->s);
@@ -612,6 +599,13 @@ static void sac_relative(const EnvConfig *cfg, const float *from, const float *t
     out[1] = to[1] - from[1];
 }
 
+static void sac_state_action(const EnvConfig *cfg, const double *from, const double *to,
+                             float *out) {
+    (void)cfg;
+    out[0] = (float)(to[0] - from[0]);
+    out[1] = (float)(to[1] - from[1]);
+}
+
 /* The fixation (y, x) / S, rounded to the grid and clamped into [0, 1]. */
 static int sac_set_state(Env *e, int lane, const double *latent) {
     if (!isfinite(latent[0]) || !isfinite(latent[1]) || fabs(latent[0]) > 2 || fabs(latent[1]) > 2)
@@ -628,6 +622,7 @@ static void sac_get_state(const Env *e, int lane, double *latent) {
 
 const EnvVtable env_saccade_vtable = {
     .name = "saccade",
+    .traits = {.family = ENV_FAMILY_GLIMPSE, .own_threads = 0},
     .create = sac_create,
     .destroy = sac_destroy,
     .reset = sac_reset,
@@ -637,6 +632,8 @@ const EnvVtable env_saccade_vtable = {
     .scene = sac_scene,
     .compose = sac_compose,
     .relative = sac_relative,
+    .sample_state = NULL,
+    .state_action = sac_state_action,
     .set_state = sac_set_state,
     .get_state = sac_get_state,
     .class_name = env_saccade_class_name,

@@ -27,24 +27,18 @@
 
 /* Saliency methods, in the order of the [env] saliency key. */
 enum { ENV_SALIENCY_CONTRAST = 0, ENV_SALIENCY_SPECTRAL = 1, ENV_SALIENCY_UNIFORM = 2 };
-/* Inhibition-of-return shapes, in the order of the [env] ior key. */
-enum { ENV_IOR_SQUARE = 0, ENV_IOR_DISC = 1, ENV_IOR_NONE = 2 };
 /* Scene sources, in the order of the [env] source key. */
 enum { ENV_SOURCE_PROCEDURAL = 0, ENV_SOURCE_OBJECTS3D = 1, ENV_SOURCE_FOLDER = 2 };
 
 /* The scene pixel holding grid coordinate k (in [0, S-1]). */
 static inline int env_saccade_pixel(int32_t k, int s) {
-    int p = (int)(((int64_t)k * s) / ENV_SACCADE_GRID);
-    return p < s ? p : s - 1;
+    return env_grid_pixel(k, s, ENV_SACCADE_GRID);
 }
 /* The grid coordinate nearest to the centre of pixel p (halves round up). */
 static inline int32_t env_saccade_grid_of_pixel(int p, int s) {
-    return (int32_t)(((int64_t)(2 * p + 1) * ENV_SACCADE_GRID + s) / (2 * (int64_t)s));
+    return env_grid_of_pixel(p, s, ENV_SACCADE_GRID);
 }
 
-/* Index i with probability map[i] / sum(map) for u uniform in [0, 1) (inverse CDF,
- * accumulated in double in index order); -1 when the map has no mass. */
-int64_t env_saccade_sample(const float *map, size_t count, double u);
 
 /* Samples an n x n glimpse of the f x f window of `image` (s x s x 3, uint8) centred at
  * (y, x) in scene pixel coordinates (see above). Output pixel (i, j) takes the point

@@ -9,7 +9,7 @@
 
 /* Vertices carry a position, a unit normal and an RGBA colour; triangles index them
  * counter-clockwise seen from outside. */
-typedef struct {
+typedef struct RdMesh {
     float *pos;    /* 3 per vertex */
     float *nrm;    /* 3 per vertex */
     uint8_t *rgba; /* 4 per vertex */

@@ -26,7 +26,7 @@
 #define RD_SPOT_OUTER_DEG 24.0f
 #define RD_SPOT_INNER_DEG 14.0f
 
-typedef struct {
+typedef struct RdView {
     uint64_t mesh_key;  /* names the mesh in the GPU cache: equal keys, equal meshes */
     const RdMesh *mesh; /* CPU data (used when the key is not resident); NULL: no object */
     float rot[9];       /* object rotation, row-major (object to world) */

@@ -7,9 +7,9 @@
 
 #include "core/json.h"
 
-int cli_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
+int run_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
 
-int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliArgs *out, const char *usage) {
+int run_args_parse(int argc, char **argv, const RunFlag *flags, int want_config, RunArgs *out, const char *usage) {
     memset(out, 0, sizeof *out);
     const char *cmd = argv[0];
     for (int i = 1; i < argc; i++) {
@@ -27,12 +27,12 @@ int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliA
     }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is_help(a)) {
+        if (run_is_help(a)) {
             fputs(usage, stdout);
             return -1;
         }
         if (a[0] == '-' && a[1] == '-') {
-            const CliFlag *f = NULL;
+            const RunFlag *f = NULL;
             for (int k = 0; flags && flags[k].name; k++)
                 if (!strcmp(flags[k].name, a)) f = &flags[k];
             if (!f) {
@@ -77,7 +77,23 @@ int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliA
     return 0;
 }
 
-int cli_parse_int(const char *cmd, const char *s, const char *what, int lo, int *out) {
+int run_flag_pair(const char *cmd, int argc, char **argv, int *i, const char **flag,
+                  const char **value, void (*usage)(FILE *)) {
+    const char *a = argv[*i];
+    if (run_is_help(a)) {
+        usage(stdout);
+        return -1;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "seqjepa %s: '%s' needs a value\n", cmd, a);
+        return 2;
+    }
+    *flag = a;
+    *value = argv[++*i];
+    return 0;
+}
+
+int run_parse_int(const char *cmd, const char *s, const char *what, int lo, int *out) {
     char *end;
     long x = strtol(s, &end, 10);
     if (end == s || *end || x < lo || x > 1000000000) {
@@ -93,7 +109,7 @@ static size_t own_prefix(const char *s, const char *word, size_t n) {
     return n && !strncmp(s, word, n) && s[n] == ':' && s[n + 1] == ' ' ? n + 2 : 0;
 }
 
-void cli_error(const char *cmd, const char *msg) {
+void run_error(const char *cmd, const char *msg) {
     const char *last = strrchr(cmd, ' ');
     last = last ? last + 1 : cmd;
     size_t skip = own_prefix(msg, cmd, strlen(cmd));

@@ -3,35 +3,43 @@
 #ifndef RUN_ARGS_H
 #define RUN_ARGS_H
 
+#include <stdio.h>
+
 typedef struct {
     const char *name;  /* "--ckpt" */
     int takes_value;   /* 1: "--ckpt FILE" */
     const char **value; /* where the value goes (or "1" for a switch) */
-} CliFlag;
+} RunFlag;
 
 typedef struct {
     const char *config; /* first positional argument, if wanted */
     char *over[256];
     int n_over;
     char data_over[1100]; /* "train.data=DIR" made from the shorthand "data=DIR" */
-} CliArgs;
+} RunArgs;
 
 /* Parses argv[1..]: flags from the table, "section.key=value" overrides (and the
  * shorthand "data=DIR" for train.data), one positional config when want_config.
  * On a usage error prints it with `usage` to stderr and returns 2; on --help prints
  * usage to stdout and returns -1; otherwise 0. */
-int cli_parse(int argc, char **argv, const CliFlag *flags, int want_config, CliArgs *out, const char *usage);
+int run_args_parse(int argc, char **argv, const RunFlag *flags, int want_config, RunArgs *out, const char *usage);
 
 /* True when argv[i] is -h or --help. */
-int cli_is_help(const char *arg);
+int run_is_help(const char *arg);
+
+/* For commands that take "--flag VALUE" pairs alone: the pair at argv[*i], *i left on
+ * the value. Returns 0 with *flag and *value; -1 after usage(stdout) for -h/--help;
+ * 2 after "seqjepa CMD: 'FLAG' needs a value" on stderr. */
+int run_flag_pair(const char *cmd, int argc, char **argv, int *i, const char **flag,
+                  const char **value, void (*usage)(FILE *));
 
 /* Parses flag value s as an integer in [lo, 1e9] into *out; otherwise prints
  * "seqjepa CMD: WHAT 's' must be an integer >= LO" to stderr and returns 2. */
-int cli_parse_int(const char *cmd, const char *s, const char *what, int lo, int *out);
+int run_parse_int(const char *cmd, const char *s, const char *what, int lo, int *out);
 
 /* Prints "seqjepa CMD: MSG" to stderr. A message that already opens with the command's
  * name ("view: no display", from the library behind `seqjepa view` or `seqjepa bench
  * view`) keeps one prefix, not "view: view:". */
-void cli_error(const char *cmd, const char *msg);
+void run_error(const char *cmd, const char *msg);
 
 #endif

@@ -230,7 +230,7 @@ int pl_check_shape(const SjModel *m, const EnvSpec *sp, const char *what, char *
 }
 
 static SjEvalSpec eval_spec(const RunConfig *rc, const PlEvalData *d) {
-    return (SjEvalSpec){.m_max = rc->eval.m_max, .cum_dim = d->spec.action_dim, .mlp = rc->env.kind == ENV_KIND_OBJECTS3D,
+    return (SjEvalSpec){.m_max = rc->eval.m_max, .cum_dim = d->spec.action_dim, .mlp = env_traits(rc->env.kind)->family == ENV_FAMILY_OBJECT,
                         .mlp_hidden = rc->eval.mlp_hidden, .mlp_epochs = rc->eval.mlp_epochs,
                         .seed = (uint64_t)rc->eval.seed};
 }

@@ -264,12 +264,44 @@ static void test_queue_signal(void) {
     wm_signals_reset();
 }
 
+/* The writer: commas, breaks, escaping, shortest reals, and a document the reader
+ * takes back with the same values. */
+static void test_json_write(void) {
+    WmBuf b = {0};
+    WmJsonW w;
+    wm_jw_init(&w, &b);
+    wm_jw_obj(&w);
+    wm_jw_break(&w, "\n  "), wm_jw_key(&w, "s"), wm_jw_str(&w, "a\"b\n");
+    wm_jw_key(&w, "n"), wm_jw_arr(&w);
+    wm_jw_int(&w, -3), wm_jw_uint(&w, 18446744073709551615ull), wm_jw_real(&w, 0.1);
+    wm_jw_real(&w, 1.0 / 0.0), wm_jw_raw(&w, "2.500000");
+    wm_jw_end(&w);
+    wm_jw_break(&w, "\n  "), wm_jw_key(&w, "e"), wm_jw_obj(&w), wm_jw_end(&w);
+    wm_jw_key(&w, "a"), wm_jw_arr(&w), wm_jw_end(&w);
+    wm_jw_break(&w, "\n"), wm_jw_end(&w);
+    const char *want = "{\n  \"s\": \"a\\\"b\\n\", \"n\": [-3, 18446744073709551615, 0.1, null, "
+                       "2.500000],\n  \"e\": {}, \"a\": []\n}";
+    CHECK(!strcmp(b.data, want), "%s", b.data);
+    char err[256];
+    WmJson *js = wm_json_parse(b.data, b.len, err, sizeof err);
+    CHECK(js != NULL, "%s", err);
+    if (js) {
+        const WmJson *n = wm_json_get(js, "n");
+        CHECK(n && n->len == 5 && wm_json_at(n, 2)->num == 0.1 && wm_json_at(n, 3)->type == WM_JSON_NULL,
+              "array read back");
+        CHECK(!strcmp(wm_json_get(js, "s")->str, "a\"b\n"), "string read back");
+        wm_json_free(js);
+    }
+    wm_buf_free(&b);
+}
+
 int main(void) {
     test_queue_signal();
     test_rng();
     test_alloc();
     test_pool();
     test_json();
+    test_json_write();
     test_fs_png();
     test_quat();
     return TEST_DONE();

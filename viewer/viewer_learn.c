@@ -359,7 +359,7 @@ static void *train_main(void *arg) {
 /* ---------------------------------------------------------------- analysis */
 
 static WmColor latent_color(const RvLearner *l, const float *lat) {
-    if (l->w.env.kind == ENV_KIND_OBJECTS3D) {
+    if (env_traits(l->w.env.kind)->family == ENV_FAMILY_OBJECT) {
         double q[4] = {lat[0], lat[1], lat[2], lat[3]};
         wm_quat_normalize(q);
         return wm_colormap(wm_quat_angle(q) / M_PI);
