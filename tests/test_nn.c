@@ -10,25 +10,11 @@
 #include "core/safetensors.h"
 #include "nn/nn.h"
 #include "tests/test.h"
+#include "tests/test_nn_util.h"
 
 static WmRng rng;
 
-static float *rnd(size_t n, double scale) {
-    float *x = wm_new(float, n);
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)(scale * wm_rng_normal(&rng));
-    return x;
-}
-
-/* max |a - b| / max |b|: the error relative to the tensor's scale. */
-static double rel_err(const float *a, const float *b, size_t n) {
-    double d = 0, s = 0;
-    for (size_t i = 0; i < n; i++) {
-        d = fmax(d, fabs((double)a[i] - b[i]));
-        s = fmax(s, fabs((double)b[i]));
-    }
-    return s > 0 ? d / s : d;
-}
+static float *rnd(size_t n, double scale) { return test_randn(&rng, n, scale); }
 
 static void blas_vs_naive_conv(NnConv2d d, int bias) {
     size_t nx = (size_t)d.ci * d.n * d.h * d.w, nw = (size_t)d.co * d.ci * d.kh * d.kw;
@@ -49,8 +35,8 @@ static void blas_vs_naive_conv(NnConv2d d, int bias) {
     char what[96];
     snprintf(what, sizeof what, "conv n%d %dx%d %dx%d/%d pad %d %d->%d", d.n, d.h, d.w, d.kh, d.kw,
              d.stride, d.pad, d.ci, d.co);
-    double eo = rel_err(o1, o2, no), ex = rel_err(dx1, dx2, nx), ew = rel_err(dw1, dw2, nw);
-    double eb = bias ? rel_err(db1, db2, (size_t)d.co) : 0;
+    double eo = test_rel_err(o1, o2, no), ex = test_rel_err(dx1, dx2, nx), ew = test_rel_err(dw1, dw2, nw);
+    double eb = bias ? test_rel_err(db1, db2, (size_t)d.co) : 0;
     CHECK(eo < 1e-5, "%s: forward rel err %.3g", what, eo);
     CHECK(ex < 1e-5, "%s: din rel err %.3g", what, ex);
     CHECK(ew < 1e-5, "%s: dw rel err %.3g", what, ew);
@@ -74,8 +60,8 @@ static void blas_vs_naive_linear(int n, int fi, int fo, int bias) {
     nn_linear_forward_naive(o2, x, w, bias ? b : NULL, n, fi, fo);
     nn_linear_backward(dx1, dw1, bias ? db1 : NULL, g, x, w, n, fi, fo);
     nn_linear_backward_naive(dx2, dw2, bias ? db2 : NULL, g, x, w, n, fi, fo);
-    double eo = rel_err(o1, o2, (size_t)n * fo), ex = rel_err(dx1, dx2, (size_t)n * fi);
-    double ew = rel_err(dw1, dw2, (size_t)fo * fi), eb = rel_err(db1, db2, (size_t)fo);
+    double eo = test_rel_err(o1, o2, (size_t)n * fo), ex = test_rel_err(dx1, dx2, (size_t)n * fi);
+    double ew = test_rel_err(dw1, dw2, (size_t)fo * fi), eb = test_rel_err(db1, db2, (size_t)fo);
     CHECK(eo < 1e-5 && ex < 1e-5 && ew < 1e-5 && eb < 1e-5,
           "linear %d x %d -> %d: rel err out %.3g din %.3g dw %.3g db %.3g", n, fi, fo, eo, ex, ew,
           eb);

@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "nn/nn.h"
 #include "tests/test.h"
+#include "tests/test_nn_util.h"
 
 /* Stated tolerances (max |error| / max |reference|). fp32: the own GEMM sums in
  * float in a different order than the double reference. bf16: each input carries a
@@ -23,21 +24,7 @@
 
 static WmRng rng;
 
-static float *rnd(size_t n, double scale) {
-    float *x = wm_new(float, n);
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)(scale * wm_rng_normal(&rng));
-    return x;
-}
-
-static double rel_err(const float *a, const float *b, size_t n) {
-    double d = 0, s = 0;
-    for (size_t i = 0; i < n; i++) {
-        d = fmax(d, fabs((double)a[i] - b[i]));
-        s = fmax(s, fabs((double)b[i]));
-    }
-    return s > 0 ? d / s : d;
-}
+static float *rnd(size_t n, double scale) { return test_randn(&rng, n, scale); }
 
 /* Largest relative error over the elements beyond the C block (the padding of ldc
  * must be untouched). */
@@ -71,14 +58,14 @@ static void one_shape(int ta, int tb, int m, int n, int k, float alpha, float be
     nn_set_gemm_path(NN_GEMM_OWN);
     memcpy(got, c0, nc * sizeof *c0);
     nn_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, got, ldc);
-    double e = rel_err(got, ref, nc);
+    double e = test_rel_err(got, ref, nc);
     CHECK(e < TOL_F32, "own fp32 %s: rel err %.3g", what, e);
     CHECK(outside_untouched(got, c0, m, n, ldc), "own fp32 %s: C beyond n untouched", what);
     /* the same through OpenBLAS, as a control for the tolerance */
     nn_set_gemm_path(NN_GEMM_BLAS);
     memcpy(got, c0, nc * sizeof *c0);
     nn_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, got, ldc);
-    double eb = rel_err(got, ref, nc);
+    double eb = test_rel_err(got, ref, nc);
     CHECK(eb < TOL_F32, "OpenBLAS %s: rel err %.3g", what, eb);
     nn_set_gemm_path(NN_GEMM_AUTO);
     char err[256];
@@ -86,7 +73,7 @@ static void one_shape(int ta, int tb, int m, int n, int k, float alpha, float be
         memcpy(got, c0, nc * sizeof *c0);
         nn_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, got, ldc);
         nn_set_precision(NN_PREC_FP32, err, sizeof err);
-        e = rel_err(got, ref, nc);
+        e = test_rel_err(got, ref, nc);
         CHECK(e < TOL_BF16, "bf16 %s vs float: rel err %.3g", what, e);
         CHECK(e > 1e-5 || k == 1, "bf16 %s differs from float (rel err %.3g): the products are bf16", what, e);
         CHECK(outside_untouched(got, c0, m, n, ldc), "bf16 %s: C beyond n untouched", what);
@@ -97,7 +84,7 @@ static void one_shape(int ta, int tb, int m, int n, int k, float alpha, float be
         round_all(br, nb);
         memcpy(rr, c0, nc * sizeof *c0);
         nn_gemm_naive(ta, tb, m, n, k, alpha, ar, lda, br, ldb, beta, rr, ldc);
-        e = rel_err(got, rr, nc);
+        e = test_rel_err(got, rr, nc);
         CHECK(e < TOL_F32, "bf16 %s vs the reference on rounded inputs: rel err %.3g", what, e);
         wm_free(ar);
         wm_free(br);
@@ -151,7 +138,7 @@ static void conv_bf16(NnConv2d d) {
         nn_conv2d_backward(dx[p], dw[p], db[p], dout, x, w, &d, scratch);
     }
     nn_set_precision(NN_PREC_FP32, err, sizeof err);
-    double eo = rel_err(o[1], o[0], no), ex = rel_err(dx[1], dx[0], ni), ew = rel_err(dw[1], dw[0], nw);
+    double eo = test_rel_err(o[1], o[0], no), ex = test_rel_err(dx[1], dx[0], ni), ew = test_rel_err(dw[1], dw[0], nw);
     CHECK(eo < TOL_BF16 && ex < TOL_BF16 && ew < TOL_BF16,
           "conv %d->%d k%d s%d %dx%d n%d bf16 vs fp32: out %.3g, din %.3g, dw %.3g", d.ci, d.co, d.kh, d.stride, d.h,
           d.w, d.n, eo, ex, ew);
@@ -182,8 +169,8 @@ static void linear_bf16(int n, int fi, int fo) {
         nn_linear_backward(dx[p], dw[p], NULL, dout, x, w, n, fi, fo);
     }
     nn_set_precision(NN_PREC_FP32, err, sizeof err);
-    double eo = rel_err(o[1], o[0], (size_t)n * fo), ex = rel_err(dx[1], dx[0], (size_t)n * fi),
-           ew = rel_err(dw[1], dw[0], (size_t)fo * fi);
+    double eo = test_rel_err(o[1], o[0], (size_t)n * fo), ex = test_rel_err(dx[1], dx[0], (size_t)n * fi),
+           ew = test_rel_err(dw[1], dw[0], (size_t)fo * fi);
     CHECK(eo < TOL_BF16 && ex < TOL_BF16 && ew < TOL_BF16, "linear %d x %d -> %d bf16 vs fp32: out %.3g, din %.3g, dw %.3g",
           n, fi, fo, eo, ex, ew);
     printf("linear %d x %d -> %d, bf16 vs fp32 rel err: out %.2g, din %.2g, dw %.2g\n", n, fi, fo, eo, ex, ew);

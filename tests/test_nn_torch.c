@@ -12,6 +12,7 @@
 #include "core/safetensors.h"
 #include "nn/nn.h"
 #include "tests/test.h"
+#include "tests/test_nn_util.h"
 
 #define TOL 1e-4
 
@@ -19,12 +20,7 @@ static WmRng rng;
 static double worst;
 static char worst_name[160];
 
-static float *rnd(size_t n, double scale) {
-    float *x = wm_new(float, n);
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)(scale * wm_rng_normal(&rng));
-    return x;
-}
+static float *rnd(size_t n, double scale) { return test_randn(&rng, n, scale); }
 
 /* Every tensor away from the constants it starts at, so that every path carries
  * gradient (zero_init_residual would otherwise zero whole branches). */
