@@ -1,7 +1,9 @@
 /* `seqjepa bench pathint`: the scripted path-integration benchmark. Trains each
  * variant on the same data stream (per seed), evaluates all of them on the same
- * held-out sequences and closed loops, adds the oracle, and writes report.json,
- * report.md and PNG figures drawn by the program. */
+ * held-out sequences beside the controls (random init, noise, chance, the supervised
+ * pose bound when recorded, the oracle), and writes report.json, report.md and PNG
+ * figures drawn by the program. Path integration is next-view retrieval by the
+ * model's own predictor (model/sj_pathint.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,23 +28,27 @@ static const char *usage =
     "For each of bench.seeds seeds, trains every variant of bench.variants on the same\n"
     "data stream (seqjepa-m1 / seqjepa-m3: with actions, M_train 1 / 3; no-action: no\n"
     "action conditioning; no-ema; seqjepa: the config as is), adds a randomly initialised\n"
-    "encoder (random) and the oracle (the cumulative action regressed from the true\n"
-    "actions alone), and evaluates all on the same held-out sequences: top-1 from z and\n"
-    "z_AGG, equivariance R^2, path-integration R^2 for M = 1..eval.m_max with the\n"
-    "zero-action and zero-feature ablations, and the error on closed loops (cumulative\n"
-    "action = identity at M = 2 bench.loop_len). --ckpt evaluates a trained checkpoint\n"
-    "(with random and oracle for reference) instead of training.\n"
-    "Writes DIR/report.json, DIR/report.md, DIR/r2_vs_m.png, DIR/loss.png,\n"
+    "model (random) and the oracle (true poses in place of features), and evaluates all\n"
+    "on the same held-out sequences beside noise and chance: top-1 from z and z_AGG, the\n"
+    "pose probe (ridge from z to each view's pose), equivariance R^2, and the\n"
+    "path-integration test: next-view retrieval by the model's own predictor after M =\n"
+    "1..eval.retr_m_max observed views and a_M, the true view M+1 among eval.retr_k other\n"
+    "views of the same object (same lights) at independent poses (top-1, chance\n"
+    "1/(retr_k+1)), with the score of copying the last view. eval.supervised_pose adds\n"
+    "a recorded supervised pose bound as a row. --ckpt evaluates a trained checkpoint\n"
+    "(with the controls) instead of training.\n"
+    "Writes DIR/report.json, DIR/report.md, DIR/retrieval.png, DIR/loss.png,\n"
     "DIR/pca_z.png, DIR/pca_zagg.png; training runs go to DIR/runs/.\n";
 
-#define MAX_VARIANTS 8
+#define MAX_VARIANTS 10
 #define MAX_SEEDS 100
+
+enum { V_TRAINED, V_CKPT, V_RANDOM, V_ORACLE, V_NOISE, V_CHANCE, V_SUPERVISED, V_ACTION_ONLY };
 
 typedef struct {
     char name[32];
-    int trained, oracle, is_ckpt;
+    int kind;
     SjEvalResult res[MAX_SEEDS];
-    double oracle_r2[MAX_SEEDS][SJ_EVAL_MAX_M + 1];
     char run_dir[MAX_SEEDS][1100];
 } Variant;
 
@@ -68,20 +74,18 @@ static double std_of(const double *v, int n) {
     return sqrt(s / (n - 1));
 }
 
-/* One metric of one variant across seeds. */
-typedef double (*Getter)(const Variant *v, int seed, int M);
-static double g_top1_z(const Variant *v, int s, int M) { return v->res[s].top1_z; }
-static double g_top1_agg(const Variant *v, int s, int M) { return v->res[s].top1_agg[M]; }
-static double g_equiv(const Variant *v, int s, int M) { return v->res[s].equiv_r2; }
-static double g_pi(const Variant *v, int s, int M) { return v->oracle ? v->oracle_r2[s][M] : v->res[s].pi_r2[M]; }
-static double g_pi_za(const Variant *v, int s, int M) { return v->res[s].pi_r2_zero_act[M]; }
-static double g_pi_zf(const Variant *v, int s, int M) { return v->res[s].pi_r2_zero_feat[M]; }
-static double g_loop(const Variant *v, int s, int M) { return v->res[s].loop_err; }
-static double g_open(const Variant *v, int s, int M) { return v->res[s].open_err; }
+/* One metric of one variant across seeds (NaN where the variant does not measure it). */
+typedef double (*Getter)(const SjEvalResult *r, int M);
+static double g_top1_z(const SjEvalResult *r, int M) { return (void)M, r->top1_z; }
+static double g_top1_agg(const SjEvalResult *r, int M) { return M <= r->m_max ? r->top1_agg[M] : NAN; }
+static double g_pose(const SjEvalResult *r, int M) { return (void)M, r->pose_r2; }
+static double g_equiv(const SjEvalResult *r, int M) { return (void)M, r->equiv_r2; }
+static double g_retr(const SjEvalResult *r, int M) { return M <= r->retr_m_max ? r->retr_top1[M] : NAN; }
+static double g_copy(const SjEvalResult *r, int M) { return M <= r->retr_m_max ? r->retr_copy[M] : NAN; }
 
 static void stats(const Variant *v, int seeds, Getter g, int M, double *mean, double *sd) {
     double x[MAX_SEEDS];
-    for (int s = 0; s < seeds; s++) x[s] = g(v, s, M);
+    for (int s = 0; s < seeds; s++) x[s] = g(&v->res[s], M);
     *mean = mean_of(x, seeds);
     *sd = std_of(x, seeds);
 }
@@ -89,65 +93,56 @@ static void stats(const Variant *v, int seeds, Getter g, int M, double *mean, do
 static void md_cell(WmBuf *md, const Variant *v, int seeds, Getter g, int M) {
     double m, sd;
     stats(v, seeds, g, M, &m, &sd);
-    if (seeds > 1) wm_buf_printf(md, " %.3f ± %.3f |", m, sd);
+    if (!isfinite(m)) wm_buf_puts(md, " – |");
+    else if (seeds > 1) wm_buf_printf(md, " %.3f ± %.3f |", m, sd);
     else wm_buf_printf(md, " %.3f |", m);
 }
 
 static void json_metric(WmBuf *js, const char *key, const Variant *v, int seeds, Getter g, int M, int last) {
     double m, sd;
     stats(v, seeds, g, M, &m, &sd);
-    wm_buf_printf(js, "\"%s\": {\"mean\": %.6f, \"std\": %.6f}%s", key, m, sd, last ? "" : ", ");
+    if (isfinite(m)) wm_buf_printf(js, "\"%s\": {\"mean\": %.6f, \"std\": %.6f}%s", key, m, sd, last ? "" : ", ");
+    else wm_buf_printf(js, "\"%s\": null%s", key, last ? "" : ", ");
 }
 
-static int figures(const char *dir, Variant *vs, int nv, int seeds, int m_max, const PlEvalData *d0, int rot,
+static int figures(const char *dir, Variant *vs, int nv, int seeds, int rm, const PlEvalData *d0, int rot,
                    const char *ylab_pca, char *err, size_t errsz) {
     WmFont *f = wm_font_load(NULL, 13, err, errsz);
     if (!f) return WM_ERR_IO;
     WmColor white = {255, 255, 255};
     int rc = WM_OK;
-    /* R^2 against M with the ablations. */
+    /* Retrieval top-1 against M, every row of the table. */
     WmCanvas c;
     wm_canvas_init(&c, 760, 480, white);
     WmPlot p;
-    wm_plot_begin(&p, &c, f, 70, 40, 640, 370, 0.8, m_max + 0.2, -0.2, 1.05,
-                  "path-integration R^2 (solid); actions zeroed (thin); features zeroed (dots)", "M (observed views)", "R^2");
+    wm_plot_begin(&p, &c, f, 70, 40, 640, 370, 0.8, rm + 0.2, 0, 1.05,
+                  "next-view retrieval top-1 (solid); copying view M (thin)", "M (observed views)", "top-1");
     double xs[SJ_EVAL_MAX_M + 1], ys[SJ_EVAL_MAX_M + 1];
     for (int i = 0; i < nv; i++) {
-        for (int M = 1; M <= m_max; M++) {
-            double sd;
-            xs[M - 1] = M;
-            stats(&vs[i], seeds, g_pi, M, &ys[M - 1], &sd);
-            ys[M - 1] = fmax(ys[M - 1], -0.2);
+        for (int pass = 0; pass < 2; pass++) {
+            int n = 0;
+            for (int M = 1; M <= rm; M++) {
+                double m, sd;
+                stats(&vs[i], seeds, pass ? g_copy : g_retr, M, &m, &sd);
+                if (isfinite(m)) xs[n] = M, ys[n++] = m;
+            }
+            if (n) wm_plot_series(&p, xs, ys, n, wm_palette(i), pass ? 1 : 2, pass ? 0 : 1, pass ? NULL : vs[i].name);
         }
-        wm_plot_series(&p, xs, ys, m_max, wm_palette(i), 2, 1, vs[i].name);
-        if (vs[i].oracle) continue;
-        for (int M = 1; M <= m_max; M++) {
-            double sd;
-            stats(&vs[i], seeds, g_pi_za, M, &ys[M - 1], &sd);
-            ys[M - 1] = fmax(ys[M - 1], -0.2);
-        }
-        wm_plot_series(&p, xs, ys, m_max, wm_palette(i), 1, 0, NULL);
-        for (int M = 1; M <= m_max; M++) {
-            double sd;
-            stats(&vs[i], seeds, g_pi_zf, M, &ys[M - 1], &sd);
-            ys[M - 1] = fmax(ys[M - 1], -0.2);
-        }
-        wm_plot_series(&p, xs, ys, m_max, wm_palette(i), 0, 1, NULL);
     }
-    rc = rpt_save_png(&c, dir, "r2_vs_m.png", err, errsz);
+    rc = rpt_save_png(&c, dir, "retrieval.png", err, errsz);
     wm_canvas_free(&c);
     /* Loss curves of the trained variants (first seed). */
     if (!rc) {
         enum { CAP = 100000 };
         double *st = wm_new(double, CAP), *ls = wm_new(double, CAP), ymax = 0.01, xmax = 1;
         for (int i = 0; i < nv; i++) {
-            int n = vs[i].trained ? rpt_read_loss(vs[i].run_dir[0], st, ls, CAP) : 0;
+            int n = vs[i].kind == V_TRAINED ? rpt_read_loss(vs[i].run_dir[0], st, ls, CAP) : 0;
             for (int k = 0; k < n; k++) ymax = fmax(ymax, ls[k]), xmax = fmax(xmax, st[k]);
         }
         wm_canvas_init(&c, 760, 420, white);
         wm_plot_begin(&p, &c, f, 70, 40, 640, 310, 0, xmax, 0, ymax * 1.05, "training loss (1 - cos), seed 1", "step", "loss");
         for (int i = 0; i < nv; i++) {
-            int n = vs[i].trained ? rpt_read_loss(vs[i].run_dir[0], st, ls, CAP) : 0;
+            int n = vs[i].kind == V_TRAINED ? rpt_read_loss(vs[i].run_dir[0], st, ls, CAP) : 0;
             if (n) wm_plot_series(&p, st, ls, n, wm_palette(i), 2, 0, vs[i].name);
         }
         rc = rpt_save_png(&c, dir, "loss.png", err, errsz);
@@ -155,10 +150,12 @@ static int figures(const char *dir, Variant *vs, int nv, int seeds, int m_max, c
         wm_free(st), wm_free(ls);
     }
     /* PCA of z coloured by rotation angle / fixation, and of z_AGG coloured by class,
-     * for the first variant that has features (seed 1). */
+     * for the first trained (or checkpoint) variant (seed 1). */
     const Variant *pv = NULL;
     for (int i = 0; i < nv && !pv; i++)
-        if (!vs[i].oracle && vs[i].res[0].pca_z && strcmp(vs[i].name, "random")) pv = &vs[i];
+        if ((vs[i].kind == V_TRAINED || vs[i].kind == V_CKPT) && vs[i].res[0].pca_z) pv = &vs[i];
+    for (int i = 0; i < nv && !pv; i++)
+        if (vs[i].res[0].pca_z) pv = &vs[i];
     if (!rc && pv) {
         const SjEvalResult *r = &pv->res[0];
         int n = r->n_pca, L = d0->te.latent_dim;
@@ -186,7 +183,7 @@ static int figures(const char *dir, Variant *vs, int nv, int seeds, int m_max, c
             double x0, x1;
             wm_range(px, n, &x0, &x1);
             wm_range(py, n, &lo, &hi);
-            if (pass) snprintf(title, sizeof title, "PCA of z_AGG (M=%d), %s, colour: class", m_max, pv->name);
+            if (pass) snprintf(title, sizeof title, "PCA of z_AGG (M=%d), %s, colour: class", r->m_max, pv->name);
             else snprintf(title, sizeof title, "PCA of z (view 1), %s, colour: %s", pv->name, ylab_pca);
             wm_plot_begin(&p, &c, f, 60, 40, 470, 420, x0, x1, lo, hi, title, "PC 1", "PC 2");
             wm_plot_scatter(&p, px, py, cols, n, 2);
@@ -197,6 +194,62 @@ static int figures(const char *dir, Variant *vs, int nv, int seeds, int m_max, c
     }
     wm_font_free(f);
     return rc;
+}
+
+static void add_variant(Variant *vs, int *nv, const char *name, int kind) {
+    snprintf(vs[*nv].name, sizeof vs[0].name, "%s", name);
+    vs[(*nv)++].kind = kind;
+}
+
+/* Evaluates variant v for seed s on d (training it first when it is trained). */
+static int run_variant(Variant *v, int s, const RunConfig *rs, const PlEvalData *d, const char *out, const char *ckpt,
+                       int quiet, int pca, char *err, size_t errsz) {
+    SjEvalSpec spec = pl_eval_spec(rs, d);
+    SjEvalSplit tr = pl_eval_split(d, 0), te = pl_eval_split(d, 1);
+    spec.want_pca = pca;
+    SjEvalResult *res = &v->res[s];
+    switch (v->kind) {
+    case V_ORACLE: return sj_eval_oracle_result(&spec, &tr, &te, d->spec.action_dim, res, err, errsz);
+    case V_CHANCE:
+        sj_eval_chance(res, rs->eval.m_max, d->spec.n_classes, spec.retr ? rs->eval.retr_m_max : 0, rs->eval.retr_k);
+        return WM_OK;
+    case V_ACTION_ONLY: return sj_eval_action_only_result(&spec, res, err, errsz);
+    case V_SUPERVISED:
+        sj_eval_result_blank(res, rs->eval.m_max);
+        res->pose_r2 = rs->eval.supervised_pose;
+        return WM_OK;
+    default: break;
+    }
+    SjModel *m = NULL;
+    int r = WM_OK;
+    SjShape sh = {d->spec.height, d->spec.width, d->spec.action_dim, d->spec.n_classes};
+    if (v->kind == V_CKPT) {
+        int64_t step;
+        r = sj_checkpoint_load(ckpt, &m, NULL, &step, err, errsz);
+        if (!r) r = pl_check_shape(m, &d->spec, ckpt, err, errsz);
+    } else if (v->kind == V_TRAINED) {
+        RunConfig rv = *rs;
+        variant_config(v->name, &rv);
+        char sub[64];
+        snprintf(sub, sizeof sub, "runs/%.31s-seed%d", v->name, (s + 1) % 1000);
+        if (wm_path_join(v->run_dir[s], sizeof v->run_dir[s], out, sub) || strlen(v->run_dir[s]) >= WM_CFG_STR_MAX)
+            return wm_errf(err, errsz, WM_ERR_ARG, "--out path too long");
+        /* fits: checked just above (snprintf here made gcc -O0 warn of truncation) */
+        memcpy(rv.train.out, v->run_dir[s], strlen(v->run_dir[s]) + 1);
+        wm_info("bench: seed %d, training %s (%d steps)", s + 1, v->name, rv.train.steps);
+        SjTrainResult tres;
+        r = pl_train(&rv, 0, quiet, &tres, err, errsz);
+        if (!r && tres.interrupted) r = wm_errf(err, errsz, WM_ERR_INTERRUPTED, "interrupted");
+        int64_t step;
+        if (!r) r = sj_checkpoint_load(tres.checkpoint, &m, NULL, &step, err, errsz);
+    } else { /* random and noise: the same architecture, untrained (noise uses its width only) */
+        m = sj_model_create(&rs->model, &sh, (uint64_t)rs->train.seed, err, errsz);
+        if (!m) r = WM_ERR_ARG;
+    }
+    if (!r && v->kind == V_NOISE) sj_eval_noise_result(&spec, &tr, &te, sj_model_enc_dim(m), res);
+    else if (!r) r = sj_eval_run(m, &spec, &tr, &te, res, err, errsz);
+    sj_model_destroy(m);
+    return r;
 }
 
 int cli_bench_pathint(int argc, char **argv) {
@@ -215,39 +268,35 @@ int cli_bench_pathint(int argc, char **argv) {
         run_error("bench pathint", err);
         return 1;
     }
-    int seeds = rc.bench.seeds, m_max = rc.eval.m_max, loop_m = 2 * rc.bench.loop_len;
-    if (loop_m > m_max) {
-        fprintf(stderr, "seqjepa bench pathint: closed loops close at M = 2 * bench.loop_len = %d, beyond eval.m_max = %d\n",
-                loop_m, m_max);
-        return 1;
-    }
+    int seeds = rc.bench.seeds, m_max = rc.eval.m_max, rm = rc.eval.retr_m_max;
     static Variant vs[MAX_VARIANTS];
     int nv = 0;
     if (ckpt) {
-        snprintf(vs[nv].name, sizeof vs[nv].name, "checkpoint");
-        vs[nv++].is_ckpt = 1;
-        snprintf(vs[nv++].name, sizeof vs[0].name, "random");
-        snprintf(vs[nv].name, sizeof vs[0].name, "oracle");
-        vs[nv++].oracle = 1;
+        add_variant(vs, &nv, "checkpoint", V_CKPT);
+        add_variant(vs, &nv, "random", V_RANDOM);
+        add_variant(vs, &nv, "oracle", V_ORACLE);
         seeds = 1;
     } else {
         char list[WM_CFG_STR_MAX];
         snprintf(list, sizeof list, "%s", rc.bench.variants);
         for (char *tok = strtok(list, " ,"); tok; tok = strtok(NULL, " ,")) {
             RunConfig probe = rc;
-            if (nv == MAX_VARIANTS) {
-                fprintf(stderr, "seqjepa bench pathint: more than %d variants\n", MAX_VARIANTS);
+            if (nv == MAX_VARIANTS - 4) {
+                fprintf(stderr, "seqjepa bench pathint: more than %d variants\n", MAX_VARIANTS - 4);
                 return 1;
             }
-            if (!variant_config(tok, &probe) && strcmp(tok, "random") && strcmp(tok, "oracle")) {
+            int trained = variant_config(tok, &probe);
+            if (!trained && strcmp(tok, "random") && strcmp(tok, "oracle")) {
                 fprintf(stderr, "seqjepa bench pathint: bench.variants: unknown variant '%s'\n", tok);
                 return 1;
             }
-            snprintf(vs[nv].name, sizeof vs[nv].name, "%s", tok);
-            vs[nv].trained = variant_config(tok, &probe);
-            vs[nv++].oracle = !strcmp(tok, "oracle");
+            add_variant(vs, &nv, tok, trained ? V_TRAINED : !strcmp(tok, "random") ? V_RANDOM : V_ORACLE);
         }
     }
+    if (rc.eval.supervised_pose >= 0) add_variant(vs, &nv, "supervised", V_SUPERVISED);
+    add_variant(vs, &nv, "noise", V_NOISE);
+    add_variant(vs, &nv, "chance", V_CHANCE);
+    add_variant(vs, &nv, "action only", V_ACTION_ONLY);
     if (wm_mkdirs(out, err, sizeof err)) {
         run_error("bench pathint", err);
         return 1;
@@ -261,176 +310,108 @@ int cli_bench_pathint(int argc, char **argv) {
         RunConfig rs = rc;
         rs.train.seed = rc.train.seed + s;
         rs.eval.seed = rc.eval.seed + s;
-        PlEvalData d = {0}, loops = {0};
-        AgentConfig la = rc.agent;
-        la.kind = AG_LOOP;
-        la.loop_len = rc.bench.loop_len;
-        if (pl_eval_data(&rs, NULL, rc.eval.train_seqs, rc.eval.test_seqs, &d, err, sizeof err) ||
-            pl_eval_data(&rs, &la, 8, rc.bench.loop_seqs, &loops, err, sizeof err))
-            goto fail;
-        SjEvalSplit lsplit = {loops.te.n, loops.te.t, loops.te.pixels, loops.te.actions, loops.te.labels, loops.cum_te,
-                              loops.te.latents, loops.te.latent_dim};
+        PlEvalData d = {0};
+        if (pl_eval_data(&rs, NULL, rc.eval.train_seqs, rc.eval.test_seqs, &d, err, sizeof err)) goto fail;
         for (int i = 0; i < nv; i++) {
-            Variant *v = &vs[i];
-            SjEvalSpec spec = {.m_max = m_max, .cum_dim = d.spec.action_dim, .mlp = rot, .mlp_hidden = rc.eval.mlp_hidden,
-                               .mlp_epochs = rc.eval.mlp_epochs, .seed = (uint64_t)rs.eval.seed, .loops = &lsplit,
-                               .loop_m = loop_m, .want_pca = s == 0};
-            SjEvalSplit tr = {d.tr.n, d.tr.t, d.tr.pixels, d.tr.actions, d.tr.labels, d.cum_tr, d.tr.latents, d.tr.latent_dim};
-            SjEvalSplit te = {d.te.n, d.te.t, d.te.pixels, d.te.actions, d.te.labels, d.cum_te, d.te.latents, d.te.latent_dim};
-            if (v->oracle) {
-                if (sj_eval_oracle(&spec, &tr, &te, d.spec.action_dim, v->oracle_r2[s], err, sizeof err)) goto fail_d;
-                wm_info("bench: seed %d, oracle done", s + 1);
-                continue;
+            if (run_variant(&vs[i], s, &rs, &d, out, ckpt, quiet != NULL, s == 0, err, sizeof err)) {
+                pl_eval_data_free(&d);
+                goto fail;
             }
-            SjModel *m = NULL;
-            int r = WM_OK;
-            if (v->is_ckpt) {
-                int64_t step;
-                r = sj_checkpoint_load(ckpt, &m, NULL, &step, err, sizeof err);
-                if (!r) r = pl_check_shape(m, &d.spec, ckpt, err, sizeof err);
-            } else if (v->trained) {
-                RunConfig rv = rs;
-                variant_config(v->name, &rv);
-                char sub[64];
-                snprintf(sub, sizeof sub, "runs/%.31s-seed%d", v->name, (s + 1) % 1000);
-                if (wm_path_join(v->run_dir[s], sizeof v->run_dir[s], out, sub) || strlen(v->run_dir[s]) >= WM_CFG_STR_MAX) {
-                    r = wm_errf(err, sizeof err, WM_ERR_ARG, "--out path too long");
-                    goto fail_d;
-                }
-                /* fits: checked just above (snprintf here made gcc -O0 warn of truncation) */
-                memcpy(rv.train.out, v->run_dir[s], strlen(v->run_dir[s]) + 1);
-                wm_info("bench: seed %d, training %s (%d steps)", s + 1, v->name, rv.train.steps);
-                SjTrainResult tres;
-                r = pl_train(&rv, 0, quiet != NULL, &tres, err, sizeof err);
-                if (!r && tres.interrupted) r = wm_errf(err, sizeof err, WM_ERR_INTERRUPTED, "interrupted");
-                int64_t step;
-                if (!r) r = sj_checkpoint_load(tres.checkpoint, &m, NULL, &step, err, sizeof err);
-            } else { /* random: the same architecture, untrained */
-                SjShape sh = {d.spec.height, d.spec.width, d.spec.action_dim, d.spec.n_classes};
-                m = sj_model_create(&rs.model, &sh, (uint64_t)rs.train.seed, err, sizeof err);
-                if (!m) r = WM_ERR_ARG;
-            }
-            if (!r) r = sj_eval_run(m, &spec, &tr, &te, &v->res[s], err, sizeof err);
-            sj_model_destroy(m);
-            if (r) goto fail_d;
-            wm_info("bench: seed %d, %s: path-integration R^2 at M=1 %.3f, M=%d %.3f (%.0f s so far)", s + 1, v->name,
-                    v->res[s].pi_r2[1], m_max, v->res[s].pi_r2[m_max], wm_now() - t_all);
+            const SjEvalResult *r = &vs[i].res[s];
+            wm_info("bench: seed %d, %s: pose R^2 %.3f, retrieval top-1 at M=1 %.3f, M=%d %.3f (%.0f s so far)", s + 1,
+                    vs[i].name, r->pose_r2, g_retr(r, 1), rm, g_retr(r, rm), wm_now() - t_all);
         }
-        pl_eval_data_free(&loops);
         if (s == 0) d0 = d;
         else pl_eval_data_free(&d);
-        continue;
-    fail_d:
-        pl_eval_data_free(&d);
-        pl_eval_data_free(&loops);
-        goto fail;
     }
 
     /* report.md */
     WmBuf md = {0}, js = {0}, text = {0};
     run_config_bench_text(&rc, &text);
+    int K1 = rc.eval.retr_k + 1;
     wm_buf_printf(&md, "# Path-integration benchmark\n\n%s world, %d seed%s, %d + %d evaluation sequences (training / held-out "
-                       "objects), closed loops of %d steps out and back (%d sequences). %s\n\n",
+                       "objects) for the probes, %d held-out sequences of %d views for retrieval. %s\n\n",
                   rot ? "objects3d" : "saccade", seeds, seeds > 1 ? "s (mean ± std)" : "", rc.eval.train_seqs,
-                  rc.eval.test_seqs, rc.bench.loop_len, rc.bench.loop_seqs,
-                  rot ? "Regressors: an MLP with two hidden layers or ridge, whichever scores higher on a validation "
-                        "fifth of the probe-training rows" : "Regressors: ridge (linear).");
-    if (rot) wm_buf_printf(&md, "(MLP hidden width %d, %d epochs.)\n\n", rc.eval.mlp_hidden, rc.eval.mlp_epochs);
-    wm_buf_printf(&md, "| variant | top-1 z | top-1 z_AGG (M=%d) | equivariance R^2 | path-int. R^2 M=1 (trivial*) | M=%d | M=%d, actions "
-                       "zeroed | M=%d, features zeroed | closed-loop error | open-path error |\n|---|---|---|---|---|---|---|---|---|---|\n",
-                  m_max, m_max, m_max, m_max);
+                  rc.eval.test_seqs, rc.eval.retr_seqs, rm + 1 + rc.eval.retr_k,
+                  rot ? "Equivariance regressor: an MLP with two hidden layers or ridge, whichever scores higher on a "
+                        "validation fifth of the probe-training rows; pose probe: ridge."
+                      : "Regressors: ridge (linear).");
+    wm_buf_printf(&md, "Path integration is next-view retrieval: after M observed views and the action a_M, the "
+                       "model's own predictor must pick the true view M+1 among it and %d other views of the same "
+                       "%s at independent %s (top-1 of cosine with the target encodings; chance 1/%d). No probe is "
+                       "trained, so neither an untrained nor an action-blind model can pass it (docs/evaluation.md).\n\n",
+                  rc.eval.retr_k, rot ? "object under the same lights and colours" : "scene",
+                  rot ? "poses" : "fixations", K1);
+    wm_buf_printf(&md, "| variant | top-1 z | top-1 z_AGG (M=%d) | pose R^2 | equivariance R^2 |", m_max);
+    for (int M = 1; M <= rm; M++) wm_buf_printf(&md, " retrieval M=%d |", M);
+    wm_buf_printf(&md, " copying view M, M=%d |\n|---|---|---|---|---|", rm);
+    for (int M = 1; M <= rm + 1; M++) wm_buf_puts(&md, "---|");
+    wm_buf_puts(&md, "\n");
     for (int i = 0; i < nv; i++) {
         const Variant *v = &vs[i];
         wm_buf_printf(&md, "| %s |", v->name);
-        if (v->oracle) {
-            wm_buf_puts(&md, " | | |");
-            md_cell(&md, v, seeds, g_pi, 1);
-            md_cell(&md, v, seeds, g_pi, m_max);
-            wm_buf_puts(&md, " | | | |\n");
-            continue;
-        }
         md_cell(&md, v, seeds, g_top1_z, 0);
         md_cell(&md, v, seeds, g_top1_agg, m_max);
+        md_cell(&md, v, seeds, g_pose, 0);
         md_cell(&md, v, seeds, g_equiv, 0);
-        md_cell(&md, v, seeds, g_pi, 1);
-        md_cell(&md, v, seeds, g_pi, m_max);
-        md_cell(&md, v, seeds, g_pi_za, m_max);
-        md_cell(&md, v, seeds, g_pi_zf, m_max);
-        md_cell(&md, v, seeds, g_loop, loop_m);
-        md_cell(&md, v, seeds, g_open, loop_m);
+        for (int M = 1; M <= rm; M++) md_cell(&md, v, seeds, g_retr, M);
+        md_cell(&md, v, seeds, g_copy, rm);
         wm_buf_puts(&md, "\n");
     }
-    wm_buf_puts(&md, "\n\\* At M = 1 the probe input holds a_M, which is the cumulative action itself: every variant and "
-                    "ablation scores 1 there, so the M = 1 column checks the plumbing, not the model.\n");
-    wm_buf_puts(&md, "\nPath-integration R^2 by M (cumulative action from view 1 to view M+1; M = 1 trivial, as above):\n\n| variant |");
-    for (int M = 1; M <= m_max; M++) wm_buf_printf(&md, " M=%d |", M);
-    wm_buf_puts(&md, "\n|---|");
-    for (int M = 1; M <= m_max; M++) wm_buf_puts(&md, "---|");
-    wm_buf_puts(&md, "\n");
-    for (int i = 0; i < nv; i++) {
-        wm_buf_printf(&md, "| %s |", vs[i].name);
-        for (int M = 1; M <= m_max; M++) md_cell(&md, &vs[i], seeds, g_pi, M);
-        wm_buf_puts(&md, "\n");
-    }
+    wm_buf_puts(&md, "\nRows: the trained variants; **random**: the same config untrained; **noise**: the pose probe and "
+                     "the retrieval scorer fed Gaussian noise in place of features; **chance**: 1/classes, R^2 0, "
+                     "retrieval 1/candidates; ");
+    if (rc.eval.supervised_pose >= 0)
+        wm_buf_printf(&md, "**supervised**: the pose R^2 of a reader of one view trained with pose labels, recorded in "
+                           "eval.supervised_pose (measured by %s, not by this command); ",
+                      rc.eval.supervised_source[0] ? rc.eval.supervised_source : "an unnamed source");
+    else
+        wm_buf_puts(&md, "no supervised row (eval.supervised_pose records none for this config); ");
+    wm_buf_printf(&md, "**action only**: retrieval by the best reader of a_M alone, each candidate scored by how "
+                       "likely its true pose is to follow a_M under the world's pose prior (%s), without view M's "
+                       "pose: what a model could reach from the action without integrating the path; ",
+                  rot ? (rc.env.rotation ? "uniform rotations: chance" : "the Euler box's density at the implied previous pose")
+                      : "the implied previous fixation inside the scene");
+    wm_buf_puts(&md, "**oracle**: true poses in place of features (pose from the true pose; retrieval with view M's "
+                     "true pose turned by a_M against the candidates' true poses) and equivariance from the true "
+                     "latents. Copying view M: the query is the target encoding of the last observed view.\n");
     wm_buf_printf(&md, "\nTop-1 from z_AGG by M:\n\n| variant |");
     for (int M = 1; M <= m_max; M++) wm_buf_printf(&md, " M=%d |", M);
     wm_buf_puts(&md, "\n|---|");
     for (int M = 1; M <= m_max; M++) wm_buf_puts(&md, "---|");
     wm_buf_puts(&md, "\n");
     for (int i = 0; i < nv; i++) {
-        if (vs[i].oracle) continue;
+        if (vs[i].kind != V_TRAINED && vs[i].kind != V_CKPT && vs[i].kind != V_RANDOM && vs[i].kind != V_CHANCE) continue;
         wm_buf_printf(&md, "| %s |", vs[i].name);
         for (int M = 1; M <= m_max; M++) md_cell(&md, &vs[i], seeds, g_top1_agg, M);
         wm_buf_puts(&md, "\n");
     }
-    wm_buf_printf(&md, "\nClosed-loop error: mean distance between the predicted and the true cumulative action "
-                       "(the identity) at M = %d on closed loops; open-path error: the same on ordinary held-out "
-                       "sequences at that M. Figures: r2_vs_m.png, loss.png, pca_z.png, pca_zagg.png. Total time %.0f s.\n",
-                  loop_m, wm_now() - t_all);
+    wm_buf_printf(&md, "\nFigures: retrieval.png, loss.png, pca_z.png, pca_zagg.png. Total time %.0f s.\n", wm_now() - t_all);
 
     /* report.json */
     wm_buf_printf(&js, "{\"world\": \"%s\", \"seeds\": [", rot ? "objects3d" : "saccade");
     for (int s = 0; s < seeds; s++) wm_buf_printf(&js, "%s{\"train_seed\": %d, \"eval_seed\": %d}", s ? ", " : "",
                                                    rc.train.seed + s, rc.eval.seed + s);
-    wm_buf_printf(&js, "], \"m_max\": %d, \"loop_m\": %d, \"seconds\": %.1f,\n \"variants\": {", m_max, loop_m, wm_now() - t_all);
+    wm_buf_printf(&js, "], \"m_max\": %d, \"retrieval_m_max\": %d, \"retrieval_candidates\": %d, \"seconds\": %.1f,\n \"variants\": {",
+                  m_max, rm, K1, wm_now() - t_all);
     for (int i = 0; i < nv; i++) {
         const Variant *v = &vs[i];
         wm_buf_printf(&js, "%s\n  \"%s\": {\"per_seed\": [", i ? "," : "", v->name);
         for (int s = 0; s < seeds; s++) {
             if (s) wm_buf_puts(&js, ", ");
-            if (v->oracle) {
-                wm_buf_puts(&js, "{\"pathint_r2\": [");
-                for (int M = 1; M <= m_max; M++) wm_buf_printf(&js, "%s%.6f", M > 1 ? ", " : "", v->oracle_r2[s][M]);
-                wm_buf_puts(&js, "]}");
-            } else {
-                sj_eval_json(&v->res[s], &js);
-                js.len--; /* reopen the object for the extra fields */
-                js.data[js.len] = 0;
-                wm_buf_printf(&js, ", \"loop_err\": %.6f, \"open_err\": %.6f}", v->res[s].loop_err, v->res[s].open_err);
-            }
+            sj_eval_json(&v->res[s], &js);
         }
         wm_buf_puts(&js, "],\n   \"summary\": {");
-        if (v->oracle) {
-            for (int M = 1; M <= m_max; M++) {
-                char key[32];
-                snprintf(key, sizeof key, "pathint_r2_m%d", M);
-                json_metric(&js, key, v, seeds, g_pi, M, M == m_max);
-            }
-        } else {
-            json_metric(&js, "top1_z", v, seeds, g_top1_z, 0, 0);
-            json_metric(&js, "top1_agg_mmax", v, seeds, g_top1_agg, m_max, 0);
-            json_metric(&js, "equivariance_r2", v, seeds, g_equiv, 0, 0);
-            for (int M = 1; M <= m_max; M++) {
-                char key[48];
-                snprintf(key, sizeof key, "pathint_r2_m%d", M);
-                json_metric(&js, key, v, seeds, g_pi, M, 0);
-                snprintf(key, sizeof key, "pathint_r2_zero_actions_m%d", M);
-                json_metric(&js, key, v, seeds, g_pi_za, M, 0);
-                snprintf(key, sizeof key, "pathint_r2_zero_features_m%d", M);
-                json_metric(&js, key, v, seeds, g_pi_zf, M, 0);
-            }
-            json_metric(&js, "loop_err", v, seeds, g_loop, 0, 0);
-            json_metric(&js, "open_err", v, seeds, g_open, 0, 1);
+        json_metric(&js, "top1_z", v, seeds, g_top1_z, 0, 0);
+        json_metric(&js, "top1_agg_mmax", v, seeds, g_top1_agg, m_max, 0);
+        json_metric(&js, "pose_r2", v, seeds, g_pose, 0, 0);
+        json_metric(&js, "equivariance_r2", v, seeds, g_equiv, 0, 0);
+        for (int M = 1; M <= rm; M++) {
+            char key[48];
+            snprintf(key, sizeof key, "retrieval_top1_m%d", M);
+            json_metric(&js, key, v, seeds, g_retr, M, 0);
+            snprintf(key, sizeof key, "retrieval_copy_m%d", M);
+            json_metric(&js, key, v, seeds, g_copy, M, M == rm);
         }
         wm_buf_puts(&js, "}}");
     }
@@ -440,10 +421,10 @@ int cli_bench_pathint(int argc, char **argv) {
     char path[1200];
     int r = wm_path_join(path, sizeof path, out, "report.json") || wm_write_file_atomic(path, js.data, js.len, err, sizeof err);
     if (!r) r = wm_path_join(path, sizeof path, out, "report.md") || wm_write_file_atomic(path, md.data, md.len, err, sizeof err);
-    if (!r) r = figures(out, vs, nv, seeds, m_max, &d0, rot, rot ? "rotation angle" : "fixation x", err, sizeof err);
+    if (!r) r = figures(out, vs, nv, seeds, rm, &d0, rot, rot ? "rotation angle" : "fixation x", err, sizeof err);
     if (!r) {
         fputs(md.data, stdout);
-        printf("\nwritten: %s/report.json, report.md, r2_vs_m.png, loss.png, pca_z.png, pca_zagg.png\n", out);
+        printf("\nwritten: %s/report.json, report.md, retrieval.png, loss.png, pca_z.png, pca_zagg.png\n", out);
         status = 0;
     }
     wm_buf_free(&md), wm_buf_free(&js), wm_buf_free(&text);

@@ -17,16 +17,21 @@
 #include "model/sj_train.h"
 
 static const char *usage =
-    "usage: seqjepa eval CONFIG --ckpt FILE [--out DIR] [data=DATA] [section.key=value ...]\n\n"
+    "usage: seqjepa eval CONFIG --ckpt FILE [--no-action FILE] [--out DIR] [data=DATA] [section.key=value ...]\n\n"
     "Rolls out eval.train_seqs sequences of training objects and eval.test_seqs of\n"
     "held-out ones (eval.m_max + 1 views each, seed eval.seed), computes frozen features\n"
     "with the checkpoint, trains the probes on the first and scores them on the second:\n"
-    "top-1 from z and z_AGG, equivariance R^2, path-integration R^2 for M = 1..m_max with\n"
-    "the zero-action and zero-feature ablations, and the held-out prediction loss. Beside\n"
-    "the model, every table gives its controls, scored by the same probes on the same\n"
-    "sequences: the same config randomly initialised, chance, and the oracle (the probes\n"
-    "fed the true latents and actions). Writes DIR/eval.json, DIR/eval.md and the report\n"
-    "DIR/report.md with its figures (loss.png, probes.png, r2_vs_m.png, pca.png,\n"
+    "top-1 from z and z_AGG, the pose probe (ridge from z to each view's pose), the\n"
+    "equivariance R^2, and the held-out prediction loss; then the path-integration test:\n"
+    "next-view retrieval by the model's own predictor for M = 1..eval.retr_m_max on\n"
+    "eval.retr_seqs held-out sequences (the true view M+1 among eval.retr_k other views of\n"
+    "the same object at independent poses). Beside the model, every table gives its\n"
+    "controls, scored by the same probes on the same sequences: the same config randomly\n"
+    "initialised, the no-action model (--no-action: a checkpoint trained with\n"
+    "model.action_cond=none), the supervised pose bound when eval.supervised_pose records\n"
+    "one, chance, and the oracle (true poses and latents in place of features). Writes\n"
+    "DIR/eval.json, DIR/eval.md and the report\n"
+    "DIR/report.md with its figures (loss.png, probes.png, retrieval.png, pca.png,\n"
     "overview.png; DIR: the checkpoint's folder unless --out), prints the tables and the\n"
     "report's path. A progress bar with rate and ETA goes to stderr.\n"
     "With data=DATA (train.data, a dataset from 'seqjepa gen') the probes use the first\n"
@@ -34,8 +39,8 @@ static const char *usage =
     "eval.m_max + 1 views) instead of fresh rollouts.\n";
 
 int cli_eval(int argc, char **argv) {
-    const char *ckpt = NULL, *outdir = NULL;
-    RunFlag flags[] = {{"--ckpt", 1, &ckpt}, {"--out", 1, &outdir}, {NULL, 0, NULL}};
+    const char *ckpt = NULL, *outdir = NULL, *noact_ckpt = NULL;
+    RunFlag flags[] = {{"--ckpt", 1, &ckpt}, {"--no-action", 1, &noact_ckpt}, {"--out", 1, &outdir}, {NULL, 0, NULL}};
     RunArgs a;
     int prc = run_args_parse(argc, argv, flags, 1, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
@@ -54,13 +59,13 @@ int cli_eval(int argc, char **argv) {
         return 1;
     }
     nn_runtime_init(rc.train.threads);
-    SjModel *m = NULL;
-    int64_t step = 0;
+    SjModel *m = NULL, *noact = NULL;
+    int64_t step = 0, noact_step = 0;
     PlEvalData d = {0};
     static PlEvalTable tab;
     int status = 1;
     double t0 = wm_now();
-    char dir[1024], about[1200], path[1200];
+    char dir[1024], about[1200], noact_about[1200] = "", path[1200];
     if (outdir) snprintf(dir, sizeof dir, "%s", outdir);
     else {
         char tmp[1024];
@@ -71,8 +76,19 @@ int cli_eval(int argc, char **argv) {
         pl_eval_data(&rc, NULL, rc.eval.train_seqs, rc.eval.test_seqs, &d, err, sizeof err) ||
         pl_check_shape(m, &d.spec, ckpt, err, sizeof err))
         goto fail;
+    if (noact_ckpt) {
+        if (sj_checkpoint_load(noact_ckpt, &noact, NULL, &noact_step, err, sizeof err) ||
+            pl_check_shape(noact, &d.spec, noact_ckpt, err, sizeof err))
+            goto fail;
+        if (sj_model_config(noact)->action_cond != SJ_COND_NONE) {
+            snprintf(err, sizeof err, "--no-action %s: that model is action-conditioned (model.action_cond is not none)",
+                     noact_ckpt);
+            goto fail;
+        }
+        snprintf(noact_about, sizeof noact_about, "the checkpoint %s at step %lld", noact_ckpt, (long long)noact_step);
+    }
     snprintf(about, sizeof about, "the checkpoint %s at step %lld", ckpt, (long long)step);
-    if (pl_eval_table(m, about, &rc, &d, 0, &tab, err, sizeof err)) goto fail;
+    if (pl_eval_table(m, about, noact, noact_about, &rc, &d, 0, &tab, err, sizeof err)) goto fail;
     AgBatch tr = d.tr, te = d.te;
     if (wm_mkdirs(dir, err, sizeof err)) goto fail;
     WmBuf js = {0}, md = {0}, text = {0}, setup = {0};
@@ -95,6 +111,11 @@ int cli_eval(int argc, char **argv) {
                   env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT ? "regressors: an MLP (two hidden layers) or ridge, whichever scores higher on a "
                                      "validation fifth of the probe-training rows; classifiers: linear"
                                    : "regressors: ridge; classifiers: linear");
+    wm_buf_printf(&setup, " The pose probe is ridge. Path integration: next-view retrieval on %d held-out sequences of %d "
+                          "views rolled out for it (%s).", d.retr.b.n, d.retr.b.t,
+                  env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT
+                      ? "every view's rotation drawn independently, colours and lights fixed within a sequence"
+                      : "fixations drawn from the saliency map with inhibition of return");
     wm_buf_printf(&md, "Evaluation of %s (step %lld). %s\n\n", ckpt, (long long)step, setup.data);
     sj_eval_markdown_table(tab.col, tab.n, &md);
     char report[1200];
@@ -121,6 +142,7 @@ done:
     pl_eval_table_free(&tab);
     pl_eval_data_free(&d);
     sj_model_destroy(m);
+    sj_model_destroy(noact);
     nn_runtime_shutdown();
     return status;
 }

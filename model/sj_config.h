@@ -45,12 +45,17 @@
     X(S, STR, data, "", 0, 0, NULL, "dataset folder from 'seqjepa gen' (empty: on-line from the environment)")
 
 #define SJ_EVAL_FIELDS(X, S)                                                                       \
-    X(S, INT, m_max, "5", 1, 64, NULL, "largest M for path integration (probes for M = 1..m_max)") \
+    X(S, INT, m_max, "5", 1, 64, NULL, "largest M of the z_AGG probes (top-1 for M = 1..m_max)") \
     X(S, INT, train_seqs, "2048", 8, 10000000, NULL, "probe training sequences (train split objects)") \
     X(S, INT, test_seqs, "512", 8, 10000000, NULL, "probe test sequences (held-out objects)")      \
     X(S, INT, mlp_hidden, "1024", 1, 16384, NULL, "rotation regressor hidden width (paper MLP 2x1024)") \
     X(S, INT, mlp_epochs, "60", 1, 100000, NULL, "rotation regressor epochs")                      \
-    X(S, INT, seed, "1", 0, 2147483647, NULL, "evaluation data and probe seed")
+    X(S, INT, seed, "1", 0, 2147483647, NULL, "evaluation data and probe seed")                    \
+    X(S, INT, retr_m_max, "4", 1, 16, NULL, "next-view retrieval: observed views M = 1..retr_m_max") \
+    X(S, INT, retr_k, "7", 1, 63, NULL, "next-view retrieval: distractors (other poses of the same object) per query") \
+    X(S, INT, retr_seqs, "512", 8, 1000000, NULL, "next-view retrieval: held-out sequences")       \
+    X(S, REAL, supervised_pose, "-1", -1, 1, NULL, "pose R^2 of a supervised reader of one view on this data, shown as the upper-bound column (-1: none)") \
+    X(S, STR, supervised_source, "", 0, 0, NULL, "where supervised_pose was measured (command, commit), shown beside it")
 
 WM_CFG_STRUCT(SjModelConfig, SJ_MODEL_FIELDS);
 WM_CFG_STRUCT(SjOptimConfig, SJ_OPTIM_FIELDS);

@@ -9,7 +9,9 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/progress.h"
+#include "core/rng.h"
 #include "model/probe.h"
+#include "model/sj_pathint.h"
 
 #define CHUNK 64
 /* Progress units of one regression probe fit (a chunk of sequences through the model
@@ -22,21 +24,22 @@ static void tick(const SjEvalSpec *sp, int units) {
 }
 
 static int chunks(const SjEvalSplit *s) { return (s->n + CHUNK - 1) / CHUNK; }
+/* Chunks of n views through an encoder (CHUNK sequences' worth of views). */
+static int chunks_n(int n) { return (n + CHUNK * 8 - 1) / (CHUNK * 8); }
 static int reg_work(const SjEvalSpec *sp) { return sp->mlp ? WORK_MLP : WORK_RIDGE; }
 
 typedef struct {
-    float *z;     /* [n, t, D] */
-    float *agg[3][SJ_EVAL_MAX_M + 1]; /* [variant][M] -> [n, E]; variant 0 plain, 1 zero actions, 2 zero features */
+    float *z;                        /* [n, t, D] */
+    float *agg[SJ_EVAL_MAX_M + 1];   /* [M] -> [n, E] */
 } Feats;
 
-static void features(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *s, int m_max, int variants, Feats *f) {
+static void features(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *s, int m_max, Feats *f) {
     int D = sj_model_enc_dim(m), E = sj_model_agg_dim(m), A = sj_model_shape(m)->action_dim;
     size_t px = (size_t)sj_model_shape(m)->img_h * (size_t)sj_model_shape(m)->img_w * 3;
     f->z = wm_new(float, (size_t)s->n * (size_t)s->t * (size_t)D);
     float *zc = wm_new(float, (size_t)CHUNK * (size_t)m_max * (size_t)D);
     float *ac = wm_new(float, (size_t)CHUNK * (size_t)m_max * (size_t)A);
-    for (int v = 0; v < variants; v++)
-        for (int M = 1; M <= m_max; M++) f->agg[v][M] = wm_new(float, (size_t)s->n * (size_t)E);
+    for (int M = 1; M <= m_max; M++) f->agg[M] = wm_new(float, (size_t)s->n * (size_t)E);
     for (int b0 = 0; b0 < s->n; b0 += CHUNK) {
         int nb = s->n - b0 < CHUNK ? s->n - b0 : CHUNK;
         size_t v0 = (size_t)b0 * (size_t)s->t;
@@ -48,9 +51,7 @@ static void features(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *s, int
                     memcpy(ac + (size_t)b * (M - 1) * A, s->actions + (size_t)(b0 + b) * (s->t - 1) * A,
                            (size_t)(M - 1) * A * sizeof(float));
             }
-            static const int flags[3] = {0, SJ_ZERO_ACTIONS, SJ_ZERO_FEATURES};
-            for (int v = 0; v < variants; v++)
-                sj_model_aggregate(m, zc, ac, nb, M, flags[v], f->agg[v][M] + (size_t)b0 * E);
+            sj_model_aggregate(m, zc, ac, nb, M, 0, f->agg[M] + (size_t)b0 * E);
         }
         tick(sp, 1);
     }
@@ -60,8 +61,7 @@ static void features(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *s, int
 
 static void feats_free(Feats *f) {
     wm_free(f->z);
-    for (int v = 0; v < 3; v++)
-        for (int M = 0; M <= SJ_EVAL_MAX_M; M++) wm_free(f->agg[v][M]);
+    for (int M = 0; M <= SJ_EVAL_MAX_M; M++) wm_free(f->agg[M]);
 }
 
 /* A fitted regression probe of either kind. */
@@ -124,19 +124,6 @@ static void regress(const SjEvalSpec *sp, const float *xtr, const float *ytr, si
     }
     reg_free(&r);
     wm_free(pred);
-}
-
-static double mean_err(const float *pred, const float *y, size_t n, int d, size_t ystride) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = 0;
-        for (int j = 0; j < d; j++) {
-            double t = pred[i * (size_t)d + (size_t)j] - y[i * ystride + (size_t)j];
-            e += t * t;
-        }
-        s += sqrt(e);
-    }
-    return n ? s / (double)n : 0;
 }
 
 static double classify(const SjEvalSpec *sp, const float *xtr, const int32_t *ytr, size_t ntr, const float *xte,
@@ -215,13 +202,11 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
     double t0 = wm_now();
     out->m_max = M_max;
     const SjShape *sh = sj_model_shape(m);
-    int D = sj_model_enc_dim(m), E = sj_model_agg_dim(m), A = sh->action_dim, K = sh->n_classes, C = sp->cum_dim;
+    int D = sj_model_enc_dim(m), E = sj_model_agg_dim(m), A = sh->action_dim, K = sh->n_classes;
     sj_model_bind(m, CHUNK, M_max, 0);
-    Feats ftr = {0}, fte = {0}, floops = {0};
-    int variants = sp->no_ablations ? 1 : 3;
-    features(m, sp, tr, M_max, 1, &ftr);
-    features(m, sp, te, M_max, variants, &fte);
-    if (sp->loops) features(m, sp, sp->loops, M_max, 1, &floops);
+    Feats ftr = {0}, fte = {0};
+    features(m, sp, tr, M_max, &ftr);
+    features(m, sp, te, M_max, &fte);
     size_t ntr = (size_t)tr->n, nte = (size_t)te->n;
     size_t zs_tr = (size_t)tr->t * (size_t)D, zs_te = (size_t)te->t * (size_t)D;
 
@@ -229,7 +214,7 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
     float *z1tr = concat_rows(ftr.z, zs_tr, D, ftr.z, zs_tr, 0, ntr), *z1te = concat_rows(fte.z, zs_te, D, fte.z, zs_te, 0, nte);
     out->top1_z = classify(sp, z1tr, tr->labels, ntr, z1te, te->labels, nte, D, K);
     for (int M = 1; M <= M_max; M++)
-        out->top1_agg[M] = classify(sp, ftr.agg[0][M], tr->labels, ntr, fte.agg[0][M], te->labels, nte, E, K);
+        out->top1_agg[M] = classify(sp, ftr.agg[M], tr->labels, ntr, fte.agg[M], te->labels, nte, E, K);
     wm_free(z1tr), wm_free(z1te);
 
     /* Equivariance: a_1 from concat(z_1, z_2). */
@@ -240,40 +225,26 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
     regress(sp, etr, a1tr, ntr, 2 * D, A, xs, 1, a1te, nte, &out->equiv_r2);
     wm_free(etr), wm_free(ete), wm_free(a1tr), wm_free(a1te);
 
-    /* Path integration: cumulative action from concat(z_AGG(M), a_M). */
-    for (int M = sp->skip_trivial ? 2 : 1; M <= M_max; M++) {
-        size_t as_tr = (size_t)(tr->t - 1) * A, as_te = (size_t)(te->t - 1) * A;
-        float *xtr = concat_rows(ftr.agg[0][M], (size_t)E, E, tr->actions + (size_t)(M - 1) * A, as_tr, A, ntr);
-        float *x0 = concat_rows(fte.agg[0][M], (size_t)E, E, te->actions + (size_t)(M - 1) * A, as_te, A, nte);
-        float *x1 = variants < 3 ? NULL : concat_rows(fte.agg[1][M], (size_t)E, E, te->actions + (size_t)(M - 1) * A, as_te, A, nte);
-        float *x2 = variants < 3 ? NULL : concat_rows(fte.agg[2][M], (size_t)E, E, te->actions + (size_t)(M - 1) * A, as_te, A, nte);
-        float *ytr = concat_rows(tr->cum + (size_t)(M - 1) * C, (size_t)M_max * C, C, tr->cum, 0, 0, ntr);
-        float *yte = concat_rows(te->cum + (size_t)(M - 1) * C, (size_t)M_max * C, C, te->cum, 0, 0, nte);
-        Reg reg;
-        reg_fit(&reg, sp, xtr, ytr, ntr, E + A, C);
-        float *pred = wm_new(float, nte * (size_t)C);
-        const float *xt[3] = {x0, x1, x2};
-        double *dst[3] = {&out->pi_r2[M], &out->pi_r2_zero_act[M], &out->pi_r2_zero_feat[M]};
-        for (int k = 0; k < variants && reg.ok; k++) {
-            reg_predict(&reg, xt[k], nte, pred);
-            *dst[k] = sj_r2_score(yte, pred, nte, C);
-            if (k == 0 && M == sp->loop_m) out->open_err = mean_err(pred, yte, nte, C, (size_t)C);
+    /* Pose (the equivariance probe's gate): ridge from z of every view to its pose. */
+    if (tr->pose && te->pose && tr->pose_dim == te->pose_dim && tr->pose_dim > 0) {
+        out->pose_r2 = sj_pose_probe(ftr.z, tr->pose, ntr * (size_t)tr->t, fte.z, te->pose, nte * (size_t)te->t, D,
+                                     tr->pose_dim);
+        tick(sp, 1);
+    }
+
+    /* Path integration: next-view retrieval by the model's own predictor. */
+    if (sp->retr) {
+        int rc = sj_retrieval_run(m, sp->retr, sp->retr_m_max, sp->retr_k, out->retr_top1, out->retr_copy, err, errsz);
+        if (rc) {
+            feats_free(&ftr);
+            feats_free(&fte);
+            return rc;
         }
-        if (sp->loops && M == sp->loop_m && reg.ok) {
-            const SjEvalSplit *lp = sp->loops;
-            size_t nl = (size_t)lp->n;
-            float *xl = concat_rows(floops.agg[0][M], (size_t)E, E, lp->actions + (size_t)(M - 1) * A, (size_t)(lp->t - 1) * A, A, nl);
-            float *pl = wm_new(float, nl * (size_t)C);
-            reg_predict(&reg, xl, nl, pl);
-            out->loop_err = mean_err(pl, lp->cum + (size_t)(M - 1) * C, nl, C, (size_t)M_max * C);
-            wm_free(xl), wm_free(pl);
-        }
-        wm_free(pred);
-        reg_free(&reg);
-        wm_free(xtr), wm_free(x0), wm_free(x1), wm_free(x2), wm_free(ytr), wm_free(yte);
+        out->retr_m_max = sp->retr_m_max, out->retr_k = sp->retr_k;
+        tick(sp, 2 * chunks_n(sp->retr->n * sp->retr->t));
     }
     if (sp->loss_m >= 1 && sp->loss_m <= M_max) {
-        prediction_loss(m, te, fte.agg[0][sp->loss_m], sp->loss_m, out);
+        prediction_loss(m, te, fte.agg[sp->loss_m], sp->loss_m, out);
         out->loss_m = sp->loss_m;
         tick(sp, 1);
     }
@@ -283,12 +254,11 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
         out->pca_agg = wm_new(double, 2 * nte);
         float *z1 = concat_rows(fte.z, zs_te, D, fte.z, zs_te, 0, nte);
         sj_pca2(z1, nte, D, out->pca_z);
-        sj_pca2(fte.agg[0][M_max], nte, E, out->pca_agg);
+        sj_pca2(fte.agg[M_max], nte, E, out->pca_agg);
         wm_free(z1);
     }
     feats_free(&ftr);
     feats_free(&fte);
-    feats_free(&floops);
     out->seconds = wm_now() - t0;
     return WM_OK;
 }
@@ -301,6 +271,8 @@ static void json_num(WmBuf *o, double v) {
 void sj_eval_json(const SjEvalResult *r, WmBuf *o) {
     wm_buf_puts(o, "{\"top1_z\": ");
     json_num(o, r->top1_z);
+    wm_buf_puts(o, ", \"pose_r2\": ");
+    json_num(o, r->pose_r2);
     wm_buf_puts(o, ", \"equivariance_r2\": ");
     json_num(o, r->equiv_r2);
     wm_buf_printf(o, ", \"m_max\": %d,\n \"top1_agg\": [", r->m_max);
@@ -308,16 +280,18 @@ void sj_eval_json(const SjEvalResult *r, WmBuf *o) {
         if (M > 1) wm_buf_puts(o, ", ");
         json_num(o, r->top1_agg[M]);
     }
-    const double *arr[3] = {r->pi_r2, r->pi_r2_zero_act, r->pi_r2_zero_feat};
-    static const char *names[3] = {"pathint_r2", "pathint_r2_zero_actions", "pathint_r2_zero_features"};
-    for (int k = 0; k < 3; k++) {
-        wm_buf_printf(o, "],\n \"%s\": [", names[k]);
-        for (int M = 1; M <= r->m_max; M++) {
+    wm_buf_printf(o, "],\n \"retrieval_m_max\": %d, \"retrieval_distractors\": %d", r->retr_m_max, r->retr_k);
+    const double *arr[2] = {r->retr_top1, r->retr_copy};
+    static const char *names[2] = {"retrieval_top1", "retrieval_copy_last_view"};
+    for (int k = 0; k < 2; k++) {
+        wm_buf_printf(o, ",\n \"%s\": [", names[k]);
+        for (int M = 1; M <= r->retr_m_max; M++) {
             if (M > 1) wm_buf_puts(o, ", ");
             json_num(o, arr[k][M]);
         }
+        wm_buf_puts(o, "]");
     }
-    wm_buf_printf(o, "],\n \"loss_m\": %d, \"loss\": ", r->loss_m);
+    wm_buf_printf(o, ",\n \"loss_m\": %d, \"loss\": ", r->loss_m);
     json_num(o, r->loss);
     wm_buf_puts(o, ", \"loss_copy_last_view\": ");
     json_num(o, r->loss_copy);
@@ -327,14 +301,14 @@ void sj_eval_json(const SjEvalResult *r, WmBuf *o) {
 }
 
 /* The metric rows of every results table, in order. A row is one value per column;
- * `from_m` > 0 repeats it for M = from_m..m_max. */
+ * `from_m` > 0 repeats it for M = from_m..m_max (`retr`: ..retr_m_max). */
 typedef double (*MetricGet)(const SjEvalResult *r, int M);
 static double m_top1_z(const SjEvalResult *r, int M) { return (void)M, r->top1_z; }
 static double m_top1_agg(const SjEvalResult *r, int M) { return r->top1_agg[M]; }
 static double m_equiv(const SjEvalResult *r, int M) { return (void)M, r->equiv_r2; }
-static double m_pi(const SjEvalResult *r, int M) { return r->pi_r2[M]; }
-static double m_pi_za(const SjEvalResult *r, int M) { return r->pi_r2_zero_act[M]; }
-static double m_pi_zf(const SjEvalResult *r, int M) { return r->pi_r2_zero_feat[M]; }
+static double m_pose(const SjEvalResult *r, int M) { return (void)M, r->pose_r2; }
+static double m_retr(const SjEvalResult *r, int M) { return r->retr_top1[M]; }
+static double m_retr_copy(const SjEvalResult *r, int M) { return r->retr_copy[M]; }
 static double m_loss(const SjEvalResult *r, int M) { return (void)M, r->loss; }
 static double m_loss_copy(const SjEvalResult *r, int M) { return (void)M, r->loss_copy; }
 static double m_loss_mean(const SjEvalResult *r, int M) { return (void)M, r->loss_mean; }
@@ -344,35 +318,43 @@ static const struct {
     int group;
     const char *label; /* %d: M */
     const char *key;   /* JSON key; %d: M */
-    int from_m;
+    int from_m, retr;
     MetricGet get;
 } metrics[] = {
-    {G_INVARIANCE, "top-1 from z (view 1)", "top1_z", 0, m_top1_z},
-    {G_INVARIANCE, "top-1 from z_AGG, M = %d", "top1_agg_m%d", 1, m_top1_agg},
-    {G_EQUIVARIANCE, "R^2 of a_1 from (z_1, z_2)", "equivariance_r2", 0, m_equiv},
-    /* M = 1 is left out: the probe input holds a_M, which at M = 1 is the target. */
-    {G_PATHINT, "R^2, M = %d", "pathint_r2_m%d", 2, m_pi},
-    {G_PATHINT, "R^2, M = %d, actions zeroed", "pathint_r2_zero_actions_m%d", 2, m_pi_za},
-    {G_PATHINT, "R^2, M = %d, features zeroed", "pathint_r2_zero_features_m%d", 2, m_pi_zf},
-    {G_LOSS, "the model's prediction", "loss", 0, m_loss},
-    {G_LOSS, "copying view M's target encoding", "loss_copy_last_view", 0, m_loss_copy},
-    {G_LOSS, "predicting the mean target encoding", "loss_mean_target", 0, m_loss_mean},
+    {G_INVARIANCE, "top-1 from z (view 1)", "top1_z", 0, 0, m_top1_z},
+    {G_INVARIANCE, "top-1 from z_AGG, M = %d", "top1_agg_m%d", 1, 0, m_top1_agg},
+    {G_EQUIVARIANCE, "pose R^2 from z (the gate)", "pose_r2", 0, 0, m_pose},
+    {G_EQUIVARIANCE, "R^2 of a_1 from (z_1, z_2)", "equivariance_r2", 0, 0, m_equiv},
+    /* M = 1 is kept: the model must still turn view 1's pose by a_1. */
+    {G_PATHINT, "top-1, M = %d", "retrieval_top1_m%d", 1, 1, m_retr},
+    {G_PATHINT, "copying view M, M = %d", "retrieval_copy_m%d", 1, 1, m_retr_copy},
+    {G_LOSS, "the model's prediction", "loss", 0, 0, m_loss},
+    {G_LOSS, "copying view M's target encoding", "loss_copy_last_view", 0, 0, m_loss_copy},
+    {G_LOSS, "predicting the mean target encoding", "loss_mean_target", 0, 0, m_loss_mean},
 };
 enum { N_METRICS = sizeof metrics / sizeof metrics[0] };
 
-static const char *group_intro(int g, int loss_m) {
-    static char buf[512];
+static const char *group_intro(int g, int loss_m, int retr_k) {
+    static char buf[1024];
     switch (g) {
     case G_INVARIANCE:
         return "Invariance: top-1 accuracy of a linear classifier of the object class, trained on features of "
                "training objects and scored on held-out ones.";
     case G_EQUIVARIANCE:
-        return "Equivariance: R^2 of a regressor of the relative action a_1 from the encodings of views 1 and 2 "
-               "(held-out objects).";
+        return "Pose and equivariance (held-out objects): R^2 of ridge from z of one view to that view's absolute "
+               "pose (the 9 rotation-matrix entries, or the fixation), the gate of the next row: a relative action "
+               "can only be read from two encodings that carry each view's pose; then R^2 of a regressor of the "
+               "relative action a_1 from the encodings of views 1 and 2.";
     case G_PATHINT:
-        return "Path integration: R^2 of a regressor of the cumulative action from view 1 to view M+1 from "
-               "(z_AGG of M views, a_M); the ablations zero every action embedding or every encoding at "
-               "inference. M = 1 is left out: there a_M is the cumulative action itself, so every model scores 1.";
+        snprintf(buf, sizeof buf,
+                 "Path integration: next-view retrieval, top-1. The model sees views 1..M of a held-out object with "
+                 "the actions between them, its predictor gets a_M, and its prediction is compared (cosine) with the "
+                 "target encodings of the true view M+1 and of %d other views of the same object, under the same "
+                 "lights and colours, at independent poses (chance 1/%d). No probe is trained; only a prediction "
+                 "that turns view M's pose by a_M singles out view M+1, so an untrained, action-blind or copying "
+                 "model scores chance. M = 1 is not trivial: the pose of view 1 must still be turned by a_1. The "
+                 "copy rows query with view M's own target encoding.", retr_k, retr_k + 1);
+        return buf;
     default:
         snprintf(buf, sizeof buf,
                  "Prediction loss 1 - cos(prediction, target) on held-out sequences (M = %d observed views; the "
@@ -383,49 +365,55 @@ static const char *group_intro(int g, int loss_m) {
     }
 }
 
-static int table_m_max(const SjEvalColumn *cols, int n) {
+/* The last M of metric k in column r, and over all columns. */
+static int metric_last(int k, const SjEvalResult *r) {
+    return metrics[k].from_m ? (metrics[k].retr ? r->retr_m_max : r->m_max) : 0;
+}
+static int table_last(int k, const SjEvalColumn *cols, int n) {
     int mm = 0;
-    for (int c = 0; c < n; c++) mm = cols[c].r->m_max > mm ? cols[c].r->m_max : mm;
+    for (int c = 0; c < n; c++) mm = metric_last(k, cols[c].r) > mm ? metric_last(k, cols[c].r) : mm;
     return mm;
+}
+
+/* Column r's value of metric k at M (NaN beyond its range). */
+static double metric_value(int k, const SjEvalResult *r, int M) {
+    return M <= metric_last(k, r) ? metrics[k].get(r, M) : NAN;
 }
 
 /* Whether any column has a finite value in this metric row. */
 static int row_has_value(const SjEvalColumn *cols, int n, int k, int M) {
     for (int c = 0; c < n; c++)
-        if (M <= cols[c].r->m_max && isfinite(metrics[k].get(cols[c].r, M))) return 1;
+        if (isfinite(metric_value(k, cols[c].r, M))) return 1;
     return 0;
 }
 
 void sj_eval_markdown_table(const SjEvalColumn *cols, int ncols, WmBuf *md) {
-    int mm = table_m_max(cols, ncols), loss_m = 0;
-    for (int c = 0; c < ncols; c++)
+    int loss_m = 0, retr_k = 0;
+    for (int c = 0; c < ncols; c++) {
         if (cols[c].r->loss_m && !loss_m) loss_m = cols[c].r->loss_m;
+        if (cols[c].r->retr_k && !retr_k) retr_k = cols[c].r->retr_k;
+    }
     for (int g = 0; g < G_COUNT; g++) {
         int any = 0;
         for (int k = 0; k < N_METRICS; k++)
             if (metrics[k].group == g)
-                for (int M = metrics[k].from_m ? metrics[k].from_m : 0; M <= (metrics[k].from_m ? mm : 0); M++)
+                for (int M = metrics[k].from_m; M <= table_last(k, cols, ncols); M++)
                     any |= row_has_value(cols, ncols, k, M);
-        if (!any) {
-            if (g == G_PATHINT && mm < 2)
-                wm_buf_puts(md, "Path integration: no rows (eval.m_max = 1; at M = 1 the probe input holds the target).\n\n");
-            continue;
-        }
-        wm_buf_printf(md, "%s\n\n| |", group_intro(g, loss_m));
+        if (!any) continue;
+        wm_buf_printf(md, "%s\n\n| |", group_intro(g, loss_m, retr_k));
         for (int c = 0; c < ncols; c++) wm_buf_printf(md, " %s |", cols[c].name);
         wm_buf_puts(md, "\n|---|");
         for (int c = 0; c < ncols; c++) wm_buf_puts(md, "---|");
         wm_buf_puts(md, "\n");
         for (int k = 0; k < N_METRICS; k++) {
             if (metrics[k].group != g) continue;
-            int m0 = metrics[k].from_m ? metrics[k].from_m : 0, m1 = metrics[k].from_m ? mm : 0;
-            for (int M = m0; M <= m1; M++) {
+            for (int M = metrics[k].from_m; M <= table_last(k, cols, ncols); M++) {
                 if (!row_has_value(cols, ncols, k, M)) continue;
                 wm_buf_puts(md, "| ");
                 wm_buf_printf(md, metrics[k].label, M);
                 wm_buf_puts(md, " |");
                 for (int c = 0; c < ncols; c++) {
-                    double v = M <= cols[c].r->m_max ? metrics[k].get(cols[c].r, M) : NAN;
+                    double v = metric_value(k, cols[c].r, M);
                     if (isfinite(v)) wm_buf_printf(md, " %.3f |", v);
                     else wm_buf_puts(md, " – |");
                 }
@@ -451,8 +439,7 @@ void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmBuf *o) {
         wm_buf_puts(o, ": {");
         int first = 1;
         for (int k = 0; k < N_METRICS; k++) {
-            int m0 = metrics[k].from_m ? metrics[k].from_m : 0, m1 = metrics[k].from_m ? r->m_max : 0;
-            for (int M = m0; M <= m1; M++) {
+            for (int M = metrics[k].from_m; M <= metric_last(k, r); M++) {
                 char key[64];
                 snprintf(key, sizeof key, metrics[k].key, M);
                 wm_buf_printf(o, "%s\"%s\": ", first ? "" : ", ", key);
@@ -468,28 +455,36 @@ void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmBuf *o) {
 void sj_eval_result_blank(SjEvalResult *r, int m_max) {
     memset(r, 0, sizeof *r);
     r->m_max = m_max;
-    r->top1_z = r->equiv_r2 = r->loop_err = r->open_err = r->loss = r->loss_copy = r->loss_mean = NAN;
-    for (int M = 0; M <= SJ_EVAL_MAX_M; M++)
-        r->top1_agg[M] = r->pi_r2[M] = r->pi_r2_zero_act[M] = r->pi_r2_zero_feat[M] = NAN;
+    r->top1_z = r->pose_r2 = r->equiv_r2 = r->loss = r->loss_copy = r->loss_mean = NAN;
+    for (int M = 0; M <= SJ_EVAL_MAX_M; M++) r->top1_agg[M] = r->retr_top1[M] = r->retr_copy[M] = NAN;
 }
 
-void sj_eval_chance(SjEvalResult *r, int m_max, int n_classes) {
+void sj_eval_chance(SjEvalResult *r, int m_max, int n_classes, int retr_m_max, int retr_k) {
     sj_eval_result_blank(r, m_max);
     r->top1_z = 1.0 / n_classes;
-    r->equiv_r2 = 0;
-    for (int M = 1; M <= m_max && M <= SJ_EVAL_MAX_M; M++) r->top1_agg[M] = 1.0 / n_classes, r->pi_r2[M] = 0;
+    r->pose_r2 = r->equiv_r2 = 0;
+    for (int M = 1; M <= m_max && M <= SJ_EVAL_MAX_M; M++) r->top1_agg[M] = 1.0 / n_classes;
+    if (retr_m_max > 0 && retr_k > 0) {
+        r->retr_m_max = retr_m_max, r->retr_k = retr_k;
+        for (int M = 1; M <= retr_m_max && M <= SJ_EVAL_MAX_M; M++) r->retr_top1[M] = 1.0 / (retr_k + 1);
+    }
+}
+
+static int has_pose(const SjEvalSplit *tr, const SjEvalSplit *te) {
+    return tr->pose && te->pose && tr->pose_dim == te->pose_dim && tr->pose_dim > 0;
 }
 
 int sj_eval_work(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSplit *te) {
-    int w = chunks(tr) + chunks(te) + (sp->loops ? chunks(sp->loops) : 0);
-    w += 1 + sp->m_max;                  /* classifiers */
-    w += (1 + sp->m_max - (sp->skip_trivial != 0)) * reg_work(sp); /* equivariance, path integration */
+    int w = chunks(tr) + chunks(te);
+    w += 1 + sp->m_max;            /* classifiers */
+    w += reg_work(sp);             /* equivariance */
+    w += has_pose(tr, te);         /* pose */
+    if (sp->retr) w += 2 * chunks_n(sp->retr->n * sp->retr->t);
     return w + (sp->loss_m >= 1 && sp->loss_m <= sp->m_max);
 }
 
 int sj_eval_oracle_work(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSplit *te) {
-    return (sp->m_max - (sp->skip_trivial != 0) + (tr->latents && te->latents && tr->latent_dim == te->latent_dim)) *
-           reg_work(sp);
+    return (tr->latents && te->latents && tr->latent_dim == te->latent_dim) * reg_work(sp) + has_pose(tr, te);
 }
 
 void sj_eval_result_free(SjEvalResult *r) {
@@ -498,31 +493,20 @@ void sj_eval_result_free(SjEvalResult *r) {
     r->pca_z = r->pca_agg = NULL;
 }
 
-int sj_eval_oracle(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSplit *te, int A, double *r2, char *err,
-                   size_t errsz) {
-    int M_max = sp->m_max, C = sp->cum_dim;
-    if (M_max < 1 || M_max > SJ_EVAL_MAX_M || tr->t < M_max + 1 || te->t < M_max + 1)
-        return wm_errf(err, errsz, WM_ERR_ARG, "oracle: sequences too short for m_max = %d", M_max);
-    size_t ntr = (size_t)tr->n, nte = (size_t)te->n;
-    for (int M = sp->skip_trivial ? 2 : 1; M <= M_max; M++) {
-        /* the first M actions of each sequence are contiguous */
-        float *xtr = concat_rows(tr->actions, (size_t)(tr->t - 1) * A, M * A, tr->actions, 0, 0, ntr);
-        float *xte = concat_rows(te->actions, (size_t)(te->t - 1) * A, M * A, te->actions, 0, 0, nte);
-        float *ytr = concat_rows(tr->cum + (size_t)(M - 1) * C, (size_t)M_max * C, C, tr->cum, 0, 0, ntr);
-        float *yte = concat_rows(te->cum + (size_t)(M - 1) * C, (size_t)M_max * C, C, te->cum, 0, 0, nte);
-        const float *xs[1] = {xte};
-        r2[M] = 0;
-        regress(sp, xtr, ytr, ntr, M * A, C, xs, 1, yte, nte, &r2[M]);
-        wm_free(xtr), wm_free(xte), wm_free(ytr), wm_free(yte);
-    }
-    return WM_OK;
-}
-
 int sj_eval_oracle_result(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSplit *te, int A, SjEvalResult *out,
                           char *err, size_t errsz) {
     sj_eval_result_blank(out, sp->m_max);
-    int rc = sj_eval_oracle(sp, tr, te, A, out->pi_r2, err, errsz);
-    if (rc || !tr->latents || !te->latents || tr->latent_dim != te->latent_dim || tr->t < 2 || te->t < 2) return rc;
+    if (sp->retr && sp->retr->pose) {
+        int rc = sj_retrieval_oracle(sp->retr, sp->retr_m_max, sp->retr_k, out->retr_top1, err, errsz);
+        if (rc) return rc;
+        out->retr_m_max = sp->retr_m_max, out->retr_k = sp->retr_k;
+    }
+    if (has_pose(tr, te)) {
+        out->pose_r2 = sj_pose_probe(tr->pose, tr->pose, (size_t)tr->n * (size_t)tr->t, te->pose, te->pose,
+                                     (size_t)te->n * (size_t)te->t, tr->pose_dim, tr->pose_dim);
+        tick(sp, 1);
+    }
+    if (!tr->latents || !te->latents || tr->latent_dim != te->latent_dim || tr->t < 2 || te->t < 2) return WM_OK;
     /* Equivariance from the true latents of views 1 and 2 (contiguous in each row). */
     int L = tr->latent_dim;
     size_t ntr = (size_t)tr->n, nte = (size_t)te->n;
@@ -534,4 +518,40 @@ int sj_eval_oracle_result(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjE
     regress(sp, xtr, ytr, ntr, 2 * L, A, xs, 1, yte, nte, &out->equiv_r2);
     wm_free(xtr), wm_free(xte), wm_free(ytr), wm_free(yte);
     return WM_OK;
+}
+
+static float *noise(WmRng *r, size_t n) {
+    float *x = wm_new(float, n);
+    for (size_t i = 0; i < n; i++) x[i] = (float)wm_rng_normal(r);
+    return x;
+}
+
+void sj_eval_noise_result(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSplit *te, int dim,
+                          SjEvalResult *out) {
+    sj_eval_result_blank(out, sp->m_max);
+    WmRng r;
+    wm_rng_seed(&r, sp->seed, 0x6e6f697365ULL);
+    if (has_pose(tr, te)) {
+        size_t ntr = (size_t)tr->n * (size_t)tr->t, nte = (size_t)te->n * (size_t)te->t;
+        float *xtr = noise(&r, ntr * (size_t)dim), *xte = noise(&r, nte * (size_t)dim);
+        out->pose_r2 = sj_pose_probe(xtr, tr->pose, ntr, xte, te->pose, nte, dim, tr->pose_dim);
+        wm_free(xtr), wm_free(xte);
+    }
+    if (sp->retr) {
+        size_t n = (size_t)sp->retr->n, k1 = (size_t)sp->retr_k + 1;
+        for (int M = 1; M <= sp->retr_m_max && M <= SJ_EVAL_MAX_M; M++) {
+            float *q = noise(&r, n * (size_t)dim), *c = noise(&r, n * k1 * (size_t)dim);
+            out->retr_top1[M] = sj_retrieval_top1(q, c, n, (int)k1, dim, SJ_SIM_COSINE);
+            wm_free(q), wm_free(c);
+        }
+        out->retr_m_max = sp->retr_m_max, out->retr_k = sp->retr_k;
+    }
+}
+
+int sj_eval_action_only_result(const SjEvalSpec *sp, SjEvalResult *out, char *err, size_t errsz) {
+    sj_eval_result_blank(out, sp->m_max);
+    if (!sp->retr || !sp->retr->action_only) return WM_OK;
+    int rc = sj_retrieval_action_only(sp->retr, sp->retr_m_max, sp->retr_k, out->retr_top1, err, errsz);
+    if (!rc) out->retr_m_max = sp->retr_m_max, out->retr_k = sp->retr_k;
+    return rc;
 }

@@ -2,11 +2,12 @@
  * training objects/images and scored on sequences of held-out ones.
  *   invariance:       linear classifier of the class from z (first view) and from
  *                     z_AGG of M views, M = 1..m_max (top-1);
+ *   pose (the gate):  ridge from z of one view to its absolute pose (R^2);
  *   equivariance:     regressor of the relative action a_1 from concat(z_1, z_2) (R^2);
- *   path integration: regressor of the cumulative action from view 1 to view M+1
- *                     from concat(z_AGG(M), a_M), M = 1..m_max (R^2), and the same
- *                     probes applied to features computed with the action embeddings
- *                     zeroed, or the encodings zeroed (inference ablations).
+ *   path integration: next-view retrieval by the model's own predictor after M views
+ *                     and a_M among views of the same object at independent poses,
+ *                     M = 1..retr_m_max (top-1; model/sj_pathint.h), with the score of
+ *                     copying the last view.
  * Regressors are ridge; with `mlp` set (rotations) an MLP (2 x hidden) is also fitted
  * and used when it does better on a validation fifth of the training rows. */
 #ifndef SJ_EVAL_H
@@ -16,6 +17,7 @@
 
 #include "core/progress.h"
 #include "model/sj_model.h"
+#include "model/sj_pathint.h"
 
 #define SJ_EVAL_MAX_M 32
 
@@ -24,25 +26,21 @@ typedef struct {
     const uint8_t *pixels;   /* [n, t, H, W, 3] */
     const float *actions;    /* [n, t-1, A] */
     const int32_t *labels;   /* [n] */
-    const float *cum;        /* [n, m_max, cum_dim]: action from view 1 to view M+1 */
     const float *latents;    /* [n, t, latent_dim]: the true state of each view (may be NULL) */
     int latent_dim;
+    const float *pose;       /* [n, t, pose_dim]: each view's pose, the pose probe's target (may be NULL) */
+    int pose_dim;
 } SjEvalSplit;
 
 typedef struct {
     int m_max;
-    int cum_dim;
     int mlp, mlp_hidden, mlp_epochs;
     uint64_t seed;
-    /* Optional: closed-loop test sequences whose cumulative action at M = loop_m is the
-     * identity; the path-integration probe of that M is applied to them too. */
-    const SjEvalSplit *loops;
-    int loop_m;
     int want_pca; /* fill pca_z / pca_agg (free with sj_eval_result_free) */
-    int no_ablations; /* skip the zero-action / zero-feature path-integration ablations */
-    /* Skip path integration at M = 1 (left NaN): the probe input holds a_M, which at
-     * M = 1 is the target, so it scores 1 for any features. */
-    int skip_trivial;
+    /* Optional: the next-view retrieval sequences, scored for M = 1..retr_m_max with
+     * retr_k distractors each. */
+    const SjRetrSplit *retr;
+    int retr_m_max, retr_k;
     /* > 0: also measure the prediction loss 1 - cos(z_hat, target) on the test split with
      * loss_m observed views, and two references that use no input: copying view
      * loss_m's target encoding, and predicting the mean target encoding (a constant). */
@@ -57,12 +55,11 @@ typedef struct {
     int m_max;
     double top1_z;
     double top1_agg[SJ_EVAL_MAX_M + 1];   /* index M */
+    double pose_r2;       /* pose from z of one view (held-out objects) */
     double equiv_r2;
-    double pi_r2[SJ_EVAL_MAX_M + 1];
-    double pi_r2_zero_act[SJ_EVAL_MAX_M + 1];
-    double pi_r2_zero_feat[SJ_EVAL_MAX_M + 1];
-    double loop_err;      /* mean |prediction - truth| on the closed loops at loop_m */
-    double open_err;      /* the same on ordinary held-out sequences at loop_m */
+    int retr_m_max, retr_k;
+    double retr_top1[SJ_EVAL_MAX_M + 1]; /* index M: next-view retrieval top-1 */
+    double retr_copy[SJ_EVAL_MAX_M + 1]; /* the same, copying view M's target encoding */
     int loss_m;           /* views observed for the two losses (0: not measured) */
     double loss;          /* mean 1 - cos(z_hat, f_target(x_{M+1})) on the test split */
     double loss_copy;     /* mean 1 - cos(f_target(x_M), f_target(x_{M+1})): copying the last view */
@@ -83,18 +80,23 @@ int sj_eval_work(const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalS
 int sj_eval_oracle_work(const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test);
 
 /* The chance control: top-1 of guessing among n_classes (1 / n_classes), R^2 of
- * predicting the mean (0); the rest NaN. */
-void sj_eval_chance(SjEvalResult *r, int m_max, int n_classes);
+ * predicting the mean (0), retrieval among retr_k + 1 candidates (1 / (retr_k + 1),
+ * M = 1..retr_m_max; none when retr_m_max is 0); the rest NaN. */
+void sj_eval_chance(SjEvalResult *r, int m_max, int n_classes, int retr_m_max, int retr_k);
+/* The noise control: the pose probe and the retrieval scorer fed Gaussian noise of dim
+ * dimensions (seed spec->seed) in place of features, on the same rows: what the probes
+ * read from nothing (R^2 about 0, retrieval about chance); the rest NaN. */
+void sj_eval_noise_result(const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test, int dim,
+                          SjEvalResult *out);
+/* The action-only control: retrieval by the best reader of a_M alone
+ * (sj_retrieval_action_only; needs spec->retr with action_only); the rest NaN. */
+int sj_eval_action_only_result(const SjEvalSpec *spec, SjEvalResult *out, char *err, size_t errsz);
 /* The oracle control: the same probes fed the ground truth instead of features:
- * equivariance from the true latents of views 1 and 2 (NaN without latents), path
- * integration from the true actions a_1..a_M (as sj_eval_oracle); the rest NaN. */
+ * equivariance from the true latents of views 1 and 2 (NaN without latents), the pose
+ * probe from the true poses (its ceiling on this data), retrieval with true poses
+ * (sj_retrieval_oracle, when spec->retr carries poses); the rest NaN. */
 int sj_eval_oracle_result(const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test, int action_dim,
                           SjEvalResult *out, char *err, size_t errsz);
-
-/* The oracle: the cumulative action regressed from the true actions a_1..a_M alone
- * (concatenated), M = 1..m_max; R^2 into r2[M]. */
-int sj_eval_oracle(const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test, int action_dim,
-                   double *r2, char *err, size_t errsz);
 
 int sj_eval_run(SjModel *m, const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test,
                 SjEvalResult *out, char *err, size_t errsz);
@@ -111,10 +113,9 @@ typedef struct {
     const char *about;       /* one sentence on what it is, for the legend (may be NULL) */
     const SjEvalResult *r;
 } SjEvalColumn;
-/* Markdown: one table per group of metrics (invariance, equivariance, path
- * integration, prediction loss), each with a line saying what its rows measure,
- * then the columns' legend; NaN shows as a dash. Path integration leaves out M = 1
- * and says why. */
+/* Markdown: one table per group of metrics (invariance, pose and equivariance, path
+ * integration, prediction loss), each with a line saying what its rows measure, then
+ * the columns' legend; NaN shows as a dash. */
 void sj_eval_markdown_table(const SjEvalColumn *cols, int ncols, WmBuf *md);
 /* JSON object {"column name": {metric: value or null, ...}, ...}. */
 void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmBuf *out);

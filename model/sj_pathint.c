@@ -32,20 +32,25 @@ static double similarity(const float *a, const float *b, int d, int sim) {
     return ab / fmax(sqrt(aa) * sqrt(bb), 1e-30);
 }
 
+/* Credit of the first of k1 scores: 1 when strictly highest, 1/t when t tie at the top. */
+static double credit(const double *sc, int k1) {
+    int ties = 1;
+    for (int j = 1; j < k1; j++) {
+        if (sc[j] > sc[0]) return 0;
+        if (sc[j] == sc[0]) ties++;
+    }
+    return 1.0 / ties;
+}
+
 double sj_retrieval_top1(const float *query, const float *cand, size_t n, int k1, int d, int sim) {
     WM_ASSERT(k1 >= 1 && d >= 1);
-    double total = 0;
+    double total = 0, *sc = wm_new(double, (size_t)k1);
     for (size_t i = 0; i < n; i++) {
         const float *q = query + i * (size_t)d, *c = cand + i * (size_t)k1 * (size_t)d;
-        double s0 = similarity(q, c, d, sim);
-        int ties = 1, beaten = 0;
-        for (int j = 1; j < k1 && !beaten; j++) {
-            double s = similarity(q, c + (size_t)j * (size_t)d, d, sim);
-            if (s > s0) beaten = 1;
-            else if (s == s0) ties++;
-        }
-        if (!beaten) total += 1.0 / ties;
+        for (int j = 0; j < k1; j++) sc[j] = similarity(q, c + (size_t)j * (size_t)d, d, sim);
+        total += credit(sc, k1);
     }
+    wm_free(sc);
     return n ? total / (double)n : NAN;
 }
 
@@ -118,5 +123,24 @@ int sj_retrieval_oracle(const SjRetrSplit *s, int m_max, int k, double *top1, ch
         top1[M] = sj_retrieval_top1(q, cand, (size_t)n, k1, P, SJ_SIM_DISTANCE);
     }
     wm_free(q), wm_free(cand);
+    return WM_OK;
+}
+
+int sj_retrieval_action_only(const SjRetrSplit *s, int m_max, int k, double *top1, char *err, size_t errsz) {
+    int rc = check(s, m_max, k, err, errsz);
+    if (rc) return rc;
+    if (!s->action_only) return wm_errf(err, errsz, WM_ERR_ARG, "retrieval: no action-only scores");
+    int t = s->t, k1 = k + 1;
+    double *sc = wm_new(double, (size_t)k1);
+    for (int M = 1; M <= m_max; M++) {
+        double total = 0;
+        for (int i = 0; i < s->n; i++) {
+            const float *row = s->action_only + ((size_t)i * (size_t)(t - 1) + (size_t)(M - 1)) * (size_t)t;
+            for (int j = 0; j < k1; j++) sc[j] = row[M + j];
+            total += credit(sc, k1);
+        }
+        top1[M] = total / s->n;
+    }
+    wm_free(sc);
     return WM_OK;
 }

@@ -41,6 +41,10 @@ typedef struct {
     const float *pose;       /* [n, t, P]: pose of each view (NULL: no oracle) */
     const float *pose_next;  /* [n, t-1, P]: the pose reached by applying action i to view i's true state */
     int pose_dim;
+    /* [n, t-1, t] (may be NULL): how likely view j is to follow action i judged from the
+     * action and view j's true pose alone, without view i's pose (the action-only
+     * reader: what a model could find from a_M without integrating the path). */
+    const float *action_only;
 } SjRetrSplit;
 
 /* For M = 1..m_max: the model encodes views 1..M, aggregates them with a_1..a_{M-1},
@@ -50,6 +54,10 @@ typedef struct {
  * query (a model that copies the last view). Entries outside 1..m_max are untouched. */
 int sj_retrieval_run(SjModel *m, const SjRetrSplit *s, int m_max, int k, double *top1, double *copy, char *err,
                      size_t errsz);
+
+/* The action-only reader: candidate j of M scores action_only[M-1][j] (ties share the
+ * credit); top1[M] as above. WM_ERR_ARG without action_only. */
+int sj_retrieval_action_only(const SjRetrSplit *s, int m_max, int k, double *top1, char *err, size_t errsz);
 
 /* The oracle: the query is pose_next of view M (view M's true pose turned by a_M), the
  * candidates the true poses of views M+1..M+1+k, compared by distance. */

@@ -143,22 +143,19 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
     return r;
 }
 
-static void cumulative(const EnvConfig *ec, const AgBatch *b, int M, float **cum) {
-    int A = b->action_dim;
-    *cum = wm_new(float, (size_t)b->n * (size_t)M * (size_t)A);
-    for (int i = 0; i < b->n; i++)
-        for (int k = 1; k <= M; k++)
-            env_compose_actions(ec, A, b->actions + (size_t)i * (size_t)M * A, k,
-                                 *cum + ((size_t)i * M + (size_t)(k - 1)) * A);
+static void poses(const EnvSpec *sp, const AgBatch *b, float **pose) {
+    size_t nv = (size_t)b->n * (size_t)b->t;
+    *pose = wm_new(float, nv * (size_t)pl_pose_dim(sp));
+    pl_pose_features(sp, b->latents, nv, *pose);
 }
 
-static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n, AgBatch *b, float **cum, char *err,
+static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n, AgBatch *b, float **pose, char *err,
                       size_t errsz) {
     int M = rc->eval.m_max;
     int r = ag_batch_alloc(b, env_spec(env), n, M + 1, 0, err, errsz);
     if (!r) r = ag_rollout(env, ag, (uint64_t)rc->eval.seed, split, 0, n, b, err, errsz);
     if (r) return r;
-    cumulative(&rc->env, b, M, cum);
+    poses(env_spec(env), b, pose);
     return WM_OK;
 }
 
@@ -186,8 +183,9 @@ static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalDa
         if (!r) r = ds_read(ds, DS_SPLIT_VAL, 0, n_test, 0, &d->te, err, errsz);
     }
     if (!r) {
-        cumulative(&ds_config(ds)->env, &d->tr, M, &d->cum_tr);
-        cumulative(&ds_config(ds)->env, &d->te, M, &d->cum_te);
+        poses(&d->spec, &d->tr, &d->pose_tr);
+        poses(&d->spec, &d->te, &d->pose_te);
+        d->pose_dim = pl_pose_dim(&d->spec);
         wm_info("eval: %d + %d sequences of %d views from '%s'", n_train, n_test, M + 1, rc->train.data);
     }
     ds_close(ds);
@@ -198,7 +196,12 @@ static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalDa
 int pl_eval_data(const RunConfig *rc, const AgentConfig *agent, int n_train, int n_test, PlEvalData *d, char *err,
                  size_t errsz) {
     memset(d, 0, sizeof *d);
-    if (rc->train.data[0] && !agent) return eval_from_data(rc, n_train, n_test, d, err, errsz);
+    if (rc->train.data[0] && !agent) {
+        int r = eval_from_data(rc, n_train, n_test, d, err, errsz);
+        if (!r) r = pl_retr_data(rc, &d->retr, err, errsz);
+        if (r) pl_eval_data_free(d);
+        return r;
+    }
     Env *env = env_create(&rc->env, 64, err, errsz);
     if (!env) return WM_ERR_ARG;
     Agent *ag = ag_create(agent ? agent : &rc->agent, &rc->env, env_spec(env), 64, err, errsz);
@@ -206,8 +209,10 @@ int pl_eval_data(const RunConfig *rc, const AgentConfig *agent, int n_train, int
     if (!r) {
         d->spec = *env_spec(env);
         double t0 = wm_now();
-        r = make_split(env, ag, rc, ENV_SPLIT_TRAIN, n_train, &d->tr, &d->cum_tr, err, errsz);
-        if (!r) r = make_split(env, ag, rc, ENV_SPLIT_HELDOUT, n_test, &d->te, &d->cum_te, err, errsz);
+        d->pose_dim = pl_pose_dim(&d->spec);
+        r = make_split(env, ag, rc, ENV_SPLIT_TRAIN, n_train, &d->tr, &d->pose_tr, err, errsz);
+        if (!r) r = make_split(env, ag, rc, ENV_SPLIT_HELDOUT, n_test, &d->te, &d->pose_te, err, errsz);
+        if (!r) r = pl_retr_data(rc, &d->retr, err, errsz);
         if (!r) wm_info("eval: %d + %d sequences of %d views in %.1f s", n_train, n_test, rc->eval.m_max + 1, wm_now() - t0);
     }
     ag_destroy(ag);
@@ -219,8 +224,9 @@ int pl_eval_data(const RunConfig *rc, const AgentConfig *agent, int n_train, int
 void pl_eval_data_free(PlEvalData *d) {
     ag_batch_free(&d->tr);
     ag_batch_free(&d->te);
-    wm_free(d->cum_tr);
-    wm_free(d->cum_te);
+    wm_free(d->pose_tr);
+    wm_free(d->pose_te);
+    pl_retr_data_free(&d->retr);
     memset(d, 0, sizeof *d);
 }
 
@@ -229,19 +235,22 @@ int pl_check_shape(const SjModel *m, const EnvSpec *sp, const char *what, char *
     return sj_shape_check(sj_model_shape(m), &want, what, err, errsz);
 }
 
-static SjEvalSpec eval_spec(const RunConfig *rc, const PlEvalData *d) {
-    return (SjEvalSpec){.m_max = rc->eval.m_max, .cum_dim = d->spec.action_dim, .mlp = env_traits(rc->env.kind)->family == ENV_FAMILY_OBJECT,
+SjEvalSpec pl_eval_spec(const RunConfig *rc, const PlEvalData *d) {
+    return (SjEvalSpec){.m_max = rc->eval.m_max, .mlp = env_traits(rc->env.kind)->family == ENV_FAMILY_OBJECT,
                         .mlp_hidden = rc->eval.mlp_hidden, .mlp_epochs = rc->eval.mlp_epochs,
-                        .seed = (uint64_t)rc->eval.seed};
+                        .seed = (uint64_t)rc->eval.seed, .retr = d->retr.b.n ? &d->retr.split : NULL,
+                        .retr_m_max = rc->eval.retr_m_max, .retr_k = rc->eval.retr_k};
 }
 
-static SjEvalSplit eval_split(const AgBatch *b, const float *cum) {
-    return (SjEvalSplit){b->n, b->t, b->pixels, b->actions, b->labels, cum, b->latents, b->latent_dim};
+SjEvalSplit pl_eval_split(const PlEvalData *d, int test) {
+    const AgBatch *b = test ? &d->te : &d->tr;
+    return (SjEvalSplit){b->n, b->t, b->pixels, b->actions, b->labels, b->latents, b->latent_dim,
+                         test ? d->pose_te : d->pose_tr, d->pose_dim};
 }
 
 int pl_eval(SjModel *m, const RunConfig *rc, const PlEvalData *d, SjEvalResult *res, char *err, size_t errsz) {
-    SjEvalSpec spec = eval_spec(rc, d);
-    SjEvalSplit s_tr = eval_split(&d->tr, d->cum_tr), s_te = eval_split(&d->te, d->cum_te);
+    SjEvalSpec spec = pl_eval_spec(rc, d);
+    SjEvalSplit s_tr = pl_eval_split(d, 0), s_te = pl_eval_split(d, 1);
     return sj_eval_run(m, &spec, &s_tr, &s_te, res, err, errsz);
 }
 
@@ -253,17 +262,18 @@ static int add_column(PlEvalTable *t, const char *name) {
     return i;
 }
 
-int pl_eval_table(SjModel *m, const char *model_about, const RunConfig *rc, const PlEvalData *d, int quiet,
-                  PlEvalTable *t, char *err, size_t errsz) {
+int pl_eval_table(SjModel *m, const char *model_about, SjModel *no_action, const char *no_action_about,
+                  const RunConfig *rc, const PlEvalData *d, int quiet, PlEvalTable *t, char *err, size_t errsz) {
     memset(t, 0, sizeof *t);
-    SjEvalSpec spec = eval_spec(rc, d);
-    SjEvalSplit tr = eval_split(&d->tr, d->cum_tr), te = eval_split(&d->te, d->cum_te);
+    t->no_action = t->supervised = -1;
+    SjEvalSpec spec = pl_eval_spec(rc, d);
+    SjEvalSplit tr = pl_eval_split(d, 0), te = pl_eval_split(d, 1);
     int M = rc->eval.m_max, K = d->spec.n_classes;
     spec.loss_m = rc->train.m_train < M ? rc->train.m_train : M;
-    spec.skip_trivial = 1; /* the tables leave M = 1 out of path integration */
     WmProgress prog;
     if (!quiet) {
-        int64_t work = 2 * (int64_t)sj_eval_work(&spec, &tr, &te) + sj_eval_oracle_work(&spec, &tr, &te);
+        int64_t work = (2 + (no_action != NULL)) * (int64_t)sj_eval_work(&spec, &tr, &te) +
+                       sj_eval_oracle_work(&spec, &tr, &te);
         wm_progress_start(&prog, "eval", work, "parts");
         spec.progress = &prog;
     }
@@ -283,16 +293,50 @@ int pl_eval_table(SjModel *m, const char *model_about, const RunConfig *rc, cons
         sj_model_destroy(u);
     }
 
+    if (no_action) {
+        t->no_action = add_column(t, "no-action");
+        snprintf(t->about[t->no_action], sizeof t->about[0],
+                 "a model of this world trained without action conditioning: %s", no_action_about);
+        if (!r) r = sj_eval_run(no_action, &spec, &tr, &te, &t->res[t->no_action], err, errsz);
+    }
+
+    if (rc->eval.supervised_pose >= 0) {
+        t->supervised = add_column(t, "supervised");
+        snprintf(t->about[t->supervised], sizeof t->about[0],
+                 "upper bound on the pose row: a reader of one view trained with pose labels, as recorded in "
+                 "eval.supervised_pose (measured by %s, not by this command)",
+                 rc->eval.supervised_source[0] ? rc->eval.supervised_source : "an unnamed source");
+        t->res[t->supervised].pose_r2 = rc->eval.supervised_pose;
+    }
+
+    t->noise = add_column(t, "noise");
+    snprintf(t->about[t->noise], sizeof t->about[0],
+             "the pose probe and the retrieval scorer fed Gaussian noise (as wide as the model's z) in place of "
+             "features: what they read from nothing");
+    sj_eval_noise_result(&spec, &tr, &te, sj_model_enc_dim(m), &t->res[t->noise]);
+
     t->chance = add_column(t, "chance");
     snprintf(t->about[t->chance], sizeof t->about[0],
-             "guessing: 1/%d for top-1 (%d classes), 0 for R^2 (predicting the mean)", K, K);
-    sj_eval_chance(&t->res[t->chance], M, K);
+             "guessing: 1/%d for top-1 (%d classes), 0 for R^2 (predicting the mean), 1/%d for retrieval "
+             "(%d candidates)", K, K, rc->eval.retr_k + 1, rc->eval.retr_k + 1);
+    sj_eval_chance(&t->res[t->chance], M, K, spec.retr ? rc->eval.retr_m_max : 0, rc->eval.retr_k);
+
+    t->action_only = add_column(t, "action only");
+    snprintf(t->about[t->action_only], sizeof t->about[0],
+             "retrieval by the best reader of a_M alone: each candidate scored by how likely its true pose is to "
+             "follow a_M under the world's pose prior, without view M's pose (%s); what a model could reach "
+             "from the action without integrating the path",
+             env_traits(rc->env.kind)->family == ENV_FAMILY_OBJECT
+                 ? (rc->env.rotation ? "uniform rotations: the action says nothing, chance"
+                                     : "the density of the Euler box at the pose the action implies for view M")
+                 : "the implied previous fixation inside the scene");
+    if (!r) r = sj_eval_action_only_result(&spec, &t->res[t->action_only], err, errsz);
 
     t->oracle = add_column(t, "oracle");
     snprintf(t->about[t->oracle], sizeof t->about[0],
-             "the same probes fed the ground truth instead of features: equivariance from the true latents of "
-             "views 1 and 2, path integration from the true actions a_1..a_M (what these probes can reach on "
-             "this data)");
+             "the ground truth in place of features: pose from the true pose (the probe's ceiling), equivariance "
+             "from the true latents of views 1 and 2, retrieval with view M's true pose turned by a_M against the "
+             "candidates' true poses (nearest wins)");
     if (!r) r = sj_eval_oracle_result(&spec, &tr, &te, d->spec.action_dim, &t->res[t->oracle], err, errsz);
     if (!quiet) wm_progress_finish(&prog, NULL);
     if (r) pl_eval_table_free(t);

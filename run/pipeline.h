@@ -5,6 +5,7 @@
 #define RUN_PIPELINE_H
 
 #include "data/rollout.h"
+#include "run/pathint.h"
 #include "run/runcfg.h"
 #include "model/sj_eval.h"
 #include "model/sj_train.h"
@@ -34,13 +35,16 @@ int pl_prepare_run_dir(const char *dir, int resume, int force, char *err, size_t
 int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz);
 
 /* Evaluation data: sequences of training objects (probe fitting) and held-out ones
- * (scoring), eval.m_max + 1 views each, with cumulative actions. Rolled out on-line
- * with seed eval.seed, or, when rc->train.data is set and agent is NULL, the first
- * n_train sequences of the dataset's train/ and n_test of its val/ (fewer when the
- * dataset holds fewer; the first eval.m_max + 1 views of each). */
+ * (scoring), eval.m_max + 1 views each, with each view's pose (run/pathint.h). Rolled
+ * out on-line with seed eval.seed, or, when rc->train.data is set and agent is NULL,
+ * the first n_train sequences of the dataset's train/ and n_test of its val/ (fewer
+ * when the dataset holds fewer; the first eval.m_max + 1 views of each). The
+ * retrieval sequences (pl_retr_data) are always rolled out on-line. */
 typedef struct {
     AgBatch tr, te;
-    float *cum_tr, *cum_te; /* [n, m_max, A] */
+    float *pose_tr, *pose_te; /* [n, t, pose_dim] */
+    int pose_dim;
+    PlRetrData retr;
     EnvSpec spec;
 } PlEvalData;
 int pl_eval_data(const RunConfig *rc, const AgentConfig *agent, int n_train, int n_test, PlEvalData *d, char *err,
@@ -52,23 +56,30 @@ int pl_check_shape(const SjModel *m, const EnvSpec *sp, const char *what, char *
 int pl_eval(SjModel *m, const RunConfig *rc, const PlEvalData *d, SjEvalResult *res, char *err, size_t errsz);
 
 /* The model beside its controls, all scored on the same data by the same probes: the
- * columns of every results table (sj_eval_markdown_table). Today: the model, the same
- * config randomly initialised (from train.seed, as training starts), chance, and the
- * oracle (the probes fed the true latents and actions). A new control is one more
- * column added in pl_eval_table alone. */
+ * columns of every results table (sj_eval_markdown_table): the model, the same config
+ * randomly initialised (from train.seed, as training starts), the no-action model when
+ * one is given, the supervised upper bound when eval.supervised_pose records one,
+ * noise in place of features, chance, the action-only reader, and the oracle (the probes fed the true latents and poses). A new control is
+ * one more column added in pl_eval_table alone. */
 enum { PL_MAX_COLUMNS = 8 };
 typedef struct {
     int n;
-    int model, random, chance, oracle; /* column indices */
+    int model, random, no_action, supervised, noise, chance, action_only, oracle; /* column indices (-1: absent) */
     SjEvalColumn col[PL_MAX_COLUMNS];
     SjEvalResult res[PL_MAX_COLUMNS];
-    char about[PL_MAX_COLUMNS][256];
+    char about[PL_MAX_COLUMNS][640];
 } PlEvalTable;
 /* Evaluates m (described by model_about) and the controls on d, with a progress bar
- * (rate and ETA) on stderr unless quiet. The model's column keeps the PCA of its
- * features and the prediction losses. The table refers to itself: don't copy it. */
-int pl_eval_table(SjModel *m, const char *model_about, const RunConfig *rc, const PlEvalData *d, int quiet,
-                  PlEvalTable *t, char *err, size_t errsz);
+ * (rate and ETA) on stderr unless quiet; no_action (may be NULL) is a model of the same
+ * world trained without action conditioning (described by no_action_about). The
+ * model's column keeps the PCA of its features and the prediction losses. The table
+ * refers to itself: don't copy it. */
+int pl_eval_table(SjModel *m, const char *model_about, SjModel *no_action, const char *no_action_about,
+                  const RunConfig *rc, const PlEvalData *d, int quiet, PlEvalTable *t, char *err, size_t errsz);
+/* The probes' settings and the splits of d as model/sj_eval.h takes them (the spec
+ * points into d). */
+SjEvalSpec pl_eval_spec(const RunConfig *rc, const PlEvalData *d);
+SjEvalSplit pl_eval_split(const PlEvalData *d, int test);
 void pl_eval_table_free(PlEvalTable *t);
 
 #endif

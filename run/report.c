@@ -79,15 +79,16 @@ static void panel_loss(WmCanvas *c, int ox, int oy, const WmFont *f, const RptIn
 /* The headline probes as bars, one per column. */
 static void panel_probes(WmCanvas *c, int ox, int oy, const WmFont *f, const WmFont *small, const RptInput *in) {
     const PlEvalTable *t = in->table;
-    int mm = t->res[t->model].m_max;
-    char names[5][48];
-    const char *cats[5];
-    int nc = 0, kind[5], ms[5];
+    int mm = t->res[t->model].m_max, rm = t->res[t->model].retr_m_max;
+    char names[6][48];
+    const char *cats[6];
+    int nc = 0, kind[6], ms[6];
     snprintf(names[nc], sizeof names[0], "top-1 z"), kind[nc] = 0, ms[nc++] = 0;
     snprintf(names[nc], sizeof names[0], "top-1 z_AGG M=%d", mm), kind[nc] = 1, ms[nc++] = mm;
+    snprintf(names[nc], sizeof names[0], "pose R^2"), kind[nc] = 4, ms[nc++] = 0;
     snprintf(names[nc], sizeof names[0], "equivariance R^2"), kind[nc] = 2, ms[nc++] = 0;
-    if (mm >= 2) snprintf(names[nc], sizeof names[0], "path-int. M=2"), kind[nc] = 3, ms[nc++] = 2;
-    if (mm >= 3) snprintf(names[nc], sizeof names[0], "path-int. M=%d", mm), kind[nc] = 3, ms[nc++] = mm;
+    if (rm >= 1) snprintf(names[nc], sizeof names[0], "retrieval M=1"), kind[nc] = 3, ms[nc++] = 1;
+    if (rm >= 2) snprintf(names[nc], sizeof names[0], "retrieval M=%d", rm), kind[nc] = 3, ms[nc++] = rm;
     for (int i = 0; i < nc; i++) cats[i] = names[i];
     WmPlot p;
     wm_plot_begin_categories(&p, c, f, ox + 60, oy + 50, 560, 360, cats, nc, -0.2, 1.05,
@@ -98,7 +99,12 @@ static void panel_probes(WmCanvas *c, int ox, int oy, const WmFont *f, const WmF
     for (int k = 0; k < nc; k++)
         for (int i = 0; i < t->n; i++) {
             const SjEvalResult *r = &t->res[i];
-            double v = kind[k] == 0 ? r->top1_z : kind[k] == 1 ? r->top1_agg[ms[k]] : kind[k] == 2 ? r->equiv_r2 : r->pi_r2[ms[k]];
+            double v = kind[k] == 0   ? r->top1_z
+                       : kind[k] == 1 ? r->top1_agg[ms[k]]
+                       : kind[k] == 2 ? r->equiv_r2
+                       : kind[k] == 4 ? r->pose_r2
+                       : ms[k] <= r->retr_m_max ? r->retr_top1[ms[k]]
+                                               : NAN;
             double x0 = k + (1 - gw) / 2 + i * bw;
             char lab[16];
             p.font = small; /* value labels: narrow enough to sit over their bar */
@@ -116,36 +122,32 @@ static void panel_probes(WmCanvas *c, int ox, int oy, const WmFont *f, const WmF
     for (int i = 0; i < t->n; i++) wm_plot_legend(&p, column_color(t, i), t->col[i].name);
 }
 
-/* Path-integration R^2 against M (M >= 2) with the ablations and the controls. */
-static void panel_r2(WmCanvas *c, int ox, int oy, const WmFont *f, const RptInput *in) {
+/* Next-view retrieval top-1 against M for every column, with the model's copy baseline. */
+static void panel_retr(WmCanvas *c, int ox, int oy, const WmFont *f, const RptInput *in) {
     const PlEvalTable *t = in->table;
-    int mm = t->res[t->model].m_max;
+    int rm = 0;
+    for (int i = 0; i < t->n; i++) rm = t->res[i].retr_m_max > rm ? t->res[i].retr_m_max : rm;
     WmPlot p;
-    wm_plot_begin(&p, c, f, ox + 70, oy + 50, 450, 360, 1.5, mm < 2 ? 2.5 : mm + 0.5, -0.2, 1.05,
-                  "path-integration R^2 against M (M = 1 left out: trivial)", "M (observed views)", "R^2");
+    wm_plot_begin(&p, c, f, ox + 70, oy + 50, 450, 360, 0.5, rm + 0.5, 0, 1.05,
+                  "next-view retrieval top-1 against M", "M (observed views)", "top-1");
     p.legend_at = 2;
-    if (mm < 2) {
-        wm_plot_text(&p, 2, 0.5, "eval.m_max = 1: nothing to show", ink, 1);
+    if (rm < 1) {
+        wm_plot_text(&p, (rm + 1) / 2.0, 0.5, "no retrieval sequences", ink, 1);
         return;
     }
     double xs[SJ_EVAL_MAX_M], ys[SJ_EVAL_MAX_M];
-    int n = mm - 1;
     for (int i = 0; i < t->n; i++) {
         const SjEvalResult *r = &t->res[i];
-        const double *series[3] = {r->pi_r2, r->pi_r2_zero_act, r->pi_r2_zero_feat};
-        for (int s = 0; s < 3; s++) {
-            if (s && i != t->model) continue; /* ablations of the model only, to keep it legible */
-            int any = 0;
-            for (int M = 2; M <= mm; M++) {
-                xs[M - 2] = M, ys[M - 2] = isfinite(series[s][M]) ? fmax(series[s][M], -0.2) : NAN;
-                any |= isfinite(series[s][M]);
-            }
-            if (!any) continue;
+        for (int s = 0; s < 2; s++) {
+            if (s && i != t->model) continue; /* the copy baseline of the model only, to keep it legible */
+            const double *v = s ? r->retr_copy : r->retr_top1;
+            int n = 0;
+            for (int M = 1; M <= r->retr_m_max; M++)
+                if (isfinite(v[M])) xs[n] = M, ys[n++] = v[M];
+            if (!n) continue;
             char lab[64];
-            static const char *suffix[3] = {"", ", actions zeroed", ", features zeroed"};
-            snprintf(lab, sizeof lab, "%s%s", t->col[i].name, suffix[s]);
-            WmColor col = s == 0 ? column_color(t, i) : s == 1 ? wm_palette(9) : wm_palette(4);
-            wm_plot_series(&p, xs, ys, n, col, s == 0 ? 2 : 1, 1, lab);
+            snprintf(lab, sizeof lab, "%s%s", t->col[i].name, s ? ", copying view M" : "");
+            wm_plot_series(&p, xs, ys, n, s ? grey : column_color(t, i), s ? 1 : 2, 1, lab);
         }
     }
 }
@@ -185,7 +187,7 @@ static int figures(const RptInput *in, char *err, size_t errsz) {
     }
     double *st = wm_new(double, LOSS_CAP), *ls = wm_new(double, LOSS_CAP);
     int nl = in->run_dir ? rpt_read_loss(in->run_dir, st, ls, LOSS_CAP) : 0;
-    static const char *files[4] = {"loss.png", "probes.png", "r2_vs_m.png", "pca.png"};
+    static const char *files[4] = {"loss.png", "probes.png", "retrieval.png", "pca.png"};
     WmCanvas all, one;
     wm_canvas_init(&all, 2 * PW, 2 * PH, white);
     int rc = WM_OK;
@@ -196,7 +198,7 @@ static int figures(const RptInput *in, char *err, size_t errsz) {
             if (!pass) wm_canvas_init(&one, PW, PH, white);
             if (k == 0) panel_loss(c, ox, oy, f, in, st, ls, nl);
             else if (k == 1) panel_probes(c, ox, oy, f, small, in);
-            else if (k == 2) panel_r2(c, ox, oy, f, in);
+            else if (k == 2) panel_retr(c, ox, oy, f, in);
             else panel_pca(c, ox, oy, f, in);
             if (!pass) {
                 rc = rpt_save_png(&one, in->dir, files[k], err, errsz);
@@ -254,7 +256,8 @@ int rpt_write(const RptInput *in, char *path, size_t pathsz, char *err, size_t e
                      "- `loss.png`: the training loss against step, with the held-out losses of the trained model, of "
                      "the same config untrained, of copying view M and of predicting the mean target.\n"
                      "- `probes.png`: the headline probes as bars, one per column of the tables above.\n"
-                     "- `r2_vs_m.png`: path-integration R^2 against M for every column, with the model's ablations.\n"
+                     "- `retrieval.png`: next-view retrieval top-1 against M for every column, with the model's "
+                     "copy-the-last-view baseline.\n"
                      "- `pca.png`: the first two principal components of the trained model's z and z_AGG on held-out "
                      "sequences, coloured by class.\n\n");
     if (in->config_text) wm_buf_printf(&md, "## Config\n\n```ini\n%s```\n", in->config_text);

@@ -1,6 +1,6 @@
 /* The evaluation report: one Markdown page (report.md) with PNG figures drawn by the
  * program on core/canvas.h: the training loss against its references, the probes
- * beside their controls, path-integration R^2 against M with its ablations, and PCA of
+ * beside their controls, next-view retrieval against M, and PCA of
  * z and z_AGG coloured by class; overview.png holds the four figures in one. */
 #ifndef CLI_REPORT_H
 #define CLI_REPORT_H
@@ -13,7 +13,7 @@
 
 /* The files rpt_write puts in its folder. */
 #define RPT_FILE "report.md"
-#define RPT_FIGURES "loss.png", "probes.png", "r2_vs_m.png", "pca.png", "overview.png"
+#define RPT_FIGURES "loss.png", "probes.png", "retrieval.png", "pca.png", "overview.png"
 
 typedef struct {
     const char *dir;          /* output folder (exists) */

@@ -14,9 +14,7 @@
 #define BENCH_FIELDS(X, S)                                                                         \
     X(S, INT, seeds, "1", 1, 100, NULL, "seeds per variant (train.seed + k, eval.seed + k); tables give mean and std") \
     X(S, STR, variants, "seqjepa-m1 seqjepa-m3 no-action random oracle", 0, 0, NULL,                \
-      "variants: seqjepa (config as is), seqjepa-m1, seqjepa-m3, no-action, no-ema, random, oracle") \
-    X(S, INT, loop_len, "3", 1, 16, NULL, "closed loops: steps out before they are undone (closure at M = 2 loop_len)") \
-    X(S, INT, loop_seqs, "256", 8, 1000000, NULL, "closed-loop held-out sequences")
+      "variants: seqjepa (config as is), seqjepa-m1, seqjepa-m3, no-action, no-ema, random, oracle")
 
 WM_CFG_STRUCT(BenchConfig, BENCH_FIELDS);
 

@@ -1,6 +1,7 @@
 """The path-integration benchmark end to end on a tiny saccade preset (seconds): the
-report's structure, the oracle's R^2 above 0.99, the random encoder below the oracle,
-and the figures written as PNG files."""
+report's structure, the ideal controls (the oracle's pose probe and retrieval) above
+0.95, noise in place of features below 0.05 on the pose probe and near chance on
+retrieval, the random model below the oracle, and the figures written as PNG files."""
 import json
 import os
 import subprocess
@@ -29,25 +30,40 @@ def main():
         print(f"{passed} passed, {failed} failed")
         return 1
     rep = json.load(open(os.path.join(out, "report.json")))
-    m_max = rep.get("m_max")
-    check(m_max == 6 and rep.get("world") == "saccade" and len(rep.get("seeds", [])) == 1, "report header", str(rep)[:300])
+    rm, k1 = rep.get("retrieval_m_max"), rep.get("retrieval_candidates")
+    check(rep.get("m_max") == 6 and rm == 4 and k1 == 8 and rep.get("world") == "saccade"
+          and len(rep.get("seeds", [])) == 1, "report header", str(rep)[:300])
     v = rep.get("variants", {})
-    check(set(v) == {"seqjepa-m1", "seqjepa-m3", "no-action", "random", "oracle"}, "all variants", str(list(v)))
+    check(set(v) == {"seqjepa-m1", "seqjepa-m3", "no-action", "random", "oracle", "noise", "chance", "action only"},
+          "all variants and controls", str(list(v)))
+    keys = ["top1_z", "top1_agg_mmax", "pose_r2", "equivariance_r2"] + \
+        [f"retrieval_{w}_m{M}" for M in range(1, rm + 1) for w in ("top1", "copy")]
     for name, body in v.items():
         s = body.get("summary", {})
-        check(all(f"pathint_r2_m{M}" in s for M in range(1, m_max + 1)), f"{name}: R^2 for every M")
-        if name != "oracle":
-            for key in ("top1_z", "top1_agg_mmax", "equivariance_r2", "loop_err", "open_err",
-                        f"pathint_r2_zero_actions_m{m_max}", f"pathint_r2_zero_features_m{m_max}"):
-                check(key in s and "mean" in s[key] and "std" in s[key], f"{name}: {key}")
-    oracle = [v["oracle"]["summary"][f"pathint_r2_m{M}"]["mean"] for M in range(1, m_max + 1)]
-    check(min(oracle) > 0.99, "oracle R^2 > 0.99 at every M", str(oracle))
-    rnd = [v["random"]["summary"][f"pathint_r2_m{M}"]["mean"] for M in range(2, m_max + 1)]
-    check(all(x < o for x, o in zip(rnd, oracle[1:])), "random encoder below the oracle", f"{rnd} vs {oracle}")
+        check(all(k in s for k in keys), f"{name}: every summary key", str(s)[:300])
+        check(all(f"retrieval_top1_m{M}" in s and s[f"retrieval_top1_m{M}"] is not None for M in range(1, rm + 1)),
+              f"{name}: retrieval for every M")
+        check(len(body.get("per_seed", [])) == 1 and "retrieval_top1" in body["per_seed"][0], f"{name}: per-seed results")
+    for name in ("seqjepa-m1", "seqjepa-m3", "no-action", "random"):
+        s = v[name]["summary"]
+        check(all(s[k] is not None and "mean" in s[k] and "std" in s[k] for k in keys), f"{name}: measured everywhere")
+    get = lambda name, key: (v[name]["summary"].get(key) or {}).get("mean")
+    oracle = [get("oracle", f"retrieval_top1_m{M}") for M in range(1, rm + 1)]
+    check(min(oracle) > 0.95 and get("oracle", "pose_r2") > 0.95, "oracle (ideal) controls above 0.95",
+          f"{oracle} {get('oracle', 'pose_r2')}")
+    check(get("noise", "pose_r2") < 0.05, "noise: pose R^2 below 0.05", str(get("noise", "pose_r2")))
+    noise = [get("noise", f"retrieval_top1_m{M}") for M in range(1, rm + 1)]
+    check(all(abs(x - 1 / k1) < 0.08 for x in noise), "noise: retrieval near chance", str(noise))
+    check(all(get("chance", f"retrieval_top1_m{M}") == 1 / k1 for M in range(1, rm + 1)) and get("chance", "pose_r2") == 0,
+          "chance: 1/candidates and 0")
+    rnd = [get("random", f"retrieval_top1_m{M}") for M in range(1, rm + 1)]
+    check(all(x < o for x, o in zip(rnd, oracle)) and get("random", "pose_r2") < get("oracle", "pose_r2"),
+          "random model below the oracle", f"{rnd} vs {oracle}")
     check("config" in rep and "[bench]" in rep["config"], "config recorded")
     md = open(os.path.join(out, "report.md")).read()
-    check("| oracle |" in md and "| random |" in md and "closed-loop" in md, "report.md tables")
-    for png in ("r2_vs_m.png", "loss.png", "pca_z.png", "pca_zagg.png"):
+    check("| oracle |" in md and "| random |" in md and "| action only |" in md and "| noise |" in md
+          and "retrieval M=1" in md and "chance 1/8" in md, "report.md tables")
+    for png in ("retrieval.png", "loss.png", "pca_z.png", "pca_zagg.png"):
         p = os.path.join(out, png)
         check(os.path.exists(p) and open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(p) > 2000, png)
     check(os.path.exists(os.path.join(out, "runs", "seqjepa-m3-seed1", "checkpoint.safetensors")), "variant runs kept")

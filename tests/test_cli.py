@@ -40,7 +40,8 @@ def run(*args, **kw):
 
 TINY = ["env.size=32", "env.instances=4", "model.width=4", "model.action_emb=16", "model.layers=1",
         "model.pred_hidden=32", "train.batch=8", "train.m_train=2", "train.log_every=2", "eval.m_max=3",
-        "eval.train_seqs=64", "eval.test_seqs=32", "eval.mlp_hidden=32", "eval.mlp_epochs=3", "train.threads=2"]
+        "eval.train_seqs=64", "eval.test_seqs=32", "eval.mlp_hidden=32", "eval.mlp_epochs=3", "eval.retr_seqs=48",
+        "train.threads=2"]
 
 
 def table_rows(text, header_cols):
@@ -59,33 +60,41 @@ def table_rows(text, header_cols):
     return rows
 
 
-def check_eval_report(r, out):
-    """The tables give chance and the controls beside the model, M = 1 is left out of
-    path integration and says why, the report and its figures exist and read back."""
-    cols = ["model", "random init", "chance", "oracle"]
+def check_eval_report(r, out, cols=("model", "random init", "noise", "chance", "action only", "oracle")):
+    """The tables give chance and the controls beside the model, retrieval keeps M = 1
+    and says why, the ideal controls score high and noise nothing, the report and its
+    figures exist and read back."""
+    cols = list(cols)
     for name, text in (("stdout", r.stdout), ("eval.md", open(os.path.join(out, "eval.md")).read())):
         rows = table_rows(text, cols)
         labels = [c[0] for c in rows]
-        check(len(rows) >= 10 and all(len(c) == 5 for c in rows), f"{name}: every table has the control columns",
-              str(rows[:3]))
-        check("top-1 from z (view 1)" in labels and "R^2, M = 2" in labels and "R^2, M = 3, features zeroed" in labels,
+        check(len(rows) >= 10 and all(len(c) == len(cols) + 1 for c in rows),
+              f"{name}: every table has the control columns", str(rows[:3]))
+        check("top-1 from z (view 1)" in labels and "pose R^2 from z (the gate)" in labels and "top-1, M = 1" in labels
+              and "top-1, M = 4" in labels and "copying view M, M = 4" in labels and "top-1, M = 5" not in labels,
               f"{name}: metric rows", str(labels))
-        check(not any("M = 1" in l and "R^2" in l for l in labels) and "M = 1 is left out" in text,
-              f"{name}: no M = 1 path-integration row, and why", str(labels))
-        top1 = dict((c[0], c[1:]) for c in rows).get("top-1 from z (view 1)", ["", "", "", ""])
-        check(top1[2] in ("0.062", "0.063") and top1[3] == "–", f"{name}: chance 1/16, no oracle for top-1", str(top1))
+        check("M = 1 is not trivial" in text and "chance 1/8" in text, f"{name}: why M = 1 stays", text[-1500:])
+        check(not any("R^2, M =" in l for l in labels), f"{name}: no regression path-integration rows", str(labels))
+        top1 = dict((c[0], c[1:]) for c in rows).get("top-1 from z (view 1)", [""] * len(cols))
+        check(top1[cols.index("chance")] in ("0.062", "0.063") and top1[cols.index("oracle")] == "–",
+              f"{name}: chance 1/16, no oracle for top-1", str(top1))
     tab = json.load(open(os.path.join(out, "eval.json"))).get("table", {})
     check(list(tab) == cols, "eval.json table columns", str(list(tab)))
     if list(tab) == cols:
-        ch, rnd, orc, mod = tab["chance"], tab["random init"], tab["oracle"], tab["model"]
-        check(abs(ch["top1_z"] - 1 / 16) < 1e-9 and ch["equivariance_r2"] == 0 and ch["pathint_r2_m2"] == 0,
-              "chance column values", str(ch))
-        check(all(v is not None and -10 < v <= 1 for k, v in rnd.items() if k.startswith(("top1", "equiv", "pathint"))),
+        ch, rnd, orc, mod, noi = tab["chance"], tab["random init"], tab["oracle"], tab["model"], tab["noise"]
+        ao = tab["action only"]
+        check(abs(ch["top1_z"] - 1 / 16) < 1e-9 and ch["equivariance_r2"] == 0 and ch["pose_r2"] == 0
+              and ch["retrieval_top1_m1"] == 0.125 and ch["retrieval_top1_m4"] == 0.125, "chance column values", str(ch))
+        check(all(v is not None and -10 < v <= 1 for k, v in rnd.items() if k.startswith(("top1", "equiv", "pose", "retrieval"))),
               "random-init column measured", str(rnd))
-        check(orc["top1_z"] is None and orc["pathint_r2_m2"] is not None and orc["equivariance_r2"] is not None,
-              "oracle column: path integration and equivariance only", str(orc))
-        check(all("pathint_r2_m1" not in c and "pathint_r2_zero_actions_m1" not in c for c in tab.values()),
-              "no M = 1 path-integration entry in the table")
+        check(orc["top1_z"] is None and orc["equivariance_r2"] is not None, "oracle column: no classifier", str(orc))
+        check(orc["pose_r2"] > 0.95 and all(orc[f"retrieval_top1_m{M}"] > 0.95 for M in range(1, 5)),
+              "oracle (ideal) controls above 0.95", str(orc))
+        check(noi["pose_r2"] < 0.05 and noi["equivariance_r2"] is None, "noise control: pose R^2 below 0.05", str(noi))
+        check(all(rnd[f"retrieval_top1_m{M}"] < orc[f"retrieval_top1_m{M}"] for M in range(1, 5))
+              and rnd["pose_r2"] < orc["pose_r2"], "random init below the oracle", f"{rnd} {orc}")
+        check(all(0 <= ao[f"retrieval_top1_m{M}"] <= 1 for M in range(1, 5)) and ao["pose_r2"] is None,
+              "action-only column: retrieval only", str(ao))
         check(mod["loss"] is not None and mod["loss_copy_last_view"] is not None and mod["loss_mean_target"] is not None
               and 0 <= mod["loss"] <= 2,
               "held-out loss and its two references", str(mod))
@@ -96,9 +105,9 @@ def check_eval_report(r, out):
     md = open(report).read() if os.path.exists(report) else ""
     check("](overview.png)" in md and "random init" in md and "chance" in md and "copying view M" in md,
           "report.md: figure, controls, the loss against its references", md[:500])
-    check(len(table_rows(md, cols)) >= 10, "report.md has the tables with controls")
+    check(len(table_rows(md, list(cols))) >= 10, "report.md has the tables with controls")
     imgs = {}
-    for png in ("loss.png", "probes.png", "r2_vs_m.png", "pca.png", "overview.png"):
+    for png in ("loss.png", "probes.png", "retrieval.png", "pca.png", "overview.png"):
         try:
             imgs[png] = read_png(os.path.join(out, png))
         except (OSError, ValueError) as e:
@@ -113,7 +122,7 @@ def check_eval_report(r, out):
         o, (h, w) = imgs["overview.png"], imgs["loss.png"].shape[:2]
         tiles = [o[:h, :w], o[:h, w:], o[h:, :w], o[h:, w:]]
         check(o.shape[:2] == (2 * h, 2 * w) and all(
-            np.array_equal(t, imgs[n]) for t, n in zip(tiles, ("loss.png", "probes.png", "r2_vs_m.png", "pca.png"))),
+            np.array_equal(t, imgs[n]) for t, n in zip(tiles, ("loss.png", "probes.png", "retrieval.png", "pca.png"))),
               "overview.png tiles the four figures")
 
 
@@ -169,10 +178,11 @@ def main():
 
     # eval writes eval.json, eval.md and the report, and prints the tables.
     r = run("eval", cfg, *TINY, "--ckpt", ckpt)
-    check(r.returncode == 0 and "Path integration: R^2" in r.stdout, "eval runs", r.stderr[-2000:])
+    check(r.returncode == 0 and "Path integration: next-view retrieval" in r.stdout, "eval runs", r.stderr[-2000:])
     ev = json.load(open(os.path.join(out, "eval.json")))
     res = ev.get("results", {})
-    check(len(res.get("pathint_r2", [])) == 3 and 0 <= res.get("top1_z", -1) <= 1 and "config" in ev, "eval.json fields")
+    check(len(res.get("retrieval_top1", [])) == 4 and 0 <= res.get("top1_z", -1) <= 1 and "pose_r2" in res
+          and "config" in ev, "eval.json fields", str(res))
     cfgtext = ev.get("config", "")
     check("[eval]" in cfgtext and "heldout = 0.2\n" in cfgtext and "scene_size" not in cfgtext
           and "[bench]" not in cfgtext and not re.search(r"\d{12}", cfgtext), "eval.json config: shortest, used keys",
@@ -183,6 +193,22 @@ def main():
     md = open(os.path.join(out, "eval.md")).read()
     check(ckpt in md and "(step 6)" in md, "eval.md records the checkpoint and its step", md[:300])
     check_eval_report(r, out)
+
+    # --no-action: a model trained without action conditioning as one more column;
+    # an action-conditioned checkpoint is refused there.
+    outn = os.path.join(tmp, "run_noact")
+    r = run("train", cfg, *TINY, "train.steps=4", "model.action_cond=none", f"train.out={outn}", "--quiet")
+    check(r.returncode == 0, "tiny no-action training run", r.stderr[-2000:])
+    ckn = os.path.join(outn, "checkpoint.safetensors")
+    outd = os.path.join(tmp, "eval_noact")
+    r = run("eval", cfg, *TINY, "--ckpt", ckpt, "--no-action", ckn, "--out", outd)
+    check(r.returncode == 0, "eval with --no-action", r.stderr[-2000:])
+    if r.returncode == 0:
+        check_eval_report(r, outd, ("model", "random init", "no-action", "noise", "chance", "action only", "oracle"))
+        na = json.load(open(os.path.join(outd, "eval.json")))["table"].get("no-action", {})
+        check(all(na.get(f"retrieval_top1_m{M}") is not None for M in range(1, 5)), "no-action column measured", str(na))
+    r = run("eval", cfg, *TINY, "--ckpt", ckpt, "--no-action", ckpt, "--out", outd)
+    check(r.returncode == 1 and "action-conditioned" in r.stderr, "--no-action refuses a model with actions", r.stderr)
 
     # embed: shapes from numpy, and errors that say which shape disagrees.
     rng = np.random.default_rng(0)

@@ -39,7 +39,7 @@ SAC = ["env.kind=saccade", "env.size=16", "env.scene_size=48", "env.fovea=16", "
        "gen.train_seqs=30", "gen.val_seqs=10", "gen.views=5", "gen.shard_size=8"]
 TINY_MODEL = ["model.width=4", "model.action_emb=16", "model.layers=1", "model.pred_hidden=32", "train.batch=8",
               "train.m_train=2", "train.log_every=2", "train.steps=6", "train.threads=2", "eval.m_max=3",
-              "eval.train_seqs=40", "eval.test_seqs=16", "eval.mlp_hidden=32", "eval.mlp_epochs=3"]
+              "eval.train_seqs=40", "eval.test_seqs=16", "eval.mlp_hidden=32", "eval.mlp_epochs=3", "eval.retr_seqs=16"]
 
 
 def tree(d):
@@ -237,7 +237,7 @@ def main():
           "reproducible from the dataset")
     ck = os.path.join(run_dir, "checkpoint.safetensors")
     r = run("eval", cfg, *TINY_MODEL, "--ckpt", ck, f"data={d1}")
-    check(r.returncode == 0 and "from the dataset" in r.stdout and "Path integration: R^2" in r.stdout, "eval on the dataset",
+    check(r.returncode == 0 and "from the dataset" in r.stdout and "Path integration: next-view retrieval" in r.stdout, "eval on the dataset",
           r.stderr[-2000:])
     ev = json.load(open(os.path.join(run_dir, "eval.json")))
     check(ev.get("data") == d1 and ev.get("train_seqs") == 40 and ev.get("test_seqs") == 16, "eval.json names the data",

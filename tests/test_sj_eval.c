@@ -1,23 +1,23 @@
-/* The evaluation's controls and tables: chance is 1/K and 0, the oracle fed exact
- * latents and actions scores near 1 and near 0 on unrelated targets, the tables put
- * every column beside the model, leave M = 1 out of path integration and say why, and
- * show metrics a column lacks as a dash (null in JSON). */
+/* The evaluation's controls and tables: chance is 1/K, 0 and 1/(k+1), the oracle fed
+ * exact latents and poses scores near 1 and near 0 on unrelated targets, noise in
+ * place of features reads nothing, the tables put every column beside the model, keep
+ * retrieval's M = 1 row and say why, and show metrics a column lacks as a dash (null
+ * in JSON). */
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/rng.h"
 #include "model/sj_eval.h"
 #include "tests/test.h"
 
-enum { N_TR = 400, N_TE = 200, T = 4, A = 3, L = 3, MMAX = 3 };
+enum { N_TR = 400, N_TE = 200, T = 4, A = 3, L = 3, MMAX = 3, RM = 2, RK = 3, RT = RM + 1 + RK, NR = 300 };
 
 typedef struct {
-    float act[N_TR * (T - 1) * A], cum[N_TR * MMAX * A], lat[N_TR * T * L];
+    float act[N_TR * (T - 1) * A], lat[N_TR * T * L], pose[N_TR * T * L];
     int32_t lab[N_TR];
 } Split;
 
-/* Latents that move by the actions (a_i = lat_{i+1} - lat_i), the cumulative action a
- * plain sum: the oracle's probes can recover both exactly. unrelated: cumulative
- * targets drawn independently of everything instead. */
+/* Latents that move by the actions (a_i = lat_{i+1} - lat_i); the pose is the latent
+ * itself, or (unrelated) drawn independently of everything. */
 static void make_split(Split *s, int n, uint64_t seed, int unrelated, SjEvalSplit *out) {
     WmRng r;
     wm_rng_seed(&r, seed, 0);
@@ -30,14 +30,30 @@ static void make_split(Split *s, int n, uint64_t seed, int unrelated, SjEvalSpli
                 s->act[((size_t)i * (T - 1) + k) * A + j] = a;
                 s->lat[((size_t)i * T + k + 1) * L + j] = s->lat[((size_t)i * T + k) * L + j] + a;
             }
-        for (int M = 1; M <= MMAX; M++)
-            for (int j = 0; j < A; j++) {
-                float c = 0;
-                for (int k = 0; k < M; k++) c += s->act[((size_t)i * (T - 1) + k) * A + j];
-                s->cum[((size_t)i * MMAX + M - 1) * A + j] = unrelated ? (float)wm_rng_normal(&r) : c;
-            }
+        for (int k = 0; k < T * L; k++)
+            s->pose[(size_t)i * T * L + k] = unrelated ? (float)wm_rng_normal(&r) : s->lat[(size_t)i * T * L + k];
     }
-    *out = (SjEvalSplit){n, T, NULL, s->act, s->lab, s->cum, s->lat, L};
+    *out = (SjEvalSplit){n, T, NULL, s->act, s->lab, s->lat, L, s->pose, L};
+}
+
+/* Retrieval sequences in the same toy world: independent positions per view, the
+ * action the displacement to the next, pose_next = pose + action. */
+typedef struct {
+    float act[NR * (RT - 1) * L], pose[NR * RT * L], next[NR * (RT - 1) * L];
+} Retr;
+
+static void make_retr(Retr *s, SjRetrSplit *out) {
+    WmRng r;
+    wm_rng_seed(&r, 5, 0);
+    for (int i = 0; i < NR * RT * L; i++) s->pose[i] = (float)wm_rng_normal(&r);
+    for (int i = 0; i < NR; i++)
+        for (int v = 0; v + 1 < RT; v++)
+            for (int j = 0; j < L; j++) {
+                size_t a = ((size_t)i * (RT - 1) + v) * L + j, p = ((size_t)i * RT + v) * L + j;
+                s->act[a] = s->pose[p + L] - s->pose[p];
+                s->next[a] = s->pose[p] + s->act[a];
+            }
+    *out = (SjRetrSplit){NR, RT, NULL, s->act, s->pose, s->next, L, NULL};
 }
 
 static int count(const char *hay, const char *needle) {
@@ -48,57 +64,78 @@ static int count(const char *hay, const char *needle) {
 
 int main(void) {
     static Split str, ste, utr, ute;
+    static Retr rs;
     SjEvalSplit tr, te, tr_u, te_u;
+    SjRetrSplit retr;
     make_split(&str, N_TR, 1, 0, &tr);
     make_split(&ste, N_TE, 2, 0, &te);
     make_split(&utr, N_TR, 3, 1, &tr_u);
     make_split(&ute, N_TE, 4, 1, &te_u);
+    make_retr(&rs, &retr);
     char err[256];
-    SjEvalSpec spec = {.m_max = MMAX, .cum_dim = A, .seed = 1, .skip_trivial = 1};
+    SjEvalSpec spec = {.m_max = MMAX, .seed = 1, .retr = &retr, .retr_m_max = RM, .retr_k = RK};
 
-    SjEvalResult chance, oracle, noise;
-    sj_eval_chance(&chance, MMAX, 16);
+    SjEvalResult chance, oracle, noise, unrel;
+    sj_eval_chance(&chance, MMAX, 16, RM, RK);
     CHECK_NEAR(chance.top1_z, 1.0 / 16, 1e-12);
-    CHECK(chance.top1_agg[MMAX] == 1.0 / 16 && chance.equiv_r2 == 0 && chance.pi_r2[2] == 0);
-    CHECK(isnan(chance.loss) && isnan(chance.pi_r2_zero_act[2]), "chance has no loss and no ablations");
+    CHECK(chance.top1_agg[MMAX] == 1.0 / 16 && chance.equiv_r2 == 0 && chance.pose_r2 == 0);
+    CHECK(chance.retr_top1[1] == 0.25 && chance.retr_top1[RM] == 0.25 && isnan(chance.retr_top1[RM + 1]));
+    CHECK(isnan(chance.loss) && isnan(chance.retr_copy[1]), "chance has no loss and no copy baseline");
 
-    CHECK(sj_eval_oracle_work(&spec, &tr, &te) == MMAX, "work: equivariance + M = 2..3");
+    CHECK(sj_eval_oracle_work(&spec, &tr, &te) == 2, "work: equivariance + pose");
     CHECK(sj_eval_oracle_result(&spec, &tr, &te, A, &oracle, err, sizeof err) == WM_OK, "%s", err);
-    CHECK(oracle.equiv_r2 > 0.95 && oracle.pi_r2[2] > 0.95 && oracle.pi_r2[3] > 0.95, "oracle on exact targets: %.3f %.3f %.3f",
-          oracle.equiv_r2, oracle.pi_r2[2], oracle.pi_r2[3]);
-    CHECK(isnan(oracle.pi_r2[1]) && isnan(oracle.top1_z), "M = 1 skipped, no classifier");
-    CHECK(sj_eval_oracle_result(&spec, &tr_u, &te_u, A, &noise, err, sizeof err) == WM_OK, "%s", err);
-    CHECK(noise.pi_r2[2] < 0.05 && noise.pi_r2[3] < 0.05 && noise.pi_r2[2] > -0.2, "oracle on unrelated targets: %.3f %.3f",
-          noise.pi_r2[2], noise.pi_r2[3]);
+    CHECK(oracle.equiv_r2 > 0.95 && oracle.pose_r2 > 0.95, "oracle on exact targets: %.3f %.3f", oracle.equiv_r2,
+          oracle.pose_r2);
+    CHECK(oracle.retr_top1[1] > 0.95 && oracle.retr_top1[RM] > 0.95 && oracle.retr_m_max == RM && oracle.retr_k == RK,
+          "retrieval oracle: %.3f %.3f", oracle.retr_top1[1], oracle.retr_top1[RM]);
+    CHECK(isnan(oracle.top1_z) && isnan(oracle.retr_copy[1]), "no classifier, no copy baseline");
+    /* Poses unrelated to the latents: the noise column of the pose probe (fed the true
+     * latents, which say nothing about these poses) scores about 0. */
+    sj_eval_noise_result(&spec, &tr_u, &te_u, 32, &unrel);
+    CHECK(unrel.pose_r2 < 0.05 && unrel.pose_r2 > -0.2, "noise features, pose: %.3f", unrel.pose_r2);
+    sj_eval_noise_result(&spec, &tr, &te, 32, &noise);
+    CHECK(noise.pose_r2 < 0.05 && noise.pose_r2 > -0.2, "noise features, pose: %.3f", noise.pose_r2);
+    CHECK(fabs(noise.retr_top1[1] - 0.25) < 0.1 && fabs(noise.retr_top1[RM] - 0.25) < 0.1, "noise retrieval: %.3f %.3f",
+          noise.retr_top1[1], noise.retr_top1[RM]);
+    CHECK(isnan(noise.equiv_r2) && isnan(noise.top1_z), "noise: pose and retrieval only");
 
     /* A model column with a few measured values, beside the controls. */
     SjEvalResult model;
     sj_eval_result_blank(&model, MMAX);
-    model.top1_z = 0.25, model.equiv_r2 = 0.5, model.pi_r2[1] = 1, model.pi_r2[2] = 0.4, model.pi_r2[3] = 0.3;
-    model.pi_r2_zero_act[2] = 0.1, model.loss_m = 2, model.loss = 0.2, model.loss_copy = 0.3, model.loss_mean = 0.35;
+    model.top1_z = 0.25, model.equiv_r2 = 0.5, model.pose_r2 = 0.6;
+    model.retr_m_max = RM, model.retr_k = RK, model.retr_top1[1] = 0.7, model.retr_top1[2] = 0.4;
+    model.retr_copy[1] = 0.2, model.loss_m = 2, model.loss = 0.2, model.loss_copy = 0.3, model.loss_mean = 0.35;
     for (int M = 1; M <= MMAX; M++) model.top1_agg[M] = 0.2;
     SjEvalColumn cols[3] = {{"model", "a test model", &model}, {"chance", NULL, &chance}, {"oracle", "ground truth", &oracle}};
     WmBuf md = {0}, js = {0};
     sj_eval_markdown_table(cols, 3, &md);
     CHECK(count(md.data, "| | model | chance | oracle |") == 4, "four tables, each with every column:\n%s", md.data);
-    CHECK(strstr(md.data, "| R^2, M = 2 | 0.400 | 0.000 |") && !strstr(md.data, "R^2, M = 1 |") &&
-              strstr(md.data, "M = 1 is left out"), "no M = 1 row, and why");
+    CHECK(strstr(md.data, "| top-1, M = 1 | 0.700 | 0.250 |") && strstr(md.data, "| top-1, M = 2 | 0.400 | 0.250 |") &&
+              !strstr(md.data, "top-1, M = 3 |") && strstr(md.data, "M = 1 is not trivial"),
+          "retrieval rows M = 1..retr_m_max, and why M = 1 stays:\n%s", md.data);
+    CHECK(strstr(md.data, "chance 1/4") != NULL, "chance named in the intro");
+    CHECK(strstr(md.data, "| pose R^2 from z (the gate) | 0.600 | 0.000 |") != NULL, "the pose row");
     CHECK(strstr(md.data, "| top-1 from z (view 1) | 0.250 | 0.062 | – |") != NULL, "a dash where a column has no value");
-    CHECK(strstr(md.data, "R^2, M = 2, actions zeroed | 0.100 | – | – |") && !strstr(md.data, "features zeroed"),
+    CHECK(strstr(md.data, "| copying view M, M = 1 | 0.200 | – | – |") && !strstr(md.data, "copying view M, M = 2 |"),
           "rows no column measures are left out");
     CHECK(strstr(md.data, "M = 2 observed views") && strstr(md.data, "**model**: a test model") &&
               strstr(md.data, "**oracle**: ground truth") && !strstr(md.data, "**chance**"), "loss M and the legend");
     sj_eval_json_table(cols, 3, &js);
     CHECK(strstr(js.data, "\"model\": {\"top1_z\": 0.250000") && strstr(js.data, "\"oracle\": {\"top1_z\": null") &&
-              !strstr(js.data, "pathint_r2_m1\""), "JSON table:\n%s", js.data);
+              strstr(js.data, "\"retrieval_top1_m1\": 0.700000") && strstr(js.data, "\"pose_r2\": 0.600000") &&
+              !strstr(js.data, "retrieval_top1_m3\""), "JSON table:\n%s", js.data);
     wm_buf_free(&md), wm_buf_free(&js);
+    sj_eval_json(&model, &js);
+    CHECK(strstr(js.data, "\"retrieval_top1\": [0.700000, 0.400000]") && strstr(js.data, "\"pose_r2\": 0.600000") &&
+              strstr(js.data, "\"retrieval_copy_last_view\": [0.200000, null]"), "results JSON:\n%s", js.data);
+    wm_buf_free(&js);
 
-    /* A one-view evaluation has no path-integration rows and says so. */
+    /* Without retrieval sequences there are no path-integration rows. */
     SjEvalResult one;
-    sj_eval_chance(&one, 1, 4);
+    sj_eval_chance(&one, 1, 4, 0, 7);
     SjEvalColumn c1[1] = {{"chance", NULL, &one}};
     sj_eval_markdown_table(c1, 1, &md);
-    CHECK(strstr(md.data, "no rows (eval.m_max = 1") && !strstr(md.data, "| R^2, M"), "%s", md.data);
+    CHECK(!strstr(md.data, "Path integration") && strstr(md.data, "| top-1 from z (view 1) | 0.250 |"), "%s", md.data);
     wm_buf_free(&md);
     return TEST_DONE();
 }

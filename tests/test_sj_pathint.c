@@ -141,7 +141,7 @@ static void test_oracle(void) {
     wm_rng_seed(&r, 13, 0);
     Seqs s;
     make_seqs(&r, N, T, &s);
-    SjRetrSplit sp = {N, T, NULL, s.act, s.pose, s.next, 9};
+    SjRetrSplit sp = {N, T, NULL, s.act, s.pose, s.next, 9, NULL};
     double top1[MMAX + 2];
     for (int M = 0; M < MMAX + 2; M++) top1[M] = -1;
     char err[256];
@@ -151,14 +151,28 @@ static void test_oracle(void) {
     /* Poses that do not follow the actions: the oracle's query says nothing, chance. */
     Seqs u;
     make_seqs(&r, N, T, &u);
-    SjRetrSplit bad = {N, T, NULL, s.act, s.pose, u.next, 9};
+    SjRetrSplit bad = {N, T, NULL, s.act, s.pose, u.next, 9, NULL};
     CHECK(sj_retrieval_oracle(&bad, MMAX, K, top1, err, sizeof err) == WM_OK, "%s", err);
     for (int M = 1; M <= MMAX; M++) CHECK(top1[M] < 0.25, "unrelated poses at M = %d: %.3f", M, top1[M]);
-    SjRetrSplit shortseq = {N, MMAX + K, NULL, s.act, s.pose, s.next, 9};
+    SjRetrSplit shortseq = {N, MMAX + K, NULL, s.act, s.pose, s.next, 9, NULL};
     CHECK(sj_retrieval_oracle(&shortseq, MMAX, K, top1, err, sizeof err) == WM_ERR_ARG && strstr(err, "12 views"),
           "too short: %s", err);
-    SjRetrSplit nopose = {N, T, NULL, s.act, NULL, NULL, 0};
+    SjRetrSplit nopose = {N, T, NULL, s.act, NULL, NULL, 0, NULL};
     CHECK(sj_retrieval_oracle(&nopose, MMAX, K, top1, err, sizeof err) == WM_ERR_ARG, "no poses");
+    /* Action-only scores: the view after action i scores 1, every other 0 (a perfect
+     * reader), then all equal (chance, by shared credit), then missing. */
+    float *ao = wm_new(float, (size_t)N * (T - 1) * T);
+    for (int i = 0; i < N; i++)
+        for (int v = 0; v + 1 < T; v++)
+            for (int j = 0; j < T; j++) ao[((size_t)i * (T - 1) + v) * T + j] = j == v + 1;
+    sp.action_only = ao;
+    CHECK(sj_retrieval_action_only(&sp, MMAX, K, top1, err, sizeof err) == WM_OK, "%s", err);
+    for (int M = 1; M <= MMAX; M++) CHECK(top1[M] == 1, "perfect action-only scores at M = %d: %.3f", M, top1[M]);
+    for (size_t i = 0; i < (size_t)N * (T - 1) * T; i++) ao[i] = 0.5f;
+    CHECK(sj_retrieval_action_only(&sp, MMAX, K, top1, err, sizeof err) == WM_OK, "%s", err);
+    for (int M = 1; M <= MMAX; M++) CHECK_NEAR(top1[M], 1.0 / (K + 1), 1e-12);
+    CHECK(sj_retrieval_action_only(&nopose, MMAX, K, top1, err, sizeof err) == WM_ERR_ARG, "no scores");
+    wm_free(ao);
     seqs_free(&s), seqs_free(&u);
 }
 
