@@ -332,16 +332,20 @@ int cli_bench_pathint(int argc, char **argv) {
     wm_buf_printf(&md, "# Path-integration benchmark\n\n%s world, %d seed%s, %d + %d evaluation sequences (training / held-out "
                        "objects) for the probes, %d held-out sequences of %d views for retrieval. %s\n\n",
                   rot ? "objects3d" : "saccade", seeds, seeds > 1 ? "s (mean ± std)" : "", rc.eval.train_seqs,
-                  rc.eval.test_seqs, rc.eval.retr_seqs, rm + 1 + rc.eval.retr_k,
+                  rc.eval.test_seqs, rc.eval.retr_seqs, d0.retr.b.t,
                   rot ? "Equivariance regressor: an MLP with two hidden layers or ridge, whichever scores higher on a "
                         "validation fifth of the probe-training rows; pose probe: ridge."
                       : "Regressors: ridge (linear).");
     wm_buf_printf(&md, "Path integration is next-view retrieval: after M observed views and the action a_M, the "
                        "model's own predictor must pick the true view M+1 among it and %d other views of the same "
-                       "%s at independent %s (top-1 of cosine with the target encodings; chance 1/%d). No probe is "
-                       "trained, so neither an untrained nor an action-blind model can pass it (docs/evaluation.md).\n\n",
+                       "%s at independent %s that a_M could have led to (top-1 of cosine with the target encodings; "
+                       "chance 1/%d). No probe is trained, so neither an untrained nor an action-blind model can pass "
+                       "it (docs/evaluation.md). Sequences scored at M = 1..%d (seed 1; a sequence with too few such "
+                       "distractors is left out):",
                   rc.eval.retr_k, rot ? "object under the same lights and colours" : "scene",
-                  rot ? "poses" : "fixations", K1);
+                  rot ? "poses" : "fixations", K1, rm);
+    for (int M = 1; M <= rm; M++) wm_buf_printf(&md, "%s %d", M > 1 ? "," : "", sj_retrieval_count(&d0.retr.split, M));
+    wm_buf_puts(&md, ".\n\n");
     wm_buf_printf(&md, "| variant | top-1 z | top-1 z_AGG (M=%d) | pose R^2 | equivariance R^2 |", m_max);
     for (int M = 1; M <= rm; M++) wm_buf_printf(&md, " retrieval M=%d |", M);
     wm_buf_printf(&md, " copying view M, M=%d |\n|---|---|---|---|---|", rm);

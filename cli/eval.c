@@ -112,10 +112,16 @@ int cli_eval(int argc, char **argv) {
                                      "validation fifth of the probe-training rows; classifiers: linear"
                                    : "regressors: ridge; classifiers: linear");
     wm_buf_printf(&setup, " The pose probe is ridge. Path integration: next-view retrieval on %d held-out sequences of %d "
-                          "views rolled out for it (%s).", d.retr.b.n, d.retr.b.t,
+                          "views rolled out for it (%s); the distractors of M are the first %d views after view M+1 "
+                          "that a_M could have led to, and a sequence with fewer is left out (scored at M = 1..%d:",
+                  d.retr.b.n, d.retr.b.t,
                   env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT
                       ? "every view's rotation drawn independently, colours and lights fixed within a sequence"
-                      : "fixations drawn from the saliency map with inhibition of return");
+                      : "fixations drawn uniformly over the scene, without inhibition of return",
+                  rc.eval.retr_k, rc.eval.retr_m_max);
+    for (int M = 1; M <= rc.eval.retr_m_max && d.retr.b.n; M++)
+        wm_buf_printf(&setup, "%s %d", M > 1 ? "," : "", sj_retrieval_count(&d.retr.split, M));
+    wm_buf_puts(&setup, " sequences).");
     wm_buf_printf(&md, "Evaluation of %s (step %lld). %s\n\n", ckpt, (long long)step, setup.data);
     sj_eval_markdown_table(tab.col, tab.n, &md);
     char report[1200];

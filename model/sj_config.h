@@ -54,6 +54,7 @@
     X(S, INT, retr_m_max, "4", 1, 16, NULL, "next-view retrieval: observed views M = 1..retr_m_max") \
     X(S, INT, retr_k, "7", 1, 63, NULL, "next-view retrieval: distractors (other poses of the same object) per query") \
     X(S, INT, retr_seqs, "512", 8, 1000000, NULL, "next-view retrieval: held-out sequences")       \
+    X(S, INT, retr_pool, "40", 1, 1000, NULL, "next-view retrieval: views after view M+1 from which the distractors are the first retr_k the action a_M could have led to") \
     X(S, REAL, supervised_pose, "-1", -1, 1, NULL, "pose R^2 of a supervised reader of one view on this data, shown as the upper-bound column (-1: none)") \
     X(S, STR, supervised_source, "", 0, 0, NULL, "where supervised_pose was measured (command, commit), shown beside it")
 

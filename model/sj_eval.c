@@ -350,10 +350,11 @@ static const char *group_intro(int g, int loss_m, int retr_k) {
                  "Path integration: next-view retrieval, top-1. The model sees views 1..M of a held-out object with "
                  "the actions between them, its predictor gets a_M, and its prediction is compared (cosine) with the "
                  "target encodings of the true view M+1 and of %d other views of the same object, under the same "
-                 "lights and colours, at independent poses (chance 1/%d). No probe is trained; only a prediction "
-                 "that turns view M's pose by a_M singles out view M+1, so an untrained, action-blind or copying "
-                 "model scores chance. M = 1 is not trivial: the pose of view 1 must still be turned by a_1. The "
-                 "copy rows query with view M's own target encoding.", retr_k, retr_k + 1);
+                 "lights and colours, at independent poses that a_M could have led to (chance 1/%d). No probe is "
+                 "trained; only a prediction that turns view M's pose by a_M singles out view M+1, so an untrained, "
+                 "action-blind or copying model scores chance; the action-only column is the best a reader of a_M "
+                 "alone can do. M = 1 is not trivial: the pose of view 1 must still be turned by a_1. The copy rows "
+                 "query with view M's own target encoding.", retr_k, retr_k + 1);
         return buf;
     default:
         snprintf(buf, sizeof buf,

@@ -60,14 +60,51 @@ static int check(const SjRetrSplit *s, int m_max, int k, char *err, size_t errsz
                        "retrieval: M up to %d with %d distractors needs sequences of %d views (have %d)", m_max, k,
                        m_max + 1 + k, s->t);
     if (s->n < 1) return wm_errf(err, errsz, WM_ERR_ARG, "retrieval: no sequences");
+    if (s->cand && (k != s->cand_k || m_max > s->cand_m))
+        return wm_errf(err, errsz, WM_ERR_ARG, "retrieval: candidates listed for M <= %d and %d distractors, asked %d and %d",
+                       s->cand_m, s->cand_k, m_max, k);
     return WM_OK;
 }
 
-/* rows [n, k1, d]: rows first..first+k1-1 of each sequence's [t, d] block. */
-static void gather(const float *src, int n, int t, int d, int first, int k1, float *out) {
+/* View index of candidate j of sequence i at M (-1: the sequence is left out at M). */
+static int cand_view(const SjRetrSplit *s, int i, int M, int j) {
+    if (!s->cand) return M + j;
+    const int32_t *c = s->cand + ((size_t)i * (size_t)s->cand_m + (size_t)(M - 1)) * (size_t)(s->cand_k + 1);
+    return c[0] < 0 ? -1 : c[j];
+}
+
+int sj_retrieval_count(const SjRetrSplit *s, int M) {
+    int n = 0;
+    for (int i = 0; i < s->n; i++) n += cand_view(s, i, M, 0) >= 0;
+    return n;
+}
+
+/* Top-1 at M over the sequences scored there: queries q [n, d] (row i for sequence i),
+ * candidates taken from src [n, per, d] at the views cand_view lists (row index view -
+ * shift: per = t and shift = 0 for views, per = t - 1 for per-action arrays). */
+static double score_at(const SjRetrSplit *s, int M, int k, const float *q, const float *src, int per, int d, int sim) {
+    int k1 = k + 1, nu = 0;
+    float *qu = wm_new(float, (size_t)s->n * (size_t)d), *cu = wm_new(float, (size_t)s->n * (size_t)k1 * (size_t)d);
+    for (int i = 0; i < s->n; i++) {
+        if (cand_view(s, i, M, 0) < 0) continue;
+        memcpy(qu + (size_t)nu * d, q + (size_t)i * d, (size_t)d * sizeof(float));
+        for (int j = 0; j < k1; j++) {
+            int v = cand_view(s, i, M, j);
+            WM_ASSERT(v >= 0 && v < per);
+            memcpy(cu + ((size_t)nu * k1 + (size_t)j) * d, src + ((size_t)i * per + (size_t)v) * d, (size_t)d * sizeof(float));
+        }
+        nu++;
+    }
+    double r = nu ? sj_retrieval_top1(qu, cu, (size_t)nu, k1, d, sim) : NAN;
+    wm_free(qu), wm_free(cu);
+    return r;
+}
+
+/* rows [n, d]: row `first` of each sequence's [t, d] block. */
+static void gather_row(const float *src, int n, int t, int d, int first, float *out) {
     for (int i = 0; i < n; i++)
-        memcpy(out + (size_t)i * (size_t)k1 * (size_t)d, src + ((size_t)i * (size_t)t + (size_t)first) * (size_t)d,
-               (size_t)k1 * (size_t)d * sizeof(float));
+        memcpy(out + (size_t)i * (size_t)d, src + ((size_t)i * (size_t)t + (size_t)first) * (size_t)d,
+               (size_t)d * sizeof(float));
 }
 
 int sj_retrieval_run(SjModel *m, const SjRetrSplit *s, int m_max, int k, double *top1, double *copy, char *err,
@@ -75,7 +112,7 @@ int sj_retrieval_run(SjModel *m, const SjRetrSplit *s, int m_max, int k, double 
     int rc = check(s, m_max, k, err, errsz);
     if (rc) return rc;
     const SjShape *sh = sj_model_shape(m);
-    int D = sj_model_enc_dim(m), E = sj_model_agg_dim(m), A = sh->action_dim, t = s->t, n = s->n, k1 = k + 1;
+    int D = sj_model_enc_dim(m), E = sj_model_agg_dim(m), A = sh->action_dim, t = s->t, n = s->n;
     size_t nt = (size_t)n * (size_t)t;
     sj_model_bind(m, CHUNK, m_max, 0);
     float *z = wm_new(float, nt * (size_t)D), *zt = wm_new(float, nt * (size_t)D);
@@ -84,7 +121,7 @@ int sj_retrieval_run(SjModel *m, const SjRetrSplit *s, int m_max, int k, double 
     float *zc = wm_new(float, (size_t)CHUNK * (size_t)m_max * (size_t)D);
     float *ac = wm_new(float, (size_t)CHUNK * (size_t)m_max * (size_t)A), *an = wm_new(float, (size_t)CHUNK * (size_t)A);
     float *agg = wm_new(float, (size_t)CHUNK * (size_t)E), *zh = wm_new(float, (size_t)n * (size_t)D);
-    float *last = wm_new(float, (size_t)n * (size_t)D), *cand = wm_new(float, (size_t)n * (size_t)k1 * (size_t)D);
+    float *last = wm_new(float, (size_t)n * (size_t)D);
     for (int M = 1; M <= m_max; M++) {
         for (int b0 = 0; b0 < n; b0 += CHUNK) {
             int nb = n - b0 < CHUNK ? n - b0 : CHUNK;
@@ -98,15 +135,13 @@ int sj_retrieval_run(SjModel *m, const SjRetrSplit *s, int m_max, int k, double 
             sj_model_aggregate(m, zc, ac, nb, M, 0, agg);
             sj_model_predict(m, agg, an, nb, zh + (size_t)b0 * D);
         }
-        gather(zt, n, t, D, M, k1, cand);
-        top1[M] = sj_retrieval_top1(zh, cand, (size_t)n, k1, D, SJ_SIM_COSINE);
+        top1[M] = score_at(s, M, k, zh, zt, t, D, SJ_SIM_COSINE);
         if (copy) {
-            gather(zt, n, t, D, M - 1, 1, last);
-            copy[M] = sj_retrieval_top1(last, cand, (size_t)n, k1, D, SJ_SIM_COSINE);
+            gather_row(zt, n, t, D, M - 1, last);
+            copy[M] = score_at(s, M, k, last, zt, t, D, SJ_SIM_COSINE);
         }
     }
-    wm_free(z), wm_free(zt), wm_free(zc), wm_free(ac), wm_free(an), wm_free(agg), wm_free(zh), wm_free(last),
-        wm_free(cand);
+    wm_free(z), wm_free(zt), wm_free(zc), wm_free(ac), wm_free(an), wm_free(agg), wm_free(zh), wm_free(last);
     return WM_OK;
 }
 
@@ -115,14 +150,13 @@ int sj_retrieval_oracle(const SjRetrSplit *s, int m_max, int k, double *top1, ch
     if (rc) return rc;
     if (!s->pose || !s->pose_next || s->pose_dim < 1)
         return wm_errf(err, errsz, WM_ERR_ARG, "retrieval oracle: the sequences carry no poses");
-    int P = s->pose_dim, n = s->n, t = s->t, k1 = k + 1;
-    float *q = wm_new(float, (size_t)n * (size_t)P), *cand = wm_new(float, (size_t)n * (size_t)k1 * (size_t)P);
+    int P = s->pose_dim, n = s->n, t = s->t;
+    float *q = wm_new(float, (size_t)n * (size_t)P);
     for (int M = 1; M <= m_max; M++) {
-        gather(s->pose_next, n, t - 1, P, M - 1, 1, q);
-        gather(s->pose, n, t, P, M, k1, cand);
-        top1[M] = sj_retrieval_top1(q, cand, (size_t)n, k1, P, SJ_SIM_DISTANCE);
+        gather_row(s->pose_next, n, t - 1, P, M - 1, q);
+        top1[M] = score_at(s, M, k, q, s->pose, t, P, SJ_SIM_DISTANCE);
     }
-    wm_free(q), wm_free(cand);
+    wm_free(q);
     return WM_OK;
 }
 
@@ -134,12 +168,15 @@ int sj_retrieval_action_only(const SjRetrSplit *s, int m_max, int k, double *top
     double *sc = wm_new(double, (size_t)k1);
     for (int M = 1; M <= m_max; M++) {
         double total = 0;
+        int nu = 0;
         for (int i = 0; i < s->n; i++) {
+            if (cand_view(s, i, M, 0) < 0) continue;
             const float *row = s->action_only + ((size_t)i * (size_t)(t - 1) + (size_t)(M - 1)) * (size_t)t;
-            for (int j = 0; j < k1; j++) sc[j] = row[M + j];
+            for (int j = 0; j < k1; j++) sc[j] = row[cand_view(s, i, M, j)];
             total += credit(sc, k1);
+            nu++;
         }
-        top1[M] = total / s->n;
+        top1[M] = nu ? total / nu : NAN;
     }
     wm_free(sc);
     return WM_OK;

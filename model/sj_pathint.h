@@ -33,7 +33,11 @@ double sj_retrieval_top1(const float *query, const float *cand, size_t n, int k1
 
 /* Sequences for the retrieval test: t >= m_max + 1 + k views each, poses drawn
  * independently per view, everything else (object, colours, lights) fixed within a
- * sequence, so that the candidates differ in pose alone. */
+ * sequence, so that the candidates differ in pose alone. The candidates of M are views
+ * M+1..M+1+k (0-based M..M+k), or, with `cand`, the views it lists: for sequence i and
+ * M, cand[(i * cand_m + M - 1) * (cand_k + 1) + j], j = 0..cand_k, the first being the
+ * true view M+1 (index M), or -1 in the first place to leave the sequence out at that
+ * M (the caller found too few distractors). */
 typedef struct {
     int n, t;
     const uint8_t *pixels;   /* [n, t, H, W, 3] */
@@ -45,13 +49,20 @@ typedef struct {
      * action and view j's true pose alone, without view i's pose (the action-only
      * reader: what a model could find from a_M without integrating the path). */
     const float *action_only;
+    const int32_t *cand;     /* [n, cand_m, cand_k + 1] or NULL */
+    int cand_m, cand_k;
 } SjRetrSplit;
+
+/* Sequences scored at M (those cand does not leave out). */
+int sj_retrieval_count(const SjRetrSplit *s, int M);
 
 /* For M = 1..m_max: the model encodes views 1..M, aggregates them with a_1..a_{M-1},
  * predicts from z_AGG and a_M; the prediction is compared by cosine with the target
  * encoder's encodings of views M+1..M+1+k (view M+1 is the true one). top1[M] gets the
  * score; copy[M] (may be NULL) the same with the target encoding of view M as the
- * query (a model that copies the last view). Entries outside 1..m_max are untouched. */
+ * query (a model that copies the last view). Entries outside 1..m_max are untouched;
+ * NaN where no sequence is scored. With cand, k must equal cand_k and m_max be at most
+ * cand_m. */
 int sj_retrieval_run(SjModel *m, const SjRetrSplit *s, int m_max, int k, double *top1, double *copy, char *err,
                      size_t errsz);
 

@@ -71,20 +71,28 @@ AgentConfig pl_retr_agent(const RunConfig *rc) {
     if (env_traits(rc->env.kind)->family == ENV_FAMILY_OBJECT) {
         a.kind = AG_IID;
         a.redraw_colors = 0;
-    } else if (a.kind != AG_SALIENCY && a.kind != AG_UNIFORM) {
-        a.kind = AG_SALIENCY;
+    } else {
+        a.kind = AG_UNIFORM;
     }
     return a;
+}
+
+EnvConfig pl_retr_env(const RunConfig *rc) {
+    EnvConfig e = rc->env;
+    if (env_traits(e.kind)->family != ENV_FAMILY_OBJECT) e.ior = ENV_IOR_NONE;
+    return e;
 }
 
 int pl_retr_data(const RunConfig *rc, PlRetrData *d, char *err, size_t errsz) {
     memset(d, 0, sizeof *d);
     AgentConfig ac = pl_retr_agent(rc);
-    int n = rc->eval.retr_seqs, t = rc->eval.retr_m_max + 1 + rc->eval.retr_k;
-    Env *env = env_create(&rc->env, 64, err, errsz);
+    EnvConfig ec = pl_retr_env(rc);
+    int n = rc->eval.retr_seqs, rm = rc->eval.retr_m_max, k = rc->eval.retr_k;
+    int t = rm + 1 + (rc->eval.retr_pool > k ? rc->eval.retr_pool : k);
+    Env *env = env_create(&ec, 64, err, errsz);
     if (!env) return WM_ERR_ARG;
     const EnvSpec *sp = env_spec(env);
-    Agent *ag = ag_create(&ac, &rc->env, sp, 64, err, errsz);
+    Agent *ag = ag_create(&ac, &ec, sp, 64, err, errsz);
     int r = ag ? WM_OK : WM_ERR_ARG;
     if (!r) r = ag_batch_alloc(&d->b, sp, n, t, 0, err, errsz);
     if (!r) r = ag_rollout(env, ag, (uint64_t)rc->eval.seed, ENV_SPLIT_HELDOUT, 0, n, &d->b, err, errsz);
@@ -103,9 +111,22 @@ int pl_retr_data(const RunConfig *rc, PlRetrData *d, char *err, size_t errsz) {
             for (size_t v = 0; v + 1 < (size_t)t; v++)
                 for (size_t j = 0; j < (size_t)t; j++)
                     d->action_only[(i * (size_t)(t - 1) + v) * (size_t)t + j] = (float)pl_action_only_score(
-                        &rc->env, sp, d->b.latents + (i * (size_t)t + j) * (size_t)L,
+                        &ec, sp, d->b.latents + (i * (size_t)t + j) * (size_t)L,
                         d->b.actions + (i * (size_t)(t - 1) + v) * (size_t)A);
-        d->split = (SjRetrSplit){n, t, d->b.pixels, d->b.actions, d->pose, d->pose_next, P, d->action_only};
+        /* Candidates of M: view M+1 (index M), then the first k later views the action
+         * a_M could have led to. */
+        d->cand = wm_new(int32_t, (size_t)n * (size_t)rm * (size_t)(k + 1));
+        for (size_t i = 0; i < (size_t)n; i++)
+            for (int M = 1; M <= rm; M++) {
+                int32_t *c = d->cand + (i * (size_t)rm + (size_t)(M - 1)) * (size_t)(k + 1);
+                const float *ao = d->action_only + (i * (size_t)(t - 1) + (size_t)(M - 1)) * (size_t)t;
+                int got = 0;
+                c[0] = M;
+                for (int v = M + 1; v < t && got < k; v++)
+                    if (ao[v] > 0) c[++got] = v;
+                if (got < k) c[0] = -1;
+            }
+        d->split = (SjRetrSplit){n, t, d->b.pixels, d->b.actions, d->pose, d->pose_next, P, d->action_only, d->cand, rm, k};
     }
     ag_destroy(ag);
     env_destroy(env);
@@ -118,5 +139,6 @@ void pl_retr_data_free(PlRetrData *d) {
     wm_free(d->pose);
     wm_free(d->pose_next);
     wm_free(d->action_only);
+    wm_free(d->cand);
     memset(d, 0, sizeof *d);
 }

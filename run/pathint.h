@@ -24,17 +24,27 @@ void pl_pose_after(const EnvSpec *sp, const float *latent, const float *action, 
  * previous fixation lies in the scene, else 0, a uniform prior over fixations). */
 double pl_action_only_score(const EnvConfig *ec, const EnvSpec *sp, const float *latent, const float *action);
 
-/* The agent of the retrieval sequences for rc's world: iid poses with colours and
- * lights kept for the whole sequence (objects), the configured fixation sampler for
- * saliency or uniform glimpses, saliency otherwise. */
+/* The world and agent of the retrieval sequences for rc's world, chosen so that every
+ * view after the observed ones is an independent draw from one law (the candidates are
+ * exchangeable, so a prediction that ignores a_M is at chance): objects, iid poses with
+ * colours and lights kept for the whole sequence; glimpses, uniform fixations without
+ * inhibition of return (with it, later fixations avoid earlier ones and are less
+ * salient, which a model could tell without the action). */
 AgentConfig pl_retr_agent(const RunConfig *rc);
+EnvConfig pl_retr_env(const RunConfig *rc);
 
-/* Retrieval data: eval.retr_seqs held-out sequences of eval.retr_m_max + 1 + eval.retr_k
- * views (seed eval.seed), with poses and the oracle's queries. */
+/* Retrieval data: eval.retr_seqs held-out sequences of eval.retr_m_max + 1 +
+ * eval.retr_pool views (seed eval.seed), with poses, the oracle's queries, the
+ * action-only scores, and the candidates of each M: the true view M+1, then the first
+ * eval.retr_k later views that a_M could have led to (those whose pose a_M^-1 implies a
+ * previous state the world's prior allows: pl_action_only_score > 0), so that the
+ * action alone cannot rule a distractor out; a sequence with fewer is left out at that
+ * M (sj_retrieval_count says how many remain). */
 typedef struct {
     AgBatch b;
     float *pose, *pose_next; /* [n, t, P], [n, t-1, P] */
     float *action_only;      /* [n, t-1, t]: pl_action_only_score of view j after action i */
+    int32_t *cand;           /* [n, retr_m_max, retr_k + 1]: candidate views (SjRetrSplit) */
     int pose_dim;
     SjRetrSplit split;       /* the above as model/sj_pathint.h takes them */
 } PlRetrData;

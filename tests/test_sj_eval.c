@@ -53,7 +53,7 @@ static void make_retr(Retr *s, SjRetrSplit *out) {
                 s->act[a] = s->pose[p + L] - s->pose[p];
                 s->next[a] = s->pose[p] + s->act[a];
             }
-    *out = (SjRetrSplit){NR, RT, NULL, s->act, s->pose, s->next, L, NULL};
+    *out = (SjRetrSplit){NR, RT, NULL, s->act, s->pose, s->next, L, NULL, NULL, 0, 0};
 }
 
 static int count(const char *hay, const char *needle) {

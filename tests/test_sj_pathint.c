@@ -141,7 +141,7 @@ static void test_oracle(void) {
     wm_rng_seed(&r, 13, 0);
     Seqs s;
     make_seqs(&r, N, T, &s);
-    SjRetrSplit sp = {N, T, NULL, s.act, s.pose, s.next, 9, NULL};
+    SjRetrSplit sp = {N, T, NULL, s.act, s.pose, s.next, 9, NULL, NULL, 0, 0};
     double top1[MMAX + 2];
     for (int M = 0; M < MMAX + 2; M++) top1[M] = -1;
     char err[256];
@@ -151,14 +151,33 @@ static void test_oracle(void) {
     /* Poses that do not follow the actions: the oracle's query says nothing, chance. */
     Seqs u;
     make_seqs(&r, N, T, &u);
-    SjRetrSplit bad = {N, T, NULL, s.act, s.pose, u.next, 9, NULL};
+    SjRetrSplit bad = {N, T, NULL, s.act, s.pose, u.next, 9, NULL, NULL, 0, 0};
     CHECK(sj_retrieval_oracle(&bad, MMAX, K, top1, err, sizeof err) == WM_OK, "%s", err);
     for (int M = 1; M <= MMAX; M++) CHECK(top1[M] < 0.25, "unrelated poses at M = %d: %.3f", M, top1[M]);
-    SjRetrSplit shortseq = {N, MMAX + K, NULL, s.act, s.pose, s.next, 9, NULL};
+    SjRetrSplit shortseq = {N, MMAX + K, NULL, s.act, s.pose, s.next, 9, NULL, NULL, 0, 0};
     CHECK(sj_retrieval_oracle(&shortseq, MMAX, K, top1, err, sizeof err) == WM_ERR_ARG && strstr(err, "12 views"),
           "too short: %s", err);
-    SjRetrSplit nopose = {N, T, NULL, s.act, NULL, NULL, 0, NULL};
+    SjRetrSplit nopose = {N, T, NULL, s.act, NULL, NULL, 0, NULL, NULL, 0, 0};
     CHECK(sj_retrieval_oracle(&nopose, MMAX, K, top1, err, sizeof err) == WM_ERR_ARG, "no poses");
+    /* Listed candidates: the oracle follows the list (the true view first), and a
+     * sequence whose list opens with -1 is left out. */
+    int32_t *cand = wm_new(int32_t, (size_t)N * MMAX * (K + 1));
+    for (int i = 0; i < N; i++)
+        for (int M = 1; M <= MMAX; M++) {
+            int32_t *c = cand + ((size_t)i * MMAX + M - 1) * (K + 1);
+            c[0] = i % 3 == 0 ? -1 : M;
+            for (int j = 1; j <= K; j++) c[j] = T - j; /* the last K views, backwards */
+        }
+    SjRetrSplit listed = sp;
+    listed.cand = cand, listed.cand_m = MMAX, listed.cand_k = K;
+    CHECK(sj_retrieval_count(&listed, 1) == N - (N + 2) / 3 && sj_retrieval_count(&sp, 1) == N, "sequences scored");
+    CHECK(sj_retrieval_oracle(&listed, MMAX, K, top1, err, sizeof err) == WM_OK, "%s", err);
+    for (int M = 1; M <= MMAX; M++) CHECK(top1[M] > 0.95, "oracle on listed candidates at M = %d: %.3f", M, top1[M]);
+    CHECK(sj_retrieval_oracle(&listed, MMAX, K - 1, top1, err, sizeof err) == WM_ERR_ARG && strstr(err, "listed"),
+          "distractor count must match the list: %s", err);
+    for (int i = 0; i < N * MMAX * (K + 1); i++) cand[i] = -1;
+    CHECK(sj_retrieval_oracle(&listed, MMAX, K, top1, err, sizeof err) == WM_OK && isnan(top1[1]), "none scored: NaN");
+    wm_free(cand);
     /* Action-only scores: the view after action i scores 1, every other 0 (a perfect
      * reader), then all equal (chance, by shared credit), then missing. */
     float *ao = wm_new(float, (size_t)N * (T - 1) * T);
