@@ -201,12 +201,18 @@ def main():
     check(r.returncode == 0, "tiny no-action training run", r.stderr[-2000:])
     ckn = os.path.join(outn, "checkpoint.safetensors")
     outd = os.path.join(tmp, "eval_noact")
-    r = run("eval", cfg, *TINY, "--ckpt", ckpt, "--no-action", ckn, "--out", outd)
-    check(r.returncode == 0, "eval with --no-action", r.stderr[-2000:])
+    r = run("eval", cfg, *TINY, "--ckpt", ckpt, "--no-action", ckn, "--out", outd, "eval.supervised_pose=0.57",
+            "eval.supervised_source=a reference run")
+    check(r.returncode == 0, "eval with --no-action and a supervised bound", r.stderr[-2000:])
     if r.returncode == 0:
-        check_eval_report(r, outd, ("model", "random init", "no-action", "noise", "chance", "action only", "oracle"))
-        na = json.load(open(os.path.join(outd, "eval.json")))["table"].get("no-action", {})
+        check_eval_report(r, outd, ("model", "random init", "no-action", "supervised", "noise", "chance", "action only",
+                                    "oracle"))
+        tab = json.load(open(os.path.join(outd, "eval.json")))["table"]
+        na, sup = tab.get("no-action", {}), tab.get("supervised", {})
         check(all(na.get(f"retrieval_top1_m{M}") is not None for M in range(1, 5)), "no-action column measured", str(na))
+        check(sup.get("pose_r2") == 0.57 and all(v is None for k, v in sup.items() if k != "pose_r2"),
+              "supervised column: the recorded pose bound alone", str(sup))
+        check("measured by a reference run, not by this command" in r.stdout, "supervised source named", r.stdout[-1500:])
     r = run("eval", cfg, *TINY, "--ckpt", ckpt, "--no-action", ckpt, "--out", outd)
     check(r.returncode == 1 and "action-conditioned" in r.stderr, "--no-action refuses a model with actions", r.stderr)
 
