@@ -336,9 +336,10 @@ int wm_npy_read_str(const char *path, WmStrArray *out, char *err, size_t errsz) 
     int rc = npy_read(path, &a, WM_NPY_LOAD, &st, err, errsz);
     if (rc) return rc;
     if (a.ndim != 1) {
+        int nd = a.ndim;
         wm_array_free(&a);
         return wm_errf(err, errsz, WM_ERR_FORMAT, "'%s' holds a %d-dimensional array; a list of strings has one", path,
-                       a.ndim);
+                       nd);
     }
     size_t n = a.shape[0];
     WmBuf text = {0};
