@@ -112,10 +112,19 @@ def main():
         r = run("gen", CFG, "--layout", "3diebench", "--out", d, "--quiet", *WORLD)
         check(r.returncode == 1 and "not empty" in r.stderr, "non-empty folder refused", r.stderr)
         check(sorted(os.listdir(d)) == before, "refused folder untouched")
-        r = run("gen", CFG, "--layout", "3diebench", "--out", d, "--quiet", "--force", *WORLD, "gen.seed=4")
+        small = os.path.join(tmp, "small")
+        few = [*WORLD, "gen.train_seqs=2", "gen.val_seqs=1", "gen.views=2"]
+        r = run("gen", CFG, "--layout", "3diebench", "--out", small, "--quiet", *few)
+        check(r.returncode == 0 and "note: the authors' dataset classes draw views from 50" in r.stdout,
+              "fewer than 50 views noted", r.stdout + r.stderr)
+        first = np.load(os.path.join(small, rows["train"][0][1:], "latent_0.npy"))
+        check(np.array_equal(first, lat[0]), "a view's latent depends on the seed, class, instance and view alone")
+        r = run("gen", CFG, "--layout", "3diebench", "--out", small, "--quiet", "--force", *few, "gen.seed=4")
         check(r.returncode == 0, "--force replaces a tree in the layout", r.stderr)
-        a = np.load(os.path.join(d, rows["train"][0][1:], "latent_0.npy"))
+        a = np.load(os.path.join(small, rows["train"][0][1:], "latent_0.npy"))
         check(not np.allclose(a, lat[0]), "the replacing tree is the new seed's")
+        check(not [f for f in os.listdir(tmp) if f.startswith(".")], "no temporary or set-aside folder left",
+              os.listdir(tmp))
         other = os.path.join(tmp, "other")
         os.makedirs(other)
         open(os.path.join(other, "keep.txt"), "w").write("x")
