@@ -85,6 +85,10 @@ void ds3_close(Ds3 *d);
  * files; errors name the file. */
 int ds3_copy(const Ds3 *d, int split, int64_t s, const int *views, AgBatch *b, int row,
              char *err, size_t errsz);
+/* ds3_copy of objects objs[0..n-1] into rows 0..n-1, row i taking views
+ * views[i*b->t ..], decoded on up to 8 threads; the error is the lowest failing row's. */
+int ds3_copy_batch(const Ds3 *d, int split, int n, const int64_t *objs, const int *views, AgBatch *b,
+                   char *err, size_t errsz);
 
 /* ---- writing (ds_3die_gen.c) ---- */
 

@@ -13,11 +13,14 @@
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/npy.h"
+#include "core/pool.h"
 #include "data/ds_3die.h"
 #include "envs/saccade.h"
 
 /* EnvConfig's n_classes range: the class count a config can state. */
 #define DS3_MAX_CLASSES 64
+/* Threads decoding a batch's views at most. */
+#define DS3_MAX_THREADS 8
 
 typedef struct {
     WmStrArray paths; /* object folders, as rows of *_images.npy */
@@ -31,6 +34,7 @@ struct Ds3 {
     EnvConfig env;
     EnvSpec spec;
     int views, size;
+    WmPool *pool; /* decodes the rows of a batch in parallel */
 };
 
 /* A row must name a folder below the root: components of [A-Za-z0-9_.-], none "." or
@@ -266,6 +270,8 @@ Ds3 *ds3_open(const char *dir, int mode, const EnvConfig *want, Ds3Info *info, c
     info->count[DS_SPLIT_TRAIN] = d->split[DS_SPLIT_TRAIN].n;
     info->count[DS_SPLIT_VAL] = d->split[DS_SPLIT_VAL].n;
     info->views = d->views;
+    int cpus = wm_cpu_count();
+    d->pool = cpus > 1 ? wm_pool_create(cpus < DS3_MAX_THREADS ? cpus : DS3_MAX_THREADS) : NULL;
     return d;
 }
 
@@ -275,6 +281,7 @@ void ds3_close(Ds3 *d) {
         wm_str_array_free(&d->split[s].paths);
         wm_free(d->split[s].labels);
     }
+    if (d->pool) wm_pool_destroy(d->pool);
     wm_free(d);
 }
 
@@ -305,4 +312,38 @@ int ds3_copy(const Ds3 *d, int split, int64_t s, const int *views, AgBatch *b, i
     b->labels[row] = d->split[split].labels[s];
     b->instances[row] = (int32_t)s;
     return WM_OK;
+}
+
+typedef struct {
+    const Ds3 *d;
+    int split;
+    const int64_t *objs;
+    const int *views;
+    AgBatch *b;
+    int *code;    /* per worker: the status of its first failing row, or WM_OK */
+    char *errs;   /* per worker: its message */
+} CopyJob;
+
+enum { DS3_ERR_LEN = 1024 };
+
+static void copy_rows(void *ctx, int64_t begin, int64_t end, int worker) {
+    CopyJob *j = ctx;
+    for (int64_t r = begin; r < end && !j->code[worker]; r++)
+        j->code[worker] = ds3_copy(j->d, j->split, j->objs[r], j->views + r * j->b->t, j->b, (int)r,
+                                   j->errs + (size_t)worker * DS3_ERR_LEN, DS3_ERR_LEN);
+}
+
+int ds3_copy_batch(const Ds3 *d, int split, int n, const int64_t *objs, const int *views, AgBatch *b, char *err,
+                   size_t errsz) {
+    int workers = d->pool ? wm_pool_size(d->pool) : 1;
+    CopyJob j = {d, split, objs, views, b, wm_new(int, (size_t)workers), wm_new(char, (size_t)workers * DS3_ERR_LEN)};
+    wm_pool_for(d->pool, n, copy_rows, &j);
+    /* Chunks are contiguous and in worker order: the first worker that failed holds
+     * the lowest failing row, so the error does not depend on timing. */
+    int rc = WM_OK;
+    for (int w = 0; w < workers && !rc; w++)
+        if (j.code[w]) rc = wm_errf(err, errsz, j.code[w], "%s", j.errs + (size_t)w * DS3_ERR_LEN);
+    wm_free(j.code);
+    wm_free(j.errs);
+    return rc;
 }

@@ -410,11 +410,16 @@ int ds_read(const Dataset *d, int split, int64_t first, int n, int first_view, A
                        first_view + b->t - 1, ds_split_name(split), d->dir,
                        (long long)d->count[split], d->dims.t);
     if (d->d3) {
-        int views[DS3_MAX_VIEWS];
-        for (int k = 0; k < b->t; k++) views[k] = first_view + k;
-        for (int i = 0; i < n; i++)
-            if ((rc = ds3_copy(d->d3, split, first + i, views, b, i, err, errsz))) return rc;
-        return WM_OK;
+        int64_t *objs = wm_new(int64_t, (size_t)(n ? n : 1));
+        int *views = wm_new(int, (size_t)(n ? n : 1) * (size_t)b->t);
+        for (int i = 0; i < n; i++) {
+            objs[i] = first + i;
+            for (int k = 0; k < b->t; k++) views[(size_t)i * b->t + (size_t)k] = first_view + k;
+        }
+        rc = ds3_copy_batch(d->d3, split, n, objs, views, b, err, errsz);
+        wm_free(objs);
+        wm_free(views);
+        return rc;
     }
     for (int i = 0; i < n; i++)
         copy_seq(d, split, first + i, first_view, b, i);
@@ -461,6 +466,8 @@ int ds_batch(Dataset *d, int split, uint64_t seed, int64_t step, AgBatch *b, cha
         return wm_errf(err, errsz, WM_ERR_RANGE, "the %s split of '%s' is empty",
                        ds_split_name(split), d->dir);
     int spare = d->dims.t - b->t;
+    int64_t *objs = d->d3 ? wm_new(int64_t, (size_t)b->n) : NULL;
+    int *views = d->d3 ? wm_new(int, (size_t)b->n * (size_t)b->t) : NULL;
     for (int j = 0; j < b->n; j++) {
         int64_t p = step * b->n + j, epoch = p / N, i = p % N;
         int64_t s = epoch_order(d, split, seed, epoch)[i];
@@ -471,18 +478,23 @@ int ds_batch(Dataset *d, int split, uint64_t seed, int64_t step, AgBatch *b, cha
         if (d->d3) {
             /* Views are independent draws of the object's latents, so a sequence is
              * b->t distinct views in random order, as the authors' loaders take them. */
-            int views[DS3_MAX_VIEWS];
-            for (int k = 0; k < d->dims.t; k++) views[k] = k;
+            int all[DS3_MAX_VIEWS];
+            for (int k = 0; k < d->dims.t; k++) all[k] = k;
             for (int k = 0; k < b->t; k++) {
-                int m = k + (int)wm_rng_below(&r, (uint32_t)(d->dims.t - k)), x = views[k];
-                views[k] = views[m], views[m] = x;
+                int m = k + (int)wm_rng_below(&r, (uint32_t)(d->dims.t - k)), x = all[k];
+                all[k] = all[m], all[m] = x;
+                views[(size_t)j * b->t + (size_t)k] = all[k];
             }
-            int rc3 = ds3_copy(d->d3, split, s, views, b, j, err, errsz);
-            if (rc3) return rc3;
+            objs[j] = s;
             continue;
         }
         int v0 = spare > 0 ? (int)wm_rng_below(&r, (uint32_t)spare + 1) : 0;
         copy_seq(d, split, s, v0, b, j);
     }
-    return WM_OK;
+    if (d->d3) {
+        rc = ds3_copy_batch(d->d3, split, b->n, objs, views, b, err, errsz);
+        wm_free(objs);
+        wm_free(views);
+    }
+    return rc;
 }
