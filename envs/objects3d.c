@@ -467,28 +467,33 @@ static int o3_create(Env *e, const EnvConfig *cfg, char *err, size_t errsz) {
         o3_destroy(e);
         return wm_err_prefix(err, errsz, WM_ERR_GL, "objects3d: ");
     }
-    EnvSpec *s = &e->spec;
+    env_objects3d_spec(cfg, o->n_classes, &e->spec);
+    e->spec.class_names_hint = o->obj ? "OBJ class" : "procedural shape family";
+    return WM_OK;
+}
+
+void env_objects3d_spec(const EnvConfig *cfg, int n_classes, EnvSpec *s) {
+    EnvO3ActionLayout lay = env_objects3d_action_layout(cfg);
+    memset(s, 0, sizeof *s);
     s->height = s->width = cfg->size;
     s->channels = 3;
-    s->action_dim = o->lay.dim;
+    s->action_dim = lay.dim;
     s->latent_dim = ENV_O3_LATENT_DIM;
-    s->n_classes = o->n_classes;
+    s->n_classes = n_classes;
     for (int i = 0; i < ENV_O3_LATENT_DIM; i++)
         s->latent_names[i] = lat_names[i];
     for (int i = 0; i < 4; i++)
-        s->action_names[o->lay.rot + i] = act_rot[i];
-    if (o->lay.trans >= 0)
+        s->action_names[lay.rot + i] = act_rot[i];
+    if (lay.trans >= 0)
         for (int i = 0; i < 3; i++)
-            s->action_names[o->lay.trans + i] = act_trans[i];
-    if (o->lay.color >= 0)
+            s->action_names[lay.trans + i] = act_trans[i];
+    if (lay.color >= 0)
         for (int i = 0; i < ENV_O3_COLOR_DIM; i++)
-            s->action_names[o->lay.color + i] = act_color[i];
-    s->layout = (EnvLayout){.family = ENV_FAMILY_OBJECT, .act_rot = o->lay.rot,
-                            .act_trans = o->lay.trans, .act_color = o->lay.color,
+            s->action_names[lay.color + i] = act_color[i];
+    s->layout = (EnvLayout){.family = ENV_FAMILY_OBJECT, .act_rot = lay.rot,
+                            .act_trans = lay.trans, .act_color = lay.color,
                             .lat_rot = ENV_O3_LAT_QW, .lat_trans = ENV_O3_LAT_TX,
                             .lat_color = ENV_O3_LAT_FLOOR_HUE, .color_dim = ENV_O3_COLOR_DIM};
-    s->class_names_hint = o->obj ? "OBJ class" : "procedural shape family";
-    return WM_OK;
 }
 
 static void lane_object(O3 *o, Lane *l, int cls, int inst) {

@@ -92,6 +92,10 @@ void env_objects3d_relative_action(const EnvConfig *cfg, const double from[ENV_O
 void env_objects3d_compose(const EnvConfig *cfg, const double lat[ENV_O3_LATENT_DIM],
                            const float *action, double out[ENV_O3_LATENT_DIM]);
 
+/* The spec of an objects3d world of cfg with n_classes classes, without creating it
+ * (no GL): what readers of stored views of this world describe them with. */
+void env_objects3d_spec(const EnvConfig *cfg, int n_classes, EnvSpec *s);
+
 /* Sets / reads one lane's absolute latent in double precision. set_latent
  * canonicalises q and wraps hues and phi; it returns WM_ERR_ARG (with no change) for a
  * non-finite value or a quaternion far from unit norm. */

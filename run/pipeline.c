@@ -65,7 +65,7 @@ static void src_release(void *ctx) { ag_stream_release(((Src *)ctx)->s); }
 int pl_use_data(RunConfig *rc, char *err, size_t errsz) {
     if (!rc->train.data[0]) return WM_OK;
     /* The first open reads every file once: sizes and CRC-32 as the manifest says. */
-    Dataset *ds = ds_open(rc->train.data, DS_OPEN_VERIFY, err, errsz);
+    Dataset *ds = ds_open_as(rc->train.data, DS_OPEN_VERIFY, &rc->env, err, errsz);
     if (!ds) return WM_ERR_ARG;
     const DsConfig *dc = ds_config(ds);
     DsConfig mine = {rc->env, rc->agent, rc->gen};
@@ -96,7 +96,7 @@ static int data_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t er
 }
 
 static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz) {
-    DataSrc src = {ds_open(rc->train.data, DS_OPEN_SHAPES, err, errsz), {0}, (uint64_t)rc->train.seed};
+    DataSrc src = {ds_open_as(rc->train.data, DS_OPEN_SHAPES, &rc->env, err, errsz), {0}, (uint64_t)rc->train.seed};
     if (!src.ds) return WM_ERR_ARG;
     const EnvSpec *sp = ds_spec(src.ds);
     int M = rc->train.m_train, r = WM_OK;
@@ -163,7 +163,7 @@ static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n
 }
 
 static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalData *d, char *err, size_t errsz) {
-    Dataset *ds = ds_open(rc->train.data, DS_OPEN_SHAPES, err, errsz);
+    Dataset *ds = ds_open_as(rc->train.data, DS_OPEN_SHAPES, &rc->env, err, errsz);
     if (!ds) return WM_ERR_ARG;
     int M = rc->eval.m_max, r = WM_OK;
     int64_t ntr = ds_count(ds, DS_SPLIT_TRAIN), nte = ds_count(ds, DS_SPLIT_VAL);
