@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "core/dist.h"
 #include "run/args.h"
 #include "nn/nn.h"
 
@@ -51,8 +52,27 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "--version")) return cli_version(1, argv + 1);
-    for (int i = 0; i < n_commands; i++)
-        if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    for (int i = 0; i < n_commands; i++) {
+        if (strcmp(cmd, commands[i].name)) continue;
+        /* Under mpirun every rank runs the command; train, gen and bench share the
+         * work, the others refuse to run as several processes. */
+        char err[1024];
+        if (wm_dist_init(&argc, &argv, err, sizeof err)) {
+            run_error(cmd, err);
+            return 1;
+        }
+        int multi = !strcmp(cmd, "train") || !strcmp(cmd, "gen") || !strcmp(cmd, "bench");
+        if (wm_dist_size() > 1 && !multi) {
+            if (wm_dist_rank() == 0)
+                fprintf(stderr, "seqjepa %s: runs as one process; only train, gen and bench run across ranks (start it "
+                                "without mpirun)\n", cmd);
+            wm_dist_finalize();
+            return 2;
+        }
+        int rc = commands[i].run(argc - 1, argv + 1);
+        wm_dist_finalize();
+        return rc;
+    }
     fprintf(stderr, "seqjepa: unknown %s '%s'\n\n", cmd[0] == '-' ? "option" : "command", cmd);
     usage(stderr);
     return 2;
