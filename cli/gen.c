@@ -6,6 +6,7 @@
 #include "run/args.h"
 #include "cli/commands.h"
 #include "run/runcfg.h"
+#include "core/dist.h"
 #include "core/err.h"
 #include "core/signal.h"
 
@@ -22,7 +23,10 @@ static const char *usage =
     "holding another config is refused with the keys that differ.\n\n"
     "  --out DIR   dataset folder (created if absent)\n"
     "  --preview   also write DIR/preview/<split>-shard-NNNNN.png contact sheets\n"
-    "  --quiet     no progress bar\n";
+    "  --quiet     no progress bar\n\n"
+    "Across processes: mpirun -np N seqjepa gen ... shares the shards among the ranks (rank r\n"
+    "makes shards r, r+N, ...; rank 0 claims the folder and writes the manifest); the files\n"
+    "are the same bytes as one process writes.\n";
 
 int cli_gen(int argc, char **argv) {
     const char *out = NULL, *preview = NULL, *quiet = NULL;
@@ -42,7 +46,7 @@ int cli_gen(int argc, char **argv) {
         return 1;
     }
     DsConfig dc = {rc.env, rc.agent, rc.gen};
-    DsGenSetup su = {&dc, out, preview != NULL, quiet != NULL};
+    DsGenSetup su = {&dc, out, preview != NULL, quiet != NULL || wm_dist_rank() > 0, 1};
     DsGenResult res;
     wm_signals_install();
     int r = ds_generate(&su, &res, err, sizeof err);
@@ -50,6 +54,7 @@ int cli_gen(int argc, char **argv) {
         run_error("gen", err);
         return r == WM_ERR_INTERRUPTED ? 130 : 1;
     }
+    if (wm_dist_rank() > 0) return 0;
     double mb = (double)res.bytes_made / (1 << 20);
     printf("dataset '%s': %lld train + %lld val sequences of %d views in %d shards (%d made, %d "
            "kept%s); "

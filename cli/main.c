@@ -35,7 +35,8 @@ int cli_version(int argc, char **argv) {
         fprintf(stderr, "seqjepa version: unexpected argument '%s'\n", argv[1]);
         return 2;
     }
-    printf("seqjepa %s\n", SEQJEPA_VERSION);
+    printf("seqjepa %s, built %s\n", SEQJEPA_VERSION,
+           wm_dist_built() ? "with MPI (mpirun -np N: train, gen, bench across ranks)" : "without MPI (one process per run)");
     return 0;
 }
 

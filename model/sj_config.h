@@ -43,7 +43,7 @@
     X(S, REAL, probe_lr, "1e-3", 0, 10, NULL, "learning rate of the on-line probes")              \
     X(S, STR, out, "runs/default", 0, 0, NULL, "run folder: log.csv, checkpoints, eval")          \
     X(S, STR, data, "", 0, 0, NULL, "dataset folder from 'seqjepa gen' (empty: on-line from the environment)") \
-    X(S, INT, ghost, "1", 1, 65536, NULL, "batch-norm statistics over this many equal sub-batches of each rank's share (ghost batches): R ranks x G ghosts normalise over batch/(R*G) sequences, as R*G ranks would") \
+    X(S, INT, ghost, "1", 1, 65536, NULL, "batch-norm statistics over this many equal sub-batches of each rank's share (ghost batches): R ranks x G ghosts normalise over batch/(R*G) sequences, as R*G ranks would; like train.ranks not stored in checkpoints") \
     X(S, INT, ranks, "0", 0, 65536, NULL, "processes the run must have (mpirun -np; 0: as many as started); how a run is spread, not stored in checkpoints") \
     X(S, BOOL, check_ranks, "false", 0, 0, NULL, "debug: after every step check that all ranks hold bit-identical parameters, moments and buffers")
 

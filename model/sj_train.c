@@ -471,10 +471,10 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
         }
         if (stop) {
             res->interrupted = 1;
-            if (R > 1)
+            if (R > 1 && lead)
                 wm_warn("train: interrupted (signal %d on rank %d); checkpoint of step %lld saved in '%s'", (int)ag[AG_SIG],
                         (int)-ag[AG_INT], (long long)step, tc->out);
-            else
+            else if (R == 1)
                 wm_warn("train: interrupted; checkpoint of step %lld saved in '%s'", (long long)step, tc->out);
             break;
         }

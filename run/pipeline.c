@@ -102,19 +102,23 @@ static int data_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t er
     return WM_OK;
 }
 
-/* The resolved config stored in checkpoints: without the keys that say how a run is
- * spread over processes (train.ranks, train.check_ranks), so that it resumes on any
- * number of ranks. */
+/* The resolved config stored in checkpoints: the keys that say how a run is spread
+ * (train.ranks, train.ghost, train.check_ranks) at their defaults, so that a run
+ * resumes on any number of ranks (its batch-norm groups then follow the new layout,
+ * as DDP's do on another world size; ranks x ghost kept equal continues exactly). */
 static void stored_config_text(const RunConfig *rc, WmBuf *text) {
     static RunConfig c;
     c = *rc;
-    c.train.ranks = 0, c.train.check_ranks = 0;
+    c.train.ranks = 0, c.train.ghost = 1, c.train.check_ranks = 0;
     run_config_text(&c, text);
 }
 
 static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz) {
     int local;
-    if (sj_train_split(&rc->train, wm_dist_size(), &local, err, errsz)) return WM_ERR_ARG;
+    if (sj_train_split(&rc->train, wm_dist_size(), &local, err, errsz)) {
+        if (wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
+        return WM_ERR_ARG;
+    }
     DataSrc src = {ds_open(rc->train.data, DS_OPEN_SHAPES, err, errsz), {0}, (uint64_t)rc->train.seed,
                    wm_dist_rank() * local, local};
     if (!src.ds) return WM_ERR_ARG;
@@ -148,7 +152,10 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
     /* Each rank rolls out its own share of every global batch (sequences of the same
      * seed, so the data does not depend on the number of ranks). */
     int local;
-    if (sj_train_split(&rc->train, wm_dist_size(), &local, err, errsz)) return WM_ERR_ARG;
+    if (sj_train_split(&rc->train, wm_dist_size(), &local, err, errsz)) {
+        if (wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
+        return WM_ERR_ARG;
+    }
     AgStream *st = ag_stream_create(&rc->env, &rc->agent, local, rc->train.m_train + 1, local < 64 ? local : 64,
                                     rc->train.queue, (uint64_t)rc->train.seed, ENV_SPLIT_TRAIN, err, errsz);
     if (!st) return WM_ERR_ARG;
