@@ -71,7 +71,9 @@ int main(int argc, char **argv) {
             return 2;
         }
         int rc = commands[i].run(argc - 1, argv + 1);
-        wm_dist_finalize();
+        /* A rank that fails alone must not wait in MPI_Finalize for peers that wait
+         * for it: it exits, and mpirun ends the job naming it. */
+        if (rc == 0 || wm_dist_job_size() == 1) wm_dist_finalize();
         return rc;
     }
     fprintf(stderr, "seqjepa: unknown %s '%s'\n\n", cmd[0] == '-' ? "option" : "command", cmd);

@@ -12,7 +12,7 @@
 #include <mpi.h>
 #endif
 
-static int g_rank = 0, g_size = 1, g_on = 0;
+static int g_rank = 0, g_size = 1, g_on = 0, g_alone = 0;
 
 int wm_dist_built(void) {
 #ifdef SEQJEPA_MPI
@@ -80,8 +80,11 @@ void wm_dist_finalize(void) {
     g_on = 0, g_rank = 0, g_size = 1;
 }
 
-int wm_dist_rank(void) { return g_rank; }
-int wm_dist_size(void) { return g_size; }
+int wm_dist_rank(void) { return g_alone ? 0 : g_rank; }
+int wm_dist_size(void) { return g_alone ? 1 : g_size; }
+int wm_dist_job_rank(void) { return g_rank; }
+int wm_dist_job_size(void) { return g_size; }
+void wm_dist_alone(int on) { g_alone = on != 0; }
 
 #ifdef SEQJEPA_MPI
 /* MPI counts are int: long buffers go in pieces. */
@@ -95,28 +98,28 @@ enum { CHUNK = 1 << 28 };
 
 void wm_dist_sum_f32(float *buf, size_t n) {
 #ifdef SEQJEPA_MPI
-    if (g_size > 1) PIECES(n, MPI_Allreduce(MPI_IN_PLACE, buf + off_, cnt_, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD))
+    if (wm_dist_size() > 1) PIECES(n, MPI_Allreduce(MPI_IN_PLACE, buf + off_, cnt_, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD))
 #endif
     (void)buf, (void)n;
 }
 
 void wm_dist_sum_f64(double *buf, size_t n) {
 #ifdef SEQJEPA_MPI
-    if (g_size > 1) PIECES(n, MPI_Allreduce(MPI_IN_PLACE, buf + off_, cnt_, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD))
+    if (wm_dist_size() > 1) PIECES(n, MPI_Allreduce(MPI_IN_PLACE, buf + off_, cnt_, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD))
 #endif
     (void)buf, (void)n;
 }
 
 void wm_dist_max_i64(int64_t *v, size_t n) {
 #ifdef SEQJEPA_MPI
-    if (g_size > 1) PIECES(n, MPI_Allreduce(MPI_IN_PLACE, v + off_, cnt_, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD))
+    if (wm_dist_size() > 1) PIECES(n, MPI_Allreduce(MPI_IN_PLACE, v + off_, cnt_, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD))
 #endif
     (void)v, (void)n;
 }
 
 void wm_dist_allgather_i64(int64_t v, int64_t *all) {
 #ifdef SEQJEPA_MPI
-    if (g_size > 1) {
+    if (wm_dist_size() > 1) {
         MPI_Allgather(&v, 1, MPI_INT64_T, all, 1, MPI_INT64_T, MPI_COMM_WORLD);
         return;
     }
@@ -126,14 +129,14 @@ void wm_dist_allgather_i64(int64_t v, int64_t *all) {
 
 void wm_dist_bcast(void *buf, size_t bytes, int root) {
 #ifdef SEQJEPA_MPI
-    if (g_size > 1) PIECES(bytes, MPI_Bcast((char *)buf + off_, cnt_, MPI_BYTE, root, MPI_COMM_WORLD))
+    if (wm_dist_size() > 1) PIECES(bytes, MPI_Bcast((char *)buf + off_, cnt_, MPI_BYTE, root, MPI_COMM_WORLD))
 #endif
     (void)buf, (void)bytes, (void)root;
 }
 
 void wm_dist_gather_f32(const float *mine, size_t n, float *all, int root) {
 #ifdef SEQJEPA_MPI
-    if (g_size > 1) {
+    if (wm_dist_size() > 1) {
         WM_ASSERT(n <= (size_t)INT_MAX);
         MPI_Gather(mine, (int)n, MPI_FLOAT, all, (int)n, MPI_FLOAT, root, MPI_COMM_WORLD);
         return;
@@ -145,12 +148,12 @@ void wm_dist_gather_f32(const float *mine, size_t n, float *all, int root) {
 
 void wm_dist_barrier(void) {
 #ifdef SEQJEPA_MPI
-    if (g_size > 1) MPI_Barrier(MPI_COMM_WORLD);
+    if (wm_dist_size() > 1) MPI_Barrier(MPI_COMM_WORLD);
 #endif
 }
 
 int wm_dist_agree(int status, int *who) {
-    int64_t v[2] = {status ? 1 : 0, status ? -(int64_t)g_rank : INT64_MIN};
+    int64_t v[2] = {status ? 1 : 0, status ? -(int64_t)wm_dist_rank() : INT64_MIN};
     wm_dist_max_i64(v, 2);
     /* v[1]: minus the lowest failing rank; that rank sends its code. */
     int first = v[0] ? (int)-v[1] : -1;

@@ -28,6 +28,13 @@ int wm_dist_init(int *argc, char ***argv, char *err, size_t errsz);
 void wm_dist_finalize(void);
 int wm_dist_rank(void);
 int wm_dist_size(void);
+/* wm_dist_alone(1): until wm_dist_alone(0), this rank acts as a job of one process
+ * (rank 0 of 1; collectives do nothing), so that each rank can run work of its own
+ * (bench pathint trains a different variant on each). The job's own rank and size
+ * stay readable. */
+void wm_dist_alone(int on);
+int wm_dist_job_rank(void);
+int wm_dist_job_size(void);
 
 /* In place: buf[i] = sum over ranks of buf[i]. */
 void wm_dist_sum_f32(float *buf, size_t n);

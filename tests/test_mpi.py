@@ -3,7 +3,8 @@ two ranks end every step with bit-identical parameters (train.check_ranks), two 
 equal one process with two ghost batches to 1e-5 after 5 steps (and differ from one
 process without them, so the comparison can fail), a run interrupted on N ranks resumes
 on another N and ends where the uninterrupted run ends, gen on two ranks writes the
-same bytes as one process, and bench pathint shares its variants. Skipped, with the
+same bytes as one process, and bench pathint shares its variants and reports what one
+process reports. Skipped, with the
 reason printed, when the build has no MPI. Run by tests/run.sh (SEQJEPA_EXE)."""
 import filecmp
 import json
@@ -186,6 +187,23 @@ def main():
               "gen with 2 ranks is byte-identical to 1 rank (shards, previews, manifest)", f"{n_files} files")
         check(r2.stdout.count("dataset '") == 1 and "7 made" in r2.stdout, "rank 0 alone reports, with every rank's shards",
               r2.stdout)
+
+        # ---- bench pathint: the (seed, variant) jobs shared by 2 ranks, the report of 1
+        pi = ["bench", "pathint", "configs/bench/saccade-tiny.ini", "--quiet", "bench.seeds=1",
+              "bench.variants=seqjepa-m1 random oracle", "train.threads=1"]
+        p1, p2 = os.path.join(tmp, "p1"), os.path.join(tmp, "p2")
+        r1 = run([*pi, "--out", p1])
+        r2 = run([*pi, "--out", p2], mpi=True)
+        check(r1.returncode == 0 and r2.returncode == 0, "bench pathint on 1 and on 2 ranks",
+              r1.stderr[-800:] + r2.stderr[-1500:])
+        if r1.returncode == 0 and r2.returncode == 0:
+            def report(d):
+                return [ln for ln in open(os.path.join(d, "report.md")).read().splitlines() if "Total time" not in ln]
+            check(report(p1) == report(p2), "bench pathint on 2 ranks reports what 1 process reports")
+            check(all(filecmp.cmp(os.path.join(p1, f), os.path.join(p2, f), shallow=False)
+                      for f in ("r2_vs_m.png", "loss.png", "pca_z.png", "pca_zagg.png")),
+                  "and draws the same figures")
+            check("3 seed x variant jobs across 2 ranks" in r2.stderr, "it says how the jobs are shared", r2.stderr[-800:])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
