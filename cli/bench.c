@@ -5,6 +5,7 @@
 
 #include "bench/bench.h"
 #include "cli/commands.h"
+#include "core/dist.h"
 #include "run/args.h"
 
 static const CliBench benches[] = {
@@ -33,6 +34,12 @@ int cli_bench(int argc, char **argv) {
     if (run_is_help(argv[1])) {
         usage(stdout);
         return 0;
+    }
+    if (wm_dist_size() > 1 && strcmp(argv[1], "pathint")) {
+        if (wm_dist_rank() == 0)
+            fprintf(stderr, "seqjepa bench %s: runs as one process (only bench pathint shares its work across ranks); "
+                            "start it without mpirun\n", argv[1]);
+        return 2;
     }
     if (!strcmp(argv[1], "all")) {
         int rc = 0;

@@ -36,7 +36,7 @@ int cli_version(int argc, char **argv) {
         return 2;
     }
     printf("seqjepa %s, built %s\n", SEQJEPA_VERSION,
-           wm_dist_built() ? "with MPI (mpirun -np N: train, gen, bench across ranks)" : "without MPI (one process per run)");
+           wm_dist_built() ? "with MPI (mpirun -np N: train, gen and bench pathint across ranks)" : "without MPI (one process per run)");
     return 0;
 }
 
@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
         int multi = !strcmp(cmd, "train") || !strcmp(cmd, "gen") || !strcmp(cmd, "bench");
         if (wm_dist_size() > 1 && !multi) {
             if (wm_dist_rank() == 0)
-                fprintf(stderr, "seqjepa %s: runs as one process; only train, gen and bench run across ranks (start it "
+                fprintf(stderr, "seqjepa %s: runs as one process; only train, gen and bench pathint run across ranks (start it "
                                 "without mpirun)\n", cmd);
             wm_dist_finalize();
             return 2;
