@@ -29,7 +29,8 @@ TINY = ["env.n_scenes=64", "model.width=4", "model.action_emb=16", "model.layers
 # Loopback only: shared memory between the ranks of this machine, no network.
 MPIRUN = ["mpirun", "-np", "2", "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader",
           "--mca", "btl_vader_single_copy_mechanism", "none"]
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_btl_tcp_if_include="lo")
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_btl_tcp_if_include="lo",
+           OMPI_MCA_oob_tcp_if_include="lo")
 
 
 def check(cond, what, extra=""):
