@@ -410,7 +410,9 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
             wm_dist_sum_f32(ms->grad, mp->n_param);
             wm_dist_sum_f32(pr.s.grad, pr.p.n_param);
         }
-        ar_all += wm_now() - ta;
+        double tar = wm_now() - ta;
+        ar_all += tar;
+        if (R > 1 && (res->allreduce_min_s == 0 || tar < res->allreduce_min_s)) res->allreduce_min_s = tar;
         loss /= P;
         double grad_norm = o.grad_norm;
         if (P > 1) {
@@ -490,8 +492,9 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
         wm_info("train: %lld steps, %.1f sequences/s, waited for data %.1f%% of the time", (long long)(step - start),
                 res->seq_per_s, 100 * res->wait_share);
         if (R > 1)
-            wm_info("train: %d ranks: gradient sum across ranks %.2f ms per step, waiting for the slowest rank %.2f ms per step",
-                    R, 1e3 * res->allreduce_s, 1e3 * res->sync_s);
+            wm_info("train: %d ranks: gradient sum across ranks (%zu + %zu floats) %.2f ms per step (fastest step %.2f ms), "
+                    "waiting for the slowest rank %.2f ms per step",
+                    R, mp->n_param, pr.p.n_param, 1e3 * res->allreduce_s, 1e3 * res->allreduce_min_s, 1e3 * res->sync_s);
     }
 out:
     if (log) fclose(log);

@@ -64,6 +64,7 @@ typedef struct {
     int stopped;       /* stopped by on_step (checkpoint saved) */
     int ranks;         /* processes that trained together (wm_dist_size) */
     double allreduce_s; /* mean seconds per step summing the gradients across ranks */
+    double allreduce_min_s; /* the fastest step's (the cost itself, on a loaded machine) */
     double sync_s;      /* mean seconds per step waiting for the slowest rank */
     char checkpoint[1024];
 } SjTrainResult;
