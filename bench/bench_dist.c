@@ -63,8 +63,8 @@ int cli_bench_allreduce(int argc, char **argv) {
         for (int k = 0; k < reps; k++) mean += t[k] / reps;
         qsort(t, (size_t)reps, sizeof *t, cmp_double);
         double mb = (double)floats * 4 / 1e6;
-        printf("allreduce (sum) of %d floats (%.1f MB) across %d ranks, %d times: fastest %.2f ms, median %.2f ms, "
-               "mean %.2f ms; %.2f GB/s of buffer at the fastest\n",
+        printf("allreduce (sum) of %d floats (%.1f MB) across %d ranks, %d times: fastest %.3f ms, median %.3f ms, "
+               "mean %.3f ms; %.2f GB/s of buffer at the fastest\n",
                floats, mb, R, reps, 1e3 * t[0], 1e3 * t[reps / 2], 1e3 * mean, mb / 1e3 / t[0]);
     }
     wm_free(buf);
