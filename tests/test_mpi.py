@@ -3,7 +3,9 @@ two ranks end every step with bit-identical parameters (train.check_ranks), two 
 equal one process with two ghost batches to 1e-5 after 5 steps (and differ from one
 process without them, so the comparison can fail), a run interrupted on N ranks resumes
 on another N and ends where the uninterrupted run ends, gen on two ranks writes the
-same bytes as one process, and bench pathint shares its variants and reports what one
+same bytes as one process (and training from it equals one process with ghosts), a
+rank killed mid-run ends the job with its name and leaves the last checkpoint whole, and
+bench pathint shares its variants and reports what one
 process reports. Skipped, with the
 reason printed, when the build has no MPI. Run by tests/run.sh (SEQJEPA_EXE)."""
 import filecmp
@@ -188,6 +190,50 @@ def main():
               "gen with 2 ranks is byte-identical to 1 rank (shards, previews, manifest)", f"{n_files} files")
         check(r2.stdout.count("dataset '") == 1 and "7 made" in r2.stdout, "rank 0 alone reports, with every rank's shards",
               r2.stdout)
+
+        # ---- training from that dataset: each rank its rows of every global batch
+        if r1.returncode == 0:
+            dn, dg = os.path.join(tmp, "dn2"), os.path.join(tmp, "dg2")
+            ra = run(["train", CFG, *TINY, "train.steps=3", f"train.data={d1}", f"train.out={dn}", "--quiet"], mpi=True)
+            rb = run(["train", CFG, *TINY, "train.steps=3", f"train.data={d1}", f"train.out={dg}", "train.ghost=2", "--quiet"])
+            ok = ra.returncode == 0 and rb.returncode == 0
+            check(ok, "train from a dataset on 2 ranks and on 1 with 2 ghosts", ra.stderr[-1500:] + rb.stderr[-800:])
+            if ok:
+                dd = max_diff(os.path.join(dn, ck), os.path.join(dg, ck))
+                check(dd <= 1e-5, "from a dataset too, N=2 equals one process with train.ghost=2", f"max |diff| {dd:g}")
+
+        # ---- a rank that dies: mpirun ends the job naming it; the last checkpoint stays whole
+        dk = os.path.join(tmp, "killed")
+        p = subprocess.Popen(MPIRUN + [EXE, "train", CFG, *TINY, "train.steps=100000", "train.ckpt_every=2",
+                                       f"train.out={dk}", "--quiet"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+        log, t0, victim = os.path.join(dk, "log.csv"), time.time(), None
+        while time.time() - t0 < 240 and p.poll() is None:
+            if os.path.exists(log) and len(open(log).read().splitlines()) >= 4:
+                break
+            time.sleep(0.02)
+        for pid in os.listdir("/proc"):
+            try:
+                env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+            except (OSError, ValueError):
+                continue
+            if b"OMPI_COMM_WORLD_RANK=1" in env and any(e.startswith(b"OMPI_") for e in env) and \
+                    f"train.out={dk}".encode() in open(f"/proc/{pid}/cmdline", "rb").read():
+                victim = int(pid)
+        check(victim is not None, "found rank 1's process")
+        if victim:
+            os.kill(victim, signal.SIGKILL)
+        out, _ = p.communicate(timeout=240)
+        check(p.returncode != 0 and "rank 1" in out, "a killed rank ends the job with a message naming it", out[-1500:])
+        try:
+            ta = tensors(os.path.join(dk, ck))
+            k1 = ckpt_step(dk)
+            b = open(os.path.join(dk, "checkpoint.state.safetensors"), "rb").read()
+            k2 = int(json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]["step"])
+            whole = len(ta) > 10 and k1 == k2 and k1 >= 2
+        except (OSError, ValueError, KeyError):
+            whole, k1, k2 = False, -1, -1
+        check(whole, "the last checkpoint is whole (both files, the same step)", f"steps {k1} {k2}")
 
         # ---- bench pathint: the (seed, variant) jobs shared by 2 ranks, the report of 1
         pi = ["bench", "pathint", "configs/bench/saccade-tiny.ini", "--quiet", "bench.seeds=1",
