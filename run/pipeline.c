@@ -17,6 +17,8 @@
 
 const char *const pl_run_files[] = {
     SJ_CKPT_FILE, SJ_STATE_FILE, SJ_LOG_FILE, "eval.json", "eval.md",
+    /* a checkpoint save cut short (model/sj_ckpt.c writes NAME.next, then renames) */
+    SJ_CKPT_FILE ".next", SJ_STATE_FILE ".next",
     /* eval's report (cli/report.h) and bench pathint's */
     RPT_FILE, RPT_FIGURES, "report.json", "pca_z.png", "pca_zagg.png", NULL};
 
