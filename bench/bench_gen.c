@@ -257,7 +257,7 @@ int cli_bench_gen(int argc, char **argv) {
             if (vps > best_r) best_r = vps, cpu_r = cpu;
         }
         DsGenResult res;
-        DsGenSetup su = {&c, path, 0, 1};
+        DsGenSetup su = {&c, path, 0, 1, 0};
         double c0 = wm_cpu_now();
         rc = ds_generate(&su, &res, err, sizeof err);
         if (rc) break;

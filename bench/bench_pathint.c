@@ -13,6 +13,7 @@
 #include "run/report.h"
 #include "core/canvas.h"
 #include "core/clock.h"
+#include "core/dist.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/png.h"
@@ -199,6 +200,34 @@ static int figures(const char *dir, Variant *vs, int nv, int seeds, int m_max, c
     return rc;
 }
 
+/* Under mpirun the (seed, variant) jobs go round the ranks; each rank runs its own
+ * alone (wm_dist_alone: its trainings are one-process runs) and rank 0 gathers the
+ * results (the figures read the loss curves from the run folders, so DIR must be a
+ * folder every rank sees). */
+static int job_owner(int s, int i, int nv) { return (s * nv + i) % wm_dist_job_size(); }
+
+static void share_results(Variant *vs, int nv, int seeds) {
+    for (int s = 0; s < seeds; s++)
+        for (int i = 0; i < nv; i++) {
+            int o = job_owner(s, i, nv);
+            Variant *v = &vs[i];
+            SjEvalResult *r = &v->res[s];
+            int64_t has[2] = {r->pca_z != NULL, r->pca_agg != NULL}; /* the owner's say */
+            wm_dist_bcast(has, sizeof has, o);
+            double *z = r->pca_z, *a = r->pca_agg;
+            wm_dist_bcast(r, sizeof *r, o);
+            if (wm_dist_job_rank() != o) {
+                z = has[0] ? wm_new(double, 2 * (size_t)r->n_pca + 1) : NULL;
+                a = has[1] ? wm_new(double, 2 * (size_t)r->n_pca + 1) : NULL;
+            }
+            r->pca_z = z, r->pca_agg = a;
+            if (z) wm_dist_bcast(z, 2 * (size_t)r->n_pca * sizeof(double), o);
+            if (a) wm_dist_bcast(a, 2 * (size_t)r->n_pca * sizeof(double), o);
+            wm_dist_bcast(v->oracle_r2[s], sizeof v->oracle_r2[s], o);
+            wm_dist_bcast(v->run_dir[s], sizeof v->run_dir[s], o);
+        }
+}
+
 int cli_bench_pathint(int argc, char **argv) {
     const char *out = NULL, *ckpt = NULL, *quiet = NULL;
     RunFlag flags[] = {{"--out", 1, &out}, {"--ckpt", 1, &ckpt}, {"--quiet", 0, &quiet}, {NULL, 0, NULL}};
@@ -254,6 +283,9 @@ int cli_bench_pathint(int argc, char **argv) {
     }
     nn_runtime_init(rc.train.threads);
     wm_signals_install();
+    const int ranks = wm_dist_size();
+    if (ranks > 1) wm_info("bench: %d seed x variant jobs across %d ranks", seeds * nv, ranks);
+    wm_dist_alone(ranks > 1);
     int rot = env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT, status = 1;
     double t_all = wm_now();
     PlEvalData d0 = {0};
@@ -272,6 +304,7 @@ int cli_bench_pathint(int argc, char **argv) {
                               loops.te.latents, loops.te.latent_dim};
         for (int i = 0; i < nv; i++) {
             Variant *v = &vs[i];
+            if (job_owner(s, i, nv) != wm_dist_job_rank()) continue;
             SjEvalSpec spec = {.m_max = m_max, .cum_dim = d.spec.action_dim, .mlp = rot, .mlp_hidden = rc.eval.mlp_hidden,
                                .mlp_epochs = rc.eval.mlp_epochs, .seed = (uint64_t)rs.eval.seed, .loops = &lsplit,
                                .loop_m = loop_m, .want_pca = s == 0};
@@ -324,6 +357,15 @@ int cli_bench_pathint(int argc, char **argv) {
         pl_eval_data_free(&d);
         pl_eval_data_free(&loops);
         goto fail;
+    }
+
+    wm_dist_alone(0);
+    if (ranks > 1) {
+        share_results(vs, nv, seeds);
+        if (wm_dist_rank() > 0) {
+            status = 0;
+            goto done;
+        }
     }
 
     /* report.md */

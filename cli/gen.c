@@ -7,6 +7,7 @@
 #include "run/args.h"
 #include "cli/commands.h"
 #include "run/runcfg.h"
+#include "core/dist.h"
 #include "core/err.h"
 #include "core/signal.h"
 
@@ -33,7 +34,10 @@ static const char *usage =
     "              and DIR/{train,val}_{images,labels}.npy; every view draws its latents\n"
     "              afresh (the agent is not used). The authors' loaders draw from 50 views.\n"
     "              Built beside DIR and renamed into place when complete.\n"
-    "  --force     (with --layout) replace a DIR that holds a tree in that layout\n";
+    "  --force     (with --layout) replace a DIR that holds a tree in that layout\n\n"
+    "Across processes: mpirun -np N seqjepa gen ... shares the shards among the ranks (rank r\n"
+    "makes shards r, r+N, ...; rank 0 claims the folder and writes the manifest); the files\n"
+    "are the same bytes as one process writes (--layout 3diebench runs as one process).\n";
 
 static int gen_3die(const DsConfig *dc, const char *out, int force, int quiet) {
     char err[2048];
@@ -81,8 +85,16 @@ int cli_gen(int argc, char **argv) {
         return 2;
     }
     DsConfig dc = {rc.env, rc.agent, rc.gen};
-    if (layout) return gen_3die(&dc, out, force != NULL, quiet != NULL);
-    DsGenSetup su = {&dc, out, preview != NULL, quiet != NULL};
+    if (layout) {
+        if (wm_dist_size() > 1) {
+            if (wm_dist_rank() == 0)
+                fprintf(stderr, "seqjepa gen: --layout 3diebench runs as one process (started as %d ranks)\n",
+                        wm_dist_size());
+            return 2;
+        }
+        return gen_3die(&dc, out, force != NULL, quiet != NULL);
+    }
+    DsGenSetup su = {&dc, out, preview != NULL, quiet != NULL || wm_dist_rank() > 0, 1};
     DsGenResult res;
     wm_signals_install();
     int r = ds_generate(&su, &res, err, sizeof err);
@@ -90,6 +102,7 @@ int cli_gen(int argc, char **argv) {
         run_error("gen", err);
         return r == WM_ERR_INTERRUPTED ? 130 : 1;
     }
+    if (wm_dist_rank() > 0) return 0;
     double mb = (double)res.bytes_made / (1 << 20);
     printf("dataset '%s': %lld train + %lld val sequences of %d views in %d shards (%d made, %d "
            "kept%s); "

@@ -77,6 +77,9 @@ typedef struct {
     const char *dir; /* created when absent (with its parents) */
     int preview;     /* also DIR/preview/<split>-shard-NNNNN.png contact sheets */
     int quiet;       /* no progress bar */
+    int ranks;       /* share the shards among the ranks of core/dist.h (mpirun): rank r makes
+                      * shards k = r mod R, rank 0 prepares the folder and writes the manifest;
+                      * every rank calls ds_generate; the bytes do not depend on R */
 } DsGenSetup;
 
 typedef struct {

@@ -42,7 +42,10 @@
     X(S, INT, ckpt_every, "0", 0, 100000000, NULL, "steps between checkpoints (0: only at the end)") \
     X(S, REAL, probe_lr, "1e-3", 0, 10, NULL, "learning rate of the on-line probes")              \
     X(S, STR, out, "runs/default", 0, 0, NULL, "run folder: log.csv, checkpoints, eval")          \
-    X(S, STR, data, "", 0, 0, NULL, "dataset folder from 'seqjepa gen' (empty: on-line from the environment)")
+    X(S, STR, data, "", 0, 0, NULL, "dataset folder from 'seqjepa gen' (empty: on-line from the environment)") \
+    X(S, INT, ghost, "1", 1, 65536, NULL, "batch-norm statistics over this many equal sub-batches of each rank's share (ghost batches): R ranks x G ghosts normalise over batch/(R*G) sequences, as R*G ranks would; like train.ranks not stored in checkpoints") \
+    X(S, INT, ranks, "0", 0, 65536, NULL, "processes the run must have (mpirun -np; 0: as many as started); how a run is spread, not stored in checkpoints") \
+    X(S, BOOL, check_ranks, "false", 0, 0, NULL, "debug: after every step check that all ranks hold bit-identical parameters, moments and buffers")
 
 #define SJ_EVAL_FIELDS(X, S)                                                                       \
     X(S, INT, m_max, "5", 1, 64, NULL, "largest M for path integration (probes for M = 1..m_max)") \

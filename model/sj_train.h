@@ -62,11 +62,29 @@ typedef struct {
     double wait_share; /* share of step time spent waiting for data */
     int interrupted;   /* stopped by SIGINT/SIGTERM (checkpoint saved) */
     int stopped;       /* stopped by on_step (checkpoint saved) */
+    int ranks;         /* processes that trained together (wm_dist_size) */
+    double allreduce_s; /* mean seconds per step summing the gradients across ranks */
+    double allreduce_min_s; /* the fastest step's (the cost itself, on a loaded machine) */
+    double sync_s;      /* mean seconds per step waiting for the slowest rank */
     char checkpoint[1024];
 } SjTrainResult;
 
+/* Data-parallel runs (core/dist.h): rank r of R trains on sequences r*B/R ..
+ * (r+1)*B/R - 1 of each global batch of train.batch = B sequences, split further into
+ * train.ghost = G sub-batches; every sub-batch has its own batch-norm statistics (as
+ * PyTorch's DistributedDataParallel, which keeps them per process) and its own
+ * dropout stream, so R ranks with G ghosts compute what one process with R*G ghosts
+ * computes. The gradients (model and on-line probes) are averaged over the R*G parts
+ * with one sum across ranks each; running statistics follow part 0 (rank 0's, as DDP
+ * broadcasts them). Rank 0 alone writes the log, the checkpoints and the progress.
+ * Returns in *local the sequences per rank, or an error when B does not split into
+ * R*G parts of at least 2 sequences, or when train.ranks asks for another R. */
+int sj_train_split(const SjTrainConfig *tc, int ranks, int *local, char *err, size_t errsz);
+
 /* Runs training into setup->train.out (log.csv, checkpoint.safetensors and its
- * companion checkpoint.state.safetensors). Returns WM_OK (also when interrupted: see
+ * companion checkpoint.state.safetensors). Under mpirun every rank calls it with a
+ * source of its own share (sj_train_split); they stop together (Ctrl-C, an error on
+ * any rank: the others return an error with an empty err). Returns WM_OK (also when interrupted: see
  * res->interrupted), or an error: WM_ERR_NUMERIC names the step whose loss was not
  * finite (the last checkpoint is kept), others name the file or value. */
 int sj_train_run(const SjTrainSetup *setup, const SjSource *src, SjTrainResult *res, char *err,

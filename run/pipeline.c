@@ -10,12 +10,15 @@
 #include "run/report.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/dist.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/progress.h"
 
 const char *const pl_run_files[] = {
     SJ_CKPT_FILE, SJ_STATE_FILE, SJ_LOG_FILE, "eval.json", "eval.md",
+    /* a checkpoint save cut short (model/sj_ckpt.c writes NAME.next, then renames) */
+    SJ_CKPT_FILE ".next", SJ_STATE_FILE ".next",
     /* eval's report (cli/report.h) and bench pathint's */
     RPT_FILE, RPT_FIGURES, "report.json", "pca_z.png", "pca_zagg.png", NULL};
 
@@ -85,6 +88,7 @@ typedef struct {
     Dataset *ds;
     AgBatch b;
     uint64_t seed;
+    int first, n; /* this rank's rows of each global batch */
 } DataSrc;
 
 static int data_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t errsz) {
@@ -92,11 +96,33 @@ static int data_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t er
     int r = ds_batch(s->ds, DS_SPLIT_TRAIN, s->seed, step, &s->b, err, errsz);
     if (r) return r;
     *out = pl_batch(&s->b);
+    size_t px = (size_t)s->b.h * (size_t)s->b.w * (size_t)s->b.c, f = (size_t)s->first;
+    out->pixels += f * (size_t)s->b.t * px;
+    out->actions += f * (size_t)(s->b.t - 1) * (size_t)s->b.action_dim;
+    out->labels += f;
+    out->n = s->n;
     return WM_OK;
 }
 
+/* The resolved config stored in checkpoints: the keys that say how a run is spread
+ * (train.ranks, train.ghost, train.check_ranks) at their defaults, so that a run
+ * resumes on any number of ranks (its batch-norm groups then follow the new layout,
+ * as DDP's do on another world size; ranks x ghost kept equal continues exactly). */
+static void stored_config_text(const RunConfig *rc, WmBuf *text) {
+    static RunConfig c;
+    c = *rc;
+    c.train.ranks = 0, c.train.ghost = 1, c.train.check_ranks = 0;
+    run_config_text(&c, text);
+}
+
 static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz) {
-    DataSrc src = {ds_open_as(rc->train.data, DS_OPEN_SHAPES, &rc->env, err, errsz), {0}, (uint64_t)rc->train.seed};
+    int local;
+    if (sj_train_split(&rc->train, wm_dist_size(), &local, err, errsz)) {
+        if (wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
+        return WM_ERR_ARG;
+    }
+    DataSrc src = {ds_open_as(rc->train.data, DS_OPEN_SHAPES, &rc->env, err, errsz), {0}, (uint64_t)rc->train.seed,
+                   wm_dist_rank() * local, local};
     if (!src.ds) return WM_ERR_ARG;
     const EnvSpec *sp = ds_spec(src.ds);
     int M = rc->train.m_train, r = WM_OK;
@@ -110,7 +136,7 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
         wm_info("train: from '%s': %lld sequences of %d views (windows of %d)", rc->train.data,
                 (long long)ds_count(src.ds, DS_SPLIT_TRAIN), ds_views(src.ds), M + 1);
         WmBuf text = {0};
-        run_config_text(rc, &text);
+        stored_config_text(rc, &text);
         SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
                            .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
                            .config_text = text.data, .resume = resume, .quiet = quiet};
@@ -125,13 +151,20 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
 
 int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz) {
     if (rc->train.data[0]) return train_from_data(rc, resume, quiet, res, err, errsz);
-    AgStream *st = ag_stream_create(&rc->env, &rc->agent, rc->train.batch, rc->train.m_train + 1,
-                                    rc->train.batch < 64 ? rc->train.batch : 64, rc->train.queue,
-                                    (uint64_t)rc->train.seed, ENV_SPLIT_TRAIN, err, errsz);
+    /* Each rank rolls out its own share of every global batch (sequences of the same
+     * seed, so the data does not depend on the number of ranks). */
+    int local;
+    if (sj_train_split(&rc->train, wm_dist_size(), &local, err, errsz)) {
+        if (wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
+        return WM_ERR_ARG;
+    }
+    AgStream *st = ag_stream_create(&rc->env, &rc->agent, local, rc->train.m_train + 1, local < 64 ? local : 64,
+                                    rc->train.queue, (uint64_t)rc->train.seed, ENV_SPLIT_TRAIN, err, errsz);
     if (!st) return WM_ERR_ARG;
+    ag_stream_shard(st, rc->train.batch, wm_dist_rank() * local);
     const EnvSpec *sp = ag_stream_spec(st);
     WmBuf text = {0};
-    run_config_text(rc, &text);
+    stored_config_text(rc, &text);
     SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
                        .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
                        .config_text = text.data, .resume = resume, .quiet = quiet};

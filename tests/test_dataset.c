@@ -37,7 +37,7 @@ static DsConfig base_config(int train, int val, int views, int shard) {
 }
 
 static int gen(const DsConfig *c, const char *dir, DsGenResult *res, char *err, size_t errsz) {
-    DsGenSetup su = {c, dir, 0, 1};
+    DsGenSetup su = {c, dir, 0, 1, 0};
     return ds_generate(&su, res, err, errsz);
 }
 
