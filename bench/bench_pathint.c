@@ -331,7 +331,7 @@ int cli_bench_pathint(int argc, char **argv) {
     run_config_bench_text(&rc, &text);
     wm_buf_printf(&md, "# Path-integration benchmark\n\n%s world, %d seed%s, %d + %d evaluation sequences (training / held-out "
                        "objects), closed loops of %d steps out and back (%d sequences). %s\n\n",
-                  rot ? "objects3d" : "saccade", seeds, seeds > 1 ? "s (mean ± std)" : "", rc.eval.train_seqs,
+                  env_kind_name(rc.env.kind), seeds, seeds > 1 ? "s (mean ± std)" : "", rc.eval.train_seqs,
                   rc.eval.test_seqs, rc.bench.loop_len, rc.bench.loop_seqs,
                   rot ? "Regressors: an MLP with two hidden layers or ridge, whichever scores higher on a validation "
                         "fifth of the probe-training rows" : "Regressors: ridge (linear).");
@@ -389,7 +389,7 @@ int cli_bench_pathint(int argc, char **argv) {
                   loop_m, wm_now() - t_all);
 
     /* report.json */
-    wm_buf_printf(&js, "{\"world\": \"%s\", \"seeds\": [", rot ? "objects3d" : "saccade");
+    wm_buf_printf(&js, "{\"world\": \"%s\", \"seeds\": [", env_kind_name(rc.env.kind));
     for (int s = 0; s < seeds; s++) wm_buf_printf(&js, "%s{\"train_seed\": %d, \"eval_seed\": %d}", s ? ", " : "",
                                                    rc.train.seed + s, rc.eval.seed + s);
     wm_buf_printf(&js, "], \"m_max\": %d, \"loop_m\": %d, \"seconds\": %.1f,\n \"variants\": {", m_max, loop_m, wm_now() - t_all);

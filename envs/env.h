@@ -57,6 +57,8 @@ int env_reads_key(const EnvConfig *c, const WmCfgField *f);
 enum { ENV_KIND_OBJECTS3D = 0, ENV_KIND_SACCADE = 1, ENV_KIND_COUNT };
 /* "objects3d" or "saccade"; kind in [0, ENV_KIND_COUNT). */
 const char *env_kind_name(int kind);
+/* The kind named `name` (as env_kind_name spells it), or -1 for none. */
+int env_kind_find(const char *name);
 
 /* Inhibition-of-return shapes, in the order of the [env] ior key. */
 enum { ENV_IOR_SQUARE = 0, ENV_IOR_DISC = 1, ENV_IOR_NONE = 2 };
@@ -86,6 +88,17 @@ typedef struct {
     int own_threads;
 } EnvTraits;
 const EnvTraits *env_traits(int kind);
+
+/* What a config implies for its world without making one: the class count (-1 where it
+ * depends on files, an OBJ or image folder), the side of the scene each lane holds
+ * (0: none; datasets store it beside the views), and whether making the world renders
+ * with OpenGL (a process forked after that cannot render again). */
+typedef struct {
+    int n_classes;
+    int scene_size;
+    int uses_gl;
+} EnvConfigInfo;
+EnvConfigInfo env_config_info(const EnvConfig *cfg);
 
 typedef struct {
     int family; /* ENV_FAMILY_* */
@@ -178,5 +191,12 @@ typedef struct {
     int size;
 } EnvScene;
 int env_scene(const Env *e, int lane, EnvScene *out);
+
+/* Worlds that render a 3D scene: the lane's current view as render/scene.h takes it
+ * (its `out` left NULL), so that a viewer can draw it at another size (view NULL:
+ * only whether the world has one; a lane must have been reset otherwise). Returns
+ * WM_ERR_ARG for worlds without one. */
+struct RdView;
+int env_view(const Env *e, int lane, struct RdView *view);
 
 #endif

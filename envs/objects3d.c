@@ -634,6 +634,16 @@ static const char *o3_class_name(const Env *e, int label) {
     return label >= 0 && label < impl(e)->n_classes ? env_objects3d_class_name(e, label) : NULL;
 }
 
+static EnvConfigInfo o3_config_info(const EnvConfig *cfg) {
+    return (EnvConfigInfo){.n_classes = cfg->obj[0] ? -1 : cfg->n_classes, .uses_gl = 1};
+}
+
+static void o3_view(const Env *e, int lane, RdView *view) {
+    const O3 *o = impl(e);
+    WM_ASSERT(o->lanes[lane].entry);
+    lane_view(&o->lanes[lane], view);
+}
+
 const EnvVtable env_objects3d_vtable = {
     .name = "objects3d",
     .traits = {.family = ENV_FAMILY_OBJECT, .own_threads = 1},
@@ -651,6 +661,8 @@ const EnvVtable env_objects3d_vtable = {
     .set_state = o3_set_state,
     .get_state = o3_get_state,
     .class_name = o3_class_name,
+    .config_info = o3_config_info,
+    .view = o3_view,
 };
 
 /* ---- extensions ---- */
@@ -710,11 +722,6 @@ const RdMesh *env_objects3d_mesh(const Env *e, int lane) {
     return &o->lanes[lane].entry->mesh;
 }
 
-void env_objects3d_view(const Env *e, int lane, RdView *view) {
-    const O3 *o = impl(e);
-    WM_ASSERT(lane >= 0 && lane < e->lanes && o->lanes[lane].entry);
-    lane_view(&o->lanes[lane], view);
-}
 
 int env_objects3d_render_threads(const Env *e) {
     return rd_farm_workers(impl(e)->farm);

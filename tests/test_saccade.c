@@ -161,6 +161,23 @@ static void test_env_observe(void) {
     CHECK(!strcmp(env_class_name(e, 0), "disc+ring") && env_class_name(e, 10) == NULL);
     CHECK(!strcmp(env_kind_name(ENV_KIND_SACCADE), "saccade") &&
           !strcmp(env_kind_name(ENV_KIND_OBJECTS3D), "objects3d"));
+    for (int k = 0; k < ENV_KIND_COUNT; k++)
+        CHECK(env_kind_find(env_kind_name(k)) == k, "kind %d found by its name", k);
+    CHECK(env_kind_find("chess") == -1 && env_kind_find("") == -1);
+    CHECK(env_view(e, 0, NULL) == WM_ERR_ARG, "a glimpse world has no 3D view");
+    /* What a config implies without a world: classes, scenes, OpenGL. */
+    EnvConfig ic;
+    WM_CFG_DEFAULTS(EnvConfig, &ic);
+    EnvConfigInfo in = env_config_info(&ic);
+    CHECK(ic.kind == ENV_KIND_OBJECTS3D && in.n_classes == ic.n_classes && in.scene_size == 0 &&
+          in.uses_gl);
+    ic.kind = ENV_KIND_SACCADE;
+    in = env_config_info(&ic);
+    CHECK(in.n_classes == ENV_SACCADE_PROC_CLASSES && in.scene_size == ic.scene_size && !in.uses_gl);
+    ic.source = ENV_SOURCE_FOLDER;
+    CHECK(env_config_info(&ic).n_classes == -1 && !env_config_info(&ic).uses_gl);
+    ic.source = ENV_SOURCE_OBJECTS3D;
+    CHECK(env_config_info(&ic).n_classes == ic.n_classes && env_config_info(&ic).uses_gl);
     double st[2] = {0.25, 1000.0 / ENV_SACCADE_GRID}, got[2];
     CHECK(env_set_state(e, 1, st) == WM_OK);
     env_get_state(e, 1, got);

@@ -11,7 +11,6 @@
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/png.h"
-#include "envs/objects3d.h"
 #include "viewer/viewer_impl.h"
 
 static void json_doubles(WmBuf *b, const double *x, int n) {
@@ -78,7 +77,7 @@ int vw_write_report(Vw *v, const char *path, const WorldEnd *ends, double *frame
     wm_buf_printf(&b, ",\n  \"window\": [%d, %d],\n  \"world\": \"%s\",\n  \"worlds\": [", v->cv.w,
                   v->cv.h, env_kind_name(vw_world(v)->kind));
     int first = 1;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < ENV_KIND_COUNT; i++) {
         VwWorld *w = &v->worlds[i];
         if (!w->made) continue;
         wm_buf_printf(&b,
