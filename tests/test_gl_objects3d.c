@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/config.h"
+#include "core/color.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/quat.h"
@@ -533,8 +534,8 @@ static void test_paths_and_screenshot(void) {
                         .spot_phi = 0.9f * i};
         for (int j = 0; j < 9; j++)
             v[i].rot[j] = (float)R[j];
-        rd_hsv_to_rgb(0.1f * i, 0.5f, 0.8f, v[i].floor_rgb);
-        rd_hsv_to_rgb(0.3f * i, 0.7f, 0.9f, v[i].spot_rgb);
+        wm_hsv_to_rgbf(0.1f * i, 0.5f, 0.8f, v[i].floor_rgb);
+        wm_hsv_to_rgbf(0.3f * i, 0.7f, 0.9f, v[i].spot_rgb);
     }
     /* layered batch of 4 (so 7 views take two passes), one layer at a time, one view per
      * pass: identical bytes. */
