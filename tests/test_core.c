@@ -294,6 +294,17 @@ static void test_json_write(void) {
         wm_json_free(js);
     }
     wm_buf_free(&b);
+    /* Fixed decimals (non-finite as null) and the compact layout. */
+    wm_jw_init(&w, &b);
+    wm_jw_compact(&w);
+    wm_jw_obj(&w);
+    wm_jw_key(&w, "f"), wm_jw_arr(&w);
+    wm_jw_fixed(&w, 2.5, 6), wm_jw_fixed(&w, -0.125, 2), wm_jw_fixed(&w, 59.6, 0), wm_jw_fixed(&w, NAN, 3);
+    wm_jw_end(&w);
+    wm_jw_key(&w, "o"), wm_jw_obj(&w), wm_jw_key(&w, "k"), wm_jw_uint(&w, 7), wm_jw_end(&w);
+    wm_jw_end(&w);
+    CHECK(!strcmp(b.data, "{\"f\":[2.500000,-0.12,60,null],\"o\":{\"k\":7}}"), "%s", b.data);
+    wm_buf_free(&b);
 }
 
 /* HSV: the six sectors' corners, hue modulo 1, and the two precisions within float's
