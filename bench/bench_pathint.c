@@ -255,7 +255,7 @@ int cli_bench_pathint(int argc, char **argv) {
         run_error("bench pathint", err);
         return 1;
     }
-    nn_runtime_init(rc.train.threads);
+    nn_runtime_init(rc.pipe.threads);
     wm_signals_install();
     int rot = env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT, status = 1;
     double t_all = wm_now();

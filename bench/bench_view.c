@@ -68,7 +68,7 @@ static int bench_session(const BenchSession *s, int frames, const char *dir) {
     RdViewerDesc d = {.frames = frames, .script = path, .screenshot = shot};
     RdViewerTexts texts = {0};
     if (!rc2) rc2 = rd_viewer_worlds(&rc, &d, &texts, err, sizeof err);
-    if (s->threads == 0) d.threads = rc.train.threads > 0 ? rc.train.threads : d.threads;
+    if (s->threads == 0) d.threads = rc.pipe.threads > 0 ? rc.pipe.threads : d.threads;
     if (!rc2) rc2 = rd_viewer_run(&d, err, sizeof err);
     rd_viewer_texts_free(&texts);
     if (rc2) {

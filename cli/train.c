@@ -51,7 +51,7 @@ int cli_train(int argc, char **argv) {
         run_error("train", err);
         return 1;
     }
-    nn_runtime_init(rc.train.threads);
+    nn_runtime_init(rc.pipe.threads);
     wm_signals_install();
     SjTrainResult res;
     int r = pl_train(&rc, resume != NULL, quiet != NULL, &res, err, sizeof err);

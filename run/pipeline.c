@@ -63,9 +63,9 @@ static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t err
 static void src_release(void *ctx) { ag_stream_release(((Src *)ctx)->s); }
 
 int pl_use_data(RunConfig *rc, char *err, size_t errsz) {
-    if (!rc->train.data[0]) return WM_OK;
+    if (!rc->pipe.data[0]) return WM_OK;
     /* The first open reads every file once: sizes and CRC-32 as the manifest says. */
-    Dataset *ds = ds_open(rc->train.data, DS_OPEN_VERIFY, err, errsz);
+    Dataset *ds = ds_open(rc->pipe.data, DS_OPEN_VERIFY, err, errsz);
     if (!ds) return WM_ERR_ARG;
     const DsConfig *dc = ds_config(ds);
     DsConfig mine = {rc->env, rc->agent, rc->gen};
@@ -74,7 +74,7 @@ int pl_use_data(RunConfig *rc, char *err, size_t errsz) {
     wm_cfg_dump(ds_config_schema(), &mine, &a);
     wm_cfg_dump(ds_config_schema(), dc, &b);
     if (strcmp(a.data, b.data))
-        wm_info("data: the [env], [agent] and [gen] sections of '%s' replace those of the config", rc->train.data);
+        wm_info("data: the [env], [agent] and [gen] sections of '%s' replace those of the config", rc->pipe.data);
     wm_buf_free(&a), wm_buf_free(&b);
     rc->env = dc->env, rc->agent = dc->agent, rc->gen = dc->gen;
     ds_close(ds);
@@ -96,18 +96,18 @@ static int data_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t er
 }
 
 static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz) {
-    DataSrc src = {ds_open(rc->train.data, DS_OPEN_SHAPES, err, errsz), {0}, (uint64_t)rc->train.seed};
+    DataSrc src = {ds_open(rc->pipe.data, DS_OPEN_SHAPES, err, errsz), {0}, (uint64_t)rc->train.seed};
     if (!src.ds) return WM_ERR_ARG;
     const EnvSpec *sp = ds_spec(src.ds);
     int M = rc->train.m_train, r = WM_OK;
     if (ds_views(src.ds) < M + 1)
         r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has %d views per sequence; train.m_train = %d needs at least %d",
-                    rc->train.data, ds_views(src.ds), M, M + 1);
+                    rc->pipe.data, ds_views(src.ds), M, M + 1);
     else if (ds_count(src.ds, DS_SPLIT_TRAIN) < 1)
-        r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has no training sequences", rc->train.data);
+        r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has no training sequences", rc->pipe.data);
     if (!r) r = ag_batch_alloc(&src.b, sp, rc->train.batch, M + 1, 0, err, errsz);
     if (!r) {
-        wm_info("train: from '%s': %lld sequences of %d views (windows of %d)", rc->train.data,
+        wm_info("train: from '%s': %lld sequences of %d views (windows of %d)", rc->pipe.data,
                 (long long)ds_count(src.ds, DS_SPLIT_TRAIN), ds_views(src.ds), M + 1);
         WmBuf text = {0};
         run_config_text(rc, &text);
@@ -124,9 +124,9 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
 }
 
 int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz) {
-    if (rc->train.data[0]) return train_from_data(rc, resume, quiet, res, err, errsz);
+    if (rc->pipe.data[0]) return train_from_data(rc, resume, quiet, res, err, errsz);
     AgStream *st = ag_stream_create(&rc->env, &rc->agent, rc->train.batch, rc->train.m_train + 1,
-                                    rc->train.batch < 64 ? rc->train.batch : 64, rc->train.queue,
+                                    rc->train.batch < 64 ? rc->train.batch : 64, rc->pipe.queue,
                                     (uint64_t)rc->train.seed, ENV_SPLIT_TRAIN, err, errsz);
     if (!st) return WM_ERR_ARG;
     const EnvSpec *sp = ag_stream_spec(st);
@@ -163,16 +163,16 @@ static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n
 }
 
 static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalData *d, char *err, size_t errsz) {
-    Dataset *ds = ds_open(rc->train.data, DS_OPEN_SHAPES, err, errsz);
+    Dataset *ds = ds_open(rc->pipe.data, DS_OPEN_SHAPES, err, errsz);
     if (!ds) return WM_ERR_ARG;
     int M = rc->eval.m_max, r = WM_OK;
     int64_t ntr = ds_count(ds, DS_SPLIT_TRAIN), nte = ds_count(ds, DS_SPLIT_VAL);
     if (ds_views(ds) < M + 1)
         r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has %d views per sequence; eval.m_max = %d needs %d (set eval.m_max <= %d)",
-                    rc->train.data, ds_views(ds), M, M + 1, ds_views(ds) - 1);
+                    rc->pipe.data, ds_views(ds), M, M + 1, ds_views(ds) - 1);
     else if (ntr < 1 || nte < 1)
         r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has %lld train and %lld val sequences; the probes need both (gen.val_seqs > 0)",
-                    rc->train.data, (long long)ntr, (long long)nte);
+                    rc->pipe.data, (long long)ntr, (long long)nte);
     if (!r) {
         if (n_train > ntr) n_train = (int)ntr;
         if (n_test > nte) n_test = (int)nte;
@@ -188,7 +188,7 @@ static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalDa
     if (!r) {
         cumulative(&ds_config(ds)->env, &d->tr, M, &d->cum_tr);
         cumulative(&ds_config(ds)->env, &d->te, M, &d->cum_te);
-        wm_info("eval: %d + %d sequences of %d views from '%s'", n_train, n_test, M + 1, rc->train.data);
+        wm_info("eval: %d + %d sequences of %d views from '%s'", n_train, n_test, M + 1, rc->pipe.data);
     }
     ds_close(ds);
     if (r) pl_eval_data_free(d);
@@ -198,7 +198,7 @@ static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalDa
 int pl_eval_data(const RunConfig *rc, const AgentConfig *agent, int n_train, int n_test, PlEvalData *d, char *err,
                  size_t errsz) {
     memset(d, 0, sizeof *d);
-    if (rc->train.data[0] && !agent) return eval_from_data(rc, n_train, n_test, d, err, errsz);
+    if (rc->pipe.data[0] && !agent) return eval_from_data(rc, n_train, n_test, d, err, errsz);
     Env *env = env_create(&rc->env, 64, err, errsz);
     if (!env) return WM_ERR_ARG;
     Agent *ag = ag_create(agent ? agent : &rc->agent, &rc->env, env_spec(env), 64, err, errsz);

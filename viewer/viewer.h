@@ -49,6 +49,7 @@ typedef struct {
     EnvConfig env;
     AgentConfig agent;       /* the training stream's policy (human is not allowed) */
     SjTrainConfig train;     /* steps, batch, m_train, seed, out (log and checkpoint) */
+    RunPipeConfig pipe;      /* the training stream's queue */
     const char *config_text; /* the resolved INI stored in the checkpoint */
 } RdViewerWorld;
 

@@ -30,12 +30,13 @@ int rd_viewer_worlds(const RunConfig *rc, RdViewerDesc *d, RdViewerTexts *texts,
         }
         texts->text[i].len = 0;
         run_config_text(w, &texts->text[i]);
-        d->worlds[d->n_worlds++] = (RdViewerWorld){w->env, w->agent, w->train, texts->text[i].data};
+        d->worlds[d->n_worlds++] = (RdViewerWorld){w->env, w->agent, w->train, w->pipe,
+                                                  texts->text[i].data};
     }
     wm_free(w);
     d->model = rc->model, d->optim = rc->optim;
     int cores = wm_cpu_count();
-    d->threads = rc->train.threads > 0 ? rc->train.threads : cores > 1 ? cores - 1 : 1;
+    d->threads = rc->pipe.threads > 0 ? rc->pipe.threads : cores > 1 ? cores - 1 : 1;
     return WM_OK;
 }
 
