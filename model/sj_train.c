@@ -12,7 +12,6 @@
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/progress.h"
-#include "core/signal.h"
 #include "model/probe.h"
 
 /* The on-line probes: a linear classifier on z_AGG and a linear regressor of the
@@ -221,18 +220,18 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
             snprintf(extra, sizeof extra, "loss %.4f", o.loss);
             wm_progress_update(&prog, step, extra);
         }
-        int stop = wm_interrupted() != 0, asked = su->on_step && su->on_step(su->on_step_ctx, m, &info) != 0;
-        if (stop || asked || (tc->ckpt_every && step % tc->ckpt_every == 0) || step == total) {
+        int stop = su->on_step ? su->on_step(su->on_step_ctx, m, &info) : SJ_GO;
+        if (stop || (tc->ckpt_every && step % tc->ckpt_every == 0) || step == total) {
             if ((rc = sj_ckpt_save(tc->out, m, &cmeta, &cst, step, err, errsz))) break;
             saved_step = step;
         }
-        if (asked && !stop) {
-            res->stopped = 1;
+        if (stop == SJ_STOP_INTERRUPTED) {
+            res->interrupted = 1;
+            wm_warn("train: interrupted; checkpoint of step %lld saved in '%s'", (long long)step, tc->out);
             break;
         }
         if (stop) {
-            res->interrupted = 1;
-            wm_warn("train: interrupted; checkpoint of step %lld saved in '%s'", (long long)step, tc->out);
+            res->stopped = 1;
             break;
         }
     }

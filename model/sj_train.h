@@ -1,6 +1,7 @@
 /* Training seq-JEPA from a stream of batches, with on-line probes, a CSV log,
- * atomic checkpoints, exact resumption, a clean stop on Ctrl-C and a hard stop on a
- * non-finite loss. Where the batches come from (an environment through a producer
+ * atomic checkpoints, exact resumption, a clean stop when the step callback asks (the
+ * run layer's one stop: Ctrl-C, a front end, a step limit; run/steps.h) and a hard stop
+ * on a non-finite loss. Where the batches come from (an environment through a producer
  * thread, or a dataset on disk) is the caller's business: the trainer asks its
  * source for the batch of step k, which must be a function of k alone so that a
  * resumed run sees exactly what an uninterrupted one would. */
@@ -40,7 +41,8 @@ typedef struct {
 
 /* Called on the training thread after every step, with the model between steps: it may
  * read it (snapshot the weights, run eval passes) or load weights into it, and may block
- * (a pause). Returning non-zero stops training as Ctrl-C does: a checkpoint is saved. */
+ * (a pause). It returns SJ_GO, or why training stops now (a checkpoint is saved). */
+enum { SJ_GO = 0, SJ_STOP_ASKED = 1, SJ_STOP_INTERRUPTED = 2 };
 typedef int (*SjStepFn)(void *ctx, SjModel *m, const SjStepInfo *info);
 
 typedef struct {
@@ -60,8 +62,8 @@ typedef struct {
     double last_loss;
     double seq_per_s;
     double wait_share; /* share of step time spent waiting for data */
-    int interrupted;   /* stopped by SIGINT/SIGTERM (checkpoint saved) */
-    int stopped;       /* stopped by on_step (checkpoint saved) */
+    int interrupted;   /* on_step said SJ_STOP_INTERRUPTED (checkpoint saved) */
+    int stopped;       /* on_step said SJ_STOP_ASKED (checkpoint saved) */
     char checkpoint[1024];
 } SjTrainResult;
 

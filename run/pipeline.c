@@ -8,6 +8,7 @@
 #include "data/dataset.h"
 #include "data/stream.h"
 #include "run/report.h"
+#include "run/steps.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -114,6 +115,8 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
         SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
                            .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
                            .config_text = text.data, .resume = resume, .quiet = quiet};
+        RunSteps steps = {0};
+        run_steps_attach(&steps, &su);
         SjSource source = {data_next, NULL, &src};
         r = sj_train_run(&su, &source, res, err, errsz);
         wm_buf_free(&text);
@@ -135,6 +138,8 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
     SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
                        .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
                        .config_text = text.data, .resume = resume, .quiet = quiet};
+    RunSteps steps = {0};
+    run_steps_attach(&steps, &su);
     Src src = {st};
     SjSource source = {src_next, src_release, &src};
     int r = sj_train_run(&su, &source, res, err, errsz);

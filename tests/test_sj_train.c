@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "core/signal.h"
 #include "model/sj_train.h"
+#include "run/steps.h"
 #include "tests/test.h"
 
 enum { B = 4, T = 3, HW = 16, A = 2, K = 3 };
@@ -53,6 +54,20 @@ static int synth_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t e
     *out = (SjBatch){s->pix, s->act, s->lab, B, T};
     (void)err, (void)errsz;
     return WM_OK;
+}
+
+/* Training as the run layer drives it (run/steps.h): the one stop (Ctrl-C, a step
+ * limit) decided in the step callback, with an observer when a test sets one. */
+static RunObserveFn watch_fn;
+static void *watch_ctx;
+static int64_t watch_limit;
+
+static int train(SjTrainSetup *su, const SjSource *src, SjTrainResult *res, char *err, size_t errsz) {
+    RunSteps steps = {0};
+    if (watch_fn) run_steps_observe(&steps, watch_fn, watch_ctx);
+    steps.limit = watch_limit;
+    run_steps_attach(&steps, su);
+    return sj_train_run(su, src, res, err, errsz);
 }
 
 static WmBuf dumps[12];
@@ -106,9 +121,9 @@ static int same_file(const char *a, const char *b, const char *name) {
     return same;
 }
 
-/* The per-step callback: called once per step with the step's figures and the model;
- * a snapshot taken with sj_model_copy_weights evaluates like the model; a non-zero
- * return stops with a checkpoint of that step, which resumes to the straight run. */
+/* The per-step callback: an observer is called once per step with the step's figures
+ * and the model; a snapshot taken with sj_model_copy_weights evaluates like the model; a
+ * step limit stops with a checkpoint of that step, which resumes to the straight run. */
 typedef struct {
     int calls, stop_at, logged;
     int64_t last_step;
@@ -119,7 +134,7 @@ typedef struct {
     uint8_t views[2 * HW * HW * 3];
 } StepLog;
 
-static int on_step(void *ctx, SjModel *m, const SjStepInfo *info) {
+static void on_step(void *ctx, SjModel *m, const SjStepInfo *info) {
     StepLog *l = ctx;
     l->calls++;
     l->finite &= info->step == l->last_step + 1 && info->total == 8 && isfinite(info->loss) && info->lr > 0;
@@ -130,7 +145,6 @@ static int on_step(void *ctx, SjModel *m, const SjStepInfo *info) {
         sj_model_encode(m, l->views, 2, l->z_live);
         sj_model_encode(l->snap, l->views, 2, l->z_snap);
     }
-    return info->step == l->stop_at;
 }
 
 static void test_on_step(const SjSource *src, const SjTrainSetup *straight) {
@@ -152,8 +166,9 @@ static void test_on_step(const SjSource *src, const SjTrainSetup *straight) {
     sj_model_encode(l.snap, l.views, 2, z0);
     sj_model_encode_target(l.snap, l.views, 2, z1);
     CHECK(!memcmp(z0, z1, (size_t)(2 * D) * sizeof(float)), "target encoder equals the online one at init");
-    su.on_step = on_step, su.on_step_ctx = &l;
-    CHECK(sj_train_run(&su, src, &res, err, sizeof err) == WM_OK, "%s", err);
+    watch_fn = on_step, watch_ctx = &l, watch_limit = l.stop_at;
+    CHECK(train(&su, src, &res, err, sizeof err) == WM_OK, "%s", err);
+    watch_fn = NULL, watch_ctx = NULL, watch_limit = 0;
     CHECK(res.stopped && !res.interrupted && res.steps_done == 5 && l.calls == 5 && l.finite,
           "stopped by the callback at %lld after %d calls", (long long)res.steps_done, l.calls);
     CHECK(l.last_loss == res.last_loss && l.probes_seen == 5, "step figures (%d probe rows)", l.probes_seen);
@@ -169,8 +184,7 @@ static void test_on_step(const SjSource *src, const SjTrainSetup *straight) {
     sj_model_encode_target(l.snap, l.views, 2, z1);
     CHECK(memcmp(z0, z1, (size_t)(2 * D) * sizeof(float)) != 0, "target encoder differs after training");
     su.resume = 1;
-    su.on_step = NULL;
-    CHECK(sj_train_run(&su, src, &res, err, sizeof err) == WM_OK && res.steps_done == 8, "%s", err);
+    CHECK(train(&su, src, &res, err, sizeof err) == WM_OK && res.steps_done == 8, "%s", err);
     CHECK(same_file(straight->train.out, su.train.out, SJ_CKPT_FILE), "stopped and resumed equals the straight run");
     sj_model_destroy(l.snap);
 }
@@ -196,12 +210,12 @@ static void test_bf16(const SjSource *src, const SjTrainSetup *fp32) {
     setup_init(&a, "bf16a", 8);
     setup_init(&b, "bf16b", 8);
     setup_precision = SJ_PREC_FP32;
-    int rc = sj_train_run(&a, src, &ra, err, sizeof err);
+    int rc = train(&a, src, &ra, err, sizeof err);
     if (!nn_gemm_own_ok(1)) {
         CHECK(rc == WM_ERR_ARG && strstr(err, "AVX512_BF16"), "bf16 without AVX512_BF16 is refused: %s", err);
         return;
     }
-    CHECK(rc == WM_OK && sj_train_run(&b, src, &rb, err, sizeof err) == WM_OK, "bf16 runs: %s", err);
+    CHECK(rc == WM_OK && train(&b, src, &rb, err, sizeof err) == WM_OK, "bf16 runs: %s", err);
     CHECK(same_file(a.train.out, b.train.out, SJ_CKPT_FILE), "bf16: same checkpoint bit for bit");
     CHECK(nn_get_precision() == NN_PREC_FP32, "the engine is back in float after a bf16 run");
     double l16 = first_loss(a.train.out), l32 = first_loss(fp32->train.out);
@@ -223,8 +237,8 @@ int main(int argc, char **argv) {
     /* Two identical runs: identical logs and checkpoints. */
     setup_init(&a, "a", 8);
     setup_init(&b, "b", 8);
-    CHECK(sj_train_run(&a, &src, &ra, err, sizeof err) == WM_OK, "%s", err);
-    CHECK(sj_train_run(&b, &src, &rb, err, sizeof err) == WM_OK, "%s", err);
+    CHECK(train(&a, &src, &ra, err, sizeof err) == WM_OK, "%s", err);
+    CHECK(train(&b, &src, &rb, err, sizeof err) == WM_OK, "%s", err);
     CHECK(ra.steps_done == 8 && isfinite(ra.last_loss));
     char *la = slurp(a.train.out, SJ_LOG_FILE), *lb = slurp(b.train.out, SJ_LOG_FILE);
     /* Compare the deterministic columns (step, loss, lr, tau); throughput varies. */
@@ -246,12 +260,12 @@ int main(int argc, char **argv) {
     /* 4 steps, stopped by Ctrl-C, then resumed to 8: equals the straight run. */
     setup_init(&b, "c", 8);
     syn.sigint_at = 3;
-    CHECK(sj_train_run(&b, &src, &rb, err, sizeof err) == WM_OK && rb.interrupted && rb.steps_done == 4,
+    CHECK(train(&b, &src, &rb, err, sizeof err) == WM_OK && rb.interrupted && rb.steps_done == 4,
           "interrupted at %lld: %s", (long long)rb.steps_done, err);
     wm_signals_reset();
     syn.sigint_at = -1;
     b.resume = 1;
-    CHECK(sj_train_run(&b, &src, &rb, err, sizeof err) == WM_OK && rb.steps_done == 8, "%s", err);
+    CHECK(train(&b, &src, &rb, err, sizeof err) == WM_OK && rb.steps_done == 8, "%s", err);
     CHECK(same_file(a.train.out, b.train.out, SJ_CKPT_FILE), "resumed checkpoint equals the straight run");
     CHECK(same_file(a.train.out, b.train.out, SJ_STATE_FILE), "resumed optimiser state equals the straight run");
     la = slurp(a.train.out, SJ_LOG_FILE), lb = slurp(b.train.out, SJ_LOG_FILE);
@@ -261,7 +275,7 @@ int main(int argc, char **argv) {
     /* Resume under a different config is refused, naming the difference. */
     const char *mine = b.config_text;
     b.config_text = "[model]\nwidth = 8\n";
-    CHECK(sj_train_run(&b, &src, &rb, err, sizeof err) == WM_ERR_MISMATCH && strstr(err, "different config"), "%s", err);
+    CHECK(train(&b, &src, &rb, err, sizeof err) == WM_ERR_MISMATCH && strstr(err, "different config"), "%s", err);
     b.config_text = mine;
 
     /* NaN at step 6 (with a checkpoint every 2 steps): error names the step, the step-6
@@ -269,7 +283,7 @@ int main(int argc, char **argv) {
     setup_init(&b, "d", 8);
     b.train.ckpt_every = 2;
     syn.nan_at = 6;
-    int rc = sj_train_run(&b, &src, &rb, err, sizeof err);
+    int rc = train(&b, &src, &rb, err, sizeof err);
     CHECK(rc == WM_ERR_NUMERIC && strstr(err, "NaN at step 7") && strstr(err, "step 6"), "%s", err);
     syn.nan_at = -1;
     SjModel *m = NULL;
