@@ -1,17 +1,14 @@
 /* The training loop, on-line probes, checkpoints and resumption (see sj_train.h). */
 #include "model/sj_train.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/fs.h"
-#include "core/progress.h"
 #include "model/probe.h"
 
 /* The on-line probes: a linear classifier on z_AGG and a linear regressor of the
@@ -114,36 +111,6 @@ static SjCkptMeta ckpt_meta(const SjTrainSetup *su) {
     return (SjCkptMeta){su->config_text, su->model.pixel_mean, su->model.pixel_std, su->shape};
 }
 
-/* Keeps the log's header and rows up to `step` (a resumed run rewrites what follows). */
-static int open_log(const char *dir, int64_t step, FILE **out, char *err, size_t errsz) {
-    char path[1100];
-    wm_path_join(path, sizeof path, dir, SJ_LOG_FILE);
-    static const char *header = "step,loss,lr,tau,seq_per_s,data_wait,probe_top1,probe_r2,grad_norm\n";
-    WmBuf keep = {0};
-    wm_buf_puts(&keep, header);
-    if (step > 0) {
-        char *old;
-        size_t len;
-        if (wm_read_file(path, &old, &len, NULL, 0) == WM_OK) {
-            char *line = strchr(old, '\n');
-            while (line && line[1]) {
-                char *next = strchr(line + 1, '\n');
-                long long s = atoll(line + 1);
-                if (s > step || !next) break;
-                wm_buf_append(&keep, line + 1, (size_t)(next - line));
-                line = next;
-            }
-            wm_free(old);
-        }
-    }
-    int rc = wm_write_file_atomic(path, keep.data, keep.len, err, errsz);
-    wm_buf_free(&keep);
-    if (rc) return rc;
-    *out = fopen(path, "a");
-    if (!*out) return wm_errf(err, errsz, WM_ERR_IO, "cannot append to '%s': %s", path, strerror(errno));
-    return WM_OK;
-}
-
 int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res, char *err, size_t errsz) {
     memset(res, 0, sizeof *res);
     const SjTrainConfig *tc = &su->train;
@@ -162,25 +129,21 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     SjCkptState cst = ckpt_state(&pr, &drop);
     SjCkptMeta cmeta = ckpt_meta(su);
     if (su->resume && (rc = sj_ckpt_resume(tc->out, su->config_text, m, &cst, &step, err, errsz))) goto out;
-    FILE *log = NULL;
-    if ((rc = open_log(tc->out, step, &log, err, errsz))) goto out;
     if (step) wm_info("train: %zu parameters, batch %d, M %d, %d steps, resuming after step %lld", sj_model_param_count(m), B,
                       M, tc->steps, (long long)step);
     else wm_info("train: %zu parameters, batch %d, M %d, %d steps", sj_model_param_count(m), B, M, tc->steps);
     int64_t total = tc->steps, warm = (int64_t)llround(su->optim.warmup * (double)total);
-    WmProgress prog;
-    if (!su->quiet) wm_progress_start(&prog, "train", total, "step");
-    double t_int = wm_now(), wait_int = 0, loss_sum = 0, gn_sum = 0, t_all = t_int, wait_all = 0;
-    int n_int = 0;
+    const SjStepHooks *hk = &su->hooks;
+    if (hk->begin && (rc = hk->begin(hk->ctx, step, total, err, errsz))) goto out;
+    double t_all = wm_now(), wait_all = 0;
     int64_t start = step, saved_step = step;
     double probe_acc = NAN, probe_r2 = NAN;
-    char extra[96];
     while (step < total) {
         SjBatch b;
         double t0 = wm_now();
         rc = src->next(src->ctx, step, &b, err, errsz);
         double waited = wm_now() - t0;
-        wait_int += waited, wait_all += waited;
+        wait_all += waited;
         if (rc) break;
         if (b.n != B || b.t < M + 1) {
             if (src->release) src->release(src->ctx);
@@ -203,24 +166,14 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
         sj_model_update(m, lr, tau);
         if (src->release) src->release(src->ctx);
         step++;
-        loss_sum += o.loss, gn_sum += o.grad_norm, n_int++;
         res->last_loss = o.loss;
-        SjStepInfo info = {step, total, o.loss, o.grad_norm, lr, tau, probe_acc, probe_r2, 0};
+        SjStepInfo info = {step, total, o.loss, o.grad_norm, lr, tau, waited, probe_acc, probe_r2, 0};
         if (step % tc->log_every == 0 || step == total) {
-            double now = wm_now(), acc, r2;
+            double acc, r2;
             probes_take(&pr, &acc, &r2);
             info.probe_top1 = probe_acc = acc, info.probe_r2 = probe_r2 = r2, info.logged = 1;
-            double sps = (double)n_int * B / (now - t_int);
-            fprintf(log, "%lld,%.6f,%.6g,%.6f,%.2f,%.3f,%.4f,%.4f,%.4g\n", (long long)step, loss_sum / n_int, lr, tau, sps,
-                    wait_int / (now - t_int), acc, r2, gn_sum / n_int);
-            fflush(log);
-            t_int = now, wait_int = 0, loss_sum = 0, gn_sum = 0, n_int = 0;
         }
-        if (!su->quiet) {
-            snprintf(extra, sizeof extra, "loss %.4f", o.loss);
-            wm_progress_update(&prog, step, extra);
-        }
-        int stop = su->on_step ? su->on_step(su->on_step_ctx, m, &info) : SJ_GO;
+        int stop = hk->step ? hk->step(hk->ctx, m, &info) : SJ_GO;
         if (stop || (tc->ckpt_every && step % tc->ckpt_every == 0) || step == total) {
             if ((rc = sj_ckpt_save(tc->out, m, &cmeta, &cst, step, err, errsz))) break;
             saved_step = step;
@@ -235,16 +188,15 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
             break;
         }
     }
-    if (!su->quiet) wm_progress_finish(&prog, NULL);
     double el = wm_now() - t_all;
     res->steps_done = step;
     res->seq_per_s = el > 0 ? (double)(step - start) * B / el : 0;
     res->wait_share = el > 0 ? wait_all / el : 0;
     wm_path_join(res->checkpoint, sizeof res->checkpoint, tc->out, SJ_CKPT_FILE);
+    if (hk->end) hk->end(hk->ctx, res);
     if (!rc)
         wm_info("train: %lld steps, %.1f sequences/s, waited for data %.1f%% of the time", (long long)(step - start),
                 res->seq_per_s, 100 * res->wait_share);
-    fclose(log);
 out:
     probes_free(&pr);
     sj_model_destroy(m);

@@ -16,7 +16,7 @@
 #include "core/progress.h"
 
 const char *const pl_run_files[] = {
-    SJ_CKPT_FILE, SJ_STATE_FILE, SJ_LOG_FILE, "eval.json", "eval.md",
+    SJ_CKPT_FILE, SJ_STATE_FILE, RUN_LOG_FILE, "eval.json", "eval.md",
     /* eval's report (cli/report.h) and bench pathint's */
     RPT_FILE, RPT_FIGURES, "report.json", "pca_z.png", "pca_zagg.png", NULL};
 
@@ -114,8 +114,10 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
         run_config_text(rc, &text);
         SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
                            .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                           .config_text = text.data, .resume = resume, .quiet = quiet};
+                           .config_text = text.data, .resume = resume};
         RunSteps steps = {0};
+        RunSinks sinks;
+        run_steps_standard(&steps, &sinks, &rc->train, quiet);
         run_steps_attach(&steps, &su);
         SjSource source = {data_next, NULL, &src};
         r = sj_train_run(&su, &source, res, err, errsz);
@@ -137,8 +139,10 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
     run_config_text(rc, &text);
     SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
                        .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                       .config_text = text.data, .resume = resume, .quiet = quiet};
+                       .config_text = text.data, .resume = resume};
     RunSteps steps = {0};
+    RunSinks sinks;
+    run_steps_standard(&steps, &sinks, &rc->train, quiet);
     run_steps_attach(&steps, &su);
     Src src = {st};
     SjSource source = {src_next, src_release, &src};

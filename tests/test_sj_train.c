@@ -56,15 +56,17 @@ static int synth_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t e
     return WM_OK;
 }
 
-/* Training as the run layer drives it (run/steps.h): the one stop (Ctrl-C, a step
- * limit) decided in the step callback, with an observer when a test sets one. */
-static RunObserveFn watch_fn;
+/* Training as the run layer drives it (run/steps.h): log.csv, the one stop (Ctrl-C, a
+ * step limit) decided in the step callback, and an observer when a test sets one. */
+static void (*watch_fn)(void *ctx, SjModel *m, const SjStepInfo *in);
 static void *watch_ctx;
 static int64_t watch_limit;
 
 static int train(SjTrainSetup *su, const SjSource *src, SjTrainResult *res, char *err, size_t errsz) {
     RunSteps steps = {0};
-    if (watch_fn) run_steps_observe(&steps, watch_fn, watch_ctx);
+    RunSinks sinks;
+    run_steps_standard(&steps, &sinks, &su->train, 1);
+    if (watch_fn) run_steps_observe(&steps, (RunObserver){.step = watch_fn, .ctx = watch_ctx});
     steps.limit = watch_limit;
     run_steps_attach(&steps, su);
     return sj_train_run(su, src, res, err, errsz);
@@ -92,7 +94,6 @@ static void setup_init(SjTrainSetup *su, const char *out, int steps) {
     WmBuf *d = &dumps[ndumps++];
     wm_cfg_dump(&schema, su, d);
     su->config_text = d->data;
-    su->quiet = 1;
 }
 
 static char *slurp(const char *dir, const char *name) {
@@ -191,7 +192,7 @@ static void test_on_step(const SjSource *src, const SjTrainSetup *straight) {
 
 /* The loss of the first logged step (log_every 1) of a run's log. */
 static double first_loss(const char *dir) {
-    char *log = slurp(dir, SJ_LOG_FILE), *line = strchr(log, '\n');
+    char *log = slurp(dir, RUN_LOG_FILE), *line = strchr(log, '\n');
     double loss = NAN;
     if (!line || sscanf(line + 1, "%*d,%lf", &loss) != 1) loss = NAN;
     wm_free(log);
@@ -240,7 +241,7 @@ int main(int argc, char **argv) {
     CHECK(train(&a, &src, &ra, err, sizeof err) == WM_OK, "%s", err);
     CHECK(train(&b, &src, &rb, err, sizeof err) == WM_OK, "%s", err);
     CHECK(ra.steps_done == 8 && isfinite(ra.last_loss));
-    char *la = slurp(a.train.out, SJ_LOG_FILE), *lb = slurp(b.train.out, SJ_LOG_FILE);
+    char *la = slurp(a.train.out, RUN_LOG_FILE), *lb = slurp(b.train.out, RUN_LOG_FILE);
     /* Compare the deterministic columns (step, loss, lr, tau); throughput varies. */
     int lines = 0, same = 1;
     for (char *p = la, *q = lb; *p && *q; lines++) {
@@ -268,7 +269,7 @@ int main(int argc, char **argv) {
     CHECK(train(&b, &src, &rb, err, sizeof err) == WM_OK && rb.steps_done == 8, "%s", err);
     CHECK(same_file(a.train.out, b.train.out, SJ_CKPT_FILE), "resumed checkpoint equals the straight run");
     CHECK(same_file(a.train.out, b.train.out, SJ_STATE_FILE), "resumed optimiser state equals the straight run");
-    la = slurp(a.train.out, SJ_LOG_FILE), lb = slurp(b.train.out, SJ_LOG_FILE);
+    la = slurp(a.train.out, RUN_LOG_FILE), lb = slurp(b.train.out, RUN_LOG_FILE);
     CHECK(strlen(la) > 0 && strlen(lb) > 0);
     wm_free(la), wm_free(lb);
 

@@ -338,8 +338,10 @@ static void *train_main(void *arg) {
                        .train = l->w.train,
                        .shape = {l->spec.height, l->spec.width, l->A, l->spec.n_classes},
                        .config_text = l->w.config_text,
-                       .quiet = 1};
-    run_steps_observe(&l->steps, on_step, l);
+                       };
+    RunSinks sinks;
+    run_steps_standard(&l->steps, &sinks, &l->w.train, 1);
+    run_steps_observe(&l->steps, (RunObserver){.step = on_step, .ctx = l});
     run_steps_attach(&l->steps, &su);
     SjSource src = {src_next, src_release, l};
     SjTrainResult res;
