@@ -46,8 +46,9 @@ static void usage(FILE *f) {
 static int render_rate(const EnvConfig *ec, double seconds, double *vps, double *cpu_us, char *err,
                        size_t errsz) {
     enum { LANES = 512 };
-    Env *e = env_create(ec, LANES, err, errsz);
-    if (!e) return WM_ERR_GL;
+    Env *e;
+    int rc0 = env_create(ec, LANES, &e, err, errsz);
+    if (rc0) return rc0;
     const EnvSpec *s = env_spec(e);
     size_t vb = (size_t)s->height * s->width * 3;
     uint8_t *px = wm_new(uint8_t, vb * LANES);
@@ -109,12 +110,13 @@ typedef struct {
 static void *rollout_thread(void *arg) {
     RolloutJob *j = arg;
     EnvConfig ec = j->c->env;
-    Env *e = env_create(&ec, j->lanes, j->err, sizeof j->err);
-    Agent *a =
-        e ? ag_create(&j->c->agent, &ec, env_spec(e), j->lanes, j->err, sizeof j->err) : NULL;
-    AgBatch b = {0};
-    j->rc = a ? ag_batch_alloc(&b, env_spec(e), j->lanes, j->c->gen.views, 0, j->err, sizeof j->err)
+    Env *e;
+    env_create(&ec, j->lanes, &e, j->err, sizeof j->err);
+    Agent *a = NULL;
+    j->rc = e ? ag_create(&j->c->agent, &ec, env_spec(e), j->lanes, &a, j->err, sizeof j->err)
               : WM_ERR_ARG;
+    AgBatch b = {0};
+    if (!j->rc) j->rc = ag_batch_alloc(&b, env_spec(e), j->lanes, j->c->gen.views, 0, j->err, sizeof j->err);
     uint64_t first = 0;
     /* Warm-up: a first chunk makes meshes and compiles shaders. */
     if (!j->rc)

@@ -116,8 +116,7 @@ SjcEnv *sjc_env_create(const char *config_path, int n_over, const char *const *o
         wm_free(e);
         return NULL;
     }
-    e->env = env_create(&e->rc.env, lanes, err, errsz);
-    if (!e->env) {
+    if (env_create(&e->rc.env, lanes, &e->env, err, errsz)) {
         wm_free(e);
         return NULL;
     }
@@ -266,8 +265,8 @@ SjcAgent *sjc_agent_create(SjcEnv *e, int n_over, const char *const *over, char 
     }
     SjcAgent *a = NULL;
     if (!r) {
-        Agent *ag = ag_create(&rc->agent, &rc->env, env_spec(e->env), env_lanes(e->env), err, errsz);
-        if (ag) {
+        Agent *ag;
+        if (!ag_create(&rc->agent, &rc->env, env_spec(e->env), env_lanes(e->env), &ag, err, errsz)) {
             a = wm_new(SjcAgent, 1);
             a->agent = ag;
             a->env = e;

@@ -32,23 +32,24 @@ EnvConfigInfo env_config_info(const EnvConfig *cfg) {
     return env_vtable(cfg->kind)->config_info(cfg);
 }
 
-Env *env_create(const EnvConfig *cfg, int lanes, char *err, size_t errsz) {
-    if (lanes < 1 || lanes > 1 << 20) {
-        wm_errf(err, errsz, WM_ERR_ARG, "env: lanes must be in [1, 1048576], got %d", lanes);
-        return NULL;
-    }
+int env_create(const EnvConfig *cfg, int lanes, Env **out, char *err, size_t errsz) {
+    *out = NULL;
+    if (lanes < 1 || lanes > 1 << 20)
+        return wm_errf(err, errsz, WM_ERR_ARG, "env: lanes must be in [1, 1048576], got %d", lanes);
     const EnvVtable *vt = env_vtable(cfg->kind);
     Env *e = wm_new(Env, 1);
     e->vt = vt;
     e->cfg = *cfg;
     e->lanes = lanes;
-    if (vt->create(e, cfg, err, errsz) != WM_OK) {
+    int rc = vt->create(e, cfg, err, errsz);
+    if (rc != WM_OK) {
         wm_free(e);
-        return NULL;
+        return rc;
     }
     WM_ASSERT(e->spec.action_dim > 0 && e->spec.action_dim <= ENV_MAX_DIM);
     WM_ASSERT(e->spec.latent_dim > 0 && e->spec.latent_dim <= ENV_MAX_DIM);
-    return e;
+    *out = e;
+    return WM_OK;
 }
 
 void env_destroy(Env *e) {

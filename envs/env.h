@@ -2,7 +2,7 @@
  * actions. One Env holds `lanes` independent states so that many sequences can be
  * stepped and then rendered together (batched rendering is where speed comes from).
  *
- *   Env *e = env_create(&cfg, lanes, err, sizeof err);
+ *   Env *e; env_create(&cfg, lanes, &e, err, sizeof err);
  *   env_reset(e, lane, seed, ENV_SPLIT_TRAIN, NULL);   // state only
  *   env_step(e, lane, action, NULL);                    // relative action
  *   env_observe(e, n, lanes, obs);                      // render n lanes at once
@@ -140,8 +140,10 @@ typedef struct {
 
 typedef struct Env Env;
 
-/* lanes >= 1. Returns NULL with the reason in err. */
-Env *env_create(const EnvConfig *cfg, int lanes, char *err, size_t errsz);
+/* lanes >= 1. Makes *out, or returns why not (WM_ERR_ARG for a value the world
+ * refuses, WM_ERR_IO for an unreadable file or folder, WM_ERR_GL when OpenGL fails,
+ * ...) with the reason in err and *out NULL. */
+int env_create(const EnvConfig *cfg, int lanes, Env **out, char *err, size_t errsz);
 void env_destroy(Env *e);
 const EnvSpec *env_spec(const Env *e);
 int env_lanes(const Env *e);

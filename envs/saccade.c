@@ -379,9 +379,9 @@ static int render_objects3d(Sac *sc, const EnvConfig *cfg, char *err, size_t err
     oc.kind = ENV_KIND_OBJECTS3D;
     oc.size = sc->s;
     int lanes = sc->pool < O3_BATCH ? (int)sc->pool : O3_BATCH;
-    Env *o3 = env_create(&oc, lanes, err, errsz);
-    if (!o3) return wm_err_prefix(err, errsz, WM_ERR_GL, "saccade: source = objects3d: ");
-    int rc = WM_OK;
+    Env *o3;
+    int rc = env_create(&oc, lanes, &o3, err, errsz);
+    if (rc) return wm_err_prefix(err, errsz, rc, "saccade: source = objects3d: ");
     EnvObs obs[O3_BATCH];
     int ids[O3_BATCH];
     for (int64_t first = 0; first < sc->pool && !rc; first += lanes) {

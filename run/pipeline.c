@@ -208,10 +208,11 @@ int pl_eval_data(const RunConfig *rc, const AgentConfig *agent, int n_train, int
                  size_t errsz) {
     memset(d, 0, sizeof *d);
     if (rc->pipe.data[0] && !agent) return eval_from_data(rc, n_train, n_test, d, err, errsz);
-    Env *env = env_create(&rc->env, 64, err, errsz);
-    if (!env) return WM_ERR_ARG;
-    Agent *ag = ag_create(agent ? agent : &rc->agent, &rc->env, env_spec(env), 64, err, errsz);
-    int r = ag ? WM_OK : WM_ERR_ARG;
+    Env *env;
+    int r = env_create(&rc->env, 64, &env, err, errsz);
+    if (r) return r;
+    Agent *ag;
+    r = ag_create(agent ? agent : &rc->agent, &rc->env, env_spec(env), 64, &ag, err, errsz);
     if (!r) {
         d->spec = *env_spec(env);
         double t0 = wm_now();

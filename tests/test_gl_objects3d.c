@@ -35,7 +35,8 @@ static EnvConfig defaults(void) {
 
 static Env *make(EnvConfig *c, int lanes) {
     char err[512] = "";
-    Env *e = env_create(c, lanes, err, sizeof err);
+    Env *e;
+    env_create(c, lanes, &e, err, sizeof err);
     if (!e) fprintf(stderr, "env_create: %s\n", err);
     return e;
 }
@@ -661,7 +662,8 @@ static void test_window(void) {
 
 static void expect_fail(EnvConfig *c, const char *needle, const char *what) {
     char err[512] = "";
-    Env *e = env_create(c, 1, err, sizeof err);
+    Env *e;
+    env_create(c, 1, &e, err, sizeof err);
     CHECK(e == NULL, "%s should fail", what);
     CHECK(strstr(err, needle) != NULL, "%s: message '%s' lacks '%s'", what, err, needle);
     if (e) env_destroy(e);
@@ -787,7 +789,8 @@ static void test_asymmetric_set(void) {
     c.classes = 1;
     c.n_classes = 17;
     char err[512] = "";
-    Env *bad = env_create(&c, 1, err, sizeof err);
+    Env *bad;
+    env_create(&c, 1, &bad, err, sizeof err);
     CHECK(!bad && strstr(err, "asymmetric") && strstr(err, "16"), "n_classes above the set: %s", err);
     env_destroy(bad);
     c.n_classes = 16;

@@ -112,7 +112,8 @@ static void test_glimpse_reference(void) {
 static void test_env_observe(void) {
     EnvConfig c = saccade_config();
     c.n_scenes = 50;
-    Env *e = env_create(&c, 3, err, sizeof err);
+    Env *e;
+    env_create(&c, 3, &e, err, sizeof err);
     CHECK(e != NULL, "%s", err);
     if (!e) return;
     const EnvSpec *sp = env_spec(e);
@@ -195,7 +196,7 @@ static void test_env_observe(void) {
     env_destroy(e);
 
     c.heldout = 0;
-    e = env_create(&c, 1, err, sizeof err);
+    env_create(&c, 1, &e, err, sizeof err);
     CHECK(e && env_reset(e, 0, 1, ENV_SPLIT_HELDOUT, NULL) == WM_ERR_ARG,
           "heldout 0 leaves no held-out scene");
     env_destroy(e);
@@ -311,7 +312,9 @@ static Env *folder_env(const char *folder, int fovea) {
     c.source = 2;
     c.fovea = fovea;
     snprintf(c.folder, sizeof c.folder, "%s", folder);
-    return env_create(&c, 2, err, sizeof err);
+    Env *made;
+    env_create(&c, 2, &made, err, sizeof err);
+    return made;
 }
 
 static void test_folder(void) {
@@ -412,16 +415,19 @@ static void test_folder(void) {
     CHECK(folder_env("/nonexistent/folder", 32) == NULL && strstr(err, "not a folder"), "%s", err);
     EnvConfig c = saccade_config();
     c.source = 2;
-    CHECK(env_create(&c, 1, err, sizeof err) == NULL && strstr(err, "env.folder"), "%s", err);
+    Env *none;
+    CHECK(env_create(&c, 0, &none, err, sizeof err) == WM_ERR_ARG && !none && strstr(err, "lanes"),
+          "no lanes: the status and the reason: %s", err);
+    CHECK(env_create(&c, 1, &none, err, sizeof err) != WM_OK && !none && strstr(err, "env.folder"), "%s", err);
 
     c = saccade_config();
     c.fovea = 128;
-    CHECK(env_create(&c, 1, err, sizeof err) == NULL && strstr(err, "larger than the scene"), "%s",
+    CHECK(env_create(&c, 1, &none, err, sizeof err) != WM_OK && !none && strstr(err, "larger than the scene"), "%s",
           err);
     printf("fovea larger than scene: %s\n", err);
     c = saccade_config();
     c.n_scenes = 1;
-    CHECK(env_create(&c, 1, err, sizeof err) == NULL && strstr(err, "no training scene"), "%s",
+    CHECK(env_create(&c, 1, &none, err, sizeof err) != WM_OK && !none && strstr(err, "no training scene"), "%s",
           err);
 }
 

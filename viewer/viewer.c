@@ -149,14 +149,13 @@ static int world_make(Vw *v, int i, char *err, size_t errsz) {
     w->family = env_traits(w->kind)->family;
     EnvConfig ec = w->desc.env;
     ec.render_threads = 1; /* one view at a time */
-    w->env = env_create(&ec, 1, err, errsz);
-    if (!w->env) return WM_ERR_ARG;
+    int rc = env_create(&ec, 1, &w->env, err, errsz);
+    if (rc) return rc;
     w->spec = *env_spec(w->env);
     w->has_view = env_view(w->env, 0, NULL) == WM_OK;
     AgentConfig ac = w->desc.agent;
     ac.kind = AG_HUMAN;
-    w->human = ag_create(&ac, &w->desc.env, &w->spec, 1, err, errsz);
-    if (!w->human) return WM_ERR_ARG;
+    if ((rc = ag_create(&ac, &w->desc.env, &w->spec, 1, &w->human, err, errsz))) return rc;
     w->lr = rv_learner_start(&w->desc, &v->d.model, &v->d.optim, v->d.threads, !v->runtime_done,
                              v->user_paused, err, errsz);
     if (!w->lr) return WM_ERR_ARG;
