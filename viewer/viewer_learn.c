@@ -363,8 +363,9 @@ static void *train_main(void *arg) {
 /* ---------------------------------------------------------------- analysis */
 
 static WmColor latent_color(const RvLearner *l, const float *lat) {
-    if (env_traits(l->w.env.kind)->family == ENV_FAMILY_OBJECT) {
-        double q[4] = {lat[0], lat[1], lat[2], lat[3]};
+    if (l->spec.layout.family == ENV_FAMILY_OBJECT) { /* the rotation part of the state */
+        const float *r = lat + l->spec.layout.lat_rot;
+        double q[4] = {r[0], r[1], r[2], r[3]};
         wm_quat_normalize(q);
         return wm_colormap(wm_quat_angle(q) / M_PI);
     }
