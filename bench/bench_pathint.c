@@ -94,10 +94,13 @@ static void md_cell(WmBuf *md, const Variant *v, int seeds, Getter g, int M) {
     else wm_buf_printf(md, " %.3f |", m);
 }
 
-static void json_metric(WmBuf *js, const char *key, const Variant *v, int seeds, Getter g, int M, int last) {
+static void json_metric(WmJsonW *w, const char *key, const Variant *v, int seeds, Getter g, int M) {
     double m, sd;
     stats(v, seeds, g, M, &m, &sd);
-    wm_buf_printf(js, "\"%s\": {\"mean\": %.6f, \"std\": %.6f}%s", key, m, sd, last ? "" : ", ");
+    wm_jw_key(w, key), wm_jw_obj(w);
+    wm_jw_key(w, "mean"), wm_jw_fixed(w, m, 6);
+    wm_jw_key(w, "std"), wm_jw_fixed(w, sd, 6);
+    wm_jw_end(w);
 }
 
 static int figures(const char *dir, Variant *vs, int nv, int seeds, int m_max, const PlEvalData *d0, int rot,
@@ -281,7 +284,7 @@ int cli_bench_pathint(int argc, char **argv) {
         run_error("bench pathint", err);
         return 1;
     }
-    nn_runtime_init(rc.train.threads);
+    nn_runtime_init(rc.pipe.threads);
     wm_signals_install();
     const int ranks = wm_dist_size();
     if (ranks > 1) wm_info("bench: %d seed x variant jobs across %d ranks", seeds * nv, ranks);
@@ -373,7 +376,7 @@ int cli_bench_pathint(int argc, char **argv) {
     run_config_bench_text(&rc, &text);
     wm_buf_printf(&md, "# Path-integration benchmark\n\n%s world, %d seed%s, %d + %d evaluation sequences (training / held-out "
                        "objects), closed loops of %d steps out and back (%d sequences). %s\n\n",
-                  rot ? "objects3d" : "saccade", seeds, seeds > 1 ? "s (mean ± std)" : "", rc.eval.train_seqs,
+                  env_kind_name(rc.env.kind), seeds, seeds > 1 ? "s (mean ± std)" : "", rc.eval.train_seqs,
                   rc.eval.test_seqs, rc.bench.loop_len, rc.bench.loop_seqs,
                   rot ? "Regressors: an MLP with two hidden layers or ridge, whichever scores higher on a validation "
                         "fifth of the probe-training rows" : "Regressors: ridge (linear).");
@@ -431,54 +434,69 @@ int cli_bench_pathint(int argc, char **argv) {
                   loop_m, wm_now() - t_all);
 
     /* report.json */
-    wm_buf_printf(&js, "{\"world\": \"%s\", \"seeds\": [", rot ? "objects3d" : "saccade");
-    for (int s = 0; s < seeds; s++) wm_buf_printf(&js, "%s{\"train_seed\": %d, \"eval_seed\": %d}", s ? ", " : "",
-                                                   rc.train.seed + s, rc.eval.seed + s);
-    wm_buf_printf(&js, "], \"m_max\": %d, \"loop_m\": %d, \"seconds\": %.1f,\n \"variants\": {", m_max, loop_m, wm_now() - t_all);
+    WmJsonW jw;
+    wm_jw_init(&jw, &js);
+    wm_jw_obj(&jw);
+    wm_jw_key(&jw, "world"), wm_jw_str(&jw, env_kind_name(rc.env.kind));
+    wm_jw_key(&jw, "seeds"), wm_jw_arr(&jw);
+    for (int s = 0; s < seeds; s++) {
+        wm_jw_obj(&jw);
+        wm_jw_key(&jw, "train_seed"), wm_jw_int(&jw, rc.train.seed + s);
+        wm_jw_key(&jw, "eval_seed"), wm_jw_int(&jw, rc.eval.seed + s);
+        wm_jw_end(&jw);
+    }
+    wm_jw_end(&jw);
+    wm_jw_key(&jw, "m_max"), wm_jw_int(&jw, m_max);
+    wm_jw_key(&jw, "loop_m"), wm_jw_int(&jw, loop_m);
+    wm_jw_key(&jw, "seconds"), wm_jw_fixed(&jw, wm_now() - t_all, 1);
+    wm_jw_break(&jw, "\n "), wm_jw_key(&jw, "variants"), wm_jw_obj(&jw);
     for (int i = 0; i < nv; i++) {
         const Variant *v = &vs[i];
-        wm_buf_printf(&js, "%s\n  \"%s\": {\"per_seed\": [", i ? "," : "", v->name);
+        wm_jw_break(&jw, "\n  "), wm_jw_key(&jw, v->name), wm_jw_obj(&jw);
+        wm_jw_key(&jw, "per_seed"), wm_jw_arr(&jw);
         for (int s = 0; s < seeds; s++) {
-            if (s) wm_buf_puts(&js, ", ");
+            wm_jw_obj(&jw);
             if (v->oracle) {
-                wm_buf_puts(&js, "{\"pathint_r2\": [");
-                for (int M = 1; M <= m_max; M++) wm_buf_printf(&js, "%s%.6f", M > 1 ? ", " : "", v->oracle_r2[s][M]);
-                wm_buf_puts(&js, "]}");
+                wm_jw_key(&jw, "pathint_r2"), wm_jw_arr(&jw);
+                for (int M = 1; M <= m_max; M++) wm_jw_fixed(&jw, v->oracle_r2[s][M], 6);
+                wm_jw_end(&jw);
             } else {
-                sj_eval_json(&v->res[s], &js);
-                js.len--; /* reopen the object for the extra fields */
-                js.data[js.len] = 0;
-                wm_buf_printf(&js, ", \"loop_err\": %.6f, \"open_err\": %.6f}", v->res[s].loop_err, v->res[s].open_err);
+                sj_eval_json_fields(&v->res[s], &jw);
+                wm_jw_key(&jw, "loop_err"), wm_jw_fixed(&jw, v->res[s].loop_err, 6);
+                wm_jw_key(&jw, "open_err"), wm_jw_fixed(&jw, v->res[s].open_err, 6);
             }
+            wm_jw_end(&jw);
         }
-        wm_buf_puts(&js, "],\n   \"summary\": {");
+        wm_jw_end(&jw);
+        wm_jw_break(&jw, "\n   "), wm_jw_key(&jw, "summary"), wm_jw_obj(&jw);
         if (v->oracle) {
             for (int M = 1; M <= m_max; M++) {
                 char key[32];
                 snprintf(key, sizeof key, "pathint_r2_m%d", M);
-                json_metric(&js, key, v, seeds, g_pi, M, M == m_max);
+                json_metric(&jw, key, v, seeds, g_pi, M);
             }
         } else {
-            json_metric(&js, "top1_z", v, seeds, g_top1_z, 0, 0);
-            json_metric(&js, "top1_agg_mmax", v, seeds, g_top1_agg, m_max, 0);
-            json_metric(&js, "equivariance_r2", v, seeds, g_equiv, 0, 0);
+            json_metric(&jw, "top1_z", v, seeds, g_top1_z, 0);
+            json_metric(&jw, "top1_agg_mmax", v, seeds, g_top1_agg, m_max);
+            json_metric(&jw, "equivariance_r2", v, seeds, g_equiv, 0);
             for (int M = 1; M <= m_max; M++) {
                 char key[48];
                 snprintf(key, sizeof key, "pathint_r2_m%d", M);
-                json_metric(&js, key, v, seeds, g_pi, M, 0);
+                json_metric(&jw, key, v, seeds, g_pi, M);
                 snprintf(key, sizeof key, "pathint_r2_zero_actions_m%d", M);
-                json_metric(&js, key, v, seeds, g_pi_za, M, 0);
+                json_metric(&jw, key, v, seeds, g_pi_za, M);
                 snprintf(key, sizeof key, "pathint_r2_zero_features_m%d", M);
-                json_metric(&js, key, v, seeds, g_pi_zf, M, 0);
+                json_metric(&jw, key, v, seeds, g_pi_zf, M);
             }
-            json_metric(&js, "loop_err", v, seeds, g_loop, 0, 0);
-            json_metric(&js, "open_err", v, seeds, g_open, 0, 1);
+            json_metric(&jw, "loop_err", v, seeds, g_loop, 0);
+            json_metric(&jw, "open_err", v, seeds, g_open, 0);
         }
-        wm_buf_puts(&js, "}}");
+        wm_jw_end(&jw), wm_jw_end(&jw);
     }
-    wm_buf_puts(&js, "},\n \"config\": ");
-    wm_buf_json_str(&js, text.data);
-    wm_buf_puts(&js, "}\n");
+    wm_jw_end(&jw);
+    wm_jw_break(&jw, "\n "), wm_jw_key(&jw, "config"), wm_jw_str(&jw, text.data);
+    wm_jw_end(&jw);
+    wm_buf_puts(&js, "\n");
     char path[1200];
     int r = wm_path_join(path, sizeof path, out, "report.json") || wm_write_file_atomic(path, js.data, js.len, err, sizeof err);
     if (!r) r = wm_path_join(path, sizeof path, out, "report.md") || wm_write_file_atomic(path, md.data, md.len, err, sizeof err);

@@ -61,7 +61,7 @@ int cli_train(int argc, char **argv) {
         if (who == wm_dist_rank()) run_error("train", err);
         return 1;
     }
-    nn_runtime_init(rc.train.threads);
+    nn_runtime_init(rc.pipe.threads);
     wm_signals_install();
     SjTrainResult res;
     r = pl_train(&rc, resume != NULL, quiet != NULL, &res, err, sizeof err);

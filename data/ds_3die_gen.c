@@ -223,10 +223,10 @@ int ds3_generate(const Ds3GenSetup *su, Ds3GenResult *res, char *err, size_t err
     if (mkdir(tmp, 0755)) return wm_errf(err, errsz, WM_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
 
     EnvConfig ec = cfg->env;
-    Env *e = env_create(&ec, LANES, err, errsz);
-    if (!e) {
+    Env *e = NULL;
+    if ((rc = env_create(&ec, LANES, &e, err, errsz))) {
         wm_remove_tree(tmp, NULL, 0);
-        return WM_ERR_GL;
+        return rc;
     }
     int C = env_spec(e)->n_classes, n_train = env_objects3d_train_instances(e);
     int64_t avail[DS_SPLITS] = {(int64_t)C * n_train, (int64_t)C * (cfg->env.instances - n_train)};

@@ -367,10 +367,11 @@ static void *worker_main(void *arg) {
             g->spare_env = NULL, g->spare_agent = NULL;
             pthread_mutex_unlock(&g->mu);
             if (!env) {
-                env = env_create(&g->env, g->lanes, err, sizeof err);
-                ag = env ? ag_create(&g->su->cfg->agent, &g->env, env_spec(env), g->lanes, err,
-                                     sizeof err)
-                         : NULL;
+                env_create(&g->env, g->lanes, &env, err, sizeof err);
+                ag = NULL;
+                if (env)
+                    ag_create(&g->su->cfg->agent, &g->env, env_spec(env), g->lanes, &ag, err,
+                              sizeof err);
             }
             if (!ag) {
                 rc = WM_ERR_ARG;
@@ -437,11 +438,11 @@ static void progress_tick(Gen *g, WmProgress *pr, double t0, int final) {
  * a GL context and its shader compiles. Handing it to another thread is safe: the
  * objects3d world's GL contexts live in its own render threads. */
 static int probe_world(Gen *g, char *err, size_t errsz) {
-    Env *env = env_create(&g->env, g->lanes, err, errsz);
-    if (!env) return WM_ERR_ARG;
-    int rc = WM_OK;
-    Agent *ag = ag_create(&g->su->cfg->agent, &g->env, env_spec(env), g->lanes, err, errsz);
-    if (!ag) rc = WM_ERR_ARG;
+    Env *env;
+    int rc = env_create(&g->env, g->lanes, &env, err, errsz);
+    if (rc) return rc;
+    Agent *ag;
+    rc = ag_create(&g->su->cfg->agent, &g->env, env_spec(env), g->lanes, &ag, err, errsz);
     if (!rc) {
         g->spec = *env_spec(env);
         snprintf(g->agent_kind, sizeof g->agent_kind, "%s", ag_kind_name(ag_kind(ag)));

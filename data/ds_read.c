@@ -9,7 +9,6 @@
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/rng.h"
-#include "envs/saccade.h"
 
 /* More classes than any world makes: a bound on what the model's class head may be
  * asked to allocate from a manifest's word. */
@@ -155,14 +154,6 @@ static int map_shard(Dataset *d, int split, int index, Shard *sh, int mode, char
     return WM_OK;
 }
 
-/* The class count the config implies, or -1 where it depends on a folder's contents. */
-static int config_classes(const DsConfig *c) {
-    int saccade = c->env.kind != 0; /* ENUM index: objects3d|saccade */
-    if (saccade && c->env.source == ENV_SOURCE_PROCEDURAL) return ENV_SACCADE_PROC_CLASSES;
-    if (saccade && c->env.source == ENV_SOURCE_FOLDER) return -1;
-    return c->env.obj[0] ? -1 : c->env.n_classes;
-}
-
 /* DIR/dataset.ini must say what the manifest's config_ini says, key for key. */
 static int check_dataset_ini(Dataset *d, char *err, size_t errsz) {
     char p[1100];
@@ -260,7 +251,8 @@ Dataset *ds_open_as(const char *dir, int mode, const EnvConfig *layout_cfg, char
         goto fail;
     ds_config_normalize(&d->cfg);
     if ((rc = read_spec(d, wm_json_get(js, "env"), err, errsz))) goto fail;
-    int want_scene = d->cfg.env.kind != 0 ? d->cfg.env.scene_size : 0;
+    EnvConfigInfo implied = env_config_info(&d->cfg.env);
+    int want_scene = implied.scene_size;
     if (d->spec.height != d->cfg.env.size || d->spec.width != d->cfg.env.size ||
         d->dims.s != want_scene) {
         rc = wm_errf(err, errsz, WM_ERR_FORMAT,
@@ -270,7 +262,7 @@ Dataset *ds_open_as(const char *dir, int mode, const EnvConfig *layout_cfg, char
                      want_scene);
         goto fail;
     }
-    int want_classes = config_classes(&d->cfg);
+    int want_classes = implied.n_classes;
     if (want_classes > 0 && want_classes != d->spec.n_classes) {
         rc = wm_errf(err, errsz, WM_ERR_FORMAT,
                      "'%s': env.n_classes = %d, but its config_ini implies %d classes", p,

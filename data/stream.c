@@ -37,8 +37,10 @@ static void free_slot(void *slot) { ag_batch_free(&((Slot *)slot)->b); }
 static void *producer(void *arg) {
     AgStream *s = arg;
     char err[512] = "";
-    Env *env = env_create(&s->ecfg, s->lanes, err, sizeof err);
-    Agent *ag = env ? ag_create(&s->acfg, &s->ecfg, env_spec(env), s->lanes, err, sizeof err) : NULL;
+    Env *env;
+    env_create(&s->ecfg, s->lanes, &env, err, sizeof err);
+    Agent *ag = NULL;
+    if (env) ag_create(&s->acfg, &s->ecfg, env_spec(env), s->lanes, &ag, err, sizeof err);
     pthread_mutex_lock(&s->mu);
     if (ag) s->spec = *env_spec(env);
     else s->failed = 1, snprintf(s->err, sizeof s->err, "%s", err);

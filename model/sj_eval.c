@@ -293,37 +293,22 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
     return WM_OK;
 }
 
-static void json_num(WmBuf *o, double v) {
-    if (isfinite(v)) wm_buf_printf(o, "%.6f", v);
-    else wm_buf_puts(o, "null");
-}
-
-void sj_eval_json(const SjEvalResult *r, WmBuf *o) {
-    wm_buf_puts(o, "{\"top1_z\": ");
-    json_num(o, r->top1_z);
-    wm_buf_puts(o, ", \"equivariance_r2\": ");
-    json_num(o, r->equiv_r2);
-    wm_buf_printf(o, ", \"m_max\": %d,\n \"top1_agg\": [", r->m_max);
-    for (int M = 1; M <= r->m_max; M++) {
-        if (M > 1) wm_buf_puts(o, ", ");
-        json_num(o, r->top1_agg[M]);
+void sj_eval_json_fields(const SjEvalResult *r, WmJsonW *w) {
+    wm_jw_key(w, "top1_z"), wm_jw_fixed(w, r->top1_z, 6);
+    wm_jw_key(w, "equivariance_r2"), wm_jw_fixed(w, r->equiv_r2, 6);
+    wm_jw_key(w, "m_max"), wm_jw_int(w, r->m_max);
+    const double *arr[4] = {r->top1_agg, r->pi_r2, r->pi_r2_zero_act, r->pi_r2_zero_feat};
+    static const char *names[4] = {"top1_agg", "pathint_r2", "pathint_r2_zero_actions", "pathint_r2_zero_features"};
+    for (int k = 0; k < 4; k++) {
+        wm_jw_break(w, "\n "), wm_jw_key(w, names[k]), wm_jw_arr(w);
+        for (int M = 1; M <= r->m_max; M++) wm_jw_fixed(w, arr[k][M], 6);
+        wm_jw_end(w);
     }
-    const double *arr[3] = {r->pi_r2, r->pi_r2_zero_act, r->pi_r2_zero_feat};
-    static const char *names[3] = {"pathint_r2", "pathint_r2_zero_actions", "pathint_r2_zero_features"};
-    for (int k = 0; k < 3; k++) {
-        wm_buf_printf(o, "],\n \"%s\": [", names[k]);
-        for (int M = 1; M <= r->m_max; M++) {
-            if (M > 1) wm_buf_puts(o, ", ");
-            json_num(o, arr[k][M]);
-        }
-    }
-    wm_buf_printf(o, "],\n \"loss_m\": %d, \"loss\": ", r->loss_m);
-    json_num(o, r->loss);
-    wm_buf_puts(o, ", \"loss_copy_last_view\": ");
-    json_num(o, r->loss_copy);
-    wm_buf_puts(o, ", \"loss_mean_target\": ");
-    json_num(o, r->loss_mean);
-    wm_buf_printf(o, ", \"seconds\": %.2f}", r->seconds);
+    wm_jw_break(w, "\n "), wm_jw_key(w, "loss_m"), wm_jw_int(w, r->loss_m);
+    wm_jw_key(w, "loss"), wm_jw_fixed(w, r->loss, 6);
+    wm_jw_key(w, "loss_copy_last_view"), wm_jw_fixed(w, r->loss_copy, 6);
+    wm_jw_key(w, "loss_mean_target"), wm_jw_fixed(w, r->loss_mean, 6);
+    wm_jw_key(w, "seconds"), wm_jw_fixed(w, r->seconds, 2);
 }
 
 /* The metric rows of every results table, in order. A row is one value per column;
@@ -442,27 +427,22 @@ void sj_eval_markdown_table(const SjEvalColumn *cols, int ncols, WmBuf *md) {
         }
 }
 
-void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmBuf *o) {
-    wm_buf_puts(o, "{");
+void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmJsonW *w) {
+    wm_jw_obj(w);
     for (int c = 0; c < ncols; c++) {
         const SjEvalResult *r = cols[c].r;
-        wm_buf_puts(o, c ? ",\n  " : "\n  ");
-        wm_buf_json_str(o, cols[c].name);
-        wm_buf_puts(o, ": {");
-        int first = 1;
+        wm_jw_break(w, "\n  "), wm_jw_key(w, cols[c].name), wm_jw_obj(w);
         for (int k = 0; k < N_METRICS; k++) {
             int m0 = metrics[k].from_m ? metrics[k].from_m : 0, m1 = metrics[k].from_m ? r->m_max : 0;
             for (int M = m0; M <= m1; M++) {
                 char key[64];
                 snprintf(key, sizeof key, metrics[k].key, M);
-                wm_buf_printf(o, "%s\"%s\": ", first ? "" : ", ", key);
-                json_num(o, metrics[k].get(r, M));
-                first = 0;
+                wm_jw_key(w, key), wm_jw_fixed(w, metrics[k].get(r, M), 6);
             }
         }
-        wm_buf_puts(o, "}");
+        wm_jw_end(w);
     }
-    wm_buf_puts(o, "}");
+    wm_jw_end(w);
 }
 
 void sj_eval_result_blank(SjEvalResult *r, int m_max) {

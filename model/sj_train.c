@@ -1,7 +1,6 @@
 /* The training loop, on-line probes, checkpoints and resumption (see sj_train.h). */
 #include "model/sj_train.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +11,6 @@
 #include "core/dist.h"
 #include "core/err.h"
 #include "core/fs.h"
-#include "core/progress.h"
-#include "core/signal.h"
 #include "model/probe.h"
 
 /* The on-line probes: a linear classifier on z_AGG and a linear regressor of the
@@ -128,36 +125,6 @@ static SjCkptState ckpt_state(Probes *pr, WmRng *drop) {
 
 static SjCkptMeta ckpt_meta(const SjTrainSetup *su) {
     return (SjCkptMeta){su->config_text, su->model.pixel_mean, su->model.pixel_std, su->shape};
-}
-
-/* Keeps the log's header and rows up to `step` (a resumed run rewrites what follows). */
-static int open_log(const char *dir, int64_t step, FILE **out, char *err, size_t errsz) {
-    char path[1100];
-    wm_path_join(path, sizeof path, dir, SJ_LOG_FILE);
-    static const char *header = "step,loss,lr,tau,seq_per_s,data_wait,probe_top1,probe_r2,grad_norm\n";
-    WmBuf keep = {0};
-    wm_buf_puts(&keep, header);
-    if (step > 0) {
-        char *old;
-        size_t len;
-        if (wm_read_file(path, &old, &len, NULL, 0) == WM_OK) {
-            char *line = strchr(old, '\n');
-            while (line && line[1]) {
-                char *next = strchr(line + 1, '\n');
-                long long s = atoll(line + 1);
-                if (s > step || !next) break;
-                wm_buf_append(&keep, line + 1, (size_t)(next - line));
-                line = next;
-            }
-            wm_free(old);
-        }
-    }
-    int rc = wm_write_file_atomic(path, keep.data, keep.len, err, errsz);
-    wm_buf_free(&keep);
-    if (rc) return rc;
-    *out = fopen(path, "a");
-    if (!*out) return wm_errf(err, errsz, WM_ERR_IO, "cannot append to '%s': %s", path, strerror(errno));
-    return WM_OK;
 }
 
 int sj_train_split(const SjTrainConfig *tc, int ranks, int *local, char *err, size_t errsz) {
@@ -298,10 +265,6 @@ static int check_ranks(SjModel *m, Probes *pr, int64_t step, char *err, size_t e
     return WM_OK;
 }
 
-/* What the ranks agree on after computing a step: the lowest rank that failed, the
- * lowest interrupted rank and its signal. */
-enum { AG_FAIL, AG_INT, AG_SIG, AG_N };
-
 int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res, char *err, size_t errsz) {
     memset(res, 0, sizeof *res);
     const SjTrainConfig *tc = &su->train;
@@ -310,7 +273,7 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     res->ranks = R;
     int rc = sj_train_split(tc, R, &Bl, err, errsz);
     if (rc) return rc;
-    const int Bg = Bl / G, lead = rank == 0, quiet = su->quiet || !lead;
+    const int Bg = Bl / G, lead = rank == 0;
     if (lead && (rc = wm_mkdirs(tc->out, err, errsz))) return rc;
     SjModel *m = sj_model_create(&su->model, &su->shape, (uint64_t)tc->seed, err, errsz);
     if (!m) return WM_ERR_ARG;
@@ -328,10 +291,8 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     int64_t step = 0;
     SjCkptState cst = ckpt_state(&pr, &drop);
     SjCkptMeta cmeta = ckpt_meta(su);
-    FILE *log = NULL;
     int who;
     if (su->resume) rc = sj_ckpt_resume(tc->out, su->config_text, m, &cst, &step, err, errsz);
-    if (!rc && lead) rc = open_log(tc->out, step, &log, err, errsz);
     if ((rc = wm_dist_agree(rc, &who)) && who != rank) err[0] = '\0';
     if (rc) goto out;
     char split[160] = "";
@@ -342,19 +303,25 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
                       split, M, tc->steps, (long long)step);
     else wm_info("train: %zu parameters, batch %d%s, M %d, %d steps", sj_model_param_count(m), B, split, M, tc->steps);
     int64_t total = tc->steps, warm = (int64_t)llround(su->optim.warmup * (double)total);
-    WmProgress prog;
-    if (!quiet) wm_progress_start(&prog, "train", total, "step");
-    double t_int = wm_now(), wait_int = 0, loss_sum = 0, gn_sum = 0, t_all = t_int, wait_all = 0, ar_all = 0, sync_all = 0;
-    int n_int = 0;
+    /* every rank calls the hooks (each decides its stop; run/steps.c writes the log and
+     * the progress bar on rank 0 alone), and the ranks agree on their answers */
+    const SjStepHooks *hk = &su->hooks;
+    if (hk->begin) rc = hk->begin(hk->ctx, step, total, err, errsz);
+    int begun = !rc;
+    if ((rc = wm_dist_agree(rc, &who)) && who != rank) err[0] = '\0';
+    if (rc) {
+        if (begun && hk->end) hk->end(hk->ctx, res);
+        goto out;
+    }
+    double t_all = wm_now(), wait_all = 0, ar_all = 0, sync_all = 0;
     int64_t start = step, saved_step = step;
     double probe_acc = NAN, probe_r2 = NAN;
-    char extra[96];
     while (step < total) {
         SjBatch b;
         double t0 = wm_now();
         rc = src->next(src->ctx, step, &b, err, errsz);
         double waited = wm_now() - t0;
-        wait_int += waited, wait_all += waited;
+        wait_all += waited;
         int have = rc == WM_OK;
         if (!rc && (b.n != Bl || b.t < M + 1))
             rc = wm_errf(err, errsz, WM_ERR_MISMATCH, "data source gave %d sequences of %d views; training needs %d of at least %d",
@@ -386,14 +353,13 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
             if (G > 1) memcpy(ms->grad, acc, mp->n_param * sizeof(float)), buffers_copy(&part0, m, 1);
         }
         if (have && src->release) src->release(src->ctx);
-        /* The ranks agree to go on, or on who failed or was interrupted. */
+        /* The ranks agree to go on, or on the lowest rank that failed. */
         double ts = wm_now();
-        int sig = wm_interrupted();
-        int64_t ag[AG_N] = {rc ? -(int64_t)rank : INT64_MIN, sig ? -(int64_t)rank : INT64_MIN, sig};
-        if (R > 1) wm_dist_max_i64(ag, AG_N);
+        int64_t failed = rc ? -(int64_t)rank : INT64_MIN;
+        if (R > 1) wm_dist_max_i64(&failed, 1);
         sync_all += wm_now() - ts;
-        if (ag[AG_FAIL] != INT64_MIN) {
-            int r0 = (int)-ag[AG_FAIL];
+        if (failed != INT64_MIN) {
+            int r0 = (int)-failed;
             if (r0 != rank) {
                 if (!rc) rc = WM_ERR_ARG, err[0] = '\0';
                 else wm_err_prefix(err, errsz, rc, "rank %d: ", rank);
@@ -436,58 +402,46 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
             if (!lead) err[0] = '\0';
             break;
         }
-        loss_sum += loss, gn_sum += grad_norm, n_int++;
         res->last_loss = loss;
-        SjStepInfo info = {step, total, loss, grad_norm, lr, tau, probe_acc, probe_r2, 0};
+        SjStepInfo info = {step, total, loss, grad_norm, lr, tau, waited, probe_acc, probe_r2, 0};
         if (step % tc->log_every == 0 || step == total) {
-            double now = wm_now(), pacc, r2;
+            double pacc, r2;
             probes_take(&pr, &pacc, &r2);
             info.probe_top1 = probe_acc = pacc, info.probe_r2 = probe_r2 = r2, info.logged = 1;
-            double sps = (double)n_int * B / (now - t_int);
-            if (log) {
-                fprintf(log, "%lld,%.6f,%.6g,%.6f,%.2f,%.3f,%.4f,%.4f,%.4g\n", (long long)step, loss_sum / n_int, lr, tau, sps,
-                        wait_int / (now - t_int), pacc, r2, gn_sum / n_int);
-                fflush(log);
-            }
-            t_int = now, wait_int = 0, loss_sum = 0, gn_sum = 0, n_int = 0;
         }
-        if (!quiet) {
-            snprintf(extra, sizeof extra, "loss %.4f", loss);
-            wm_progress_update(&prog, step, extra);
+        int stop = hk->step ? hk->step(hk->ctx, m, &info) : SJ_GO, stop_rank = stop ? rank : -1;
+        if (R > 1) { /* the strongest reason any rank has, and the lowest rank that has one */
+            int64_t a[2] = {stop, stop ? -(int64_t)rank : INT64_MIN};
+            wm_dist_max_i64(a, 2);
+            stop = (int)a[0], stop_rank = a[1] == INT64_MIN ? -1 : (int)-a[1];
         }
-        int stop = ag[AG_INT] != INT64_MIN, asked = su->on_step && su->on_step(su->on_step_ctx, m, &info) != 0;
-        if (su->on_step && R > 1) {
-            int64_t a = asked;
-            wm_dist_max_i64(&a, 1);
-            asked = (int)a;
-        }
-        if (stop || asked || (tc->ckpt_every && step % tc->ckpt_every == 0) || step == total) {
+        if (stop || (tc->ckpt_every && step % tc->ckpt_every == 0) || step == total) {
             if (lead) rc = sj_ckpt_save(tc->out, m, &cmeta, &cst, step, err, errsz);
             if ((rc = wm_dist_agree(rc, &who)) && who != rank) err[0] = '\0';
             if (rc) break;
             saved_step = step;
         }
-        if (asked && !stop) {
-            res->stopped = 1;
-            break;
-        }
-        if (stop) {
+        if (stop == SJ_STOP_INTERRUPTED) {
             res->interrupted = 1;
             if (R > 1 && lead)
-                wm_warn("train: interrupted (signal %d on rank %d); checkpoint of step %lld saved in '%s'", (int)ag[AG_SIG],
-                        (int)-ag[AG_INT], (long long)step, tc->out);
+                wm_warn("train: interrupted (first seen on rank %d); checkpoint of step %lld saved in '%s'", stop_rank,
+                        (long long)step, tc->out);
             else if (R == 1)
                 wm_warn("train: interrupted; checkpoint of step %lld saved in '%s'", (long long)step, tc->out);
             break;
         }
+        if (stop) {
+            res->stopped = 1;
+            break;
+        }
     }
-    if (!quiet) wm_progress_finish(&prog, NULL);
     double el = wm_now() - t_all;
     res->steps_done = step;
     res->seq_per_s = el > 0 ? (double)(step - start) * B / el : 0;
     res->wait_share = el > 0 ? wait_all / el : 0;
     if (step > start) res->allreduce_s = ar_all / (double)(step - start), res->sync_s = sync_all / (double)(step - start);
     wm_path_join(res->checkpoint, sizeof res->checkpoint, tc->out, SJ_CKPT_FILE);
+    if (begun && hk->end) hk->end(hk->ctx, res);
     if (!rc) {
         wm_info("train: %lld steps, %.1f sequences/s, waited for data %.1f%% of the time", (long long)(step - start),
                 res->seq_per_s, 100 * res->wait_share);
@@ -497,7 +451,6 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
                     R, mp->n_param, pr.p.n_param, 1e3 * res->allreduce_s, 1e3 * res->allreduce_min_s, 1e3 * res->sync_s);
     }
 out:
-    if (log) fclose(log);
     buffers_free(&part0);
     wm_free(acc);
     probes_free(&pr);

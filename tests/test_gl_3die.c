@@ -127,8 +127,8 @@ static void test_tree(const char *dir, const DsConfig *c) {
      * theta and phi) renders views further from the file than JPEG's loss. */
     char e2[512] = "";
     EnvConfig ec = c->env;
-    Env *e = env_create(&ec, 1, e2, sizeof e2);
-    CHECK(e != NULL, "%s", e2);
+    Env *e = NULL;
+    CHECK(env_create(&ec, 1, &e, e2, sizeof e2) == WM_OK, "%s", e2);
     if (e) {
         CHECK(!env_reset(e, 0, 1, ENV_SPLIT_TRAIN, NULL));
         uint8_t px[SIZE * SIZE * 3], sw[SIZE * SIZE * 3];

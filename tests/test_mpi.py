@@ -149,7 +149,10 @@ def main():
               r.stderr[-800:])
 
         # ---- interrupted on 2 ranks, resumed on 1 (2 ghosts), and the other way round
-        steps = ["train.steps=60", "train.ckpt_every=100000"]
+        # long enough that Ctrl-C, which mpirun forwards to the ranks, lands mid-run even on
+        # an idle machine (60 steps of this tiny model took 1.3 s)
+        N = 400
+        steps = [f"train.steps={N}", "train.ckpt_every=100000"]
         ref = os.path.join(tmp, "ref")
         r = run(["train", CFG, *TINY, *steps, f"train.out={ref}", "train.ghost=2", "--quiet"])
         check(r.returncode == 0, "reference run, uninterrupted", r.stderr[-1500:])
@@ -158,16 +161,16 @@ def main():
             a1 = ["train", CFG, *TINY, *steps, f"train.out={d}", "--quiet"] + ([] if first else ["train.ghost=2"])
             out = interrupt_when_training((MPIRUN if first else []) + [EXE, *a1], d)
             k = ckpt_step(d) if os.path.exists(os.path.join(d, ck)) else -1
-            check(0 < k < 60 and "interrupted" in out, f"{name}: Ctrl-C stops every rank with a checkpoint", f"step {k}: {out[-1500:]}")
+            check(0 < k < N and "interrupted" in out, f"{name}: Ctrl-C stops every rank with a checkpoint", f"step {k}: {out[-1500:]}")
             if first:
                 check("on rank" in out, f"{name}: the message names the rank that got the signal", out[-800:])
             a2 = ["train", CFG, *TINY, *steps, f"train.out={d}", "--quiet", "--resume"] + ([] if then else ["train.ghost=2"])
             r = run(a2, mpi=then)
-            check(r.returncode == 0 and ckpt_step(d) == 60, f"{name}: --resume on another number of ranks finishes",
+            check(r.returncode == 0 and ckpt_step(d) == N, f"{name}: --resume on another number of ranks finishes",
                   r.stderr[-1500:])
             if r.returncode == 0:
                 dd = max_diff(os.path.join(d, ck), os.path.join(ref, ck))
-                print(f"{name}: interrupted at step {k}, resumed to 60: max |diff| from the uninterrupted run {dd:g}")
+                print(f"{name}: interrupted at step {k}, resumed to {N}: max |diff| from the uninterrupted run {dd:g}")
                 check(dd <= 1e-5, f"{name}: ends where the uninterrupted run ends (ranks x ghosts kept at 2)",
                       f"max |diff| {dd:g}")
 

@@ -88,7 +88,9 @@ int main(void) {
           "rows no column measures are left out");
     CHECK(strstr(md.data, "M = 2 observed views") && strstr(md.data, "**model**: a test model") &&
               strstr(md.data, "**oracle**: ground truth") && !strstr(md.data, "**chance**"), "loss M and the legend");
-    sj_eval_json_table(cols, 3, &js);
+    WmJsonW jw;
+    wm_jw_init(&jw, &js);
+    sj_eval_json_table(cols, 3, &jw);
     CHECK(strstr(js.data, "\"model\": {\"top1_z\": 0.250000") && strstr(js.data, "\"oracle\": {\"top1_z\": null") &&
               !strstr(js.data, "pathint_r2_m1\""), "JSON table:\n%s", js.data);
     wm_buf_free(&md), wm_buf_free(&js);
