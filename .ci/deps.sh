@@ -7,6 +7,9 @@ build_pkgs="gcc make pkg-config libc6-dev libsdl2-dev libglew-dev libegl-dev lib
 libgl1-mesa-dri libegl-mesa0 libopenblas-dev libcglm-dev libstb-dev fonts-dejavu-core"
 test_pkgs="python3-numpy python3-torch xvfb xauth"
 fuzz_pkgs="clang libclang-rt-dev"
+# Optional: MPI (data-parallel train, gen and bench across ranks). Installed with the
+# rest as root; otherwise a note, and the build is a single-process one.
+mpi_pkgs="libopenmpi-dev openmpi-bin"
 
 case "${1:-build}" in
   build) want="$build_pkgs" ;;
@@ -15,15 +18,27 @@ case "${1:-build}" in
   *) echo "usage: deps.sh build|test|fuzz" >&2; exit 2 ;;
 esac
 
-missing=""
-for p in $want; do
-  st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-  case "$st" in
-    *"install ok installed"*) ;;
-    *) missing="$missing $p" ;;
-  esac
-done
-[ -z "$missing" ] && exit 0
+absent() { # packages of $@ not installed
+  out=""
+  for p in "$@"; do
+    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$st" in
+      *"install ok installed"*) ;;
+      *) out="$out $p" ;;
+    esac
+  done
+  echo "$out"
+}
+# shellcheck disable=SC2086
+missing=$(absent $want)
+# shellcheck disable=SC2086
+missing_mpi=$(absent $mpi_pkgs)
+if [ -n "$missing_mpi" ] && [ "$(id -u)" != 0 ]; then
+  echo "seqjepa: note: without$missing_mpi the build has no MPI (one process per run); as root: apt-get install -y$missing_mpi" >&2
+  missing_mpi=""
+fi
+missing="$missing$missing_mpi"
+[ -z "$(echo $missing)" ] && exit 0
 
 line="apt-get install -y --no-install-recommends$missing"
 if [ "$(id -u)" != 0 ]; then

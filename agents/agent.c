@@ -121,18 +121,15 @@ static const AgFamily *family_of(int family) {
     }
 }
 
-Agent *ag_create(const AgentConfig *cfg, const EnvConfig *ecfg, const EnvSpec *spec, int lanes,
-                 char *err, size_t errsz) {
-    if (lanes < 1) {
-        wm_errf(err, errsz, WM_ERR_ARG, "agent: lanes must be at least 1, got %d", lanes);
-        return NULL;
-    }
+int ag_create(const AgentConfig *cfg, const EnvConfig *ecfg, const EnvSpec *spec, int lanes,
+              Agent **out, char *err, size_t errsz) {
+    *out = NULL;
+    if (lanes < 1)
+        return wm_errf(err, errsz, WM_ERR_ARG, "agent: lanes must be at least 1, got %d", lanes);
     const AgFamily *fam = family_of(spec->layout.family);
-    if (!fam) {
-        wm_errf(err, errsz, WM_ERR_ARG, "agent: no policies for world family %d",
-                spec->layout.family);
-        return NULL;
-    }
+    if (!fam)
+        return wm_errf(err, errsz, WM_ERR_ARG, "agent: no policies for world family %d",
+                       spec->layout.family);
     Agent *a = wm_new(Agent, 1);
     a->cfg = *cfg;
     a->ecfg = *ecfg;
@@ -158,18 +155,18 @@ Agent *ag_create(const AgentConfig *cfg, const EnvConfig *ecfg, const EnvSpec *s
     }
     if (rc) {
         ag_destroy(a);
-        return NULL;
+        return rc;
     }
     a->lane = wm_new(AgLane, (size_t)lanes);
     if (a->kind == AG_SALIENCY || a->kind == AG_UNIFORM) {
         size_t s2 = (size_t)a->s * a->s, count;
         if (!wm_size_mul(s2, (size_t)lanes, &count) ||
             !(a->ior_maps = wm_try_calloc(count, sizeof(float)))) {
-            wm_errf(err, errsz, WM_ERR_NOMEM,
-                    "agent: not enough memory for %d lanes of %dx%d fixation maps", lanes, a->s,
-                    a->s);
+            rc = wm_errf(err, errsz, WM_ERR_NOMEM,
+                         "agent: not enough memory for %d lanes of %dx%d fixation maps", lanes,
+                         a->s, a->s);
             ag_destroy(a);
-            return NULL;
+            return rc;
         }
         for (int i = 0; i < lanes; i++)
             a->lane[i].ior = a->ior_maps + (size_t)i * s2;
@@ -181,7 +178,8 @@ Agent *ag_create(const AgentConfig *cfg, const EnvConfig *ecfg, const EnvSpec *s
         pthread_mutex_init(&a->mu, NULL);
         a->has_mutex = 1;
     }
-    return a;
+    *out = a;
+    return WM_OK;
 }
 
 /* ---- Begin / next ------------------------------------------------------------------ */

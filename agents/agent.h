@@ -2,7 +2,7 @@
  * state per env lane; each sequence starts with ag_begin (right after env_reset) and
  * every step asks the agent for the next relative action:
  *
- *   Agent *a = ag_create(&acfg, &ecfg, env_spec(env), env_lanes(env), err, sizeof err);
+ *   Agent *a; ag_create(&acfg, &ecfg, env_spec(env), env_lanes(env), &a, err, sizeof err);
  *   env_reset(env, lane, env_seed, split, NULL);
  *   ag_begin(a, lane, agent_seed, env, T);          // T views, or 0 when open-ended
  *   for (int t = 0; t + 1 < T; t++) {
@@ -84,10 +84,11 @@ enum {
 typedef struct Agent Agent;
 
 /* An agent for `lanes` lanes of a world with config ecfg and spec (env_spec of that
- * world). Errors (a policy that does not fit the world, an unreadable or malformed
- * path file) come back as NULL with the reason in err. */
-Agent *ag_create(const AgentConfig *cfg, const EnvConfig *ecfg, const EnvSpec *spec, int lanes,
-                 char *err, size_t errsz);
+ * world) into *out. Errors (a policy that does not fit the world: WM_ERR_ARG; an
+ * unreadable path file: WM_ERR_IO; a malformed one) come back as the status with the
+ * reason in err and *out NULL. */
+int ag_create(const AgentConfig *cfg, const EnvConfig *ecfg, const EnvSpec *spec, int lanes,
+              Agent **out, char *err, size_t errsz);
 void ag_destroy(Agent *a);
 /* The policy actually running (auto resolved), and its name; the lane count. */
 int ag_kind(const Agent *a);

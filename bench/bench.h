@@ -11,5 +11,6 @@ int cli_bench_train(int argc, char **argv);   /* bench/bench_train.c */
 int cli_bench_pathint(int argc, char **argv); /* bench/bench_pathint.c */
 int cli_bench_gen(int argc, char **argv);     /* bench/bench_gen.c */
 int cli_bench_view(int argc, char **argv);    /* bench/bench_view.c */
+int cli_bench_allreduce(int argc, char **argv); /* bench/bench_dist.c */
 
 #endif

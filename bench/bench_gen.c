@@ -18,41 +18,45 @@
 #include "core/progress.h"
 #include "core/quat.h"
 #include "core/rng.h"
-#include "envs/objects3d.h"
+#include "envs/env.h"
 
 static void usage(FILE *f) {
     fprintf(
         f,
-        "usage: seqjepa bench gen [--world objects3d|saccade] [--size PX] [--seqs N] [--views T]\n"
+        "usage: seqjepa bench gen [--world KIND] [--size PX] [--seqs N] [--views T]\n"
         "         [--shard N] [--threads N] [--lanes N] [--render-threads N] [--dir DIR]\n"
         "         [--seconds S] [--rounds R]\n\n"
-        "Generates a dataset of --seqs training sequences (default 8192 of 6 views, 64 px, shards\n"
-        "of 512, the default agent, gen.threads/gen.lanes/env.render_threads from the options,\n"
-        "0 = automatic) into a temporary folder under DIR (default $TMPDIR or /tmp) and prints\n"
-        "the views written per second, end to end: worlds made, rollouts, rendering, .npy files\n"
-        "written, checksums, the final sync and the manifest. For objects3d it first measures\n"
-        "the batched render rate of the same world (512 views per env_observe call, default\n"
-        "render threads, random poses, as 'seqjepa bench render') for --seconds, and after each\n"
-        "generation the rollout rate of the same worlds with nothing written (what the files\n"
-        "cost). Render, gen and rollout alternate for --rounds rounds (default 3); the best of\n"
-        "each and gen/render are printed last, also as views per CPU-second of the whole process\n"
-        "(setup included for gen, not for render), which other load on the machine disturbs far\n"
-        "less than views per second.\n");
+        "Generates a dataset of --seqs training sequences of the world env.kind = KIND\n"
+        "(default objects3d; 8192 sequences of 6 views, 64 px, shards of 512, the default agent,\n"
+        "gen.threads/gen.lanes/env.render_threads from the options, 0 = automatic) into a\n"
+        "temporary folder under DIR (default $TMPDIR or /tmp) and prints the views written per\n"
+        "second, end to end: worlds made, rollouts, rendering, .npy files written, checksums,\n"
+        "the final sync and the manifest. For a world that turns objects (objects3d) it first\n"
+        "measures the batched render rate of the same world (512 views per env_observe call,\n"
+        "default render threads, random poses, as 'seqjepa bench render') for --seconds, and\n"
+        "after each generation the rollout rate of the same worlds with nothing written (what\n"
+        "the files cost). Render, gen and rollout alternate for --rounds rounds (default 3); the\n"
+        "best of each and gen/render are printed last, also as views per CPU-second of the whole\n"
+        "process (setup included for gen, not for render), which other load on the machine\n"
+        "disturbs far less than views per second.\n");
 }
 
-/* Views/s of env_observe on 512 lanes at a time, each lane nudged by a small random
- * rotation before every call. */
+/* Views/s of env_observe on 512 lanes at a time, each lane of an object world nudged by
+ * a small random rotation before every call. */
 static int render_rate(const EnvConfig *ec, double seconds, double *vps, double *cpu_us, char *err,
                        size_t errsz) {
     enum { LANES = 512 };
-    Env *e = env_create(ec, LANES, err, errsz);
-    if (!e) return WM_ERR_GL;
+    Env *e;
+    int rc0 = env_create(ec, LANES, &e, err, errsz);
+    if (rc0) return rc0;
     const EnvSpec *s = env_spec(e);
     size_t vb = (size_t)s->height * s->width * 3;
     uint8_t *px = wm_new(uint8_t, vb * LANES);
     EnvObs *obs = wm_new(EnvObs, LANES);
     int *ids = wm_new(int, LANES);
     float act[ENV_MAX_DIM] = {0};
+    int rot = s->layout.act_rot;
+    WM_ASSERT(s->layout.family == ENV_FAMILY_OBJECT && rot >= 0);
     WmRng r;
     wm_rng_seed(&r, 1, 2);
     int rc = WM_OK;
@@ -69,7 +73,7 @@ static int render_rate(const EnvConfig *ec, double seconds, double *vps, double 
             wm_quat_random_within(q, &r, 0.3);
             wm_quat_canon(q);
             for (int k = 0; k < 4; k++)
-                act[k] = (float)q[k];
+                act[rot + k] = (float)q[k];
             rc = env_step(e, i, act, NULL);
         }
         if (!rc) rc = env_observe(e, LANES, ids, obs);
@@ -106,12 +110,13 @@ typedef struct {
 static void *rollout_thread(void *arg) {
     RolloutJob *j = arg;
     EnvConfig ec = j->c->env;
-    Env *e = env_create(&ec, j->lanes, j->err, sizeof j->err);
-    Agent *a =
-        e ? ag_create(&j->c->agent, &ec, env_spec(e), j->lanes, j->err, sizeof j->err) : NULL;
-    AgBatch b = {0};
-    j->rc = a ? ag_batch_alloc(&b, env_spec(e), j->lanes, j->c->gen.views, 0, j->err, sizeof j->err)
+    Env *e;
+    env_create(&ec, j->lanes, &e, j->err, sizeof j->err);
+    Agent *a = NULL;
+    j->rc = e ? ag_create(&j->c->agent, &ec, env_spec(e), j->lanes, &a, j->err, sizeof j->err)
               : WM_ERR_ARG;
+    AgBatch b = {0};
+    if (!j->rc) j->rc = ag_batch_alloc(&b, env_spec(e), j->lanes, j->c->gen.views, 0, j->err, sizeof j->err);
     uint64_t first = 0;
     /* Warm-up: a first chunk makes meshes and compiles shaders. */
     if (!j->rc)
@@ -186,7 +191,7 @@ int cli_bench_gen(int argc, char **argv) {
         if (r) return r < 0 ? 0 : r;
         int bad = 0;
         if (!strcmp(a, "--world"))
-            world = v, bad = strcmp(v, "objects3d") && strcmp(v, "saccade");
+            world = v, bad = env_kind_find(v) < 0;
         else if (!strcmp(a, "--size"))
             bad = parse_int(v, 8, 512, &size);
         else if (!strcmp(a, "--seqs"))
@@ -247,7 +252,7 @@ int cli_bench_gen(int argc, char **argv) {
     double best_r = 0, best_g = 0, best_o = 0, cpu_r = 0, cpu_g = 0;
     int rc = 0, workers = 0;
     for (int round = 1; round <= rounds && !rc; round++) {
-        if (c.env.kind == ENV_KIND_OBJECTS3D) {
+        if (env_traits(c.env.kind)->family == ENV_FAMILY_OBJECT) {
             double vps, cpu;
             EnvConfig re = c.env;
             re.render_threads = 0;
@@ -257,7 +262,7 @@ int cli_bench_gen(int argc, char **argv) {
             if (vps > best_r) best_r = vps, cpu_r = cpu;
         }
         DsGenResult res;
-        DsGenSetup su = {&c, path, 0, 1};
+        DsGenSetup su = {&c, path, 0, 1, 0};
         double c0 = wm_cpu_now();
         rc = ds_generate(&su, &res, err, sizeof err);
         if (rc) break;

@@ -15,6 +15,7 @@
 #include "run/report.h"
 #include "core/canvas.h"
 #include "core/clock.h"
+#include "core/dist.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/png.h"
@@ -98,11 +99,18 @@ static void md_cell(WmBuf *md, const Variant *v, int seeds, Getter g, int M) {
     else wm_buf_printf(md, " %.3f |", m);
 }
 
-static void json_metric(WmBuf *js, const char *key, const Variant *v, int seeds, Getter g, int M, int last) {
+static void json_metric(WmJsonW *w, const char *key, const Variant *v, int seeds, Getter g, int M) {
     double m, sd;
     stats(v, seeds, g, M, &m, &sd);
-    if (isfinite(m)) wm_buf_printf(js, "\"%s\": {\"mean\": %.6f, \"std\": %.6f}%s", key, m, sd, last ? "" : ", ");
-    else wm_buf_printf(js, "\"%s\": null%s", key, last ? "" : ", ");
+    wm_jw_key(w, key);
+    if (!isfinite(m)) {
+        wm_jw_null(w);
+        return;
+    }
+    wm_jw_obj(w);
+    wm_jw_key(w, "mean"), wm_jw_fixed(w, m, 6);
+    wm_jw_key(w, "std"), wm_jw_fixed(w, sd, 6);
+    wm_jw_end(w);
 }
 
 static int figures(const char *dir, Variant *vs, int nv, int seeds, int rm, const PlEvalData *d0, int rot,
@@ -252,6 +260,33 @@ static int run_variant(Variant *v, int s, const RunConfig *rs, const PlEvalData 
     return r;
 }
 
+/* Under mpirun the (seed, variant) jobs go round the ranks; each rank runs its own
+ * alone (wm_dist_alone: its trainings are one-process runs) and rank 0 gathers the
+ * results (the figures read the loss curves from the run folders, so DIR must be a
+ * folder every rank sees). */
+static int job_owner(int s, int i, int nv) { return (s * nv + i) % wm_dist_job_size(); }
+
+static void share_results(Variant *vs, int nv, int seeds) {
+    for (int s = 0; s < seeds; s++)
+        for (int i = 0; i < nv; i++) {
+            int o = job_owner(s, i, nv);
+            Variant *v = &vs[i];
+            SjEvalResult *r = &v->res[s];
+            int64_t has[2] = {r->pca_z != NULL, r->pca_agg != NULL}; /* the owner's say */
+            wm_dist_bcast(has, sizeof has, o);
+            double *z = r->pca_z, *a = r->pca_agg;
+            wm_dist_bcast(r, sizeof *r, o);
+            if (wm_dist_job_rank() != o) {
+                z = has[0] ? wm_new(double, 2 * (size_t)r->n_pca + 1) : NULL;
+                a = has[1] ? wm_new(double, 2 * (size_t)r->n_pca + 1) : NULL;
+            }
+            r->pca_z = z, r->pca_agg = a;
+            if (z) wm_dist_bcast(z, 2 * (size_t)r->n_pca * sizeof(double), o);
+            if (a) wm_dist_bcast(a, 2 * (size_t)r->n_pca * sizeof(double), o);
+            wm_dist_bcast(v->run_dir[s], sizeof v->run_dir[s], o);
+        }
+}
+
 int cli_bench_pathint(int argc, char **argv) {
     const char *out = NULL, *ckpt = NULL, *quiet = NULL;
     RunFlag flags[] = {{"--out", 1, &out}, {"--ckpt", 1, &ckpt}, {"--quiet", 0, &quiet}, {NULL, 0, NULL}};
@@ -301,8 +336,11 @@ int cli_bench_pathint(int argc, char **argv) {
         run_error("bench pathint", err);
         return 1;
     }
-    nn_runtime_init(rc.train.threads);
+    nn_runtime_init(rc.pipe.threads);
     wm_signals_install();
+    const int ranks = wm_dist_size();
+    if (ranks > 1) wm_info("bench: %d seed x variant jobs across %d ranks", seeds * nv, ranks);
+    wm_dist_alone(ranks > 1);
     int rot = env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT, status = 1;
     double t_all = wm_now();
     PlEvalData d0 = {0};
@@ -313,6 +351,7 @@ int cli_bench_pathint(int argc, char **argv) {
         PlEvalData d = {0};
         if (pl_eval_data(&rs, NULL, rc.eval.train_seqs, rc.eval.test_seqs, &d, err, sizeof err)) goto fail;
         for (int i = 0; i < nv; i++) {
+            if (job_owner(s, i, nv) != wm_dist_job_rank()) continue;
             if (run_variant(&vs[i], s, &rs, &d, out, ckpt, quiet != NULL, s == 0, err, sizeof err)) {
                 pl_eval_data_free(&d);
                 goto fail;
@@ -325,13 +364,22 @@ int cli_bench_pathint(int argc, char **argv) {
         else pl_eval_data_free(&d);
     }
 
+    wm_dist_alone(0);
+    if (ranks > 1) {
+        share_results(vs, nv, seeds);
+        if (wm_dist_rank() > 0) {
+            status = 0;
+            goto done;
+        }
+    }
+
     /* report.md */
     WmBuf md = {0}, js = {0}, text = {0};
     run_config_bench_text(&rc, &text);
     int K1 = rc.eval.retr_k + 1;
     wm_buf_printf(&md, "# Path-integration benchmark\n\n%s world, %d seed%s, %d + %d evaluation sequences (training / held-out "
                        "objects) for the probes, %d held-out sequences of %d views for retrieval. %s\n\n",
-                  rot ? "objects3d" : "saccade", seeds, seeds > 1 ? "s (mean ± std)" : "", rc.eval.train_seqs,
+                  env_kind_name(rc.env.kind), seeds, seeds > 1 ? "s (mean ± std)" : "", rc.eval.train_seqs,
                   rc.eval.test_seqs, rc.eval.retr_seqs, d0.retr.b.t,
                   rot ? "Equivariance regressor: an MLP with two hidden layers or ridge, whichever scores higher on a "
                         "validation fifth of the probe-training rows; pose probe: ridge."
@@ -393,35 +441,51 @@ int cli_bench_pathint(int argc, char **argv) {
     wm_buf_printf(&md, "\nFigures: retrieval.png, loss.png, pca_z.png, pca_zagg.png. Total time %.0f s.\n", wm_now() - t_all);
 
     /* report.json */
-    wm_buf_printf(&js, "{\"world\": \"%s\", \"seeds\": [", rot ? "objects3d" : "saccade");
-    for (int s = 0; s < seeds; s++) wm_buf_printf(&js, "%s{\"train_seed\": %d, \"eval_seed\": %d}", s ? ", " : "",
-                                                   rc.train.seed + s, rc.eval.seed + s);
-    wm_buf_printf(&js, "], \"m_max\": %d, \"retrieval_m_max\": %d, \"retrieval_candidates\": %d, \"seconds\": %.1f,\n \"variants\": {",
-                  m_max, rm, K1, wm_now() - t_all);
+    WmJsonW jw;
+    wm_jw_init(&jw, &js);
+    wm_jw_obj(&jw);
+    wm_jw_key(&jw, "world"), wm_jw_str(&jw, env_kind_name(rc.env.kind));
+    wm_jw_key(&jw, "seeds"), wm_jw_arr(&jw);
+    for (int s = 0; s < seeds; s++) {
+        wm_jw_obj(&jw);
+        wm_jw_key(&jw, "train_seed"), wm_jw_int(&jw, rc.train.seed + s);
+        wm_jw_key(&jw, "eval_seed"), wm_jw_int(&jw, rc.eval.seed + s);
+        wm_jw_end(&jw);
+    }
+    wm_jw_end(&jw);
+    wm_jw_key(&jw, "m_max"), wm_jw_int(&jw, m_max);
+    wm_jw_key(&jw, "retrieval_m_max"), wm_jw_int(&jw, rm);
+    wm_jw_key(&jw, "retrieval_candidates"), wm_jw_int(&jw, K1);
+    wm_jw_key(&jw, "seconds"), wm_jw_fixed(&jw, wm_now() - t_all, 1);
+    wm_jw_break(&jw, "\n "), wm_jw_key(&jw, "variants"), wm_jw_obj(&jw);
     for (int i = 0; i < nv; i++) {
         const Variant *v = &vs[i];
-        wm_buf_printf(&js, "%s\n  \"%s\": {\"per_seed\": [", i ? "," : "", v->name);
+        wm_jw_break(&jw, "\n  "), wm_jw_key(&jw, v->name), wm_jw_obj(&jw);
+        wm_jw_key(&jw, "per_seed"), wm_jw_arr(&jw);
         for (int s = 0; s < seeds; s++) {
-            if (s) wm_buf_puts(&js, ", ");
-            sj_eval_json(&v->res[s], &js);
+            wm_jw_obj(&jw);
+            sj_eval_json_fields(&v->res[s], &jw);
+            wm_jw_end(&jw);
         }
-        wm_buf_puts(&js, "],\n   \"summary\": {");
-        json_metric(&js, "top1_z", v, seeds, g_top1_z, 0, 0);
-        json_metric(&js, "top1_agg_mmax", v, seeds, g_top1_agg, m_max, 0);
-        json_metric(&js, "pose_r2", v, seeds, g_pose, 0, 0);
-        json_metric(&js, "equivariance_r2", v, seeds, g_equiv, 0, 0);
+        wm_jw_end(&jw);
+        wm_jw_break(&jw, "\n   "), wm_jw_key(&jw, "summary"), wm_jw_obj(&jw);
+        json_metric(&jw, "top1_z", v, seeds, g_top1_z, 0);
+        json_metric(&jw, "top1_agg_mmax", v, seeds, g_top1_agg, m_max);
+        json_metric(&jw, "pose_r2", v, seeds, g_pose, 0);
+        json_metric(&jw, "equivariance_r2", v, seeds, g_equiv, 0);
         for (int M = 1; M <= rm; M++) {
             char key[48];
             snprintf(key, sizeof key, "retrieval_top1_m%d", M);
-            json_metric(&js, key, v, seeds, g_retr, M, 0);
+            json_metric(&jw, key, v, seeds, g_retr, M);
             snprintf(key, sizeof key, "retrieval_copy_m%d", M);
-            json_metric(&js, key, v, seeds, g_copy, M, M == rm);
+            json_metric(&jw, key, v, seeds, g_copy, M);
         }
-        wm_buf_puts(&js, "}}");
+        wm_jw_end(&jw), wm_jw_end(&jw);
     }
-    wm_buf_puts(&js, "},\n \"config\": ");
-    wm_buf_json_str(&js, text.data);
-    wm_buf_puts(&js, "}\n");
+    wm_jw_end(&jw);
+    wm_jw_break(&jw, "\n "), wm_jw_key(&jw, "config"), wm_jw_str(&jw, text.data);
+    wm_jw_end(&jw);
+    wm_buf_puts(&js, "\n");
     char path[1200];
     int r = wm_path_join(path, sizeof path, out, "report.json") || wm_write_file_atomic(path, js.data, js.len, err, sizeof err);
     if (!r) r = wm_path_join(path, sizeof path, out, "report.md") || wm_write_file_atomic(path, md.data, md.len, err, sizeof err);

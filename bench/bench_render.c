@@ -80,8 +80,8 @@ static Env *make_env(const Opts *o, int size, int lanes, int threads, char *err,
     c.size = size;
     c.render_threads = threads;
     if (o->assets) snprintf(c.assets, sizeof c.assets, "%s", o->assets);
-    Env *e = env_create(&c, lanes, err, errsz);
-    if (!e) return NULL;
+    Env *e;
+    if (env_create(&c, lanes, &e, err, errsz)) return NULL;
     for (int i = 0; i < lanes; i++)
         env_reset(e, i, (uint64_t)i + 1, ENV_SPLIT_TRAIN, NULL);
     return e;

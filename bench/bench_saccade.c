@@ -163,8 +163,7 @@ int cli_bench_saccade(int argc, char **argv) {
     c.lanes = 256;
     c.envs = wm_new(Env *, (size_t)nt);
     for (int w = 0; w < nt; w++) {
-        c.envs[w] = env_create(&ec, c.lanes, err, sizeof err);
-        if (!c.envs[w]) {
+        if (env_create(&ec, c.lanes, &c.envs[w], err, sizeof err)) {
             run_error("bench saccade", err);
             return 1;
         }
@@ -187,9 +186,10 @@ int cli_bench_saccade(int argc, char **argv) {
     WmCfgSchema aschema = {&asec, 1};
     wm_cfg_defaults(&aschema, &ac);
     Env *e = c.envs[0];
-    Agent *a = ag_create(&ac, &ec, env_spec(e), c.lanes, err, sizeof err);
+    Agent *a;
     AgBatch b;
-    if (!a || ag_batch_alloc(&b, env_spec(e), 256, 5, 0, err, sizeof err)) {
+    if (ag_create(&ac, &ec, env_spec(e), c.lanes, &a, err, sizeof err) ||
+        ag_batch_alloc(&b, env_spec(e), 256, 5, 0, err, sizeof err)) {
         run_error("bench saccade", err);
         return 1;
     }

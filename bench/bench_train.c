@@ -105,11 +105,13 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
                      char *err, size_t errsz) {
     static RunConfig rc;
     if (run_config_load(&rc, cfg_path, n_over, over, err, errsz)) return WM_ERR_ARG;
-    Env *env = env_create(&rc.env, 64, err, errsz);
-    if (!env) return WM_ERR_ARG;
-    Agent *ag = ag_create(&rc.agent, &rc.env, env_spec(env), 64, err, errsz);
+    Env *env;
+    int rc0 = env_create(&rc.env, 64, &env, err, errsz);
+    if (rc0) return rc0;
+    Agent *ag;
+    int r = ag_create(&rc.agent, &rc.env, env_spec(env), 64, &ag, err, errsz);
     const EnvSpec *sp = env_spec(env);
-    int B = rc.train.batch, M = rc.train.m_train, r = ag ? WM_OK : WM_ERR_ARG;
+    int B = rc.train.batch, M = rc.train.m_train;
     AgBatch b = {0};
     if (!r) r = ag_batch_alloc(&b, sp, B, M + 1, 0, err, errsz);
     if (!r) r = ag_rollout(env, ag, 1, ENV_SPLIT_TRAIN, 0, B, &b, err, errsz);

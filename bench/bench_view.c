@@ -41,7 +41,7 @@ static double json_num(const WmJson *o, const char *k) {
 }
 
 static int bench_session(const BenchSession *s, int frames, const char *dir) {
-    static RunConfig rc, other;
+    static RunConfig rc;
     char err[1200], path[1100], shot[1100], over[300];
     snprintf(over, sizeof over, "train.out=%s/%s", dir, s->name);
     char thr[64];
@@ -66,12 +66,11 @@ static int bench_session(const BenchSession *s, int frames, const char *dir) {
     int rc2 = wm_write_file_atomic(path, sc.data ? sc.data : "", sc.len, err, sizeof err);
     wm_buf_free(&sc);
     RdViewerDesc d = {.frames = frames, .script = path, .screenshot = shot};
-    WmBuf t0 = {0}, t1 = {0};
-    if (!rc2) rc2 = rd_viewer_worlds(&rc, &other, &d, &t0, &t1, err, sizeof err);
-    if (s->threads == 0) d.threads = rc.train.threads > 0 ? rc.train.threads : d.threads;
+    RdViewerTexts texts = {0};
+    if (!rc2) rc2 = rd_viewer_worlds(&rc, &d, &texts, err, sizeof err);
+    if (s->threads == 0) d.threads = rc.pipe.threads > 0 ? rc.pipe.threads : d.threads;
     if (!rc2) rc2 = rd_viewer_run(&d, err, sizeof err);
-    wm_buf_free(&t0);
-    wm_buf_free(&t1);
+    rd_viewer_texts_free(&texts);
     if (rc2) {
         fprintf(stderr, "seqjepa bench view: %s: %s\n", s->name, err);
         return 1;

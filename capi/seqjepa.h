@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 /* Bumped whenever a struct or signature below changes. */
-#define SJC_ABI 1
+#define SJC_ABI 2
 int sjc_abi(void);
 const char *sjc_version(void);
 
@@ -34,8 +34,13 @@ typedef struct {
     int32_t height, width, channels; /* observations: uint8 [height, width, channels] */
     int32_t action_dim, latent_dim, n_classes;
     int32_t lanes;  /* sequences rendered together by sjc_rollout */
-    int32_t kind;   /* 0 objects3d, 1 saccade */
+    int32_t kind;   /* the world: sjc_world_name(kind) */
+    int32_t family; /* 0: an object turned before a camera, 1: an eye over a scene */
+    int32_t act_rot; /* family 0: where the action's unit quaternion (w x y z) starts */
 } SjcSpec;
+
+/* The name of world kind `kind` ("objects3d", "saccade", ...); NULL past the last. */
+const char *sjc_world_name(int kind);
 
 /* A world from an INI file (NULL or "": the defaults) with "section.key=value"
  * overrides applied in order, rolling out `lanes` >= 1 sequences together. Unknown

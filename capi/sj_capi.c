@@ -15,7 +15,6 @@
 #include "core/safetensors.h"
 #include "data/rollout.h"
 #include "envs/env.h"
-#include "envs/saccade.h"
 #include "model/sj_model.h"
 #include "model/sj_train.h"
 #include "nn/nn.h"
@@ -103,8 +102,7 @@ SjcEnv *sjc_env_create(const char *config_path, int n_over, const char *const *o
     }
     /* OpenGL (Mesa's llvmpipe above all) keeps per-process state and threads that a
      * forked child inherits half-alive: rendering there waits forever. Refuse instead. */
-    int gl = e->rc.env.kind == ENV_KIND_OBJECTS3D ||
-             (e->rc.env.kind == ENV_KIND_SACCADE && e->rc.env.source == ENV_SOURCE_OBJECTS3D);
+    int gl = env_config_info(&e->rc.env).uses_gl;
     pthread_mutex_lock(&g_gl_lock);
     pid_t gl_pid = g_gl_pid;
     if (gl && !gl_pid) g_gl_pid = getpid();
@@ -118,16 +116,16 @@ SjcEnv *sjc_env_create(const char *config_path, int n_over, const char *const *o
         wm_free(e);
         return NULL;
     }
-    e->env = env_create(&e->rc.env, lanes, err, errsz);
-    if (!e->env) {
+    if (env_create(&e->rc.env, lanes, &e->env, err, errsz)) {
         wm_free(e);
         return NULL;
     }
     e->owner = pthread_self();
     e->pid = getpid();
     const EnvSpec *sp = env_spec(e->env);
-    e->spec = (SjcSpec){sp->height,     sp->width,    sp->channels, sp->action_dim,
-                        sp->latent_dim, sp->n_classes, lanes,       e->rc.env.kind};
+    e->spec = (SjcSpec){sp->height,     sp->width,     sp->channels, sp->action_dim,
+                        sp->latent_dim, sp->n_classes, lanes,        e->rc.env.kind,
+                        sp->layout.family, sp->layout.act_rot};
     return e;
 }
 
@@ -142,6 +140,10 @@ void sjc_env_destroy(SjcEnv *e) {
 
 void sjc_env_spec(const SjcEnv *e, SjcSpec *out) {
     if (e && out) *out = e->spec;
+}
+
+const char *sjc_world_name(int kind) {
+    return kind >= 0 && kind < ENV_KIND_COUNT ? env_kind_name(kind) : NULL;
 }
 
 const char *sjc_env_name(const SjcEnv *e, int what, int i) {
@@ -206,12 +208,10 @@ int sjc_env_step(SjcEnv *e, const float *action, int n_action, uint8_t *pixels, 
         if (!isfinite(action[i]))
             return wm_errf(err, errsz, WM_ERR_NUMERIC, "step: action component %d (%s) is %g", i,
                            env_spec(e->env)->action_names[i], (double)action[i]);
-    if (e->rc.env.kind == ENV_KIND_OBJECTS3D) { /* checked here too, so the world logs nothing */
-        const EnvSpec *sp = env_spec(e->env);
-        int r0 = -1;
-        for (int i = 0; i + 3 < n_action && r0 < 0; i++)
-            if (!strcmp(sp->action_names[i], "dq_w")) r0 = i;
-        WM_ASSERT(r0 >= 0);
+    const EnvSpec *sp = env_spec(e->env);
+    if (sp->layout.family == ENV_FAMILY_OBJECT) { /* checked here too, so the world logs nothing */
+        int r0 = sp->layout.act_rot;
+        WM_ASSERT(r0 >= 0 && r0 + 4 <= n_action);
         double n2 = 0;
         for (int i = r0; i < r0 + 4; i++) n2 += (double)action[i] * action[i];
         if (fabs(sqrt(n2) - 1) > 1e-3)
@@ -265,8 +265,8 @@ SjcAgent *sjc_agent_create(SjcEnv *e, int n_over, const char *const *over, char 
     }
     SjcAgent *a = NULL;
     if (!r) {
-        Agent *ag = ag_create(&rc->agent, &rc->env, env_spec(e->env), env_lanes(e->env), err, errsz);
-        if (ag) {
+        Agent *ag;
+        if (!ag_create(&rc->agent, &rc->env, env_spec(e->env), env_lanes(e->env), &ag, err, errsz)) {
             a = wm_new(SjcAgent, 1);
             a->agent = ag;
             a->env = e;

@@ -5,6 +5,7 @@
 
 #include "bench/bench.h"
 #include "cli/commands.h"
+#include "core/dist.h"
 #include "run/args.h"
 
 static const CliBench benches[] = {
@@ -15,6 +16,7 @@ static const CliBench benches[] = {
     {"pathint", "path-integration benchmark: CONFIG --out DIR (variants, ablations, oracle, report)",
      cli_bench_pathint, 0},
     {"gen", "dataset generation: views written/s end to end vs the batched render rate", cli_bench_gen, 1},
+    {"allreduce", "under mpirun: time of the gradient sum across ranks for a buffer of a model's size", cli_bench_allreduce, 0},
     {"view", "viewer frames/s while it trains (drag, idle, saccades), two ways to show a frame (needs a display)", cli_bench_view, 0},
 };
 static const int n_benches = (int)(sizeof benches / sizeof benches[0]);
@@ -33,6 +35,12 @@ int cli_bench(int argc, char **argv) {
     if (run_is_help(argv[1])) {
         usage(stdout);
         return 0;
+    }
+    if (wm_dist_size() > 1 && strcmp(argv[1], "pathint") && strcmp(argv[1], "allreduce")) {
+        if (wm_dist_rank() == 0)
+            fprintf(stderr, "seqjepa bench %s: runs as one process (only bench pathint and bench allreduce run across "
+                            "ranks); start it without mpirun\n", argv[1]);
+        return 2;
     }
     if (!strcmp(argv[1], "all")) {
         int rc = 0;

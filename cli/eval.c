@@ -58,7 +58,7 @@ int cli_eval(int argc, char **argv) {
         run_error("eval", err);
         return 1;
     }
-    nn_runtime_init(rc.train.threads);
+    nn_runtime_init(rc.pipe.threads);
     SjModel *m = NULL, *noact = NULL;
     int64_t step = 0, noact_step = 0;
     PlEvalData d = {0};
@@ -93,21 +93,26 @@ int cli_eval(int argc, char **argv) {
     if (wm_mkdirs(dir, err, sizeof err)) goto fail;
     WmBuf js = {0}, md = {0}, text = {0}, setup = {0};
     run_config_text(&rc, &text);
-    wm_buf_puts(&js, "{\"checkpoint\": ");
-    wm_buf_json_str(&js, ckpt);
-    wm_buf_printf(&js, ", \"step\": %lld, \"train_seqs\": %d, \"test_seqs\": %d, \"seed\": %d, \"data\": ",
-                  (long long)step, tr.n, te.n, rc.eval.seed);
-    wm_buf_json_str(&js, rc.train.data);
-    wm_buf_puts(&js, ",\n \"results\": ");
-    sj_eval_json(&tab.res[tab.model], &js);
-    wm_buf_puts(&js, ",\n \"table\": ");
-    sj_eval_json_table(tab.col, tab.n, &js);
-    wm_buf_puts(&js, ",\n \"config\": ");
-    wm_buf_json_str(&js, text.data);
-    wm_buf_puts(&js, "}\n");
+    WmJsonW jw;
+    wm_jw_init(&jw, &js);
+    wm_jw_obj(&jw);
+    wm_jw_key(&jw, "checkpoint"), wm_jw_str(&jw, ckpt);
+    wm_jw_key(&jw, "step"), wm_jw_int(&jw, step);
+    wm_jw_key(&jw, "train_seqs"), wm_jw_int(&jw, tr.n);
+    wm_jw_key(&jw, "test_seqs"), wm_jw_int(&jw, te.n);
+    wm_jw_key(&jw, "seed"), wm_jw_int(&jw, rc.eval.seed);
+    wm_jw_key(&jw, "data"), wm_jw_str(&jw, rc.pipe.data);
+    wm_jw_break(&jw, "\n "), wm_jw_key(&jw, "results"), wm_jw_obj(&jw);
+    sj_eval_json_fields(&tab.res[tab.model], &jw);
+    wm_jw_end(&jw);
+    wm_jw_break(&jw, "\n "), wm_jw_key(&jw, "table");
+    sj_eval_json_table(tab.col, tab.n, &jw);
+    wm_jw_break(&jw, "\n "), wm_jw_key(&jw, "config"), wm_jw_str(&jw, text.data);
+    wm_jw_end(&jw);
+    wm_buf_puts(&js, "\n");
     wm_buf_printf(&setup, "Probes trained on %d sequences of training objects, scored on %d of held-out objects%s%s%s; "
-                          "%s.", tr.n, te.n, rc.train.data[0] ? " (from the dataset " : "", rc.train.data,
-                  rc.train.data[0] ? ")" : "",
+                          "%s.", tr.n, te.n, rc.pipe.data[0] ? " (from the dataset " : "", rc.pipe.data,
+                  rc.pipe.data[0] ? ")" : "",
                   env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT ? "regressors: an MLP (two hidden layers) or ridge, whichever scores higher on a "
                                      "validation fifth of the probe-training rows; classifiers: linear"
                                    : "regressors: ridge; classifiers: linear");

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "core/dist.h"
 #include "run/args.h"
 #include "nn/nn.h"
 
@@ -34,7 +35,8 @@ int cli_version(int argc, char **argv) {
         fprintf(stderr, "seqjepa version: unexpected argument '%s'\n", argv[1]);
         return 2;
     }
-    printf("seqjepa %s\n", SEQJEPA_VERSION);
+    printf("seqjepa %s, built %s\n", SEQJEPA_VERSION,
+           wm_dist_built() ? "with MPI (mpirun -np N: train, gen and bench pathint across ranks)" : "without MPI (one process per run)");
     return 0;
 }
 
@@ -51,8 +53,29 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "--version")) return cli_version(1, argv + 1);
-    for (int i = 0; i < n_commands; i++)
-        if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    for (int i = 0; i < n_commands; i++) {
+        if (strcmp(cmd, commands[i].name)) continue;
+        /* Under mpirun every rank runs the command; train, gen and bench share the
+         * work, the others refuse to run as several processes. */
+        char err[1024];
+        if (wm_dist_init(&argc, &argv, err, sizeof err)) {
+            run_error(cmd, err);
+            return 1;
+        }
+        int multi = !strcmp(cmd, "train") || !strcmp(cmd, "gen") || !strcmp(cmd, "bench");
+        if (wm_dist_size() > 1 && !multi) {
+            if (wm_dist_rank() == 0)
+                fprintf(stderr, "seqjepa %s: runs as one process; only train, gen and bench pathint run across ranks (start it "
+                                "without mpirun)\n", cmd);
+            wm_dist_finalize();
+            return 2;
+        }
+        int rc = commands[i].run(argc - 1, argv + 1);
+        /* A rank that fails alone must not wait in MPI_Finalize for peers that wait
+         * for it: it exits, and mpirun ends the job naming it. */
+        if (rc == 0 || wm_dist_job_size() == 1) wm_dist_finalize();
+        return rc;
+    }
     fprintf(stderr, "seqjepa: unknown %s '%s'\n\n", cmd[0] == '-' ? "option" : "command", cmd);
     usage(stderr);
     return 2;

@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "run/pipeline.h"
 #include "run/runcfg.h"
+#include "core/dist.h"
 #include "core/err.h"
 #include "core/signal.h"
 #include "model/sj_train.h"
@@ -24,7 +25,13 @@ static const char *usage =
     "  --resume   continue the run in train.out from its checkpoint (same config)\n"
     "  --force    start afresh in train.out: first delete the files a previous run wrote\n"
     "             there (checkpoints, log.csv, eval.*, report files; nothing else)\n"
-    "  --quiet    no progress bar\n";
+    "  --quiet    no progress bar\n\n"
+    "Across processes: mpirun -np N seqjepa train CONFIG trains data-parallel; train.batch stays\n"
+    "the global batch, each rank rolls out its own batch/N sequences, the gradients are\n"
+    "averaged with one all-reduce per step, batch-norm statistics stay per rank (as PyTorch\n"
+    "DDP), rank 0 alone writes the log and checkpoints. --resume works for any N dividing the\n"
+    "batch; train.ghost=G normalises over G sub-batches per rank (one process with G = N\n"
+    "computes what N ranks compute); train.check_ranks=true checks that the ranks stay identical.\n";
 
 int cli_train(int argc, char **argv) {
     const char *resume = NULL, *quiet = NULL, *force = NULL;
@@ -47,20 +54,25 @@ int cli_train(int argc, char **argv) {
         run_error("train", err);
         return 1;
     }
-    if (pl_prepare_run_dir(rc.train.out, resume != NULL, force != NULL, err, sizeof err)) {
-        run_error("train", err);
+    /* Rank 0 alone touches the run folder; the others wait for its verdict. */
+    int who, r = WM_OK;
+    if (wm_dist_rank() == 0) r = pl_prepare_run_dir(rc.train.out, resume != NULL, force != NULL, err, sizeof err);
+    if (wm_dist_agree(r, &who)) {
+        if (who == wm_dist_rank()) run_error("train", err);
         return 1;
     }
-    nn_runtime_init(rc.train.threads);
+    nn_runtime_init(rc.pipe.threads);
     wm_signals_install();
     SjTrainResult res;
-    int r = pl_train(&rc, resume != NULL, quiet != NULL, &res, err, sizeof err);
+    r = pl_train(&rc, resume != NULL, quiet != NULL, &res, err, sizeof err);
     nn_runtime_shutdown();
     if (r) {
-        run_error("train", err);
+        if (err[0]) run_error("train", err); /* empty: another rank failed and said why */
         return 1;
     }
-    printf("%s after %lld steps (loss %.4f, %.1f sequences/s): %s\n", res.interrupted ? "interrupted" : "trained",
-           (long long)res.steps_done, res.last_loss, res.seq_per_s, res.checkpoint);
+    if (wm_dist_rank() == 0)
+        printf("%s after %lld steps (loss %.4f, %.1f sequences/s%s): %s\n", res.interrupted ? "interrupted" : "trained",
+               (long long)res.steps_done, res.last_loss, res.seq_per_s, res.ranks > 1 ? ", all ranks" : "",
+               res.checkpoint);
     return 0;
 }

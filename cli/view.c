@@ -14,8 +14,8 @@ static const char *usage =
     "Opens a window on the config's world: turn the object (drag, arrows, Q/E) or move the\n"
     "eye (click), watch the last M+1 views and live plots while seq-JEPA trains in the\n"
     "background on the environment stream with your own sequences mixed in. Tab switches\n"
-    "to the other world (objects3d <-> saccade, with its own model; its run folder is\n"
-    "train.out + '-saccade' or '-objects3d'). Closing the window saves a checkpoint of\n"
+    "to the next world (objects3d <-> saccade, each with its own model; its run folder is\n"
+    "train.out + '-' + its name, e.g. '-saccade'). Closing the window saves a checkpoint of\n"
     "what trained. Training here is not bit-reproducible (your input is mixed in).\n\n"
     "keys: space pause/resume training, R new sequence, Tab switch world, L load --ckpt,\n"
     "      S screenshot (into train.out), H key help, O saliency overlay, Esc quit,\n"
@@ -40,7 +40,7 @@ int cli_view(int argc, char **argv) {
     RunArgs a;
     int prc = run_args_parse(argc, argv, flags, 1, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
-    static RunConfig rc, other;
+    static RunConfig rc;
     char err[1200];
     if (run_config_load(&rc, a.config, a.n_over, a.over, err, sizeof err)) {
         run_error("view", err);
@@ -65,8 +65,9 @@ int cli_view(int argc, char **argv) {
         fprintf(stderr, "seqjepa view: --size '%s' must be WxH, at least 320x240\n", size);
         return 2;
     }
-    WmBuf t0 = {0}, t1 = {0};
-    if (rd_viewer_worlds(&rc, &other, &d, &t0, &t1, err, sizeof err)) {
+    RdViewerTexts texts = {0};
+    if (rd_viewer_worlds(&rc, &d, &texts, err, sizeof err)) {
+        rd_viewer_texts_free(&texts);
         run_error("view", err);
         return 1;
     }
@@ -78,8 +79,7 @@ int cli_view(int argc, char **argv) {
     if (cf) fclose(cf);
     int r = rd_viewer_run(&d, err, sizeof err);
     nn_runtime_shutdown();
-    wm_buf_free(&t0);
-    wm_buf_free(&t1);
+    rd_viewer_texts_free(&texts);
     if (r) {
         run_error("view", err);
         return 1;

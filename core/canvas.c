@@ -8,6 +8,7 @@
 #include <stb/stb_truetype.h>
 
 #include "core/alloc.h"
+#include "core/color.h"
 #include "core/err.h"
 #include "core/fs.h"
 
@@ -138,17 +139,9 @@ int wm_canvas_text(WmCanvas *c, const WmFont *f, int x, int y, const char *text,
 }
 
 WmColor wm_hue(double h, double s, double v) {
-    h = h - floor(h);
-    double r, g, b, f = h * 6 - floor(h * 6), p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-    switch ((int)(h * 6) % 6) {
-    case 0: r = v, g = t, b = p; break;
-    case 1: r = q, g = v, b = p; break;
-    case 2: r = p, g = v, b = t; break;
-    case 3: r = p, g = q, b = v; break;
-    case 4: r = t, g = p, b = v; break;
-    default: r = v, g = p, b = q; break;
-    }
-    return (WmColor){(uint8_t)lround(255 * r), (uint8_t)lround(255 * g), (uint8_t)lround(255 * b)};
+    double c[3];
+    wm_hsv_to_rgb(h, s, v, c);
+    return (WmColor){(uint8_t)lround(255 * c[0]), (uint8_t)lround(255 * c[1]), (uint8_t)lround(255 * c[2])};
 }
 
 WmColor wm_colormap(double t) {

@@ -39,8 +39,9 @@ int wm_utf8_valid(const char *s, size_t n);
  * with wm_jw_break goes after the next comma (or before the next closing bracket),
  * and without it items of a container are separated by ", ". Strings are escaped
  * (wm_buf_json_str); reals take the fewest digits that read back as the same double
- * (wm_fmt_real), non-finite ones null; wm_jw_raw writes a value the caller formatted
- * (a fixed-point number, a nested document). Nesting up to WM_JW_DEPTH levels.
+ * (wm_fmt_real) or a fixed number of decimals (wm_jw_fixed), non-finite ones null;
+ * wm_jw_raw writes a value the caller formatted (a nested document). A compact writer
+ * (wm_jw_compact) separates with "," and ":" alone. Nesting up to WM_JW_DEPTH levels.
  *
  *   WmJsonW w; wm_jw_init(&w, &buf);
  *   wm_jw_obj(&w); wm_jw_key(&w, "n"); wm_jw_int(&w, 3);
@@ -48,12 +49,13 @@ int wm_utf8_valid(const char *s, size_t n);
 #define WM_JW_DEPTH 32
 typedef struct {
     WmBuf *b;
-    int depth, after_key;
+    int depth, after_key, compact;
     const char *brk;
     unsigned char items[WM_JW_DEPTH + 1];
 } WmJsonW;
 
 void wm_jw_init(WmJsonW *w, WmBuf *b);
+void wm_jw_compact(WmJsonW *w);
 void wm_jw_break(WmJsonW *w, const char *ws);
 void wm_jw_obj(WmJsonW *w);
 void wm_jw_arr(WmJsonW *w);
@@ -63,6 +65,7 @@ void wm_jw_str(WmJsonW *w, const char *s);
 void wm_jw_int(WmJsonW *w, long long v);
 void wm_jw_uint(WmJsonW *w, unsigned long long v);
 void wm_jw_real(WmJsonW *w, double v);
+void wm_jw_fixed(WmJsonW *w, double v, int decimals); /* printf's %.<decimals>f */
 void wm_jw_null(WmJsonW *w);
 void wm_jw_raw(WmJsonW *w, const char *text);
 

@@ -15,6 +15,10 @@ void wm_jw_init(WmJsonW *w, WmBuf *b) {
     w->b = b;
 }
 
+void wm_jw_compact(WmJsonW *w) {
+    w->compact = 1;
+}
+
 void wm_jw_break(WmJsonW *w, const char *ws) {
     w->brk = ws;
 }
@@ -30,7 +34,7 @@ static void item(WmJsonW *w) {
     if (w->brk) {
         wm_buf_puts(w->b, w->brk);
         w->brk = NULL;
-    } else if (*n & HAS_ITEMS) {
+    } else if ((*n & HAS_ITEMS) && !w->compact) {
         wm_buf_puts(w->b, " ");
     }
     *n |= HAS_ITEMS;
@@ -64,7 +68,7 @@ void wm_jw_key(WmJsonW *w, const char *key) {
     WM_ASSERT(w->depth > 0 && !(w->items[w->depth] & IS_ARRAY) && !w->after_key);
     item(w);
     wm_buf_json_str(w->b, key);
-    wm_buf_puts(w->b, ": ");
+    wm_buf_puts(w->b, w->compact ? ":" : ": ");
     w->after_key = 1;
 }
 
@@ -90,6 +94,16 @@ void wm_jw_real(WmJsonW *w, double v) {
     }
     item(w);
     wm_buf_real(w->b, v);
+}
+
+void wm_jw_fixed(WmJsonW *w, double v, int decimals) {
+    WM_ASSERT(decimals >= 0 && decimals <= 17);
+    if (!isfinite(v)) {
+        wm_jw_null(w);
+        return;
+    }
+    item(w);
+    wm_buf_printf(w->b, "%.*f", decimals, v);
 }
 
 void wm_jw_null(WmJsonW *w) {

@@ -39,10 +39,9 @@ int wm_shape_count(int ndim, const size_t *shape, size_t elem, size_t *count, si
     return 0;
 }
 
-void wm_npy_header(WmDtype dt, int ndim, const size_t *shape, WmBuf *out) {
-    WM_ASSERT(dt >= 0 && dt < WM_DTYPE_COUNT_ && ndim >= 0 && ndim <= WM_MAX_DIMS);
+static void header_descr(const char *descr, int ndim, const size_t *shape, WmBuf *out) {
     WmBuf h = {0};
-    wm_buf_printf(&h, "{'descr': '%s', 'fortran_order': False, 'shape': (", dtypes[dt].npy);
+    wm_buf_printf(&h, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int i = 0; i < ndim; i++) wm_buf_printf(&h, "%zu%s", shape[i], ndim == 1 ? "," : i + 1 < ndim ? ", " : "");
     wm_buf_puts(&h, "), }");
     /* magic(6) + version(2) + len(2 or 4) + header, padded with spaces and a final
@@ -62,6 +61,18 @@ void wm_npy_header(WmDtype dt, int ndim, const size_t *shape, WmBuf *out) {
     wm_buf_append(out, head, pre);
     wm_buf_append(out, h.data, h.len);
     wm_buf_free(&h);
+}
+
+void wm_npy_header(WmDtype dt, int ndim, const size_t *shape, WmBuf *out) {
+    WM_ASSERT(dt >= 0 && dt < WM_DTYPE_COUNT_ && ndim >= 0 && ndim <= WM_MAX_DIMS);
+    header_descr(dtypes[dt].npy, ndim, shape, out);
+}
+
+void wm_npy_header_str(size_t width, size_t n, WmBuf *out) {
+    WM_ASSERT(width >= 1);
+    char descr[32];
+    snprintf(descr, sizeof descr, "<U%zu", width);
+    header_descr(descr, 1, &n, out);
 }
 
 int wm_npy_write(const char *path, WmDtype dt, int ndim, const size_t *shape, const void *data,
@@ -122,8 +133,29 @@ static int lex_str(Lex *l, char *out, size_t outsz) {
     return 1;
 }
 
-static int parse_header(const char *h, size_t hlen, WmArray *a, char *msg, size_t msgsz) {
+/* A fixed-width string descr ('<U7', '|S12'): its bytes per element, or 0. */
+static size_t str_descr(const char *v, int *utf32) {
+    if ((v[0] != '<' && v[0] != '|' && v[0] != '=') || (v[1] != 'U' && v[1] != 'S') || !isdigit((unsigned char)v[2]))
+        return 0;
+    size_t n = 0;
+    for (const char *p = v + 2; *p; p++) {
+        if (!isdigit((unsigned char)*p) || n > 100000) return 0;
+        n = n * 10 + (size_t)(*p - '0');
+    }
+    *utf32 = v[1] == 'U';
+    return n ? n * (*utf32 ? 4 : 1) : 0;
+}
+
+/* Parses the header dict into a (dtype, shape, sizes). With str non-NULL, the element
+ * is a fixed-width string instead: str->elem bytes ('<Un' or '|Sn'). */
+typedef struct {
+    size_t elem;
+    int utf32;
+} StrType;
+
+static int parse_header(const char *h, size_t hlen, WmArray *a, StrType *str, char *msg, size_t msgsz) {
     Lex l = {h, h + hlen};
+    size_t elem = 0;
     int have_descr = 0, have_order = 0, have_shape = 0;
     if (!lex_char(&l, '{')) return snprintf(msg, msgsz, "header is not a dict"), -1;
     for (;;) {
@@ -134,10 +166,18 @@ static int parse_header(const char *h, size_t hlen, WmArray *a, char *msg, size_
         if (!strcmp(key, "descr")) {
             if (!lex_str(&l, val, sizeof val)) return snprintf(msg, msgsz, "descr is not a string"), -1;
             int found = -1;
-            for (int i = 0; i < WM_DTYPE_COUNT_; i++)
-                if (!strcmp(val, dtypes[i].npy) || (dtypes[i].alt && !strcmp(val, dtypes[i].alt))) found = i;
-            if (found < 0)
-                return snprintf(msg, msgsz, "unsupported dtype '%s' (want |u1, <i4, <i8, <f4 or <f8)", val), -1;
+            if (str) {
+                elem = str_descr(val, &str->utf32);
+                if (!elem) return snprintf(msg, msgsz, "dtype '%s' is not a string type (want <Un or |Sn)", val), -1;
+                str->elem = elem;
+                found = WM_U8;
+            } else {
+                for (int i = 0; i < WM_DTYPE_COUNT_; i++)
+                    if (!strcmp(val, dtypes[i].npy) || (dtypes[i].alt && !strcmp(val, dtypes[i].alt))) found = i;
+                if (found < 0)
+                    return snprintf(msg, msgsz, "unsupported dtype '%s' (want |u1, <i4, <i8, <f4 or <f8)", val), -1;
+                elem = dtypes[found].size;
+            }
             a->dtype = (WmDtype)found;
             have_descr = 1;
         } else if (!strcmp(key, "fortran_order")) {
@@ -181,12 +221,12 @@ static int parse_header(const char *h, size_t hlen, WmArray *a, char *msg, size_
         return snprintf(msg, msgsz, "header lacks descr, fortran_order or shape"), -1;
     lex_ws(&l);
     if (l.s != l.e) return snprintf(msg, msgsz, "text after the header dict"), -1;
-    if (wm_shape_count(a->ndim, a->shape, dtypes[a->dtype].size, &a->count, &a->nbytes))
+    if (wm_shape_count(a->ndim, a->shape, elem, &a->count, &a->nbytes))
         return snprintf(msg, msgsz, "shape's element count overflows"), -1;
     return 0;
 }
 
-int wm_npy_read(const char *path, WmArray *out, int mode, char *err, size_t errsz) {
+static int npy_read(const char *path, WmArray *out, int mode, StrType *str, char *err, size_t errsz) {
     memset(out, 0, sizeof *out);
     size_t fsize;
     int fd = wm_open_regular(path, &fsize, err, errsz);
@@ -226,7 +266,7 @@ int wm_npy_read(const char *path, WmArray *out, int mode, char *err, size_t errs
         rc = wm_errf(err, errsz, WM_ERR_IO, "cannot read '%s'", path);
         goto done;
     }
-    int perr = parse_header(h, hlen, out, msg, sizeof msg);
+    int perr = parse_header(h, hlen, out, str, msg, sizeof msg);
     wm_free(h);
     if (perr) {
         rc = wm_errf(err, errsz, WM_ERR_FORMAT, "'%s': %s", path, msg);
@@ -268,6 +308,80 @@ done:
     close(fd);
     if (rc) wm_array_free(out);
     return rc;
+}
+
+int wm_npy_read(const char *path, WmArray *out, int mode, char *err, size_t errsz) {
+    return npy_read(path, out, mode, NULL, err, errsz);
+}
+
+/* Appends code point c as UTF-8. */
+static void put_utf8(WmBuf *b, uint32_t c) {
+    unsigned char u[4];
+    size_t n;
+    if (c < 0x80) u[0] = (unsigned char)c, n = 1;
+    else if (c < 0x800) u[0] = (unsigned char)(0xc0 | c >> 6), u[1] = (unsigned char)(0x80 | (c & 63)), n = 2;
+    else if (c < 0x10000)
+        u[0] = (unsigned char)(0xe0 | c >> 12), u[1] = (unsigned char)(0x80 | ((c >> 6) & 63)),
+        u[2] = (unsigned char)(0x80 | (c & 63)), n = 3;
+    else
+        u[0] = (unsigned char)(0xf0 | c >> 18), u[1] = (unsigned char)(0x80 | ((c >> 12) & 63)),
+        u[2] = (unsigned char)(0x80 | ((c >> 6) & 63)), u[3] = (unsigned char)(0x80 | (c & 63)), n = 4;
+    wm_buf_append(b, u, n);
+}
+
+int wm_npy_read_str(const char *path, WmStrArray *out, char *err, size_t errsz) {
+    memset(out, 0, sizeof *out);
+    WmArray a;
+    StrType st = {0, 0};
+    int rc = npy_read(path, &a, WM_NPY_LOAD, &st, err, errsz);
+    if (rc) return rc;
+    if (a.ndim != 1) {
+        int nd = a.ndim;
+        wm_array_free(&a);
+        return wm_errf(err, errsz, WM_ERR_FORMAT, "'%s' holds a %d-dimensional array; a list of strings has one", path,
+                       nd);
+    }
+    size_t n = a.shape[0];
+    WmBuf text = {0};
+    size_t *off = wm_new(size_t, n + 1);
+    const unsigned char *p = a.data;
+    for (size_t i = 0; i < n && !rc; i++, p += st.elem) {
+        off[i] = text.len;
+        if (st.utf32) {
+            for (size_t k = 0; k + 4 <= st.elem; k += 4) {
+                uint32_t c = (uint32_t)p[k] | (uint32_t)p[k + 1] << 8 | (uint32_t)p[k + 2] << 16 | (uint32_t)p[k + 3] << 24;
+                if (!c) break; /* numpy pads with NULs */
+                if (c > 0x10ffff || (c >= 0xd800 && c < 0xe000)) {
+                    rc = wm_errf(err, errsz, WM_ERR_FORMAT, "'%s': row %zu holds an invalid character (U+%X)", path, i,
+                                 (unsigned)c);
+                    break;
+                }
+                put_utf8(&text, c);
+            }
+        } else {
+            size_t len = strnlen((const char *)p, st.elem);
+            wm_buf_append(&text, p, len);
+        }
+        wm_buf_append(&text, "", 1);
+    }
+    wm_array_free(&a);
+    if (rc) {
+        wm_buf_free(&text);
+        wm_free(off);
+        return rc;
+    }
+    out->n = n;
+    out->text = text.data ? text.data : wm_strdup("");
+    out->items = wm_new(const char *, n ? n : 1);
+    for (size_t i = 0; i < n; i++) out->items[i] = out->text + off[i];
+    wm_free(off);
+    return WM_OK;
+}
+
+void wm_str_array_free(WmStrArray *s) {
+    wm_free(s->items);
+    wm_free(s->text);
+    memset(s, 0, sizeof *s);
 }
 
 void wm_array_free(WmArray *a) {

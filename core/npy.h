@@ -47,4 +47,19 @@ enum { WM_NPY_LOAD = 0, WM_NPY_MMAP = 1 };
 int wm_npy_read(const char *path, WmArray *out, int mode, char *err, size_t errsz);
 void wm_array_free(WmArray *a);
 
+/* Lists of strings as numpy stores them: a 1-D array of fixed-width strings, '<Un'
+ * (what np.save makes of a str array: n UTF-32 characters per row, padded with NULs)
+ * or '|Sn' (bytes). Read into NUL-terminated UTF-8 strings items[0..n-1], which point
+ * into one block (text). */
+typedef struct {
+    size_t n;
+    const char **items;
+    char *text;
+} WmStrArray;
+int wm_npy_read_str(const char *path, WmStrArray *out, char *err, size_t errsz);
+void wm_str_array_free(WmStrArray *s);
+/* Appends the header of a '<U{width}' array of n strings; the rows follow, each width
+ * little-endian UTF-32 characters. */
+void wm_npy_header_str(size_t width, size_t n, WmBuf *out);
+
 #endif

@@ -96,31 +96,30 @@ int wm_st_writer_save(WmStWriter *w, const char *path, char *err, size_t errsz) 
             if (wm_dtype_size(w->t[i].dt) == width) order[k++] = i;
     WM_ASSERT(k == w->n);
     WmBuf h = {0};
-    wm_buf_puts(&h, "{");
-    int first = 1;
+    WmJsonW jw;
+    wm_jw_init(&jw, &h);
+    wm_jw_compact(&jw);
+    wm_jw_obj(&jw);
     if (w->nmeta) {
-        wm_buf_puts(&h, "\"__metadata__\":{");
-        for (int i = 0; i < w->nmeta; i++) {
-            if (i) wm_buf_puts(&h, ",");
-            wm_buf_json_str(&h, w->meta[2 * i]);
-            wm_buf_puts(&h, ":");
-            wm_buf_json_str(&h, w->meta[2 * i + 1]);
-        }
-        wm_buf_puts(&h, "}");
-        first = 0;
+        wm_jw_key(&jw, "__metadata__"), wm_jw_obj(&jw);
+        for (int i = 0; i < w->nmeta; i++)
+            wm_jw_key(&jw, w->meta[2 * i]), wm_jw_str(&jw, w->meta[2 * i + 1]);
+        wm_jw_end(&jw);
     }
     size_t off = 0;
-    for (int j = 0; j < w->n; j++) {
-        const WEntry *e = &w->t[order[j]];
-        if (!first) wm_buf_puts(&h, ",");
-        first = 0;
-        wm_buf_json_str(&h, e->name);
-        wm_buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", st_names[e->dt]);
-        for (int d = 0; d < e->ndim; d++) wm_buf_printf(&h, "%s%zu", d ? "," : "", e->shape[d]);
-        wm_buf_printf(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + e->nbytes);
+    for (int i = 0; i < w->n; i++) {
+        const WEntry *e = &w->t[order[i]];
+        wm_jw_key(&jw, e->name), wm_jw_obj(&jw);
+        wm_jw_key(&jw, "dtype"), wm_jw_str(&jw, st_names[e->dt]);
+        wm_jw_key(&jw, "shape"), wm_jw_arr(&jw);
+        for (int d = 0; d < e->ndim; d++) wm_jw_uint(&jw, e->shape[d]);
+        wm_jw_end(&jw);
+        wm_jw_key(&jw, "data_offsets"), wm_jw_arr(&jw);
+        wm_jw_uint(&jw, off), wm_jw_uint(&jw, off + e->nbytes);
+        wm_jw_end(&jw), wm_jw_end(&jw);
         off += e->nbytes;
     }
-    wm_buf_puts(&h, "}");
+    wm_jw_end(&jw);
     while (h.len % 8) wm_buf_puts(&h, " ");
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));

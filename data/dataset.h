@@ -77,6 +77,9 @@ typedef struct {
     const char *dir; /* created when absent (with its parents) */
     int preview;     /* also DIR/preview/<split>-shard-NNNNN.png contact sheets */
     int quiet;       /* no progress bar */
+    int ranks;       /* share the shards among the ranks of core/dist.h (mpirun): rank r makes
+                      * shards k = r mod R, rank 0 prepares the folder and writes the manifest;
+                      * every rank calls ds_generate; the bytes do not depend on R */
 } DsGenSetup;
 
 typedef struct {
@@ -118,6 +121,13 @@ enum { DS_OPEN_SHAPES = 0, DS_OPEN_VERIFY = 1 };
  * DS_OPEN_VERIFY also checks sizes and CRC-32 (reads everything). Errors name the
  * folder or file and what is wrong (no manifest: generation not finished). */
 Dataset *ds_open(const char *dir, int mode, char *err, size_t errsz);
+/* ds_open for either folder layout: this header's, or the 3DIEBench layout
+ * (data/ds_3die.h: object folders of JPEG views and latent files, read on demand),
+ * recognised by its train_images.npy. For the latter, layout_cfg gives what the folder
+ * does not fix (env.size: the view side the images are resampled to;
+ * env.color_actions); NULL takes the defaults. ds_batch then draws each sequence's
+ * views as distinct views of one object in random order. The former ignores it. */
+Dataset *ds_open_as(const char *dir, int mode, const EnvConfig *layout_cfg, char *err, size_t errsz);
 void ds_close(Dataset *d);
 /* The config it was generated with (normalized) and the world's spec (names point
  * into the dataset). */

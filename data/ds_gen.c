@@ -14,6 +14,7 @@
 #include "data/dataset.h"
 #include "data/ds_impl.h"
 #include "core/clock.h"
+#include "core/dist.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/pool.h"
@@ -44,6 +45,7 @@ struct Gen {
     Task *tasks;
     DsShard *recs; /* per task, filled by the worker that did it */
     int ntasks;
+    int part, parts; /* this rank makes the shards k with k % parts == part */
     int lanes;
     int max_shard; /* sequences in the largest shard */
     atomic_int next_task;
@@ -335,6 +337,7 @@ static void *worker_main(void *arg) {
     while (!atomic_load(&g->stop)) {
         int k = atomic_fetch_add(&g->next_task, 1);
         if (k >= g->ntasks) break;
+        if (k % g->parts != g->part) continue;
         const Task *t = &g->tasks[k];
         DsShard *rec = &g->recs[k];
         char dir[1200], tmp[1200], sdir[1200], where[64], name[32];
@@ -364,10 +367,11 @@ static void *worker_main(void *arg) {
             g->spare_env = NULL, g->spare_agent = NULL;
             pthread_mutex_unlock(&g->mu);
             if (!env) {
-                env = env_create(&g->env, g->lanes, err, sizeof err);
-                ag = env ? ag_create(&g->su->cfg->agent, &g->env, env_spec(env), g->lanes, err,
-                                     sizeof err)
-                         : NULL;
+                env_create(&g->env, g->lanes, &env, err, sizeof err);
+                ag = NULL;
+                if (env)
+                    ag_create(&g->su->cfg->agent, &g->env, env_spec(env), g->lanes, &ag, err,
+                              sizeof err);
             }
             if (!ag) {
                 rc = WM_ERR_ARG;
@@ -434,11 +438,11 @@ static void progress_tick(Gen *g, WmProgress *pr, double t0, int final) {
  * a GL context and its shader compiles. Handing it to another thread is safe: the
  * objects3d world's GL contexts live in its own render threads. */
 static int probe_world(Gen *g, char *err, size_t errsz) {
-    Env *env = env_create(&g->env, g->lanes, err, errsz);
-    if (!env) return WM_ERR_ARG;
-    int rc = WM_OK;
-    Agent *ag = ag_create(&g->su->cfg->agent, &g->env, env_spec(env), g->lanes, err, errsz);
-    if (!ag) rc = WM_ERR_ARG;
+    Env *env;
+    int rc = env_create(&g->env, g->lanes, &env, err, errsz);
+    if (rc) return rc;
+    Agent *ag;
+    rc = ag_create(&g->su->cfg->agent, &g->env, env_spec(env), g->lanes, &ag, err, errsz);
     if (!rc) {
         g->spec = *env_spec(env);
         snprintf(g->agent_kind, sizeof g->agent_kind, "%s", ag_kind_name(ag_kind(ag)));
@@ -495,6 +499,7 @@ int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz)
     g->max_shard = (int)(most < gc->shard_size ? (most > 0 ? most : 1) : gc->shard_size);
     g->lanes = gc->lanes < g->max_shard ? gc->lanes : g->max_shard;
     g->env = su->cfg->env;
+    g->parts = su->ranks ? wm_dist_size() : 1, g->part = su->ranks ? wm_dist_rank() : 0;
     int lock_fd = -1, rc = probe_world(g, err, errsz);
     if (rc) goto out;
     wm_debug("gen: world probed after %.3f s", wm_now() - t0);
@@ -503,22 +508,24 @@ int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz)
                        sp->action_dim, sp->latent_dim, g->dims.s};
     wm_cfg_dump_some(ds_config_schema(), &g->cfg, reads_key, NULL, &ini);
 
-    /* The folder: create, lock, check or claim, clean. */
-    if ((rc = wm_mkdirs(su->dir, err, errsz))) goto out;
+    /* The folder: create, lock, check or claim, clean (rank 0 alone, while the other
+     * ranks wait for its verdict). */
+    if (g->part > 0) goto prepared;
+    if ((rc = wm_mkdirs(su->dir, err, errsz))) goto prepared;
     lock_fd = open(su->dir, O_RDONLY | O_DIRECTORY);
     if (lock_fd < 0) {
         rc =
             wm_errf(err, errsz, WM_ERR_IO, "cannot open folder '%s': %s", su->dir, strerror(errno));
-        goto out;
+        goto prepared;
     }
     if (flock(lock_fd, LOCK_EX | LOCK_NB)) {
         rc = wm_errf(err, errsz, WM_ERR_IO,
                      "another process is generating into '%s' (it holds the folder's lock)",
                      su->dir);
-        goto out;
+        goto prepared;
     }
-    if ((rc = ds_claim_folder(su->dir, &g->cfg, ini.data, err, errsz))) goto out;
-    if ((rc = ds_clean_leftovers(su->dir, 0, err, errsz))) goto out;
+    if ((rc = ds_claim_folder(su->dir, &g->cfg, ini.data, err, errsz))) goto prepared;
+    if ((rc = ds_clean_leftovers(su->dir, 0, err, errsz))) goto prepared;
     for (int s = 0; s < DS_SPLITS && !rc; s++) {
         char p[1100];
         path2(p, sizeof p, su->dir, ds_split_name(s));
@@ -530,6 +537,12 @@ int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz)
         path2(p, sizeof p, su->dir, "preview");
         rc = wm_mkdirs(p, err, errsz);
         if (!rc) rc = ds_clean_leftovers(p, 0, err, errsz);
+    }
+prepared:
+    if (g->parts > 1) {
+        int who;
+        if ((rc = wm_dist_agree(rc, &who)) && who != g->part)
+            wm_errf(err, errsz, rc, "rank %d could not prepare the folder '%s' (its message is above)", who, su->dir);
     }
     if (rc) goto out;
 
@@ -551,7 +564,8 @@ int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz)
     if (nw > g->ntasks) nw = g->ntasks > 0 ? g->ntasks : 1;
     res->workers = nw;
     WmProgress pr;
-    int64_t total = g->count[0] + g->count[1];
+    int64_t total = 0;
+    for (int k = g->part; k < g->ntasks; k += g->parts) total += g->recs[k].n;
     if (!su->quiet) wm_progress_start(&pr, "gen", total, "seq");
     wm_debug("gen: %d shards, %d workers, folder ready after %.3f s", g->ntasks, nw, wm_now() - t0);
     ws = wm_new(Worker, (size_t)nw);
@@ -583,6 +597,32 @@ int ds_generate(const DsGenSetup *su, DsGenResult *res, char *err, size_t errsz)
     res->shards_redone = atomic_load(&g->redone);
     res->views_made = atomic_load(&g->views_made);
     res->bytes_made = atomic_load(&g->bytes_made);
+    if (g->parts > 1) {
+        /* The ranks agree on the outcome; rank 0 learns every shard's record and the
+         * totals, and writes the manifest alone. */
+        int own = 0, who;
+        for (int k = g->part; k < g->ntasks; k += g->parts) own++;
+        int st = g->rc ? g->rc : res->shards_made + res->shards_kept < own ? WM_ERR_INTERRUPTED : WM_OK;
+        if ((rc = wm_dist_agree(st, &who))) {
+            if (g->rc && who == g->part) rc = wm_errf(err, errsz, g->rc, "%s", g->err);
+            else if (rc == WM_ERR_INTERRUPTED)
+                rc = wm_errf(err, errsz, rc, "interrupted (rank %d); the finished shards stay in '%s': run the same command again to finish",
+                             who, su->dir);
+            else rc = wm_errf(err, errsz, rc, "stopped: rank %d failed (its message is above)", who);
+            res->interrupted = rc == WM_ERR_INTERRUPTED;
+            goto out;
+        }
+        for (int k = 0; k < g->ntasks; k++) wm_dist_bcast(&g->recs[k], sizeof g->recs[k], k % g->parts);
+        double tot[5] = {res->shards_made, res->shards_kept, res->shards_redone, (double)res->views_made,
+                         (double)res->bytes_made};
+        wm_dist_sum_f64(tot, 5);
+        res->shards_made = (int)tot[0], res->shards_kept = (int)tot[1], res->shards_redone = (int)tot[2];
+        res->views_made = (int64_t)tot[3], res->bytes_made = (int64_t)tot[4];
+        if (g->part > 0) {
+            res->sequences[0] = g->count[0], res->sequences[1] = g->count[1];
+            goto out;
+        }
+    }
     if (g->rc) {
         rc = wm_errf(err, errsz, g->rc, "%s", g->err);
         goto out;

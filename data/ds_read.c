@@ -4,11 +4,11 @@
 #include <string.h>
 
 #include "data/dataset.h"
+#include "data/ds_3die.h"
 #include "data/ds_impl.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/rng.h"
-#include "envs/saccade.h"
 
 /* More classes than any world makes: a bound on what the model's class head may be
  * asked to allocate from a manifest's word. */
@@ -38,6 +38,7 @@ struct Dataset {
     Shard *shards[DS_SPLITS];
     Order orders[2];
     int next_slot;
+    Ds3 *d3; /* a folder in the 3DIEBench layout (then no shards) */
 };
 
 /* Reads a string member into out; -1 when absent or too long. */
@@ -153,14 +154,6 @@ static int map_shard(Dataset *d, int split, int index, Shard *sh, int mode, char
     return WM_OK;
 }
 
-/* The class count the config implies, or -1 where it depends on a folder's contents. */
-static int config_classes(const DsConfig *c) {
-    int saccade = c->env.kind != 0; /* ENUM index: objects3d|saccade */
-    if (saccade && c->env.source == ENV_SOURCE_PROCEDURAL) return ENV_SACCADE_PROC_CLASSES;
-    if (saccade && c->env.source == ENV_SOURCE_FOLDER) return -1;
-    return c->env.obj[0] ? -1 : c->env.n_classes;
-}
-
 /* DIR/dataset.ini must say what the manifest's config_ini says, key for key. */
 static int check_dataset_ini(Dataset *d, char *err, size_t errsz) {
     char p[1100];
@@ -187,9 +180,31 @@ static int check_dataset_ini(Dataset *d, char *err, size_t errsz) {
     return WM_OK;
 }
 
+/* The 3DIEBench layout behind the same interface: its config, spec and counts. */
+static Dataset *open_3die(Dataset *d, int mode, const EnvConfig *want, char *err, size_t errsz) {
+    Ds3Info info;
+    d->d3 = ds3_open(d->dir, mode, want, &info, err, errsz);
+    if (!d->d3) {
+        ds_close(d);
+        return NULL;
+    }
+    d->cfg = info.cfg;
+    d->spec = info.spec;
+    d->count[DS_SPLIT_TRAIN] = info.count[DS_SPLIT_TRAIN];
+    d->count[DS_SPLIT_VAL] = info.count[DS_SPLIT_VAL];
+    d->dims = (DsDims){info.views, d->spec.height, d->spec.width, d->spec.channels, d->spec.action_dim,
+                       d->spec.latent_dim, 0};
+    return d;
+}
+
 Dataset *ds_open(const char *dir, int mode, char *err, size_t errsz) {
+    return ds_open_as(dir, mode, NULL, err, errsz);
+}
+
+Dataset *ds_open_as(const char *dir, int mode, const EnvConfig *layout_cfg, char *err, size_t errsz) {
     Dataset *d = wm_new(Dataset, 1);
     snprintf(d->dir, sizeof d->dir, "%s", dir);
+    if (ds3_is_layout(dir)) return open_3die(d, mode, layout_cfg, err, errsz);
     char p[1100], *text = NULL;
     size_t len = 0;
     WmJson *js = NULL;
@@ -236,7 +251,8 @@ Dataset *ds_open(const char *dir, int mode, char *err, size_t errsz) {
         goto fail;
     ds_config_normalize(&d->cfg);
     if ((rc = read_spec(d, wm_json_get(js, "env"), err, errsz))) goto fail;
-    int want_scene = d->cfg.env.kind != 0 ? d->cfg.env.scene_size : 0;
+    EnvConfigInfo implied = env_config_info(&d->cfg.env);
+    int want_scene = implied.scene_size;
     if (d->spec.height != d->cfg.env.size || d->spec.width != d->cfg.env.size ||
         d->dims.s != want_scene) {
         rc = wm_errf(err, errsz, WM_ERR_FORMAT,
@@ -246,7 +262,7 @@ Dataset *ds_open(const char *dir, int mode, char *err, size_t errsz) {
                      want_scene);
         goto fail;
     }
-    int want_classes = config_classes(&d->cfg);
+    int want_classes = implied.n_classes;
     if (want_classes > 0 && want_classes != d->spec.n_classes) {
         rc = wm_errf(err, errsz, WM_ERR_FORMAT,
                      "'%s': env.n_classes = %d, but its config_ini implies %d classes", p,
@@ -313,6 +329,7 @@ void ds_close(Dataset *d) {
     }
     for (int i = 0; i < 2; i++)
         wm_free(d->orders[i].order);
+    ds3_close(d->d3);
     wm_free(d);
 }
 
@@ -384,6 +401,18 @@ int ds_read(const Dataset *d, int split, int64_t first, int n, int first_view, A
                        (long long)first, (long long)(first + n - 1), first_view,
                        first_view + b->t - 1, ds_split_name(split), d->dir,
                        (long long)d->count[split], d->dims.t);
+    if (d->d3) {
+        int64_t *objs = wm_new(int64_t, (size_t)(n ? n : 1));
+        int *views = wm_new(int, (size_t)(n ? n : 1) * (size_t)b->t);
+        for (int i = 0; i < n; i++) {
+            objs[i] = first + i;
+            for (int k = 0; k < b->t; k++) views[(size_t)i * b->t + (size_t)k] = first_view + k;
+        }
+        rc = ds3_copy_batch(d->d3, split, n, objs, views, b, err, errsz);
+        wm_free(objs);
+        wm_free(views);
+        return rc;
+    }
     for (int i = 0; i < n; i++)
         copy_seq(d, split, first + i, first_view, b, i);
     return WM_OK;
@@ -429,19 +458,35 @@ int ds_batch(Dataset *d, int split, uint64_t seed, int64_t step, AgBatch *b, cha
         return wm_errf(err, errsz, WM_ERR_RANGE, "the %s split of '%s' is empty",
                        ds_split_name(split), d->dir);
     int spare = d->dims.t - b->t;
+    int64_t *objs = d->d3 ? wm_new(int64_t, (size_t)b->n) : NULL;
+    int *views = d->d3 ? wm_new(int, (size_t)b->n * (size_t)b->t) : NULL;
     for (int j = 0; j < b->n; j++) {
         int64_t p = step * b->n + j, epoch = p / N, i = p % N;
         int64_t s = epoch_order(d, split, seed, epoch)[i];
-        int v0 = 0;
-        if (spare > 0) {
-            WmRng r;
-            wm_rng_seed(
-                &r, seed,
-                wm_seed_derive(wm_seed_derive(WINDOW_STREAM + (uint64_t)split, (uint64_t)epoch),
-                               (uint64_t)i));
-            v0 = (int)wm_rng_below(&r, (uint32_t)spare + 1);
+        WmRng r;
+        wm_rng_seed(&r, seed,
+                    wm_seed_derive(wm_seed_derive(WINDOW_STREAM + (uint64_t)split, (uint64_t)epoch),
+                                   (uint64_t)i));
+        if (d->d3) {
+            /* Views are independent draws of the object's latents, so a sequence is
+             * b->t distinct views in random order, as the authors' loaders take them. */
+            int all[DS3_MAX_VIEWS];
+            for (int k = 0; k < d->dims.t; k++) all[k] = k;
+            for (int k = 0; k < b->t; k++) {
+                int m = k + (int)wm_rng_below(&r, (uint32_t)(d->dims.t - k)), x = all[k];
+                all[k] = all[m], all[m] = x;
+                views[(size_t)j * b->t + (size_t)k] = all[k];
+            }
+            objs[j] = s;
+            continue;
         }
+        int v0 = spare > 0 ? (int)wm_rng_below(&r, (uint32_t)spare + 1) : 0;
         copy_seq(d, split, s, v0, b, j);
     }
-    return WM_OK;
+    if (d->d3) {
+        rc = ds3_copy_batch(d->d3, split, b->n, objs, views, b, err, errsz);
+        wm_free(objs);
+        wm_free(views);
+    }
+    return rc;
 }

@@ -21,6 +21,7 @@ struct AgStream {
     AgentConfig acfg;
     int batch, views, lanes, split;
     uint64_t seed;
+    uint64_t stride, offset; /* batch k: sequences k*stride + offset .. + batch-1 */
     EnvSpec spec;
     WmQueue *q;
     pthread_t th;
@@ -36,8 +37,10 @@ static void free_slot(void *slot) { ag_batch_free(&((Slot *)slot)->b); }
 static void *producer(void *arg) {
     AgStream *s = arg;
     char err[512] = "";
-    Env *env = env_create(&s->ecfg, s->lanes, err, sizeof err);
-    Agent *ag = env ? ag_create(&s->acfg, &s->ecfg, env_spec(env), s->lanes, err, sizeof err) : NULL;
+    Env *env;
+    env_create(&s->ecfg, s->lanes, &env, err, sizeof err);
+    Agent *ag = NULL;
+    if (env) ag_create(&s->acfg, &s->ecfg, env_spec(env), s->lanes, &ag, err, sizeof err);
     pthread_mutex_lock(&s->mu);
     if (ag) s->spec = *env_spec(env);
     else s->failed = 1, snprintf(s->err, sizeof s->err, "%s", err);
@@ -51,7 +54,7 @@ static void *producer(void *arg) {
         if (!slot) break; /* closed */
         if (!slot->b.pixels) slot->rc = ag_batch_alloc(&slot->b, &s->spec, s->batch, s->views, 0, slot->err, sizeof slot->err);
         if (!slot->rc)
-            slot->rc = ag_rollout(env, ag, s->seed, s->split, (uint64_t)step * (uint64_t)s->batch, s->batch, &slot->b,
+            slot->rc = ag_rollout(env, ag, s->seed, s->split, (uint64_t)step * s->stride + s->offset, s->batch, &slot->b,
                                   slot->err, sizeof slot->err);
         slot->step = step++;
         wm_queue_publish(s->q);
@@ -68,6 +71,7 @@ AgStream *ag_stream_create(const EnvConfig *ecfg, const AgentConfig *acfg, int b
     s->ecfg = *ecfg, s->acfg = *acfg;
     s->batch = batch, s->views = views, s->lanes = lanes < 1 ? 1 : lanes > batch ? batch : lanes;
     s->seed = seed, s->split = split;
+    s->stride = (uint64_t)batch, s->offset = 0;
     s->q = wm_queue_create(slots, sizeof(Slot));
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
@@ -85,6 +89,13 @@ AgStream *ag_stream_create(const EnvConfig *ecfg, const AgentConfig *acfg, int b
 }
 
 const EnvSpec *ag_stream_spec(const AgStream *s) { return &s->spec; }
+
+void ag_stream_shard(AgStream *s, int global_batch, int offset) {
+    pthread_mutex_lock(&s->mu);
+    WM_ASSERT(!s->started && offset >= 0 && offset + s->batch <= global_batch);
+    s->stride = (uint64_t)global_batch, s->offset = (uint64_t)offset;
+    pthread_mutex_unlock(&s->mu);
+}
 
 const AgBatch *ag_stream_next(AgStream *s, int64_t step, char *err, size_t errsz) {
     pthread_mutex_lock(&s->mu);

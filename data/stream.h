@@ -22,6 +22,10 @@ const EnvSpec *ag_stream_spec(const AgStream *s);
 /* The batch of step k (blocking; the first call fixes the starting step and starts
  * production). NULL on error, with the producer's message in err. */
 const AgBatch *ag_stream_next(AgStream *s, int64_t step, char *err, size_t errsz);
+/* One rank's share of a global batch: batch k then holds sequences
+ * k*global_batch + offset .. + batch-1 (the default is global_batch = batch, offset 0).
+ * Call before the first ag_stream_next. */
+void ag_stream_shard(AgStream *s, int global_batch, int offset);
 /* Hands the batch from ag_stream_next back for reuse. */
 void ag_stream_release(AgStream *s);
 /* Stops the thread and frees everything. */

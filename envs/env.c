@@ -22,23 +22,34 @@ const EnvVtable *env_vtable(int kind) {
 const char *env_kind_name(int kind) { return env_vtable(kind)->name; }
 const EnvTraits *env_traits(int kind) { return &env_vtable(kind)->traits; }
 
-Env *env_create(const EnvConfig *cfg, int lanes, char *err, size_t errsz) {
-    if (lanes < 1 || lanes > 1 << 20) {
-        wm_errf(err, errsz, WM_ERR_ARG, "env: lanes must be in [1, 1048576], got %d", lanes);
-        return NULL;
-    }
+int env_kind_find(const char *name) {
+    for (int k = 0; k < ENV_KIND_COUNT; k++)
+        if (!strcmp(env_vtable(k)->name, name)) return k;
+    return -1;
+}
+
+EnvConfigInfo env_config_info(const EnvConfig *cfg) {
+    return env_vtable(cfg->kind)->config_info(cfg);
+}
+
+int env_create(const EnvConfig *cfg, int lanes, Env **out, char *err, size_t errsz) {
+    *out = NULL;
+    if (lanes < 1 || lanes > 1 << 20)
+        return wm_errf(err, errsz, WM_ERR_ARG, "env: lanes must be in [1, 1048576], got %d", lanes);
     const EnvVtable *vt = env_vtable(cfg->kind);
     Env *e = wm_new(Env, 1);
     e->vt = vt;
     e->cfg = *cfg;
     e->lanes = lanes;
-    if (vt->create(e, cfg, err, errsz) != WM_OK) {
+    int rc = vt->create(e, cfg, err, errsz);
+    if (rc != WM_OK) {
         wm_free(e);
-        return NULL;
+        return rc;
     }
     WM_ASSERT(e->spec.action_dim > 0 && e->spec.action_dim <= ENV_MAX_DIM);
     WM_ASSERT(e->spec.latent_dim > 0 && e->spec.latent_dim <= ENV_MAX_DIM);
-    return e;
+    *out = e;
+    return WM_OK;
 }
 
 void env_destroy(Env *e) {
@@ -123,6 +134,13 @@ int env_set_state(Env *e, int lane, const double *latent) {
 void env_get_state(const Env *e, int lane, double *latent) {
     WM_ASSERT(lane >= 0 && lane < e->lanes);
     e->vt->get_state(e, lane, latent);
+}
+
+int env_view(const Env *e, int lane, struct RdView *view) {
+    WM_ASSERT(lane >= 0 && lane < e->lanes);
+    if (!e->vt->view) return WM_ERR_ARG;
+    if (view) e->vt->view(e, lane, view);
+    return WM_OK;
 }
 
 const char *env_class_name(const Env *e, int label) {

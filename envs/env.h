@@ -2,7 +2,7 @@
  * actions. One Env holds `lanes` independent states so that many sequences can be
  * stepped and then rendered together (batched rendering is where speed comes from).
  *
- *   Env *e = env_create(&cfg, lanes, err, sizeof err);
+ *   Env *e; env_create(&cfg, lanes, &e, err, sizeof err);
  *   env_reset(e, lane, seed, ENV_SPLIT_TRAIN, NULL);   // state only
  *   env_step(e, lane, action, NULL);                    // relative action
  *   env_observe(e, n, lanes, obs);                      // render n lanes at once
@@ -57,6 +57,8 @@ int env_reads_key(const EnvConfig *c, const WmCfgField *f);
 enum { ENV_KIND_OBJECTS3D = 0, ENV_KIND_SACCADE = 1, ENV_KIND_COUNT };
 /* "objects3d" or "saccade"; kind in [0, ENV_KIND_COUNT). */
 const char *env_kind_name(int kind);
+/* The kind named `name` (as env_kind_name spells it), or -1 for none. */
+int env_kind_find(const char *name);
 
 /* Inhibition-of-return shapes, in the order of the [env] ior key. */
 enum { ENV_IOR_SQUARE = 0, ENV_IOR_DISC = 1, ENV_IOR_NONE = 2 };
@@ -86,6 +88,17 @@ typedef struct {
     int own_threads;
 } EnvTraits;
 const EnvTraits *env_traits(int kind);
+
+/* What a config implies for its world without making one: the class count (-1 where it
+ * depends on files, an OBJ or image folder), the side of the scene each lane holds
+ * (0: none; datasets store it beside the views), and whether making the world renders
+ * with OpenGL (a process forked after that cannot render again). */
+typedef struct {
+    int n_classes;
+    int scene_size;
+    int uses_gl;
+} EnvConfigInfo;
+EnvConfigInfo env_config_info(const EnvConfig *cfg);
 
 typedef struct {
     int family; /* ENV_FAMILY_* */
@@ -127,8 +140,10 @@ typedef struct {
 
 typedef struct Env Env;
 
-/* lanes >= 1. Returns NULL with the reason in err. */
-Env *env_create(const EnvConfig *cfg, int lanes, char *err, size_t errsz);
+/* lanes >= 1. Makes *out, or returns why not (WM_ERR_ARG for a value the world
+ * refuses, WM_ERR_IO for an unreadable file or folder, WM_ERR_GL when OpenGL fails,
+ * ...) with the reason in err and *out NULL. */
+int env_create(const EnvConfig *cfg, int lanes, Env **out, char *err, size_t errsz);
 void env_destroy(Env *e);
 const EnvSpec *env_spec(const Env *e);
 int env_lanes(const Env *e);
@@ -178,5 +193,12 @@ typedef struct {
     int size;
 } EnvScene;
 int env_scene(const Env *e, int lane, EnvScene *out);
+
+/* Worlds that render a 3D scene: the lane's current view as render/scene.h takes it
+ * (its `out` left NULL), so that a viewer can draw it at another size (view NULL:
+ * only whether the world has one; a lane must have been reset otherwise). Returns
+ * WM_ERR_ARG for worlds without one. */
+struct RdView;
+int env_view(const Env *e, int lane, struct RdView *view);
 
 #endif

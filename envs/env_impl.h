@@ -23,6 +23,8 @@ typedef struct {
     int (*set_state)(Env *e, int lane, const double *latent);
     void (*get_state)(const Env *e, int lane, double *latent);
     const char *(*class_name)(const Env *e, int label);
+    EnvConfigInfo (*config_info)(const EnvConfig *cfg);
+    void (*view)(const Env *e, int lane, struct RdView *view); /* may be NULL */
 } EnvVtable;
 
 struct Env {

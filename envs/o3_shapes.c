@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/color.h"
 #include "core/err.h"
 #include "core/rng.h"
 #include "render/scene.h"
@@ -75,12 +76,12 @@ static void bend(Ctx *c, float k, float y0) {
 
 static void colours(Ctx *c) {
     float h = U(c, 0, 1), s = U(c, 0.35f, 0.85f), v = U(c, 0.55f, 0.95f), rgb[3];
-    rd_hsv_to_rgb(h, s, v, rgb);
+    wm_hsv_to_rgbf(h, s, v, rgb);
     for (int i = 0; i < 3; i++)
         c->main[i] = (uint8_t)(rgb[i] * 255.f + 0.5f);
     c->main[3] = 255;
     float h2 = h + U(c, 0.25f, 0.75f), s2 = U(c, 0.1f, 0.8f), v2 = U(c, 0.35f, 0.9f);
-    rd_hsv_to_rgb(h2, s2, v2, rgb);
+    wm_hsv_to_rgbf(h2, s2, v2, rgb);
     for (int i = 0; i < 3; i++)
         c->second[i] = (uint8_t)(rgb[i] * 255.f + 0.5f);
     c->second[3] = 255;
@@ -439,7 +440,7 @@ static void palette(Ctx *c, uint8_t pal[4][4]) {
     for (int k = 0; k < 4; k++) {
         float h = h0 + 0.25f * (float)k + U(c, -0.04f, 0.04f);
         h -= floorf(h);
-        rd_hsv_to_rgb(h, U(c, 0.6f, 0.9f), U(c, 0.6f, 0.95f), rgb);
+        wm_hsv_to_rgbf(h, U(c, 0.6f, 0.9f), U(c, 0.6f, 0.95f), rgb);
         for (int i = 0; i < 3; i++)
             pal[k][i] = (uint8_t)(rgb[i] * 255.f + 0.5f);
         pal[k][3] = 255;

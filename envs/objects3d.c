@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/color.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/quat.h"
@@ -207,7 +208,7 @@ static void build_mesh(const O3 *o, int cls, int inst, RdMesh *out) {
             A[4 * i] = (float)wm_rng_range(&r, 0.85, 1.15);
         rd_mesh_transform(out, 0, A, (float[3]){0, 0, 0});
         float rgb[3];
-        rd_hsv_to_rgb((float)wm_rng_uniform(&r), (float)wm_rng_range(&r, 0.3, 0.8),
+        wm_hsv_to_rgbf((float)wm_rng_uniform(&r), (float)wm_rng_range(&r, 0.3, 0.8),
                       (float)wm_rng_range(&r, 0.55, 0.95), rgb);
         uint8_t rgba[4] = {(uint8_t)(rgb[0] * 255 + 0.5f), (uint8_t)(rgb[1] * 255 + 0.5f),
                            (uint8_t)(rgb[2] * 255 + 0.5f), 255};
@@ -467,28 +468,33 @@ static int o3_create(Env *e, const EnvConfig *cfg, char *err, size_t errsz) {
         o3_destroy(e);
         return wm_err_prefix(err, errsz, WM_ERR_GL, "objects3d: ");
     }
-    EnvSpec *s = &e->spec;
+    env_objects3d_spec(cfg, o->n_classes, &e->spec);
+    e->spec.class_names_hint = o->obj ? "OBJ class" : "procedural shape family";
+    return WM_OK;
+}
+
+void env_objects3d_spec(const EnvConfig *cfg, int n_classes, EnvSpec *s) {
+    EnvO3ActionLayout lay = env_objects3d_action_layout(cfg);
+    memset(s, 0, sizeof *s);
     s->height = s->width = cfg->size;
     s->channels = 3;
-    s->action_dim = o->lay.dim;
+    s->action_dim = lay.dim;
     s->latent_dim = ENV_O3_LATENT_DIM;
-    s->n_classes = o->n_classes;
+    s->n_classes = n_classes;
     for (int i = 0; i < ENV_O3_LATENT_DIM; i++)
         s->latent_names[i] = lat_names[i];
     for (int i = 0; i < 4; i++)
-        s->action_names[o->lay.rot + i] = act_rot[i];
-    if (o->lay.trans >= 0)
+        s->action_names[lay.rot + i] = act_rot[i];
+    if (lay.trans >= 0)
         for (int i = 0; i < 3; i++)
-            s->action_names[o->lay.trans + i] = act_trans[i];
-    if (o->lay.color >= 0)
+            s->action_names[lay.trans + i] = act_trans[i];
+    if (lay.color >= 0)
         for (int i = 0; i < ENV_O3_COLOR_DIM; i++)
-            s->action_names[o->lay.color + i] = act_color[i];
-    s->layout = (EnvLayout){.family = ENV_FAMILY_OBJECT, .act_rot = o->lay.rot,
-                            .act_trans = o->lay.trans, .act_color = o->lay.color,
+            s->action_names[lay.color + i] = act_color[i];
+    s->layout = (EnvLayout){.family = ENV_FAMILY_OBJECT, .act_rot = lay.rot,
+                            .act_trans = lay.trans, .act_color = lay.color,
                             .lat_rot = ENV_O3_LAT_QW, .lat_trans = ENV_O3_LAT_TX,
                             .lat_color = ENV_O3_LAT_FLOOR_HUE, .color_dim = ENV_O3_COLOR_DIM};
-    s->class_names_hint = o->obj ? "OBJ class" : "procedural shape family";
-    return WM_OK;
 }
 
 static void lane_object(O3 *o, Lane *l, int cls, int inst) {
@@ -544,8 +550,8 @@ static void lane_view(const Lane *l, RdView *v) {
         v->rot[i] = (float)m[i];
     for (int i = 0; i < 3; i++)
         v->trans[i] = (float)l->lat[ENV_O3_LAT_TX + i];
-    rd_hsv_to_rgb((float)l->lat[ENV_O3_LAT_FLOOR_HUE], 0.55f, 0.8f, v->floor_rgb);
-    rd_hsv_to_rgb((float)l->lat[ENV_O3_LAT_SPOT_HUE], 0.75f, 0.9f, v->spot_rgb);
+    wm_hsv_to_rgbf((float)l->lat[ENV_O3_LAT_FLOOR_HUE], 0.55f, 0.8f, v->floor_rgb);
+    wm_hsv_to_rgbf((float)l->lat[ENV_O3_LAT_SPOT_HUE], 0.75f, 0.9f, v->spot_rgb);
     v->spot_theta = (float)l->lat[ENV_O3_LAT_SPOT_THETA];
     v->spot_phi = (float)l->lat[ENV_O3_LAT_SPOT_PHI];
 }
@@ -634,6 +640,16 @@ static const char *o3_class_name(const Env *e, int label) {
     return label >= 0 && label < impl(e)->n_classes ? env_objects3d_class_name(e, label) : NULL;
 }
 
+static EnvConfigInfo o3_config_info(const EnvConfig *cfg) {
+    return (EnvConfigInfo){.n_classes = cfg->obj[0] ? -1 : cfg->n_classes, .uses_gl = 1};
+}
+
+static void o3_view(const Env *e, int lane, RdView *view) {
+    const O3 *o = impl(e);
+    WM_ASSERT(o->lanes[lane].entry);
+    lane_view(&o->lanes[lane], view);
+}
+
 const EnvVtable env_objects3d_vtable = {
     .name = "objects3d",
     .traits = {.family = ENV_FAMILY_OBJECT, .own_threads = 1},
@@ -651,6 +667,8 @@ const EnvVtable env_objects3d_vtable = {
     .set_state = o3_set_state,
     .get_state = o3_get_state,
     .class_name = o3_class_name,
+    .config_info = o3_config_info,
+    .view = o3_view,
 };
 
 /* ---- extensions ---- */
@@ -710,11 +728,6 @@ const RdMesh *env_objects3d_mesh(const Env *e, int lane) {
     return &o->lanes[lane].entry->mesh;
 }
 
-void env_objects3d_view(const Env *e, int lane, RdView *view) {
-    const O3 *o = impl(e);
-    WM_ASSERT(lane >= 0 && lane < e->lanes && o->lanes[lane].entry);
-    lane_view(&o->lanes[lane], view);
-}
 
 int env_objects3d_render_threads(const Env *e) {
     return rd_farm_workers(impl(e)->farm);

@@ -35,9 +35,8 @@
 #include "core/rng.h"
 #include "envs/env.h"
 
-/* The renderer's types, for the viewer's accessors at the end (render/mesh.h, render/scene.h). */
+/* The renderer's mesh type, for the accessor at the end (render/mesh.h). */
 struct RdMesh;
-struct RdView;
 
 enum {
     ENV_O3_LAT_QW = 0,
@@ -92,6 +91,10 @@ void env_objects3d_relative_action(const EnvConfig *cfg, const double from[ENV_O
 void env_objects3d_compose(const EnvConfig *cfg, const double lat[ENV_O3_LATENT_DIM],
                            const float *action, double out[ENV_O3_LATENT_DIM]);
 
+/* The spec of an objects3d world of cfg with n_classes classes, without creating it
+ * (no GL): what readers of stored views of this world describe them with. */
+void env_objects3d_spec(const EnvConfig *cfg, int n_classes, EnvSpec *s);
+
 /* Sets / reads one lane's absolute latent in double precision. set_latent
  * canonicalises q and wraps hues and phi; it returns WM_ERR_ARG (with no change) for a
  * non-finite value or a quaternion far from unit norm. */
@@ -117,8 +120,5 @@ const char *env_objects3d_class_name(const Env *e, int c);
 /* The lane's object mesh in object coordinates (normalised to the unit sphere), valid
  * until the lane is reset. */
 const struct RdMesh *env_objects3d_mesh(const Env *e, int lane);
-/* The lane's current view as the renderer takes it (out left NULL), so that a viewer
- * can draw the same object at any size with its own RdScene. */
-void env_objects3d_view(const Env *e, int lane, struct RdView *view);
 
 #endif

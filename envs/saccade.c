@@ -379,9 +379,9 @@ static int render_objects3d(Sac *sc, const EnvConfig *cfg, char *err, size_t err
     oc.kind = ENV_KIND_OBJECTS3D;
     oc.size = sc->s;
     int lanes = sc->pool < O3_BATCH ? (int)sc->pool : O3_BATCH;
-    Env *o3 = env_create(&oc, lanes, err, errsz);
-    if (!o3) return wm_err_prefix(err, errsz, WM_ERR_GL, "saccade: source = objects3d: ");
-    int rc = WM_OK;
+    Env *o3;
+    int rc = env_create(&oc, lanes, &o3, err, errsz);
+    if (rc) return wm_err_prefix(err, errsz, rc, "saccade: source = objects3d: ");
     EnvObs obs[O3_BATCH];
     int ids[O3_BATCH];
     for (int64_t first = 0; first < sc->pool && !rc; first += lanes) {
@@ -620,6 +620,15 @@ static void sac_get_state(const Env *e, int lane, double *latent) {
     latent[1] = (double)L->k[1] / ENV_SACCADE_GRID;
 }
 
+static EnvConfigInfo sac_config_info(const EnvConfig *cfg) {
+    int n = cfg->source == ENV_SOURCE_PROCEDURAL ? ENV_SACCADE_PROC_CLASSES
+            : cfg->source == ENV_SOURCE_FOLDER || cfg->obj[0] ? -1
+                                                               : cfg->n_classes;
+    return (EnvConfigInfo){.n_classes = n,
+                           .scene_size = cfg->scene_size,
+                           .uses_gl = cfg->source == ENV_SOURCE_OBJECTS3D};
+}
+
 const EnvVtable env_saccade_vtable = {
     .name = "saccade",
     .traits = {.family = ENV_FAMILY_GLIMPSE, .own_threads = 0},
@@ -637,4 +646,6 @@ const EnvVtable env_saccade_vtable = {
     .set_state = sac_set_state,
     .get_state = sac_get_state,
     .class_name = env_saccade_class_name,
+    .config_info = sac_config_info,
+    .view = NULL,
 };

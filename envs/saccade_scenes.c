@@ -4,6 +4,7 @@
  * vary within a class and carry no class information. */
 #include <math.h>
 
+#include "core/color.h"
 #include "core/err.h"
 #include "core/rng.h"
 #include "envs/saccade.h"
@@ -30,32 +31,11 @@ typedef struct {
     double shape;          /* ring thickness, cross arm width or stripe period */
 } Part;
 
-static void hsv_rgb(double h, double s, double v, float out[3]) {
-    h = fmod(h, 1.0) * 6;
-    int i = (int)h;
-    double f = h - i, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-    double r, g, b;
-    switch (i % 6) {
-    case 0:
-        r = v, g = t, b = p;
-        break;
-    case 1:
-        r = q, g = v, b = p;
-        break;
-    case 2:
-        r = p, g = v, b = t;
-        break;
-    case 3:
-        r = p, g = q, b = v;
-        break;
-    case 4:
-        r = t, g = p, b = v;
-        break;
-    default:
-        r = v, g = p, b = q;
-        break;
-    }
-    out[0] = (float)r, out[1] = (float)g, out[2] = (float)b;
+/* The scenes' colours: HSV in double, kept as float. */
+static void hsv_float(double h, double s, double v, float out[3]) {
+    double c[3];
+    wm_hsv_to_rgb(h, s, v, c);
+    out[0] = (float)c[0], out[1] = (float)c[1], out[2] = (float)c[2];
 }
 
 static double sd_box(double px, double py, double bx, double by) {
@@ -111,8 +91,8 @@ int env_saccade_procedural(int64_t idx, int s, uint8_t *image) {
     /* Background: a gradient, smooth blotches or faint stripes in muted colours. */
     int bg = (int)wm_rng_below(&rng, 3);
     float c0[3], c1[3];
-    hsv_rgb(wm_rng_uniform(&rng), wm_rng_range(&rng, 0.1, 0.4), wm_rng_range(&rng, 0.25, 0.5), c0);
-    hsv_rgb(wm_rng_uniform(&rng), wm_rng_range(&rng, 0.1, 0.4), wm_rng_range(&rng, 0.25, 0.5), c1);
+    hsv_float(wm_rng_uniform(&rng), wm_rng_range(&rng, 0.1, 0.4), wm_rng_range(&rng, 0.25, 0.5), c0);
+    hsv_float(wm_rng_uniform(&rng), wm_rng_range(&rng, 0.1, 0.4), wm_rng_range(&rng, 0.25, 0.5), c1);
     double ang = wm_rng_range(&rng, 0, 2 * M_PI), gy = sin(ang), gx = cos(ang);
     double period = wm_rng_range(&rng, 0.04, 0.1) * s;
     float lattice[5][5];
@@ -148,8 +128,8 @@ int env_saccade_procedural(int64_t idx, int s, uint8_t *image) {
         double a = wm_rng_range(&rng, 0, 2 * M_PI);
         p->cos_a = cos(a), p->sin_a = sin(a);
         double hue = wm_rng_uniform(&rng);
-        hsv_rgb(hue, wm_rng_range(&rng, 0.5, 1.0), wm_rng_range(&rng, 0.75, 1.0), p->rgb);
-        hsv_rgb(hue + 0.5, wm_rng_range(&rng, 0.3, 0.8), wm_rng_range(&rng, 0.15, 0.4), p->rgb2);
+        hsv_float(hue, wm_rng_range(&rng, 0.5, 1.0), wm_rng_range(&rng, 0.75, 1.0), p->rgb);
+        hsv_float(hue + 0.5, wm_rng_range(&rng, 0.3, 0.8), wm_rng_range(&rng, 0.15, 0.4), p->rgb2);
         p->shape = p->kind == KIND_RING    ? wm_rng_range(&rng, 0.4, 0.6)
                    : p->kind == KIND_CROSS ? wm_rng_range(&rng, 0.22, 0.34)
                                            : wm_rng_range(&rng, 0.25, 0.4) * p->radius;

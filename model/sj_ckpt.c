@@ -19,8 +19,14 @@ int sj_ckpt_save(const char *dir, SjModel *m, const SjCkptMeta *meta, const SjCk
     if (wm_path_join(path, sizeof path, dir, SJ_CKPT_FILE) ||
         wm_path_join(spath, sizeof spath, dir, SJ_STATE_FILE))
         return wm_errf(err, errsz, WM_ERR_ARG, "train.out path too long");
-    /* The state goes first: a crash between the two leaves a checkpoint whose step
-     * disagrees with the state, which resume detects. */
+    /* Both files are written in full beside the old pair (each atomically, as
+     * NAME.next), then renamed over it, the state first: the previous checkpoint stays
+     * whole until the two renames, and a crash between them leaves a pair whose
+     * steps disagree, which resume detects. (mpirun kills ranks 1 s after Ctrl-C by
+     * default: a save cut short leaves the previous checkpoint as it was.) */
+    char npath[1110], nspath[1110];
+    snprintf(npath, sizeof npath, "%s.next", path);
+    snprintf(nspath, sizeof nspath, "%s.next", spath);
     WmStWriter *w = wm_st_writer_create();
     int64_t step_store, pstep = *st->opt_step, stp = step;
     sj_model_save_optim(m, w, &step_store);
@@ -33,7 +39,7 @@ int sj_ckpt_save(const char *dir, SjModel *m, const SjCkptMeta *meta, const SjCk
     wm_st_writer_add(w, "step", WM_I64, 1, &one, &stp);
     snprintf(num, sizeof num, "%lld", (long long)step);
     wm_st_writer_meta(w, "step", num);
-    int rc = wm_st_writer_save(w, spath, err, errsz);
+    int rc = wm_st_writer_save(w, nspath, err, errsz);
     wm_st_writer_destroy(w);
     if (rc) return rc;
     w = wm_st_writer_create();
@@ -47,9 +53,17 @@ int sj_ckpt_save(const char *dir, SjModel *m, const SjCkptMeta *meta, const SjCk
     snprintf(shape, sizeof shape, "%d %d %d %d", meta->shape.img_h, meta->shape.img_w, meta->shape.action_dim,
              meta->shape.n_classes);
     wm_st_writer_meta(w, "shape", shape);
-    rc = wm_st_writer_save(w, path, err, errsz);
+    rc = wm_st_writer_save(w, npath, err, errsz);
     wm_st_writer_destroy(w);
-    return rc;
+    if (rc) {
+        remove(nspath);
+        return rc;
+    }
+    if (rename(nspath, spath))
+        return wm_errf(err, errsz, WM_ERR_IO, "cannot rename '%s' to '%s': %s", nspath, spath, strerror(errno));
+    if (rename(npath, path))
+        return wm_errf(err, errsz, WM_ERR_IO, "cannot rename '%s' to '%s': %s", npath, path, strerror(errno));
+    return WM_OK;
 }
 
 static int meta_int64(const WmStFile *f, const char *key, int64_t *out) {

@@ -36,13 +36,13 @@
     X(S, INT, batch, "64", 2, 65536, NULL, "sequences per step (paper 512)")                       \
     X(S, INT, m_train, "3", 1, 64, NULL, "observed views per sequence; the target is view M+1 (paper 1 or 3)") \
     X(S, INT, seed, "0", 0, 2147483647, NULL, "run seed: data, initialisation and dropout streams derive from it") \
-    X(S, INT, threads, "0", 0, 256, NULL, "compute threads (0: one per core)")                     \
-    X(S, INT, queue, "4", 1, 64, NULL, "batches buffered between the data thread and the trainer") \
     X(S, INT, log_every, "10", 1, 1000000, NULL, "steps between CSV log rows")                     \
     X(S, INT, ckpt_every, "0", 0, 100000000, NULL, "steps between checkpoints (0: only at the end)") \
     X(S, REAL, probe_lr, "1e-3", 0, 10, NULL, "learning rate of the on-line probes")              \
     X(S, STR, out, "runs/default", 0, 0, NULL, "run folder: log.csv, checkpoints, eval")          \
-    X(S, STR, data, "", 0, 0, NULL, "dataset folder from 'seqjepa gen' (empty: on-line from the environment)")
+    X(S, INT, ghost, "1", 1, 65536, NULL, "batch-norm statistics over this many equal sub-batches of each rank's share (ghost batches): R ranks x G ghosts normalise over batch/(R*G) sequences, as R*G ranks would; like train.ranks not stored in checkpoints") \
+    X(S, INT, ranks, "0", 0, 65536, NULL, "processes the run must have (mpirun -np; 0: as many as started); how a run is spread, not stored in checkpoints") \
+    X(S, BOOL, check_ranks, "false", 0, 0, NULL, "debug: after every step check that all ranks hold bit-identical parameters, moments and buffers")
 
 #define SJ_EVAL_FIELDS(X, S)                                                                       \
     X(S, INT, m_max, "5", 1, 64, NULL, "largest M of the z_AGG probes (top-1 for M = 1..m_max)") \

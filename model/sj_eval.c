@@ -263,41 +263,28 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
     return WM_OK;
 }
 
-static void json_num(WmBuf *o, double v) {
-    if (isfinite(v)) wm_buf_printf(o, "%.6f", v);
-    else wm_buf_puts(o, "null");
-}
-
-void sj_eval_json(const SjEvalResult *r, WmBuf *o) {
-    wm_buf_puts(o, "{\"top1_z\": ");
-    json_num(o, r->top1_z);
-    wm_buf_puts(o, ", \"pose_r2\": ");
-    json_num(o, r->pose_r2);
-    wm_buf_puts(o, ", \"equivariance_r2\": ");
-    json_num(o, r->equiv_r2);
-    wm_buf_printf(o, ", \"m_max\": %d,\n \"top1_agg\": [", r->m_max);
-    for (int M = 1; M <= r->m_max; M++) {
-        if (M > 1) wm_buf_puts(o, ", ");
-        json_num(o, r->top1_agg[M]);
-    }
-    wm_buf_printf(o, "],\n \"retrieval_m_max\": %d, \"retrieval_distractors\": %d", r->retr_m_max, r->retr_k);
+void sj_eval_json_fields(const SjEvalResult *r, WmJsonW *w) {
+    wm_jw_key(w, "top1_z"), wm_jw_fixed(w, r->top1_z, 6);
+    wm_jw_key(w, "pose_r2"), wm_jw_fixed(w, r->pose_r2, 6);
+    wm_jw_key(w, "equivariance_r2"), wm_jw_fixed(w, r->equiv_r2, 6);
+    wm_jw_key(w, "m_max"), wm_jw_int(w, r->m_max);
+    wm_jw_break(w, "\n "), wm_jw_key(w, "top1_agg"), wm_jw_arr(w);
+    for (int M = 1; M <= r->m_max; M++) wm_jw_fixed(w, r->top1_agg[M], 6);
+    wm_jw_end(w);
+    wm_jw_break(w, "\n "), wm_jw_key(w, "retrieval_m_max"), wm_jw_int(w, r->retr_m_max);
+    wm_jw_key(w, "retrieval_distractors"), wm_jw_int(w, r->retr_k);
     const double *arr[2] = {r->retr_top1, r->retr_copy};
     static const char *names[2] = {"retrieval_top1", "retrieval_copy_last_view"};
     for (int k = 0; k < 2; k++) {
-        wm_buf_printf(o, ",\n \"%s\": [", names[k]);
-        for (int M = 1; M <= r->retr_m_max; M++) {
-            if (M > 1) wm_buf_puts(o, ", ");
-            json_num(o, arr[k][M]);
-        }
-        wm_buf_puts(o, "]");
+        wm_jw_break(w, "\n "), wm_jw_key(w, names[k]), wm_jw_arr(w);
+        for (int M = 1; M <= r->retr_m_max; M++) wm_jw_fixed(w, arr[k][M], 6);
+        wm_jw_end(w);
     }
-    wm_buf_printf(o, ",\n \"loss_m\": %d, \"loss\": ", r->loss_m);
-    json_num(o, r->loss);
-    wm_buf_puts(o, ", \"loss_copy_last_view\": ");
-    json_num(o, r->loss_copy);
-    wm_buf_puts(o, ", \"loss_mean_target\": ");
-    json_num(o, r->loss_mean);
-    wm_buf_printf(o, ", \"seconds\": %.2f}", r->seconds);
+    wm_jw_break(w, "\n "), wm_jw_key(w, "loss_m"), wm_jw_int(w, r->loss_m);
+    wm_jw_key(w, "loss"), wm_jw_fixed(w, r->loss, 6);
+    wm_jw_key(w, "loss_copy_last_view"), wm_jw_fixed(w, r->loss_copy, 6);
+    wm_jw_key(w, "loss_mean_target"), wm_jw_fixed(w, r->loss_mean, 6);
+    wm_jw_key(w, "seconds"), wm_jw_fixed(w, r->seconds, 2);
 }
 
 /* The metric rows of every results table, in order. A row is one value per column;
@@ -431,26 +418,21 @@ void sj_eval_markdown_table(const SjEvalColumn *cols, int ncols, WmBuf *md) {
         }
 }
 
-void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmBuf *o) {
-    wm_buf_puts(o, "{");
+void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmJsonW *w) {
+    wm_jw_obj(w);
     for (int c = 0; c < ncols; c++) {
         const SjEvalResult *r = cols[c].r;
-        wm_buf_puts(o, c ? ",\n  " : "\n  ");
-        wm_buf_json_str(o, cols[c].name);
-        wm_buf_puts(o, ": {");
-        int first = 1;
+        wm_jw_break(w, "\n  "), wm_jw_key(w, cols[c].name), wm_jw_obj(w);
         for (int k = 0; k < N_METRICS; k++) {
             for (int M = metrics[k].from_m; M <= metric_last(k, r); M++) {
                 char key[64];
                 snprintf(key, sizeof key, metrics[k].key, M);
-                wm_buf_printf(o, "%s\"%s\": ", first ? "" : ", ", key);
-                json_num(o, metrics[k].get(r, M));
-                first = 0;
+                wm_jw_key(w, key), wm_jw_fixed(w, metrics[k].get(r, M), 6);
             }
         }
-        wm_buf_puts(o, "}");
+        wm_jw_end(w);
     }
-    wm_buf_puts(o, "}");
+    wm_jw_end(w);
 }
 
 void sj_eval_result_blank(SjEvalResult *r, int m_max) {

@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "core/json.h"
 #include "core/progress.h"
 #include "model/sj_model.h"
 #include "model/sj_pathint.h"
@@ -101,8 +102,8 @@ int sj_eval_oracle_result(const SjEvalSpec *spec, const SjEvalSplit *train, cons
 int sj_eval_run(SjModel *m, const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test,
                 SjEvalResult *out, char *err, size_t errsz);
 
-/* eval.json text of one result (appended to out; NaN as null). */
-void sj_eval_json(const SjEvalResult *r, WmBuf *out);
+/* The fields of one result into the object w has open (eval.json; NaN as null). */
+void sj_eval_json_fields(const SjEvalResult *r, WmJsonW *w);
 
 /* Results tables: one row per metric, one column per model or control, so that a
  * number never stands without its references. The metric rows are listed once in
@@ -118,6 +119,6 @@ typedef struct {
  * the columns' legend; NaN shows as a dash. */
 void sj_eval_markdown_table(const SjEvalColumn *cols, int ncols, WmBuf *md);
 /* JSON object {"column name": {metric: value or null, ...}, ...}. */
-void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmBuf *out);
+void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmJsonW *w);
 
 #endif

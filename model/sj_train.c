@@ -1,7 +1,6 @@
 /* The training loop, on-line probes, checkpoints and resumption (see sj_train.h). */
 #include "model/sj_train.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,10 +8,9 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/dist.h"
 #include "core/err.h"
 #include "core/fs.h"
-#include "core/progress.h"
-#include "core/signal.h"
 #include "model/probe.h"
 
 /* The on-line probes: a linear classifier on z_AGG and a linear regressor of the
@@ -60,10 +58,11 @@ static void probes_free(Probes *pr) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wm_free(bufs[i]);
 }
 
-static void probes_step(Probes *pr, const SjStepOut *o, const SjBatch *b, int M) {
+/* Scores the batch and adds the probes' gradients of its mean losses (the caller zeroes
+ * them, sums them over the parts of a step and makes the step). */
+static void probes_grad(Probes *pr, const SjStepOut *o, const SjBatch *b, int M) {
     int B = b->n;
     size_t D = (size_t)pr->D, A = (size_t)pr->A;
-    nn_store_zero_grad(&pr->s, &pr->p);
     const float *w = pr->s.param;
     nn_linear_forward(pr->logits, o->z_agg, w + pr->cls.w, w + pr->cls.b, B, pr->E, pr->K);
     pr->correct += (int64_t)(sj_top1(pr->logits, b->labels, (size_t)B, pr->K) * B + 0.5);
@@ -92,13 +91,26 @@ static void probes_step(Probes *pr, const SjStepOut *o, const SjBatch *b, int M)
     nn_mse_backward(pr->dpred, 1.0f, pr->pred, pr->target, (size_t)B * A);
     nn_linear_backward(NULL, pr->s.grad + pr->act.w, pr->s.grad + pr->act.b, pr->dpred, pr->xin, w + pr->act.w, B,
                        2 * pr->D, pr->A);
-    nn_adamw_step(&pr->opt, &pr->p, &pr->s);
 }
 
-/* Interval metrics, then reset. */
+/* Interval metrics over every rank's sequences (each rank holds as many), then reset.
+ * A collective: every rank calls it at the same step; the figures are rank 0's. */
 static void probes_take(Probes *pr, double *acc, double *r2) {
-    *acc = pr->seen ? (double)pr->correct / (double)pr->seen : 0;
-    *r2 = pr->r2_n > 1 ? sj_r2_score(pr->r2_y, pr->r2_p, pr->r2_n, pr->A) : 0;
+    double c[2] = {(double)pr->correct, (double)pr->seen};
+    wm_dist_sum_f64(c, 2);
+    *acc = c[1] > 0 ? c[0] / c[1] : 0;
+    int R = wm_dist_size();
+    size_t n = pr->r2_n, A = (size_t)pr->A;
+    if (R > 1) {
+        float *y = wm_dist_rank() == 0 ? wm_new(float, (size_t)R * n * A) : NULL;
+        float *p = wm_dist_rank() == 0 ? wm_new(float, (size_t)R * n * A) : NULL;
+        wm_dist_gather_f32(pr->r2_y, n * A, y, 0);
+        wm_dist_gather_f32(pr->r2_p, n * A, p, 0);
+        *r2 = y && n * (size_t)R > 1 ? sj_r2_score(y, p, n * (size_t)R, pr->A) : 0;
+        wm_free(y), wm_free(p);
+    } else {
+        *r2 = n > 1 ? sj_r2_score(pr->r2_y, pr->r2_p, n, pr->A) : 0;
+    }
     pr->seen = pr->correct = 0;
     pr->r2_n = 0;
 }
@@ -115,138 +127,332 @@ static SjCkptMeta ckpt_meta(const SjTrainSetup *su) {
     return (SjCkptMeta){su->config_text, su->model.pixel_mean, su->model.pixel_std, su->shape};
 }
 
-/* Keeps the log's header and rows up to `step` (a resumed run rewrites what follows). */
-static int open_log(const char *dir, int64_t step, FILE **out, char *err, size_t errsz) {
-    char path[1100];
-    wm_path_join(path, sizeof path, dir, SJ_LOG_FILE);
-    static const char *header = "step,loss,lr,tau,seq_per_s,data_wait,probe_top1,probe_r2,grad_norm\n";
-    WmBuf keep = {0};
-    wm_buf_puts(&keep, header);
-    if (step > 0) {
-        char *old;
-        size_t len;
-        if (wm_read_file(path, &old, &len, NULL, 0) == WM_OK) {
-            char *line = strchr(old, '\n');
-            while (line && line[1]) {
-                char *next = strchr(line + 1, '\n');
-                long long s = atoll(line + 1);
-                if (s > step || !next) break;
-                wm_buf_append(&keep, line + 1, (size_t)(next - line));
-                line = next;
-            }
-            wm_free(old);
+int sj_train_split(const SjTrainConfig *tc, int ranks, int *local, char *err, size_t errsz) {
+    if (tc->ranks > 1 && !wm_dist_built())
+        return wm_errf(err, errsz, WM_ERR_ARG,
+                       "train.ranks = %d: this seqjepa was built without MPI (mpicc was not found when it was "
+                       "compiled), so it trains in one process; install libopenmpi-dev and openmpi-bin ('make deps' "
+                       "as root), rebuild, and start it with mpirun -np %d, or set train.ranks = 0",
+                       tc->ranks, tc->ranks);
+    if (tc->ranks > 0 && tc->ranks != ranks)
+        return wm_errf(err, errsz, WM_ERR_ARG, "train.ranks = %d, but this run has %d process%s (start it with mpirun -np %d, or set train.ranks = 0)",
+                       tc->ranks, ranks, ranks > 1 ? "es" : "", tc->ranks);
+    int parts = ranks * tc->ghost;
+    if (tc->batch % parts || tc->batch / parts < 2)
+        return wm_errf(err, errsz, WM_ERR_ARG,
+                       "train.batch = %d does not split into %d rank%s x %d ghost batch%s (train.ghost) of at least 2 "
+                       "sequences each: batch-norm needs 2; use a batch that is a multiple of %d",
+                       tc->batch, ranks, ranks > 1 ? "s" : "", tc->ghost, tc->ghost > 1 ? "es" : "", 2 * parts);
+    *local = tc->batch / ranks;
+    return WM_OK;
+}
+
+/* ---------------------------------------------------------------- ranks */
+
+/* One step's sub-batch g of G. */
+static SjBatch sub_batch(const SjBatch *b, int g, int G, const SjShape *sh) {
+    int n = b->n / G;
+    size_t px = (size_t)sh->img_h * (size_t)sh->img_w * 3, first = (size_t)g * (size_t)n;
+    return (SjBatch){b->pixels + first * (size_t)b->t * px, b->actions + first * (size_t)(b->t - 1) * (size_t)sh->action_dim,
+                     b->labels + first, n, b->t};
+}
+
+/* Running statistics and counters (online and target registries), which follow part 0. */
+typedef struct {
+    float *buf[2];
+    int64_t *count[2];
+    size_t nb[2], nc[2];
+} Buffers;
+
+static void buffers_init(Buffers *k, SjModel *m) {
+    memset(k, 0, sizeof *k);
+    for (int t = 0; t < 2; t++) {
+        k->nb[t] = sj_model_params(m, t)->n_buffer, k->nc[t] = sj_model_params(m, t)->n_counter;
+        k->buf[t] = wm_new(float, k->nb[t] + 1);
+        k->count[t] = wm_new(int64_t, k->nc[t] + 1);
+    }
+}
+static void buffers_free(Buffers *k) {
+    for (int t = 0; t < 2; t++) wm_free(k->buf[t]), wm_free(k->count[t]);
+}
+/* to_model 0: the model's into k; 1: k's into the model. */
+static void buffers_copy(Buffers *k, SjModel *m, int to_model) {
+    for (int t = 0; t < 2; t++) {
+        NnStore *st = sj_model_store(m, t);
+        if (k->nb[t]) {
+            if (to_model) memcpy(st->buf, k->buf[t], k->nb[t] * sizeof(float));
+            else memcpy(k->buf[t], st->buf, k->nb[t] * sizeof(float));
+        }
+        if (k->nc[t]) {
+            if (to_model) memcpy(st->count, k->count[t], k->nc[t] * sizeof(int64_t));
+            else memcpy(k->count[t], st->count, k->nc[t] * sizeof(int64_t));
         }
     }
-    int rc = wm_write_file_atomic(path, keep.data, keep.len, err, errsz);
-    wm_buf_free(&keep);
-    if (rc) return rc;
-    *out = fopen(path, "a");
-    if (!*out) return wm_errf(err, errsz, WM_ERR_IO, "cannot append to '%s': %s", path, strerror(errno));
+}
+static void buffers_bcast(SjModel *m) {
+    for (int t = 0; t < 2; t++) {
+        const NnParams *p = sj_model_params(m, t);
+        NnStore *st = sj_model_store(m, t);
+        if (p->n_buffer) wm_dist_bcast(st->buf, p->n_buffer * sizeof(float), 0);
+        if (p->n_counter) wm_dist_bcast(st->count, p->n_counter * sizeof(int64_t), 0);
+    }
+}
+
+/* The tensor of p holding element i of `kind`. */
+static const char *tensor_at(const NnParams *p, NnKind kind, size_t i) {
+    for (int k = 0; k < p->n; k++)
+        if (p->t[k].kind == kind && i >= p->t[k].offset && i < p->t[k].offset + p->t[k].count) return p->t[k].name;
+    return "?";
+}
+
+/* Compares n bytes with rank 0's copy; returns the first differing element of size
+ * `elem` (or -1), agreed by all ranks: the lowest rank that differs is in *who. */
+static int64_t differs_from_rank0(const void *mine, size_t n, size_t elem, void *scratch, int *who) {
+    memcpy(scratch, mine, n);
+    wm_dist_bcast(scratch, n, 0);
+    int64_t at = -1;
+    for (size_t i = 0; i < n / elem; i++)
+        if (memcmp((const char *)mine + i * elem, (const char *)scratch + i * elem, elem)) {
+            at = (int64_t)i;
+            break;
+        }
+    int64_t all[2] = {at >= 0 ? -(int64_t)wm_dist_rank() : INT64_MIN, 0};
+    wm_dist_max_i64(all, 1);
+    *who = all[0] == INT64_MIN ? -1 : (int)-all[0];
+    if (*who < 0) return -1;
+    int64_t where = *who == wm_dist_rank() ? at : 0;
+    wm_dist_bcast(&where, sizeof where, *who);
+    return where;
+}
+
+/* train.check_ranks: every rank holds rank 0's bytes (model, moments, running
+ * statistics, probes). */
+static int check_ranks(SjModel *m, Probes *pr, int64_t step, char *err, size_t errsz) {
+    for (int t = 0; t < 2; t++) {
+        const NnParams *p = sj_model_params(m, t);
+        NnStore *st = sj_model_store(m, t);
+        size_t big = p->n_param > p->n_buffer ? p->n_param : p->n_buffer;
+        void *scratch = wm_new(float, big + 1);
+        struct {
+            const void *data;
+            size_t n, elem;
+            NnKind kind;
+            const char *what;
+        } parts[] = {{st->param, p->n_param, sizeof(float), NN_PARAM, "parameter"},
+                     {st->adam_m, t ? 0 : p->n_param, sizeof(float), NN_PARAM, "AdamW first moment of"},
+                     {st->adam_v, t ? 0 : p->n_param, sizeof(float), NN_PARAM, "AdamW second moment of"},
+                     {st->buf, p->n_buffer, sizeof(float), NN_BUFFER, "buffer"}};
+        for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+            if (!parts[k].n) continue;
+            int who;
+            int64_t at = differs_from_rank0(parts[k].data, parts[k].n * parts[k].elem, parts[k].elem, scratch, &who);
+            if (who >= 0) {
+                wm_free(scratch);
+                return wm_errf(err, errsz, WM_ERR_MISMATCH,
+                               "train.check_ranks: after step %lld rank %d differs from rank 0 in %s %s (element %lld)",
+                               (long long)step, who, parts[k].what, tensor_at(p, parts[k].kind, (size_t)at), (long long)at);
+            }
+        }
+        wm_free(scratch);
+    }
+    void *scratch = wm_new(float, pr->p.n_param + 1);
+    int who;
+    int64_t at = differs_from_rank0(pr->s.param, pr->p.n_param * sizeof(float), sizeof(float), scratch, &who);
+    wm_free(scratch);
+    if (who >= 0)
+        return wm_errf(err, errsz, WM_ERR_MISMATCH, "train.check_ranks: after step %lld rank %d differs from rank 0 in probe parameter %s",
+                       (long long)step, who, tensor_at(&pr->p, NN_PARAM, (size_t)at));
     return WM_OK;
 }
 
 int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res, char *err, size_t errsz) {
     memset(res, 0, sizeof *res);
     const SjTrainConfig *tc = &su->train;
-    int B = tc->batch, M = tc->m_train;
-    int rc = wm_mkdirs(tc->out, err, errsz);
+    const int R = wm_dist_size(), rank = wm_dist_rank(), G = tc->ghost, P = R * G;
+    int B = tc->batch, M = tc->m_train, Bl;
+    res->ranks = R;
+    int rc = sj_train_split(tc, R, &Bl, err, errsz);
     if (rc) return rc;
+    const int Bg = Bl / G, lead = rank == 0;
+    if (lead && (rc = wm_mkdirs(tc->out, err, errsz))) return rc;
     SjModel *m = sj_model_create(&su->model, &su->shape, (uint64_t)tc->seed, err, errsz);
     if (!m) return WM_ERR_ARG;
     sj_model_set_optim(m, &su->optim);
-    sj_model_bind(m, B, M, 1);
+    sj_model_bind(m, Bg, M, 1);
     Probes pr;
-    probes_init(&pr, m, B, tc->probe_lr);
+    probes_init(&pr, m, Bg, tc->probe_lr);
     WmRng drop;
     wm_rng_seed(&drop, (uint64_t)tc->seed, 0xd20bu);
+    const NnParams *mp = sj_model_params(m, 0);
+    NnStore *ms = sj_model_store(m, 0);
+    float *acc = G > 1 ? wm_new(float, mp->n_param) : NULL;
+    Buffers part0;
+    buffers_init(&part0, m);
     int64_t step = 0;
     SjCkptState cst = ckpt_state(&pr, &drop);
     SjCkptMeta cmeta = ckpt_meta(su);
-    if (su->resume && (rc = sj_ckpt_resume(tc->out, su->config_text, m, &cst, &step, err, errsz))) goto out;
-    FILE *log = NULL;
-    if ((rc = open_log(tc->out, step, &log, err, errsz))) goto out;
-    if (step) wm_info("train: %zu parameters, batch %d, M %d, %d steps, resuming after step %lld", sj_model_param_count(m), B,
-                      M, tc->steps, (long long)step);
-    else wm_info("train: %zu parameters, batch %d, M %d, %d steps", sj_model_param_count(m), B, M, tc->steps);
+    int who;
+    if (su->resume) rc = sj_ckpt_resume(tc->out, su->config_text, m, &cst, &step, err, errsz);
+    if ((rc = wm_dist_agree(rc, &who)) && who != rank) err[0] = '\0';
+    if (rc) goto out;
+    char split[160] = "";
+    if (P > 1)
+        snprintf(split, sizeof split, " on %d rank%s x %d ghost batch%s (batch-norm over %d sequences)", R, R > 1 ? "s" : "",
+                 G, G > 1 ? "es" : "", Bg);
+    if (step) wm_info("train: %zu parameters, batch %d%s, M %d, %d steps, resuming after step %lld", sj_model_param_count(m), B,
+                      split, M, tc->steps, (long long)step);
+    else wm_info("train: %zu parameters, batch %d%s, M %d, %d steps", sj_model_param_count(m), B, split, M, tc->steps);
     int64_t total = tc->steps, warm = (int64_t)llround(su->optim.warmup * (double)total);
-    WmProgress prog;
-    if (!su->quiet) wm_progress_start(&prog, "train", total, "step");
-    double t_int = wm_now(), wait_int = 0, loss_sum = 0, gn_sum = 0, t_all = t_int, wait_all = 0;
-    int n_int = 0;
+    /* every rank calls the hooks (each decides its stop; run/steps.c writes the log and
+     * the progress bar on rank 0 alone), and the ranks agree on their answers */
+    const SjStepHooks *hk = &su->hooks;
+    if (hk->begin) rc = hk->begin(hk->ctx, step, total, err, errsz);
+    int begun = !rc;
+    if ((rc = wm_dist_agree(rc, &who)) && who != rank) err[0] = '\0';
+    if (rc) {
+        if (begun && hk->end) hk->end(hk->ctx, res);
+        goto out;
+    }
+    double t_all = wm_now(), wait_all = 0, ar_all = 0, sync_all = 0;
     int64_t start = step, saved_step = step;
     double probe_acc = NAN, probe_r2 = NAN;
-    char extra[96];
     while (step < total) {
         SjBatch b;
         double t0 = wm_now();
         rc = src->next(src->ctx, step, &b, err, errsz);
         double waited = wm_now() - t0;
-        wait_int += waited, wait_all += waited;
-        if (rc) break;
-        if (b.n != B || b.t < M + 1) {
-            if (src->release) src->release(src->ctx);
+        wait_all += waited;
+        int have = rc == WM_OK;
+        if (!rc && (b.n != Bl || b.t < M + 1))
             rc = wm_errf(err, errsz, WM_ERR_MISMATCH, "data source gave %d sequences of %d views; training needs %d of at least %d",
-                         b.n, b.t, B, M + 1);
-            break;
-        }
+                         b.n, b.t, Bl, M + 1);
         double lr = nn_lr_schedule(step, warm, total, su->optim.lr, su->optim.min_lr);
         double tau = su->model.ema ? nn_ema_tau((double)step / (double)total, su->model.ema_base) : 0.0;
-        SjStepOut o;
-        sj_model_train_step(m, b.pixels, b.actions, B, b.t, M, &drop, &o);
-        if (!isfinite(o.loss)) {
-            if (src->release) src->release(src->ctx);
-            rc = wm_errf(err, errsz, WM_ERR_NUMERIC,
-                         "the loss is %s at step %lld; stopped, keeping the last checkpoint (step %lld) in '%s'",
-                         isnan(o.loss) ? "NaN" : "infinite", (long long)step + 1, (long long)saved_step, tc->out);
+        double loss = 0;
+        SjStepOut o = {0};
+        if (!rc) {
+            nn_store_zero_grad(&pr.s, &pr.p);
+            for (int g = 0; g < G; g++) {
+                SjBatch sb = sub_batch(&b, g, G, &su->shape);
+                /* One dropout stream per part and step when the batch is split (a part's
+                 * draws must not depend on how many parts ran before it in this process). */
+                WmRng part_rng, *rng = &drop;
+                if (P > 1) {
+                    wm_rng_seed(&part_rng, (uint64_t)tc->seed,
+                                wm_seed_derive(0xd20bu, (uint64_t)step * (uint64_t)P + (uint64_t)(rank * G + g)));
+                    rng = &part_rng;
+                }
+                sj_model_train_step(m, sb.pixels, sb.actions, Bg, sb.t, M, rng, &o);
+                loss += o.loss;
+                probes_grad(&pr, &o, &sb, M);
+                if (G > 1) {
+                    if (g == 0) memcpy(acc, ms->grad, mp->n_param * sizeof(float)), buffers_copy(&part0, m, 0);
+                    else for (size_t i = 0; i < mp->n_param; i++) acc[i] += ms->grad[i];
+                }
+            }
+            if (G > 1) memcpy(ms->grad, acc, mp->n_param * sizeof(float)), buffers_copy(&part0, m, 1);
+        }
+        if (have && src->release) src->release(src->ctx);
+        /* The ranks agree to go on, or on the lowest rank that failed. */
+        double ts = wm_now();
+        int64_t failed = rc ? -(int64_t)rank : INT64_MIN;
+        if (R > 1) wm_dist_max_i64(&failed, 1);
+        sync_all += wm_now() - ts;
+        if (failed != INT64_MIN) {
+            int r0 = (int)-failed;
+            if (r0 != rank) {
+                if (!rc) rc = WM_ERR_ARG, err[0] = '\0';
+                else wm_err_prefix(err, errsz, rc, "rank %d: ", rank);
+            } else if (R > 1) {
+                wm_err_prefix(err, errsz, rc, "rank %d: ", rank);
+            }
             break;
         }
-        probes_step(&pr, &o, &b, M);
+        double ta = wm_now();
+        if (R > 1) {
+            double l = loss;
+            wm_dist_sum_f64(&l, 1);
+            loss = l;
+            wm_dist_sum_f32(ms->grad, mp->n_param);
+            wm_dist_sum_f32(pr.s.grad, pr.p.n_param);
+        }
+        double tar = wm_now() - ta;
+        ar_all += tar;
+        if (R > 1 && (res->allreduce_min_s == 0 || tar < res->allreduce_min_s)) res->allreduce_min_s = tar;
+        loss /= P;
+        double grad_norm = o.grad_norm;
+        if (P > 1) {
+            const float inv = 1.0f / (float)P;
+            for (size_t i = 0; i < mp->n_param; i++) ms->grad[i] *= inv;
+            for (size_t i = 0; i < pr.p.n_param; i++) pr.s.grad[i] *= inv;
+            grad_norm = nn_grad_norm(ms, mp);
+        }
+        if (!isfinite(loss)) {
+            rc = wm_errf(err, errsz, WM_ERR_NUMERIC,
+                         "the loss is %s at step %lld; stopped, keeping the last checkpoint (step %lld) in '%s'",
+                         isnan(loss) ? "NaN" : "infinite", (long long)step + 1, (long long)saved_step, tc->out);
+            if (!lead) err[0] = '\0';
+            break;
+        }
+        nn_adamw_step(&pr.opt, &pr.p, &pr.s);
         sj_model_update(m, lr, tau);
-        if (src->release) src->release(src->ctx);
+        if (R > 1) buffers_bcast(m);
         step++;
-        loss_sum += o.loss, gn_sum += o.grad_norm, n_int++;
-        res->last_loss = o.loss;
-        SjStepInfo info = {step, total, o.loss, o.grad_norm, lr, tau, probe_acc, probe_r2, 0};
+        if (tc->check_ranks && R > 1 && (rc = check_ranks(m, &pr, step, err, errsz))) {
+            if (!lead) err[0] = '\0';
+            break;
+        }
+        res->last_loss = loss;
+        SjStepInfo info = {step, total, loss, grad_norm, lr, tau, waited, probe_acc, probe_r2, 0};
         if (step % tc->log_every == 0 || step == total) {
-            double now = wm_now(), acc, r2;
-            probes_take(&pr, &acc, &r2);
-            info.probe_top1 = probe_acc = acc, info.probe_r2 = probe_r2 = r2, info.logged = 1;
-            double sps = (double)n_int * B / (now - t_int);
-            fprintf(log, "%lld,%.6f,%.6g,%.6f,%.2f,%.3f,%.4f,%.4f,%.4g\n", (long long)step, loss_sum / n_int, lr, tau, sps,
-                    wait_int / (now - t_int), acc, r2, gn_sum / n_int);
-            fflush(log);
-            t_int = now, wait_int = 0, loss_sum = 0, gn_sum = 0, n_int = 0;
+            double pacc, r2;
+            probes_take(&pr, &pacc, &r2);
+            info.probe_top1 = probe_acc = pacc, info.probe_r2 = probe_r2 = r2, info.logged = 1;
         }
-        if (!su->quiet) {
-            snprintf(extra, sizeof extra, "loss %.4f", o.loss);
-            wm_progress_update(&prog, step, extra);
+        int stop = hk->step ? hk->step(hk->ctx, m, &info) : SJ_GO, stop_rank = stop ? rank : -1;
+        if (R > 1) { /* the strongest reason any rank has, and the lowest rank that has one */
+            int64_t a[2] = {stop, stop ? -(int64_t)rank : INT64_MIN};
+            wm_dist_max_i64(a, 2);
+            stop = (int)a[0], stop_rank = a[1] == INT64_MIN ? -1 : (int)-a[1];
         }
-        int stop = wm_interrupted() != 0, asked = su->on_step && su->on_step(su->on_step_ctx, m, &info) != 0;
-        if (stop || asked || (tc->ckpt_every && step % tc->ckpt_every == 0) || step == total) {
-            if ((rc = sj_ckpt_save(tc->out, m, &cmeta, &cst, step, err, errsz))) break;
+        if (stop || (tc->ckpt_every && step % tc->ckpt_every == 0) || step == total) {
+            if (lead) rc = sj_ckpt_save(tc->out, m, &cmeta, &cst, step, err, errsz);
+            if ((rc = wm_dist_agree(rc, &who)) && who != rank) err[0] = '\0';
+            if (rc) break;
             saved_step = step;
         }
-        if (asked && !stop) {
-            res->stopped = 1;
+        if (stop == SJ_STOP_INTERRUPTED) {
+            res->interrupted = 1;
+            if (R > 1 && lead)
+                wm_warn("train: interrupted (first seen on rank %d); checkpoint of step %lld saved in '%s'", stop_rank,
+                        (long long)step, tc->out);
+            else if (R == 1)
+                wm_warn("train: interrupted; checkpoint of step %lld saved in '%s'", (long long)step, tc->out);
             break;
         }
         if (stop) {
-            res->interrupted = 1;
-            wm_warn("train: interrupted; checkpoint of step %lld saved in '%s'", (long long)step, tc->out);
+            res->stopped = 1;
             break;
         }
     }
-    if (!su->quiet) wm_progress_finish(&prog, NULL);
     double el = wm_now() - t_all;
     res->steps_done = step;
     res->seq_per_s = el > 0 ? (double)(step - start) * B / el : 0;
     res->wait_share = el > 0 ? wait_all / el : 0;
+    if (step > start) res->allreduce_s = ar_all / (double)(step - start), res->sync_s = sync_all / (double)(step - start);
     wm_path_join(res->checkpoint, sizeof res->checkpoint, tc->out, SJ_CKPT_FILE);
-    if (!rc)
+    if (begun && hk->end) hk->end(hk->ctx, res);
+    if (!rc) {
         wm_info("train: %lld steps, %.1f sequences/s, waited for data %.1f%% of the time", (long long)(step - start),
                 res->seq_per_s, 100 * res->wait_share);
-    fclose(log);
+        if (R > 1)
+            wm_info("train: %d ranks: gradient sum across ranks (%zu + %zu floats) %.2f ms per step (fastest step %.2f ms), "
+                    "waiting for the slowest rank %.2f ms per step",
+                    R, mp->n_param, pr.p.n_param, 1e3 * res->allreduce_s, 1e3 * res->allreduce_min_s, 1e3 * res->sync_s);
+    }
 out:
+    buffers_free(&part0);
+    wm_free(acc);
     probes_free(&pr);
     sj_model_destroy(m);
     return rc;

@@ -1,6 +1,6 @@
-/* Training seq-JEPA from a stream of batches, with on-line probes, a CSV log,
- * atomic checkpoints, exact resumption, a clean stop on Ctrl-C and a hard stop on a
- * non-finite loss. Where the batches come from (an environment through a producer
+/* Training seq-JEPA from a stream of batches, with on-line probes, atomic checkpoints, exact resumption, a clean stop when the step callback asks (the
+ * run layer's one stop: Ctrl-C, a front end, a step limit; run/steps.h) and a hard stop
+ * on a non-finite loss. Where the batches come from (an environment through a producer
  * thread, or a dataset on disk) is the caller's business: the trainer asks its
  * source for the batch of step k, which must be a function of k alone so that a
  * resumed run sees exactly what an uninterrupted one would. */
@@ -34,14 +34,40 @@ typedef struct {
 typedef struct {
     int64_t step, total;        /* steps done, steps planned */
     double loss, grad_norm, lr, tau;
+    double wait;                 /* seconds this step waited for its batch */
     double probe_top1, probe_r2; /* on-line probes over the last log interval (NaN before one ends) */
     int logged;                  /* this step closed a log interval (the probe figures are new) */
 } SjStepInfo;
 
-/* Called on the training thread after every step, with the model between steps: it may
- * read it (snapshot the weights, run eval passes) or load weights into it, and may block
- * (a pause). Returning non-zero stops training as Ctrl-C does: a checkpoint is saved. */
-typedef int (*SjStepFn)(void *ctx, SjModel *m, const SjStepInfo *info);
+typedef struct {
+    int64_t steps_done;
+    double last_loss;
+    double seq_per_s;
+    double wait_share; /* share of step time spent waiting for data */
+    int interrupted;   /* step said SJ_STOP_INTERRUPTED (checkpoint saved) */
+    int stopped;       /* step said SJ_STOP_ASKED (checkpoint saved) */
+    int ranks;         /* processes that trained together (wm_dist_size) */
+    double allreduce_s; /* mean seconds per step summing the gradients across ranks */
+    double allreduce_min_s; /* the fastest step's (the cost itself, on a loaded machine) */
+    double sync_s;      /* mean seconds per step waiting for the slowest rank */
+    char checkpoint[1024];
+} SjTrainResult;
+
+/* The trainer's one connection to what watches a run (run/steps.h: the CSV log, the
+ * progress bar, the viewer's plots, the stop). begin: once the first step is known
+ * (start: steps already done by a resumed run); an error stops before any step. step:
+ * on the training thread after every step, with the model between steps: it may read
+ * it (snapshot the weights, run eval passes) or load weights into it, and may block (a
+ * pause); it returns SJ_GO, or why training stops now (a checkpoint is saved). end:
+ * when training ends, with the result (also after an error), if begin was called. Each
+ * may be NULL. */
+enum { SJ_GO = 0, SJ_STOP_ASKED = 1, SJ_STOP_INTERRUPTED = 2 };
+typedef struct {
+    int (*begin)(void *ctx, int64_t start, int64_t total, char *err, size_t errsz);
+    int (*step)(void *ctx, SjModel *m, const SjStepInfo *info);
+    void (*end)(void *ctx, const SjTrainResult *res);
+    void *ctx;
+} SjStepHooks;
 
 typedef struct {
     SjModelConfig model;
@@ -50,30 +76,29 @@ typedef struct {
     SjShape shape;
     const char *config_text; /* the resolved INI, stored in checkpoint metadata */
     int resume;              /* continue from train.out's checkpoint */
-    int quiet;               /* no progress bar */
-    SjStepFn on_step;        /* may be NULL */
-    void *on_step_ctx;
+    SjStepHooks hooks;
 } SjTrainSetup;
 
-typedef struct {
-    int64_t steps_done;
-    double last_loss;
-    double seq_per_s;
-    double wait_share; /* share of step time spent waiting for data */
-    int interrupted;   /* stopped by SIGINT/SIGTERM (checkpoint saved) */
-    int stopped;       /* stopped by on_step (checkpoint saved) */
-    char checkpoint[1024];
-} SjTrainResult;
+/* Data-parallel runs (core/dist.h): rank r of R trains on sequences r*B/R ..
+ * (r+1)*B/R - 1 of each global batch of train.batch = B sequences, split further into
+ * train.ghost = G sub-batches; every sub-batch has its own batch-norm statistics (as
+ * PyTorch's DistributedDataParallel, which keeps them per process) and its own
+ * dropout stream, so R ranks with G ghosts compute what one process with R*G ghosts
+ * computes. The gradients (model and on-line probes) are averaged over the R*G parts
+ * with one sum across ranks each; running statistics follow part 0 (rank 0's, as DDP
+ * broadcasts them). Rank 0 alone writes the log, the checkpoints and the progress.
+ * Returns in *local the sequences per rank, or an error when B does not split into
+ * R*G parts of at least 2 sequences, or when train.ranks asks for another R. */
+int sj_train_split(const SjTrainConfig *tc, int ranks, int *local, char *err, size_t errsz);
 
-/* Runs training into setup->train.out (log.csv, checkpoint.safetensors and its
- * companion checkpoint.state.safetensors). Returns WM_OK (also when interrupted: see
+/* Runs training into setup->train.out (checkpoint.safetensors and its companion
+ * checkpoint.state.safetensors; the hooks write what else a run keeps). Under mpirun every rank calls it with a
+ * source of its own share (sj_train_split); they stop together (Ctrl-C, an error on
+ * any rank: the others return an error with an empty err). Returns WM_OK (also when interrupted: see
  * res->interrupted), or an error: WM_ERR_NUMERIC names the step whose loss was not
  * finite (the last checkpoint is kept), others name the file or value. */
 int sj_train_run(const SjTrainSetup *setup, const SjSource *src, SjTrainResult *res, char *err,
                  size_t errsz);
-
-/* The log inside a run folder (the checkpoints' names are in sj_ckpt.h). */
-#define SJ_LOG_FILE "log.csv"
 
 
 #endif

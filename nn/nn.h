@@ -158,6 +158,11 @@ typedef struct {
 void nn_batchnorm2d_forward(NnReal *out, NnReal *mean, NnReal *rstd, const NnReal *in,
                             const NnReal *residual, const NnReal *gamma, const NnReal *beta,
                             NnReal *run_mean, NnReal *run_var, const NnBatchNorm *d);
+/* out = relu(bn(in)) with the mean and rstd a forward pass saved (no residual, no
+ * running statistics): rebuilds that forward's output bit for bit, so a backward pass can
+ * recompute an activation instead of keeping it. */
+void nn_batchnorm2d_apply(NnReal *out, const NnReal *in, const NnReal *mean, const NnReal *rstd,
+                          const NnReal *gamma, const NnReal *beta, const NnBatchNorm *d);
 /* out is the forward output (for the ReLU mask; NULL when !relu). dres gets the
  * residual's gradient (NULL: none). */
 void nn_batchnorm2d_backward(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *dbeta,

@@ -295,6 +295,19 @@ static void bn_forward(NnReal *out, NnReal *mean, NnReal *rstd, const NnReal *in
     par_for((size_t)d->c * d->count, d->c, bn_fwd_channels, &t);
 }
 
+/* The output loop of bn_fwd_channels with saved statistics (same expressions, so the
+ * same bits). */
+static void bn_apply_channels(void *ctx, int64_t j0, int64_t j1, int worker) {
+    (void)worker;
+    const BnFwd *t = ctx;
+    const size_t n = (size_t)t->d->count;
+    for (int64_t j = j0; j < j1; j++) {
+        const NnReal g = t->gamma ? t->gamma[j] : 1, b = t->beta ? t->beta[j] : 0;
+        bn_norm_contig(t->out + j * t->cs, t->in + j * t->cs, NULL, n, t->mean[j],
+                       t->rstd[j] * g, b, t->d->relu);
+    }
+}
+
 static void bn_backward(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *dbeta,
                         const NnReal *dout, const NnReal *out, const NnReal *in, const NnReal *mean,
                         const NnReal *rstd, const NnReal *gamma, const NnBatchNorm *d, size_t cs,
@@ -309,6 +322,14 @@ void nn_batchnorm2d_forward(NnReal *out, NnReal *mean, NnReal *rstd, const NnRea
                             NnReal *run_mean, NnReal *run_var, const NnBatchNorm *d) {
     bn_forward(out, mean, rstd, in, residual, gamma, beta, run_mean, run_var, d, (size_t)d->count,
                1);
+}
+
+void nn_batchnorm2d_apply(NnReal *out, const NnReal *in, const NnReal *mean, const NnReal *rstd,
+                          const NnReal *gamma, const NnReal *beta, const NnBatchNorm *d) {
+    WM_ASSERT(d->c > 0 && d->count > 0);
+    BnFwd t = {out, (NnReal *)mean, (NnReal *)rstd, NULL, NULL, in, NULL, gamma, beta, d,
+               (size_t)d->count, 1};
+    par_for((size_t)d->c * d->count, d->c, bn_apply_channels, &t);
 }
 
 void nn_batchnorm2d_backward(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *dbeta,

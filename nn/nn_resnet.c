@@ -132,8 +132,95 @@ static NnConv2d stem_dims(const NnResNet *r, int n) {
     return nn_conv2d_dims(n, r->cfg.in_ch, r->h, r->w, r->cfg.widths[0], r->k0, r->s0, r->p0);
 }
 
+/* Without gradients nothing is kept for a backward pass, so every activation lives in one
+ * of four buffers of the largest activation's size, handed round block by block: the
+ * block's input, and three others for conv1/conv2 outputs, bn1's output and the
+ * downsample branch (each overwritten only once it is dead). Sizes for n images; with an
+ * arena, also hands them out. */
+static size_t layout_shared(NnResNet *r, int n, WmArena *a) {
+    size_t total = 0, scratch = 0, gmax = 0, ep = 0;
+#define TAKE(ptr, T, count)                                                                        \
+    do {                                                                                           \
+        size_t bytes_ = ((size_t)(count) * sizeof(T) + 63) / 64 * 64;                              \
+        total += bytes_;                                                                           \
+        if (a) ptr = (T *)wm_arena_alloc(a, bytes_, 64);                                           \
+    } while (0)
+#define NOTE(d, e)                                                                                 \
+    do {                                                                                           \
+        size_t s_ = nn_conv2d_scratch(&(d));                                                       \
+        if (s_ > scratch) scratch = s_;                                                            \
+        if ((e) > gmax) gmax = (e);                                                                \
+    } while (0)
+    const int c0 = r->cfg.widths[0];
+    NnConv2d d0 = stem_dims(r, n);
+    NOTE(d0, (size_t)c0 * n * d0.oh * d0.ow);
+    int h = d0.oh, w = d0.ow;
+    if (!r->cfg.cifar_stem) {
+        NnPool2d pd = nn_maxpool2d_dims(n, c0, h, w, 3, 2, 1);
+        ep = (size_t)c0 * n * pd.oh * pd.ow;
+        h = pd.oh;
+        w = pd.ow;
+    }
+    r->hp = h;
+    r->wp = w;
+    for (int i = 0; i < r->nblk; i++) {
+        Block *b = &r->blk[i];
+        NnConv2d d1 = nn_conv2d_dims(n, b->ci, h, w, b->co, 3, b->stride, 1);
+        NnConv2d d2 = nn_conv2d_dims(n, b->co, d1.oh, d1.ow, b->co, 3, 1, 1);
+        size_t eo = (size_t)b->co * n * d1.oh * d1.ow;
+        NOTE(d1, eo);
+        NOTE(d2, eo);
+        if (b->has_ds) {
+            NnConv2d dd = nn_conv2d_dims(n, b->ci, h, w, b->co, 1, b->stride, 0);
+            NOTE(dd, eo);
+        }
+        b->h = h;
+        b->w = w;
+        b->oh = d1.oh;
+        b->ow = d1.ow;
+        h = d1.oh;
+        w = d1.ow;
+    }
+    NnReal *buf[4] = {0};
+    for (int k = 0; k < 4; k++)
+        TAKE(buf[k], NnReal, gmax);
+    TAKE(r->stat0, NnReal, 2 * c0);
+    if (ep) TAKE(r->pidx, int32_t, ep);
+    for (int i = 0; i < r->nblk; i++)
+        TAKE(r->blk[i].stat, NnReal, 6 * r->blk[i].co);
+    TAKE(r->scratch, NnReal, scratch ? scratch : 1);
+    r->gmax = gmax;
+    if (a) {
+        r->c0 = buf[0];
+        r->a0 = buf[1];
+        r->pool = ep ? buf[2] : NULL;
+        int cur = ep ? 2 : 1;
+        for (int i = 0; i < r->nblk; i++) {
+            Block *b = &r->blk[i];
+            int o[3], k = 0;
+            for (int j = 0; j < 4; j++)
+                if (j != cur) o[k++] = j;
+            /* conv1 -> o0, bn1 -> o1, conv2 -> o0 (conv1's output is dead), downsample
+             * conv -> o1 (bn1's output is dead), its bn -> o2, the block's output -> the
+             * buffer that neither conv2's output nor the shortcut occupies */
+            b->c1 = buf[o[0]];
+            b->a1 = buf[o[1]];
+            b->c2 = buf[o[0]];
+            b->cd = b->has_ds ? buf[o[1]] : NULL;
+            b->rd = b->has_ds ? buf[o[2]] : NULL;
+            int yi = b->has_ds ? o[1] : o[2];
+            b->y = buf[yi];
+            cur = yi;
+        }
+    }
+#undef TAKE
+#undef NOTE
+    return total;
+}
+
 /* Sizes every buffer for n images; with an arena, also hands them out. */
 static size_t layout(NnResNet *r, int n, WmArena *a) {
+    if (!r->with_grad) return layout_shared(r, n, a);
     size_t total = 0, scratch = 0, gmax = 0;
 #define TAKE(ptr, T, count)                                                                        \
     do {                                                                                           \
@@ -179,8 +266,10 @@ static size_t layout(NnResNet *r, int n, WmArena *a) {
         b->ow = d1.ow;
         size_t eo = (size_t)b->co * n * d1.oh * d1.ow;
         if (eo > gmax) gmax = eo;
+        /* bn1's output (a1) and the downsample branch's bn output (rd) are not kept: the
+         * forward writes them into gradient buffers (idle until backward), and backward
+         * rebuilds a1 from c1 and bn1's saved statistics (nn_batchnorm2d_apply) */
         TAKE(b->c1, NnReal, eo);
-        TAKE(b->a1, NnReal, eo);
         TAKE(b->c2, NnReal, eo);
         TAKE(b->y, NnReal, eo);
         TAKE(b->stat, NnReal, 6 * b->co);
@@ -188,16 +277,19 @@ static size_t layout(NnResNet *r, int n, WmArena *a) {
             NnConv2d dd = nn_conv2d_dims(n, b->ci, h, w, b->co, 1, b->stride, 0);
             NOTE_SCRATCH(dd);
             TAKE(b->cd, NnReal, eo);
-            TAKE(b->rd, NnReal, eo);
         }
         h = d1.oh;
         w = d1.ow;
     }
     TAKE(r->scratch, NnReal, scratch ? scratch : 1);
     r->gmax = gmax;
-    if (r->with_grad)
-        for (int i = 0; i < 5; i++)
-            TAKE(r->g[i], NnReal, gmax);
+    for (int i = 0; i < 5; i++)
+        TAKE(r->g[i], NnReal, gmax);
+    if (a)
+        for (int i = 0; i < r->nblk; i++) {
+            r->blk[i].a1 = r->g[0];
+            r->blk[i].rd = r->blk[i].has_ds ? r->g[1] : NULL;
+        }
 #undef TAKE
 #undef NOTE_SCRATCH
     return total;
@@ -342,10 +434,17 @@ void nn_resnet_backward(NnResNet *r, NnReal *dx, const NnReal *dout, const NnSto
          * or t2 (downsample); every buffer below is overwritten before it is read */
         bn_bwd(t1, b->has_ds ? t2 : gx, gy, b->y, b->c2, b->stat + 2 * b->co, 1, &b->bn2, cnt, s);
         nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
-        nn_conv2d_backward_assign(t3, s->grad + b->w2, NULL, t1, b->a1, s->param + b->w2, &d2,
+        /* gy is dead from here to the end of the block: it holds the rebuilt bn1 output */
+        NnReal *a1 = gy;
+        NnBatchNorm d_a1 = {b->co, cnt, 0.1f, 1e-5f, 1, 1};
+        nn_batchnorm2d_apply(a1, b->c1, b->stat, b->stat + b->co,
+                             ptr_or_null(s->param, b->bn1.gamma), ptr_or_null(s->param, b->bn1.beta),
+                             &d_a1);
+        nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
+        nn_conv2d_backward_assign(t3, s->grad + b->w2, NULL, t1, a1, s->param + b->w2, &d2,
                                   r->scratch);
         nn_prof_tick(prof, 1, NN_OP_CONV, 2 * nn_conv2d_flops(&d2), &t0);
-        bn_bwd(t1, NULL, t3, b->a1, b->c1, b->stat, 1, &b->bn1, cnt, s);
+        bn_bwd(t1, NULL, t3, a1, b->c1, b->stat, 1, &b->bn1, cnt, s);
         nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
         if (b->has_ds) {
             nn_conv2d_backward_assign(gx, s->grad + b->w1, NULL, t1, in, s->param + b->w1, &d1,

@@ -106,15 +106,6 @@ void nn_blas_info(NnBlasInfo *out) {
     }
 }
 
-#ifndef NN_REAL_DOUBLE
-static int g_blas_avx512 = -1; /* OpenBLAS runs AVX-512 kernels (decided once) */
-static void auto_gemm_init(void) {
-    static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids", NULL};
-    const char *core = openblas_get_corename();
-    g_blas_avx512 = core_in(core ? core : "", avx512_cores);
-}
-
-#endif
 
 /* ---------------------------------------------------------------- threads */
 
@@ -132,9 +123,6 @@ void nn_runtime_init(int threads) {
     /* the engine splits products over its own pool; OpenBLAS runs each piece on one
      * thread (so no OpenBLAS worker spins while the pool runs other ops) */
     openblas_set_num_threads(1);
-#ifndef NN_REAL_DOUBLE
-    auto_gemm_init();
-#endif
     NnBlasInfo bi;
     nn_blas_info(&bi);
     const char *better = better_core(bi.core);
@@ -148,11 +136,9 @@ void nn_runtime_init(int threads) {
 #ifndef NN_REAL_DOUBLE
     const NnGemmPath path = nn_get_gemm_path(); /* reads SEQJEPA_GEMM once, here */
     const int own = path != NN_GEMM_BLAS && nn_gemm_own_ok(0);
-    if (own && (path == NN_GEMM_OWN || !g_blas_avx512))
+    if (own)
         wm_info("nn: products on the engine's own AVX-512 GEMM%s%s%s", better ? " (OpenBLAS runs " : "",
                 better ? bi.core : "", better ? " kernels)" : "");
-    else if (own)
-        wm_info("nn: products on OpenBLAS, the engine's own AVX-512 GEMM where it measured faster");
     if (better && !own)
 #else
     if (better)
@@ -197,15 +183,17 @@ static int use_own_gemm(int ta, int tb, int m, int n, int k) {
     case NN_GEMM_OWN: return nn_gemm_own_ok(0);
     default: break;
     }
-    if (g_blas_avx512 < 0) auto_gemm_init();
     if (!nn_gemm_own_ok(0) || n < 16) return 0; /* narrow C wastes most of a 48-wide tile */
     /* Measured once per shape, one thread, alternately (`seqjepa bench ops --gemm`, AMD
      * EPYC with AVX-512): against OpenBLAS's Haswell kernels the own GEMM is 1.7-1.9x
      * faster on every layer shape with n >= 16; against its SkylakeX kernels it is
-     * even (0.95-1.08x) on the large ones and ahead only on shallow or short products
-     * (k 27: 1.4x; m 32-96: 1.1-1.25x). */
-    if (!g_blas_avx512) return 1;
-    return k < 64 || m <= 96;
+     * even (0.95-1.08x) on the large ones alone and ahead on shallow or short products
+     * (k 27: 1.4x; m 32-96: 1.1-1.25x). In the training step, where products share the
+     * caches with the rest of the pass, sending the large shapes to OpenBLAS's AVX-512
+     * kernels made the whole step slower (reference configuration 17.3 against 20.2
+     * sequences/s with every shape on the own GEMM), so every shape with n >= 16 runs on
+     * the own GEMM whichever kernels OpenBLAS picked. */
+    return 1;
 }
 #endif
 

@@ -106,17 +106,6 @@ int rd_scene_project(int size, const float world[3], float *px, float *py) {
     return 1;
 }
 
-void rd_hsv_to_rgb(float h, float s, float v, float rgb[3]) {
-    h = h - floorf(h);
-    float x = h * 6;
-    int i = (int)x;
-    if (i > 5) i = 5;
-    float f = x - (float)i;
-    float p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-    float r[6] = {v, q, p, p, t, v}, g[6] = {t, v, v, q, p, p}, b[6] = {p, p, t, v, v, q};
-    rgb[0] = r[i], rgb[1] = g[i], rgb[2] = b[i];
-}
-
 /* ---- GL setup ---- */
 
 /* The studio's fixed lights (the spot is per view). */

@@ -66,8 +66,6 @@ int rd_scene_layered(const RdScene *s);
 int rd_scene_project(int size, const float world[3], float *px, float *py);
 /* The camera's view-projection matrix (column-major, OpenGL clip space, y up). */
 void rd_scene_view_proj(float vp[16]);
-/* HSV (all in [0,1]) to RGB, the mapping the worlds use for hue latents. */
-void rd_hsv_to_rgb(float h, float s, float v, float rgb[3]);
 
 /* Worker threads with one headless context each. */
 typedef struct {

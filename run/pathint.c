@@ -89,11 +89,12 @@ int pl_retr_data(const RunConfig *rc, PlRetrData *d, char *err, size_t errsz) {
     EnvConfig ec = pl_retr_env(rc);
     int n = rc->eval.retr_seqs, rm = rc->eval.retr_m_max, k = rc->eval.retr_k;
     int t = rm + 1 + (rc->eval.retr_pool > k ? rc->eval.retr_pool : k);
-    Env *env = env_create(&ec, 64, err, errsz);
-    if (!env) return WM_ERR_ARG;
+    Env *env;
+    int r = env_create(&ec, 64, &env, err, errsz);
+    if (r) return r;
     const EnvSpec *sp = env_spec(env);
-    Agent *ag = ag_create(&ac, &ec, sp, 64, err, errsz);
-    int r = ag ? WM_OK : WM_ERR_ARG;
+    Agent *ag = NULL;
+    r = ag_create(&ac, &ec, sp, 64, &ag, err, errsz);
     if (!r) r = ag_batch_alloc(&d->b, sp, n, t, 0, err, errsz);
     if (!r) r = ag_rollout(env, ag, (uint64_t)rc->eval.seed, ENV_SPLIT_HELDOUT, 0, n, &d->b, err, errsz);
     if (!r) {

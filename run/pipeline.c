@@ -8,14 +8,18 @@
 #include "data/dataset.h"
 #include "data/stream.h"
 #include "run/report.h"
+#include "run/steps.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/dist.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/progress.h"
 
 const char *const pl_run_files[] = {
-    SJ_CKPT_FILE, SJ_STATE_FILE, SJ_LOG_FILE, "eval.json", "eval.md",
+    SJ_CKPT_FILE, SJ_STATE_FILE, RUN_LOG_FILE, "eval.json", "eval.md",
+    /* a checkpoint save cut short (model/sj_ckpt.c writes NAME.next, then renames) */
+    SJ_CKPT_FILE ".next", SJ_STATE_FILE ".next",
     /* eval's report (cli/report.h) and bench pathint's */
     RPT_FILE, RPT_FIGURES, "report.json", "pca_z.png", "pca_zagg.png", NULL};
 
@@ -63,9 +67,9 @@ static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t err
 static void src_release(void *ctx) { ag_stream_release(((Src *)ctx)->s); }
 
 int pl_use_data(RunConfig *rc, char *err, size_t errsz) {
-    if (!rc->train.data[0]) return WM_OK;
+    if (!rc->pipe.data[0]) return WM_OK;
     /* The first open reads every file once: sizes and CRC-32 as the manifest says. */
-    Dataset *ds = ds_open(rc->train.data, DS_OPEN_VERIFY, err, errsz);
+    Dataset *ds = ds_open_as(rc->pipe.data, DS_OPEN_VERIFY, &rc->env, err, errsz);
     if (!ds) return WM_ERR_ARG;
     const DsConfig *dc = ds_config(ds);
     DsConfig mine = {rc->env, rc->agent, rc->gen};
@@ -74,7 +78,7 @@ int pl_use_data(RunConfig *rc, char *err, size_t errsz) {
     wm_cfg_dump(ds_config_schema(), &mine, &a);
     wm_cfg_dump(ds_config_schema(), dc, &b);
     if (strcmp(a.data, b.data))
-        wm_info("data: the [env], [agent] and [gen] sections of '%s' replace those of the config", rc->train.data);
+        wm_info("data: the [env], [agent] and [gen] sections of '%s' replace those of the config", rc->pipe.data);
     wm_buf_free(&a), wm_buf_free(&b);
     rc->env = dc->env, rc->agent = dc->agent, rc->gen = dc->gen;
     ds_close(ds);
@@ -85,6 +89,7 @@ typedef struct {
     Dataset *ds;
     AgBatch b;
     uint64_t seed;
+    int first, n; /* this rank's rows of each global batch */
 } DataSrc;
 
 static int data_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t errsz) {
@@ -92,28 +97,54 @@ static int data_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t er
     int r = ds_batch(s->ds, DS_SPLIT_TRAIN, s->seed, step, &s->b, err, errsz);
     if (r) return r;
     *out = pl_batch(&s->b);
+    size_t px = (size_t)s->b.h * (size_t)s->b.w * (size_t)s->b.c, f = (size_t)s->first;
+    out->pixels += f * (size_t)s->b.t * px;
+    out->actions += f * (size_t)(s->b.t - 1) * (size_t)s->b.action_dim;
+    out->labels += f;
+    out->n = s->n;
     return WM_OK;
 }
 
+/* The resolved config stored in checkpoints: the keys that say how a run is spread
+ * (train.ranks, train.ghost, train.check_ranks) at their defaults, so that a run
+ * resumes on any number of ranks (its batch-norm groups then follow the new layout,
+ * as DDP's do on another world size; ranks x ghost kept equal continues exactly). */
+static void stored_config_text(const RunConfig *rc, WmBuf *text) {
+    static RunConfig c;
+    c = *rc;
+    c.train.ranks = 0, c.train.ghost = 1, c.train.check_ranks = 0;
+    run_config_text(&c, text);
+}
+
 static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz) {
-    DataSrc src = {ds_open(rc->train.data, DS_OPEN_SHAPES, err, errsz), {0}, (uint64_t)rc->train.seed};
+    int local;
+    if (sj_train_split(&rc->train, wm_dist_size(), &local, err, errsz)) {
+        if (wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
+        return WM_ERR_ARG;
+    }
+    DataSrc src = {ds_open_as(rc->pipe.data, DS_OPEN_SHAPES, &rc->env, err, errsz), {0}, (uint64_t)rc->train.seed,
+                   wm_dist_rank() * local, local};
     if (!src.ds) return WM_ERR_ARG;
     const EnvSpec *sp = ds_spec(src.ds);
     int M = rc->train.m_train, r = WM_OK;
     if (ds_views(src.ds) < M + 1)
         r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has %d views per sequence; train.m_train = %d needs at least %d",
-                    rc->train.data, ds_views(src.ds), M, M + 1);
+                    rc->pipe.data, ds_views(src.ds), M, M + 1);
     else if (ds_count(src.ds, DS_SPLIT_TRAIN) < 1)
-        r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has no training sequences", rc->train.data);
+        r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has no training sequences", rc->pipe.data);
     if (!r) r = ag_batch_alloc(&src.b, sp, rc->train.batch, M + 1, 0, err, errsz);
     if (!r) {
-        wm_info("train: from '%s': %lld sequences of %d views (windows of %d)", rc->train.data,
+        wm_info("train: from '%s': %lld sequences of %d views (windows of %d)", rc->pipe.data,
                 (long long)ds_count(src.ds, DS_SPLIT_TRAIN), ds_views(src.ds), M + 1);
         WmBuf text = {0};
-        run_config_text(rc, &text);
+        stored_config_text(rc, &text);
         SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
                            .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                           .config_text = text.data, .resume = resume, .quiet = quiet};
+                           .config_text = text.data, .resume = resume};
+        RunSteps steps = {0};
+        RunSinks sinks;
+        run_steps_standard(&steps, &sinks, &rc->train, quiet);
+        run_steps_attach(&steps, &su);
         SjSource source = {data_next, NULL, &src};
         r = sj_train_run(&su, &source, res, err, errsz);
         wm_buf_free(&text);
@@ -124,17 +155,28 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
 }
 
 int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz) {
-    if (rc->train.data[0]) return train_from_data(rc, resume, quiet, res, err, errsz);
-    AgStream *st = ag_stream_create(&rc->env, &rc->agent, rc->train.batch, rc->train.m_train + 1,
-                                    rc->train.batch < 64 ? rc->train.batch : 64, rc->train.queue,
-                                    (uint64_t)rc->train.seed, ENV_SPLIT_TRAIN, err, errsz);
+    if (rc->pipe.data[0]) return train_from_data(rc, resume, quiet, res, err, errsz);
+    /* Each rank rolls out its own share of every global batch (sequences of the same
+     * seed, so the data does not depend on the number of ranks). */
+    int local;
+    if (sj_train_split(&rc->train, wm_dist_size(), &local, err, errsz)) {
+        if (wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
+        return WM_ERR_ARG;
+    }
+    AgStream *st = ag_stream_create(&rc->env, &rc->agent, local, rc->train.m_train + 1, local < 64 ? local : 64,
+                                    rc->pipe.queue, (uint64_t)rc->train.seed, ENV_SPLIT_TRAIN, err, errsz);
     if (!st) return WM_ERR_ARG;
+    ag_stream_shard(st, rc->train.batch, wm_dist_rank() * local);
     const EnvSpec *sp = ag_stream_spec(st);
     WmBuf text = {0};
-    run_config_text(rc, &text);
+    stored_config_text(rc, &text);
     SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
                        .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                       .config_text = text.data, .resume = resume, .quiet = quiet};
+                       .config_text = text.data, .resume = resume};
+    RunSteps steps = {0};
+    RunSinks sinks;
+    run_steps_standard(&steps, &sinks, &rc->train, quiet);
+    run_steps_attach(&steps, &su);
     Src src = {st};
     SjSource source = {src_next, src_release, &src};
     int r = sj_train_run(&su, &source, res, err, errsz);
@@ -160,16 +202,16 @@ static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n
 }
 
 static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalData *d, char *err, size_t errsz) {
-    Dataset *ds = ds_open(rc->train.data, DS_OPEN_SHAPES, err, errsz);
+    Dataset *ds = ds_open_as(rc->pipe.data, DS_OPEN_SHAPES, &rc->env, err, errsz);
     if (!ds) return WM_ERR_ARG;
     int M = rc->eval.m_max, r = WM_OK;
     int64_t ntr = ds_count(ds, DS_SPLIT_TRAIN), nte = ds_count(ds, DS_SPLIT_VAL);
     if (ds_views(ds) < M + 1)
         r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has %d views per sequence; eval.m_max = %d needs %d (set eval.m_max <= %d)",
-                    rc->train.data, ds_views(ds), M, M + 1, ds_views(ds) - 1);
+                    rc->pipe.data, ds_views(ds), M, M + 1, ds_views(ds) - 1);
     else if (ntr < 1 || nte < 1)
         r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has %lld train and %lld val sequences; the probes need both (gen.val_seqs > 0)",
-                    rc->train.data, (long long)ntr, (long long)nte);
+                    rc->pipe.data, (long long)ntr, (long long)nte);
     if (!r) {
         if (n_train > ntr) n_train = (int)ntr;
         if (n_test > nte) n_test = (int)nte;
@@ -186,7 +228,7 @@ static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalDa
         poses(&d->spec, &d->tr, &d->pose_tr);
         poses(&d->spec, &d->te, &d->pose_te);
         d->pose_dim = pl_pose_dim(&d->spec);
-        wm_info("eval: %d + %d sequences of %d views from '%s'", n_train, n_test, M + 1, rc->train.data);
+        wm_info("eval: %d + %d sequences of %d views from '%s'", n_train, n_test, M + 1, rc->pipe.data);
     }
     ds_close(ds);
     if (r) pl_eval_data_free(d);
@@ -196,16 +238,17 @@ static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalDa
 int pl_eval_data(const RunConfig *rc, const AgentConfig *agent, int n_train, int n_test, PlEvalData *d, char *err,
                  size_t errsz) {
     memset(d, 0, sizeof *d);
-    if (rc->train.data[0] && !agent) {
+    if (rc->pipe.data[0] && !agent) {
         int r = eval_from_data(rc, n_train, n_test, d, err, errsz);
         if (!r) r = pl_retr_data(rc, &d->retr, err, errsz);
         if (r) pl_eval_data_free(d);
         return r;
     }
-    Env *env = env_create(&rc->env, 64, err, errsz);
-    if (!env) return WM_ERR_ARG;
-    Agent *ag = ag_create(agent ? agent : &rc->agent, &rc->env, env_spec(env), 64, err, errsz);
-    int r = ag ? WM_OK : WM_ERR_ARG;
+    Env *env;
+    int r = env_create(&rc->env, 64, &env, err, errsz);
+    if (r) return r;
+    Agent *ag;
+    r = ag_create(agent ? agent : &rc->agent, &rc->env, env_spec(env), 64, &ag, err, errsz);
     if (!r) {
         d->spec = *env_spec(env);
         double t0 = wm_now();

@@ -14,7 +14,7 @@
  * t views): the one adapter from data/ to model/, used by train, eval and the viewer. */
 SjBatch pl_batch(const AgBatch *b);
 
-/* When rc->train.data names a dataset (seqjepa gen): replaces rc's [env], [agent] and
+/* When rc->pipe.data names a dataset (seqjepa gen): replaces rc's [env], [agent] and
  * [gen] sections with those the dataset was generated with, so that training,
  * evaluation, checkpoints and reports describe the data actually used (logged when
  * they differed). Does nothing when train.data is empty. Errors name the folder. */
@@ -29,14 +29,14 @@ extern const char *const pl_run_files[];
  * or force (those files are deleted first; other files are left alone). */
 int pl_prepare_run_dir(const char *dir, int resume, int force, char *err, size_t errsz);
 
-/* Trains rc on-line, or from the dataset rc->train.data when set (memory-mapped
+/* Trains rc on-line, or from the dataset rc->pipe.data when set (memory-mapped
  * shards, a shuffled pass per epoch; see ds_batch), resuming from rc->train.out when
  * resume. */
 int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz);
 
 /* Evaluation data: sequences of training objects (probe fitting) and held-out ones
  * (scoring), eval.m_max + 1 views each, with each view's pose (run/pathint.h). Rolled
- * out on-line with seed eval.seed, or, when rc->train.data is set and agent is NULL,
+ * out on-line with seed eval.seed, or, when rc->pipe.data is set and agent is NULL,
  * the first n_train sequences of the dataset's train/ and n_test of its val/ (fewer
  * when the dataset holds fewer; the first eval.m_max + 1 views of each). The
  * retrieval sequences (pl_retr_data) are always rolled out on-line. */

@@ -1,5 +1,6 @@
 /* The evaluation report (see report.h): figures on core/canvas, a Markdown page. */
 #include "run/report.h"
+#include "run/steps.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@ static const WmColor white = {255, 255, 255}, ink = {40, 40, 40}, grey = {150, 1
 int rpt_read_loss(const char *dir, double *steps, double *loss, int cap) {
     char path[1200], *text;
     size_t len;
-    if (wm_path_join(path, sizeof path, dir, SJ_LOG_FILE) || wm_read_file(path, &text, &len, NULL, 0)) return 0;
+    if (wm_path_join(path, sizeof path, dir, RUN_LOG_FILE) || wm_read_file(path, &text, &len, NULL, 0)) return 0;
     int n = 0;
     for (char *line = strchr(text, '\n'); line && line[1] && n < cap; line = strchr(line + 1, '\n')) {
         double s, l;

@@ -18,12 +18,25 @@
 
 WM_CFG_STRUCT(BenchConfig, BENCH_FIELDS);
 
+/* The pipeline's keys: where batches come from and how many threads compute them. They
+ * belong to the run, not to the model's trainer, but are written under [train] where
+ * configs and stored runs have always had them (train.threads, train.queue, train.data;
+ * data=DIR on the command line). */
+#define RUN_PIPE_FIELDS(X, S)                                                                      \
+    X(S, INT, threads, "0", 0, 256, NULL, "compute threads (0: one per core)")                     \
+    X(S, INT, queue, "4", 1, 64, NULL, "batches buffered between the data thread and the trainer") \
+    X(S, STR, data, "", 0, 0, NULL, "dataset folder from 'seqjepa gen' (empty: on-line from the environment)")
+
+WM_CFG_STRUCT(RunPipeConfig, RUN_PIPE_FIELDS);
+WM_CFG_FIELDS_DECL(RunPipeConfig);
+
 typedef struct {
     EnvConfig env;
     AgentConfig agent;
     SjModelConfig model;
     SjOptimConfig optim;
     SjTrainConfig train;
+    RunPipeConfig pipe; /* right after train: its keys sit in the [train] section */
     SjEvalConfig eval;
     BenchConfig bench;
     DsGenConfig gen;
@@ -36,7 +49,7 @@ extern const WmCfgSchema run_schema;
 int run_config_load(RunConfig *rc, const char *path, int n_over, char **over, char *err, size_t errsz);
 /* The resolved configuration as INI text (free with wm_buf_free), as stored in
  * checkpoints and reports: the sections a run reads ([env], [agent], [model],
- * [optim], [train], [eval], and [gen] when train.data names a dataset), without the
+ * [optim], [train], [eval], and [gen] when train.data (pipe.data) names a dataset), without the
  * keys of a world the run does not use (an objects3d run lists no saccade keys; a
  * saccade run over objects3d scenes keeps both). Keys left out load back as their
  * defaults. The bench variant adds [bench]. */

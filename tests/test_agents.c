@@ -52,9 +52,11 @@ static void test_ior(void) {
             EnvConfig ec = env_config();
             ec.ior = shape;
             ec.ior_radius = shape == ENV_IOR_SQUARE ? 16 : 12;
-            Env *e = env_create(&ec, 8, err, sizeof err);
+            Env *e;
+            env_create(&ec, 8, &e, err, sizeof err);
             AgentConfig ac = agent_config(kind);
-            Agent *a = e ? ag_create(&ac, &ec, env_spec(e), 8, err, sizeof err) : NULL;
+            Agent *a = NULL;
+            if (e) ag_create(&ac, &ec, env_spec(e), 8, &a, err, sizeof err);
             CHECK(a != NULL, "%s", err);
             if (!a) {
                 env_destroy(e);
@@ -113,8 +115,10 @@ static void test_exact_sums(void) {
         AgentConfig ac = agent_config(kinds[ki]);
         set_path(&ac, path);
         ac.max_shift = 0.3;
-        Env *e = env_create(&ec, 16, err, sizeof err);
-        Agent *a = e ? ag_create(&ac, &ec, env_spec(e), 16, err, sizeof err) : NULL;
+        Env *e;
+        env_create(&ec, 16, &e, err, sizeof err);
+        Agent *a = NULL;
+        if (e) ag_create(&ac, &ec, env_spec(e), 16, &a, err, sizeof err);
         CHECK(a != NULL, "%s", err);
         if (!a) {
             env_destroy(e);
@@ -181,9 +185,13 @@ static void test_reproducible(void) {
     EnvConfig ec = env_config();
     AgentConfig ac = agent_config(AG_AUTO);
     const int T = 5, N = 10;
-    Env *e1 = env_create(&ec, 10, err, sizeof err), *e2 = env_create(&ec, 3, err, sizeof err);
-    Agent *a1 = ag_create(&ac, &ec, env_spec(e1), 10, err, sizeof err);
-    Agent *a2 = ag_create(&ac, &ec, env_spec(e2), 3, err, sizeof err);
+    Env *e1, *e2;
+    env_create(&ec, 10, &e1, err, sizeof err);
+    env_create(&ec, 3, &e2, err, sizeof err);
+    Agent *a1;
+    ag_create(&ac, &ec, env_spec(e1), 10, &a1, err, sizeof err);
+    Agent *a2;
+    ag_create(&ac, &ec, env_spec(e2), 3, &a2, err, sizeof err);
     CHECK(a1 && a2 && ag_kind(a1) == AG_SALIENCY, "%s", err);
     AgBatch b1, b2, b3;
     ag_batch_alloc(&b1, env_spec(e1), N, T, 96, err, sizeof err);
@@ -222,8 +230,10 @@ static void test_reproducible(void) {
 static void test_human(void) {
     EnvConfig ec = env_config();
     AgentConfig ac = agent_config(AG_HUMAN);
-    Env *e = env_create(&ec, 2, err, sizeof err);
-    Agent *a = ag_create(&ac, &ec, env_spec(e), 2, err, sizeof err);
+    Env *e;
+    env_create(&ec, 2, &e, err, sizeof err);
+    Agent *a;
+    ag_create(&ac, &ec, env_spec(e), 2, &a, err, sizeof err);
     CHECK(a != NULL, "%s", err);
     if (!a) return;
     env_reset(e, 1, 9, ENV_SPLIT_TRAIN, NULL);
@@ -256,15 +266,17 @@ static void test_human(void) {
 
 static void test_errors(void) {
     EnvConfig ec = env_config();
-    Env *e = env_create(&ec, 1, err, sizeof err);
+    Env *e;
+    env_create(&ec, 1, &e, err, sizeof err);
     const EnvSpec *sp = env_spec(e);
     AgentConfig ac = agent_config(AG_ROTATE);
-    CHECK(ag_create(&ac, &ec, sp, 1, err, sizeof err) == NULL && strstr(err, "rotate"), "%s", err);
+    Agent *no_agent;
+    CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "rotate"), "%s", err);
     ac = agent_config(AG_IID);
-    CHECK(ag_create(&ac, &ec, sp, 1, err, sizeof err) == NULL && strstr(err, "saliency"), "%s",
+    CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "saliency"), "%s",
           err);
     ac = agent_config(AG_PATH);
-    CHECK(ag_create(&ac, &ec, sp, 1, err, sizeof err) == NULL && strstr(err, "agent.path"), "%s",
+    CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "agent.path"), "%s",
           err);
     char path[600];
     snprintf(path, sizeof path, "%s/bad.txt", test_tmpdir());
@@ -276,24 +288,27 @@ static void test_errors(void) {
         wm_write_file_atomic(path, cases[i][0], strlen(cases[i][0]), err, sizeof err);
         ac = agent_config(AG_PATH);
         set_path(&ac, path);
-        Agent *a = ag_create(&ac, &ec, sp, 1, err, sizeof err);
+        Agent *a;
+        ag_create(&ac, &ec, sp, 1, &a, err, sizeof err);
         CHECK(a == NULL && strstr(err, cases[i][1]), "case %d: %s", i, err);
         ag_destroy(a);
     }
     snprintf(path, sizeof path, "%s/missing.txt", test_tmpdir());
     set_path(&ac, path);
-    CHECK(ag_create(&ac, &ec, sp, 1, err, sizeof err) == NULL && strstr(err, "missing.txt"), "%s",
+    CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) == WM_ERR_IO && !no_agent && strstr(err, "missing.txt"), "%s",
           err);
     ac = agent_config(AG_LOOP);
-    Agent *a = ag_create(&ac, &ec, sp, 1, err, sizeof err);
+    Agent *a;
+    ag_create(&ac, &ec, sp, 1, &a, err, sizeof err);
     env_reset(e, 0, 1, ENV_SPLIT_TRAIN, NULL);
     CHECK(a && ag_begin(a, 0, 1, e, 0) == WM_ERR_ARG, "loop with loop_len 0 needs a length");
     ag_destroy(a);
     /* A rollout on an empty held-out split says so. */
     ec.heldout = 0;
-    Env *e0 = env_create(&ec, 1, err, sizeof err);
+    Env *e0;
+    env_create(&ec, 1, &e0, err, sizeof err);
     ac = agent_config(AG_AUTO);
-    a = ag_create(&ac, &ec, env_spec(e0), 1, err, sizeof err);
+    ag_create(&ac, &ec, env_spec(e0), 1, &a, err, sizeof err);
     AgBatch b;
     ag_batch_alloc(&b, env_spec(e0), 2, 3, 0, err, sizeof err);
     CHECK(ag_rollout(e0, a, 1, ENV_SPLIT_HELDOUT, 0, 2, &b, err, sizeof err) == WM_ERR_ARG &&

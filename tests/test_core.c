@@ -3,6 +3,7 @@
 #include <stdint.h>
 
 #include "core/alloc.h"
+#include "core/color.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -293,9 +294,53 @@ static void test_json_write(void) {
         wm_json_free(js);
     }
     wm_buf_free(&b);
+    /* Fixed decimals (non-finite as null) and the compact layout. */
+    wm_jw_init(&w, &b);
+    wm_jw_compact(&w);
+    wm_jw_obj(&w);
+    wm_jw_key(&w, "f"), wm_jw_arr(&w);
+    wm_jw_fixed(&w, 2.5, 6), wm_jw_fixed(&w, -0.125, 2), wm_jw_fixed(&w, 59.6, 0), wm_jw_fixed(&w, NAN, 3);
+    wm_jw_end(&w);
+    wm_jw_key(&w, "o"), wm_jw_obj(&w), wm_jw_key(&w, "k"), wm_jw_uint(&w, 7), wm_jw_end(&w);
+    wm_jw_end(&w);
+    CHECK(!strcmp(b.data, "{\"f\":[2.500000,-0.12,60,null],\"o\":{\"k\":7}}"), "%s", b.data);
+    wm_buf_free(&b);
+}
+
+/* HSV: the six sectors' corners, hue modulo 1, and the two precisions within float's
+ * rounding of each other. */
+static void test_hsv(void) {
+    static const double corner[6][3] = {{1, 0, 0}, {1, 1, 0}, {0, 1, 0}, {0, 1, 1}, {0, 0, 1}, {1, 0, 1}};
+    for (int k = 0; k < 6; k++) {
+        double c[3], w[3];
+        float f[3];
+        wm_hsv_to_rgb(k / 6.0, 1, 1, c);
+        wm_hsv_to_rgb(k / 6.0 + 1, 1, 1, w);
+        wm_hsv_to_rgbf((float)(k / 6.0), 1, 1, f);
+        for (int j = 0; j < 3; j++)
+            CHECK(fabs(c[j] - corner[k][j]) < 1e-12 && fabs(c[j] - w[j]) < 1e-12 &&
+                      fabsf(f[j] - (float)corner[k][j]) < 1e-6f,
+                  "hue %d/6 channel %d: %g %g %g", k, j, c[j], w[j], (double)f[j]);
+    }
+    double c[3];
+    wm_hsv_to_rgb(0.25, 0, 0.4, c);
+    CHECK(c[0] == 0.4 && c[1] == 0.4 && c[2] == 0.4, "no saturation: grey");
+    wm_hsv_to_rgb(nextafter(1.0, 0), 1, 1, c); /* just below 1: the last sector, red */
+    CHECK(fabs(c[0] - 1) < 1e-12 && c[1] == 0 && fabs(c[2]) < 1e-12);
+    WmRng r;
+    wm_rng_seed(&r, 3, 4);
+    int far = 0;
+    for (int i = 0; i < 10000; i++) {
+        float h = (float)wm_rng_uniform(&r), s = (float)wm_rng_uniform(&r), v = (float)wm_rng_uniform(&r), f[3];
+        wm_hsv_to_rgb(h, s, v, c);
+        wm_hsv_to_rgbf(h, s, v, f);
+        for (int j = 0; j < 3; j++) far += fabs(c[j] - f[j]) > 1e-6;
+    }
+    CHECK(far == 0, "%d channels where float and double differ by more than 1e-6", far);
 }
 
 int main(void) {
+    test_hsv();
     test_queue_signal();
     test_rng();
     test_alloc();

@@ -37,7 +37,7 @@ static DsConfig base_config(int train, int val, int views, int shard) {
 }
 
 static int gen(const DsConfig *c, const char *dir, DsGenResult *res, char *err, size_t errsz) {
-    DsGenSetup su = {c, dir, 0, 1};
+    DsGenSetup su = {c, dir, 0, 1, 0};
     return ds_generate(&su, res, err, errsz);
 }
 
@@ -172,8 +172,10 @@ static void test_generate_and_read(const char *tmp) {
           "speed keys normalized");
 
     /* Every sequence equals a direct rollout of the same (seed, split, index). */
-    Env *env = env_create(&c.env, 5, err, sizeof err);
-    Agent *ag = env ? ag_create(&c.agent, &c.env, env_spec(env), 5, err, sizeof err) : NULL;
+    Env *env;
+    env_create(&c.env, 5, &env, err, sizeof err);
+    Agent *ag = NULL;
+    if (env) ag_create(&c.agent, &c.env, env_spec(env), 5, &ag, err, sizeof err);
     CHECK(ag != NULL, "%s", err);
     AgBatch a = {0}, b = {0};
     for (int split = 0; ag && split < 2; split++) {

@@ -60,10 +60,10 @@ typedef struct {
 
 static int run(Run *r, EnvConfig *ec, AgentConfig *ac, int n, int t, uint64_t seed) {
     memset(r, 0, sizeof *r);
-    r->env = env_create(ec, 4, err, sizeof err);
+    env_create(ec, 4, &r->env, err, sizeof err);
     CHECK(r->env != NULL, "%s", err);
     if (!r->env) return 0;
-    r->agent = ag_create(ac, ec, env_spec(r->env), 4, err, sizeof err);
+    ag_create(ac, ec, env_spec(r->env), 4, &r->agent, err, sizeof err);
     CHECK(r->agent != NULL, "%s", err);
     if (!r->agent) return 0;
     CHECK(ag_batch_alloc(&r->b, env_spec(r->env), n, t, 0, err, sizeof err) == 0);
@@ -266,16 +266,19 @@ static void test_path_and_human(void) {
     wm_write_file_atomic(path, text, strlen(text), err, sizeof err);
     memcpy(ac.path, path, strlen(path) + 1);
     const EnvSpec spec4 = {.action_dim = 4};
-    CHECK(ag_create(&ac, &ec, &spec4, 1, err, sizeof err) == NULL && strstr(err, ":1: expected 4"),
+    Agent *no_agent;
+    CHECK(ag_create(&ac, &ec, &spec4, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, ":1: expected 4"),
           "%s", err);
     ac = agent_config(AG_SALIENCY);
-    CHECK(ag_create(&ac, &ec, &spec4, 1, err, sizeof err) == NULL && strstr(err, "saccade"), "%s",
+    CHECK(ag_create(&ac, &ec, &spec4, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "saccade"), "%s",
           err);
 
     /* Human: a turn about the world's y axis (the camera frame) and one in the object's. */
     ac = agent_config(AG_HUMAN);
-    Env *e = env_create(&ec, 1, err, sizeof err);
-    Agent *a = e ? ag_create(&ac, &ec, env_spec(e), 1, err, sizeof err) : NULL;
+    Env *e;
+    env_create(&ec, 1, &e, err, sizeof err);
+    Agent *a = NULL;
+    if (e) ag_create(&ac, &ec, env_spec(e), 1, &a, err, sizeof err);
     CHECK(a != NULL, "%s", err);
     if (a) {
         env_reset(e, 0, 3, ENV_SPLIT_TRAIN, NULL);

@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/config.h"
+#include "core/color.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/quat.h"
@@ -34,7 +35,8 @@ static EnvConfig defaults(void) {
 
 static Env *make(EnvConfig *c, int lanes) {
     char err[512] = "";
-    Env *e = env_create(c, lanes, err, sizeof err);
+    Env *e;
+    env_create(c, lanes, &e, err, sizeof err);
     if (!e) fprintf(stderr, "env_create: %s\n", err);
     return e;
 }
@@ -533,8 +535,8 @@ static void test_paths_and_screenshot(void) {
                         .spot_phi = 0.9f * i};
         for (int j = 0; j < 9; j++)
             v[i].rot[j] = (float)R[j];
-        rd_hsv_to_rgb(0.1f * i, 0.5f, 0.8f, v[i].floor_rgb);
-        rd_hsv_to_rgb(0.3f * i, 0.7f, 0.9f, v[i].spot_rgb);
+        wm_hsv_to_rgbf(0.1f * i, 0.5f, 0.8f, v[i].floor_rgb);
+        wm_hsv_to_rgbf(0.3f * i, 0.7f, 0.9f, v[i].spot_rgb);
     }
     /* layered batch of 4 (so 7 views take two passes), one layer at a time, one view per
      * pass: identical bytes. */
@@ -660,7 +662,8 @@ static void test_window(void) {
 
 static void expect_fail(EnvConfig *c, const char *needle, const char *what) {
     char err[512] = "";
-    Env *e = env_create(c, 1, err, sizeof err);
+    Env *e;
+    env_create(c, 1, &e, err, sizeof err);
     CHECK(e == NULL, "%s should fail", what);
     CHECK(strstr(err, needle) != NULL, "%s: message '%s' lacks '%s'", what, err, needle);
     if (e) env_destroy(e);
@@ -786,7 +789,8 @@ static void test_asymmetric_set(void) {
     c.classes = 1;
     c.n_classes = 17;
     char err[512] = "";
-    Env *bad = env_create(&c, 1, err, sizeof err);
+    Env *bad;
+    env_create(&c, 1, &bad, err, sizeof err);
     CHECK(!bad && strstr(err, "asymmetric") && strstr(err, "16"), "n_classes above the set: %s", err);
     env_destroy(bad);
     c.n_classes = 16;

@@ -442,6 +442,69 @@ static void test_determinism(void) {
         wm_free(arr[i]);
 }
 
+/* nn_batchnorm2d_apply with a training forward's saved statistics rebuilds that
+ * forward's output bit for bit (the ResNet's backward relies on it). */
+static void test_bn_apply(void) {
+    const int c = 7, count = 3 * 19 * 17;
+    float *x = rnd((size_t)c * count, 1), *gb = rnd(2 * (size_t)c, 1);
+    float *y = wm_new(float, (size_t)c * count), *z = wm_new(float, (size_t)c * count);
+    float mean[7], rstd[7], rm[7] = {0}, rv[7] = {1, 1, 1, 1, 1, 1, 1};
+    for (int relu = 0; relu < 2; relu++) {
+        NnBatchNorm d = {c, count, 0.1f, 1e-5f, 1, relu};
+        nn_batchnorm2d_forward(y, mean, rstd, x, NULL, gb, gb + c, rm, rv, &d);
+        nn_batchnorm2d_apply(z, x, mean, rstd, gb, gb + c, &d);
+        CHECK(!memcmp(y, z, (size_t)c * count * sizeof *y), "relu %d: apply == forward, bitwise",
+              relu);
+    }
+    wm_free(x);
+    wm_free(gb);
+    wm_free(y);
+    wm_free(z);
+}
+
+/* A ResNet bound without gradients keeps no activations for backward (four shared
+ * buffers): its forward must equal, bit for bit, the same network bound with gradients,
+ * for both stems, with and without downsampling blocks, in training and eval mode. */
+static void test_resnet_inference_layout(void) {
+    const NnResNetConfig cfgs[2] = {{0, 3, {8, 16, 16, 32}, {1, 2, 1, 1}, 1},
+                                    {1, 3, {8, 8, 16, 16}, {2, 1, 1, 2}, 1}};
+    const int n = 5, hw = 32;
+    float *x = rnd((size_t)3 * n * hw * hw, 1);
+    for (int c = 0; c < 2; c++) {
+        NnParams p;
+        nn_params_init(&p);
+        NnResNet *rg = nn_resnet_create(&p, "a", &cfgs[c]);
+        NnResNet *ri = nn_resnet_create(&p, "b", &cfgs[c]);
+        NnStore s;
+        nn_store_create(&s, &p, NN_STORE_GRAD);
+        WmRng init;
+        wm_rng_seed(&init, 5, 6);
+        nn_store_init(&s, &p, &init);
+        /* the second network reads the first one's weights */
+        NnRange ra = nn_resnet_range(rg), rb = nn_resnet_range(ri);
+        CHECK(ra.end - ra.begin == rb.end - rb.begin, "stem %d: same parameter count", c);
+        memcpy(s.param + rb.begin, s.param + ra.begin, (ra.end - ra.begin) * sizeof(float));
+        size_t bg = nn_resnet_bind(rg, n, hw, hw, 1);
+        size_t bi = nn_resnet_bind(ri, n, hw, hw, 0);
+        CHECK(bi < bg, "stem %d: inference binds %zu bytes, training %zu", c, bi, bg);
+        const int d = nn_resnet_out_dim(rg);
+        float *og = wm_new(float, (size_t)n * d), *oi = wm_new(float, (size_t)n * d);
+        for (int train = 0; train < 2; train++) {
+            nn_resnet_forward(rg, og, x, n, &s, train);
+            nn_resnet_forward(ri, oi, x, n, &s, train);
+            CHECK(!memcmp(og, oi, (size_t)n * d * sizeof *og),
+                  "stem %d, train %d: forward without gradient buffers is bit-identical", c, train);
+        }
+        wm_free(og);
+        wm_free(oi);
+        nn_resnet_destroy(rg);
+        nn_resnet_destroy(ri);
+        nn_store_free(&s);
+        nn_params_free(&p);
+    }
+    wm_free(x);
+}
+
 int main(int argc, char **argv) {
     nn_blas_reexec(argc, argv);
     nn_runtime_init(2);
@@ -458,6 +521,8 @@ int main(int argc, char **argv) {
     test_registry_and_checkpoint();
     test_norm_name_and_alias();
     test_determinism();
+    test_bn_apply();
+    test_resnet_inference_layout();
     nn_runtime_shutdown();
     return TEST_DONE();
 }

@@ -112,7 +112,8 @@ static void test_glimpse_reference(void) {
 static void test_env_observe(void) {
     EnvConfig c = saccade_config();
     c.n_scenes = 50;
-    Env *e = env_create(&c, 3, err, sizeof err);
+    Env *e;
+    env_create(&c, 3, &e, err, sizeof err);
     CHECK(e != NULL, "%s", err);
     if (!e) return;
     const EnvSpec *sp = env_spec(e);
@@ -161,6 +162,23 @@ static void test_env_observe(void) {
     CHECK(!strcmp(env_class_name(e, 0), "disc+ring") && env_class_name(e, 10) == NULL);
     CHECK(!strcmp(env_kind_name(ENV_KIND_SACCADE), "saccade") &&
           !strcmp(env_kind_name(ENV_KIND_OBJECTS3D), "objects3d"));
+    for (int k = 0; k < ENV_KIND_COUNT; k++)
+        CHECK(env_kind_find(env_kind_name(k)) == k, "kind %d found by its name", k);
+    CHECK(env_kind_find("chess") == -1 && env_kind_find("") == -1);
+    CHECK(env_view(e, 0, NULL) == WM_ERR_ARG, "a glimpse world has no 3D view");
+    /* What a config implies without a world: classes, scenes, OpenGL. */
+    EnvConfig ic;
+    WM_CFG_DEFAULTS(EnvConfig, &ic);
+    EnvConfigInfo in = env_config_info(&ic);
+    CHECK(ic.kind == ENV_KIND_OBJECTS3D && in.n_classes == ic.n_classes && in.scene_size == 0 &&
+          in.uses_gl);
+    ic.kind = ENV_KIND_SACCADE;
+    in = env_config_info(&ic);
+    CHECK(in.n_classes == ENV_SACCADE_PROC_CLASSES && in.scene_size == ic.scene_size && !in.uses_gl);
+    ic.source = ENV_SOURCE_FOLDER;
+    CHECK(env_config_info(&ic).n_classes == -1 && !env_config_info(&ic).uses_gl);
+    ic.source = ENV_SOURCE_OBJECTS3D;
+    CHECK(env_config_info(&ic).n_classes == ic.n_classes && env_config_info(&ic).uses_gl);
     double st[2] = {0.25, 1000.0 / ENV_SACCADE_GRID}, got[2];
     CHECK(env_set_state(e, 1, st) == WM_OK);
     env_get_state(e, 1, got);
@@ -178,7 +196,7 @@ static void test_env_observe(void) {
     env_destroy(e);
 
     c.heldout = 0;
-    e = env_create(&c, 1, err, sizeof err);
+    env_create(&c, 1, &e, err, sizeof err);
     CHECK(e && env_reset(e, 0, 1, ENV_SPLIT_HELDOUT, NULL) == WM_ERR_ARG,
           "heldout 0 leaves no held-out scene");
     env_destroy(e);
@@ -294,7 +312,9 @@ static Env *folder_env(const char *folder, int fovea) {
     c.source = 2;
     c.fovea = fovea;
     snprintf(c.folder, sizeof c.folder, "%s", folder);
-    return env_create(&c, 2, err, sizeof err);
+    Env *made;
+    env_create(&c, 2, &made, err, sizeof err);
+    return made;
 }
 
 static void test_folder(void) {
@@ -395,16 +415,19 @@ static void test_folder(void) {
     CHECK(folder_env("/nonexistent/folder", 32) == NULL && strstr(err, "not a folder"), "%s", err);
     EnvConfig c = saccade_config();
     c.source = 2;
-    CHECK(env_create(&c, 1, err, sizeof err) == NULL && strstr(err, "env.folder"), "%s", err);
+    Env *none;
+    CHECK(env_create(&c, 0, &none, err, sizeof err) == WM_ERR_ARG && !none && strstr(err, "lanes"),
+          "no lanes: the status and the reason: %s", err);
+    CHECK(env_create(&c, 1, &none, err, sizeof err) != WM_OK && !none && strstr(err, "env.folder"), "%s", err);
 
     c = saccade_config();
     c.fovea = 128;
-    CHECK(env_create(&c, 1, err, sizeof err) == NULL && strstr(err, "larger than the scene"), "%s",
+    CHECK(env_create(&c, 1, &none, err, sizeof err) != WM_OK && !none && strstr(err, "larger than the scene"), "%s",
           err);
     printf("fovea larger than scene: %s\n", err);
     c = saccade_config();
     c.n_scenes = 1;
-    CHECK(env_create(&c, 1, err, sizeof err) == NULL && strstr(err, "no training scene"), "%s",
+    CHECK(env_create(&c, 1, &none, err, sizeof err) != WM_OK && !none && strstr(err, "no training scene"), "%s",
           err);
 }
 

@@ -120,12 +120,17 @@ int main(void) {
           "rows no column measures are left out");
     CHECK(strstr(md.data, "M = 2 observed views") && strstr(md.data, "**model**: a test model") &&
               strstr(md.data, "**oracle**: ground truth") && !strstr(md.data, "**chance**"), "loss M and the legend");
-    sj_eval_json_table(cols, 3, &js);
+    WmJsonW jw;
+    wm_jw_init(&jw, &js);
+    sj_eval_json_table(cols, 3, &jw);
     CHECK(strstr(js.data, "\"model\": {\"top1_z\": 0.250000") && strstr(js.data, "\"oracle\": {\"top1_z\": null") &&
               strstr(js.data, "\"retrieval_top1_m1\": 0.700000") && strstr(js.data, "\"pose_r2\": 0.600000") &&
               !strstr(js.data, "retrieval_top1_m3\""), "JSON table:\n%s", js.data);
     wm_buf_free(&md), wm_buf_free(&js);
-    sj_eval_json(&model, &js);
+    wm_jw_init(&jw, &js);
+    wm_jw_obj(&jw);
+    sj_eval_json_fields(&model, &jw);
+    wm_jw_end(&jw);
     CHECK(strstr(js.data, "\"retrieval_top1\": [0.700000, 0.400000]") && strstr(js.data, "\"pose_r2\": 0.600000") &&
               strstr(js.data, "\"retrieval_copy_last_view\": [0.200000, null]"), "results JSON:\n%s", js.data);
     wm_buf_free(&js);

@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "core/signal.h"
 #include "model/sj_train.h"
+#include "run/steps.h"
 #include "tests/test.h"
 
 enum { B = 4, T = 3, HW = 16, A = 2, K = 3 };
@@ -55,6 +56,22 @@ static int synth_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t e
     return WM_OK;
 }
 
+/* Training as the run layer drives it (run/steps.h): log.csv, the one stop (Ctrl-C, a
+ * step limit) decided in the step callback, and an observer when a test sets one. */
+static void (*watch_fn)(void *ctx, SjModel *m, const SjStepInfo *in);
+static void *watch_ctx;
+static int64_t watch_limit;
+
+static int train(SjTrainSetup *su, const SjSource *src, SjTrainResult *res, char *err, size_t errsz) {
+    RunSteps steps = {0};
+    RunSinks sinks;
+    run_steps_standard(&steps, &sinks, &su->train, 1);
+    if (watch_fn) run_steps_observe(&steps, (RunObserver){.step = watch_fn, .ctx = watch_ctx});
+    steps.limit = watch_limit;
+    run_steps_attach(&steps, su);
+    return sj_train_run(su, src, res, err, errsz);
+}
+
 static WmBuf dumps[12];
 static int ndumps;
 static int setup_precision = SJ_PREC_FP32; /* model.precision of the next setup */
@@ -77,7 +94,6 @@ static void setup_init(SjTrainSetup *su, const char *out, int steps) {
     WmBuf *d = &dumps[ndumps++];
     wm_cfg_dump(&schema, su, d);
     su->config_text = d->data;
-    su->quiet = 1;
 }
 
 static char *slurp(const char *dir, const char *name) {
@@ -106,9 +122,9 @@ static int same_file(const char *a, const char *b, const char *name) {
     return same;
 }
 
-/* The per-step callback: called once per step with the step's figures and the model;
- * a snapshot taken with sj_model_copy_weights evaluates like the model; a non-zero
- * return stops with a checkpoint of that step, which resumes to the straight run. */
+/* The per-step callback: an observer is called once per step with the step's figures
+ * and the model; a snapshot taken with sj_model_copy_weights evaluates like the model; a
+ * step limit stops with a checkpoint of that step, which resumes to the straight run. */
 typedef struct {
     int calls, stop_at, logged;
     int64_t last_step;
@@ -119,7 +135,7 @@ typedef struct {
     uint8_t views[2 * HW * HW * 3];
 } StepLog;
 
-static int on_step(void *ctx, SjModel *m, const SjStepInfo *info) {
+static void on_step(void *ctx, SjModel *m, const SjStepInfo *info) {
     StepLog *l = ctx;
     l->calls++;
     l->finite &= info->step == l->last_step + 1 && info->total == 8 && isfinite(info->loss) && info->lr > 0;
@@ -130,7 +146,6 @@ static int on_step(void *ctx, SjModel *m, const SjStepInfo *info) {
         sj_model_encode(m, l->views, 2, l->z_live);
         sj_model_encode(l->snap, l->views, 2, l->z_snap);
     }
-    return info->step == l->stop_at;
 }
 
 static void test_on_step(const SjSource *src, const SjTrainSetup *straight) {
@@ -152,8 +167,9 @@ static void test_on_step(const SjSource *src, const SjTrainSetup *straight) {
     sj_model_encode(l.snap, l.views, 2, z0);
     sj_model_encode_target(l.snap, l.views, 2, z1);
     CHECK(!memcmp(z0, z1, (size_t)(2 * D) * sizeof(float)), "target encoder equals the online one at init");
-    su.on_step = on_step, su.on_step_ctx = &l;
-    CHECK(sj_train_run(&su, src, &res, err, sizeof err) == WM_OK, "%s", err);
+    watch_fn = on_step, watch_ctx = &l, watch_limit = l.stop_at;
+    CHECK(train(&su, src, &res, err, sizeof err) == WM_OK, "%s", err);
+    watch_fn = NULL, watch_ctx = NULL, watch_limit = 0;
     CHECK(res.stopped && !res.interrupted && res.steps_done == 5 && l.calls == 5 && l.finite,
           "stopped by the callback at %lld after %d calls", (long long)res.steps_done, l.calls);
     CHECK(l.last_loss == res.last_loss && l.probes_seen == 5, "step figures (%d probe rows)", l.probes_seen);
@@ -169,15 +185,14 @@ static void test_on_step(const SjSource *src, const SjTrainSetup *straight) {
     sj_model_encode_target(l.snap, l.views, 2, z1);
     CHECK(memcmp(z0, z1, (size_t)(2 * D) * sizeof(float)) != 0, "target encoder differs after training");
     su.resume = 1;
-    su.on_step = NULL;
-    CHECK(sj_train_run(&su, src, &res, err, sizeof err) == WM_OK && res.steps_done == 8, "%s", err);
+    CHECK(train(&su, src, &res, err, sizeof err) == WM_OK && res.steps_done == 8, "%s", err);
     CHECK(same_file(straight->train.out, su.train.out, SJ_CKPT_FILE), "stopped and resumed equals the straight run");
     sj_model_destroy(l.snap);
 }
 
 /* The loss of the first logged step (log_every 1) of a run's log. */
 static double first_loss(const char *dir) {
-    char *log = slurp(dir, SJ_LOG_FILE), *line = strchr(log, '\n');
+    char *log = slurp(dir, RUN_LOG_FILE), *line = strchr(log, '\n');
     double loss = NAN;
     if (!line || sscanf(line + 1, "%*d,%lf", &loss) != 1) loss = NAN;
     wm_free(log);
@@ -196,12 +211,12 @@ static void test_bf16(const SjSource *src, const SjTrainSetup *fp32) {
     setup_init(&a, "bf16a", 8);
     setup_init(&b, "bf16b", 8);
     setup_precision = SJ_PREC_FP32;
-    int rc = sj_train_run(&a, src, &ra, err, sizeof err);
+    int rc = train(&a, src, &ra, err, sizeof err);
     if (!nn_gemm_own_ok(1)) {
         CHECK(rc == WM_ERR_ARG && strstr(err, "AVX512_BF16"), "bf16 without AVX512_BF16 is refused: %s", err);
         return;
     }
-    CHECK(rc == WM_OK && sj_train_run(&b, src, &rb, err, sizeof err) == WM_OK, "bf16 runs: %s", err);
+    CHECK(rc == WM_OK && train(&b, src, &rb, err, sizeof err) == WM_OK, "bf16 runs: %s", err);
     CHECK(same_file(a.train.out, b.train.out, SJ_CKPT_FILE), "bf16: same checkpoint bit for bit");
     CHECK(nn_get_precision() == NN_PREC_FP32, "the engine is back in float after a bf16 run");
     double l16 = first_loss(a.train.out), l32 = first_loss(fp32->train.out);
@@ -223,10 +238,10 @@ int main(int argc, char **argv) {
     /* Two identical runs: identical logs and checkpoints. */
     setup_init(&a, "a", 8);
     setup_init(&b, "b", 8);
-    CHECK(sj_train_run(&a, &src, &ra, err, sizeof err) == WM_OK, "%s", err);
-    CHECK(sj_train_run(&b, &src, &rb, err, sizeof err) == WM_OK, "%s", err);
+    CHECK(train(&a, &src, &ra, err, sizeof err) == WM_OK, "%s", err);
+    CHECK(train(&b, &src, &rb, err, sizeof err) == WM_OK, "%s", err);
     CHECK(ra.steps_done == 8 && isfinite(ra.last_loss));
-    char *la = slurp(a.train.out, SJ_LOG_FILE), *lb = slurp(b.train.out, SJ_LOG_FILE);
+    char *la = slurp(a.train.out, RUN_LOG_FILE), *lb = slurp(b.train.out, RUN_LOG_FILE);
     /* Compare the deterministic columns (step, loss, lr, tau); throughput varies. */
     int lines = 0, same = 1;
     for (char *p = la, *q = lb; *p && *q; lines++) {
@@ -246,22 +261,22 @@ int main(int argc, char **argv) {
     /* 4 steps, stopped by Ctrl-C, then resumed to 8: equals the straight run. */
     setup_init(&b, "c", 8);
     syn.sigint_at = 3;
-    CHECK(sj_train_run(&b, &src, &rb, err, sizeof err) == WM_OK && rb.interrupted && rb.steps_done == 4,
+    CHECK(train(&b, &src, &rb, err, sizeof err) == WM_OK && rb.interrupted && rb.steps_done == 4,
           "interrupted at %lld: %s", (long long)rb.steps_done, err);
     wm_signals_reset();
     syn.sigint_at = -1;
     b.resume = 1;
-    CHECK(sj_train_run(&b, &src, &rb, err, sizeof err) == WM_OK && rb.steps_done == 8, "%s", err);
+    CHECK(train(&b, &src, &rb, err, sizeof err) == WM_OK && rb.steps_done == 8, "%s", err);
     CHECK(same_file(a.train.out, b.train.out, SJ_CKPT_FILE), "resumed checkpoint equals the straight run");
     CHECK(same_file(a.train.out, b.train.out, SJ_STATE_FILE), "resumed optimiser state equals the straight run");
-    la = slurp(a.train.out, SJ_LOG_FILE), lb = slurp(b.train.out, SJ_LOG_FILE);
+    la = slurp(a.train.out, RUN_LOG_FILE), lb = slurp(b.train.out, RUN_LOG_FILE);
     CHECK(strlen(la) > 0 && strlen(lb) > 0);
     wm_free(la), wm_free(lb);
 
     /* Resume under a different config is refused, naming the difference. */
     const char *mine = b.config_text;
     b.config_text = "[model]\nwidth = 8\n";
-    CHECK(sj_train_run(&b, &src, &rb, err, sizeof err) == WM_ERR_MISMATCH && strstr(err, "different config"), "%s", err);
+    CHECK(train(&b, &src, &rb, err, sizeof err) == WM_ERR_MISMATCH && strstr(err, "different config"), "%s", err);
     b.config_text = mine;
 
     /* NaN at step 6 (with a checkpoint every 2 steps): error names the step, the step-6
@@ -269,7 +284,7 @@ int main(int argc, char **argv) {
     setup_init(&b, "d", 8);
     b.train.ckpt_every = 2;
     syn.nan_at = 6;
-    int rc = sj_train_run(&b, &src, &rb, err, sizeof err);
+    int rc = train(&b, &src, &rb, err, sizeof err);
     CHECK(rc == WM_ERR_NUMERIC && strstr(err, "NaN at step 7") && strstr(err, "step 6"), "%s", err);
     syn.nan_at = -1;
     SjModel *m = NULL;

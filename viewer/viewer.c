@@ -19,8 +19,6 @@
 #include "core/fs.h"
 #include "core/png.h"
 #include "core/progress.h"
-#include "envs/objects3d.h"
-#include "envs/saccade.h"
 #include "viewer/viewer_impl.h"
 
 /* ---------------------------------------------------------------- worlds */
@@ -74,14 +72,7 @@ static void push_sequence(VwWorld *w) {
 }
 
 static void current_latent(const VwWorld *w, double *lat) {
-    if (w->kind == ENV_KIND_OBJECTS3D) {
-        env_objects3d_get_latent(w->env, 0, lat);
-    } else {
-        float f[ENV_MAX_DIM];
-        env_latent(w->env, 0, f);
-        for (int i = 0; i < w->NL; i++)
-            lat[i] = f[i];
-    }
+    env_get_state(w->env, 0, lat);
 }
 
 static void make_overlay(VwWorld *w) {
@@ -113,12 +104,10 @@ static int world_reset(Vw *v, VwWorld *w, char *err, size_t errsz) {
     current_latent(w, w->lat0);
     const char *cls = env_class_name(w->env, w->label);
     snprintf(w->cls, sizeof w->cls, "%s", cls ? cls : "?");
-    if (w->kind == ENV_KIND_SACCADE) {
-        EnvScene sc;
-        if (env_scene(w->env, 0, &sc) == WM_OK) {
-            w->scene = sc.image, w->sal = sc.saliency, w->S = sc.size;
-            make_overlay(w);
-        }
+    EnvScene sc;
+    if (env_scene(w->env, 0, &sc) == WM_OK) { /* worlds with a scene: an eye over it */
+        w->scene = sc.image, w->sal = sc.saliency, w->S = sc.size;
+        make_overlay(w);
     }
     w->big_dirty = 1;
     push_sequence(w);
@@ -157,15 +146,16 @@ static int world_make(Vw *v, int i, char *err, size_t errsz) {
     memset(w, 0, sizeof *w);
     w->desc = v->d.worlds[i];
     w->kind = w->desc.env.kind;
+    w->family = env_traits(w->kind)->family;
     EnvConfig ec = w->desc.env;
     ec.render_threads = 1; /* one view at a time */
-    w->env = env_create(&ec, 1, err, errsz);
-    if (!w->env) return WM_ERR_ARG;
+    int rc = env_create(&ec, 1, &w->env, err, errsz);
+    if (rc) return rc;
     w->spec = *env_spec(w->env);
+    w->has_view = env_view(w->env, 0, NULL) == WM_OK;
     AgentConfig ac = w->desc.agent;
     ac.kind = AG_HUMAN;
-    w->human = ag_create(&ac, &w->desc.env, &w->spec, 1, err, errsz);
-    if (!w->human) return WM_ERR_ARG;
+    if ((rc = ag_create(&ac, &w->desc.env, &w->spec, 1, &w->human, err, errsz))) return rc;
     w->lr = rv_learner_start(&w->desc, &v->d.model, &v->d.optim, v->d.threads, !v->runtime_done,
                              v->user_paused, err, errsz);
     if (!w->lr) return WM_ERR_ARG;
@@ -188,8 +178,8 @@ static void world_free(VwWorld *w) {
 /* ---------------------------------------------------------------- input */
 
 static void turn(Vw *v, double ax, double ay, double az, double angle) {
-    if (vw_world(v)->kind != ENV_KIND_OBJECTS3D) {
-        say(v, "turning needs the objects3d world (Tab)");
+    if (vw_world(v)->family != ENV_FAMILY_OBJECT) {
+        say(v, "turning needs a world with an object (objects3d; Tab)");
         return;
     }
     if (angle == 0 || (ax == 0 && ay == 0 && az == 0)) return;
@@ -199,9 +189,9 @@ static void turn(Vw *v, double ax, double ay, double az, double angle) {
 
 static void move(Vw *v, double dx, double dy, double dz) {
     VwWorld *w = vw_world(v);
-    if (w->kind != ENV_KIND_OBJECTS3D || !w->desc.env.translate_actions) {
-        say(v, w->kind != ENV_KIND_OBJECTS3D ? "moving needs the objects3d world"
-                       : "moving needs env.translate_actions = true");
+    if (w->family != ENV_FAMILY_OBJECT || w->spec.layout.act_trans < 0) {
+        say(v, w->family != ENV_FAMILY_OBJECT ? "moving needs a world with an object (objects3d)"
+                                              : "moving needs env.translate_actions = true");
         return;
     }
     AgEvent ev = {AG_EVENT_TRANSLATE, {dx, dy, dz, 0, 0}};
@@ -209,8 +199,8 @@ static void move(Vw *v, double dx, double dy, double dz) {
 }
 
 static void look(Vw *v, int by, double y, double x) {
-    if (vw_world(v)->kind != ENV_KIND_SACCADE) {
-        say(v, "saccades need the saccade world (Tab)");
+    if (vw_world(v)->family != ENV_FAMILY_GLIMPSE) {
+        say(v, "saccades need a world with an eye (saccade; Tab)");
         return;
     }
     AgEvent ev = {by ? AG_EVENT_LOOK_BY : AG_EVENT_LOOK_AT, {y, x, 0, 0, 0}};
@@ -224,7 +214,7 @@ static void drag(Vw *v, double fx, double fy) {
 }
 
 static void click(Vw *v, double fx, double fy) {
-    if (vw_world(v)->kind == ENV_KIND_SACCADE) look(v, 0, fmin(fmax(fy, 0), 1), fmin(fmax(fx, 0), 1));
+    if (vw_world(v)->family == ENV_FAMILY_GLIMPSE) look(v, 0, fmin(fmax(fy, 0), 1), fmin(fmax(fx, 0), 1));
 }
 
 static int set_paused(Vw *v, int paused) {
@@ -239,7 +229,7 @@ static void switch_world(Vw *v, char *err, size_t errsz) {
         say(v, "only one world in this session");
         return;
     }
-    int next = 1 - v->active;
+    int next = (v->active + 1) % v->d.n_worlds;
     rv_learner_set_paused(vw_world(v)->lr, 1);
     if (!v->worlds[next].made && world_make(v, next, err, errsz)) {
         say(v, "Tab: %s", err);
@@ -303,13 +293,13 @@ static void on_key(Vw *v, SDL_Keycode k, int shift, int *quit, int *shot) {
         break;
     case SDLK_o:
         v->show_saliency = !v->show_saliency, v->dirty[VW_P_ENV] = 1;
-        if (w->kind != ENV_KIND_SACCADE) say(v, "the saliency overlay shows in the saccade world");
+        if (!w->scene) say(v, "the saliency overlay shows in a world with a scene (saccade)");
         break;
     case SDLK_LEFT:
     case SDLK_RIGHT:
     case SDLK_UP:
     case SDLK_DOWN:
-        if (w->kind == ENV_KIND_OBJECTS3D) {
+        if (w->family == ENV_FAMILY_OBJECT) {
             if (k == SDLK_LEFT || k == SDLK_RIGHT)
                 turn(v, 0, 1, 0, k == SDLK_RIGHT ? turn_by : -turn_by);
             else
@@ -479,7 +469,7 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
             } else if (e.type == SDL_MOUSEBUTTONDOWN && e.button.button == SDL_BUTTON_LEFT) {
                 int mx = e.button.x, my = e.button.y;
                 if (mx >= er.x && mx < er.x + er.w && my >= er.y && my < er.y + er.h) {
-                    if (vw_world(v)->kind == ENV_KIND_OBJECTS3D)
+                    if (vw_world(v)->family == ENV_FAMILY_OBJECT)
                         dragging = 1;
                     else
                         click(v, (mx - er.x + 0.5) / er.w, (my - er.y + 0.5) / er.h);
@@ -519,7 +509,7 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         }
         if (v->msg[0] && now - v->msg_t > 5) v->msg[0] = 0, v->dirty[VW_P_TOP] = 1;
         if (now - top_t > 0.5) v->dirty[VW_P_TOP] = 1, top_t = now;
-        if (w->kind == ENV_KIND_OBJECTS3D &&
+        if (w->has_view &&
             (w->big_dirty == 1 || (w->big_dirty == 2 && now - w->moved_t >= LOD_HOLD))) {
             if ((rc = vw_render_big(v, w, err, errsz))) break;
             v->dirty[VW_P_ENV] = 1;
@@ -573,9 +563,9 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
     }
     double seconds = wm_now() - t_start;
     /* Stop the trainers (each saves a checkpoint when it trained), then report. */
-    WorldEnd ends[2];
+    WorldEnd ends[ENV_KIND_COUNT];
     memset(ends, 0, sizeof ends);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < ENV_KIND_COUNT; i++) {
         VwWorld *w = &v->worlds[i];
         if (w->env) current_latent(w, ends[i].lat_end);
         if (w->lr) {
@@ -596,7 +586,7 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
         snprintf(path, sizeof path, "%s.json", d->screenshot);
         rc = vw_write_report(v, path, ends, frame_s, n_frame_s, drawn, seconds, err, errsz);
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < ENV_KIND_COUNT; i++)
         world_free(&v->worlds[i]);
     rv_plots_free(&v->plots);
     rd_scene_destroy(v->scene[0]);

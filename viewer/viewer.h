@@ -49,12 +49,13 @@ typedef struct {
     EnvConfig env;
     AgentConfig agent;       /* the training stream's policy (human is not allowed) */
     SjTrainConfig train;     /* steps, batch, m_train, seed, out (log and checkpoint) */
+    RunPipeConfig pipe;      /* the training stream's queue */
     const char *config_text; /* the resolved INI stored in the checkpoint */
 } RdViewerWorld;
 
 typedef struct {
-    RdViewerWorld worlds[2]; /* [0] is shown first; Tab switches to [1] */
-    int n_worlds;            /* 1 or 2 */
+    RdViewerWorld worlds[ENV_KIND_COUNT]; /* [0] is shown first; Tab goes to the next */
+    int n_worlds;                         /* 1 .. ENV_KIND_COUNT */
     SjModelConfig model;
     SjOptimConfig optim;
     int threads;       /* compute threads of the trainer (>= 1) */
@@ -72,12 +73,18 @@ typedef struct {
  * reason in err (no display, a bad script line, a world that cannot be made). */
 int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz);
 
-/* Both worlds of a session from one run config: the config's own, and the other kind
- * with the same sections, the policy chosen for it and its own run folder
- * (train.out + "-saccade" or "-objects3d"). The texts (stored in checkpoints) go to
- * t0 and t1 (free them with wm_buf_free). Fills d's worlds, model, optim and threads
- * (train.threads, or all cores but one). */
-int rd_viewer_worlds(const RunConfig *rc, RunConfig *other, RdViewerDesc *d, WmBuf *t0, WmBuf *t1,
-                     char *err, size_t errsz);
+/* The resolved config texts of a session's worlds (stored in their checkpoints). */
+typedef struct {
+    WmBuf text[ENV_KIND_COUNT];
+} RdViewerTexts;
+
+/* Every world of a session from one run config: the config's own first, then each
+ * other kind in the order of env.kind with the same sections, the policy chosen for it
+ * and its own run folder (train.out + "-" + the kind's name, e.g. "-saccade"). Fills
+ * d's worlds, model, optim and threads (train.threads, or all cores but one) and the
+ * texts d points into (free them with rd_viewer_texts_free after the session). */
+int rd_viewer_worlds(const RunConfig *rc, RdViewerDesc *d, RdViewerTexts *texts, char *err,
+                     size_t errsz);
+void rd_viewer_texts_free(RdViewerTexts *texts);
 
 #endif

@@ -8,8 +8,6 @@
 
 #include "core/alloc.h"
 #include "core/quat.h"
-#include "envs/objects3d.h"
-#include "envs/saccade.h"
 #include "viewer/viewer_impl.h"
 
 const char *const vw_panel_names[VW_NPANELS] = {"top",   "env",     "strip",   "loss", "probes",
@@ -131,17 +129,27 @@ static double rot_angle_axis(const float *q, double axis[3]) {
 
 /* Two short lines describing an action. */
 static void action_lines(const VwWorld *w, const float *a, char *l1, char *l2, size_t n) {
-    if (w->kind == ENV_KIND_OBJECTS3D) {
-        double ax[3], deg = rot_angle_axis(a, ax);
+    const EnvLayout *lay = &w->spec.layout;
+    if (w->family == ENV_FAMILY_OBJECT) {
+        double ax[3], deg = rot_angle_axis(a + lay->act_rot, ax);
         snprintf(l1, n, "%.1f deg", deg);
         snprintf(l2, n, "(%.2f %.2f %.2f)", ax[0], ax[1], ax[2]);
-        EnvO3ActionLayout lay = env_objects3d_action_layout(&w->desc.env);
-        if (lay.trans >= 0 && (a[lay.trans] || a[lay.trans + 1] || a[lay.trans + 2]))
-            snprintf(l2, n, "t %.2f %.2f %.2f", a[lay.trans], a[lay.trans + 1], a[lay.trans + 2]);
-    } else {
+        int t = lay->act_trans;
+        if (t >= 0 && (a[t] || a[t + 1] || a[t + 2]))
+            snprintf(l2, n, "t %.2f %.2f %.2f", a[t], a[t + 1], a[t + 2]);
+    } else if (w->family == ENV_FAMILY_GLIMPSE) {
         snprintf(l1, n, "dy %+.3f", a[0]);
         snprintf(l2, n, "dx %+.3f", a[1]);
+    } else { /* the first two components by name */
+        snprintf(l1, n, "%s %+.3f", w->spec.action_names[0], a[0]);
+        snprintf(l2, n, "%s", "");
+        if (w->A > 1) snprintf(l2, n, "%s %+.3f", w->spec.action_names[1], a[1]);
     }
+}
+
+/* "object" or "scene": what a reset brings, for the panels' text. */
+static const char *subject(const VwWorld *w) {
+    return w->family == ENV_FAMILY_OBJECT ? "object" : "scene";
 }
 
 static const char *state_name(int s) {
@@ -209,21 +217,26 @@ static int draw_env(Vw *v) {
     char s[256];
     int items = 0;
     wm_canvas_fill(&v->cv, r.x, r.y, r.w, r.h, BLACK);
-    if (w->kind == ENV_KIND_OBJECTS3D) {
-        if (w->big) {
-            blit(v, r.x, r.y, r.w, r.h, w->big, w->big_size, w->big_size);
-            items = 1;
-        }
-        double e[3], q[4] = {w->lat0[0], w->lat0[1], w->lat0[2], w->lat0[3]};
+    const EnvLayout *lay = &w->spec.layout;
+    if (w->has_view && w->big) {
+        blit(v, r.x, r.y, r.w, r.h, w->big, w->big_size, w->big_size);
+        items = 1;
+    } else if (!w->has_view && !w->scene && w->n > 0) { /* the latest view at model size */
+        blit(v, r.x, r.y, r.w, r.h, vw_hist_px(w, 0), w->spec.width, w->spec.height);
+        items = 1;
+    }
+    if (w->family == ENV_FAMILY_OBJECT) {
+        int q0 = lay->lat_rot, t = lay->lat_trans;
+        double e[3], q[4] = {w->lat0[q0], w->lat0[q0 + 1], w->lat0[q0 + 2], w->lat0[q0 + 3]};
         const float *lat = vw_hist_lat(w, 0);
-        if (lat) q[0] = lat[0], q[1] = lat[1], q[2] = lat[2], q[3] = lat[3];
+        if (lat) q[0] = lat[q0], q[1] = lat[q0 + 1], q[2] = lat[q0 + 2], q[3] = lat[q0 + 3];
         wm_quat_normalize(q);
         wm_quat_to_euler_xyz(q, e);
         snprintf(s, sizeof s, "rotation (Euler XYZ) %.1f %.1f %.1f deg", e[0] * 180 / M_PI,
                  e[1] * 180 / M_PI, e[2] * 180 / M_PI);
-        if (lat && w->desc.env.translate_actions)
-            snprintf(s + strlen(s), sizeof s - strlen(s), ", t %.2f %.2f %.2f", lat[8], lat[9],
-                     lat[10]);
+        if (lat && lay->act_trans >= 0 && t >= 0)
+            snprintf(s + strlen(s), sizeof s - strlen(s), ", t %.2f %.2f %.2f", lat[t], lat[t + 1],
+                     lat[t + 2]);
         shade(v, r.x, r.y + r.h - fh(v->small) - 10, r.w, fh(v->small) + 10);
         text_fit(v, v->small, r.x + 8, r.y + r.h - 7, r.w - 16, s, WHITE);
     } else if (w->scene) {
@@ -254,7 +267,7 @@ static int draw_env(Vw *v) {
         shade(v, r.x, r.y + r.h - fh(v->small) - 10, r.w, fh(v->small) + 10);
         text_fit(v, v->small, r.x + 8, r.y + r.h - 7, r.w - 16, s, WHITE);
     }
-    snprintf(s, sizeof s, "%s, %s %d (class %d)", w->kind == ENV_KIND_OBJECTS3D ? "object" : "scene", w->cls,
+    snprintf(s, sizeof s, "%s, %s %d (class %d)", subject(w), w->cls,
              w->instance, w->label);
     shade(v, r.x, r.y, r.w, fh(v->font) + 10);
     text_fit(v, v->font, r.x + 8, r.y + fh(v->font) + 2, r.w - 16, s, WHITE);
@@ -436,7 +449,7 @@ static int draw_pca_z(Vw *v) {
         wm_plot_scatter(&pl, xs + nr + i, ys + nr + i, &black, 1, 6);
     wm_plot_scatter(&pl, xs + nr, ys + nr, p->z_col + nr, nu, 4);
     legend(v, r, 0, NULL, NULL,
-           w->kind == ENV_KIND_OBJECTS3D ? "colour: rotation angle 0 .. 180 deg; ringed: your last views"
+           w->family == ENV_FAMILY_OBJECT ? "colour: rotation angle 0 .. 180 deg; ringed: your last views"
                         : "colour: fixation x (red), y (blue); ringed: your last views");
     wm_free(xs);
     return n;
@@ -524,9 +537,9 @@ static int draw_pi(Vw *v) {
         wm_canvas_text(&v->cv, v->small, gx, y + ph + f + 3, name, INK, 1);
     }
 #undef PY
-    if (w->kind == ENV_KIND_OBJECTS3D) {
-        double qa[4] = {p->pi_true[0], p->pi_true[1], p->pi_true[2], p->pi_true[3]},
-               qb[4] = {p->pi_est[0], p->pi_est[1], p->pi_est[2], p->pi_est[3]}, rel[4];
+    if (w->family == ENV_FAMILY_OBJECT) {
+        const float *t = p->pi_true + w->spec.layout.act_rot, *e = p->pi_est + w->spec.layout.act_rot;
+        double qa[4] = {t[0], t[1], t[2], t[3]}, qb[4] = {e[0], e[1], e[2], e[3]}, rel[4];
         wm_quat_normalize(qa), wm_quat_normalize(qb);
         wm_quat_relative(rel, qa, qb);
         snprintf(s, sizeof s,
@@ -555,7 +568,7 @@ static int draw_info(Vw *v) {
     wm_canvas_text(&v->cv, v->bold, x, y, "state", INK, 0);
     y += lh + 2;
     snprintf(s, sizeof s, "%s world, %s %s %d (class %d), %lld views since the reset.",
-             env_kind_name(w->kind), w->kind == ENV_KIND_OBJECTS3D ? "object" : "scene", w->cls,
+             env_kind_name(w->kind), subject(w), w->cls,
              w->instance, w->label, (long long)w->n);
     y = text_wrap(v, v->small, x, y, tw, lh, s, INK);
     const float *lat = vw_hist_lat(w, 0);

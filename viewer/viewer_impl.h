@@ -106,7 +106,9 @@ extern const char *const vw_panel_names[VW_NPANELS];
 typedef struct {
     int made;
     RdViewerWorld desc;
-    int kind; /* env.kind: an ENV_KIND_* */
+    int kind;     /* env.kind: an ENV_KIND_* (its name only; the rest goes by family) */
+    int family;   /* ENV_FAMILY_* */
+    int has_view; /* the world gives env_view: drawn large on the viewer's own GL context */
     Env *env;
     Agent *human;
     EnvSpec spec;
@@ -122,15 +124,15 @@ typedef struct {
     uint8_t *px;
     float *act; /* the action that led to each view */
     float *lat;
-    double lat0[ENV_MAX_DIM]; /* latent right after the reset (objects3d in double) */
+    double lat0[ENV_MAX_DIM]; /* state right after the reset (env_get_state, in double) */
     float *applied;           /* every action since the reset, for the report */
     int n_applied, cap_applied;
-    /* saccade: scene, saliency and the scene blended with it */
+    /* worlds with a scene (saccade): scene, saliency and the scene blended with it */
     const uint8_t *scene;
     const float *sal;
     uint8_t *overlay;
     int S;
-    /* objects3d: the large view */
+    /* worlds with env_view (objects3d): the large view */
     uint8_t *big;
     int big_size, big_dirty; /* 1: redraw; 2: drawn at half size, full size due */
     double moved_t;
@@ -138,7 +140,7 @@ typedef struct {
 
 typedef struct {
     RdViewerDesc d;
-    RdCtx *gl; /* headless context of the objects3d view */
+    RdCtx *gl; /* headless context of the large 3D view (env_view) */
     WmFont *font, *small, *bold;
     WmCanvas cv;
     VwRect r[VW_NPANELS];
@@ -147,7 +149,7 @@ typedef struct {
     int items[VW_NPANELS]; /* data items each panel drew last time (report) */
     RdScene *scene[2];     /* full and half size */
     int scene_size[2];
-    VwWorld worlds[2];
+    VwWorld worlds[ENV_KIND_COUNT];
     int active;
     int user_paused, show_help, show_saliency;
     RvPlots plots;
@@ -208,7 +210,7 @@ void vw_resize(Vw *v, int w, int h);
 /* Copies canvas rectangles into the window surface and shows them. */
 int vw_present(Vw *v, SDL_Window *win, const VwRect *rs, int n, char *err, size_t errsz);
 int vw_take_screenshot(Vw *v, const char *path, char *err, size_t errsz);
-/* The objects3d view at the env panel's size, drawn on a headless context. */
+/* The world's 3D view (env_view) at the env panel's size, drawn on a headless context. */
 int vw_render_big(Vw *v, VwWorld *w, char *err, size_t errsz);
 
 /* ---------------------------------------------------------------- report */

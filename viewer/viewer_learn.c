@@ -27,6 +27,7 @@
 #include "core/safetensors.h"
 #include "nn/nn.h"
 #include "model/probe.h"
+#include "run/steps.h"
 #include "model/sj_model.h"
 #include "model/sj_train.h"
 #include "run/pipeline.h"
@@ -90,7 +91,8 @@ struct RvLearner {
     pthread_mutex_t mu;
     pthread_cond_t cv;    /* trainer: pause, runtime ready */
     pthread_cond_t an_cv; /* analysis: new work or stop */
-    int paused, stop, an_stop, runtime_ready;
+    int paused, stop, an_stop, runtime_ready; /* stop: the window closed (waits end) */
+    RunSteps steps;                           /* the trainer's step callback and stop */
     int64_t steps_run;
     /* data source */
     uint8_t *mix_px;
@@ -284,7 +286,9 @@ static void snapshot(RvLearner *l, SjModel *m, int64_t step) {
     pthread_cond_broadcast(&l->an_cv);
 }
 
-static int on_step(void *ctx, SjModel *m, const SjStepInfo *in) {
+/* The plots' observer of the trainer's steps (run/steps.h); the window's Esc ends the
+ * run through run_stop_ask. */
+static void on_step(void *ctx, SjModel *m, const SjStepInfo *in) {
     RvLearner *l = ctx;
     double now = wm_now();
     pthread_mutex_lock(&l->mu);
@@ -309,10 +313,8 @@ static int on_step(void *ctx, SjModel *m, const SjStepInfo *in) {
         if (l->load_pending) apply_load(l, m, in->step);
     }
     if (!l->stop) p->state = RV_TRAINING;
-    int stop = l->stop;
     l->t_prev = wm_now();
     pthread_mutex_unlock(&l->mu);
-    return stop;
 }
 
 /* The window must not wait for the CPU behind training: the trainer (and the compute
@@ -336,9 +338,11 @@ static void *train_main(void *arg) {
                        .train = l->w.train,
                        .shape = {l->spec.height, l->spec.width, l->A, l->spec.n_classes},
                        .config_text = l->w.config_text,
-                       .quiet = 1,
-                       .on_step = on_step,
-                       .on_step_ctx = l};
+                       };
+    RunSinks sinks;
+    run_steps_standard(&l->steps, &sinks, &l->w.train, 1);
+    run_steps_observe(&l->steps, (RunObserver){.step = on_step, .ctx = l});
+    run_steps_attach(&l->steps, &su);
     SjSource src = {src_next, src_release, l};
     SjTrainResult res;
     char err[512] = "";
@@ -359,8 +363,9 @@ static void *train_main(void *arg) {
 /* ---------------------------------------------------------------- analysis */
 
 static WmColor latent_color(const RvLearner *l, const float *lat) {
-    if (env_traits(l->w.env.kind)->family == ENV_FAMILY_OBJECT) {
-        double q[4] = {lat[0], lat[1], lat[2], lat[3]};
+    if (l->spec.layout.family == ENV_FAMILY_OBJECT) { /* the rotation part of the state */
+        const float *r = lat + l->spec.layout.lat_rot;
+        double q[4] = {r[0], r[1], r[2], r[3]};
         wm_quat_normalize(q);
         return wm_colormap(wm_quat_angle(q) / M_PI);
     }
@@ -596,7 +601,7 @@ RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model,
     pthread_cond_init(&l->an_cv, NULL);
     l->B = w->train.batch, l->M = w->train.m_train, l->T = l->M + 1;
     l->stream =
-        ag_stream_create(&w->env, &w->agent, l->B, l->T, l->B < 64 ? l->B : 64, w->train.queue,
+        ag_stream_create(&w->env, &w->agent, l->B, l->T, l->B < 64 ? l->B : 64, w->pipe.queue,
                          (uint64_t)w->train.seed, ENV_SPLIT_TRAIN, err, errsz);
     if (!l->stream) {
         learner_free(l);
@@ -672,6 +677,7 @@ RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model,
 int64_t rv_learner_stop(RvLearner *l, char *ckpt, size_t ckptsz) {
     pthread_mutex_lock(&l->mu);
     l->stop = 1;
+    run_stop_ask(&l->steps);
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
     pthread_join(l->train_th, NULL);

@@ -1,5 +1,5 @@
-/* Showing the viewer's canvas in its window, screenshots, and the large objects3d
- * view drawn on a headless GL context. */
+/* Showing the viewer's canvas in its window, screenshots, and the large view of a
+ * world that renders a 3D scene (objects3d), drawn on a headless GL context. */
 #include <SDL2/SDL.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +12,6 @@
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/png.h"
-#include "envs/objects3d.h"
 #include "viewer/viewer_impl.h"
 
 /* The canvas at the window's size (all panels redrawn). */
@@ -23,7 +22,7 @@ void vw_resize(Vw *v, int w, int h) {
     vw_layout(v);
     for (int p = 0; p < VW_NPANELS; p++)
         v->dirty[p] = 1;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < ENV_KIND_COUNT; i++)
         v->worlds[i].big_dirty = 1;
 }
 
@@ -78,7 +77,7 @@ int vw_take_screenshot(Vw *v, const char *path, char *err, size_t errsz) {
     return wm_png_write(path, v->cv.w, v->cv.h, 3, v->cv.rgb, 0, err, errsz);
 }
 
-/* The objects3d view at the env panel's size, drawn on a headless context. */
+/* The world's 3D view (env_view) at the env panel's size, drawn on a headless context. */
 int vw_render_big(Vw *v, VwWorld *w, char *err, size_t errsz) {
     int side = v->r[VW_P_ENV].w < BIG_MAX ? v->r[VW_P_ENV].w : BIG_MAX;
     /* While the object moves, half the side (a quarter of the pixels) keeps the frame
@@ -102,7 +101,8 @@ int vw_render_big(Vw *v, VwWorld *w, char *err, size_t errsz) {
     if (!w->big) w->big = wm_new(uint8_t, (size_t)BIG_MAX * BIG_MAX * 3);
     w->big_size = side;
     RdView view;
-    env_objects3d_view(w->env, 0, &view);
+    int rc = env_view(w->env, 0, &view);
+    if (rc) return wm_errf(err, errsz, rc, "view: the %s world has no 3D view", env_kind_name(w->kind));
     view.out = w->big;
     return rd_scene_render(v->scene[moving], &view, 1, err, errsz);
 }

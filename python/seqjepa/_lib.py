@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-ABI = 1
+ABI = 2
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # python/seqjepa/ -> the repository root (for the build folder, configs/ and assets/)
 REPO = os.path.dirname(os.path.dirname(_HERE))
@@ -46,7 +46,8 @@ P = ctypes.POINTER
 
 class Spec(ctypes.Structure):
     _fields_ = [("height", c_i32), ("width", c_i32), ("channels", c_i32), ("action_dim", c_i32),
-                ("latent_dim", c_i32), ("n_classes", c_i32), ("lanes", c_i32), ("kind", c_i32)]
+                ("latent_dim", c_i32), ("n_classes", c_i32), ("lanes", c_i32), ("kind", c_i32),
+                ("family", c_i32), ("act_rot", c_i32)]
 
 
 def _sig(name, res, *args):
@@ -63,6 +64,7 @@ _sig("sjc_env_create", c_void_p, c_char_p, c_int, P(c_char_p), c_int, *ERR)
 _sig("sjc_env_destroy", None, c_void_p)
 _sig("sjc_env_spec", None, c_void_p, P(Spec))
 _sig("sjc_env_name", c_char_p, c_void_p, c_int, c_int)
+_sig("sjc_world_name", c_char_p, c_int)
 _sig("sjc_env_config_text", c_size_t, c_void_p, c_char_p, c_size_t)
 _sig("sjc_env_reset", c_int, c_void_p, c_u64, c_int, c_void_p, c_void_p, P(c_i32), P(c_i32), *ERR)
 _sig("sjc_env_step", c_int, c_void_p, c_void_p, c_int, c_void_p, c_void_p, P(c_i32), P(c_i32), *ERR)

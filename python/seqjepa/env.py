@@ -9,7 +9,15 @@ import numpy as np
 from . import _lib
 from ._lib import Err, SeqJepaError, lib, ptr
 
-KINDS = ("objects3d", "saccade")
+
+def _worlds():
+    names = []
+    while lib.sjc_world_name(len(names)):
+        names.append(lib.sjc_world_name(len(names)).decode())
+    return tuple(names)
+
+
+KINDS = _worlds()  # the world kinds the library knows, in the order of env.kind
 SPLITS = {"train": 0, "val": 1, "heldout": 1, 0: 0, 1: 1}
 _ENV_ARGS = ("lanes", "seed", "max_episode_steps", "render_mode", "overrides")
 
@@ -116,11 +124,11 @@ def _with_assets(over):
     return over + [f"env.assets={repo_assets}"] if os.path.isdir(repo_assets) else over
 
 
-def _unit_quaternions(n_rot, dim):
+def _unit_quaternions(at, dim):
     def sample(rng):
         a = np.zeros(dim, dtype=np.float32)
         q = rng.standard_normal(4)
-        a[:4] = q / np.linalg.norm(q)
+        a[at:at + 4] = q / np.linalg.norm(q)
         return a
     return sample
 
@@ -156,7 +164,8 @@ class Env:
         self.latent_names = [lib.sjc_env_name(self._h, 1, i).decode() for i in range(sp.latent_dim)]
         names = [lib.sjc_env_name(self._h, 2, i) for i in range(sp.n_classes)]
         self.class_names = [x.decode() if x else str(i) for i, x in enumerate(names)]
-        sampler = _unit_quaternions(4, sp.action_dim) if self.kind == "objects3d" else None
+        # an object world's action opens its rotation part with a unit quaternion
+        sampler = _unit_quaternions(sp.act_rot, sp.action_dim) if sp.family == 0 else None
         lo, hi = (-1.0, 1.0)
         self.observation_space = _box(0, 255, self.obs_shape, np.uint8)
         self.action_space = _box(lo, hi, (sp.action_dim,), np.float32, sampler)

@@ -1,5 +1,6 @@
 /* numpy .npy: read both ways (heap copy and mapping); an array the reader accepts
- * agrees with its file, and written back by the program reads back the same. */
+ * agrees with its file, and written back by the program reads back the same; read as
+ * a list of strings too. */
 #include "core/err.h"
 #include "core/npy.h"
 #include "tests/fuzz/fuzz.h"
@@ -37,6 +38,17 @@ FUZZ_TARGET(npy) {
             unlink(p2);
         }
         wm_array_free(&a);
+    }
+    /* As a list of strings ('<Un' or '|Sn', 1-D): every item a string inside the block. */
+    WmStrArray st;
+    int rc = wm_npy_read_str(path, &st, err, sizeof err);
+    if (rc) {
+        FUZZ_CHECK(strstr(err, path) != NULL, "error does not name the file: '%s'", err);
+    } else {
+        size_t total = 0;
+        for (size_t i = 0; i < st.n; i++) total += strlen(st.items[i]) + 1;
+        FUZZ_CHECK(total <= 4 * size + 1, "strings longer than the file");
+        wm_str_array_free(&st);
     }
     return 0;
 }
