@@ -51,11 +51,15 @@ int cli_train(int argc, char **argv) {
         run_error("train", err);
         return 1;
     }
+    WmBuf cmd = {0};
+    run_command_line("seqjepa", argc, argv, &cmd);
+    rc.command = cmd.data;
     nn_runtime_init(rc.train.threads);
     wm_signals_install();
     SjTrainResult res;
     int r = pl_train(&rc, resume != NULL, quiet != NULL, &res, err, sizeof err);
     nn_runtime_shutdown();
+    wm_buf_free(&cmd);
     if (r) {
         run_error("train", err);
         return 1;

@@ -112,7 +112,7 @@ static SjCkptState ckpt_state(Probes *pr, WmRng *drop) {
 }
 
 static SjCkptMeta ckpt_meta(const SjTrainSetup *su) {
-    return (SjCkptMeta){su->config_text, su->model.pixel_mean, su->model.pixel_std, su->shape};
+    return (SjCkptMeta){su->config_text, su->command, su->model.pixel_mean, su->model.pixel_std, su->shape};
 }
 
 /* Keeps the log's header and rows up to `step` (a resumed run rewrites what follows). */

@@ -113,7 +113,7 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
         run_config_text(rc, &text);
         SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
                            .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                           .config_text = text.data, .resume = resume, .quiet = quiet};
+                           .config_text = text.data, .command = rc->command, .resume = resume, .quiet = quiet};
         SjSource source = {data_next, NULL, &src};
         r = sj_train_run(&su, &source, res, err, errsz);
         wm_buf_free(&text);
@@ -134,7 +134,7 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
     run_config_text(rc, &text);
     SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
                        .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                       .config_text = text.data, .resume = resume, .quiet = quiet};
+                       .config_text = text.data, .command = rc->command, .resume = resume, .quiet = quiet};
     Src src = {st};
     SjSource source = {src_next, src_release, &src};
     int r = sj_train_run(&su, &source, res, err, errsz);
