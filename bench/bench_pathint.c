@@ -215,6 +215,9 @@ int cli_bench_pathint(int argc, char **argv) {
         run_error("bench pathint", err);
         return 1;
     }
+    static WmBuf cmd; /* for the variants' checkpoint metadata; static as rc is */
+    run_command_line("seqjepa bench", argc, argv, &cmd);
+    rc.command = cmd.data;
     int seeds = rc.bench.seeds, m_max = rc.eval.m_max, loop_m = 2 * rc.bench.loop_len;
     if (loop_m > m_max) {
         fprintf(stderr, "seqjepa bench pathint: closed loops close at M = 2 * bench.loop_len = %d, beyond eval.m_max = %d\n",
