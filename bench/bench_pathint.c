@@ -303,6 +303,9 @@ int cli_bench_pathint(int argc, char **argv) {
         run_error("bench pathint", err);
         return 1;
     }
+    static WmBuf cmd; /* for the variants' checkpoint metadata; static as rc is */
+    run_command_line("seqjepa bench", argc, argv, &cmd);
+    rc.command = cmd.data;
     int seeds = rc.bench.seeds, m_max = rc.eval.m_max, rm = rc.eval.retr_m_max;
     static Variant vs[MAX_VARIANTS];
     int nv = 0;

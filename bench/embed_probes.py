@@ -14,6 +14,8 @@ Prints:
     ridge penalties chosen on a validation fifth of the training rows;
   equivariance R^2: ridge (and with --mlp an MLP 2x256) from concat(z1, z2) to the
     relative rotation matrix of views 1 -> 2; erank: effective rank of z;
+  top1_z / top1_zagg3: linear classifier (logistic regression) of the class from z of
+    one view (every view) and from z_AGG over the first 3 views (chance 1/n_classes);
   retrieval top-1 at M = 1..mmax: the predictor's output after M views and the action
     a_M, compared (cosine) with the target encodings of the true next view and k other
     views of the same object under the same lights at other poses; chance 1/(k+1);
@@ -79,6 +81,23 @@ def mlp(xtr, ytr, xte, yte, hidden=256, epochs=60):
     return r2(yte, p)
 
 
+def logreg(xtr, ytr, xte, yte, epochs=300):
+    """Multinomial logistic regression (Adam, full batch, standardised inputs): test top-1."""
+    torch.manual_seed(0)
+    mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
+    X = torch.tensor((xtr - mu) / sd, dtype=torch.float32)
+    y = torch.tensor(ytr, dtype=torch.int64)
+    lin = torch.nn.Linear(X.shape[1], int(max(ytr.max(), yte.max())) + 1)
+    opt = torch.optim.Adam(lin.parameters(), lr=0.01, weight_decay=1e-4)
+    for _ in range(epochs):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(lin(X), y).backward()
+        opt.step()
+    with torch.no_grad():
+        p = lin(torch.tensor((xte - mu) / sd, dtype=torch.float32)).argmax(1).numpy()
+    return float((p == yte).mean())
+
+
 def embed(ckpt, work, name, views, acts, nxt=None):
     d = os.path.join(work, name)
     os.makedirs(d, exist_ok=True)
@@ -103,8 +122,8 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(2)
     res = {}
-    Vtr, Atr, Ltr = load(a.probe, "train", ("images", "actions", "latents"))
-    Vte, Ate, Lte = load(a.probe, "val", ("images", "actions", "latents"))
+    Vtr, Atr, Ltr, Ctr = load(a.probe, "train", ("images", "actions", "latents", "labels"))
+    Vte, Ate, Lte, Cte = load(a.probe, "val", ("images", "actions", "latents", "labels"))
     if a.ckpt == "pixels":
         px = lambda v: v.reshape(-1, v.shape[2] * v.shape[3] * 3).astype(np.float32) / 255
         r = ridge(px(Vtr), qmat(Ltr[..., :4]).reshape(-1, 9), px(Vte), qmat(Lte[..., :4]).reshape(-1, 9))
@@ -126,6 +145,12 @@ def main():
     if a.mlp:
         res["equi_mlp"] = mlp(ptr, ytr, pte, yte)
         res["pose_z_mlp"] = mlp(ztr.reshape(-1, D), Rtr.reshape(-1, 9), zte.reshape(-1, D), Rte.reshape(-1, 9))
+    # class from z (every view) and from z_AGG over 3 views
+    T = ztr.shape[1]
+    res["top1_z"] = logreg(ztr.reshape(-1, D), np.repeat(Ctr, T), zte.reshape(-1, D), np.repeat(Cte, T))
+    a3tr = embed(a.ckpt, a.work, "ptr3", Vtr[:, :3], Atr[:, :2])["z_agg"]
+    a3te = embed(a.ckpt, a.work, "pte3", Vte[:, :3], Ate[:, :2])["z_agg"]
+    res["top1_zagg3"] = logreg(a3tr, Ctr, a3te, Cte)
     # effective rank of z
     s = np.linalg.svd(zte.reshape(-1, D) - zte.reshape(-1, D).mean(0), compute_uv=False) ** 2
     p = s / s.sum(); res["erank"] = float(np.exp(-(p * np.log(p + 1e-12)).sum()))

@@ -61,11 +61,15 @@ int cli_train(int argc, char **argv) {
         if (who == wm_dist_rank()) run_error("train", err);
         return 1;
     }
+    WmBuf cmd = {0};
+    run_command_line("seqjepa", argc, argv, &cmd);
+    rc.command = cmd.data;
     nn_runtime_init(rc.pipe.threads);
     wm_signals_install();
     SjTrainResult res;
     r = pl_train(&rc, resume != NULL, quiet != NULL, &res, err, sizeof err);
     nn_runtime_shutdown();
+    wm_buf_free(&cmd);
     if (r) {
         if (err[0]) run_error("train", err); /* empty: another rank failed and said why */
         return 1;

@@ -1,6 +1,9 @@
 /* The objects3d world: lane states and their exact latent algebra, the object
  * classes (procedural families or OBJ files), a CPU mesh cache shared by the lanes,
- * and batched observation through the render farm. */
+ * and batched observation through the render farm.
+ *
+ * Over 700 lines on purpose: the latent algebra, the class tables and the batched
+ * observation all work on the lane state that stays private to this file. */
 #include "envs/objects3d.h"
 
 #include <dirent.h>

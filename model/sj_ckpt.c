@@ -47,6 +47,7 @@ int sj_ckpt_save(const char *dir, SjModel *m, const SjCkptMeta *meta, const SjCk
     wm_st_writer_meta(w, "format", CKPT_FORMAT);
     wm_st_writer_meta(w, "config", meta->config_text ? meta->config_text : "");
     wm_st_writer_meta(w, "step", num);
+    if (meta->command) wm_st_writer_meta(w, "command", meta->command);
     wm_st_writer_meta(w, "pixel_mean", meta->pixel_mean);
     wm_st_writer_meta(w, "pixel_std", meta->pixel_std);
     char shape[128];

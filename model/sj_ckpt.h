@@ -19,6 +19,7 @@
 /* The metadata of the model file. */
 typedef struct {
     const char *config_text;          /* the resolved INI */
+    const char *command;              /* the command line that made it (NULL: not stored) */
     const char *pixel_mean, *pixel_std; /* as in [model] */
     SjShape shape;
 } SjCkptMeta;

@@ -124,7 +124,7 @@ static SjCkptState ckpt_state(Probes *pr, WmRng *drop) {
 }
 
 static SjCkptMeta ckpt_meta(const SjTrainSetup *su) {
-    return (SjCkptMeta){su->config_text, su->model.pixel_mean, su->model.pixel_std, su->shape};
+    return (SjCkptMeta){su->config_text, su->command, su->model.pixel_mean, su->model.pixel_std, su->shape};
 }
 
 int sj_train_split(const SjTrainConfig *tc, int ranks, int *local, char *err, size_t errsz) {

@@ -75,6 +75,7 @@ typedef struct {
     SjTrainConfig train;
     SjShape shape;
     const char *config_text; /* the resolved INI, stored in checkpoint metadata */
+    const char *command;     /* the command line that made the run (may be NULL), stored likewise */
     int resume;              /* continue from train.out's checkpoint */
     SjStepHooks hooks;
 } SjTrainSetup;

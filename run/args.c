@@ -116,3 +116,25 @@ void run_error(const char *cmd, const char *msg) {
     if (!skip) skip = own_prefix(msg, last, strlen(last));
     fprintf(stderr, "seqjepa %s: %s\n", cmd, msg + skip);
 }
+
+void run_command_line(const char *prog, int argc, char **argv, WmBuf *out) {
+    wm_buf_puts(out, prog);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int plain = *a != 0;
+        for (const char *p = a; *p && plain; p++)
+            plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                    strchr("-_./=:,+@%", *p) != NULL;
+        wm_buf_puts(out, " ");
+        if (plain) {
+            wm_buf_puts(out, a);
+            continue;
+        }
+        /* 'it'\''s': close the quote, an escaped quote, reopen */
+        wm_buf_puts(out, "'");
+        for (const char *p = a; *p; p++)
+            if (*p == '\'') wm_buf_puts(out, "'\\''");
+            else wm_buf_append(out, p, 1);
+        wm_buf_puts(out, "'");
+    }
+}

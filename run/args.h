@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 
+#include "core/alloc.h"
+
 typedef struct {
     const char *name;  /* "--ckpt" */
     int takes_value;   /* 1: "--ckpt FILE" */
@@ -36,6 +38,12 @@ int run_flag_pair(const char *cmd, int argc, char **argv, int *i, const char **f
 /* Parses flag value s as an integer in [lo, 1e9] into *out; otherwise prints
  * "seqjepa CMD: WHAT 's' must be an integer >= LO" to stderr and returns 2. */
 int run_parse_int(const char *cmd, const char *s, const char *what, int lo, int *out);
+
+/* The command line as a shell would take it back: prog ("seqjepa", "seqjepa bench")
+ * and argv[0..argc-1], each argument single-quoted when it holds anything but letters,
+ * digits and -_./=:,+@%, appended to out (stored in checkpoint metadata to say how a
+ * model was made). */
+void run_command_line(const char *prog, int argc, char **argv, WmBuf *out);
 
 /* Prints "seqjepa CMD: MSG" to stderr. A message that already opens with the command's
  * name ("view: no display", from the library behind `seqjepa view` or `seqjepa bench

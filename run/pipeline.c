@@ -140,7 +140,7 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
         stored_config_text(rc, &text);
         SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
                            .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                           .config_text = text.data, .resume = resume};
+                           .config_text = text.data, .command = rc->command, .resume = resume};
         RunSteps steps = {0};
         RunSinks sinks;
         run_steps_standard(&steps, &sinks, &rc->train, quiet);
@@ -172,7 +172,7 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
     stored_config_text(rc, &text);
     SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
                        .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                       .config_text = text.data, .resume = resume};
+                       .config_text = text.data, .command = rc->command, .resume = resume};
     RunSteps steps = {0};
     RunSinks sinks;
     run_steps_standard(&steps, &sinks, &rc->train, quiet);

@@ -40,6 +40,7 @@ typedef struct {
     SjEvalConfig eval;
     BenchConfig bench;
     DsGenConfig gen;
+    const char *command; /* the command line, for checkpoint metadata (set by the CLI; may be NULL) */
 } RunConfig;
 
 extern const WmCfgSchema run_schema;

@@ -159,12 +159,23 @@ def main():
     check(log[0].startswith("step,loss,lr,tau") and len(log) == 4, "log.csv has a header and 3 rows", str(log))
     loss = [float(l.split(",")[1]) for l in log[1:]]
     check(all(np.isfinite(loss)), "finite losses")
+    # The checkpoint says how it was made: the command line, quoted as a shell takes it.
+    with open(ckpt, "rb") as f:
+        meta = json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
+    want = " ".join(["seqjepa train", cfg, *TINY, "train.steps=6", f"train.out={out}", "--quiet"])
+    check(meta.get("command") == want, "the command line in the checkpoint metadata", str(meta.get("command")))
 
     # Same config, seed and threads: the same loss curve, bit for bit.
-    out2 = os.path.join(tmp, "run2")
-    r = run("train", cfg, *TINY, "train.steps=6", f"train.out={out2}", "--quiet")
+    # (The default pixel mean, given with spaces; a folder name with a quote.)
+    out2 = os.path.join(tmp, "run 2's")
+    r = run("train", cfg, *TINY, "train.steps=6", f"train.out={out2}", "--quiet", "model.pixel_mean=0.5 0.5 0.5")
     log2 = open(os.path.join(out2, "log.csv")).read().splitlines()
     check([l.split(",")[:4] for l in log[1:]] == [l.split(",")[:4] for l in log2[1:]], "reproducible loss curve")
+    with open(os.path.join(out2, "checkpoint.safetensors"), "rb") as f:
+        meta = json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
+    quoted = f"'train.out={tmp}/run 2'" + "\\''" + "s' --quiet 'model.pixel_mean=0.5 0.5 0.5'"
+    check(meta.get("command", "").endswith(quoted), "arguments with spaces and quotes are quoted for the shell",
+          str(meta.get("command")))
 
     # Ctrl-C: saves a checkpoint and exits 0.
     out3 = os.path.join(tmp, "run3")

@@ -206,6 +206,10 @@ def main():
         r, _, rep3 = view(tmp, "load_bad", "5 key L\n15 wait_steps 1\n", 30, "--ckpt", sac["checkpoint"])
         note = rep3["worlds"][0]["note"] if rep3 else ""
         check(r.returncode == 0 and "action dims" in note, "a checkpoint of the other world is refused", note)
+        # Without L: the config's world starts from --ckpt.
+        r, _, rep4 = view(tmp, "start", "15 wait_steps 1\n", 30, "--ckpt", o3["checkpoint"])
+        note = rep4["worlds"][0]["note"] if rep4 else ""
+        check(r.returncode == 0 and "loaded" in note, "the world starts from --ckpt", note + r.stderr[-1500:])
 
     # Paused from the start: nothing trains and nothing is saved; space resumes. S saves
     # a screenshot into the run folder.

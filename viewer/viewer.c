@@ -159,6 +159,9 @@ static int world_make(Vw *v, int i, char *err, size_t errsz) {
     w->lr = rv_learner_start(&w->desc, &v->d.model, &v->d.optim, v->d.threads, !v->runtime_done,
                              v->user_paused, err, errsz);
     if (!w->lr) return WM_ERR_ARG;
+    /* The config's world starts from --ckpt, so that a trained model is what the plots
+     * show from the first frame (L loads it again later). */
+    if (i == 0 && v->d.ckpt) rv_learner_load(w->lr, v->d.ckpt);
     v->runtime_done = 1;
     w->T = w->desc.train.m_train + 1, w->A = w->spec.action_dim, w->NL = w->spec.latent_dim;
     w->vpx = (size_t)w->spec.height * (size_t)w->spec.width * 3;

@@ -59,7 +59,7 @@ typedef struct {
     SjModelConfig model;
     SjOptimConfig optim;
     int threads;       /* compute threads of the trainer (>= 1) */
-    const char *ckpt;  /* checkpoint that L loads (NULL: none) */
+    const char *ckpt;  /* checkpoint the config's world starts from and L loads (NULL: none) */
     int paused;        /* start with training paused */
     int width, height; /* initial window size (0: 1280 x 800) */
     /* scripted mode */
