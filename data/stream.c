@@ -37,13 +37,13 @@ static void free_slot(void *slot) { ag_batch_free(&((Slot *)slot)->b); }
 static void *producer(void *arg) {
     AgStream *s = arg;
     char err[512] = "";
-    Env *env;
-    env_create(&s->ecfg, s->lanes, &env, err, sizeof err);
+    Env *env = NULL;
+    int rc = env_create(&s->ecfg, s->lanes, &env, err, sizeof err);
     Agent *ag = NULL;
-    if (env) ag_create(&s->acfg, &s->ecfg, env_spec(env), s->lanes, &ag, err, sizeof err);
+    if (!rc) rc = ag_create(&s->acfg, &s->ecfg, env_spec(env), s->lanes, &ag, err, sizeof err);
     pthread_mutex_lock(&s->mu);
-    if (ag) s->spec = *env_spec(env);
-    else s->failed = 1, snprintf(s->err, sizeof s->err, "%s", err);
+    if (!rc) s->spec = *env_spec(env);
+    else s->failed = rc, snprintf(s->err, sizeof s->err, "%s", err);
     s->ready = 1;
     pthread_cond_broadcast(&s->cv);
     while (!s->failed && !s->started) pthread_cond_wait(&s->cv, &s->mu);
@@ -65,8 +65,9 @@ static void *producer(void *arg) {
     return NULL;
 }
 
-AgStream *ag_stream_create(const EnvConfig *ecfg, const AgentConfig *acfg, int batch, int views, int lanes,
-                           int slots, uint64_t seed, int split, char *err, size_t errsz) {
+int ag_stream_create(const EnvConfig *ecfg, const AgentConfig *acfg, int batch, int views, int lanes, int slots,
+                     uint64_t seed, int split, AgStream **out, char *err, size_t errsz) {
+    *out = NULL;
     AgStream *s = wm_new(AgStream, 1);
     s->ecfg = *ecfg, s->acfg = *acfg;
     s->batch = batch, s->views = views, s->lanes = lanes < 1 ? 1 : lanes > batch ? batch : lanes;
@@ -81,11 +82,12 @@ AgStream *ag_stream_create(const EnvConfig *ecfg, const AgentConfig *acfg, int b
     int failed = s->failed;
     pthread_mutex_unlock(&s->mu);
     if (failed) {
-        wm_errf(err, errsz, WM_ERR_ARG, "%s", s->err);
+        int rc = wm_errf(err, errsz, failed, "%s", s->err);
         ag_stream_destroy(s);
-        return NULL;
+        return rc;
     }
-    return s;
+    *out = s;
+    return WM_OK;
 }
 
 const EnvSpec *ag_stream_spec(const AgStream *s) { return &s->spec; }

@@ -13,10 +13,11 @@
 typedef struct AgStream AgStream;
 
 /* Starts the thread, which creates the world and the agent and waits for
- * ag_stream_start. Returns NULL with the reason in err when either cannot be made.
+ * ag_stream_start. Returns WM_OK with the stream in *out, or the status env_create or
+ * ag_create gave (a bad value, an unreadable file, OpenGL) with the reason in err.
  * lanes: env lanes used for batched rendering (<= batch). */
-AgStream *ag_stream_create(const EnvConfig *ecfg, const AgentConfig *acfg, int batch, int views, int lanes,
-                           int slots, uint64_t seed, int split, char *err, size_t errsz);
+int ag_stream_create(const EnvConfig *ecfg, const AgentConfig *acfg, int batch, int views, int lanes, int slots,
+                     uint64_t seed, int split, AgStream **out, char *err, size_t errsz);
 /* The world's spec (valid once create returned). */
 const EnvSpec *ag_stream_spec(const AgStream *s);
 /* The batch of step k (blocking; the first call fixes the starting step and starts

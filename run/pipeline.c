@@ -163,9 +163,10 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
         if (wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
         return WM_ERR_ARG;
     }
-    AgStream *st = ag_stream_create(&rc->env, &rc->agent, local, rc->train.m_train + 1, local < 64 ? local : 64,
-                                    rc->pipe.queue, (uint64_t)rc->train.seed, ENV_SPLIT_TRAIN, err, errsz);
-    if (!st) return WM_ERR_ARG;
+    AgStream *st = NULL;
+    int sr = ag_stream_create(&rc->env, &rc->agent, local, rc->train.m_train + 1, local < 64 ? local : 64,
+                              rc->pipe.queue, (uint64_t)rc->train.seed, ENV_SPLIT_TRAIN, &st, err, errsz);
+    if (sr) return sr;
     ag_stream_shard(st, rc->train.batch, wm_dist_rank() * local);
     const EnvSpec *sp = ag_stream_spec(st);
     WmBuf text = {0};

@@ -8,6 +8,7 @@
 
 #include "agents/agent.h"
 #include "data/rollout.h"
+#include "data/stream.h"
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/fs.h"
@@ -297,6 +298,11 @@ static void test_errors(void) {
     set_path(&ac, path);
     CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) == WM_ERR_IO && !no_agent && strstr(err, "missing.txt"), "%s",
           err);
+    /* the stream that builds the same agent on its thread passes the status on */
+    AgStream *no_stream = NULL;
+    CHECK(ag_stream_create(&ec, &ac, 2, 3, 1, 2, 0, ENV_SPLIT_TRAIN, &no_stream, err, sizeof err) == WM_ERR_IO &&
+              !no_stream && strstr(err, "missing.txt"),
+          "stream: %s", err);
     ac = agent_config(AG_LOOP);
     Agent *a;
     ag_create(&ac, &ec, sp, 1, &a, err, sizeof err);

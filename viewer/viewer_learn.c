@@ -600,10 +600,8 @@ RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model,
     pthread_cond_init(&l->cv, NULL);
     pthread_cond_init(&l->an_cv, NULL);
     l->B = w->train.batch, l->M = w->train.m_train, l->T = l->M + 1;
-    l->stream =
-        ag_stream_create(&w->env, &w->agent, l->B, l->T, l->B < 64 ? l->B : 64, w->pipe.queue,
-                         (uint64_t)w->train.seed, ENV_SPLIT_TRAIN, err, errsz);
-    if (!l->stream) {
+    if (ag_stream_create(&w->env, &w->agent, l->B, l->T, l->B < 64 ? l->B : 64, w->pipe.queue,
+                         (uint64_t)w->train.seed, ENV_SPLIT_TRAIN, &l->stream, err, errsz)) {
         learner_free(l);
         return NULL;
     }
