@@ -132,6 +132,32 @@ static NnConv2d stem_dims(const NnResNet *r, int n) {
     return nn_conv2d_dims(n, r->cfg.in_ch, r->h, r->w, r->cfg.widths[0], r->k0, r->s0, r->p0);
 }
 
+/* Every block's input and output sizes and the stem's output size (after its pool) for
+ * n images; returns the pool's element count (0 with the CIFAR stem, which has none). */
+static size_t set_dims(NnResNet *r, int n) {
+    const int c0 = r->cfg.widths[0];
+    NnConv2d d0 = stem_dims(r, n);
+    int h = d0.oh, w = d0.ow;
+    size_t ep = 0;
+    if (!r->cfg.cifar_stem) {
+        NnPool2d pd = nn_maxpool2d_dims(n, c0, h, w, 3, 2, 1);
+        ep = (size_t)c0 * n * pd.oh * pd.ow;
+        h = pd.oh;
+        w = pd.ow;
+    }
+    r->hp = h;
+    r->wp = w;
+    for (int i = 0; i < r->nblk; i++) {
+        Block *b = &r->blk[i];
+        NnConv2d d1 = nn_conv2d_dims(n, b->ci, h, w, b->co, 3, b->stride, 1);
+        b->h = h;
+        b->w = w;
+        b->oh = h = d1.oh;
+        b->ow = w = d1.ow;
+    }
+    return ep;
+}
+
 /* Without gradients nothing is kept for a backward pass, so every activation lives in one
  * of four buffers of the largest activation's size, handed round block by block: the
  * block's input, and three others for conv1/conv2 outputs, bn1's output and the
@@ -154,32 +180,18 @@ static size_t layout_shared(NnResNet *r, int n, WmArena *a) {
     const int c0 = r->cfg.widths[0];
     NnConv2d d0 = stem_dims(r, n);
     NOTE(d0, (size_t)c0 * n * d0.oh * d0.ow);
-    int h = d0.oh, w = d0.ow;
-    if (!r->cfg.cifar_stem) {
-        NnPool2d pd = nn_maxpool2d_dims(n, c0, h, w, 3, 2, 1);
-        ep = (size_t)c0 * n * pd.oh * pd.ow;
-        h = pd.oh;
-        w = pd.ow;
-    }
-    r->hp = h;
-    r->wp = w;
+    ep = set_dims(r, n);
     for (int i = 0; i < r->nblk; i++) {
-        Block *b = &r->blk[i];
-        NnConv2d d1 = nn_conv2d_dims(n, b->ci, h, w, b->co, 3, b->stride, 1);
-        NnConv2d d2 = nn_conv2d_dims(n, b->co, d1.oh, d1.ow, b->co, 3, 1, 1);
-        size_t eo = (size_t)b->co * n * d1.oh * d1.ow;
+        const Block *b = &r->blk[i];
+        NnConv2d d1 = nn_conv2d_dims(n, b->ci, b->h, b->w, b->co, 3, b->stride, 1);
+        NnConv2d d2 = nn_conv2d_dims(n, b->co, b->oh, b->ow, b->co, 3, 1, 1);
+        size_t eo = (size_t)b->co * n * b->oh * b->ow;
         NOTE(d1, eo);
         NOTE(d2, eo);
         if (b->has_ds) {
-            NnConv2d dd = nn_conv2d_dims(n, b->ci, h, w, b->co, 1, b->stride, 0);
+            NnConv2d dd = nn_conv2d_dims(n, b->ci, b->h, b->w, b->co, 1, b->stride, 0);
             NOTE(dd, eo);
         }
-        b->h = h;
-        b->w = w;
-        b->oh = d1.oh;
-        b->ow = d1.ow;
-        h = d1.oh;
-        w = d1.ow;
     }
     NnReal *buf[4] = {0};
     for (int k = 0; k < 4; k++)
@@ -243,28 +255,18 @@ static size_t layout(NnResNet *r, int n, WmArena *a) {
     TAKE(r->c0, NnReal, e0);
     TAKE(r->a0, NnReal, e0);
     TAKE(r->stat0, NnReal, 2 * c0);
-    int h = d0.oh, w = d0.ow;
-    if (!r->cfg.cifar_stem) {
-        NnPool2d pd = nn_maxpool2d_dims(n, c0, h, w, 3, 2, 1);
-        size_t ep = (size_t)c0 * n * pd.oh * pd.ow;
+    size_t ep = set_dims(r, n);
+    if (ep) {
         TAKE(r->pool, NnReal, ep);
         TAKE(r->pidx, int32_t, ep);
-        h = pd.oh;
-        w = pd.ow;
     }
-    r->hp = h;
-    r->wp = w;
     for (int i = 0; i < r->nblk; i++) {
         Block *b = &r->blk[i];
-        NnConv2d d1 = nn_conv2d_dims(n, b->ci, h, w, b->co, 3, b->stride, 1);
-        NnConv2d d2 = nn_conv2d_dims(n, b->co, d1.oh, d1.ow, b->co, 3, 1, 1);
+        NnConv2d d1 = nn_conv2d_dims(n, b->ci, b->h, b->w, b->co, 3, b->stride, 1);
+        NnConv2d d2 = nn_conv2d_dims(n, b->co, b->oh, b->ow, b->co, 3, 1, 1);
         NOTE_SCRATCH(d1);
         NOTE_SCRATCH(d2);
-        b->h = h;
-        b->w = w;
-        b->oh = d1.oh;
-        b->ow = d1.ow;
-        size_t eo = (size_t)b->co * n * d1.oh * d1.ow;
+        size_t eo = (size_t)b->co * n * b->oh * b->ow;
         if (eo > gmax) gmax = eo;
         /* bn1's output (a1) and the downsample branch's bn output (rd) are not kept: the
          * forward writes them into gradient buffers (idle until backward), and backward
@@ -274,12 +276,10 @@ static size_t layout(NnResNet *r, int n, WmArena *a) {
         TAKE(b->y, NnReal, eo);
         TAKE(b->stat, NnReal, 6 * b->co);
         if (b->has_ds) {
-            NnConv2d dd = nn_conv2d_dims(n, b->ci, h, w, b->co, 1, b->stride, 0);
+            NnConv2d dd = nn_conv2d_dims(n, b->ci, b->h, b->w, b->co, 1, b->stride, 0);
             NOTE_SCRATCH(dd);
             TAKE(b->cd, NnReal, eo);
         }
-        h = d1.oh;
-        w = d1.ow;
     }
     TAKE(r->scratch, NnReal, scratch ? scratch : 1);
     r->gmax = gmax;
