@@ -25,7 +25,7 @@
 #include "envs/objects3d.h"
 
 static const char *usage =
-    "usage: seqjepa bench pathint CONFIG --out DIR [--ckpt FILE] [section.key=value ...]\n\n"
+    "usage: seqjepa bench pathint CONFIG --out DIR [--ckpt FILE] [--resume] [section.key=value ...]\n\n"
     "For each of bench.seeds seeds, trains every variant of bench.variants on the same\n"
     "data stream (seqjepa-m1 / seqjepa-m3: with actions, M_train 1 / 3; no-action: no\n"
     "action conditioning; no-ema; seqjepa: the config as is), adds a randomly initialised\n"
@@ -37,7 +37,10 @@ static const char *usage =
     "views of the same object (same lights) at independent poses (top-1, chance\n"
     "1/(retr_k+1)), with the score of copying the last view. eval.supervised_pose adds\n"
     "a recorded supervised pose bound as a row. --ckpt evaluates a trained checkpoint\n"
-    "(with the controls) instead of training.\n"
+    "(with the controls) instead of training. --resume continues every training whose\n"
+    "run folder under DIR/runs/ holds a checkpoint (an interrupted bench, or more seeds\n"
+    "than a finished one), with the same config as before; finished runs are only\n"
+    "evaluated.\n"
     "Writes DIR/report.json, DIR/report.md, DIR/retrieval.png, DIR/loss.png,\n"
     "DIR/pca_z.png, DIR/pca_zagg.png; training runs go to DIR/runs/.\n";
 
@@ -211,7 +214,7 @@ static void add_variant(Variant *vs, int *nv, const char *name, int kind) {
 
 /* Evaluates variant v for seed s on d (training it first when it is trained). */
 static int run_variant(Variant *v, int s, const RunConfig *rs, const PlEvalData *d, const char *out, const char *ckpt,
-                       int quiet, int pca, char *err, size_t errsz) {
+                       int resume, int quiet, int pca, char *err, size_t errsz) {
     SjEvalSpec spec = pl_eval_spec(rs, d);
     SjEvalSplit tr = pl_eval_split(d, 0), te = pl_eval_split(d, 1);
     spec.want_pca = pca;
@@ -244,9 +247,11 @@ static int run_variant(Variant *v, int s, const RunConfig *rs, const PlEvalData 
             return wm_errf(err, errsz, WM_ERR_ARG, "--out path too long");
         /* fits: checked just above (snprintf here made gcc -O0 warn of truncation) */
         memcpy(rv.train.out, v->run_dir[s], strlen(v->run_dir[s]) + 1);
-        wm_info("bench: seed %d, training %s (%d steps)", s + 1, v->name, rv.train.steps);
+        char prev[1200];
+        resume = resume && !wm_path_join(prev, sizeof prev, v->run_dir[s], SJ_CKPT_FILE) && wm_path_exists(prev);
+        wm_info("bench: seed %d, %s %s (%d steps)", s + 1, resume ? "resuming" : "training", v->name, rv.train.steps);
         SjTrainResult tres;
-        r = pl_train(&rv, 0, quiet, &tres, err, errsz);
+        r = pl_train(&rv, resume, quiet, &tres, err, errsz);
         if (!r && tres.interrupted) r = wm_errf(err, errsz, WM_ERR_INTERRUPTED, "interrupted");
         int64_t step;
         if (!r) r = sj_checkpoint_load(tres.checkpoint, &m, NULL, &step, err, errsz);
@@ -288,8 +293,9 @@ static void share_results(Variant *vs, int nv, int seeds) {
 }
 
 int cli_bench_pathint(int argc, char **argv) {
-    const char *out = NULL, *ckpt = NULL, *quiet = NULL;
-    RunFlag flags[] = {{"--out", 1, &out}, {"--ckpt", 1, &ckpt}, {"--quiet", 0, &quiet}, {NULL, 0, NULL}};
+    const char *out = NULL, *ckpt = NULL, *quiet = NULL, *resume = NULL;
+    RunFlag flags[] = {{"--out", 1, &out}, {"--ckpt", 1, &ckpt}, {"--quiet", 0, &quiet}, {"--resume", 0, &resume},
+                       {NULL, 0, NULL}};
     RunArgs a;
     int prc = run_args_parse(argc, argv, flags, 1, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
@@ -355,7 +361,7 @@ int cli_bench_pathint(int argc, char **argv) {
         if (pl_eval_data(&rs, NULL, rc.eval.train_seqs, rc.eval.test_seqs, &d, err, sizeof err)) goto fail;
         for (int i = 0; i < nv; i++) {
             if (job_owner(s, i, nv) != wm_dist_job_rank()) continue;
-            if (run_variant(&vs[i], s, &rs, &d, out, ckpt, quiet != NULL, s == 0, err, sizeof err)) {
+            if (run_variant(&vs[i], s, &rs, &d, out, ckpt, resume != NULL, quiet != NULL, s == 0, err, sizeof err)) {
                 pl_eval_data_free(&d);
                 goto fail;
             }

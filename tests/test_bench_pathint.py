@@ -1,7 +1,8 @@
 """The path-integration benchmark end to end on a tiny saccade preset (seconds): the
 report's structure, the ideal controls (the oracle's pose probe and retrieval) above
 0.95, noise in place of features below 0.05 on the pose probe and near chance on
-retrieval, the random model below the oracle, and the figures written as PNG files."""
+retrieval, the random model below the oracle, the figures written as PNG files, and
+--resume evaluating a finished run again to the same figures."""
 import json
 import os
 import subprocess
@@ -67,6 +68,17 @@ def main():
         p = os.path.join(out, png)
         check(os.path.exists(p) and open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(p) > 2000, png)
     check(os.path.exists(os.path.join(out, "runs", "seqjepa-m3-seed1", "checkpoint.safetensors")), "variant runs kept")
+    # --resume in the same folder: the finished run is only evaluated, to the same figures
+    r = subprocess.run([EXE, "bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "--quiet", "--resume",
+                        "bench.seeds=1", "bench.variants=seqjepa-m1", "train.threads=2"],
+                       capture_output=True, text=True, timeout=600)
+    check(r.returncode == 0 and "resuming seqjepa-m1" in r.stderr and "resuming after step" in r.stderr,
+          "--resume continues the finished run", r.stderr[-2000:])
+    if r.returncode == 0:
+        again = json.load(open(os.path.join(out, "report.json")))["variants"]["seqjepa-m1"]["per_seed"][0]
+        first = v["seqjepa-m1"]["per_seed"][0]
+        same = {k: x for k, x in first.items() if k != "seconds"} == {k: x for k, x in again.items() if k != "seconds"}
+        check(same, "--resume: the same results as the run it continued")
     r = subprocess.run([EXE, "bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "bench.variants=seqjepa bogus"],
                        capture_output=True, text=True)
     check(r.returncode == 1 and "unknown variant 'bogus'" in r.stderr, "unknown variant refused", r.stderr)
