@@ -69,8 +69,9 @@ static void src_release(void *ctx) { ag_stream_release(((Src *)ctx)->s); }
 int pl_use_data(RunConfig *rc, char *err, size_t errsz) {
     if (!rc->pipe.data[0]) return WM_OK;
     /* The first open reads every file once: sizes and CRC-32 as the manifest says. */
-    Dataset *ds = ds_open_as(rc->pipe.data, DS_OPEN_VERIFY, &rc->env, err, errsz);
-    if (!ds) return WM_ERR_ARG;
+    Dataset *ds;
+    int r = ds_open_as(rc->pipe.data, DS_OPEN_VERIFY, &rc->env, &ds, err, errsz);
+    if (r) return r;
     const DsConfig *dc = ds_config(ds);
     DsConfig mine = {rc->env, rc->agent, rc->gen};
     ds_config_normalize(&mine);
@@ -122,11 +123,11 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
         if (wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
         return WM_ERR_ARG;
     }
-    DataSrc src = {ds_open_as(rc->pipe.data, DS_OPEN_SHAPES, &rc->env, err, errsz), {0}, (uint64_t)rc->train.seed,
-                   wm_dist_rank() * local, local};
-    if (!src.ds) return WM_ERR_ARG;
+    DataSrc src = {NULL, {0}, (uint64_t)rc->train.seed, wm_dist_rank() * local, local};
+    int r = ds_open_as(rc->pipe.data, DS_OPEN_SHAPES, &rc->env, &src.ds, err, errsz);
+    if (r) return r;
     const EnvSpec *sp = ds_spec(src.ds);
-    int M = rc->train.m_train, r = WM_OK;
+    int M = rc->train.m_train;
     if (ds_views(src.ds) < M + 1)
         r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has %d views per sequence; train.m_train = %d needs at least %d",
                     rc->pipe.data, ds_views(src.ds), M, M + 1);
@@ -203,9 +204,10 @@ static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n
 }
 
 static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalData *d, char *err, size_t errsz) {
-    Dataset *ds = ds_open_as(rc->pipe.data, DS_OPEN_SHAPES, &rc->env, err, errsz);
-    if (!ds) return WM_ERR_ARG;
-    int M = rc->eval.m_max, r = WM_OK;
+    Dataset *ds;
+    int r = ds_open_as(rc->pipe.data, DS_OPEN_SHAPES, &rc->env, &ds, err, errsz);
+    if (r) return r;
+    int M = rc->eval.m_max;
     int64_t ntr = ds_count(ds, DS_SPLIT_TRAIN), nte = ds_count(ds, DS_SPLIT_VAL);
     if (ds_views(ds) < M + 1)
         r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has %d views per sequence; eval.m_max = %d needs %d (set eval.m_max <= %d)",
@@ -332,8 +334,9 @@ int pl_eval_table(SjModel *m, const char *model_about, SjModel *no_action, const
              "the same model config untrained, initialised from train.seed = %d as training starts; scored by the "
              "same probes on the same sequences", rc->train.seed);
     if (!r) {
-        SjModel *u = sj_model_create(sj_model_config(m), sj_model_shape(m), (uint64_t)rc->train.seed, err, errsz);
-        r = u ? sj_eval_run(u, &spec, &tr, &te, &t->res[t->random], err, errsz) : WM_ERR_ARG;
+        SjModel *u;
+        r = sj_model_create(sj_model_config(m), sj_model_shape(m), (uint64_t)rc->train.seed, &u, err, errsz);
+        if (!r) r = sj_eval_run(u, &spec, &tr, &te, &t->res[t->random], err, errsz);
         sj_model_destroy(u);
     }
 

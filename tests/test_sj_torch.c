@@ -58,8 +58,9 @@ int main(int argc, char **argv) {
     snprintf(cfg.pixel_std, sizeof cfg.pixel_std, "0.2 0.25 0.3");
     SjShape shape = {H, W, A, 5};
     char err[512];
-    SjModel *m = sj_model_create(&cfg, &shape, 7, err, sizeof err);
-    CHECK(m != NULL, "%s", err);
+    SjModel *m;
+    int mrc = sj_model_create(&cfg, &shape, 7, &m, err, sizeof err);
+    CHECK(mrc == WM_OK && m != NULL, "%s", err);
     if (!m) return TEST_DONE();
     sj_model_bind(m, B, M, 1);
     /* Move zero- and one-initialised tensors off their constants so every path
