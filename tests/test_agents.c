@@ -274,8 +274,10 @@ static void test_errors(void) {
     Agent *no_agent;
     CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "rotate"), "%s", err);
     ac = agent_config(AG_IID);
-    CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "saliency"), "%s",
-          err);
+    CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) == WM_ERR_ARG && !no_agent && strstr(err, "saliency"),
+          "%s", err);
+    CHECK(strstr(err, "iid runs in objects3d, not saccade (use walk, loop, saliency, uniform, path or human)") != NULL,
+          "the kinds this world runs, listed: %s", err);
     ac = agent_config(AG_PATH);
     CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "agent.path"), "%s",
           err);
