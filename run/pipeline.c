@@ -117,14 +117,37 @@ static void stored_config_text(const RunConfig *rc, WmBuf *text) {
     run_config_text(&c, text);
 }
 
+/* This rank's share of every global batch. */
+static int local_batch(const RunConfig *rc, int *local, char *err, size_t errsz) {
+    int r = sj_train_split(&rc->train, wm_dist_size(), local, err, errsz);
+    if (r && wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
+    return r;
+}
+
+/* Trains rc's model on the batches of source (a world of spec sp) with the standard
+ * sinks, storing the resolved config in its checkpoints. */
+static int train_on(const RunConfig *rc, const EnvSpec *sp, SjSource source, int resume, int quiet,
+                    SjTrainResult *res, char *err, size_t errsz) {
+    WmBuf text = {0};
+    stored_config_text(rc, &text);
+    SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
+                       .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
+                       .config_text = text.data, .command = rc->command, .resume = resume};
+    RunSteps steps = {0};
+    RunSinks sinks;
+    run_steps_standard(&steps, &sinks, &rc->train, quiet);
+    run_steps_attach(&steps, &su);
+    int r = sj_train_run(&su, &source, res, err, errsz);
+    wm_buf_free(&text);
+    return r;
+}
+
 static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz) {
     int local;
-    if (sj_train_split(&rc->train, wm_dist_size(), &local, err, errsz)) {
-        if (wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
-        return WM_ERR_ARG;
-    }
+    int r = local_batch(rc, &local, err, errsz);
+    if (r) return r;
     DataSrc src = {NULL, {0}, (uint64_t)rc->train.seed, wm_dist_rank() * local, local};
-    int r = ds_open_as(rc->pipe.data, DS_OPEN_SHAPES, &rc->env, &src.ds, err, errsz);
+    r = ds_open_as(rc->pipe.data, DS_OPEN_SHAPES, &rc->env, &src.ds, err, errsz);
     if (r) return r;
     const EnvSpec *sp = ds_spec(src.ds);
     int M = rc->train.m_train;
@@ -137,18 +160,7 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
     if (!r) {
         wm_info("train: from '%s': %lld sequences of %d views (windows of %d)", rc->pipe.data,
                 (long long)ds_count(src.ds, DS_SPLIT_TRAIN), ds_views(src.ds), M + 1);
-        WmBuf text = {0};
-        stored_config_text(rc, &text);
-        SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
-                           .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                           .config_text = text.data, .command = rc->command, .resume = resume};
-        RunSteps steps = {0};
-        RunSinks sinks;
-        run_steps_standard(&steps, &sinks, &rc->train, quiet);
-        run_steps_attach(&steps, &su);
-        SjSource source = {data_next, NULL, &src};
-        r = sj_train_run(&su, &source, res, err, errsz);
-        wm_buf_free(&text);
+        r = train_on(rc, sp, (SjSource){data_next, NULL, &src}, resume, quiet, res, err, errsz);
     }
     ag_batch_free(&src.b);
     ds_close(src.ds);
@@ -160,30 +172,16 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
     /* Each rank rolls out its own share of every global batch (sequences of the same
      * seed, so the data does not depend on the number of ranks). */
     int local;
-    if (sj_train_split(&rc->train, wm_dist_size(), &local, err, errsz)) {
-        if (wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
-        return WM_ERR_ARG;
-    }
+    int sr = local_batch(rc, &local, err, errsz);
+    if (sr) return sr;
     AgStream *st = NULL;
-    int sr = ag_stream_create(&rc->env, &rc->agent, local, rc->train.m_train + 1, local < 64 ? local : 64,
+    sr = ag_stream_create(&rc->env, &rc->agent, local, rc->train.m_train + 1, local < 64 ? local : 64,
                               rc->pipe.queue, (uint64_t)rc->train.seed, ENV_SPLIT_TRAIN, &st, err, errsz);
     if (sr) return sr;
     ag_stream_shard(st, rc->train.batch, wm_dist_rank() * local);
-    const EnvSpec *sp = ag_stream_spec(st);
-    WmBuf text = {0};
-    stored_config_text(rc, &text);
-    SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
-                       .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                       .config_text = text.data, .command = rc->command, .resume = resume};
-    RunSteps steps = {0};
-    RunSinks sinks;
-    run_steps_standard(&steps, &sinks, &rc->train, quiet);
-    run_steps_attach(&steps, &su);
     Src src = {st};
-    SjSource source = {src_next, src_release, &src};
-    int r = sj_train_run(&su, &source, res, err, errsz);
+    int r = train_on(rc, ag_stream_spec(st), (SjSource){src_next, src_release, &src}, resume, quiet, res, err, errsz);
     ag_stream_destroy(st);
-    wm_buf_free(&text);
     return r;
 }
 
