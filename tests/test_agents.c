@@ -15,6 +15,7 @@
 #include "envs/env.h"
 #include "envs/saccade.h"
 #include "tests/test.h"
+#include "tests/test_rollout.h"
 
 static char err[1024];
 
@@ -53,19 +54,13 @@ static void test_ior(void) {
             EnvConfig ec = env_config();
             ec.ior = shape;
             ec.ior_radius = shape == ENV_IOR_SQUARE ? 16 : 12;
-            Env *e;
-            env_create(&ec, 8, &e, err, sizeof err);
             AgentConfig ac = agent_config(kind);
-            Agent *a = NULL;
-            if (e) ag_create(&ac, &ec, env_spec(e), 8, &a, err, sizeof err);
-            CHECK(a != NULL, "%s", err);
-            if (!a) {
-                env_destroy(e);
+            TestRun run;
+            if (!test_run(&run, &ec, &ac, 8, N, T, 5, 0, err, sizeof err)) {
+                test_run_free(&run);
                 continue;
             }
-            AgBatch b;
-            CHECK(ag_batch_alloc(&b, env_spec(e), N, T, 0, err, sizeof err) == 0);
-            CHECK(ag_rollout(e, a, 5, ENV_SPLIT_TRAIN, 0, N, &b, err, sizeof err) == 0, "%s", err);
+            const AgBatch b = run.b;
             int bad = 0, r = ec.ior_radius;
             for (int i = 0; i < N; i++) {
                 for (int t1 = 0; t1 < T; t1++) {
@@ -86,9 +81,7 @@ static void test_ior(void) {
             float lat = b.latents[2];
             int32_t k = (int32_t)lrintf(lat * ENV_SACCADE_GRID);
             CHECK(k == env_saccade_grid_of_pixel(env_saccade_pixel(k, 96), 96));
-            ag_batch_free(&b);
-            ag_destroy(a);
-            env_destroy(e);
+            test_run_free(&run);
         }
     }
 }
@@ -116,18 +109,12 @@ static void test_exact_sums(void) {
         AgentConfig ac = agent_config(kinds[ki]);
         set_path(&ac, path);
         ac.max_shift = 0.3;
-        Env *e;
-        env_create(&ec, 16, &e, err, sizeof err);
-        Agent *a = NULL;
-        if (e) ag_create(&ac, &ec, env_spec(e), 16, &a, err, sizeof err);
-        CHECK(a != NULL, "%s", err);
-        if (!a) {
-            env_destroy(e);
+        TestRun run;
+        if (!test_run(&run, &ec, &ac, 16, N, T, 11, 100, err, sizeof err)) {
+            test_run_free(&run);
             continue;
         }
-        AgBatch b;
-        CHECK(ag_batch_alloc(&b, env_spec(e), N, T, 0, err, sizeof err) == 0);
-        CHECK(ag_rollout(e, a, 11, ENV_SPLIT_TRAIN, 100, N, &b, err, sizeof err) == 0, "%s", err);
+        const AgBatch b = run.b;
         int inexact = 0, moved = 0, loop_open = 0;
         for (int i = 0; i < N; i++) {
             const float *lat = b.latents + (size_t)i * T * 2;
@@ -175,9 +162,7 @@ static void test_exact_sums(void) {
             /* The 4th action restarts the file. */
             CHECK(act[6] == fminf(fmaxf(lat[6] + 0.125f, 0), 1) - lat[6]);
         }
-        ag_batch_free(&b);
-        ag_destroy(a);
-        env_destroy(e);
+        test_run_free(&run);
     }
 }
 

@@ -15,6 +15,7 @@
 #include "envs/env.h"
 #include "envs/objects3d.h"
 #include "tests/test.h"
+#include "tests/test_rollout.h"
 
 static char err[1024];
 
@@ -52,30 +53,9 @@ static double action_angle(const float *a) {
     return wm_quat_angle(q);
 }
 
-typedef struct {
-    Env *env;
-    Agent *agent;
-    AgBatch b;
-} Run;
-
-static int run(Run *r, EnvConfig *ec, AgentConfig *ac, int n, int t, uint64_t seed) {
-    memset(r, 0, sizeof *r);
-    env_create(ec, 4, &r->env, err, sizeof err);
-    CHECK(r->env != NULL, "%s", err);
-    if (!r->env) return 0;
-    ag_create(ac, ec, env_spec(r->env), 4, &r->agent, err, sizeof err);
-    CHECK(r->agent != NULL, "%s", err);
-    if (!r->agent) return 0;
-    CHECK(ag_batch_alloc(&r->b, env_spec(r->env), n, t, 0, err, sizeof err) == 0);
-    int rc = ag_rollout(r->env, r->agent, seed, ENV_SPLIT_TRAIN, 0, n, &r->b, err, sizeof err);
-    CHECK(rc == 0, "%s", err);
-    return rc == 0;
-}
-
-static void run_free(Run *r) {
-    ag_batch_free(&r->b);
-    ag_destroy(r->agent);
-    env_destroy(r->env);
+/* The rollouts here run on 4 lanes from sequence 0. */
+static int run(TestRun *r, EnvConfig *ec, AgentConfig *ac, int n, int t, uint64_t seed) {
+    return test_run(r, ec, ac, 4, n, t, seed, 0, err, sizeof err);
 }
 
 /* Every span's cumulative action equals the relative rotation between its end latents. */
@@ -106,7 +86,7 @@ static int check_composition(const EnvConfig *ec, const AgBatch *b) {
 static void test_iid(void) {
     EnvConfig ec = env_config();
     AgentConfig ac = agent_config(AG_AUTO);
-    Run r;
+    TestRun r;
     if (run(&r, &ec, &ac, 12, 5, 1)) {
         CHECK(ag_kind(r.agent) == AG_IID);
         CHECK(check_composition(&ec, &r.b) == 0);
@@ -132,7 +112,7 @@ static void test_iid(void) {
         CHECK(hue_same == 0, "3DIEBench redraws hues every view (%d unchanged)", hue_same);
         CHECK(rot_small < 3, "views drawn independently are rarely close (%d)", rot_small);
     }
-    run_free(&r);
+    test_run_free(&r);
 
     /* Keeping colours: hues, light and translation fixed over a sequence. */
     ac.redraw_colors = 0;
@@ -145,7 +125,7 @@ static void test_iid(void) {
                                r.b.latents[((size_t)i * 4) * 11 + k];
         CHECK(changed == 0, "%d colour latents changed", changed);
     }
-    run_free(&r);
+    test_run_free(&r);
 
     /* With colour actions, the action carries the colour deltas and they compose. */
     ec = env_config();
@@ -167,12 +147,12 @@ static void test_iid(void) {
         }
         CHECK(worst < 1e-5, "colour deltas compose to %g", worst);
     }
-    run_free(&r);
+    test_run_free(&r);
 }
 
 static void test_policies(void) {
     EnvConfig ec = env_config();
-    Run r;
+    TestRun r;
     /* rotate: every step within max_angle. */
     AgentConfig ac = agent_config(AG_ROTATE);
     ac.max_angle = 20;
@@ -183,7 +163,7 @@ static void test_policies(void) {
         CHECK(mx <= 20 * M_PI / 180 + 1e-6 && mx > 10 * M_PI / 180, "rotate: largest step %g", mx);
         CHECK(check_composition(&ec, &r.b) == 0);
     }
-    run_free(&r);
+    test_run_free(&r);
     /* so3: steps of any size. */
     ac = agent_config(AG_SO3);
     if (run(&r, &ec, &ac, 8, 6, 5)) {
@@ -193,7 +173,7 @@ static void test_policies(void) {
         CHECK(big > 2, "so3: only %d of 40 steps above 2 rad", big);
         CHECK(check_composition(&ec, &r.b) == 0);
     }
-    run_free(&r);
+    test_run_free(&r);
     /* walk: bounded steps whose axis turns by at most `turn`. */
     ac = agent_config(AG_WALK);
     ac.max_angle = 15;
@@ -217,7 +197,7 @@ static void test_policies(void) {
         CHECK(turn <= 10 * M_PI / 180 + 1e-3, "walk: axis turned %g rad", turn);
         CHECK(check_composition(&ec, &r.b) == 0);
     }
-    run_free(&r);
+    test_run_free(&r);
     /* loop: back to the start after 2 * loop_len steps, twice. */
     ac = agent_config(AG_LOOP);
     ac.loop_len = 3;
@@ -241,7 +221,7 @@ static void test_policies(void) {
         env_compose_actions(&ec, 4, r.b.actions, 6, cum);
         CHECK(fabs(cum[0] - 1) < 1e-6, "loop: cumulative rotation w = %g", cum[0]);
     }
-    run_free(&r);
+    test_run_free(&r);
 }
 
 static void test_path_and_human(void) {
@@ -253,14 +233,14 @@ static void test_path_and_human(void) {
     wm_write_file_atomic(path, text, strlen(text), err, sizeof err);
     AgentConfig ac = agent_config(AG_PATH);
     memcpy(ac.path, path, strlen(path) + 1);
-    Run r;
+    TestRun r;
     if (run(&r, &ec, &ac, 2, 4, 8)) {
         const float *a = r.b.actions;
         CHECK(a[0] == 1 && a[1] == 0 && a[2] == 0 && a[3] == 0, "identity");
         CHECK(fabs(action_angle(a + 4) - M_PI / 4) < 1e-6 && a[10] == 0 && a[8] == 1);
         CHECK(check_composition(&ec, &r.b) == 0);
     }
-    run_free(&r);
+    test_run_free(&r);
     ac = agent_config(AG_PATH);
     text = "1 0 0\n";
     wm_write_file_atomic(path, text, strlen(text), err, sizeof err);
