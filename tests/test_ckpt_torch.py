@@ -46,7 +46,7 @@ def main():
         print("torch is not installed: nothing to compare against")
         checks.done()
         return 0
-    from sj_ref import SeqJEPA, spec_from_checkpoint
+    from sj_ref import SeqJEPA, load_strict, spec_from_checkpoint
     torch.set_num_threads(2)
     tmp = tempfile.mkdtemp(dir=os.environ.get("TMPDIR"))
     for world, cfg, extra in WORLDS:
@@ -70,11 +70,7 @@ def main():
         spec, action_dim = spec_from_checkpoint(meta)
         check(action_dim == (4 if world == "objects3d" else 2), f"{world}: action_dim", str(action_dim))
         model = SeqJEPA(spec, action_dim)
-        try:
-            res = model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
-            ok, why = not res.missing_keys and not res.unexpected_keys, str(res)
-        except RuntimeError as e:
-            ok, why = False, str(e)[:2000]
+        ok, why = load_strict(model, tensors)
         check(ok, f"{world}: strict load_state_dict of the trained checkpoint", why)
         if not ok:
             continue
