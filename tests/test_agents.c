@@ -28,13 +28,6 @@ static EnvConfig env_config(void) {
     return c;
 }
 
-static AgentConfig agent_config(int kind) {
-    AgentConfig c;
-    WM_CFG_DEFAULTS(AgentConfig, &c);
-    c.kind = kind;
-    return c;
-}
-
 static void set_path(AgentConfig *c, const char *path) {
     size_t n = strlen(path);
     CHECK(n < sizeof c->path, "temporary folder name too long");
@@ -54,7 +47,7 @@ static void test_ior(void) {
             EnvConfig ec = env_config();
             ec.ior = shape;
             ec.ior_radius = shape == ENV_IOR_SQUARE ? 16 : 12;
-            AgentConfig ac = agent_config(kind);
+            AgentConfig ac = test_agent_config(kind);
             TestRun run;
             if (!test_run(&run, &ec, &ac, 8, N, T, 5, 0, err, sizeof err)) {
                 test_run_free(&run);
@@ -106,7 +99,7 @@ static void test_exact_sums(void) {
     const int T = 9, N = 64;
     for (int ki = 0; ki < 5; ki++) {
         EnvConfig ec = env_config();
-        AgentConfig ac = agent_config(kinds[ki]);
+        AgentConfig ac = test_agent_config(kinds[ki]);
         set_path(&ac, path);
         ac.max_shift = 0.3;
         TestRun run;
@@ -169,7 +162,7 @@ static void test_exact_sums(void) {
 /* Sequence i is the same whatever the batch it is part of and the lane count. */
 static void test_reproducible(void) {
     EnvConfig ec = env_config();
-    AgentConfig ac = agent_config(AG_AUTO);
+    AgentConfig ac = test_agent_config(AG_AUTO);
     const int T = 5, N = 10;
     Env *e1, *e2;
     env_create(&ec, 10, &e1, err, sizeof err);
@@ -215,7 +208,7 @@ static void test_reproducible(void) {
 
 static void test_human(void) {
     EnvConfig ec = env_config();
-    AgentConfig ac = agent_config(AG_HUMAN);
+    AgentConfig ac = test_agent_config(AG_HUMAN);
     Env *e;
     env_create(&ec, 2, &e, err, sizeof err);
     Agent *a;
@@ -255,15 +248,15 @@ static void test_errors(void) {
     Env *e;
     env_create(&ec, 1, &e, err, sizeof err);
     const EnvSpec *sp = env_spec(e);
-    AgentConfig ac = agent_config(AG_ROTATE);
+    AgentConfig ac = test_agent_config(AG_ROTATE);
     Agent *no_agent;
     CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "rotate"), "%s", err);
-    ac = agent_config(AG_IID);
+    ac = test_agent_config(AG_IID);
     CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) == WM_ERR_ARG && !no_agent && strstr(err, "saliency"),
           "%s", err);
     CHECK(strstr(err, "iid runs in objects3d, not saccade (use walk, loop, saliency, uniform, path or human)") != NULL,
           "the kinds this world runs, listed: %s", err);
-    ac = agent_config(AG_PATH);
+    ac = test_agent_config(AG_PATH);
     CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "agent.path"), "%s",
           err);
     char path[600];
@@ -274,7 +267,7 @@ static void test_errors(void) {
                                {"0.5 1.5\n", ":1: displacement 1.5 is outside"}};
     for (int i = 0; i < 4; i++) {
         wm_write_file_atomic(path, cases[i][0], strlen(cases[i][0]), err, sizeof err);
-        ac = agent_config(AG_PATH);
+        ac = test_agent_config(AG_PATH);
         set_path(&ac, path);
         Agent *a;
         ag_create(&ac, &ec, sp, 1, &a, err, sizeof err);
@@ -290,7 +283,7 @@ static void test_errors(void) {
     CHECK(ag_stream_create(&ec, &ac, 2, 3, 1, 2, 0, ENV_SPLIT_TRAIN, &no_stream, err, sizeof err) == WM_ERR_IO &&
               !no_stream && strstr(err, "missing.txt"),
           "stream: %s", err);
-    ac = agent_config(AG_LOOP);
+    ac = test_agent_config(AG_LOOP);
     Agent *a;
     ag_create(&ac, &ec, sp, 1, &a, err, sizeof err);
     env_reset(e, 0, 1, ENV_SPLIT_TRAIN, NULL);
@@ -300,7 +293,7 @@ static void test_errors(void) {
     ec.heldout = 0;
     Env *e0;
     env_create(&ec, 1, &e0, err, sizeof err);
-    ac = agent_config(AG_AUTO);
+    ac = test_agent_config(AG_AUTO);
     ag_create(&ac, &ec, env_spec(e0), 1, &a, err, sizeof err);
     AgBatch b;
     ag_batch_alloc(&b, env_spec(e0), 2, 3, 0, err, sizeof err);

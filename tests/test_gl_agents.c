@@ -29,13 +29,6 @@ static EnvConfig env_config(void) {
     return c;
 }
 
-static AgentConfig agent_config(int kind) {
-    AgentConfig c;
-    WM_CFG_DEFAULTS(AgentConfig, &c);
-    c.kind = kind;
-    return c;
-}
-
 /* Angle between two rotations given as float (w,x,y,z). */
 static double rot_distance(const float *a, const float *b) {
     double qa[4], qb[4], r[4];
@@ -85,7 +78,7 @@ static int check_composition(const EnvConfig *ec, const AgBatch *b) {
 
 static void test_iid(void) {
     EnvConfig ec = env_config();
-    AgentConfig ac = agent_config(AG_AUTO);
+    AgentConfig ac = test_agent_config(AG_AUTO);
     TestRun r;
     if (run(&r, &ec, &ac, 12, 5, 1)) {
         CHECK(ag_kind(r.agent) == AG_IID);
@@ -130,7 +123,7 @@ static void test_iid(void) {
     /* With colour actions, the action carries the colour deltas and they compose. */
     ec = env_config();
     ec.color_actions = 1;
-    ac = agent_config(AG_IID);
+    ac = test_agent_config(AG_IID);
     if (run(&r, &ec, &ac, 4, 4, 3)) {
         CHECK(r.b.action_dim == 8);
         CHECK(check_composition(&ec, &r.b) == 0);
@@ -154,7 +147,7 @@ static void test_policies(void) {
     EnvConfig ec = env_config();
     TestRun r;
     /* rotate: every step within max_angle. */
-    AgentConfig ac = agent_config(AG_ROTATE);
+    AgentConfig ac = test_agent_config(AG_ROTATE);
     ac.max_angle = 20;
     if (run(&r, &ec, &ac, 8, 6, 4)) {
         double mx = 0;
@@ -165,7 +158,7 @@ static void test_policies(void) {
     }
     test_run_free(&r);
     /* so3: steps of any size. */
-    ac = agent_config(AG_SO3);
+    ac = test_agent_config(AG_SO3);
     if (run(&r, &ec, &ac, 8, 6, 5)) {
         int big = 0;
         for (int k = 0; k < 8 * 5; k++)
@@ -175,7 +168,7 @@ static void test_policies(void) {
     }
     test_run_free(&r);
     /* walk: bounded steps whose axis turns by at most `turn`. */
-    ac = agent_config(AG_WALK);
+    ac = test_agent_config(AG_WALK);
     ac.max_angle = 15;
     ac.turn = 10;
     if (run(&r, &ec, &ac, 8, 8, 6)) {
@@ -199,7 +192,7 @@ static void test_policies(void) {
     }
     test_run_free(&r);
     /* loop: back to the start after 2 * loop_len steps, twice. */
-    ac = agent_config(AG_LOOP);
+    ac = test_agent_config(AG_LOOP);
     ac.loop_len = 3;
     ac.max_angle = 60;
     if (run(&r, &ec, &ac, 6, 13, 7)) {
@@ -231,7 +224,7 @@ static void test_path_and_human(void) {
     WM_ASSERT(strlen(path) < sizeof((AgentConfig *)0)->path);
     const char *text = "2 0 0 0   # identity, normalised\n0.9238795 0 0.3826834 0\n";
     wm_write_file_atomic(path, text, strlen(text), err, sizeof err);
-    AgentConfig ac = agent_config(AG_PATH);
+    AgentConfig ac = test_agent_config(AG_PATH);
     memcpy(ac.path, path, strlen(path) + 1);
     TestRun r;
     if (run(&r, &ec, &ac, 2, 4, 8)) {
@@ -241,7 +234,7 @@ static void test_path_and_human(void) {
         CHECK(check_composition(&ec, &r.b) == 0);
     }
     test_run_free(&r);
-    ac = agent_config(AG_PATH);
+    ac = test_agent_config(AG_PATH);
     text = "1 0 0\n";
     wm_write_file_atomic(path, text, strlen(text), err, sizeof err);
     memcpy(ac.path, path, strlen(path) + 1);
@@ -249,12 +242,12 @@ static void test_path_and_human(void) {
     Agent *no_agent;
     CHECK(ag_create(&ac, &ec, &spec4, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, ":1: expected 4"),
           "%s", err);
-    ac = agent_config(AG_SALIENCY);
+    ac = test_agent_config(AG_SALIENCY);
     CHECK(ag_create(&ac, &ec, &spec4, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "saccade"), "%s",
           err);
 
     /* Human: a turn about the world's y axis (the camera frame) and one in the object's. */
-    ac = agent_config(AG_HUMAN);
+    ac = test_agent_config(AG_HUMAN);
     Env *e;
     env_create(&ec, 1, &e, err, sizeof err);
     Agent *a = NULL;

@@ -13,14 +13,10 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"))
-from pycheck import ROOT, Checks  # noqa: E402
+from pycheck import ROOT, Checks, torch_or_exit  # noqa: E402
 
 c = Checks()
-try:
-    import torch
-except ImportError:
-    print("torch is not installed: nothing to check")
-    sys.exit(c.done())
+torch = torch_or_exit(c)
 
 import seqjepa  # noqa: E402
 from sj_ref import SeqJEPA, load_strict  # noqa: E402

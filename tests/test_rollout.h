@@ -6,9 +6,18 @@
 #include <string.h>
 
 #include "agents/agent.h"
+#include "core/config.h"
 #include "data/rollout.h"
 #include "envs/env.h"
 #include "tests/test.h"
+
+/* The defaults of [agent] with the given kind. */
+static inline AgentConfig test_agent_config(int kind) {
+    AgentConfig c;
+    WM_CFG_DEFAULTS(AgentConfig, &c);
+    c.kind = kind;
+    return c;
+}
 
 typedef struct {
     Env *env;

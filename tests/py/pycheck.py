@@ -39,6 +39,17 @@ class Checks:
         return 1 if self.failed else 0
 
 
+def torch_or_exit(checks):
+    """The torch module; where it is not installed, says so, prints the closing line
+    and exits (nothing to check)."""
+    try:
+        import torch
+    except ImportError:
+        print("torch is not installed: nothing to check")
+        sys.exit(checks.done())
+    return torch
+
+
 def run(*args, timeout=600, **kw):
     """The seqjepa command with args in the repository root (its configs/ and assets/);
     kw goes to subprocess.run (env=...). timeout is a guard against a hang."""
