@@ -22,6 +22,19 @@ static const char *const kind_names[AG_KIND_COUNT_] = {
 const char *ag_kind_name(int kind) {
     return kind >= 0 && kind < AG_KIND_COUNT_ ? kind_names[kind] : "?";
 }
+/* "a, b or c": the names of the kinds in the mask. */
+static void kinds_text(unsigned mask, char *out, size_t outsz) {
+    int n = 0, total = 0;
+    for (int k = 0; k < AG_KIND_COUNT_; k++) total += !!(mask & AG_KIND_BIT(k));
+    out[0] = 0;
+    for (int k = 0; k < AG_KIND_COUNT_; k++) {
+        if (!(mask & AG_KIND_BIT(k))) continue;
+        size_t len = strlen(out);
+        snprintf(out + len, outsz - len, "%s%s", n == 0 ? "" : n == total - 1 ? " or " : ", ", kind_names[k]);
+        n++;
+    }
+}
+
 int ag_kind(const Agent *a) {
     return a->kind;
 }
@@ -139,13 +152,15 @@ int ag_create(const AgentConfig *cfg, const EnvConfig *ecfg, const EnvSpec *spec
     a->adim = spec->action_dim;
     a->kind = cfg->kind == AG_AUTO ? fam->auto_kind : cfg->kind;
     int rc = fam->create(a, spec, err, errsz);
-    if (!rc && !fam->runs(a->kind)) {
+    if (!rc && !(fam->kinds & AG_KIND_BIT(a->kind))) {
         const AgFamily *other = NULL;
         for (int f = 0; f < ENV_FAMILY_COUNT && !other; f++)
-            if (family_of(f)->runs(a->kind)) other = family_of(f);
+            if (family_of(f)->kinds & AG_KIND_BIT(a->kind)) other = family_of(f);
+        char kinds[256];
+        kinds_text(fam->kinds, kinds, sizeof kinds);
         rc = wm_errf(err, errsz, WM_ERR_ARG, "agent: kind = %s runs in %s, not %s (use %s)",
                      kind_names[a->kind], other ? other->worlds : "no world",
-                     env_kind_name(ecfg->kind), fam->kinds);
+                     env_kind_name(ecfg->kind), kinds);
     }
     if (!rc && a->kind == AG_PATH) {
         if (!cfg->path[0])

@@ -47,8 +47,7 @@ struct Agent {
 struct AgFamily {
     const char *worlds; /* the worlds of the family, for messages: "objects3d" */
     int auto_kind;      /* what kind = auto runs */
-    const char *kinds;  /* the kinds it runs, for messages */
-    int (*runs)(int kind);
+    unsigned kinds;     /* the kinds it runs: bit k for kind k (AG_KINDS) */
     /* Checks the config against the spec once kind is resolved; may fill Agent fields. */
     int (*create)(Agent *a, const EnvSpec *spec, char *err, size_t errsz);
     /* One action of a path file (v: action_dim numbers), normalised in place. */
@@ -67,6 +66,8 @@ struct AgFamily {
     int (*event_ok)(const Agent *a, const AgEvent *ev);
     void (*event)(Agent *a, int lane, Env *env, const AgEvent *ev, float *action);
 };
+
+#define AG_KIND_BIT(k) (1u << (k))
 
 extern const AgFamily ag_object_family;
 extern const AgFamily ag_glimpse_family;

@@ -8,11 +8,6 @@
 #include "agents/agent_impl.h"
 #include "core/err.h"
 
-static int runs(int kind) {
-    return kind == AG_SALIENCY || kind == AG_UNIFORM || kind == AG_WALK || kind == AG_LOOP ||
-           kind == AG_PATH || kind == AG_HUMAN;
-}
-
 static int create(Agent *a, const EnvSpec *spec, char *err, size_t errsz) {
     int grid = a->lay.grid;
     a->s = a->lay.scene_size;
@@ -208,8 +203,8 @@ static void event(Agent *a, int lane, Env *env, const AgEvent *ev, float *action
 const AgFamily ag_glimpse_family = {
     .worlds = "saccade",
     .auto_kind = AG_SALIENCY,
-    .kinds = "saliency, uniform, walk, loop, path or human",
-    .runs = runs,
+    .kinds = AG_KIND_BIT(AG_SALIENCY) | AG_KIND_BIT(AG_UNIFORM) | AG_KIND_BIT(AG_WALK) | AG_KIND_BIT(AG_LOOP) |
+             AG_KIND_BIT(AG_PATH) | AG_KIND_BIT(AG_HUMAN),
     .create = create,
     .path_action = path_action,
     .begin = begin,

@@ -10,11 +10,6 @@
 
 #define DEG (M_PI / 180.0)
 
-static int runs(int kind) {
-    return kind == AG_IID || kind == AG_ROTATE || kind == AG_SO3 || kind == AG_WALK ||
-           kind == AG_LOOP || kind == AG_PATH || kind == AG_HUMAN;
-}
-
 static int create(Agent *a, const EnvSpec *spec, char *err, size_t errsz) {
     const EnvLayout *l = &a->lay;
     if (l->act_rot < 0 || l->act_rot + 4 > spec->action_dim || l->lat_rot < 0 ||
@@ -196,8 +191,8 @@ static void event(Agent *a, int lane, Env *env, const AgEvent *ev, float *action
 const AgFamily ag_object_family = {
     .worlds = "objects3d",
     .auto_kind = AG_IID,
-    .kinds = "iid, rotate, so3, walk, loop, path or human",
-    .runs = runs,
+    .kinds = AG_KIND_BIT(AG_IID) | AG_KIND_BIT(AG_ROTATE) | AG_KIND_BIT(AG_SO3) | AG_KIND_BIT(AG_WALK) |
+             AG_KIND_BIT(AG_LOOP) | AG_KIND_BIT(AG_PATH) | AG_KIND_BIT(AG_HUMAN),
     .create = create,
     .path_action = path_action,
     .begin = begin,

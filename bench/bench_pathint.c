@@ -118,10 +118,10 @@ static void json_metric(WmJsonW *w, const char *key, const Variant *v, int seeds
 
 static int figures(const char *dir, Variant *vs, int nv, int seeds, int rm, const PlEvalData *d0, int rot,
                    const char *ylab_pca, char *err, size_t errsz) {
-    WmFont *f = wm_font_load(NULL, 13, err, errsz);
-    if (!f) return WM_ERR_IO;
+    WmFont *f;
+    int rc = wm_font_load(NULL, 13, &f, err, errsz);
+    if (rc) return rc;
     WmColor white = {255, 255, 255};
-    int rc = WM_OK;
     /* Retrieval top-1 against M, every row of the table. */
     WmCanvas c;
     wm_canvas_init(&c, 760, 480, white);
@@ -256,8 +256,7 @@ static int run_variant(Variant *v, int s, const RunConfig *rs, const PlEvalData 
         int64_t step;
         if (!r) r = sj_checkpoint_load(tres.checkpoint, &m, NULL, &step, err, errsz);
     } else { /* random and noise: the same architecture, untrained (noise uses its width only) */
-        m = sj_model_create(&rs->model, &sh, (uint64_t)rs->train.seed, err, errsz);
-        if (!m) r = WM_ERR_ARG;
+        r = sj_model_create(&rs->model, &sh, (uint64_t)rs->train.seed, &m, err, errsz);
     }
     if (!r && v->kind == V_NOISE) sj_eval_noise_result(&spec, &tr, &te, sj_model_enc_dim(m), res);
     else if (!r) r = sj_eval_run(m, &spec, &tr, &te, res, err, errsz);

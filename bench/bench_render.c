@@ -155,7 +155,8 @@ int cli_bench_render(int argc, char **argv) {
             for (int i = 0; i < o.lanes; i++)
                 tris += env_objects3d_mesh(one, i)->nt;
             RdCtxDesc cd = {.kind = RD_CTX_HEADLESS};
-            RdCtx *c = rd_ctx_create(&cd, err, sizeof err);
+            RdCtx *c;
+            rd_ctx_create(&cd, &c, err, sizeof err); /* NULL on failure: the renderer shows as "?" */
             printf("renderer: %s; %d cores; %d independent GL screen%s\n",
                    c ? rd_ctx_renderer(c) : "?", wm_cpu_count(), screens, screens > 1 ? "s" : "");
             rd_ctx_destroy(c);

@@ -118,8 +118,8 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
     SjShape sh = {sp->height, sp->width, sp->action_dim, sp->n_classes};
     ag_destroy(ag);
     env_destroy(env);
-    SjModel *m = r ? NULL : sj_model_create(&rc.model, &sh, 1, err, errsz);
-    if (!r && !m) r = WM_ERR_ARG;
+    SjModel *m = NULL;
+    if (!r) r = sj_model_create(&rc.model, &sh, 1, &m, err, errsz);
     if (!r) {
         sj_model_set_optim(m, &rc.optim);
         sj_model_bind(m, B, M, 1);

@@ -114,8 +114,8 @@ static int bench_present(int w, int h, int frames) {
     for (size_t i = 0; i < (size_t)w * (size_t)h * 3; i++)
         img[i] = (uint8_t)(i * 2654435761u >> 24);
     RdCtxDesc cd = {.kind = RD_CTX_WINDOW, .title = "bench", .width = w, .height = h};
-    RdCtx *c = rd_ctx_create(&cd, err, sizeof err);
-    if (c) {
+    RdCtx *c;
+    if (rd_ctx_create(&cd, &c, err, sizeof err) == WM_OK) {
         rd_ctx_present_rgb(c, img, w, h, err, sizeof err);
         rd_ctx_swap(c);
         double t0 = wm_now();

@@ -24,6 +24,8 @@ import glob, os, subprocess, sys, argparse
 import numpy as np
 import torch
 
+import data_baselines  # bench/, beside this script
+
 EXE = os.environ.get("SEQJEPA_EXE", "bin/seqjepa")
 
 
@@ -82,20 +84,9 @@ def mlp(xtr, ytr, xte, yte, hidden=256, epochs=60):
 
 
 def logreg(xtr, ytr, xte, yte, epochs=300):
-    """Multinomial logistic regression (Adam, full batch, standardised inputs): test top-1."""
-    torch.manual_seed(0)
-    mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
-    X = torch.tensor((xtr - mu) / sd, dtype=torch.float32)
-    y = torch.tensor(ytr, dtype=torch.int64)
-    lin = torch.nn.Linear(X.shape[1], int(max(ytr.max(), yte.max())) + 1)
-    opt = torch.optim.Adam(lin.parameters(), lr=0.01, weight_decay=1e-4)
-    for _ in range(epochs):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(lin(X), y).backward()
-        opt.step()
-    with torch.no_grad():
-        p = lin(torch.tensor((xte - mu) / sd, dtype=torch.float32)).argmax(1).numpy()
-    return float((p == yte).mean())
+    """data_baselines' logistic regression from seed 0: test top-1."""
+    k = int(max(ytr.max(), yte.max())) + 1
+    return float(data_baselines.logreg(xtr, ytr, xte, yte, k, epochs, seed=0)[1])
 
 
 def embed(ckpt, work, name, views, acts, nxt=None):

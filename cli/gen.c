@@ -39,16 +39,20 @@ static const char *usage =
     "makes shards r, r+N, ...; rank 0 claims the folder and writes the manifest); the files\n"
     "are the same bytes as one process writes (--layout 3diebench runs as one process).\n";
 
+/* The exit status of a generation that failed (130 for Ctrl-C, as a shell's), after
+ * saying why. */
+static int gen_failed(int r, const char *err) {
+    run_error("gen", err);
+    return r == WM_ERR_INTERRUPTED ? 130 : 1;
+}
+
 static int gen_3die(const DsConfig *dc, const char *out, int force, int quiet) {
     char err[2048];
     Ds3GenSetup su = {dc, out, force, quiet};
     Ds3GenResult res;
     wm_signals_install();
     int r = ds3_generate(&su, &res, err, sizeof err);
-    if (r) {
-        run_error("gen", err);
-        return r == WM_ERR_INTERRUPTED ? 130 : 1;
-    }
+    if (r) return gen_failed(r, err);
     printf("3DIEBench layout '%s': %lld train + %lld val objects of %d views, %.1f MiB in %.1f s\n", out,
            (long long)res.objects[0], (long long)res.objects[1], res.views, (double)res.bytes / (1 << 20),
            res.seconds);
@@ -98,10 +102,7 @@ int cli_gen(int argc, char **argv) {
     DsGenResult res;
     wm_signals_install();
     int r = ds_generate(&su, &res, err, sizeof err);
-    if (r) {
-        run_error("gen", err);
-        return r == WM_ERR_INTERRUPTED ? 130 : 1;
-    }
+    if (r) return gen_failed(r, err);
     if (wm_dist_rank() > 0) return 0;
     double mb = (double)res.bytes_made / (1 << 20);
     printf("dataset '%s': %lld train + %lld val sequences of %d views in %d shards (%d made, %d "

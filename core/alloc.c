@@ -115,6 +115,20 @@ void wm_buf_append(WmBuf *b, const void *p, size_t n) {
 
 void wm_buf_puts(WmBuf *b, const char *s) { wm_buf_append(b, s, strlen(s)); }
 
+void wm_buf_put_utf8(WmBuf *b, unsigned cp) {
+    unsigned char o[4];
+    size_t n;
+    if (cp < 0x80) o[0] = (unsigned char)cp, n = 1;
+    else if (cp < 0x800) o[0] = (unsigned char)(0xc0 | cp >> 6), o[1] = (unsigned char)(0x80 | (cp & 0x3f)), n = 2;
+    else if (cp < 0x10000)
+        o[0] = (unsigned char)(0xe0 | cp >> 12), o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)),
+        o[2] = (unsigned char)(0x80 | (cp & 0x3f)), n = 3;
+    else
+        o[0] = (unsigned char)(0xf0 | cp >> 18), o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f)),
+        o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)), o[3] = (unsigned char)(0x80 | (cp & 0x3f)), n = 4;
+    wm_buf_append(b, o, n);
+}
+
 void wm_buf_printf(WmBuf *b, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -52,6 +52,8 @@ typedef struct {
 void wm_buf_reserve(WmBuf *b, size_t extra);
 void wm_buf_append(WmBuf *b, const void *p, size_t n);
 void wm_buf_puts(WmBuf *b, const char *s);
+/* Appends code point cp (at most 0x10FFFF, not a surrogate: the caller checks) as UTF-8. */
+void wm_buf_put_utf8(WmBuf *b, unsigned cp);
 void wm_buf_printf(WmBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal with quotes and escapes. */
 void wm_buf_json_str(WmBuf *b, const char *s);

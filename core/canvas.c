@@ -86,11 +86,13 @@ struct WmFont {
     stbtt_bakedchar ch[96];
 };
 
-WmFont *wm_font_load(const char *path, float px, char *err, size_t errsz) {
+int wm_font_load(const char *path, float px, WmFont **out, char *err, size_t errsz) {
+    *out = NULL;
     if (!path) path = WM_DEFAULT_FONT;
     char *ttf;
     size_t len;
-    if (wm_read_file(path, &ttf, &len, err, errsz)) return NULL;
+    int rc = wm_read_file(path, &ttf, &len, err, errsz);
+    if (rc) return rc;
     WmFont *f = wm_new(WmFont, 1);
     f->px = px;
     f->bw = 512, f->bh = 512;
@@ -100,11 +102,11 @@ WmFont *wm_font_load(const char *path, float px, char *err, size_t errsz) {
                 : stbtt_BakeFontBitmap((unsigned char *)ttf, 0, px, f->bitmap, f->bw, f->bh, 32, 96, f->ch);
     wm_free(ttf);
     if (r == 0 || r < -95) {
-        wm_errf(err, errsz, WM_ERR_FORMAT, "font '%s' could not be read as TrueType", path);
         wm_font_free(f);
-        return NULL;
+        return wm_errf(err, errsz, WM_ERR_FORMAT, "font '%s' could not be read as TrueType", path);
     }
-    return f;
+    *out = f;
+    return WM_OK;
 }
 
 void wm_font_free(WmFont *f) {

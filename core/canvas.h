@@ -30,8 +30,9 @@ void wm_canvas_image(WmCanvas *c, int x, int y, int w, int h, const uint8_t *img
 
 /* A font baked at one pixel height (ASCII 32..126). */
 typedef struct WmFont WmFont;
-/* path NULL: WM_DEFAULT_FONT. Returns NULL with the reason in err. */
-WmFont *wm_font_load(const char *path, float px, char *err, size_t errsz);
+/* path NULL: WM_DEFAULT_FONT. Makes *out, or returns WM_ERR_IO (unreadable file) or
+ * WM_ERR_FORMAT (not TrueType) with the reason in err and *out NULL. */
+int wm_font_load(const char *path, float px, WmFont **out, char *err, size_t errsz);
 void wm_font_free(WmFont *f);
 float wm_font_px(const WmFont *f);
 /* Draws text with its baseline at y; returns the advance width. align: 0 left,

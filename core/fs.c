@@ -173,6 +173,17 @@ int wm_is_dir(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+int wm_dir_empty(const char *dir, const char *ignore) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    struct dirent *e;
+    int empty = 1;
+    while (empty && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !(ignore && strstr(e->d_name, ignore))) empty = 0;
+    closedir(d);
+    return empty;
+}
+
 int wm_path_join(char *out, size_t outsz, const char *a, const char *b) {
     size_t la = strlen(a);
     int n = snprintf(out, outsz, "%s%s%s", a, (la && a[la - 1] == '/') ? "" : "/", b);

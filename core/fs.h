@@ -34,6 +34,9 @@ int wm_mkdirs(const char *path, char *err, size_t errsz);
 int wm_remove_tree(const char *path, char *err, size_t errsz);
 int wm_path_exists(const char *path);
 int wm_is_dir(const char *path);
+/* 1 when folder dir holds no entries but those whose names contain `ignore` (NULL:
+ * none ignored), 0 when it holds others, -1 when it cannot be read. */
+int wm_dir_empty(const char *dir, const char *ignore);
 /* Joins a and b with one '/' into out; returns -1 if it does not fit. */
 int wm_path_join(char *out, size_t outsz, const char *a, const char *b);
 

@@ -70,20 +70,6 @@ static int hex4(Parser *p, unsigned *out) {
     return 1;
 }
 
-static void put_utf8(WmBuf *b, unsigned cp) {
-    unsigned char o[4];
-    size_t n;
-    if (cp < 0x80) o[0] = (unsigned char)cp, n = 1;
-    else if (cp < 0x800) o[0] = (unsigned char)(0xc0 | cp >> 6), o[1] = (unsigned char)(0x80 | (cp & 0x3f)), n = 2;
-    else if (cp < 0x10000)
-        o[0] = (unsigned char)(0xe0 | cp >> 12), o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)),
-        o[2] = (unsigned char)(0x80 | (cp & 0x3f)), n = 3;
-    else
-        o[0] = (unsigned char)(0xf0 | cp >> 18), o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f)),
-        o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)), o[3] = (unsigned char)(0x80 | (cp & 0x3f)), n = 4;
-    wm_buf_append(b, o, n);
-}
-
 /* Parses a string at p->i (which is at the opening quote). */
 static char *parse_string(Parser *p, size_t *len) {
     WmBuf b = {0};
@@ -126,7 +112,7 @@ static char *parse_string(Parser *p, size_t *len) {
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
             } else if (cp >= 0xdc00 && cp <= 0xdfff) goto bad;
             if (cp == 0) goto bad; /* keeps strings NUL-terminated and whole */
-            put_utf8(&b, cp);
+            wm_buf_put_utf8(&b, cp);
             break;
         default: goto bad;
         }

@@ -314,21 +314,6 @@ int wm_npy_read(const char *path, WmArray *out, int mode, char *err, size_t errs
     return npy_read(path, out, mode, NULL, err, errsz);
 }
 
-/* Appends code point c as UTF-8. */
-static void put_utf8(WmBuf *b, uint32_t c) {
-    unsigned char u[4];
-    size_t n;
-    if (c < 0x80) u[0] = (unsigned char)c, n = 1;
-    else if (c < 0x800) u[0] = (unsigned char)(0xc0 | c >> 6), u[1] = (unsigned char)(0x80 | (c & 63)), n = 2;
-    else if (c < 0x10000)
-        u[0] = (unsigned char)(0xe0 | c >> 12), u[1] = (unsigned char)(0x80 | ((c >> 6) & 63)),
-        u[2] = (unsigned char)(0x80 | (c & 63)), n = 3;
-    else
-        u[0] = (unsigned char)(0xf0 | c >> 18), u[1] = (unsigned char)(0x80 | ((c >> 12) & 63)),
-        u[2] = (unsigned char)(0x80 | ((c >> 6) & 63)), u[3] = (unsigned char)(0x80 | (c & 63)), n = 4;
-    wm_buf_append(b, u, n);
-}
-
 int wm_npy_read_str(const char *path, WmStrArray *out, char *err, size_t errsz) {
     memset(out, 0, sizeof *out);
     WmArray a;
@@ -356,7 +341,7 @@ int wm_npy_read_str(const char *path, WmStrArray *out, char *err, size_t errsz) 
                                  (unsigned)c);
                     break;
                 }
-                put_utf8(&text, c);
+                wm_buf_put_utf8(&text, c);
             }
         } else {
             size_t len = strnlen((const char *)p, st.elem);

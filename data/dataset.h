@@ -118,16 +118,18 @@ typedef struct Dataset Dataset;
 enum { DS_OPEN_SHAPES = 0, DS_OPEN_VERIFY = 1 };
 /* Opens a finished dataset (its manifest.json) and maps every shard read-only.
  * DS_OPEN_SHAPES checks every file's dtype and shape against the manifest;
- * DS_OPEN_VERIFY also checks sizes and CRC-32 (reads everything). Errors name the
- * folder or file and what is wrong (no manifest: generation not finished). */
-Dataset *ds_open(const char *dir, int mode, char *err, size_t errsz);
+ * DS_OPEN_VERIFY also checks sizes and CRC-32 (reads everything). Makes *out, or
+ * returns why not with *out NULL: WM_ERR_IO for a missing or unreadable file (no
+ * manifest: generation not finished), WM_ERR_FORMAT for files that disagree with the
+ * manifest or each other, ...; the reason in err names the folder or file. */
+int ds_open(const char *dir, int mode, Dataset **out, char *err, size_t errsz);
 /* ds_open for either folder layout: this header's, or the 3DIEBench layout
  * (data/ds_3die.h: object folders of JPEG views and latent files, read on demand),
  * recognised by its train_images.npy. For the latter, layout_cfg gives what the folder
  * does not fix (env.size: the view side the images are resampled to;
  * env.color_actions); NULL takes the defaults. ds_batch then draws each sequence's
  * views as distinct views of one object in random order. The former ignores it. */
-Dataset *ds_open_as(const char *dir, int mode, const EnvConfig *layout_cfg, char *err, size_t errsz);
+int ds_open_as(const char *dir, int mode, const EnvConfig *layout_cfg, Dataset **out, char *err, size_t errsz);
 void ds_close(Dataset *d);
 /* The config it was generated with (normalized) and the world's spec (names point
  * into the dataset). */

@@ -76,9 +76,9 @@ typedef struct {
  * its last view and reads every view of the first object. want gives what the folder
  * does not fix: env.size (views are resampled to it: central square, area average)
  * and env.color_actions (actions then also carry the colour and light deltas); NULL
- * takes the defaults. Errors name the file and row. */
-Ds3 *ds3_open(const char *dir, int mode, const EnvConfig *want, Ds3Info *info, char *err,
-              size_t errsz);
+ * takes the defaults. Makes *out, or returns the status with the reason (naming the
+ * file and row) in err and *out NULL. */
+int ds3_open(const char *dir, int mode, const EnvConfig *want, Ds3Info *info, Ds3 **out, char *err, size_t errsz);
 void ds3_close(Ds3 *d);
 /* Views views[0..t-1] of object s of a split into row `row` of b (pixels, latents,
  * the actions between consecutive views, label, instance = s). Reads and decodes the

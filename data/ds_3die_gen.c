@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include <stb/stb_image_write.h>
 
@@ -47,17 +46,6 @@ static int write_file(const char *path, const void *data, size_t n, int64_t *byt
     if (close(fd)) return wm_errf(err, errsz, WM_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
     *bytes += (int64_t)n;
     return WM_OK;
-}
-
-static int dir_empty(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    struct dirent *e;
-    int empty = 1;
-    while (empty && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
-    closedir(d);
-    return empty;
 }
 
 static void collect(void *ctx, void *data, int size) { wm_buf_append(ctx, data, (size_t)size); }
@@ -201,7 +189,7 @@ int ds3_generate(const Ds3GenSetup *su, Ds3GenResult *res, char *err, size_t err
     while (len > 1 && dest[len - 1] == '/') dest[--len] = 0;
     int exists = wm_path_exists(dest);
     if (exists && !wm_is_dir(dest)) return wm_errf(err, errsz, WM_ERR_ARG, "'%s' exists and is not a folder", dest);
-    int replace = exists && !dir_empty(dest);
+    int replace = exists && wm_dir_empty(dest, NULL) != 1; /* unreadable: as not empty */
     if (replace && !su->force)
         return wm_errf(err, errsz, WM_ERR_ARG,
                        "'%s' is not empty; choose a new or empty folder (or --force to replace a folder in the "

@@ -230,7 +230,8 @@ static int check_objects(const Ds3 *d, char *err, size_t errsz) {
     return WM_OK;
 }
 
-Ds3 *ds3_open(const char *dir, int mode, const EnvConfig *want, Ds3Info *info, char *err, size_t errsz) {
+int ds3_open(const char *dir, int mode, const EnvConfig *want, Ds3Info *info, Ds3 **out, char *err, size_t errsz) {
+    *out = NULL;
     Ds3 *d = wm_new(Ds3, 1);
     memset(info, 0, sizeof *info);
     snprintf(d->dir, sizeof d->dir, "%s", dir);
@@ -249,7 +250,7 @@ Ds3 *ds3_open(const char *dir, int mode, const EnvConfig *want, Ds3Info *info, c
     if (!rc && mode == DS_OPEN_VERIFY) rc = check_objects(d, err, errsz);
     if (rc) {
         ds3_close(d);
-        return NULL;
+        return rc;
     }
     /* The world these views come from, as far as its latents and actions go. */
     c->env.kind = ENV_KIND_OBJECTS3D;
@@ -272,7 +273,8 @@ Ds3 *ds3_open(const char *dir, int mode, const EnvConfig *want, Ds3Info *info, c
     info->views = d->views;
     int cpus = wm_cpu_count();
     d->pool = cpus > 1 ? wm_pool_create(cpus < DS3_MAX_THREADS ? cpus : DS3_MAX_THREADS) : NULL;
-    return d;
+    *out = d;
+    return WM_OK;
 }
 
 void ds3_close(Ds3 *d) {

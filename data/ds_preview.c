@@ -23,8 +23,9 @@ int ds_preview_write(const char *path, const EnvSpec *spec, int n, int t, const 
                      size_t errsz) {
     int rows = n < MAX_ROWS ? n : MAX_ROWS, H = spec->height, W = spec->width, A = spec->action_dim;
     WM_ASSERT(spec->channels == 3 && t >= 1 && A >= 1 && rows >= 1);
-    WmFont *font = wm_font_load(NULL, 12, err, errsz);
-    if (!font) return wm_err_prefix(err, errsz, WM_ERR_IO, "preview '%s': ", path);
+    WmFont *font;
+    int rc = wm_font_load(NULL, 12, &font, err, errsz);
+    if (rc) return wm_err_prefix(err, errsz, rc, "preview '%s': ", path);
     /* Small views are scaled up (nearest) so that the sheet stays readable. */
     int scale = W >= MIN_VIEW ? 1 : (MIN_VIEW + W - 1) / W, vw = W * scale, vh = H * scale;
     int line = (int)ceilf(wm_font_px(font) * 1.25f), cw = vw;
@@ -58,7 +59,7 @@ int ds_preview_write(const char *path, const EnvSpec *spec, int n, int t, const 
             }
         }
     }
-    int rc = wm_png_write(path, cv.w, cv.h, 3, cv.rgb, 0, err, errsz);
+    rc = wm_png_write(path, cv.w, cv.h, 3, cv.rgb, 0, err, errsz);
     wm_canvas_free(&cv);
     wm_font_free(font);
     return rc;

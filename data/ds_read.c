@@ -181,12 +181,12 @@ static int check_dataset_ini(Dataset *d, char *err, size_t errsz) {
 }
 
 /* The 3DIEBench layout behind the same interface: its config, spec and counts. */
-static Dataset *open_3die(Dataset *d, int mode, const EnvConfig *want, char *err, size_t errsz) {
+static int open_3die(Dataset *d, int mode, const EnvConfig *want, Dataset **out, char *err, size_t errsz) {
     Ds3Info info;
-    d->d3 = ds3_open(d->dir, mode, want, &info, err, errsz);
-    if (!d->d3) {
+    int rc = ds3_open(d->dir, mode, want, &info, &d->d3, err, errsz);
+    if (rc) {
         ds_close(d);
-        return NULL;
+        return rc;
     }
     d->cfg = info.cfg;
     d->spec = info.spec;
@@ -194,17 +194,19 @@ static Dataset *open_3die(Dataset *d, int mode, const EnvConfig *want, char *err
     d->count[DS_SPLIT_VAL] = info.count[DS_SPLIT_VAL];
     d->dims = (DsDims){info.views, d->spec.height, d->spec.width, d->spec.channels, d->spec.action_dim,
                        d->spec.latent_dim, 0};
-    return d;
+    *out = d;
+    return WM_OK;
 }
 
-Dataset *ds_open(const char *dir, int mode, char *err, size_t errsz) {
-    return ds_open_as(dir, mode, NULL, err, errsz);
+int ds_open(const char *dir, int mode, Dataset **out, char *err, size_t errsz) {
+    return ds_open_as(dir, mode, NULL, out, err, errsz);
 }
 
-Dataset *ds_open_as(const char *dir, int mode, const EnvConfig *layout_cfg, char *err, size_t errsz) {
+int ds_open_as(const char *dir, int mode, const EnvConfig *layout_cfg, Dataset **out, char *err, size_t errsz) {
+    *out = NULL;
     Dataset *d = wm_new(Dataset, 1);
     snprintf(d->dir, sizeof d->dir, "%s", dir);
-    if (ds3_is_layout(dir)) return open_3die(d, mode, layout_cfg, err, errsz);
+    if (ds3_is_layout(dir)) return open_3die(d, mode, layout_cfg, out, err, errsz);
     char p[1100], *text = NULL;
     size_t len = 0;
     WmJson *js = NULL;
@@ -311,12 +313,13 @@ Dataset *ds_open_as(const char *dir, int mode, const EnvConfig *layout_cfg, char
     if (rc) goto fail;
     wm_json_free(js);
     wm_free(text);
-    return d;
+    *out = d;
+    return WM_OK;
 fail:
     wm_json_free(js);
     wm_free(text);
     ds_close(d);
-    return NULL;
+    return rc;
 }
 
 void ds_close(Dataset *d) {

@@ -150,19 +150,6 @@ int ds_clean_leftovers(const char *dir, int shard_dir, char *err, size_t errsz) 
     return rc;
 }
 
-/* True when the folder holds nothing but leftovers of atomic writes. */
-static int folder_empty(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return 1;
-    struct dirent *e;
-    int empty = 1;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !strstr(e->d_name, ".tmp."))
-            empty = 0;
-    closedir(d);
-    return empty;
-}
-
 /* Checks the folder's config against ours (or claims an empty folder). */
 int ds_claim_folder(const char *dir, const DsConfig *cfg, const char *text, char *err, size_t errsz) {
     char p[1100];
@@ -188,7 +175,7 @@ int ds_claim_folder(const char *dir, const DsConfig *cfg, const char *text, char
         wm_buf_free(&diff);
         return n ? WM_ERR_MISMATCH : WM_OK;
     }
-    if (!folder_empty(dir))
+    if (wm_dir_empty(dir, ".tmp.") == 0) /* leftovers of atomic writes do not count */
         return wm_errf(
             err, errsz, WM_ERR_MISMATCH,
             "'%s' is not empty and holds no dataset (no %s); choose a new or empty folder", dir,

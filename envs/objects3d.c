@@ -466,10 +466,9 @@ static int o3_create(Env *e, const EnvConfig *cfg, char *err, size_t errsz) {
     o->lanes = wm_new(Lane, (size_t)e->lanes);
     RdFarmDesc fd = {.workers = cfg->render_threads,
                      .scene = {.size = cfg->size, .assets = cfg->assets}};
-    o->farm = rd_farm_create(&fd, err, errsz);
-    if (!o->farm) {
+    if ((rc = rd_farm_create(&fd, &o->farm, err, errsz))) {
         o3_destroy(e);
-        return wm_err_prefix(err, errsz, WM_ERR_GL, "objects3d: ");
+        return wm_err_prefix(err, errsz, rc, "objects3d: ");
     }
     env_objects3d_spec(cfg, o->n_classes, &e->spec);
     e->spec.class_names_hint = o->obj ? "OBJ class" : "procedural shape family";

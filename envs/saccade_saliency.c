@@ -27,30 +27,18 @@ size_t env_saliency_work_floats(int s) {
 /* 16 floats per operation (see envs/saccade_glimpse.c); n need not be a multiple. */
 typedef float V16f __attribute__((vector_size(64)));
 
-static void vec_add(float *a, const float *b, int n) {
+/* a += sign * b with sign +1 or -1: adds or subtracts b exactly (the product is exact). */
+static void vec_acc(float *a, const float *b, float sign, int n) {
     int k = 0;
     for (; k + 16 <= n; k += 16) {
         V16f x, y;
         memcpy(&x, a + k, sizeof x);
         memcpy(&y, b + k, sizeof y);
-        x += y;
+        x += sign * y;
         memcpy(a + k, &x, sizeof x);
     }
     for (; k < n; k++)
-        a[k] += b[k];
-}
-
-static void vec_sub(float *a, const float *b, int n) {
-    int k = 0;
-    for (; k + 16 <= n; k += 16) {
-        V16f x, y;
-        memcpy(&x, a + k, sizeof x);
-        memcpy(&y, b + k, sizeof y);
-        x -= y;
-        memcpy(a + k, &x, sizeof x);
-    }
-    for (; k < n; k++)
-        a[k] -= b[k];
+        a[k] += sign * b[k];
 }
 
 static void vec_scale(float *out, const float *a, float c, int n) {
@@ -74,9 +62,9 @@ static void box_cols(const float *in, float *out, int d, int r, float *acc) {
     for (int y = 0; y < d; y++) {
         int lo = y - r < 0 ? 0 : y - r, hi = y + r + 1 > d ? d : y + r + 1;
         for (; bot < hi; bot++)
-            vec_add(acc, in + (size_t)bot * d, d);
+            vec_acc(acc, in + (size_t)bot * d, 1.0f, d);
         for (; top < lo; top++)
-            vec_sub(acc, in + (size_t)top * d, d);
+            vec_acc(acc, in + (size_t)top * d, -1.0f, d);
         vec_scale(out + (size_t)y * d, acc, 1.0f / (float)(hi - lo), d);
     }
 }

@@ -128,8 +128,9 @@ int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int6
     char where[1100];
     snprintf(where, sizeof where, "%s (stored config)", path);
     rc = wm_cfg_load_sections(&schema, &mc, cfgtext, where, err, errsz);
-    SjModel *m = rc ? NULL : sj_model_create(&mc, &sh, 0, err, errsz);
-    if (!rc && !m) rc = WM_ERR_FORMAT;
+    SjModel *m = NULL;
+    /* A model the stored config cannot build is a fault of the file. */
+    if (!rc && (rc = sj_model_create(&mc, &sh, 0, &m, err, errsz)) && rc != WM_ERR_NOMEM) rc = WM_ERR_FORMAT;
     if (!rc) {
         rc = sj_model_load(m, f, err, errsz);
         if (rc) wm_err_prefix(err, errsz, rc, "'%s': ", path);

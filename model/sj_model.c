@@ -57,40 +57,36 @@ static int resolve_encoder(const SjModelConfig *cfg, const SjShape *sh, NnResNet
     return WM_OK;
 }
 
-SjModel *sj_model_create(const SjModelConfig *cfg, const SjShape *shape, uint64_t seed, char *err,
-                         size_t errsz) {
+int sj_model_create(const SjModelConfig *cfg, const SjShape *shape, uint64_t seed, SjModel **out, char *err,
+                    size_t errsz) {
+    *out = NULL;
     SjModel *m = wm_new(SjModel, 1);
     m->cfg = *cfg;
     m->shape = *shape;
     NnResNetConfig rc;
-    if (sj_parse_rgb(cfg->pixel_mean, "pixel_mean", 0, m->mean, err, errsz) ||
-        sj_parse_rgb(cfg->pixel_std, "pixel_std", 1, m->std, err, errsz) ||
-        resolve_encoder(cfg, shape, &rc, err, errsz)) {
-        wm_free(m);
-        return NULL;
-    }
     char perr[256];
-    if (cfg->precision == SJ_PREC_BF16 && !nn_gemm_own_ok(1)) {
+    int st = sj_parse_rgb(cfg->pixel_mean, "pixel_mean", 0, m->mean, err, errsz);
+    if (!st) st = sj_parse_rgb(cfg->pixel_std, "pixel_std", 1, m->std, err, errsz);
+    if (!st) st = resolve_encoder(cfg, shape, &rc, err, errsz);
+    if (!st && cfg->precision == SJ_PREC_BF16 && !nn_gemm_own_ok(1)) {
         nn_set_precision(NN_PREC_BF16, perr, sizeof perr); /* fails: the sentence says why */
-        wm_errf(err, errsz, WM_ERR_ARG, "model.precision = bf16: %s", perr);
-        wm_free(m);
-        return NULL;
+        st = wm_errf(err, errsz, WM_ERR_ARG, "model.precision = bf16: %s", perr);
     }
-    if (shape->action_dim < 1 || shape->n_classes < 1) {
-        wm_errf(err, errsz, WM_ERR_ARG, "model: action_dim and n_classes must be positive");
-        wm_free(m);
-        return NULL;
+    if (!st && (shape->action_dim < 1 || shape->n_classes < 1))
+        st = wm_errf(err, errsz, WM_ERR_ARG, "model: action_dim and n_classes must be positive");
+    if (!st) {
+        m->D = rc.widths[3];
+        m->A = shape->action_dim;
+        m->Ae = cfg->action_emb;
+        m->E = m->D + m->Ae;
+        if (m->E % cfg->heads)
+            st = wm_errf(err, errsz, WM_ERR_ARG,
+                         "model.heads = %d does not divide the token width %d (encoder %d + action_emb %d)",
+                         cfg->heads, m->E, m->D, m->Ae);
     }
-    m->D = rc.widths[3];
-    m->A = shape->action_dim;
-    m->Ae = cfg->action_emb;
-    m->E = m->D + m->Ae;
-    if (m->E % cfg->heads) {
-        wm_errf(err, errsz, WM_ERR_ARG,
-                "model.heads = %d does not divide the token width %d (encoder %d + action_emb %d)",
-                cfg->heads, m->E, m->D, m->Ae);
+    if (st) {
         wm_free(m);
-        return NULL;
+        return st;
     }
     nn_params_init(&m->p);
     m->enc = nn_resnet_create(&m->p, "encoder", &rc);
@@ -124,7 +120,8 @@ SjModel *sj_model_create(const SjModelConfig *cfg, const SjShape *shape, uint64_
     nn_store_init(&m->ts, &m->tp, &r);
     memcpy(m->ts.param, m->s.param + m->enc_range.begin, m->tp.n_param * sizeof(float));
     m->opt = nn_adamw_default(0, 0);
-    return m;
+    *out = m;
+    return WM_OK;
 }
 
 void sj_model_destroy(SjModel *m) {

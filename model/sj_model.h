@@ -33,12 +33,13 @@ typedef struct {
     int n_classes; /* for the on-line class probe */
 } SjShape;
 
-/* Builds the model and initialises every tensor from seed (PyTorch's default init
- * rules; the target encoder starts as a copy of the online one). Returns NULL with
- * the reason in err for a config that cannot be built (heads not dividing the width,
- * a bad pixel_mean). */
-SjModel *sj_model_create(const SjModelConfig *cfg, const SjShape *shape, uint64_t seed, char *err,
-                         size_t errsz);
+/* Builds the model into *out and initialises every tensor from seed (PyTorch's
+ * default init rules; the target encoder starts as a copy of the online one). A
+ * config that cannot be built returns its status with the reason in err and *out NULL:
+ * WM_ERR_ARG for heads not dividing the width or images too small for the encoder,
+ * WM_ERR_PARSE for a pixel_mean that is not three numbers. */
+int sj_model_create(const SjModelConfig *cfg, const SjShape *shape, uint64_t seed, SjModel **out, char *err,
+                    size_t errsz);
 void sj_model_destroy(SjModel *m);
 /* Encoder output width D, token width E = D + action_emb. */
 int sj_model_enc_dim(const SjModel *m);

@@ -275,8 +275,8 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     if (rc) return rc;
     const int Bg = Bl / G, lead = rank == 0;
     if (lead && (rc = wm_mkdirs(tc->out, err, errsz))) return rc;
-    SjModel *m = sj_model_create(&su->model, &su->shape, (uint64_t)tc->seed, err, errsz);
-    if (!m) return WM_ERR_ARG;
+    SjModel *m;
+    if ((rc = sj_model_create(&su->model, &su->shape, (uint64_t)tc->seed, &m, err, errsz))) return rc;
     sj_model_set_optim(m, &su->optim);
     sj_model_bind(m, Bg, M, 1);
     Probes pr;

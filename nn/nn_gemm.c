@@ -381,49 +381,35 @@ T_BF16 static void kernel_bf16(int kq, const uint32_t *ap, const uint32_t *bp, f
 
 /* ---------------------------------------------------------------- drivers */
 
-static void gemm_f32(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
-                     int ldb, float beta, float *c, int ldc) {
-    _Alignas(64) float ap[MC * KC];
-    _Alignas(64) float bp[KC * NC];
-    for (int jc = 0; jc < n; jc += NC) {
-        const int nc = n - jc < NC ? n - jc : NC;
-        for (int pc = 0; pc < k; pc += KC) {
-            const int kc = k - pc < KC ? k - pc : KC;
-            pack_b_f32(bp, tb, b, ldb, pc, kc, jc, nc);
-            for (int ic = 0; ic < m; ic += MC) {
-                const int mc = m - ic < MC ? m - ic : MC;
-                pack_a_f32(ap, ta, a, lda, ic, mc, pc, kc);
-                for (int ir = 0; ir < mc; ir += MR)
-                    for (int jr = 0; jr < nc; jr += NR)
-                        kernel_f32(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc,
-                                   c + (size_t)(ic + ir) * ldc + jc + jr, ldc, mc - ir < MR ? mc - ir : MR,
-                                   nc - jr < NR ? nc - jr : NR, alpha, beta, pc == 0);
-            }
-        }
+/* The blocked loops around a microkernel, written once for both element types: a panel
+ * of B (KC x NC, for L2) and one of A (MC x KC) packed as the kernel reads them, then
+ * MR x NR tiles of C. T is the packed element and KS the k values one holds (a float: 1;
+ * a pair of bf16 in 32 bits: 2), so a panel of depth kc is kq = ceil(kc / KS) deep. */
+#define GEMM_BLOCKED(name, T, KS, pack_a, pack_b, kernel)                                                     \
+    static void name(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b, \
+                     int ldb, float beta, float *c, int ldc) {                                                 \
+        _Alignas(64) T ap[MC * KC / KS];                                                                        \
+        _Alignas(64) T bp[KC / KS * NC];                                                                        \
+        for (int jc = 0; jc < n; jc += NC) {                                                                    \
+            const int nc = n - jc < NC ? n - jc : NC;                                                           \
+            for (int pc = 0; pc < k; pc += KC) {                                                                \
+                const int kc = k - pc < KC ? k - pc : KC, kq = (kc + KS - 1) / KS;                              \
+                pack_b(bp, tb, b, ldb, pc, kc, jc, nc);                                                         \
+                for (int ic = 0; ic < m; ic += MC) {                                                            \
+                    const int mc = m - ic < MC ? m - ic : MC;                                                   \
+                    pack_a(ap, ta, a, lda, ic, mc, pc, kc);                                                     \
+                    for (int ir = 0; ir < mc; ir += MR)                                                         \
+                        for (int jr = 0; jr < nc; jr += NR)                                                     \
+                            kernel(kq, ap + (size_t)ir * kq, bp + (size_t)jr * kq,                              \
+                                   c + (size_t)(ic + ir) * ldc + jc + jr, ldc, mc - ir < MR ? mc - ir : MR,     \
+                                   nc - jr < NR ? nc - jr : NR, alpha, beta, pc == 0);                          \
+                }                                                                                               \
+            }                                                                                                   \
+        }                                                                                                       \
     }
-}
 
-static void gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
-                      int ldb, float beta, float *c, int ldc) {
-    _Alignas(64) uint32_t ap[MC * KC / 2];
-    _Alignas(64) uint32_t bp[KC / 2 * NC];
-    for (int jc = 0; jc < n; jc += NC) {
-        const int nc = n - jc < NC ? n - jc : NC;
-        for (int pc = 0; pc < k; pc += KC) {
-            const int kc = k - pc < KC ? k - pc : KC, kq = (kc + 1) / 2;
-            pack_b_bf16(bp, tb, b, ldb, pc, kc, jc, nc);
-            for (int ic = 0; ic < m; ic += MC) {
-                const int mc = m - ic < MC ? m - ic : MC;
-                pack_a_bf16(ap, ta, a, lda, ic, mc, pc, kc);
-                for (int ir = 0; ir < mc; ir += MR)
-                    for (int jr = 0; jr < nc; jr += NR)
-                        kernel_bf16(kq, ap + (size_t)ir * kq, bp + (size_t)jr * kq,
-                                    c + (size_t)(ic + ir) * ldc + jc + jr, ldc, mc - ir < MR ? mc - ir : MR,
-                                    nc - jr < NR ? nc - jr : NR, alpha, beta, pc == 0);
-            }
-        }
-    }
-}
+GEMM_BLOCKED(gemm_f32, float, 1, pack_a_f32, pack_b_f32, kernel_f32)
+GEMM_BLOCKED(gemm_bf16, uint32_t, 2, pack_a_bf16, pack_b_bf16, kernel_bf16)
 
 void nn_gemm_own(int bf16, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc) {

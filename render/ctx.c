@@ -173,23 +173,21 @@ static int finish_setup(RdCtx *c, char *err, size_t errsz) {
     return WM_OK;
 }
 
-static RdCtx *create_headless(const RdCtxDesc *d, char *err, size_t errsz) {
+static int create_headless(const RdCtxDesc *d, RdCtx **out, char *err, size_t errsz) {
     int n = rd_headless_screens(err, errsz);
-    if (!n) return NULL;
+    if (!n) return WM_ERR_GL;
     int s = d->screen < 0 ? 0 : d->screen % n;
     EGLDisplay dpy = g_screens[s];
     /* Someone else (SDL's EGL back end, on quitting) may have terminated this display;
      * initialising an initialised display does nothing. */
     EGLint major, minor;
     if (!eglInitialize(dpy, &major, &minor)) {
-        wm_errf(err, errsz, WM_ERR_GL, "EGL could not initialise display %d (error 0x%x)", s,
-                (unsigned)eglGetError());
-        return NULL;
+        return wm_errf(err, errsz, WM_ERR_GL, "EGL could not initialise display %d (error 0x%x)", s,
+                       (unsigned)eglGetError());
     }
     if (!eglBindAPI(EGL_OPENGL_API)) {
-        wm_errf(err, errsz, WM_ERR_GL, "EGL cannot bind the OpenGL API (error 0x%x)",
-                (unsigned)eglGetError());
-        return NULL;
+        return wm_errf(err, errsz, WM_ERR_GL, "EGL cannot bind the OpenGL API (error 0x%x)",
+                       (unsigned)eglGetError());
     }
     static const EGLint attrs[] = {EGL_CONTEXT_MAJOR_VERSION,
                                    3,
@@ -201,37 +199,35 @@ static RdCtx *create_headless(const RdCtxDesc *d, char *err, size_t errsz) {
     /* No config and no surface: all drawing goes to framebuffer objects. */
     EGLContext ctx = eglCreateContext(dpy, (EGLConfig)0, EGL_NO_CONTEXT, attrs);
     if (ctx == EGL_NO_CONTEXT) {
-        wm_errf(err, errsz, WM_ERR_GL,
-                "EGL could not create an OpenGL 3.3 core context without a surface (error 0x%x)",
-                (unsigned)eglGetError());
-        return NULL;
+        return wm_errf(err, errsz, WM_ERR_GL,
+                       "EGL could not create an OpenGL 3.3 core context without a surface (error 0x%x)",
+                       (unsigned)eglGetError());
     }
     if (!eglMakeCurrent(dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, ctx)) {
-        wm_errf(err, errsz, WM_ERR_GL, "EGL could not make the context current (error 0x%x)",
-                (unsigned)eglGetError());
+        int rc = wm_errf(err, errsz, WM_ERR_GL, "EGL could not make the context current (error 0x%x)",
+                         (unsigned)eglGetError());
         eglDestroyContext(dpy, ctx);
-        return NULL;
+        return rc;
     }
     RdCtx *c = wm_new(RdCtx, 1);
     c->kind = RD_CTX_HEADLESS;
     c->dpy = dpy;
     c->egl = ctx;
-    if (finish_setup(c, err, errsz)) {
+    int rc = finish_setup(c, err, errsz);
+    if (rc) {
         rd_ctx_destroy(c);
-        return NULL;
+        return rc;
     }
-    return c;
+    *out = c;
+    return WM_OK;
 }
 
-static RdCtx *create_window(const RdCtxDesc *d, char *err, size_t errsz) {
+static int create_window(const RdCtxDesc *d, RdCtx **out, char *err, size_t errsz) {
     pthread_mutex_lock(&g_lock);
     int ok = g_sdl_users > 0 || SDL_InitSubSystem(SDL_INIT_VIDEO) == 0;
     if (ok) g_sdl_users++;
     pthread_mutex_unlock(&g_lock);
-    if (!ok) {
-        wm_errf(err, errsz, WM_ERR_GL, "SDL could not start video: %s", SDL_GetError());
-        return NULL;
-    }
+    if (!ok) return wm_errf(err, errsz, WM_ERR_GL, "SDL could not start video: %s", SDL_GetError());
     SDL_GL_SetAttribute(SDL_GL_CONTEXT_MAJOR_VERSION, 3);
     SDL_GL_SetAttribute(SDL_GL_CONTEXT_MINOR_VERSION, 3);
     SDL_GL_SetAttribute(SDL_GL_CONTEXT_PROFILE_MASK, SDL_GL_CONTEXT_PROFILE_CORE);
@@ -246,29 +242,36 @@ static RdCtx *create_window(const RdCtxDesc *d, char *err, size_t errsz) {
                               SDL_WINDOWPOS_CENTERED, d->width > 0 ? d->width : 1280,
                               d->height > 0 ? d->height : 800, flags);
     if (!c->win) {
-        wm_errf(err, errsz, WM_ERR_GL, "SDL could not open a window: %s", SDL_GetError());
+        int rc = wm_errf(err, errsz, WM_ERR_GL, "SDL could not open a window: %s", SDL_GetError());
         rd_ctx_destroy(c);
-        return NULL;
+        return rc;
     }
     c->sdl = SDL_GL_CreateContext(c->win);
     if (!c->sdl) {
-        wm_errf(err, errsz, WM_ERR_GL, "SDL could not create an OpenGL 3.3 core context: %s",
-                SDL_GetError());
+        int rc = wm_errf(err, errsz, WM_ERR_GL, "SDL could not create an OpenGL 3.3 core context: %s",
+                         SDL_GetError());
         rd_ctx_destroy(c);
-        return NULL;
+        return rc;
     }
     SDL_GL_SetSwapInterval(d->vsync ? 1 : 0);
-    if (finish_setup(c, err, errsz)) {
+    int rc = finish_setup(c, err, errsz);
+    if (rc) {
         rd_ctx_destroy(c);
-        return NULL;
+        return rc;
     }
-    return c;
+    *out = c;
+    return WM_OK;
 }
 
-RdCtx *rd_ctx_create(const RdCtxDesc *d, char *err, size_t errsz) {
+int rd_ctx_create(const RdCtxDesc *d, RdCtx **out, char *err, size_t errsz) {
     static const RdCtxDesc zero = {0};
+    *out = NULL;
     if (!d) d = &zero;
-    return d->kind == RD_CTX_WINDOW ? create_window(d, err, errsz) : create_headless(d, err, errsz);
+    if (d->kind == RD_CTX_HEADLESS) return create_headless(d, out, err, errsz);
+    if (d->width < 0 || d->width > RD_WINDOW_MAX || d->height < 0 || d->height > RD_WINDOW_MAX)
+        return wm_errf(err, errsz, WM_ERR_RANGE, "window size %dx%d is outside 1..%d pixels (0: the default)",
+                       d->width, d->height, RD_WINDOW_MAX);
+    return create_window(d, out, err, errsz);
 }
 
 void rd_ctx_destroy(RdCtx *c) {

@@ -29,7 +29,13 @@ typedef struct {
     int hidden;        /* window: create hidden (tests, screenshots) */
 } RdCtxDesc;
 
-RdCtx *rd_ctx_create(const RdCtxDesc *d, char *err, size_t errsz);
+/* The largest window side rd_ctx_create accepts. */
+#define RD_WINDOW_MAX 16384
+
+/* Makes a context into *out (d NULL: headless on screen 0), or returns why not with
+ * the reason in err and *out NULL: WM_ERR_RANGE for a window size outside
+ * 0..RD_WINDOW_MAX, WM_ERR_GL when EGL, SDL or OpenGL fail. */
+int rd_ctx_create(const RdCtxDesc *d, RdCtx **out, char *err, size_t errsz);
 void rd_ctx_destroy(RdCtx *c);
 /* Makes c current on the calling thread. */
 int rd_ctx_make_current(RdCtx *c, char *err, size_t errsz);

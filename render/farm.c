@@ -45,13 +45,8 @@ static void *worker_main(void *arg) {
      * worlds rendering in two threads) still get separate rasterisers. */
     static _Atomic int next_screen;
     RdCtxDesc cd = {.kind = RD_CTX_HEADLESS, .screen = next_screen++};
-    w->ctx = rd_ctx_create(&cd, w->err, sizeof w->err);
-    if (w->ctx) {
-        w->scene = rd_scene_create(&f->scene, w->err, sizeof w->err);
-        if (!w->scene) w->rc = WM_ERR_GL;
-    } else {
-        w->rc = WM_ERR_GL;
-    }
+    w->rc = rd_ctx_create(&cd, &w->ctx, w->err, sizeof w->err);
+    if (!w->rc) w->rc = rd_scene_create(&f->scene, &w->scene, w->err, sizeof w->err);
     pthread_mutex_lock(&f->mu);
     w->ready = 1;
     unsigned long seen = f->gen;
@@ -99,7 +94,8 @@ static int start_worker(RdFarm *f, int i, char *err, size_t errsz) {
     return WM_OK;
 }
 
-RdFarm *rd_farm_create(const RdFarmDesc *d, char *err, size_t errsz) {
+int rd_farm_create(const RdFarmDesc *d, RdFarm **out, char *err, size_t errsz) {
+    *out = NULL;
     RdFarm *f = wm_new(RdFarm, 1);
     f->scene = d->scene;
     pthread_mutex_init(&f->mu, NULL);
@@ -109,7 +105,8 @@ RdFarm *rd_farm_create(const RdFarmDesc *d, char *err, size_t errsz) {
     f->w = wm_new(Worker, (size_t)max_w);
     /* The first worker tells whether rendering is on the CPU, which decides how many
      * more are worth having. */
-    if (start_worker(f, 0, err, errsz)) goto fail;
+    int rc = start_worker(f, 0, err, errsz);
+    if (rc) goto fail;
     f->nw = 1;
     f->scene_batch = rd_scene_batch(f->w[0].scene);
     f->software = rd_ctx_is_software(f->w[0].ctx);
@@ -124,14 +121,15 @@ RdFarm *rd_farm_create(const RdFarmDesc *d, char *err, size_t errsz) {
         }
     }
     for (int i = 1; i < want; i++) {
-        if (start_worker(f, i, err, errsz)) goto fail;
+        if ((rc = start_worker(f, i, err, errsz))) goto fail;
         f->nw = i + 1;
     }
-    return f;
+    *out = f;
+    return WM_OK;
 fail:
     f->nw = max_w;
     rd_farm_destroy(f);
-    return NULL;
+    return rc;
 }
 
 void rd_farm_destroy(RdFarm *f) {

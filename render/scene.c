@@ -194,11 +194,10 @@ static int pick_target(RdScene *s, int m, char *err, size_t errsz) {
     return WM_OK;
 }
 
-RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz) {
-    if (d->size < 8 || d->size > 4096) {
-        wm_errf(err, errsz, WM_ERR_RANGE, "render size %d is outside 8..4096 pixels", d->size);
-        return NULL;
-    }
+int rd_scene_create(const RdSceneDesc *d, RdScene **out, char *err, size_t errsz) {
+    *out = NULL;
+    if (d->size < 8 || d->size > 4096)
+        return wm_errf(err, errsz, WM_ERR_RANGE, "render size %d is outside 8..4096 pixels", d->size);
     RdScene *s = wm_new(RdScene, 1);
     s->size = d->size;
     size_t per_view = (size_t)d->size * (size_t)d->size * 8; /* colour + depth */
@@ -227,14 +226,15 @@ RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz) {
     s->layered = vs_pre[0] != 0;
     const char *assets = d->assets && d->assets[0] ? d->assets : "assets";
     char dir[1024];
+    int rc = WM_OK;
     if (wm_path_join(dir, sizeof dir, assets, "shaders") < 0) {
-        wm_errf(err, errsz, WM_ERR_ARG, "assets path too long: %s", assets);
+        rc = wm_errf(err, errsz, WM_ERR_ARG, "assets path too long: %s", assets);
         goto fail;
     }
-    if (rd_program_load(dir, "scene_object", vs_pre, NULL, &s->prog_obj, err, errsz) ||
-        rd_program_load(dir, "scene_floor", vs_pre, NULL, &s->prog_floor, err, errsz))
+    if ((rc = rd_program_load(dir, "scene_object", vs_pre, NULL, &s->prog_obj, err, errsz)) ||
+        (rc = rd_program_load(dir, "scene_floor", vs_pre, NULL, &s->prog_floor, err, errsz)))
         goto fail;
-    if (pick_target(s, 1, err, errsz)) goto fail;
+    if ((rc = pick_target(s, 1, err, errsz))) goto fail;
 
     s->cap_v = d->mesh_vertices > 0 ? d->mesh_vertices : 1 << 20;
     s->cap_i = 6 * s->cap_v; /* closed meshes have about two triangles per vertex */
@@ -283,11 +283,12 @@ RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz) {
     s->cmds = wm_new(DrawCmd, (size_t)s->batch);
     size_t vbytes = (size_t)s->size * s->size * 4;
     s->staging = wm_new(uint8_t, vbytes > STAGING_BYTES ? vbytes : STAGING_BYTES);
-    if (rd_gl_check("setting up the scene renderer", err, errsz)) goto fail;
-    return s;
+    if ((rc = rd_gl_check("setting up the scene renderer", err, errsz))) goto fail;
+    *out = s;
+    return WM_OK;
 fail:
     rd_scene_destroy(s);
-    return NULL;
+    return rc;
 }
 
 void rd_scene_destroy(RdScene *s) {

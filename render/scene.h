@@ -50,7 +50,10 @@ typedef struct {
 
 typedef struct RdScene RdScene;
 
-RdScene *rd_scene_create(const RdSceneDesc *d, char *err, size_t errsz);
+/* Makes the renderer into *out on the current context, or returns why not with the
+ * reason in err and *out NULL: WM_ERR_RANGE for a size outside 8..4096, WM_ERR_IO for
+ * shaders missing from the assets folder, WM_ERR_GL when OpenGL fails. */
+int rd_scene_create(const RdSceneDesc *d, RdScene **out, char *err, size_t errsz);
 void rd_scene_destroy(RdScene *s);
 /* Renders n views (any n; split into passes internally) into their out buffers. */
 int rd_scene_render(RdScene *s, const RdView *views, int n, char *err, size_t errsz);
@@ -76,7 +79,9 @@ typedef struct {
 
 typedef struct RdFarm RdFarm;
 
-RdFarm *rd_farm_create(const RdFarmDesc *d, char *err, size_t errsz);
+/* Starts the workers into *out, or returns the status the first failing worker's
+ * context or scene gave (see rd_ctx_create, rd_scene_create) with its reason in err. */
+int rd_farm_create(const RdFarmDesc *d, RdFarm **out, char *err, size_t errsz);
 void rd_farm_destroy(RdFarm *f);
 /* Renders n views, split in contiguous runs among the workers; returns when all are
  * written. Not reentrant: one call at a time per farm. */

@@ -69,8 +69,9 @@ static void src_release(void *ctx) { ag_stream_release(((Src *)ctx)->s); }
 int pl_use_data(RunConfig *rc, char *err, size_t errsz) {
     if (!rc->pipe.data[0]) return WM_OK;
     /* The first open reads every file once: sizes and CRC-32 as the manifest says. */
-    Dataset *ds = ds_open_as(rc->pipe.data, DS_OPEN_VERIFY, &rc->env, err, errsz);
-    if (!ds) return WM_ERR_ARG;
+    Dataset *ds;
+    int r = ds_open_as(rc->pipe.data, DS_OPEN_VERIFY, &rc->env, &ds, err, errsz);
+    if (r) return r;
     const DsConfig *dc = ds_config(ds);
     DsConfig mine = {rc->env, rc->agent, rc->gen};
     ds_config_normalize(&mine);
@@ -116,17 +117,40 @@ static void stored_config_text(const RunConfig *rc, WmBuf *text) {
     run_config_text(&c, text);
 }
 
+/* This rank's share of every global batch. */
+static int local_batch(const RunConfig *rc, int *local, char *err, size_t errsz) {
+    int r = sj_train_split(&rc->train, wm_dist_size(), local, err, errsz);
+    if (r && wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
+    return r;
+}
+
+/* Trains rc's model on the batches of source (a world of spec sp) with the standard
+ * sinks, storing the resolved config in its checkpoints. */
+static int train_on(const RunConfig *rc, const EnvSpec *sp, SjSource source, int resume, int quiet,
+                    SjTrainResult *res, char *err, size_t errsz) {
+    WmBuf text = {0};
+    stored_config_text(rc, &text);
+    SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
+                       .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
+                       .config_text = text.data, .command = rc->command, .resume = resume};
+    RunSteps steps = {0};
+    RunSinks sinks;
+    run_steps_standard(&steps, &sinks, &rc->train, quiet);
+    run_steps_attach(&steps, &su);
+    int r = sj_train_run(&su, &source, res, err, errsz);
+    wm_buf_free(&text);
+    return r;
+}
+
 static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz) {
     int local;
-    if (sj_train_split(&rc->train, wm_dist_size(), &local, err, errsz)) {
-        if (wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
-        return WM_ERR_ARG;
-    }
-    DataSrc src = {ds_open_as(rc->pipe.data, DS_OPEN_SHAPES, &rc->env, err, errsz), {0}, (uint64_t)rc->train.seed,
-                   wm_dist_rank() * local, local};
-    if (!src.ds) return WM_ERR_ARG;
+    int r = local_batch(rc, &local, err, errsz);
+    if (r) return r;
+    DataSrc src = {NULL, {0}, (uint64_t)rc->train.seed, wm_dist_rank() * local, local};
+    r = ds_open_as(rc->pipe.data, DS_OPEN_SHAPES, &rc->env, &src.ds, err, errsz);
+    if (r) return r;
     const EnvSpec *sp = ds_spec(src.ds);
-    int M = rc->train.m_train, r = WM_OK;
+    int M = rc->train.m_train;
     if (ds_views(src.ds) < M + 1)
         r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has %d views per sequence; train.m_train = %d needs at least %d",
                     rc->pipe.data, ds_views(src.ds), M, M + 1);
@@ -136,18 +160,7 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
     if (!r) {
         wm_info("train: from '%s': %lld sequences of %d views (windows of %d)", rc->pipe.data,
                 (long long)ds_count(src.ds, DS_SPLIT_TRAIN), ds_views(src.ds), M + 1);
-        WmBuf text = {0};
-        stored_config_text(rc, &text);
-        SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
-                           .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                           .config_text = text.data, .command = rc->command, .resume = resume};
-        RunSteps steps = {0};
-        RunSinks sinks;
-        run_steps_standard(&steps, &sinks, &rc->train, quiet);
-        run_steps_attach(&steps, &su);
-        SjSource source = {data_next, NULL, &src};
-        r = sj_train_run(&su, &source, res, err, errsz);
-        wm_buf_free(&text);
+        r = train_on(rc, sp, (SjSource){data_next, NULL, &src}, resume, quiet, res, err, errsz);
     }
     ag_batch_free(&src.b);
     ds_close(src.ds);
@@ -159,30 +172,16 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
     /* Each rank rolls out its own share of every global batch (sequences of the same
      * seed, so the data does not depend on the number of ranks). */
     int local;
-    if (sj_train_split(&rc->train, wm_dist_size(), &local, err, errsz)) {
-        if (wm_dist_rank() > 0) err[0] = '\0'; /* every rank found the same; rank 0 says it */
-        return WM_ERR_ARG;
-    }
+    int sr = local_batch(rc, &local, err, errsz);
+    if (sr) return sr;
     AgStream *st = NULL;
-    int sr = ag_stream_create(&rc->env, &rc->agent, local, rc->train.m_train + 1, local < 64 ? local : 64,
+    sr = ag_stream_create(&rc->env, &rc->agent, local, rc->train.m_train + 1, local < 64 ? local : 64,
                               rc->pipe.queue, (uint64_t)rc->train.seed, ENV_SPLIT_TRAIN, &st, err, errsz);
     if (sr) return sr;
     ag_stream_shard(st, rc->train.batch, wm_dist_rank() * local);
-    const EnvSpec *sp = ag_stream_spec(st);
-    WmBuf text = {0};
-    stored_config_text(rc, &text);
-    SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
-                       .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                       .config_text = text.data, .command = rc->command, .resume = resume};
-    RunSteps steps = {0};
-    RunSinks sinks;
-    run_steps_standard(&steps, &sinks, &rc->train, quiet);
-    run_steps_attach(&steps, &su);
     Src src = {st};
-    SjSource source = {src_next, src_release, &src};
-    int r = sj_train_run(&su, &source, res, err, errsz);
+    int r = train_on(rc, ag_stream_spec(st), (SjSource){src_next, src_release, &src}, resume, quiet, res, err, errsz);
     ag_stream_destroy(st);
-    wm_buf_free(&text);
     return r;
 }
 
@@ -203,9 +202,10 @@ static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n
 }
 
 static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalData *d, char *err, size_t errsz) {
-    Dataset *ds = ds_open_as(rc->pipe.data, DS_OPEN_SHAPES, &rc->env, err, errsz);
-    if (!ds) return WM_ERR_ARG;
-    int M = rc->eval.m_max, r = WM_OK;
+    Dataset *ds;
+    int r = ds_open_as(rc->pipe.data, DS_OPEN_SHAPES, &rc->env, &ds, err, errsz);
+    if (r) return r;
+    int M = rc->eval.m_max;
     int64_t ntr = ds_count(ds, DS_SPLIT_TRAIN), nte = ds_count(ds, DS_SPLIT_VAL);
     if (ds_views(ds) < M + 1)
         r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has %d views per sequence; eval.m_max = %d needs %d (set eval.m_max <= %d)",
@@ -332,8 +332,9 @@ int pl_eval_table(SjModel *m, const char *model_about, SjModel *no_action, const
              "the same model config untrained, initialised from train.seed = %d as training starts; scored by the "
              "same probes on the same sequences", rc->train.seed);
     if (!r) {
-        SjModel *u = sj_model_create(sj_model_config(m), sj_model_shape(m), (uint64_t)rc->train.seed, err, errsz);
-        r = u ? sj_eval_run(u, &spec, &tr, &te, &t->res[t->random], err, errsz) : WM_ERR_ARG;
+        SjModel *u;
+        r = sj_model_create(sj_model_config(m), sj_model_shape(m), (uint64_t)rc->train.seed, &u, err, errsz);
+        if (!r) r = sj_eval_run(u, &spec, &tr, &te, &t->res[t->random], err, errsz);
         sj_model_destroy(u);
     }
 

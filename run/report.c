@@ -181,17 +181,19 @@ static void panel_pca(WmCanvas *c, int ox, int oy, const WmFont *f, const RptInp
 }
 
 static int figures(const RptInput *in, char *err, size_t errsz) {
-    WmFont *f = wm_font_load(NULL, 13, err, errsz), *small = f ? wm_font_load(NULL, 10, err, errsz) : NULL;
-    if (!small) {
+    WmFont *f, *small = NULL;
+    int rc = wm_font_load(NULL, 13, &f, err, errsz);
+    if (!rc) rc = wm_font_load(NULL, 10, &small, err, errsz);
+    if (rc) {
         wm_font_free(f);
-        return WM_ERR_IO;
+        return rc;
     }
     double *st = wm_new(double, LOSS_CAP), *ls = wm_new(double, LOSS_CAP);
     int nl = in->run_dir ? rpt_read_loss(in->run_dir, st, ls, LOSS_CAP) : 0;
     static const char *files[4] = {"loss.png", "probes.png", "retrieval.png", "pca.png"};
     WmCanvas all, one;
     wm_canvas_init(&all, 2 * PW, 2 * PH, white);
-    int rc = WM_OK;
+    rc = WM_OK;
     for (int k = 0; k < 4 && !rc; k++)
         for (int pass = 0; pass < 2; pass++) {
             WmCanvas *c = pass ? &all : &one;

@@ -6,27 +6,16 @@ damaged files named in the error. Needs OpenGL (objects3d); run by tests/run.sh.
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-EXE = os.environ.get("SEQJEPA_EXE", "bin/seqjepa")
-passed = failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"))
+from pycheck import EXE, Checks, run  # noqa: E402
 
-
-def check(cond, what, extra=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what} {extra}", file=sys.stderr)
-
-
-def run(*args, timeout=300):
-    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=timeout)
+checks = Checks()
+check = checks.check
 
 
 CFG = "configs/objects3d-quick.ini"
@@ -166,5 +155,4 @@ def main():
 
 
 main()
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(checks.done())

@@ -140,8 +140,8 @@ static void test_read(const char *dir) {
     }
     want.size = SIDE;
     want.color_actions = 1;
-    Dataset *d = ds_open_as(dir, DS_OPEN_VERIFY, &want, err, sizeof err);
-    CHECK(d != NULL, "%s", err);
+    Dataset *d;
+    CHECK(ds_open_as(dir, DS_OPEN_VERIFY, &want, &d, err, sizeof err) == WM_OK && d != NULL, "%s", err);
     if (!d) return;
     const EnvSpec *sp = ds_spec(d);
     CHECK(ds_count(d, DS_SPLIT_TRAIN) == 3 && ds_count(d, DS_SPLIT_VAL) == 2 && ds_views(d) == VIEWS &&
@@ -188,7 +188,9 @@ static void test_read(const char *dir) {
 /* Opens dir; the error ("" when it opened). */
 static const char *open_err(const char *dir, char *err, size_t errsz) {
     err[0] = 0;
-    Dataset *d = ds_open_as(dir, DS_OPEN_SHAPES, NULL, err, errsz);
+    Dataset *d;
+    int rc = ds_open_as(dir, DS_OPEN_SHAPES, NULL, &d, err, errsz);
+    CHECK((rc == WM_OK) == (d != NULL) && (rc == WM_OK) == !err[0], "status %d, '%s'", rc, err);
     ds_close(d);
     return err;
 }

@@ -15,6 +15,7 @@
 #include "envs/env.h"
 #include "envs/saccade.h"
 #include "tests/test.h"
+#include "tests/test_rollout.h"
 
 static char err[1024];
 
@@ -24,13 +25,6 @@ static EnvConfig env_config(void) {
     c.kind = 1;
     c.size = 32;
     c.n_scenes = 200;
-    return c;
-}
-
-static AgentConfig agent_config(int kind) {
-    AgentConfig c;
-    WM_CFG_DEFAULTS(AgentConfig, &c);
-    c.kind = kind;
     return c;
 }
 
@@ -53,19 +47,13 @@ static void test_ior(void) {
             EnvConfig ec = env_config();
             ec.ior = shape;
             ec.ior_radius = shape == ENV_IOR_SQUARE ? 16 : 12;
-            Env *e;
-            env_create(&ec, 8, &e, err, sizeof err);
-            AgentConfig ac = agent_config(kind);
-            Agent *a = NULL;
-            if (e) ag_create(&ac, &ec, env_spec(e), 8, &a, err, sizeof err);
-            CHECK(a != NULL, "%s", err);
-            if (!a) {
-                env_destroy(e);
+            AgentConfig ac = test_agent_config(kind);
+            TestRun run;
+            if (!test_run(&run, &ec, &ac, 8, N, T, 5, 0, err, sizeof err)) {
+                test_run_free(&run);
                 continue;
             }
-            AgBatch b;
-            CHECK(ag_batch_alloc(&b, env_spec(e), N, T, 0, err, sizeof err) == 0);
-            CHECK(ag_rollout(e, a, 5, ENV_SPLIT_TRAIN, 0, N, &b, err, sizeof err) == 0, "%s", err);
+            const AgBatch b = run.b;
             int bad = 0, r = ec.ior_radius;
             for (int i = 0; i < N; i++) {
                 for (int t1 = 0; t1 < T; t1++) {
@@ -86,9 +74,7 @@ static void test_ior(void) {
             float lat = b.latents[2];
             int32_t k = (int32_t)lrintf(lat * ENV_SACCADE_GRID);
             CHECK(k == env_saccade_grid_of_pixel(env_saccade_pixel(k, 96), 96));
-            ag_batch_free(&b);
-            ag_destroy(a);
-            env_destroy(e);
+            test_run_free(&run);
         }
     }
 }
@@ -113,21 +99,15 @@ static void test_exact_sums(void) {
     const int T = 9, N = 64;
     for (int ki = 0; ki < 5; ki++) {
         EnvConfig ec = env_config();
-        AgentConfig ac = agent_config(kinds[ki]);
+        AgentConfig ac = test_agent_config(kinds[ki]);
         set_path(&ac, path);
         ac.max_shift = 0.3;
-        Env *e;
-        env_create(&ec, 16, &e, err, sizeof err);
-        Agent *a = NULL;
-        if (e) ag_create(&ac, &ec, env_spec(e), 16, &a, err, sizeof err);
-        CHECK(a != NULL, "%s", err);
-        if (!a) {
-            env_destroy(e);
+        TestRun run;
+        if (!test_run(&run, &ec, &ac, 16, N, T, 11, 100, err, sizeof err)) {
+            test_run_free(&run);
             continue;
         }
-        AgBatch b;
-        CHECK(ag_batch_alloc(&b, env_spec(e), N, T, 0, err, sizeof err) == 0);
-        CHECK(ag_rollout(e, a, 11, ENV_SPLIT_TRAIN, 100, N, &b, err, sizeof err) == 0, "%s", err);
+        const AgBatch b = run.b;
         int inexact = 0, moved = 0, loop_open = 0;
         for (int i = 0; i < N; i++) {
             const float *lat = b.latents + (size_t)i * T * 2;
@@ -175,16 +155,14 @@ static void test_exact_sums(void) {
             /* The 4th action restarts the file. */
             CHECK(act[6] == fminf(fmaxf(lat[6] + 0.125f, 0), 1) - lat[6]);
         }
-        ag_batch_free(&b);
-        ag_destroy(a);
-        env_destroy(e);
+        test_run_free(&run);
     }
 }
 
 /* Sequence i is the same whatever the batch it is part of and the lane count. */
 static void test_reproducible(void) {
     EnvConfig ec = env_config();
-    AgentConfig ac = agent_config(AG_AUTO);
+    AgentConfig ac = test_agent_config(AG_AUTO);
     const int T = 5, N = 10;
     Env *e1, *e2;
     env_create(&ec, 10, &e1, err, sizeof err);
@@ -230,7 +208,7 @@ static void test_reproducible(void) {
 
 static void test_human(void) {
     EnvConfig ec = env_config();
-    AgentConfig ac = agent_config(AG_HUMAN);
+    AgentConfig ac = test_agent_config(AG_HUMAN);
     Env *e;
     env_create(&ec, 2, &e, err, sizeof err);
     Agent *a;
@@ -270,13 +248,15 @@ static void test_errors(void) {
     Env *e;
     env_create(&ec, 1, &e, err, sizeof err);
     const EnvSpec *sp = env_spec(e);
-    AgentConfig ac = agent_config(AG_ROTATE);
+    AgentConfig ac = test_agent_config(AG_ROTATE);
     Agent *no_agent;
     CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "rotate"), "%s", err);
-    ac = agent_config(AG_IID);
-    CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "saliency"), "%s",
-          err);
-    ac = agent_config(AG_PATH);
+    ac = test_agent_config(AG_IID);
+    CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) == WM_ERR_ARG && !no_agent && strstr(err, "saliency"),
+          "%s", err);
+    CHECK(strstr(err, "iid runs in objects3d, not saccade (use walk, loop, saliency, uniform, path or human)") != NULL,
+          "the kinds this world runs, listed: %s", err);
+    ac = test_agent_config(AG_PATH);
     CHECK(ag_create(&ac, &ec, sp, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "agent.path"), "%s",
           err);
     char path[600];
@@ -287,7 +267,7 @@ static void test_errors(void) {
                                {"0.5 1.5\n", ":1: displacement 1.5 is outside"}};
     for (int i = 0; i < 4; i++) {
         wm_write_file_atomic(path, cases[i][0], strlen(cases[i][0]), err, sizeof err);
-        ac = agent_config(AG_PATH);
+        ac = test_agent_config(AG_PATH);
         set_path(&ac, path);
         Agent *a;
         ag_create(&ac, &ec, sp, 1, &a, err, sizeof err);
@@ -303,7 +283,7 @@ static void test_errors(void) {
     CHECK(ag_stream_create(&ec, &ac, 2, 3, 1, 2, 0, ENV_SPLIT_TRAIN, &no_stream, err, sizeof err) == WM_ERR_IO &&
               !no_stream && strstr(err, "missing.txt"),
           "stream: %s", err);
-    ac = agent_config(AG_LOOP);
+    ac = test_agent_config(AG_LOOP);
     Agent *a;
     ag_create(&ac, &ec, sp, 1, &a, err, sizeof err);
     env_reset(e, 0, 1, ENV_SPLIT_TRAIN, NULL);
@@ -313,7 +293,7 @@ static void test_errors(void) {
     ec.heldout = 0;
     Env *e0;
     env_create(&ec, 1, &e0, err, sizeof err);
-    ac = agent_config(AG_AUTO);
+    ac = test_agent_config(AG_AUTO);
     ag_create(&ac, &ec, env_spec(e0), 1, &a, err, sizeof err);
     AgBatch b;
     ag_batch_alloc(&b, env_spec(e0), 2, 3, 0, err, sizeof err);

@@ -5,31 +5,23 @@ retrieval, the random model below the oracle, the figures written as PNG files, 
 --resume evaluating a finished run again to the same figures."""
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
-EXE = os.environ.get("SEQJEPA_EXE", "bin/seqjepa")
-passed = failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"))
+from pycheck import Checks, run  # noqa: E402
 
-
-def check(cond, what, extra=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what} {extra}", file=sys.stderr)
+checks = Checks()
+check = checks.check
 
 
 def main():
     out = tempfile.mkdtemp(dir=os.environ.get("TMPDIR"))
-    r = subprocess.run([EXE, "bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "--quiet",
-                        "bench.seeds=1", "train.threads=2"], capture_output=True, text=True, timeout=600)
+    r = run("bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "--quiet", "bench.seeds=1",
+            "train.threads=2")
     check(r.returncode == 0, "bench pathint runs", r.stderr[-3000:])
     if r.returncode != 0:
-        print(f"{passed} passed, {failed} failed")
-        return 1
+        return checks.done()
     rep = json.load(open(os.path.join(out, "report.json")))
     rm, k1 = rep.get("retrieval_m_max"), rep.get("retrieval_candidates")
     check(rep.get("m_max") == 6 and rm == 4 and k1 == 8 and rep.get("world") == "saccade"
@@ -69,9 +61,8 @@ def main():
         check(os.path.exists(p) and open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(p) > 2000, png)
     check(os.path.exists(os.path.join(out, "runs", "seqjepa-m3-seed1", "checkpoint.safetensors")), "variant runs kept")
     # --resume in the same folder: the finished run is only evaluated, to the same figures
-    r = subprocess.run([EXE, "bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "--quiet", "--resume",
-                        "bench.seeds=1", "bench.variants=seqjepa-m1", "train.threads=2"],
-                       capture_output=True, text=True, timeout=600)
+    r = run("bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "--quiet", "--resume",
+            "bench.seeds=1", "bench.variants=seqjepa-m1", "train.threads=2")
     check(r.returncode == 0 and "resuming seqjepa-m1" in r.stderr and "resuming after step" in r.stderr,
           "--resume continues the finished run", r.stderr[-2000:])
     if r.returncode == 0:
@@ -79,13 +70,11 @@ def main():
         first = v["seqjepa-m1"]["per_seed"][0]
         same = {k: x for k, x in first.items() if k != "seconds"} == {k: x for k, x in again.items() if k != "seconds"}
         check(same, "--resume: the same results as the run it continued")
-    r = subprocess.run([EXE, "bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "bench.variants=seqjepa bogus"],
-                       capture_output=True, text=True)
+    r = run("bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "bench.variants=seqjepa bogus")
     check(r.returncode == 1 and "unknown variant 'bogus'" in r.stderr, "unknown variant refused", r.stderr)
-    r = subprocess.run([EXE, "bench", "pathint", "configs/bench/saccade-tiny.ini"], capture_output=True, text=True)
+    r = run("bench", "pathint", "configs/bench/saccade-tiny.ini")
     check(r.returncode == 2 and "--out" in r.stderr, "--out required")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.done()
 
 
 sys.exit(main())

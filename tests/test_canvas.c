@@ -24,15 +24,16 @@ int main(void) {
     wm_canvas_line(&c, 10, 10, 110, 10, black, 1);
     CHECK(count_ink(&c, 10, 10, 101, 1) == 101 && count_ink(&c, 0, 11, 200, 5) == 0, "horizontal line");
     wm_canvas_line(&c, 0, 0, 1e300, NAN, black, 1); /* non-finite: ignored, no crash */
-    WmFont *f = wm_font_load(NULL, 14, err, sizeof err);
-    CHECK(f != NULL, "%s", err);
+    WmFont *f;
+    CHECK(wm_font_load(NULL, 14, &f, err, sizeof err) == WM_OK && f != NULL, "%s", err);
     if (f) {
         int before = count_ink(&c, 0, 20, 200, 40);
         int w = wm_canvas_text(&c, f, 10, 40, "seq-JEPA R^2", black, 0);
         CHECK(w > 40 && w == wm_text_width(f, "seq-JEPA R^2") && count_ink(&c, 0, 20, 200, 40) > before + 50,
               "text drawn (width %d)", w);
     }
-    CHECK(wm_font_load("/no/font.ttf", 12, err, sizeof err) == NULL && strstr(err, "/no/font.ttf"));
+    WmFont *g;
+    CHECK(wm_font_load("/no/font.ttf", 12, &g, err, sizeof err) == WM_ERR_IO && !g && strstr(err, "/no/font.ttf"));
     /* A plot maps (x, y) data onto its area: a point at the top-right corner. */
     WmCanvas p;
     wm_canvas_init(&p, 300, 200, white);

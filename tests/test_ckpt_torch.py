@@ -6,7 +6,6 @@ files written before did (transformer_encoder.transformer_encoder.norm.*) still 
 and gives the same numbers. Run by tests/run.sh (SEQJEPA_EXE names the binary)."""
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
@@ -15,22 +14,12 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ref"))
 import stio  # noqa: E402
 
-EXE = os.environ.get("SEQJEPA_EXE", "bin/seqjepa")
-passed = failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"))
+from pycheck import EXE, Checks, run  # noqa: E402
+
+checks = Checks()
+check = checks.check
 NEW, OLD = "transformer_encoder.norm.", "transformer_encoder.transformer_encoder.norm."
-
-
-def check(cond, what, extra=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what} {extra}", file=sys.stderr)
-
-
-def run(*args):
-    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=300)
 
 
 TINY = ["env.size=32", "model.width=4", "model.action_emb=16", "model.layers=2", "model.pred_hidden=32",
@@ -55,9 +44,9 @@ def main():
         import torch
     except ImportError:
         print("torch is not installed: nothing to compare against")
-        print(f"{passed} passed, {failed} failed")
+        checks.done()
         return 0
-    from sj_ref import SeqJEPA, spec_from_checkpoint
+    from sj_ref import SeqJEPA, load_strict, spec_from_checkpoint
     torch.set_num_threads(2)
     tmp = tempfile.mkdtemp(dir=os.environ.get("TMPDIR"))
     for world, cfg, extra in WORLDS:
@@ -81,11 +70,7 @@ def main():
         spec, action_dim = spec_from_checkpoint(meta)
         check(action_dim == (4 if world == "objects3d" else 2), f"{world}: action_dim", str(action_dim))
         model = SeqJEPA(spec, action_dim)
-        try:
-            res = model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
-            ok, why = not res.missing_keys and not res.unexpected_keys, str(res)
-        except RuntimeError as e:
-            ok, why = False, str(e)[:2000]
+        ok, why = load_strict(model, tensors)
         check(ok, f"{world}: strict load_state_dict of the trained checkpoint", why)
         if not ok:
             continue
@@ -128,8 +113,7 @@ def main():
         check("transformer_encoder.norm.weight" in err and "missing" in err,
               f"{world}: missing final norm named", err)
 
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.done()
 
 
 sys.exit(main())

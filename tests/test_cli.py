@@ -15,25 +15,18 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"))
 from png_read import read_png  # noqa: E402
 
-EXE = os.environ.get("SEQJEPA_EXE", "bin/seqjepa")
-passed = failed = 0
+import pycheck  # noqa: E402
+from pycheck import EXE, Checks  # noqa: E402
 
-
-def check(cond, what, extra=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what} {extra}", file=sys.stderr)
+checks = Checks()
+check = checks.check
 
 
 doubled = []  # messages that repeat their prefix ("view: view: ...")
 
 
 def run(*args, **kw):
-    r = subprocess.run([EXE, *args], capture_output=True, text=True, timeout=kw.get("timeout", 300),
-                       env=kw.get("env"))
+    r = pycheck.run(*args, **kw)
     doubled.extend(line for line in r.stderr.splitlines() if re.search(r"\b([a-z]+): \1: ", line))
     return r
 
@@ -328,8 +321,7 @@ def main():
     check(r.returncode == 1 and "seqjepa view: no display" in r.stderr, "view without a display: one prefix", r.stderr)
     check(not doubled, "no error repeats its prefix", str(doubled))
 
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.done()
 
 
 sys.exit(main())

@@ -159,8 +159,8 @@ static void test_generate_and_read(const char *tmp) {
     CHECK(text && strstr(text, want), "images.npy checksum %s in shard.json", want);
     wm_free(text);
 
-    Dataset *ds = ds_open(dir, DS_OPEN_VERIFY, err, sizeof err);
-    CHECK(ds != NULL, "%s", err);
+    Dataset *ds;
+    CHECK(ds_open(dir, DS_OPEN_VERIFY, &ds, err, sizeof err) == WM_OK && ds != NULL, "%s", err);
     if (!ds) return;
     const EnvSpec *sp = ds_spec(ds);
     CHECK(sp->height == 16 && sp->width == 16 && sp->action_dim == 2 && sp->latent_dim == 2 &&
@@ -295,8 +295,8 @@ static void test_generate_and_read(const char *tmp) {
     fseek(f, 200, SEEK_SET);
     fputc(0x5a, f);
     fclose(f);
-    ds = ds_open(dir, DS_OPEN_VERIFY, err, sizeof err);
-    CHECK(!ds && strstr(err, "latents.npy") && strstr(err, "CRC-32"),
+    rc = ds_open(dir, DS_OPEN_VERIFY, &ds, err, sizeof err);
+    CHECK(rc == WM_ERR_FORMAT && !ds && strstr(err, "latents.npy") && strstr(err, "CRC-32"),
           "damage found when verifying: %s", err);
     ds_close(ds);
     CHECK(gen(&c, dir, &res, err, sizeof err) == WM_OK && res.shards_redone == 1 &&
@@ -322,8 +322,8 @@ static void test_generate_and_read(const char *tmp) {
           "%s", err);
     /* An unfinished dataset cannot be opened for reading. */
     wm_remove_tree(path_in(dir2, "manifest.json"), err, sizeof err);
-    ds = ds_open(dir2, DS_OPEN_SHAPES, err, sizeof err);
-    CHECK(!ds && strstr(err, "did not finish"), "%s", err);
+    rc = ds_open(dir2, DS_OPEN_SHAPES, &ds, err, sizeof err);
+    CHECK(rc == WM_ERR_IO && !ds && strstr(err, "did not finish"), "%s", err);
 }
 
 /* Kills a child generating into dir (SIGKILL) `delay` seconds after its first shard

@@ -16,21 +16,11 @@ import zlib
 
 import numpy as np
 
-EXE = os.environ.get("SEQJEPA_EXE", "bin/seqjepa")
-passed = failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"))
+from pycheck import EXE, Checks, run  # noqa: E402
 
-
-def check(cond, what, extra=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what} {extra}", file=sys.stderr)
-
-
-def run(*args, timeout=300, **kw):
-    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=timeout, **kw)
+checks = Checks()
+check = checks.check
 
 
 O3 = ["env.kind=objects3d", "env.size=32", "env.n_classes=6", "env.instances=5", "env.heldout=0.4",
@@ -250,8 +240,7 @@ def main():
     r = run("train", cfg, *TINY_MODEL, f"data={kd}x", "--quiet")
     check(r.returncode == 1 and "not a dataset" in r.stderr, "missing dataset named", r.stderr)
 
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.done()
 
 
 sys.exit(main())

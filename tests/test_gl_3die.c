@@ -190,8 +190,8 @@ static void test_read(const char *dir, const DsConfig *c) {
     for (int color = 0; color < 2; color++) {
         EnvConfig want = c->env;
         want.color_actions = color;
-        Dataset *d = ds_open_as(dir, DS_OPEN_VERIFY, &want, err, sizeof err);
-        CHECK(d != NULL, "%s", err);
+        Dataset *d;
+        CHECK(ds_open_as(dir, DS_OPEN_VERIFY, &want, &d, err, sizeof err) == WM_OK && d != NULL, "%s", err);
         if (!d) return;
         const EnvSpec *sp = ds_spec(d);
         CHECK(ds_count(d, DS_SPLIT_TRAIN) == NTRAIN && ds_count(d, DS_SPLIT_VAL) == NVAL && ds_views(d) == VIEWS);
@@ -261,8 +261,9 @@ static void test_read(const char *dir, const DsConfig *c) {
     /* Another view side: the JPEGs resampled. */
     EnvConfig small = c->env;
     small.size = 16;
-    Dataset *d = ds_open_as(dir, DS_OPEN_SHAPES, &small, err, sizeof err);
-    CHECK(d && ds_spec(d)->height == 16, "%s", err);
+    Dataset *d;
+    CHECK(ds_open_as(dir, DS_OPEN_SHAPES, &small, &d, err, sizeof err) == WM_OK && d && ds_spec(d)->height == 16,
+          "%s", err);
     if (d) {
         AgBatch b;
         ag_batch_alloc(&b, ds_spec(d), 2, 2, 0, err, sizeof err);
@@ -288,8 +289,8 @@ static int write_bytes(const char *path, const void *data, size_t n) {
 static const char *open_and_read(const char *dir, int mode, char *err, size_t errsz) {
     EnvConfig want = config().env;
     err[0] = 0;
-    Dataset *d = ds_open_as(dir, mode, &want, err, errsz);
-    if (!d) return err;
+    Dataset *d;
+    if (ds_open_as(dir, mode, &want, &d, err, errsz)) return err;
     AgBatch b;
     ag_batch_alloc(&b, ds_spec(d), NTRAIN, VIEWS, 0, err, errsz);
     if (!ds_read(d, DS_SPLIT_TRAIN, 0, NTRAIN, 0, &b, err, errsz)) err[0] = 0;

@@ -15,6 +15,7 @@
 #include "envs/env.h"
 #include "envs/objects3d.h"
 #include "tests/test.h"
+#include "tests/test_rollout.h"
 
 static char err[1024];
 
@@ -25,13 +26,6 @@ static EnvConfig env_config(void) {
     c.size = 32;
     c.n_classes = 4;
     c.instances = 10;
-    return c;
-}
-
-static AgentConfig agent_config(int kind) {
-    AgentConfig c;
-    WM_CFG_DEFAULTS(AgentConfig, &c);
-    c.kind = kind;
     return c;
 }
 
@@ -52,30 +46,9 @@ static double action_angle(const float *a) {
     return wm_quat_angle(q);
 }
 
-typedef struct {
-    Env *env;
-    Agent *agent;
-    AgBatch b;
-} Run;
-
-static int run(Run *r, EnvConfig *ec, AgentConfig *ac, int n, int t, uint64_t seed) {
-    memset(r, 0, sizeof *r);
-    env_create(ec, 4, &r->env, err, sizeof err);
-    CHECK(r->env != NULL, "%s", err);
-    if (!r->env) return 0;
-    ag_create(ac, ec, env_spec(r->env), 4, &r->agent, err, sizeof err);
-    CHECK(r->agent != NULL, "%s", err);
-    if (!r->agent) return 0;
-    CHECK(ag_batch_alloc(&r->b, env_spec(r->env), n, t, 0, err, sizeof err) == 0);
-    int rc = ag_rollout(r->env, r->agent, seed, ENV_SPLIT_TRAIN, 0, n, &r->b, err, sizeof err);
-    CHECK(rc == 0, "%s", err);
-    return rc == 0;
-}
-
-static void run_free(Run *r) {
-    ag_batch_free(&r->b);
-    ag_destroy(r->agent);
-    env_destroy(r->env);
+/* The rollouts here run on 4 lanes from sequence 0. */
+static int run(TestRun *r, EnvConfig *ec, AgentConfig *ac, int n, int t, uint64_t seed) {
+    return test_run(r, ec, ac, 4, n, t, seed, 0, err, sizeof err);
 }
 
 /* Every span's cumulative action equals the relative rotation between its end latents. */
@@ -105,8 +78,8 @@ static int check_composition(const EnvConfig *ec, const AgBatch *b) {
 
 static void test_iid(void) {
     EnvConfig ec = env_config();
-    AgentConfig ac = agent_config(AG_AUTO);
-    Run r;
+    AgentConfig ac = test_agent_config(AG_AUTO);
+    TestRun r;
     if (run(&r, &ec, &ac, 12, 5, 1)) {
         CHECK(ag_kind(r.agent) == AG_IID);
         CHECK(check_composition(&ec, &r.b) == 0);
@@ -132,7 +105,7 @@ static void test_iid(void) {
         CHECK(hue_same == 0, "3DIEBench redraws hues every view (%d unchanged)", hue_same);
         CHECK(rot_small < 3, "views drawn independently are rarely close (%d)", rot_small);
     }
-    run_free(&r);
+    test_run_free(&r);
 
     /* Keeping colours: hues, light and translation fixed over a sequence. */
     ac.redraw_colors = 0;
@@ -145,12 +118,12 @@ static void test_iid(void) {
                                r.b.latents[((size_t)i * 4) * 11 + k];
         CHECK(changed == 0, "%d colour latents changed", changed);
     }
-    run_free(&r);
+    test_run_free(&r);
 
     /* With colour actions, the action carries the colour deltas and they compose. */
     ec = env_config();
     ec.color_actions = 1;
-    ac = agent_config(AG_IID);
+    ac = test_agent_config(AG_IID);
     if (run(&r, &ec, &ac, 4, 4, 3)) {
         CHECK(r.b.action_dim == 8);
         CHECK(check_composition(&ec, &r.b) == 0);
@@ -167,14 +140,14 @@ static void test_iid(void) {
         }
         CHECK(worst < 1e-5, "colour deltas compose to %g", worst);
     }
-    run_free(&r);
+    test_run_free(&r);
 }
 
 static void test_policies(void) {
     EnvConfig ec = env_config();
-    Run r;
+    TestRun r;
     /* rotate: every step within max_angle. */
-    AgentConfig ac = agent_config(AG_ROTATE);
+    AgentConfig ac = test_agent_config(AG_ROTATE);
     ac.max_angle = 20;
     if (run(&r, &ec, &ac, 8, 6, 4)) {
         double mx = 0;
@@ -183,9 +156,9 @@ static void test_policies(void) {
         CHECK(mx <= 20 * M_PI / 180 + 1e-6 && mx > 10 * M_PI / 180, "rotate: largest step %g", mx);
         CHECK(check_composition(&ec, &r.b) == 0);
     }
-    run_free(&r);
+    test_run_free(&r);
     /* so3: steps of any size. */
-    ac = agent_config(AG_SO3);
+    ac = test_agent_config(AG_SO3);
     if (run(&r, &ec, &ac, 8, 6, 5)) {
         int big = 0;
         for (int k = 0; k < 8 * 5; k++)
@@ -193,9 +166,9 @@ static void test_policies(void) {
         CHECK(big > 2, "so3: only %d of 40 steps above 2 rad", big);
         CHECK(check_composition(&ec, &r.b) == 0);
     }
-    run_free(&r);
+    test_run_free(&r);
     /* walk: bounded steps whose axis turns by at most `turn`. */
-    ac = agent_config(AG_WALK);
+    ac = test_agent_config(AG_WALK);
     ac.max_angle = 15;
     ac.turn = 10;
     if (run(&r, &ec, &ac, 8, 8, 6)) {
@@ -217,9 +190,9 @@ static void test_policies(void) {
         CHECK(turn <= 10 * M_PI / 180 + 1e-3, "walk: axis turned %g rad", turn);
         CHECK(check_composition(&ec, &r.b) == 0);
     }
-    run_free(&r);
+    test_run_free(&r);
     /* loop: back to the start after 2 * loop_len steps, twice. */
-    ac = agent_config(AG_LOOP);
+    ac = test_agent_config(AG_LOOP);
     ac.loop_len = 3;
     ac.max_angle = 60;
     if (run(&r, &ec, &ac, 6, 13, 7)) {
@@ -241,7 +214,7 @@ static void test_policies(void) {
         env_compose_actions(&ec, 4, r.b.actions, 6, cum);
         CHECK(fabs(cum[0] - 1) < 1e-6, "loop: cumulative rotation w = %g", cum[0]);
     }
-    run_free(&r);
+    test_run_free(&r);
 }
 
 static void test_path_and_human(void) {
@@ -251,17 +224,17 @@ static void test_path_and_human(void) {
     WM_ASSERT(strlen(path) < sizeof((AgentConfig *)0)->path);
     const char *text = "2 0 0 0   # identity, normalised\n0.9238795 0 0.3826834 0\n";
     wm_write_file_atomic(path, text, strlen(text), err, sizeof err);
-    AgentConfig ac = agent_config(AG_PATH);
+    AgentConfig ac = test_agent_config(AG_PATH);
     memcpy(ac.path, path, strlen(path) + 1);
-    Run r;
+    TestRun r;
     if (run(&r, &ec, &ac, 2, 4, 8)) {
         const float *a = r.b.actions;
         CHECK(a[0] == 1 && a[1] == 0 && a[2] == 0 && a[3] == 0, "identity");
         CHECK(fabs(action_angle(a + 4) - M_PI / 4) < 1e-6 && a[10] == 0 && a[8] == 1);
         CHECK(check_composition(&ec, &r.b) == 0);
     }
-    run_free(&r);
-    ac = agent_config(AG_PATH);
+    test_run_free(&r);
+    ac = test_agent_config(AG_PATH);
     text = "1 0 0\n";
     wm_write_file_atomic(path, text, strlen(text), err, sizeof err);
     memcpy(ac.path, path, strlen(path) + 1);
@@ -269,12 +242,12 @@ static void test_path_and_human(void) {
     Agent *no_agent;
     CHECK(ag_create(&ac, &ec, &spec4, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, ":1: expected 4"),
           "%s", err);
-    ac = agent_config(AG_SALIENCY);
+    ac = test_agent_config(AG_SALIENCY);
     CHECK(ag_create(&ac, &ec, &spec4, 1, &no_agent, err, sizeof err) != WM_OK && !no_agent && strstr(err, "saccade"), "%s",
           err);
 
     /* Human: a turn about the world's y axis (the camera frame) and one in the object's. */
-    ac = agent_config(AG_HUMAN);
+    ac = test_agent_config(AG_HUMAN);
     Env *e;
     env_create(&ec, 1, &e, err, sizeof err);
     Agent *a = NULL;

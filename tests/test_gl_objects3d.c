@@ -26,10 +26,8 @@
 #include "tests/test.h"
 
 static EnvConfig defaults(void) {
-    WmCfgSection s = {"env", EnvConfig_fields, EnvConfig_nfields, 0};
-    WmCfgSchema sch = {&s, 1};
     EnvConfig c;
-    wm_cfg_defaults(&sch, &c);
+    WM_CFG_DEFAULTS(EnvConfig, &c);
     return c;
 }
 
@@ -510,8 +508,8 @@ static void test_classes_differ(void) {
 static void test_paths_and_screenshot(void) {
     char err[512] = "";
     RdCtxDesc cd = {.kind = RD_CTX_HEADLESS};
-    RdCtx *ctx = rd_ctx_create(&cd, err, sizeof err);
-    CHECK(ctx != NULL, "%s", err);
+    RdCtx *ctx;
+    CHECK(rd_ctx_create(&cd, &ctx, err, sizeof err) == WM_OK && ctx != NULL, "%s", err);
     if (!ctx) return;
     printf("renderer: %s, %s\n", rd_ctx_renderer(ctx), rd_ctx_version(ctx));
     RdMesh m = {0};
@@ -544,8 +542,8 @@ static void test_paths_and_screenshot(void) {
         {.size = S, .batch = 4}, {.size = S, .batch = 3, .no_layers = 1}, {.size = S, .batch = 1}};
     RdScene *keep = NULL;
     for (int k = 0; k < 3; k++) {
-        RdScene *s = rd_scene_create(&descs[k], err, sizeof err);
-        CHECK(s != NULL, "%s", err);
+        RdScene *s;
+        CHECK(rd_scene_create(&descs[k], &s, err, sizeof err) == WM_OK && s != NULL, "%s", err);
         if (!s) continue;
         if (k == 0) CHECK(rd_scene_layered(s), "llvmpipe has layered vertex output");
         if (k == 1) CHECK(!rd_scene_layered(s));
@@ -564,8 +562,8 @@ static void test_paths_and_screenshot(void) {
     RdMesh other = {0};
     rd_mesh_box(&other, (float[3]){0, 0, 0}, (float[3]){0.5f, 0.5f, 0.5f}, red);
     RdSceneDesc small = {.size = S, .batch = 8, .mesh_vertices = m.nv + 10};
-    RdScene *s2 = rd_scene_create(&small, err, sizeof err);
-    CHECK(s2 != NULL, "%s", err);
+    RdScene *s2;
+    CHECK(rd_scene_create(&small, &s2, err, sizeof err) == WM_OK && s2 != NULL, "%s", err);
     if (s2) {
         for (int i = 0; i < N; i++)
             v[i].out = out[1] + vb * (size_t)i;
@@ -608,6 +606,22 @@ static void test_paths_and_screenshot(void) {
     RdTarget t;
     CHECK(rd_target_create(&t, 0, 10, 1, err, sizeof err) == WM_ERR_RANGE, "zero-size target");
     CHECK(rd_target_create(&t, 100000, 10, 1, err, sizeof err) == WM_ERR_RANGE, "huge target");
+    /* Constructors say why they fail: the status and a sentence naming the value. */
+    RdSceneDesc huge = {.size = 100000};
+    RdScene *bad = (RdScene *)&huge; /* any non-NULL value: a failure must clear it */
+    CHECK(rd_scene_create(&huge, &bad, err, sizeof err) == WM_ERR_RANGE && bad == NULL && strstr(err, "100000"),
+          "absurd scene size: %s", err);
+    RdSceneDesc lost = {.size = 16, .assets = "no-such-assets-folder"};
+    CHECK(rd_scene_create(&lost, &bad, err, sizeof err) == WM_ERR_IO && bad == NULL &&
+              strstr(err, "scene_object") && strstr(err, "no-such-assets-folder"),
+          "missing shaders: %s", err);
+    RdCtx *badc = ctx;
+    RdCtxDesc wide = {.kind = RD_CTX_WINDOW, .width = 100000, .height = 10, .hidden = 1};
+    CHECK(rd_ctx_create(&wide, &badc, err, sizeof err) == WM_ERR_RANGE && badc == NULL && strstr(err, "100000x10"),
+          "absurd window size: %s", err);
+    wide.width = 10, wide.height = -5;
+    CHECK(rd_ctx_create(&wide, &badc, err, sizeof err) == WM_ERR_RANGE && strstr(err, "10x-5"), "negative height: %s",
+          err);
     rd_mesh_free(&m);
     rd_mesh_free(&other);
     for (int k = 0; k < 3; k++)
@@ -620,8 +634,8 @@ static void test_window(void) {
     if (!getenv("DISPLAY")) setenv("SDL_VIDEODRIVER", "offscreen", 0);
     char err[512] = "";
     RdCtxDesc d = {.kind = RD_CTX_WINDOW, .width = 160, .height = 120, .hidden = 1};
-    RdCtx *c = rd_ctx_create(&d, err, sizeof err);
-    CHECK(c != NULL, "window context: %s", err);
+    RdCtx *c;
+    CHECK(rd_ctx_create(&d, &c, err, sizeof err) == WM_OK && c != NULL, "window context: %s", err);
     if (!c) return;
     int w, h;
     rd_ctx_drawable_size(c, &w, &h);
@@ -629,8 +643,8 @@ static void test_window(void) {
     CHECK(rd_ctx_window(c) != NULL);
     /* The window context can render object views too. */
     RdSceneDesc sd = {.size = 32, .batch = 2};
-    RdScene *s = rd_scene_create(&sd, err, sizeof err);
-    CHECK(s != NULL, "%s", err);
+    RdScene *s;
+    CHECK(rd_scene_create(&sd, &s, err, sizeof err) == WM_OK && s != NULL, "%s", err);
     rd_scene_destroy(s);
     char path[200];
     snprintf(path, sizeof path, "%.150s/window.png", test_tmpdir());
@@ -660,13 +674,15 @@ static void test_window(void) {
 
 /* ---- hostile input ---- */
 
-static void expect_fail(EnvConfig *c, const char *needle, const char *what) {
+/* Returns the status env_create gave. */
+static int expect_fail(EnvConfig *c, const char *needle, const char *what) {
     char err[512] = "";
     Env *e;
-    env_create(c, 1, &e, err, sizeof err);
+    int rc = env_create(c, 1, &e, err, sizeof err);
     CHECK(e == NULL, "%s should fail", what);
     CHECK(strstr(err, needle) != NULL, "%s: message '%s' lacks '%s'", what, err, needle);
     if (e) env_destroy(e);
+    return rc;
 }
 
 static void write_file(const char *name, const char *data, size_t len, char *path, size_t pathsz) {
@@ -683,7 +699,8 @@ static void test_hostile(void) {
     expect_fail(&c, "size 100000", "size 100000");
     c = defaults();
     snprintf(c.assets, sizeof c.assets, "%.200s/no-such-assets", test_tmpdir());
-    expect_fail(&c, "scene_object", "missing shader file");
+    /* The render workers' status comes through: a missing file, not an OpenGL failure. */
+    CHECK(expect_fail(&c, "scene_object", "missing shader file") == WM_ERR_IO);
     c = defaults();
     c.n_classes = 99;
     expect_fail(&c, "n_classes=99", "too many classes");

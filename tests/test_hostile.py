@@ -13,22 +13,16 @@ import zlib
 
 import numpy as np
 
-EXE = os.environ.get("SEQJEPA_EXE", "bin/seqjepa")
-passed = failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"))
+from pycheck import EXE, Checks  # noqa: E402
+
+checks = Checks()
+check = checks.check
 
 SAC = ["env.size=8", "env.scene_size=16", "env.fovea=8", "env.n_scenes=10", "env.heldout=0.2",
        "env.ior_radius=4", "gen.train_seqs=3", "gen.val_seqs=2", "gen.views=2", "gen.shard_size=2"]
 TINY = ["model.width=4", "model.action_emb=16", "model.layers=1", "model.pred_hidden=32", "train.batch=2",
         "train.m_train=1", "train.steps=1", "train.threads=1"]
-
-
-def check(cond, what, extra=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what} {extra}", file=sys.stderr)
 
 
 def run(*args):
@@ -219,8 +213,7 @@ def main():
     left = [f for f in os.listdir(tmp) if f.startswith(("run", "ds\xc3"))]
     check(not left, "nothing written for non-UTF-8 paths", str(left))
 
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.done()
 
 
 sys.exit(main())

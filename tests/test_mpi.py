@@ -21,10 +21,13 @@ import time
 
 import numpy as np
 
-EXE = os.environ.get("SEQJEPA_EXE", "bin/seqjepa")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"))
+from pycheck import EXE, Checks  # noqa: E402
+
+checks = Checks()
+check = checks.check
 # The saccade world: no OpenGL, so the ranks start in a fraction of a second.
 CFG = "configs/saccade-quick.ini"
-passed = failed = 0
 
 TINY = ["env.n_scenes=64", "model.width=4", "model.action_emb=16", "model.layers=1",
         "model.pred_hidden=32", "train.batch=8", "train.m_train=2", "train.log_every=1", "train.threads=1"]
@@ -33,15 +36,6 @@ MPIRUN = ["mpirun", "-np", "2", "--oversubscribe", "--bind-to", "none", "--mca",
           "--mca", "btl_vader_single_copy_mechanism", "none"]
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_btl_tcp_if_include="lo",
            OMPI_MCA_oob_tcp_if_include="lo")
-
-
-def check(cond, what, extra=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what} {extra}", file=sys.stderr)
 
 
 def run(args, mpi=False, timeout=300):
@@ -106,8 +100,7 @@ def main():
     check("with MPI" in v, "version says whether MPI is built in", v)
     if not shutil.which("mpirun"):
         check(False, "the build has MPI but mpirun is missing (apt-get install openmpi-bin)")
-        print(f"{passed} passed, {failed} failed")
-        return 1
+        return checks.done()
     tmp = tempfile.mkdtemp(prefix="seqjepa-mpi-")
     try:
         # ---- two ranks against one process with two ghost batches, after 5 steps
@@ -257,8 +250,7 @@ def main():
             check("6 seed x variant jobs across 2 ranks" in r2.stderr, "it says how the jobs are shared", r2.stderr[-800:])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.done()
 
 
 if __name__ == "__main__":

@@ -42,23 +42,13 @@ static void randomize(const NnParams *p, NnStore *s) {
     }
 }
 
-/* ||a - b|| / ||b|| (b the reference). */
-static double rel_l2(const float *a, const float *b, size_t n) {
-    double d = 0, s = 0;
-    for (size_t i = 0; i < n; i++) {
-        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        s += (double)b[i] * b[i];
-    }
-    return s > 0 ? sqrt(d / s) : sqrt(d);
-}
-
 static void compare(const char *block, const char *what, const float *mine, const WmStFile *f,
                     const char *key, size_t n) {
     const WmStTensor *t = wm_st_find(f, key);
     CHECK(t && t->dtype == WM_F32 && t->count == n, "%s: PyTorch result '%s' missing or sized %zu",
           block, key, t ? t->count : 0);
     if (!t || t->dtype != WM_F32 || t->count != n) return;
-    double e = rel_l2(mine, t->data, n);
+    double e = test_rel_l2(mine, t->data, n);
     if (e > worst) {
         worst = e;
         snprintf(worst_name, sizeof worst_name, "%s %s", block, what);

@@ -1,5 +1,5 @@
-/* Helpers shared by the nn engine's test programs: random tensors and the error of one
- * tensor against another relative to its scale. */
+/* Helpers shared by the nn engine's and the model's test programs: random tensors and
+ * the error of one tensor against another relative to its scale. */
 #ifndef TEST_NN_UTIL_H
 #define TEST_NN_UTIL_H
 
@@ -24,6 +24,16 @@ static inline double test_rel_err(const float *a, const float *b, size_t n) {
         s = fmax(s, fabs((double)b[i]));
     }
     return s > 0 ? d / s : d;
+}
+
+/* ||a - b|| / ||b|| (b the reference; ||a - b|| when b is zero). */
+static inline double test_rel_l2(const float *a, const float *b, size_t n) {
+    double d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        s += (double)b[i] * b[i];
+    }
+    return s > 0 ? sqrt(d / s) : sqrt(d);
 }
 
 #endif

@@ -294,10 +294,8 @@ static void test_shapes(void) {
 }
 
 static EnvConfig defaults(void) {
-    WmCfgSection s = {"env", EnvConfig_fields, EnvConfig_nfields, 0};
-    WmCfgSchema sch = {&s, 1};
     EnvConfig c;
-    wm_cfg_defaults(&sch, &c);
+    WM_CFG_DEFAULTS(EnvConfig, &c);
     return c;
 }
 

@@ -45,15 +45,11 @@ def torch_round_trip(world, sd, meta, views, acts, z, za):
     except ImportError:
         print("torch is not installed: the strict load round trip is skipped")
         return
-    from sj_ref import SeqJEPA
+    from sj_ref import SeqJEPA, load_strict
     torch.set_num_threads(2)
     spec, action_dim = spec_of(meta)
     model = SeqJEPA(spec, action_dim)
-    try:
-        res = model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()}, strict=True)
-        ok, why = not res.missing_keys and not res.unexpected_keys, str(res)
-    except RuntimeError as e:
-        ok, why = False, str(e)[:2000]
+    ok, why = load_strict(model, sd)
     c.check(ok, f"{world}: strict load_state_dict of seqjepa.load_checkpoint's dict", why)
     if not ok:
         return

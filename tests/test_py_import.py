@@ -13,17 +13,13 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"))
-from pycheck import ROOT, Checks  # noqa: E402
+from pycheck import ROOT, Checks, torch_or_exit  # noqa: E402
 
 c = Checks()
-try:
-    import torch
-except ImportError:
-    print("torch is not installed: nothing to check")
-    sys.exit(c.done())
+torch = torch_or_exit(c)
 
 import seqjepa  # noqa: E402
-from sj_ref import SeqJEPA  # noqa: E402
+from sj_ref import SeqJEPA, load_strict  # noqa: E402
 
 TOOL = os.path.join(ROOT, "tools", "import_torch.py")
 tmp = tempfile.mkdtemp(dir=os.environ.get("TMPDIR"))
@@ -72,11 +68,7 @@ def case(name, spec, action_dim, size, heads, wrap, mean_std=None):
                 c.check(np.array_equal(conv[k], conv["encoder." + k[len("target_encoder."):]]),
                         f"{name}: {k} copied from the encoder")
                 conv[k] = sd[k].numpy()  # compare the rest against the module
-    try:
-        res = fresh.load_state_dict({k: torch.from_numpy(v) for k, v in conv.items()}, strict=True)
-        ok, why = not res.missing_keys and not res.unexpected_keys, str(res)
-    except RuntimeError as e:
-        ok, why = False, str(e)[:1500]
+    ok, why = load_strict(fresh, conv)
     c.check(ok, f"{name}: the converted tensors load with strict=True", why)
     if ok:
         c.check(all(torch.equal(fresh.state_dict()[k], sd[k]) for k in sd) or wrap == "no-target",

@@ -11,15 +11,11 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"))
-from pycheck import ROOT, Checks, run  # noqa: E402
+from pycheck import ROOT, Checks, run, torch_or_exit  # noqa: E402
 
 c = Checks()
-try:
-    import torch
-    from torch.utils.data import DataLoader
-except ImportError:
-    print("torch is not installed: nothing to check")
-    sys.exit(c.done())
+torch = torch_or_exit(c)
+from torch.utils.data import DataLoader  # noqa: E402
 
 import seqjepa  # noqa: E402
 from seqjepa.torch import ShardDataset, StreamDataset  # noqa: E402

@@ -16,17 +16,9 @@
 #include "core/safetensors.h"
 #include "model/sj_model.h"
 #include "tests/test.h"
+#include "tests/test_nn_util.h"
 
 #define TOL 1e-4
-
-static double rel_l2(const float *a, const float *b, size_t n) {
-    double d = 0, s = 0;
-    for (size_t i = 0; i < n; i++) {
-        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        s += (double)b[i] * b[i];
-    }
-    return s > 0 ? sqrt(d / s) : sqrt(d);
-}
 
 static double worst;
 static void compare(const char *what, const float *mine, const WmStFile *f, const char *key, size_t n) {
@@ -34,7 +26,7 @@ static void compare(const char *what, const float *mine, const WmStFile *f, cons
     CHECK(t && t->dtype == WM_F32 && t->count == n, "'%s' missing or sized %zu, want %zu", key,
           t ? t->count : 0, n);
     if (!t || t->dtype != WM_F32 || t->count != n) return;
-    double e = rel_l2(mine, t->data, n), maxabs = 0;
+    double e = test_rel_l2(mine, t->data, n), maxabs = 0;
     for (size_t i = 0; i < n; i++) maxabs = fmax(maxabs, fabs((double)mine[i] - ((const float *)t->data)[i]));
     if (maxabs < 1e-7) e = 0;
     if (e > worst) worst = e;
@@ -58,8 +50,9 @@ int main(int argc, char **argv) {
     snprintf(cfg.pixel_std, sizeof cfg.pixel_std, "0.2 0.25 0.3");
     SjShape shape = {H, W, A, 5};
     char err[512];
-    SjModel *m = sj_model_create(&cfg, &shape, 7, err, sizeof err);
-    CHECK(m != NULL, "%s", err);
+    SjModel *m;
+    int mrc = sj_model_create(&cfg, &shape, 7, &m, err, sizeof err);
+    CHECK(mrc == WM_OK && m != NULL, "%s", err);
     if (!m) return TEST_DONE();
     sj_model_bind(m, B, M, 1);
     /* Move zero- and one-initialised tensors off their constants so every path

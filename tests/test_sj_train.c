@@ -156,8 +156,8 @@ static void test_on_step(const SjSource *src, const SjTrainSetup *straight) {
     setup_init(&su, "e", 8);
     l.stop_at = 5, l.finite = 1;
     for (size_t i = 0; i < sizeof l.views; i++) l.views[i] = (uint8_t)(i * 37 % 251);
-    l.snap = sj_model_create(&su.model, &su.shape, 99, err, sizeof err);
-    CHECK(l.snap != NULL, "%s", err);
+    int mrc = sj_model_create(&su.model, &su.shape, 99, &l.snap, err, sizeof err);
+    CHECK(mrc == WM_OK && l.snap != NULL, "%s", err);
     if (!l.snap) return;
     sj_model_bind(l.snap, B, T - 1, 0);
     /* Right after creation the target encoder is a copy of the online one. */
@@ -222,6 +222,44 @@ static void test_bf16(const SjSource *src, const SjTrainSetup *fp32) {
     double l16 = first_loss(a.train.out), l32 = first_loss(fp32->train.out);
     CHECK(isfinite(l16) && isfinite(l32) && fabs(l16 - l32) < 0.01 * fabs(l32) && l16 != l32,
           "first loss bf16 %.6f, float %.6f", l16, l32);
+}
+
+/* A model that cannot be built says why, with its status: from sj_model_create, from
+ * the trainer (which passes it on), and from a checkpoint whose stored config asks for
+ * it (a fault of the file). */
+static void test_impossible_model(const SjSource *src, char *raw, size_t n) {
+    char err[1024];
+    SjTrainSetup su;
+    SjTrainResult res;
+    SjModel *m = (SjModel *)&su; /* any non-NULL value: a failure must clear it */
+    setup_init(&su, "impossible", 2);
+    su.model.heads = 3; /* token width 32 + 8 = 40 */
+    CHECK(sj_model_create(&su.model, &su.shape, 1, &m, err, sizeof err) == WM_ERR_ARG && m == NULL &&
+              strstr(err, "model.heads = 3") && strstr(err, "40"),
+          "heads not dividing the width: %s", err);
+    CHECK(train(&su, src, &res, err, sizeof err) == WM_ERR_ARG && strstr(err, "model.heads = 3"), "trainer: %s", err);
+    setup_init(&su, "impossible", 2);
+    snprintf(su.model.pixel_mean, sizeof su.model.pixel_mean, "0.5 zero 0.5");
+    CHECK(sj_model_create(&su.model, &su.shape, 1, &m, err, sizeof err) == WM_ERR_PARSE && m == NULL &&
+              strstr(err, "pixel_mean") && strstr(err, "zero"),
+          "bad pixel_mean: %s", err);
+    setup_init(&su, "impossible", 2);
+    su.shape.img_h = su.shape.img_w = 4;
+    CHECK(sj_model_create(&su.model, &su.shape, 1, &m, err, sizeof err) == WM_ERR_ARG && m == NULL &&
+              strstr(err, "4x4") && strstr(err, "too small"),
+          "images too small: %s", err);
+    char *h2 = memmem(raw, n, "heads = 2", 9);
+    CHECK(h2 != NULL);
+    if (!h2) return;
+    h2[8] = '3';
+    char bad[1200];
+    snprintf(bad, sizeof bad, "%s/heads.safetensors", test_tmpdir());
+    wm_write_file_atomic(bad, raw, n, err, sizeof err);
+    int64_t st;
+    CHECK(sj_checkpoint_load(bad, &m, NULL, &st, err, sizeof err) == WM_ERR_FORMAT && m == NULL &&
+              strstr(err, "model.heads = 3"),
+          "checkpoint asking for an impossible model: %s", err);
+    h2[8] = '2';
 }
 
 int main(int argc, char **argv) {
@@ -322,7 +360,9 @@ int main(int argc, char **argv) {
         snprintf(bad, sizeof bad, "%s/shape.safetensors", test_tmpdir());
         wm_write_file_atomic(bad, raw, n, err, sizeof err);
         CHECK(sj_checkpoint_load(bad, &m, NULL, &st, err, sizeof err) != WM_OK && strstr(err, "shape"), "%s", err);
+        w4[8] = '4';
     }
+    test_impossible_model(&src, raw, n);
     wm_free(raw);
     test_on_step(&src, &a);
     test_bf16(&src, &a);

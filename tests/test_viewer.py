@@ -8,70 +8,24 @@ import json
 import math
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
-import zlib
 
 import numpy as np
 
-EXE = os.environ.get("SEQJEPA_EXE", "bin/seqjepa")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"))
+from png_read import read_png  # noqa: E402
+from pycheck import EXE, Checks, run  # noqa: E402
+
+checks = Checks()
+check = checks.check
 CFG = "configs/objects3d-quick.ini"
 TINY = ["env.size=32", "env.instances=4", "model.width=4", "model.action_emb=16", "model.layers=1",
         "model.pred_hidden=32", "train.batch=8", "train.m_train=2", "train.log_every=2", "train.threads=1",
         "train.steps=100000"]
 GRID = 4096
 TURN = math.radians(10)
-passed = failed = 0
-
-
-def check(cond, what, extra=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what} {extra}", file=sys.stderr)
-
-
-def read_png(path):
-    """8-bit RGB PNG (as the C side writes it) into an array [h, w, 3]."""
-    raw = open(path, "rb").read()
-    assert raw[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, idat, w, h = 8, b"", 0, 0
-    while pos < len(raw):
-        (n,) = struct.unpack(">I", raw[pos:pos + 4])
-        kind, data = raw[pos + 4:pos + 8], raw[pos + 8:pos + 8 + n]
-        if kind == b"IHDR":
-            w, h, depth, color = struct.unpack(">IIBB", data[:10])
-            assert depth == 8 and color == 2, "expected 8-bit RGB"
-        elif kind == b"IDAT":
-            idat += data
-        pos += 12 + n
-    data, stride = zlib.decompress(idat), 3 * w
-    out, prev = bytearray(), bytearray(stride)
-    for y in range(h):
-        f, line = data[y * (stride + 1)], data[y * (stride + 1) + 1:(y + 1) * (stride + 1)]
-        row = bytearray(line)
-        if f == 1:
-            for i in range(3, stride):
-                row[i] = (row[i] + row[i - 3]) & 255
-        elif f == 2:
-            for i in range(stride):
-                row[i] = (row[i] + prev[i]) & 255
-        elif f == 3:
-            for i in range(stride):
-                row[i] = (row[i] + (((row[i - 3] if i >= 3 else 0) + prev[i]) >> 1)) & 255
-        elif f == 4:
-            for i in range(stride):
-                a, b = (row[i - 3] if i >= 3 else 0), prev[i]
-                c = prev[i - 3] if i >= 3 else 0
-                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-                row[i] = (row[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        out += row
-        prev = row
-    return np.frombuffer(bytes(out), np.uint8).reshape(h, w, 3)
 
 
 def qmul(a, b):
@@ -149,8 +103,7 @@ def main():
     r, shot, rep = view(tmp, "session", SESSION, 150)
     check(r.returncode == 0 and rep is not None, "scripted session runs", r.stderr[-3000:])
     if rep is None:
-        print(f"{passed} passed, {failed} failed")
-        sys.exit(1)
+        sys.exit(checks.done())
     img = read_png(shot)
     check(list(img.shape[:2]) == [rep["window"][1], rep["window"][0]] == [760, 1100],
           "screenshot has the resized window's size", f"{img.shape} {rep['window']}")
@@ -247,13 +200,12 @@ def main():
     check(r.returncode == 1 and "bad2.txt:1" in r.stderr and "unknown key" in r.stderr, "unknown key", r.stderr)
     r, _, _ = view(tmp, "bad3", "12 key Tab\n", 10)
     check(r.returncode == 1 and "bad3.txt:1" in r.stderr and "frame" in r.stderr, "event past the last frame", r.stderr)
-    r = subprocess.run([EXE, "view", CFG, "--screenshot", "x.png"], capture_output=True, text=True)
+    r = run("view", CFG, "--screenshot", "x.png")
     check(r.returncode == 2 and "--frames" in r.stderr, "--screenshot needs --frames", r.stderr)
-    r = subprocess.run([EXE, "view", "--help"], capture_output=True, text=True)
+    r = run("view", "--help")
     check(r.returncode == 0 and "usage: seqjepa view" in r.stdout, "view --help")
     shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(checks.done())
 
 
 if __name__ == "__main__":

@@ -156,9 +156,9 @@ static int world_make(Vw *v, int i, char *err, size_t errsz) {
     AgentConfig ac = w->desc.agent;
     ac.kind = AG_HUMAN;
     if ((rc = ag_create(&ac, &w->desc.env, &w->spec, 1, &w->human, err, errsz))) return rc;
-    w->lr = rv_learner_start(&w->desc, &v->d.model, &v->d.optim, v->d.threads, !v->runtime_done,
-                             v->user_paused, err, errsz);
-    if (!w->lr) return WM_ERR_ARG;
+    if ((rc = rv_learner_start(&w->desc, &v->d.model, &v->d.optim, v->d.threads, !v->runtime_done, v->user_paused,
+                               &w->lr, err, errsz)))
+        return rc;
     /* The config's world starts from --ckpt, so that a trained model is what the plots
      * show from the first frame (L loads it again later). */
     if (i == 0 && v->d.ckpt) rv_learner_load(w->lr, v->d.ckpt);
@@ -435,13 +435,11 @@ int rd_viewer_run(const RdViewerDesc *d, char *err, size_t errsz) {
     const char *drv = SDL_GetCurrentVideoDriver();
     snprintf(v->video_driver, sizeof v->video_driver, "%s", drv ? drv : "");
     if (!rc) {
-        v->font = wm_font_load(NULL, 15, err, errsz);
-        v->small = v->font ? wm_font_load(NULL, 13, err, errsz) : NULL;
-        v->bold = v->small ? wm_font_load("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-                                          14, err, errsz)
-                           : NULL;
-        if (!v->bold && v->small) v->bold = wm_font_load(NULL, 14, err, errsz);
-        if (!v->bold) rc = WM_ERR_IO;
+        rc = wm_font_load(NULL, 15, &v->font, err, errsz);
+        if (!rc) rc = wm_font_load(NULL, 13, &v->small, err, errsz);
+        /* Bold where the system has it, else the regular face. */
+        if (!rc && wm_font_load("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 14, &v->bold, err, errsz))
+            rc = wm_font_load(NULL, 14, &v->bold, err, errsz);
     }
     if (!rc) {
         SDL_Surface *surf = SDL_GetWindowSurface(win);

@@ -590,9 +590,9 @@ static void learner_free(RvLearner *l) {
     wm_free(l);
 }
 
-RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model,
-                            const SjOptimConfig *optim, int threads, int init_runtime, int paused,
-                            char *err, size_t errsz) {
+int rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, const SjOptimConfig *optim, int threads,
+                     int init_runtime, int paused, RvLearner **out, char *err, size_t errsz) {
+    *out = NULL;
     RvLearner *l = wm_new(RvLearner, 1);
     l->w = *w, l->mcfg = *model, l->ocfg = *optim;
     l->threads = threads, l->init_runtime = init_runtime, l->paused = paused;
@@ -600,31 +600,30 @@ RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model,
     pthread_cond_init(&l->cv, NULL);
     pthread_cond_init(&l->an_cv, NULL);
     l->B = w->train.batch, l->M = w->train.m_train, l->T = l->M + 1;
-    if (ag_stream_create(&w->env, &w->agent, l->B, l->T, l->B < 64 ? l->B : 64, w->pipe.queue,
-                         (uint64_t)w->train.seed, ENV_SPLIT_TRAIN, &l->stream, err, errsz)) {
+    int rc = ag_stream_create(&w->env, &w->agent, l->B, l->T, l->B < 64 ? l->B : 64, w->pipe.queue,
+                              (uint64_t)w->train.seed, ENV_SPLIT_TRAIN, &l->stream, err, errsz);
+    if (rc) {
         learner_free(l);
-        return NULL;
+        return rc;
     }
     l->spec = *ag_stream_spec(l->stream);
     l->A = l->spec.action_dim, l->NL = l->spec.latent_dim;
     l->vpx = (size_t)l->spec.height * (size_t)l->spec.width * 3;
     SjShape shape = {l->spec.height, l->spec.width, l->A, l->spec.n_classes};
     /* Built from the trainer's seed, the snapshot starts as the trainer's model does. */
-    l->staged = sj_model_create(model, &shape, (uint64_t)w->train.seed, err, errsz);
     Analysis *a = &l->an;
-    a->m = l->staged ? sj_model_create(model, &shape, (uint64_t)w->train.seed, err, errsz) : NULL;
-    if (!a->m) {
-        ag_stream_destroy(l->stream);
-        learner_free(l);
-        return NULL;
+    rc = sj_model_create(model, &shape, (uint64_t)w->train.seed, &l->staged, err, errsz);
+    if (!rc) rc = sj_model_create(model, &shape, (uint64_t)w->train.seed, &a->m, err, errsz);
+    if (!rc) {
+        l->D = sj_model_enc_dim(a->m), l->E = sj_model_agg_dim(a->m);
+        if (l->E > 4096 || l->D > 4096)
+            rc = wm_errf(err, errsz, WM_ERR_ARG, "view: the plots handle tokens up to 4096 wide (this model: %d)",
+                         l->E);
     }
-    l->D = sj_model_enc_dim(a->m), l->E = sj_model_agg_dim(a->m);
-    if (l->E > 4096 || l->D > 4096) {
-        wm_errf(err, errsz, WM_ERR_ARG,
-                "view: the plots handle tokens up to 4096 wide (this model: %d)", l->E);
+    if (rc) {
         ag_stream_destroy(l->stream);
         learner_free(l);
-        return NULL;
+        return rc;
     }
     sj_model_bind(a->m, AN_CHUNK, l->M, 0);
     size_t B = (size_t)l->B, T = (size_t)l->T, A = (size_t)l->A, NL = (size_t)l->NL, R = RING_SEQS;
@@ -669,7 +668,8 @@ RvLearner *rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model,
     pthread_mutex_unlock(&l->mu);
     WM_ASSERT(pthread_create(&l->an_th, NULL, an_main, l) == 0);
     l->an_started = 1;
-    return l;
+    *out = l;
+    return WM_OK;
 }
 
 int64_t rv_learner_stop(RvLearner *l, char *ckpt, size_t ckptsz) {

@@ -87,15 +87,15 @@ int vw_render_big(Vw *v, VwWorld *w, char *err, size_t errsz) {
     w->big_dirty = moving ? 2 : 0;
     if (!v->gl) {
         RdCtxDesc cd = {.kind = RD_CTX_HEADLESS};
-        v->gl = rd_ctx_create(&cd, err, errsz);
-        if (!v->gl) return wm_err_prefix(err, errsz, WM_ERR_GL, "view: ");
+        int rc = rd_ctx_create(&cd, &v->gl, err, errsz);
+        if (rc) return wm_err_prefix(err, errsz, rc, "view: ");
     }
     /* one scene per size: making one compiles shaders */
     if (!v->scene[moving] || v->scene_size[moving] != side) {
         rd_scene_destroy(v->scene[moving]);
         RdSceneDesc sd = {.size = side, .batch = 1, .assets = w->desc.env.assets};
-        v->scene[moving] = rd_scene_create(&sd, err, errsz);
-        if (!v->scene[moving]) return WM_ERR_GL;
+        int rc = rd_scene_create(&sd, &v->scene[moving], err, errsz);
+        if (rc) return rc;
         v->scene_size[moving] = side;
     }
     if (!w->big) w->big = wm_new(uint8_t, (size_t)BIG_MAX * BIG_MAX * 3);

@@ -95,6 +95,27 @@ VERSION = lib.sjc_version().decode()
 DTYPES = {0: np.uint8, 1: np.int32, 2: np.int64, 3: np.float32, 4: np.float64}
 
 
+class Owner:
+    """A Python object owning C handles that close() frees: a context manager, and
+    closed when collected where _collectable() allows."""
+
+    def _collectable(self):
+        return True
+
+    def __del__(self):
+        try:
+            if self._collectable():
+                self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class Err:
     """An error buffer for one call: `e = Err(); f(..., *e.args); e.check(status)`."""
     SIZE = 2048

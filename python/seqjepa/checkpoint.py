@@ -6,7 +6,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import _lib
-from ._lib import Err, lib, ptr
+from ._lib import Err, Owner, lib, ptr
 
 
 def load_checkpoint(path, with_metadata=False):
@@ -45,7 +45,7 @@ def set_threads(threads=0):
     e.check(lib.sjc_runtime_init(int(threads), *e.args))
 
 
-class Model:
+class Model(Owner):
     """A seq-JEPA model loaded from a checkpoint, evaluated by the C engine."""
 
     def __init__(self, path):
@@ -107,18 +107,6 @@ class Model:
         h, self._h = self._h, None
         if h is not None and os.getpid() == self._pid:
             lib.sjc_model_destroy(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def load_model(path):

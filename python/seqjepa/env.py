@@ -7,7 +7,7 @@ import threading
 import numpy as np
 
 from . import _lib
-from ._lib import Err, SeqJepaError, lib, ptr
+from ._lib import Err, Owner, SeqJepaError, lib, ptr
 
 
 def _worlds():
@@ -133,7 +133,7 @@ def _unit_quaternions(at, dim):
     return sample
 
 
-class Env:
+class Env(Owner):
     """One world (see seqjepa.make). Not thread-safe: an Env belongs to the thread that
     made it (objects3d binds its GL context there)."""
 
@@ -282,18 +282,8 @@ class Env:
             lib.sjc_agent_destroy(a)
         lib.sjc_env_destroy(h)
 
-    def __del__(self):
-        try:
-            if getattr(self, "_h", None) is not None and threading.get_ident() == self._thread:
-                self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    def _collectable(self):
+        return getattr(self, "_h", None) is not None and threading.get_ident() == self._thread
 
     def __repr__(self):
         state = "closed" if self._h is None else f"{self.obs_shape}, action_dim {self.action_dim}"

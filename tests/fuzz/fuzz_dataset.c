@@ -56,8 +56,10 @@ FUZZ_TARGET(dataset) {
     wm_remove_tree(dir, err, sizeof err);
     FUZZ_CHECK(wm_mkdirs(dir, err, sizeof err) == WM_OK, "%s", err);
     unpack(dir, data, size);
-    Dataset *d = ds_open(dir, DS_OPEN_VERIFY, err, sizeof err);
+    Dataset *d;
+    int orc = ds_open(dir, DS_OPEN_VERIFY, &d, err, sizeof err);
     if (getenv("FUZZ_VERBOSE")) fprintf(stderr, "dataset: %s\n", d ? "opened" : err);
+    FUZZ_CHECK((orc == WM_OK) == (d != NULL), "status %d with dataset %p", orc, (void *)d);
     if (!d) {
         FUZZ_CHECK(strstr(err, dir) != NULL || strstr(err, "manifest.json") != NULL,
                    "error does not name the folder or file: '%s'", err);

@@ -1,5 +1,6 @@
-"""Shared bits of the Python package's tests (tests/test_py_*.py): the package on the
-path, the seqjepa binary, and the pass/fail count."""
+"""Shared bits of the Python tests (tests/test_*.py): the package on the path, the
+seqjepa binary and a way to run it, and the pass/fail count. A test makes one Checks,
+calls its check() for every assertion and ends with its done() line."""
 import os
 import subprocess
 import sys
@@ -38,5 +39,19 @@ class Checks:
         return 1 if self.failed else 0
 
 
-def run(*args, timeout=600):
-    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+def torch_or_exit(checks):
+    """The torch module; where it is not installed, says so, prints the closing line
+    and exits (nothing to check)."""
+    try:
+        import torch
+    except ImportError:
+        print("torch is not installed: nothing to check")
+        sys.exit(checks.done())
+    return torch
+
+
+def run(*args, timeout=600, **kw):
+    """The seqjepa command with args in the repository root (its configs/ and assets/);
+    kw goes to subprocess.run (env=...). timeout is a guard against a hang."""
+    kw.setdefault("cwd", ROOT)
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=timeout, **kw)

@@ -107,6 +107,16 @@ def spec_from_checkpoint(meta):
     return spec, action_dim
 
 
+def load_strict(model, arrays):
+    """model.load_state_dict of numpy arrays with strict=True: (whether every name and
+    shape matched, why not)."""
+    try:
+        res = model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=True)
+        return not res.missing_keys and not res.unexpected_keys, str(res)
+    except RuntimeError as e:
+        return False, str(e)[:2000]
+
+
 def main(d):
     torch.manual_seed(0)
     torch.set_num_threads(2)
