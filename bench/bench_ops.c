@@ -20,6 +20,7 @@ typedef struct {
 
 /* The best GFLOP per CPU-second of the engine's split sgemm seen so far. */
 static double sgemm_per_cpu;
+double bench_sgemm_per_cpu(void) { return sgemm_per_cpu; }
 
 static float *randn(size_t n, WmRng *r) {
     float *x = wm_new(float, n);
@@ -31,7 +32,7 @@ static float *randn(size_t n, WmRng *r) {
 /* GFLOP/s of an n x n x n sgemm, best of a few timed runs after a warm-up: with
  * OpenBLAS's own threads (cblas_sgemm as any program would call it), or split over
  * the engine's pool as the engine runs its products (nn_gemm). */
-static double sgemm_rate(int n, int openblas_threads) {
+double bench_sgemm_rate(int n, int openblas_threads) {
     WmRng r;
     wm_rng_seed(&r, 1, 0);
     size_t nn2 = (size_t)n * n;
@@ -59,10 +60,10 @@ static double sgemm_rate(int n, int openblas_threads) {
 }
 
 /* The best of the four sgemm measurements (1024 and 2048, both threadings). */
-static double sgemm_best(void) {
+double bench_sgemm_best(void) {
     double best = 0;
     for (int i = 0; i < 4; i++) {
-        double r = sgemm_rate(i / 2 ? 2048 : 1024, i % 2);
+        double r = bench_sgemm_rate(i / 2 ? 2048 : 1024, i % 2);
         if (r > best) best = r;
     }
     return best;
@@ -143,7 +144,7 @@ static void bench_encoder(const char *label, NnResNetConfig cfg, int n, int hw, 
     NnProfile prof, best;
     double tf = 0, tb = 0;
     nn_resnet_set_profile(r, &prof);
-    double sgemm = sgemm_best(), cpu = 0;
+    double sgemm = bench_sgemm_best(), cpu = 0;
     for (int i = 0; i < reps; i++) {
         memset(&prof, 0, sizeof prof);
         nn_store_zero_grad(&s, &p);
@@ -160,7 +161,7 @@ static void bench_encoder(const char *label, NnResNetConfig cfg, int n, int hw, 
         if (i == 0 || c < cpu) cpu = c;
     }
     nn_resnet_set_profile(r, NULL);
-    double after = sgemm_best();
+    double after = bench_sgemm_best();
     char row[96];
     snprintf(row, sizeof row, "%s %dx%d", label, hw, hw);
     print_profile(row, &best, tf, tb, after > sgemm ? after : sgemm, cpu);
@@ -195,7 +196,7 @@ static void bench_transformer(int e, int seqs, int t, int reps) {
     NnProfile prof, best;
     double tfw = 0, tbw = 0;
     nn_transformer_set_profile(tf, &prof);
-    double sgemm = sgemm_best(), cpu = 0;
+    double sgemm = bench_sgemm_best(), cpu = 0;
     for (int i = 0; i < reps; i++) {
         memset(&prof, 0, sizeof prof);
         nn_store_zero_grad(&s, &p);
@@ -212,7 +213,7 @@ static void bench_transformer(int e, int seqs, int t, int reps) {
         if (i == 0 || c < cpu) cpu = c;
     }
     nn_transformer_set_profile(tf, NULL);
-    double after = sgemm_best();
+    double after = bench_sgemm_best();
     char row[96];
     snprintf(row, sizeof row, "transformer, width %d", e);
     print_profile(row, &best, tfw, tbw, after > sgemm ? after : sgemm, cpu);
@@ -362,7 +363,7 @@ int cli_bench_ops(int argc, char **argv) {
     double rate[2][2];
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 2; k++)
-            rate[i][k] = sgemm_rate(i ? 2048 : 1024, k);
+            rate[i][k] = bench_sgemm_rate(i ? 2048 : 1024, k);
     double sgemm = 0;
     for (int i = 0; i < 4; i++)
         sgemm = rate[i / 2][i % 2] > sgemm ? rate[i / 2][i % 2] : sgemm;
