@@ -170,6 +170,12 @@ static void test_adamw_pooled(void) {
         wm_free(g);
     }
     CHECK(worst < 1e-5, "pooled AdamW within 1e-5 of the double update (worst %.3g)", worst);
+    /* the norm's blocks depend on the size alone: the same bits on one thread as on two */
+    const double two = nn_grad_norm(&s, &p);
+    nn_runtime_init(1);
+    const double one = nn_grad_norm(&s, &p);
+    nn_runtime_init(2);
+    CHECK(one == two, "gradient norm the same on one and two threads (%.17g, %.17g)", one, two);
     CHECK(norm_err < 1e-12, "gradient norm within 1e-12 of the double sum (worst %.3g)", norm_err);
     wm_free(w);
     wm_free(m);
