@@ -15,11 +15,12 @@
 #include "nn/nn.h"
 
 typedef struct {
-    int threads, batch, reps, seqs, sgemm_only, gemm;
+    int threads, batch, reps, seqs, sgemm_only, gemm, optim;
 } OpsArgs;
 
 /* The best GFLOP per CPU-second of the engine's split sgemm seen so far. */
 static double sgemm_per_cpu;
+double bench_sgemm_per_cpu(void) { return sgemm_per_cpu; }
 
 static float *randn(size_t n, WmRng *r) {
     float *x = wm_new(float, n);
@@ -31,7 +32,7 @@ static float *randn(size_t n, WmRng *r) {
 /* GFLOP/s of an n x n x n sgemm, best of a few timed runs after a warm-up: with
  * OpenBLAS's own threads (cblas_sgemm as any program would call it), or split over
  * the engine's pool as the engine runs its products (nn_gemm). */
-static double sgemm_rate(int n, int openblas_threads) {
+double bench_sgemm_rate(int n, int openblas_threads) {
     WmRng r;
     wm_rng_seed(&r, 1, 0);
     size_t nn2 = (size_t)n * n;
@@ -59,10 +60,10 @@ static double sgemm_rate(int n, int openblas_threads) {
 }
 
 /* The best of the four sgemm measurements (1024 and 2048, both threadings). */
-static double sgemm_best(void) {
+double bench_sgemm_best(void) {
     double best = 0;
     for (int i = 0; i < 4; i++) {
-        double r = sgemm_rate(i / 2 ? 2048 : 1024, i % 2);
+        double r = bench_sgemm_rate(i / 2 ? 2048 : 1024, i % 2);
         if (r > best) best = r;
     }
     return best;
@@ -143,7 +144,7 @@ static void bench_encoder(const char *label, NnResNetConfig cfg, int n, int hw, 
     NnProfile prof, best;
     double tf = 0, tb = 0;
     nn_resnet_set_profile(r, &prof);
-    double sgemm = sgemm_best(), cpu = 0;
+    double sgemm = bench_sgemm_best(), cpu = 0;
     for (int i = 0; i < reps; i++) {
         memset(&prof, 0, sizeof prof);
         nn_store_zero_grad(&s, &p);
@@ -160,7 +161,7 @@ static void bench_encoder(const char *label, NnResNetConfig cfg, int n, int hw, 
         if (i == 0 || c < cpu) cpu = c;
     }
     nn_resnet_set_profile(r, NULL);
-    double after = sgemm_best();
+    double after = bench_sgemm_best();
     char row[96];
     snprintf(row, sizeof row, "%s %dx%d", label, hw, hw);
     print_profile(row, &best, tf, tb, after > sgemm ? after : sgemm, cpu);
@@ -195,7 +196,7 @@ static void bench_transformer(int e, int seqs, int t, int reps) {
     NnProfile prof, best;
     double tfw = 0, tbw = 0;
     nn_transformer_set_profile(tf, &prof);
-    double sgemm = sgemm_best(), cpu = 0;
+    double sgemm = bench_sgemm_best(), cpu = 0;
     for (int i = 0; i < reps; i++) {
         memset(&prof, 0, sizeof prof);
         nn_store_zero_grad(&s, &p);
@@ -212,7 +213,7 @@ static void bench_transformer(int e, int seqs, int t, int reps) {
         if (i == 0 || c < cpu) cpu = c;
     }
     nn_transformer_set_profile(tf, NULL);
-    double after = sgemm_best();
+    double after = bench_sgemm_best();
     char row[96];
     snprintf(row, sizeof row, "transformer, width %d", e);
     print_profile(row, &best, tfw, tbw, after > sgemm ? after : sgemm, cpu);
@@ -290,6 +291,52 @@ static void bench_gemm_paths(int reps) {
     printf("  load %.2f at the end\n", load_average());
 }
 
+/* CPU milliseconds of the passes over every parameter that each training step makes
+ * besides forward and backward (clearing the gradients, their norm, AdamW, the EMA of
+ * the target encoder), on n parameters in tensors of ResNet-like sizes, best of reps. */
+static void bench_optim(size_t n, int reps) {
+    NnParams p;
+    nn_params_init(&p);
+    for (size_t total = 0, k = 0; total < n; k++) {
+        size_t c = k % 3 == 2 ? 512 : 880000; /* weights with decay, norms without */
+        if (c > n - total) c = n - total;
+        char name[32];
+        snprintf(name, sizeof name, "t%zu", k);
+        nn_params_add(&p, "", name, NN_PARAM, 1, &c, k % 3 != 2, NN_INIT_NORMAL, 0.1f);
+        total += c;
+    }
+    NnStore s, t;
+    nn_store_create(&s, &p, NN_STORE_GRAD | NN_STORE_ADAM);
+    nn_store_create(&t, &p, 0);
+    WmRng r;
+    wm_rng_seed(&r, 1, 0);
+    nn_store_init(&s, &p, &r);
+    nn_store_init(&t, &p, &r);
+    NnAdamW opt = nn_adamw_default(1e-4f, 1e-3f);
+    static const char *const names[4] = {"zero_grad", "grad_norm", "adamw", "ema"};
+    double best[4] = {0, 0, 0, 0}, sink = 0;
+    printf("optimiser passes, %zu parameters in %d tensors, %d thread%s, load %.2f\n", p.n_param, p.n,
+           nn_runtime_threads(), nn_runtime_threads() == 1 ? "" : "s", load_average());
+    for (int rep = 0; rep <= reps; rep++) /* rep 0 warms up */
+        for (int j = 0; j < 4; j++) {
+            if (j == 1)
+                for (size_t i = 0; i < p.n_param; i++) s.grad[i] = 1e-3f * (float)(i % 1000) - 0.5f;
+            double c0 = wm_cpu_now();
+            if (j == 0) nn_store_zero_grad(&s, &p);
+            else if (j == 1) sink += nn_grad_norm(&s, &p);
+            else if (j == 2) nn_adamw_step(&opt, &p, &s);
+            else nn_ema_update(t.param, s.param, p.n_param, 0.99);
+            double c = wm_cpu_now() - c0;
+            if (rep > 0 && (best[j] == 0 || c < best[j])) best[j] = c;
+        }
+    for (int j = 0; j < 4; j++)
+        printf("  %-10s %7.1f CPU-ms (best of %d)\n", names[j], 1e3 * best[j], reps);
+    printf("  load %.2f at the end%s\n", load_average(), sink < 0 ? " " : "");
+    nn_store_free(&s);
+    nn_store_free(&t);
+    nn_params_free(&p);
+}
+
 static void usage(FILE *out) {
     fprintf(out,
             "usage: seqjepa bench ops [--threads N] [--batch N] [--reps N] [--seqs N] [--sgemm] [--gemm]\n\n"
@@ -303,7 +350,10 @@ static void usage(FILE *out) {
             "  --sgemm      only the sgemm figures (compare kernels with OPENBLAS_CORETYPE,\n"
             "               or SEQJEPA_BLAS_REEXEC=0 for the kernels OpenBLAS picks itself)\n"
             "  --gemm       only the GEMM shapes of the training configurations on one thread:\n"
-            "               OpenBLAS against the engine's own kernel in fp32 and bf16\n");
+            "               OpenBLAS against the engine's own kernel in fp32 and bf16\n"
+            "  --optim      only the per-step passes over every parameter (clearing the\n"
+            "               gradients, their norm, AdamW, EMA) at the reference model's size,\n"
+            "               best of --reps (at least 7)\n");
 }
 
 static int parse_int(const char *flag, const char *val, int lo, int hi, int *out) {
@@ -319,7 +369,7 @@ static int parse_int(const char *flag, const char *val, int lo, int hi, int *out
 }
 
 int cli_bench_ops(int argc, char **argv) {
-    OpsArgs a = {0, 128, 3, 256, 0, 0};
+    OpsArgs a = {0, 128, 3, 256, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         int rc = 0;
@@ -336,6 +386,8 @@ int cli_bench_ops(int argc, char **argv) {
             a.sgemm_only = 1;
         } else if (!strcmp(f, "--gemm")) {
             a.gemm = 1;
+        } else if (!strcmp(f, "--optim")) {
+            a.optim = 1;
         } else if (!strcmp(f, "--seqs")) {
             rc = parse_int(f, i + 1 < argc ? argv[++i] : NULL, 1, 65536, &a.seqs);
         } else {
@@ -351,6 +403,12 @@ int cli_bench_ops(int argc, char **argv) {
         nn_runtime_shutdown();
         return 0;
     }
+    if (a.optim) {
+        nn_runtime_init(a.threads);
+        bench_optim(27255104, a.reps < 7 ? 7 : a.reps); /* ResNet-18-CIFAR seq-JEPA's count */
+        nn_runtime_shutdown();
+        return 0;
+    }
     nn_runtime_init(a.threads);
     NnBlasInfo bi;
     nn_blas_info(&bi);
@@ -362,7 +420,7 @@ int cli_bench_ops(int argc, char **argv) {
     double rate[2][2];
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 2; k++)
-            rate[i][k] = sgemm_rate(i ? 2048 : 1024, k);
+            rate[i][k] = bench_sgemm_rate(i ? 2048 : 1024, k);
     double sgemm = 0;
     for (int i = 0; i < 4; i++)
         sgemm = rate[i / 2][i % 2] > sgemm ? rate[i / 2][i % 2] : sgemm;

@@ -32,7 +32,10 @@ static const char *usage =
     "configuration (e.g. model.precision=bf16). --paths prints, for one step of each\n"
     "configuration, the route every convolution pass took (direct, im2col, ...), the GEMM\n"
     "path (the engine's own, OpenBLAS; fp32 or bf16) of every product shape, and their\n"
-    "CPU times (CPU seconds, which other processes barely move). SEQJEPA_GEMM=blas|own|auto\n"
+    "CPU times (CPU seconds, which other processes barely move). Each configuration also\n"
+    "gives the step's GFLOP/s (convolutions and matrix products of forward and backward,\n"
+    "counted from the layer shapes) against the sgemm rate measured before and after its\n"
+    "rounds (as in `seqjepa bench ops`). SEQJEPA_GEMM=blas|own|auto\n"
     "selects the GEMM path.\n";
 
 #define TORCH_PY     "/usr/bin/python3"
@@ -142,7 +145,10 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
             printf("  routes and GEMM paths of one step (SEQJEPA_GEMM=%s):\n", nn_gemm_path_name(nn_get_gemm_path()));
             nn_paths_print(stdout);
         }
-        double best = 0, best_torch = 0, torch_rss = -1;
+        /* the sgemm rate of this run, before and after the configuration's rounds (the
+         * better of the two), so the step's GFLOP/s has a same-minute reference */
+        double sgemm = bench_sgemm_best(), flop = sj_model_step_flops(m, B, M);
+        double best = 0, best_cpu = 0, best_torch = 0, torch_rss = -1;
         for (int round = 0; round < ta->rounds && !r; round++) {
             double l0 = load_average(), t0 = wm_now(), c0 = process_cpu();
             for (int i = 0; i < ta->steps; i++) {
@@ -152,13 +158,14 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
             double dt = (wm_now() - t0) / ta->steps, l1 = load_average();
             double cpu = (process_cpu() - c0) / ta->steps;
             if (B / dt > best) best = B / dt;
+            if (best_cpu == 0 || cpu < best_cpu) best_cpu = cpu;
             size_t params = sj_model_param_count(m);
             double mem = (double)sj_model_bound_bytes(m) + 4.0 * 4.0 * (double)params;
             struct rusage ru;
             getrusage(RUSAGE_SELF, &ru);
             printf("  seqjepa  %7.1f sequences/s  %6.1f GFLOP/s  (%.3f s/step; %.1f GFLOP per CPU-s)  model memory "
                    "%6.1f MiB  peak RSS %6.1f MiB  load %.2f -> %.2f\n",
-                   B / dt, sj_model_step_flops(m, B, M) / dt * 1e-9, dt, sj_model_step_flops(m, B, M) / cpu * 1e-9,
+                   B / dt, flop / dt * 1e-9, dt, flop / cpu * 1e-9,
                    mem / (1 << 20), ru.ru_maxrss / 1024.0, l0, l1);
             fflush(stdout);
             if (!ta->torch) continue;
@@ -173,8 +180,18 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
             torch_rss = rss;
             printf("  pytorch  %7.1f sequences/s  %6.1f GFLOP/s  (%.3f s/step)  fp32  peak RSS %6.1f MiB  "
                    "load %.2f -> %.2f\n",
-                   tr, sj_model_step_flops(m, B, M) * tr / B * 1e-9, B / tr, rss, l0, l1);
+                   tr, flop * tr / B * 1e-9, B / tr, rss, l0, l1);
             fflush(stdout);
+        }
+        if (!r) {
+            double after = bench_sgemm_best();
+            if (after > sgemm) sgemm = after;
+            double rate = flop * best / B * 1e-9, per_cpu = flop / best_cpu * 1e-9;
+            printf("  %s: step %.1f GFLOP/s (%.2f GFLOP per step, at the best rate) = %.0f%% of the sgemm rate of "
+                   "this run (%.1f GFLOP/s, better of before and after); per CPU-second %.1f GFLOP = %.0f%% of "
+                   "sgemm's %.1f\n",
+                   label, rate, flop * 1e-9, 100 * rate / sgemm, sgemm, per_cpu,
+                   100 * per_cpu / bench_sgemm_per_cpu(), bench_sgemm_per_cpu());
         }
         if (!r && ta->torch)
             printf("  %s: seqjepa %.1f, PyTorch %.1f sequences/s (best of %d): ratio %.2fx (PyTorch peak RSS %.0f "

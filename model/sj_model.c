@@ -149,10 +149,12 @@ const SjModelConfig *sj_model_config(const SjModel *m) { return &m->cfg; }
 size_t sj_model_param_count(const SjModel *m) { return m->p.n_param; }
 double sj_model_step_flops(const SjModel *m, int B, int M) {
     double enc = nn_resnet_flops(m->enc, m->shape.img_h, m->shape.img_w);
+    double enc_train = nn_resnet_train_flops(m->enc, m->shape.img_h, m->shape.img_w);
     double tf = nn_transformer_flops(m->tf, B, M + 1);
     double pred = 2.0 * B * ((double)(m->E + m->Ae) * m->cfg.pred_hidden + (double)m->cfg.pred_hidden * m->D);
     double act = 2.0 * B * M * (double)m->A * m->Ae;
-    return 3.0 * (enc * B * M + tf + pred + act) + enc * B;
+    /* the action projection's input gradient is never formed either */
+    return enc_train * B * M + 3.0 * (tf + pred) + 2.0 * act + enc * B;
 }
 
 size_t sj_model_bound_bytes(const SjModel *m) { return m->bound_bytes; }

@@ -51,7 +51,8 @@ const SjModelConfig *sj_model_config(const SjModel *m);
  * [AGG], predictor). */
 size_t sj_model_param_count(const SjModel *m);
 /* FLOPs of one training step on B sequences of M observed views: forward and
- * backward (2x forward) of the encoder, transformer, action projection and predictor,
+ * backward (2x forward, less the input gradients never formed: the encoder's stem and
+ * the action projection) of the encoder, transformer, action projection and predictor,
  * and the target encoder's forward. */
 double sj_model_step_flops(const SjModel *m, int B, int M);
 /* Bytes of activation memory bound so far. */

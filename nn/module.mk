@@ -27,3 +27,7 @@ endif
 
 # The direct convolution's multiply-adds are meant to be FMAs (see nn_direct.c).
 $(BUILD)/nn/nn_direct.o $(BUILD)/nn/double/nn_direct.o: CFLAGS += -ffp-contract=fast
+
+# AdamW's square root must be an instruction for its loop to vectorise; nothing in the
+# file reads errno.
+$(BUILD)/nn/nn_params.o $(BUILD)/nn/double/nn_params.o: CFLAGS += -fno-math-errno

@@ -432,6 +432,9 @@ void nn_resnet_backward(NnResNet *r, NnReal *dx, const NnReal *dout, const NnSto
 void nn_resnet_set_profile(NnResNet *r, NnProfile *prof);
 /* Forward FLOPs per image (convolutions and the matrix products). */
 double nn_resnet_flops(const NnResNet *r, int h, int w);
+/* FLOPs per image of a training forward and a backward without the input gradient
+ * (nn_resnet_backward with dx NULL): what a profile of the two passes counts. */
+double nn_resnet_train_flops(const NnResNet *r, int h, int w);
 
 /* Post-norm transformer encoder layer (torch.nn.TransformerEncoderLayer defaults with
  * batch_first: ReLU, LayerNorm eps 1e-5 after each residual):

@@ -139,9 +139,18 @@ void nn_store_init(NnStore *s, const NnParams *p, WmRng *rng) {
     }
 }
 
+static void zero_range(void *ctx, int64_t i0, int64_t i1, int worker) {
+    (void)worker;
+    memset((NnReal *)ctx + i0, 0, sizeof(NnReal) * (size_t)(i1 - i0));
+}
+
 void nn_store_zero_grad(NnStore *s, const NnParams *p) {
     WM_ASSERT(s->grad);
-    memset(s->grad, 0, sizeof *s->grad * p->n_param);
+    /* a large model's gradient is a hundred megabytes: clear it on every thread */
+    if (p->n_param < NN_PAR_MIN)
+        memset(s->grad, 0, sizeof *s->grad * p->n_param);
+    else
+        nn_par_for((int64_t)p->n_param, zero_range, s->grad);
 }
 
 /* ---------------------------------------------------------------- AdamW */
@@ -165,6 +174,29 @@ static int first_param_after(const NnParams *p, size_t i) {
     return p->n;
 }
 
+#ifdef NN_REAL_DOUBLE
+#define ADAM_SQRT sqrt
+#else
+#define ADAM_SQRT sqrtf
+#endif
+
+/* One tensor's update in NnReal arithmetic as torch.optim.AdamW does it (float for
+ * float), so the loop vectorises (the file is built with -fno-math-errno so that the
+ * square root is an instruction); every clone gives the same bits. */
+NN_HOT static void adam_run(NnReal *restrict w, const NnReal *restrict g, NnReal *restrict m,
+                            NnReal *restrict v, size_t n, NnReal dec, NnReal b1, NnReal b2,
+                            NnReal step, NnReal sbc2, NnReal eps) {
+    const NnReal c1 = 1 - b1, c2 = 1 - b2;
+    for (size_t i = 0; i < n; i++) {
+        const NnReal gi = g[i];
+        const NnReal mi = b1 * m[i] + c1 * gi;
+        const NnReal vi = b2 * v[i] + c2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = w[i] * dec - step * mi / (ADAM_SQRT(vi) / sbc2 + eps);
+    }
+}
+
 static void adam_range(void *ctx, int64_t i0, int64_t i1, int worker) {
     (void)worker;
     const AdamTask *a = ctx;
@@ -178,13 +210,7 @@ static void adam_range(void *ctx, int64_t i0, int64_t i1, int worker) {
         size_t lo = t->offset > (size_t)i0 ? t->offset : (size_t)i0;
         size_t hi = t->offset + t->count < (size_t)i1 ? t->offset + t->count : (size_t)i1;
         if (lo >= (size_t)i1) break;
-        const NnReal dec = t->decay ? decay : 1;
-        for (size_t i = lo; i < hi; i++) {
-            w[i] *= dec;
-            m[i] = b1 * m[i] + (1 - b1) * g[i];
-            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-            w[i] -= step * m[i] / (sqrt(v[i]) / sbc2 + eps);
-        }
+        adam_run(w + lo, g + lo, m + lo, v + lo, hi - lo, t->decay ? decay : 1, b1, b2, step, sbc2, eps);
     }
 }
 
@@ -214,7 +240,7 @@ typedef struct {
     NnReal tau;
 } EmaTask;
 
-static void ema_range(void *ctx, int64_t i0, int64_t i1, int worker) {
+NN_HOT static void ema_range(void *ctx, int64_t i0, int64_t i1, int worker) {
     (void)worker;
     const EmaTask *e = ctx;
     const NnReal tau = e->tau, one = 1 - e->tau;
@@ -245,10 +271,56 @@ double nn_ema_tau(double progress, double base) {
     return 1 - (1 - base) * (cos(M_PI * progress) + 1) / 2;
 }
 
-double nn_grad_norm(const NnStore *s, const NnParams *p) {
+/* Sum of squares in eight double lanes (element i goes to lane i % 8, lanes added in
+ * order at the end): a fixed order that vectorises. */
+NN_HOT static double sum_squares(const NnReal *restrict g, size_t n) {
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            lane[j] += (double)g[i + j] * (double)g[i + j];
+    for (int j = 0; i < n; i++, j++)
+        lane[j] += (double)g[i] * (double)g[i];
     double acc = 0;
-    for (size_t i = 0; i < p->n_param; i++)
-        acc += (double)s->grad[i] * s->grad[i];
+    for (int j = 0; j < 8; j++)
+        acc += lane[j];
+    return acc;
+}
+
+/* The gradient is cut into at most NORM_BLOCKS blocks whose bounds depend on its size
+ * alone; the pool sums blocks and the partial sums are added in block order, so the
+ * norm is the same whatever the thread count. */
+#define NORM_BLOCKS 256
+typedef struct {
+    const NnReal *g;
+    size_t n, block;
+    double part[NORM_BLOCKS];
+} NormTask;
+
+static void norm_range(void *ctx, int64_t b0, int64_t b1, int worker) {
+    (void)worker;
+    NormTask *t = ctx;
+    for (int64_t b = b0; b < b1; b++) {
+        size_t lo = (size_t)b * t->block, hi = lo + t->block < t->n ? lo + t->block : t->n;
+        t->part[b] = lo < hi ? sum_squares(t->g + lo, hi - lo) : 0;
+    }
+}
+
+double nn_grad_norm(const NnStore *s, const NnParams *p) {
+    NormTask t;
+    t.g = s->grad;
+    t.n = p->n_param;
+    t.block = (t.n + NORM_BLOCKS - 1) / NORM_BLOCKS;
+    t.block = (t.block + 7) / 8 * 8;
+    if (t.block == 0) return 0;
+    const int64_t nb = (int64_t)((t.n + t.block - 1) / t.block);
+    if (t.n < NN_PAR_MIN)
+        norm_range(&t, 0, nb, 0);
+    else
+        nn_par_for(nb, norm_range, &t);
+    double acc = 0;
+    for (int64_t b = 0; b < nb; b++)
+        acc += t.part[b];
     return sqrt(acc);
 }
 

@@ -335,6 +335,12 @@ double nn_resnet_flops(const NnResNet *r, int h, int w) {
     return f;
 }
 
+double nn_resnet_train_flops(const NnResNet *r, int h, int w) {
+    NnConv2d d0 = nn_conv2d_dims(1, r->cfg.in_ch, h, w, r->cfg.widths[0], r->k0, r->s0, r->p0);
+    /* backward is twice forward, less the stem's input gradient, which it never forms */
+    return 3 * nn_resnet_flops(r, h, w) - nn_conv2d_flops(&d0);
+}
+
 static NnReal *ptr_or_null(NnReal *base, size_t off) {
     return off == NN_NONE ? NULL : base + off;
 }

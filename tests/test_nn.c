@@ -127,6 +127,64 @@ static void test_adamw(void) {
     nn_params_free(&p);
 }
 
+/* AdamW over tensors large enough for the pool (ranges that split tensors, tails that
+ * miss the vector width), decay on and off, against the update worked in double;
+ * and the gradient norm against a double sum. */
+static void test_adamw_pooled(void) {
+    NnParams p;
+    nn_params_init(&p);
+    const size_t sz[3] = {40000, 1237, 70001};
+    const int decay[3] = {1, 0, 1};
+    size_t off[3];
+    for (int k = 0; k < 3; k++)
+        off[k] = nn_params_add(&p, "", k == 0 ? "a" : k == 1 ? "b" : "c", NN_PARAM, 1, &sz[k], decay[k],
+                               NN_INIT_ZERO, 0);
+    NnStore s;
+    nn_store_create(&s, &p, NN_STORE_GRAD | NN_STORE_ADAM);
+    const size_t n = p.n_param;
+    double *w = wm_new(double, n), *m = wm_new(double, n), *v = wm_new(double, n);
+    float *w0 = rnd(n, 1);
+    for (size_t i = 0; i < n; i++)
+        s.param[i] = w0[i], w[i] = w0[i];
+    NnAdamW opt = nn_adamw_default(0.01f, 0.1f);
+    double worst = 0, norm_err = 0;
+    for (int t = 1; t <= 3; t++) {
+        float *g = rnd(n, 0.1 * t);
+        memcpy(s.grad, g, n * sizeof *g);
+        double sq = 0;
+        for (size_t i = 0; i < n; i++)
+            sq += (double)g[i] * g[i];
+        double e = fabs(nn_grad_norm(&s, &p) - sqrt(sq)) / sqrt(sq);
+        if (e > norm_err) norm_err = e;
+        nn_adamw_step(&opt, &p, &s);
+        const double bc1 = 1 - pow(0.9, t), bc2 = 1 - pow(0.999, t);
+        for (int k = 0; k < 3; k++)
+            for (size_t i = off[k]; i < off[k] + sz[k]; i++) {
+                if (decay[k]) w[i] *= 1 - 0.01 * 0.1;
+                m[i] = 0.9 * m[i] + 0.1 * g[i];
+                v[i] = 0.999 * v[i] + 0.001 * (double)g[i] * g[i];
+                w[i] -= 0.01 / bc1 * m[i] / (sqrt(v[i]) / sqrt(bc2) + 1e-8);
+                double d = fabs(s.param[i] - w[i]) / (fabs(w[i]) + 1e-3);
+                if (d > worst) worst = d;
+            }
+        wm_free(g);
+    }
+    CHECK(worst < 1e-5, "pooled AdamW within 1e-5 of the double update (worst %.3g)", worst);
+    /* the norm's blocks depend on the size alone: the same bits on one thread as on two */
+    const double two = nn_grad_norm(&s, &p);
+    nn_runtime_init(1);
+    const double one = nn_grad_norm(&s, &p);
+    nn_runtime_init(2);
+    CHECK(one == two, "gradient norm the same on one and two threads (%.17g, %.17g)", one, two);
+    CHECK(norm_err < 1e-12, "gradient norm within 1e-12 of the double sum (worst %.3g)", norm_err);
+    wm_free(w);
+    wm_free(m);
+    wm_free(v);
+    wm_free(w0);
+    nn_store_free(&s);
+    nn_params_free(&p);
+}
+
 static void test_ema_and_schedules(void) {
     float t[5] = {1, 2, 3, 4, 5}, o[5] = {-1, 0, 1, 0.5f, 9}, t0[5];
     memcpy(t0, t, sizeof t);
@@ -515,6 +573,7 @@ int main(int argc, char **argv) {
     CHECK(nn_runtime_threads() == 2, "two threads");
     test_blas_vs_naive();
     test_adamw();
+    test_adamw_pooled();
     test_ema_and_schedules();
     test_bn_running_stats();
     test_dropout();
