@@ -13,10 +13,14 @@ entries of the object's rotation matrix from single views of the training object
 R^2 is the mean over the 9 entries of the per-entry R^2 (scikit-learn's r2_score) on
 every view of the held-out objects. The rotation matrix is used rather than the
 quaternion because it is a continuous function of the pose (a quaternion canonicalised
-to w >= 0 jumps where w crosses 0).
+to w >= 0 jumps where w crosses 0). With --encoder-width W the regressor is instead the
+seq-JEPA encoder's own architecture (`model.encoder = small`, `model.width = W`: a
+ResNet with a CIFAR stem, two basic blocks per stage, widths W-2W-4W-8W, global average
+pooling) followed by one linear layer: the bound for the encoder a preset trains, read
+linearly from its pooled features as the pose probe reads them.
 
 usage: /usr/bin/python3 bench/data_baselines.py DIR [--epochs 3] [--threads 2]
-                        [--embed TRAIN_EMB_DIR VAL_EMB_DIR] [--pose]"""
+                        [--embed TRAIN_EMB_DIR VAL_EMB_DIR] [--pose [--encoder-width W]]"""
 import argparse
 import glob
 import os
@@ -76,7 +80,16 @@ def train_epoch(net, opt, x, y, loss, sched=None, batch=128):
     net.eval()
 
 
-def pose_upper_bound(root, epochs):
+def seqjepa_encoder(width, out):
+    """The small ResNet of `model.encoder = small` (tests/ref/nn_ref.py, the layout the
+    engine's tests check against) with a linear head on its pooled features."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
+    from nn_ref import ResNet
+    widths = [width, 2 * width, 4 * width, 8 * width]
+    return torch.nn.Sequential(ResNet(widths, [2, 2, 2, 2], True), torch.nn.Linear(widths[3], out))
+
+
+def pose_upper_bound(root, epochs, encoder_width=0):
     itr, ltr = load(root, "train", ("images", "latents"))
     ite, lte = load(root, "val", ("images", "latents"))
     n, t, h, w, _ = itr.shape
@@ -87,7 +100,8 @@ def pose_upper_bound(root, epochs):
     x = torch.tensor(itr.reshape(-1, h, w, 3)).permute(0, 3, 1, 2)
     xte = torch.tensor(ite.reshape(-1, h, w, 3)).permute(0, 3, 1, 2)
     y = torch.tensor((ytr - mu) / sd)
-    net = pose_cnn(h, 9)
+    net = seqjepa_encoder(encoder_width, 9) if encoder_width else pose_cnn(h, 9)
+    name = f"seq-JEPA encoder (width {encoder_width}) + linear" if encoder_width else "supervised pose CNN"
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     steps = epochs * ((len(x) + 127) // 128)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps, pct_start=0.1)
@@ -96,7 +110,7 @@ def pose_upper_bound(root, epochs):
         train_epoch(net, opt, x, y, torch.nn.functional.mse_loss, sched)
         with torch.no_grad():
             p = torch.cat([net(xte[i:i + 512].float() / 255) for i in range(0, len(xte), 512)]).numpy()
-        print(f"supervised pose CNN, epoch {ep + 1}: rotation-matrix R^2 {r2(yte, p * sd + mu):.3f} held-out",
+        print(f"{name}, epoch {ep + 1}: rotation-matrix R^2 {r2(yte, p * sd + mu):.3f} held-out",
               flush=True)
     with torch.no_grad():
         ptr = torch.cat([net(x[i:i + 512].float() / 255) for i in range(0, min(len(x), 4096), 512)]).numpy()
@@ -148,11 +162,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--embed", nargs=2, metavar=("TRAIN", "VAL"))
     ap.add_argument("--pose", action="store_true", help="supervised absolute-rotation upper bound")
+    ap.add_argument("--encoder-width", type=int, default=0,
+                    help="with --pose: the seq-JEPA small encoder of this width instead of the CNN")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.pose:
-        pose_upper_bound(args.dir, args.epochs)
+        pose_upper_bound(args.dir, args.epochs, args.encoder_width)
         return
     itr, ltr, atr = load(args.dir, "train")
     ite, lte, ate = load(args.dir, "val")
