@@ -589,8 +589,12 @@ static int draw_info(Vw *v) {
              state_name(p->state), (long long)p->step, (long long)p->total, p->seq_per_s, p->mixed);
     y = text_wrap(v, v->small, x, y, tw, lh, s, INK);
     if (p->snap_step >= 0) {
-        snprintf(s, sizeof s, "Plots show the model of step %lld. Run folder: %s",
-                 (long long)p->snap_step, w->desc.train.out);
+        if (p->loaded[0])
+            snprintf(s, sizeof s, "Plots show the model loaded from %.290s, trained %lld more steps here. Run folder: %s",
+                     p->loaded, (long long)(p->snap_step - p->loaded_at), w->desc.train.out);
+        else
+            snprintf(s, sizeof s, "Plots show the model of step %lld. Run folder: %s", (long long)p->snap_step,
+                     w->desc.train.out);
         y = text_wrap(v, v->small, x, y, tw, lh, s, INK);
     }
     if (p->note[0]) y = text_wrap(v, v->small, x, y, tw, lh, p->note, ACCENT);

@@ -26,6 +26,8 @@ typedef struct {
     double seq_per_s;
     int mixed;      /* the person's sequences mixed into batches so far */
     char note[320]; /* last load / failure message */
+    char loaded[300]; /* the checkpoint the model was last loaded from ("" if none) */
+    int64_t loaded_at; /* the step at which it was loaded */
     int n_loss;     /* loss curve (steps, mean loss), thinned as it grows */
     double *loss_x, *loss_y;
     int n_probe; /* on-line probe rows */

@@ -219,6 +219,8 @@ static void apply_load(RvLearner *l, SjModel *m, int64_t step) {
         snprintf(l->pub.note, sizeof l->pub.note, "L: %.300s", err);
     } else {
         snprintf(l->pub.note, sizeof l->pub.note, "L: loaded %.280s", l->load_path);
+        snprintf(l->pub.loaded, sizeof l->pub.loaded, "%.290s", l->load_path);
+        l->pub.loaded_at = step;
         if (m) sj_model_copy_weights(l->staged, m);
         l->staged_step = step;
         l->staged_ver++;
