@@ -24,4 +24,8 @@ double bench_sgemm_rate(int n, int openblas_threads);
 double bench_sgemm_best(void);
 double bench_sgemm_per_cpu(void);
 
+/* The 1-minute load average of the machine (/proc/loadavg), -1 where it cannot be read;
+ * every benchmark prints it beside its timings. */
+double bench_load_average(void);
+
 #endif

@@ -69,7 +69,7 @@ double bench_sgemm_best(void) {
     return best;
 }
 
-static double load_average(void) {
+double bench_load_average(void) {
     double load = -1;
     FILE *f = fopen("/proc/loadavg", "r");
     if (f) {
@@ -266,7 +266,7 @@ static void bench_gemm_paths(int reps) {
     WmRng r;
     wm_rng_seed(&r, 3, 0);
     printf("GEMM paths on one thread, GFLOP per CPU-second (best of %d, alternated), OpenBLAS %s; load %.2f\n",
-           reps, openblas_get_corename(), load_average());
+           reps, openblas_get_corename(), bench_load_average());
     printf("  %-28s %9s %9s %9s %8s %8s\n", "shape (op, m, n, k)", "OpenBLAS", "own fp32", "own bf16",
            "fp32/BL", "bf16/BL");
     for (int i = 0; i < ns; i++) {
@@ -288,7 +288,7 @@ static void bench_gemm_paths(int reps) {
         wm_free(b);
         wm_free(c);
     }
-    printf("  load %.2f at the end\n", load_average());
+    printf("  load %.2f at the end\n", bench_load_average());
 }
 
 /* CPU milliseconds of the passes over every parameter that each training step makes
@@ -316,7 +316,7 @@ static void bench_optim(size_t n, int reps) {
     static const char *const names[4] = {"zero_grad", "grad_norm", "adamw", "ema"};
     double best[4] = {0, 0, 0, 0}, sink = 0;
     printf("optimiser passes, %zu parameters in %d tensors, %d thread%s, load %.2f\n", p.n_param, p.n,
-           nn_runtime_threads(), nn_runtime_threads() == 1 ? "" : "s", load_average());
+           nn_runtime_threads(), nn_runtime_threads() == 1 ? "" : "s", bench_load_average());
     for (int rep = 0; rep <= reps; rep++) /* rep 0 warms up */
         for (int j = 0; j < 4; j++) {
             if (j == 1)
@@ -331,7 +331,7 @@ static void bench_optim(size_t n, int reps) {
         }
     for (int j = 0; j < 4; j++)
         printf("  %-10s %7.1f CPU-ms (best of %d)\n", names[j], 1e3 * best[j], reps);
-    printf("  load %.2f at the end%s\n", load_average(), sink < 0 ? " " : "");
+    printf("  load %.2f at the end%s\n", bench_load_average(), sink < 0 ? " " : "");
     nn_store_free(&s);
     nn_store_free(&t);
     nn_params_free(&p);
@@ -416,7 +416,7 @@ int cli_bench_ops(int argc, char **argv) {
            nn_runtime_threads() == 1 ? "" : "s", bi.core, bi.forced_by[0] ? " (" : "", bi.forced_by,
            bi.forced_by[0] ? ")" : "");
     printf("  load average %.2f at the start (other processes slow every figure below)\n",
-           load_average());
+           bench_load_average());
     double rate[2][2];
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 2; k++)
@@ -448,7 +448,7 @@ int cli_bench_ops(int argc, char **argv) {
     bench_encoder("ResNet-18-CIFAR", nn_resnet18_config(1), a.batch, 64, a.reps);
     bench_transformer(256, a.seqs, 4, a.reps);
     bench_transformer(640, a.seqs, 4, a.reps);
-    printf("  load average %.2f at the end\n", load_average());
+    printf("  load average %.2f at the end\n", bench_load_average());
     printf(
         "\n  summary (forward+backward)                     GFLOP/s  /sgemm   per CPU-s  /sgemm\n");
     for (int i = 0; i < n_rows; i++)

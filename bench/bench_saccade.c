@@ -135,12 +135,7 @@ int cli_bench_saccade(int argc, char **argv) {
     c.out = wm_new(uint8_t, (size_t)nt * 256 * F * F * 3);
     c.sal = wm_new(float, (size_t)nt *S *S);
     c.work = wm_new(float, (size_t)nt *env_saliency_work_floats(S));
-    double load = -1;
-    FILE *la = fopen("/proc/loadavg", "r");
-    if (la) {
-        if (fscanf(la, "%lf", &load) != 1) load = -1;
-        fclose(la);
-    }
+    double load = bench_load_average();
     printf("saccade world: %dx%d scenes, %dx%d fovea; %d cores online, pool of %d threads\n", S, S,
            F, F, cores, nt);
     if (load >= 0)

@@ -60,16 +60,6 @@ static double process_cpu(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static double load_average(void) {
-    double load = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &load) != 1) load = -1;
-        fclose(f);
-    }
-    return load;
-}
-
 /* Whether PyTorch can be measured: the interpreter, torch importable, the script. */
 static int torch_available(void) {
     if (access(TORCH_PY, X_OK) || access(TORCH_SCRIPT, R_OK)) return 0;
@@ -150,12 +140,12 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
         double sgemm = bench_sgemm_best(), flop = sj_model_step_flops(m, B, M);
         double best = 0, best_cpu = 0, best_torch = 0, torch_rss = -1;
         for (int round = 0; round < ta->rounds && !r; round++) {
-            double l0 = load_average(), t0 = wm_now(), c0 = process_cpu();
+            double l0 = bench_load_average(), t0 = wm_now(), c0 = process_cpu();
             for (int i = 0; i < ta->steps; i++) {
                 sj_model_train_step(m, b.pixels, b.actions, B, M + 1, M, &rng, &o);
                 sj_model_update(m, 1e-4, 0.99);
             }
-            double dt = (wm_now() - t0) / ta->steps, l1 = load_average();
+            double dt = (wm_now() - t0) / ta->steps, l1 = bench_load_average();
             double cpu = (process_cpu() - c0) / ta->steps;
             if (B / dt > best) best = B / dt;
             if (best_cpu == 0 || cpu < best_cpu) best_cpu = cpu;
@@ -169,9 +159,9 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
                    mem / (1 << 20), ru.ru_maxrss / 1024.0, l0, l1);
             fflush(stdout);
             if (!ta->torch) continue;
-            l0 = load_average();
+            l0 = bench_load_average();
             double rss, tr = torch_run(label, ta, &rss, err, errsz);
-            l1 = load_average();
+            l1 = bench_load_average();
             if (tr < 0) {
                 r = WM_ERR_IO;
                 break;

@@ -158,6 +158,15 @@ static size_t set_dims(NnResNet *r, int n) {
     return ep;
 }
 
+/* Hands out (with an arena) and counts the bytes of one buffer, 64-byte aligned; both
+ * layouts below use it. */
+#define TAKE(ptr, T, count)                                                                        \
+    do {                                                                                           \
+        size_t bytes_ = ((size_t)(count) * sizeof(T) + 63) / 64 * 64;                              \
+        total += bytes_;                                                                           \
+        if (a) ptr = (T *)wm_arena_alloc(a, bytes_, 64);                                           \
+    } while (0)
+
 /* Without gradients nothing is kept for a backward pass, so every activation lives in one
  * of four buffers of the largest activation's size, handed round block by block: the
  * block's input, and three others for conv1/conv2 outputs, bn1's output and the
@@ -165,12 +174,6 @@ static size_t set_dims(NnResNet *r, int n) {
  * arena, also hands them out. */
 static size_t layout_shared(NnResNet *r, int n, WmArena *a) {
     size_t total = 0, scratch = 0, gmax = 0, ep = 0;
-#define TAKE(ptr, T, count)                                                                        \
-    do {                                                                                           \
-        size_t bytes_ = ((size_t)(count) * sizeof(T) + 63) / 64 * 64;                              \
-        total += bytes_;                                                                           \
-        if (a) ptr = (T *)wm_arena_alloc(a, bytes_, 64);                                           \
-    } while (0)
 #define NOTE(d, e)                                                                                 \
     do {                                                                                           \
         size_t s_ = nn_conv2d_scratch(&(d));                                                       \
@@ -225,7 +228,6 @@ static size_t layout_shared(NnResNet *r, int n, WmArena *a) {
             cur = yi;
         }
     }
-#undef TAKE
 #undef NOTE
     return total;
 }
@@ -234,12 +236,6 @@ static size_t layout_shared(NnResNet *r, int n, WmArena *a) {
 static size_t layout(NnResNet *r, int n, WmArena *a) {
     if (!r->with_grad) return layout_shared(r, n, a);
     size_t total = 0, scratch = 0, gmax = 0;
-#define TAKE(ptr, T, count)                                                                        \
-    do {                                                                                           \
-        size_t bytes_ = ((size_t)(count) * sizeof(T) + 63) / 64 * 64;                              \
-        total += bytes_;                                                                           \
-        if (a) ptr = (T *)wm_arena_alloc(a, bytes_, 64);                                           \
-    } while (0)
 #define NOTE_SCRATCH(d)                                                                            \
     do {                                                                                           \
         size_t s_ = nn_conv2d_scratch(&(d));                                                       \
