@@ -122,6 +122,59 @@ static void print_profile(const char *label, const NnProfile *p, double fwd_s, d
     }
 }
 
+/* Times reps forward+backward passes (pass(ctx, 0) then pass(ctx, 1)) and keeps the
+ * fastest, with the profile it filled, and the least CPU time: the machine's other work
+ * only ever slows a pass. */
+static void time_passes(void (*pass)(void *ctx, int backward), void *ctx, NnStore *s, const NnParams *p,
+                        NnProfile *prof, int reps, NnProfile *best, double *tf, double *tb, double *cpu) {
+    for (int i = 0; i < reps; i++) {
+        memset(prof, 0, sizeof *prof);
+        nn_store_zero_grad(s, p);
+        double t0 = wm_now(), c0 = wm_cpu_now();
+        pass(ctx, 0);
+        double t1 = wm_now();
+        pass(ctx, 1);
+        double t2 = wm_now(), c = wm_cpu_now() - c0;
+        if (i == 0 || t2 - t0 < *tf + *tb) {
+            *tf = t1 - t0;
+            *tb = t2 - t1;
+            *best = *prof;
+        }
+        if (i == 0 || c < *cpu) *cpu = c;
+    }
+}
+
+typedef struct {
+    NnResNet *r;
+    const float *x;
+    float *y;
+    const float *dy;
+    int n;
+    NnStore *s;
+} EncPass;
+
+static void enc_pass(void *ctx, int backward) {
+    EncPass *e = ctx;
+    if (backward) nn_resnet_backward(e->r, NULL, e->dy, e->s);
+    else nn_resnet_forward(e->r, e->y, e->x, e->n, e->s, 1);
+}
+
+typedef struct {
+    NnTransformer *tf;
+    const float *x;
+    float *y;
+    const float *dy;
+    int seqs, t;
+    WmRng *rng;
+    NnStore *s;
+} TfPass;
+
+static void tf_pass(void *ctx, int backward) {
+    TfPass *p = ctx;
+    if (backward) nn_transformer_backward(p->tf, NULL, p->dy, p->s);
+    else nn_transformer_forward(p->tf, p->y, p->x, p->seqs, p->t, p->s, 1, p->rng);
+}
+
 static void bench_encoder(const char *label, NnResNetConfig cfg, int n, int hw, int reps) {
     NnParams p;
     nn_params_init(&p);
@@ -140,26 +193,12 @@ static void bench_encoder(const char *label, NnResNetConfig cfg, int n, int hw, 
     nn_store_zero_grad(&s, &p);
     nn_resnet_forward(r, y, x, n, &s, 1); /* warm-up */
     nn_resnet_backward(r, NULL, dy, &s);
-    /* the fastest of the timed passes: the machine's other work only ever slows a pass */
     NnProfile prof, best;
-    double tf = 0, tb = 0;
+    double tf = 0, tb = 0, cpu = 0;
     nn_resnet_set_profile(r, &prof);
-    double sgemm = bench_sgemm_best(), cpu = 0;
-    for (int i = 0; i < reps; i++) {
-        memset(&prof, 0, sizeof prof);
-        nn_store_zero_grad(&s, &p);
-        double t0 = wm_now(), c0 = wm_cpu_now();
-        nn_resnet_forward(r, y, x, n, &s, 1);
-        double t1 = wm_now();
-        nn_resnet_backward(r, NULL, dy, &s);
-        double t2 = wm_now(), c = wm_cpu_now() - c0;
-        if (i == 0 || t2 - t0 < tf + tb) {
-            tf = t1 - t0;
-            tb = t2 - t1;
-            best = prof;
-        }
-        if (i == 0 || c < cpu) cpu = c;
-    }
+    double sgemm = bench_sgemm_best();
+    EncPass ep = {r, x, y, dy, n, &s};
+    time_passes(enc_pass, &ep, &s, &p, &prof, reps, &best, &tf, &tb, &cpu);
     nn_resnet_set_profile(r, NULL);
     double after = bench_sgemm_best();
     char row[96];
@@ -194,24 +233,11 @@ static void bench_transformer(int e, int seqs, int t, int reps) {
     nn_transformer_forward(tf, y, x, seqs, t, &s, 1, &rng);
     nn_transformer_backward(tf, NULL, dy, &s);
     NnProfile prof, best;
-    double tfw = 0, tbw = 0;
+    double tfw = 0, tbw = 0, cpu = 0;
     nn_transformer_set_profile(tf, &prof);
-    double sgemm = bench_sgemm_best(), cpu = 0;
-    for (int i = 0; i < reps; i++) {
-        memset(&prof, 0, sizeof prof);
-        nn_store_zero_grad(&s, &p);
-        double t0 = wm_now(), c0 = wm_cpu_now();
-        nn_transformer_forward(tf, y, x, seqs, t, &s, 1, &rng);
-        double t1 = wm_now();
-        nn_transformer_backward(tf, NULL, dy, &s);
-        double t2 = wm_now(), c = wm_cpu_now() - c0;
-        if (i == 0 || t2 - t0 < tfw + tbw) {
-            tfw = t1 - t0;
-            tbw = t2 - t1;
-            best = prof;
-        }
-        if (i == 0 || c < cpu) cpu = c;
-    }
+    double sgemm = bench_sgemm_best();
+    TfPass tp = {tf, x, y, dy, seqs, t, &rng, &s};
+    time_passes(tf_pass, &tp, &s, &p, &prof, reps, &best, &tfw, &tbw, &cpu);
     nn_transformer_set_profile(tf, NULL);
     double after = bench_sgemm_best();
     char row[96];
