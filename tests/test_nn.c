@@ -300,6 +300,20 @@ static size_t param_elems(const NnParams *p, NnKind kind) {
     return n;
 }
 
+/* Saves p's tensors of store a to NAME in the test folder (its path into path) and opens
+ * it again; NULL (and a failed check) where either fails. */
+static WmStFile *save_reopen(const NnParams *p, const NnStore *a, const char *name, char *path, size_t pathsz) {
+    char err[256];
+    snprintf(path, pathsz, "%s/%s", test_tmpdir(), name);
+    WmStWriter *w = wm_st_writer_create();
+    nn_params_save(p, a, w);
+    CHECK(wm_st_writer_save(w, path, err, sizeof err) == WM_OK, "save: %s", err);
+    wm_st_writer_destroy(w);
+    WmStFile *f = NULL;
+    CHECK(wm_st_open(path, &f, err, sizeof err) == WM_OK, "open: %s", err);
+    return f;
+}
+
 static void test_registry_and_checkpoint(void) {
     NnParams p;
     nn_params_init(&p);
@@ -330,13 +344,7 @@ static void test_registry_and_checkpoint(void) {
     a.buf[5] = 0.25f;
     a.count[3] = 17;
     char path[600], err[256];
-    snprintf(path, sizeof path, "%s/enc.safetensors", test_tmpdir());
-    WmStWriter *w = wm_st_writer_create();
-    nn_params_save(&p, &a, w);
-    CHECK(wm_st_writer_save(w, path, err, sizeof err) == WM_OK, "save: %s", err);
-    wm_st_writer_destroy(w);
-    WmStFile *f = NULL;
-    CHECK(wm_st_open(path, &f, err, sizeof err) == WM_OK, "open: %s", err);
+    WmStFile *f = save_reopen(&p, &a, "enc.safetensors", path, sizeof path);
     CHECK(f && nn_params_load(&p, &b, f, err, sizeof err) == WM_OK, "load: %s", err);
     CHECK(!memcmp(a.param, b.param, p.n_param * sizeof(float)), "parameters round-trip");
     CHECK(!memcmp(a.buf, b.buf, p.n_buffer * sizeof(float)), "buffers round-trip");
@@ -400,23 +408,12 @@ static void test_norm_name_and_alias(void) {
     const NnTensor *g = nn_params_find(&old, "te.transformer_encoder.norm.weight");
     for (size_t k = 0; k < g->count; k++) a.param[g->offset + k] = 0.5f + (float)k;
     char path[600], err[256];
-    snprintf(path, sizeof path, "%s/old_norm.safetensors", test_tmpdir());
-    WmStWriter *w = wm_st_writer_create();
-    nn_params_save(&old, &a, w);
-    CHECK(wm_st_writer_save(w, path, err, sizeof err) == WM_OK, "save: %s", err);
-    wm_st_writer_destroy(w);
-    WmStFile *f = NULL;
-    CHECK(wm_st_open(path, &f, err, sizeof err) == WM_OK, "open: %s", err);
+    WmStFile *f = save_reopen(&old, &a, "old_norm.safetensors", path, sizeof path);
     CHECK(f && nn_params_load(&cur, &b, f, err, sizeof err) == WM_OK, "old name loads: %s", err);
     CHECK(!memcmp(a.param, b.param, old.n_param * sizeof(float)), "every tensor (final norm included) read back");
     wm_st_close(f);
     /* saving writes the new name only */
-    snprintf(path, sizeof path, "%s/new_norm.safetensors", test_tmpdir());
-    w = wm_st_writer_create();
-    nn_params_save(&cur, &b, w);
-    CHECK(wm_st_writer_save(w, path, err, sizeof err) == WM_OK, "save: %s", err);
-    wm_st_writer_destroy(w);
-    CHECK(wm_st_open(path, &f, err, sizeof err) == WM_OK, "open: %s", err);
+    f = save_reopen(&cur, &b, "new_norm.safetensors", path, sizeof path);
     CHECK(f && wm_st_find(f, "te.norm.weight") && !wm_st_find(f, "te.transformer_encoder.norm.weight"),
           "saved under the new name");
     wm_st_close(f);
