@@ -309,7 +309,7 @@ int cli_bench_pathint(int argc, char **argv) {
         return 1;
     }
     static WmBuf cmd; /* for the variants' checkpoint metadata; static as rc is */
-    run_command_line("seqjepa bench", argc, argv, &cmd);
+    run_command_line("seqjepa bench pathint", argc - 1, argv + 1, &cmd);
     rc.command = cmd.data;
     int seeds = rc.bench.seeds, m_max = rc.eval.m_max, rm = rc.eval.retr_m_max;
     static Variant vs[MAX_VARIANTS];

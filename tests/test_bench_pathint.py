@@ -74,6 +74,9 @@ def main():
     check(r.returncode == 1 and "unknown variant 'bogus'" in r.stderr, "unknown variant refused", r.stderr)
     r = run("bench", "pathint", "configs/bench/saccade-tiny.ini")
     check(r.returncode == 2 and "--out" in r.stderr, "--out required")
+    r = run("bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "--frobnicate")
+    check(r.returncode == 2 and r.stderr.startswith("seqjepa bench pathint: unknown option '--frobnicate'"),
+          "a bad flag is named under the command as typed", r.stderr[:200])
     return checks.done()
 
 
