@@ -306,7 +306,7 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     /* every rank calls the hooks (each decides its stop; run/steps.c writes the log and
      * the progress bar on rank 0 alone), and the ranks agree on their answers */
     const SjStepHooks *hk = &su->hooks;
-    if (hk->begin) rc = hk->begin(hk->ctx, step, total, err, errsz);
+    if (hk->begin) rc = hk->begin(hk->ctx, m, step, total, err, errsz);
     int begun = !rc;
     if ((rc = wm_dist_agree(rc, &who)) && who != rank) err[0] = '\0';
     if (rc) {

@@ -55,7 +55,8 @@ typedef struct {
 
 /* The trainer's one connection to what watches a run (run/steps.h: the CSV log, the
  * progress bar, the viewer's plots, the stop). begin: once the first step is known
- * (start: steps already done by a resumed run); an error stops before any step. step:
+ * (start: steps already done by a resumed run), with the model as the first step will
+ * find it (it may load weights into it); an error stops before any step. step:
  * on the training thread after every step, with the model between steps: it may read
  * it (snapshot the weights, run eval passes) or load weights into it, and may block (a
  * pause); it returns SJ_GO, or why training stops now (a checkpoint is saved). end:
@@ -63,7 +64,7 @@ typedef struct {
  * may be NULL. */
 enum { SJ_GO = 0, SJ_STOP_ASKED = 1, SJ_STOP_INTERRUPTED = 2 };
 typedef struct {
-    int (*begin)(void *ctx, int64_t start, int64_t total, char *err, size_t errsz);
+    int (*begin)(void *ctx, SjModel *m, int64_t start, int64_t total, char *err, size_t errsz);
     int (*step)(void *ctx, SjModel *m, const SjStepInfo *info);
     void (*end)(void *ctx, const SjTrainResult *res);
     void *ctx;

@@ -22,11 +22,11 @@ void run_stop_ask(RunSteps *s) {
     atomic_store(&s->asked, 1);
 }
 
-static int steps_begin(void *ctx, int64_t start, int64_t total, char *err, size_t errsz) {
+static int steps_begin(void *ctx, SjModel *m, int64_t start, int64_t total, char *err, size_t errsz) {
     RunSteps *s = ctx;
     for (s->begun = 0; s->begun < s->n; s->begun++) {
         const RunObserver *o = &s->obs[s->begun];
-        int rc = o->begin ? o->begin(o->ctx, start, total, err, errsz) : WM_OK;
+        int rc = o->begin ? o->begin(o->ctx, m, start, total, err, errsz) : WM_OK;
         if (rc) {
             for (int i = s->begun - 1; i >= 0; i--) /* undo what began, newest first */
                 if (s->obs[i].end) s->obs[i].end(s->obs[i].ctx, NULL);
@@ -58,9 +58,9 @@ void run_steps_attach(RunSteps *s, SjTrainSetup *su) {
 
 /* ---------------------------------------------------------------- the CSV log */
 
-static int csv_begin(void *ctx, int64_t start, int64_t total, char *err, size_t errsz) {
+static int csv_begin(void *ctx, SjModel *m, int64_t start, int64_t total, char *err, size_t errsz) {
     RunCsvLog *c = ctx;
-    (void)total;
+    (void)total, (void)m;
     static const char *header = "step,loss,lr,tau,seq_per_s,data_wait,probe_top1,probe_r2,grad_norm\n";
     WmBuf keep = {0};
     wm_buf_puts(&keep, header);
@@ -116,8 +116,8 @@ RunObserver run_csv_log(RunCsvLog *c, const char *dir, int batch) {
 
 /* ---------------------------------------------------------------- the progress bar */
 
-static int bar_begin(void *ctx, int64_t start, int64_t total, char *err, size_t errsz) {
-    (void)start, (void)err, (void)errsz;
+static int bar_begin(void *ctx, SjModel *m, int64_t start, int64_t total, char *err, size_t errsz) {
+    (void)m, (void)start, (void)err, (void)errsz;
     wm_progress_start(&((RunProgressBar *)ctx)->bar, "train", total, "step");
     return WM_OK;
 }

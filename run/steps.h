@@ -18,12 +18,12 @@
 #define RUN_LOG_FILE "log.csv"
 
 /* One observer of a run's steps. begin (may be NULL): before the first step, start
- * being the steps already done (a resumed run); an error ends the run before it
- * trains. step: after every step, before the stop is decided; it may read or load
+ * being the steps already done (a resumed run), with the model the first step trains
+ * (it may load weights into it); an error ends the run before it trains. step: after every step, before the stop is decided; it may read or load
  * the model, or block (a pause). end (may be NULL): when training ends, also after an
  * error, for every observer whose begin succeeded. */
 typedef struct {
-    int (*begin)(void *ctx, int64_t start, int64_t total, char *err, size_t errsz);
+    int (*begin)(void *ctx, SjModel *m, int64_t start, int64_t total, char *err, size_t errsz);
     void (*step)(void *ctx, SjModel *m, const SjStepInfo *in);
     void (*end)(void *ctx, const SjTrainResult *res);
     void *ctx;

@@ -160,9 +160,16 @@ def main():
         note = rep3["worlds"][0]["note"] if rep3 else ""
         check(r.returncode == 0 and "action dims" in note, "a checkpoint of the other world is refused", note)
         # Without L: the config's world starts from --ckpt.
-        r, _, rep4 = view(tmp, "start", "15 wait_steps 1\n", 30, "--ckpt", o3["checkpoint"])
+        r, _, rep4 = view(tmp, "start", "15 wait_steps 1\n", 30, "--ckpt", o3["checkpoint"], "train.log_every=1")
         note = rep4["worlds"][0]["note"] if rep4 else ""
         check(r.returncode == 0 and "loaded" in note, "the world starts from --ckpt", note + r.stderr[-1500:])
+        # ... before its first step: that step's loss is not the untrained model's first loss
+        r0, _, _ = view(tmp, "start_ref", "15 wait_steps 1\n", 30, "train.log_every=1")
+        first = lambda name: next((row.split(",")[1] for row in open(os.path.join(tmp, name, "log.csv")).read().splitlines()
+                                   if row.startswith("1,")), None) if os.path.exists(os.path.join(tmp, name, "log.csv")) else None
+        a, b = first("start"), first("start_ref")
+        check(r.returncode == 0 and r0.returncode == 0 and a is not None and b is not None and a != b,
+              "the first step trains the loaded model, not the untrained one", f"{a} vs {b}")
 
     # Paused from the start: nothing trains and nothing is saved; space resumes. S saves
     # a screenshot into the run folder.

@@ -156,12 +156,11 @@ static int world_make(Vw *v, int i, char *err, size_t errsz) {
     AgentConfig ac = w->desc.agent;
     ac.kind = AG_HUMAN;
     if ((rc = ag_create(&ac, &w->desc.env, &w->spec, 1, &w->human, err, errsz))) return rc;
-    if ((rc = rv_learner_start(&w->desc, &v->d.model, &v->d.optim, v->d.threads, !v->runtime_done, v->user_paused,
-                               &w->lr, err, errsz)))
-        return rc;
     /* The config's world starts from --ckpt, so that a trained model is what the plots
-     * show from the first frame (L loads it again later). */
-    if (i == 0 && v->d.ckpt) rv_learner_load(w->lr, v->d.ckpt);
+     * show from the first frame and what the first step trains (L loads it again later). */
+    if ((rc = rv_learner_start(&w->desc, &v->d.model, &v->d.optim, v->d.threads, !v->runtime_done, v->user_paused,
+                               i == 0 ? v->d.ckpt : NULL, &w->lr, err, errsz)))
+        return rc;
     v->runtime_done = 1;
     w->T = w->desc.train.m_train + 1, w->A = w->spec.action_dim, w->NL = w->spec.latent_dim;
     w->vpx = (size_t)w->spec.height * (size_t)w->spec.width * 3;

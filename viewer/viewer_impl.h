@@ -54,10 +54,10 @@ typedef struct RvLearner RvLearner;
 
 /* Starts a world's training stream, trainer thread and analysis thread into *out.
  * init_runtime: the trainer thread calls nn_runtime_init(threads) (the first learner
- * only). Returns the status the stream or the model gave (a world or agent that cannot
+ * only). ckpt (or NULL): weights the model starts from, loaded before the first step. Returns the status the stream or the model gave (a world or agent that cannot
  * be made, a model config that cannot be built) with the reason in err, *out NULL. */
 int rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, const SjOptimConfig *optim, int threads,
-                     int init_runtime, int paused, RvLearner **out, char *err, size_t errsz);
+                     int init_runtime, int paused, const char *ckpt, RvLearner **out, char *err, size_t errsz);
 /* Stops both threads; training that ran leaves a checkpoint (its path in ckpt, "" when
  * none). Returns the steps trained. */
 int64_t rv_learner_stop(RvLearner *l, char *ckpt, size_t ckptsz);

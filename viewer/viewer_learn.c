@@ -113,6 +113,7 @@ struct RvLearner {
     double snap_due; /* the analysis asks for the next snapshot from then on */
     char load_path[1024];
     int load_pending;
+    int gate_open; /* the starting weights are decided: the first step may run */
     uint64_t user_serial;
     /* curves: points average `group` steps; pending sums fill the next point */
     int group, pend_n;
@@ -288,6 +289,19 @@ static void snapshot(RvLearner *l, SjModel *m, int64_t step) {
     pthread_cond_broadcast(&l->an_cv);
 }
 
+/* Before the first step: a checkpoint asked for before training started (--ckpt) goes
+ * into the model now, so that the first step already trains it. */
+static int on_begin(void *ctx, SjModel *m, int64_t start, int64_t total, char *err, size_t errsz) {
+    RvLearner *l = ctx;
+    (void)total, (void)err, (void)errsz;
+    pthread_mutex_lock(&l->mu);
+    while (!l->gate_open && !l->stop)
+        pthread_cond_wait(&l->cv, &l->mu);
+    if (l->load_pending) apply_load(l, m, start);
+    pthread_mutex_unlock(&l->mu);
+    return WM_OK;
+}
+
 /* The plots' observer of the trainer's steps (run/steps.h); the window's Esc ends the
  * run through run_stop_ask. */
 static void on_step(void *ctx, SjModel *m, const SjStepInfo *in) {
@@ -343,7 +357,7 @@ static void *train_main(void *arg) {
                        };
     RunSinks sinks;
     run_steps_standard(&l->steps, &sinks, &l->w.train, 1);
-    run_steps_observe(&l->steps, (RunObserver){.step = on_step, .ctx = l});
+    run_steps_observe(&l->steps, (RunObserver){.begin = on_begin, .step = on_step, .ctx = l});
     run_steps_attach(&l->steps, &su);
     SjSource src = {src_next, src_release, l};
     SjTrainResult res;
@@ -593,7 +607,7 @@ static void learner_free(RvLearner *l) {
 }
 
 int rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, const SjOptimConfig *optim, int threads,
-                     int init_runtime, int paused, RvLearner **out, char *err, size_t errsz) {
+                     int init_runtime, int paused, const char *ckpt, RvLearner **out, char *err, size_t errsz) {
     *out = NULL;
     RvLearner *l = wm_new(RvLearner, 1);
     l->w = *w, l->mcfg = *model, l->ocfg = *optim;
@@ -667,6 +681,11 @@ int rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, const S
     pthread_mutex_lock(&l->mu);
     while (!l->runtime_ready)
         pthread_cond_wait(&l->cv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+    if (ckpt) rv_learner_load(l, ckpt);
+    pthread_mutex_lock(&l->mu);
+    l->gate_open = 1;
+    pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
     WM_ASSERT(pthread_create(&l->an_th, NULL, an_main, l) == 0);
     l->an_started = 1;
