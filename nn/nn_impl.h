@@ -52,6 +52,15 @@ void nn_path_notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Chunks below this many elements of work are not worth waking threads for. */
 #define NN_PAR_MIN 16384
 
+/* nn_par_for over n items when the whole work is at least NN_PAR_MIN elements; on the
+ * calling thread below that. */
+static inline void nn_par_for_work(size_t work, int64_t n, WmPoolFn fn, void *ctx) {
+    if (work < NN_PAR_MIN)
+        fn(ctx, 0, n, 0);
+    else
+        nn_par_for(n, fn, ctx);
+}
+
 
 /* Hot loops get AVX-512 and AVX2 clones picked at load time (plain SSE2 otherwise).
  * ISO C mode keeps floating-point contraction off, so every clone computes the same

@@ -12,14 +12,6 @@
 #include "core/err.h"
 #include "nn/nn_impl.h"
 
-/* Work below this many elements runs on the calling thread. */
-static void par_for(size_t work, int64_t n, WmPoolFn fn, void *ctx) {
-    if (work < NN_PAR_MIN)
-        fn(ctx, 0, n, 0);
-    else
-        nn_par_for(n, fn, ctx);
-}
-
 /* ---------------------------------------------------------------- batch norm */
 
 /* Channel j's element i lives at j*cs + i*is: 2d CNHW has cs = count, is = 1; 1d
@@ -292,7 +284,7 @@ static void bn_forward(NnReal *out, NnReal *mean, NnReal *rstd, const NnReal *in
     WM_ASSERT(d->train || (run_mean && run_var));
     WM_ASSERT(!run_mean == !run_var);
     BnFwd t = {out, mean, rstd, run_mean, run_var, in, residual, gamma, beta, d, cs, is};
-    par_for((size_t)d->c * d->count, d->c, bn_fwd_channels, &t);
+    nn_par_for_work((size_t)d->c * d->count, d->c, bn_fwd_channels, &t);
 }
 
 /* The output loop of bn_fwd_channels with saved statistics (same expressions, so the
@@ -314,7 +306,7 @@ static void bn_backward(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *dbeta
                         size_t is, int assign) {
     WM_ASSERT(!d->relu || out);
     BnBwd t = {din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, d, cs, is, assign};
-    par_for((size_t)d->c * d->count, d->c, bn_bwd_channels, &t);
+    nn_par_for_work((size_t)d->c * d->count, d->c, bn_bwd_channels, &t);
 }
 
 void nn_batchnorm2d_forward(NnReal *out, NnReal *mean, NnReal *rstd, const NnReal *in,
@@ -329,7 +321,7 @@ void nn_batchnorm2d_apply(NnReal *out, const NnReal *in, const NnReal *mean, con
     WM_ASSERT(d->c > 0 && d->count > 0);
     BnFwd t = {out, (NnReal *)mean, (NnReal *)rstd, NULL, NULL, in, NULL, gamma, beta, d,
                (size_t)d->count, 1};
-    par_for((size_t)d->c * d->count, d->c, bn_apply_channels, &t);
+    nn_par_for_work((size_t)d->c * d->count, d->c, bn_apply_channels, &t);
 }
 
 void nn_batchnorm2d_backward(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *dbeta,
@@ -422,7 +414,7 @@ void nn_layernorm_forward(NnReal *out, NnReal *mean, NnReal *rstd, const NnReal 
                           const NnReal *gamma, const NnReal *beta, int n, int f, float eps) {
     WM_ASSERT(!gamma == !beta);
     LnTask t = {out, mean, rstd, NULL, in, gamma, beta, NULL, f, eps};
-    par_for((size_t)n * f, n, ln_fwd_rows, &t);
+    nn_par_for_work((size_t)n * f, n, ln_fwd_rows, &t);
 }
 
 void nn_layernorm_backward(NnReal *din, NnReal *dgamma, NnReal *dbeta, const NnReal *dout,
@@ -430,7 +422,7 @@ void nn_layernorm_backward(NnReal *din, NnReal *dgamma, NnReal *dbeta, const NnR
                            const NnReal *gamma, int n, int f) {
     if (din) {
         LnTask t = {NULL, (NnReal *)mean, (NnReal *)rstd, din, in, gamma, NULL, dout, f, 0};
-        par_for((size_t)n * f, n, ln_bwd_rows, &t);
+        nn_par_for_work((size_t)n * f, n, ln_bwd_rows, &t);
     }
     /* parameter gradients: rows in order, one thread */
     if (dgamma || dbeta)
@@ -481,27 +473,27 @@ static void acc_range(void *ctx, int64_t i0, int64_t i1, int worker) {
 
 void nn_relu_forward(NnReal *out, const NnReal *in, size_t n) {
     ElemTask t = {out, in, NULL, NULL};
-    par_for(n, (int64_t)n, relu_fwd_range, &t);
+    nn_par_for_work(n, (int64_t)n, relu_fwd_range, &t);
 }
 
 void nn_relu_backward(NnReal *din, const NnReal *dout, const NnReal *out, size_t n) {
     ElemTask t = {NULL, dout, out, din};
-    par_for(n, (int64_t)n, relu_bwd_range, &t);
+    nn_par_for_work(n, (int64_t)n, relu_bwd_range, &t);
 }
 
 void nn_add_forward(NnReal *out, const NnReal *a, const NnReal *b, size_t n) {
     ElemTask t = {out, a, b, NULL};
-    par_for(n, (int64_t)n, add_fwd_range, &t);
+    nn_par_for_work(n, (int64_t)n, add_fwd_range, &t);
 }
 
 void nn_add_backward(NnReal *da, NnReal *db, const NnReal *dout, size_t n) {
     if (da) {
         ElemTask t = {NULL, dout, NULL, da};
-        par_for(n, (int64_t)n, acc_range, &t);
+        nn_par_for_work(n, (int64_t)n, acc_range, &t);
     }
     if (db) {
         ElemTask t = {NULL, dout, NULL, db};
-        par_for(n, (int64_t)n, acc_range, &t);
+        nn_par_for_work(n, (int64_t)n, acc_range, &t);
     }
 }
 
@@ -568,13 +560,13 @@ static void maxpool_bwd_planes(void *ctx, int64_t p0, int64_t p1, int worker) {
 
 void nn_maxpool2d_forward(NnReal *out, int32_t *argmax, const NnReal *in, const NnPool2d *d) {
     PoolTask t = {out, NULL, argmax, NULL, in, NULL, d};
-    par_for((size_t)d->n * d->c * d->h * d->w, (int64_t)d->n * d->c, maxpool_fwd_planes, &t);
+    nn_par_for_work((size_t)d->n * d->c * d->h * d->w, (int64_t)d->n * d->c, maxpool_fwd_planes, &t);
 }
 
 void nn_maxpool2d_backward(NnReal *din, const NnReal *dout, const int32_t *argmax,
                            const NnPool2d *d) {
     PoolTask t = {NULL, din, NULL, argmax, NULL, dout, d};
-    par_for((size_t)d->n * d->c * d->oh * d->ow, (int64_t)d->n * d->c, maxpool_bwd_planes, &t);
+    nn_par_for_work((size_t)d->n * d->c * d->oh * d->ow, (int64_t)d->n * d->c, maxpool_bwd_planes, &t);
 }
 
 typedef struct {
@@ -610,12 +602,12 @@ static void avg_bwd_channels(void *ctx, int64_t c0, int64_t c1, int worker) {
 
 void nn_avgpool_forward(NnReal *out, const NnReal *in, int n, int c, int hw) {
     AvgTask t = {out, in, n, c, hw};
-    par_for((size_t)n * c * hw, c, avg_fwd_channels, &t);
+    nn_par_for_work((size_t)n * c * hw, c, avg_fwd_channels, &t);
 }
 
 void nn_avgpool_backward(NnReal *din, const NnReal *dout, int n, int c, int hw) {
     AvgTask t = {din, dout, n, c, hw};
-    par_for((size_t)n * c * hw, c, avg_bwd_channels, &t);
+    nn_par_for_work((size_t)n * c * hw, c, avg_bwd_channels, &t);
 }
 
 void nn_images_to_cnhw(NnReal *out, const uint8_t *in, int n, int h, int w, int c,

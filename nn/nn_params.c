@@ -147,10 +147,7 @@ static void zero_range(void *ctx, int64_t i0, int64_t i1, int worker) {
 void nn_store_zero_grad(NnStore *s, const NnParams *p) {
     WM_ASSERT(s->grad);
     /* a large model's gradient is a hundred megabytes: clear it on every thread */
-    if (p->n_param < NN_PAR_MIN)
-        memset(s->grad, 0, sizeof *s->grad * p->n_param);
-    else
-        nn_par_for((int64_t)p->n_param, zero_range, s->grad);
+    nn_par_for_work(p->n_param, (int64_t)p->n_param, zero_range, s->grad);
 }
 
 /* ---------------------------------------------------------------- AdamW */
@@ -226,10 +223,7 @@ void nn_adamw_step(NnAdamW *opt, const NnParams *p, NnStore *s) {
                   opt->weight_decay,
                   1.0 - pow(opt->beta1, (double)opt->step),
                   1.0 - pow(opt->beta2, (double)opt->step)};
-    if (p->n_param < NN_PAR_MIN)
-        adam_range(&a, 0, (int64_t)p->n_param, 0);
-    else
-        nn_par_for((int64_t)p->n_param, adam_range, &a);
+    nn_par_for_work(p->n_param, (int64_t)p->n_param, adam_range, &a);
 }
 
 /* ---------------------------------------------------------------- EMA, schedules */
@@ -250,10 +244,7 @@ NN_HOT static void ema_range(void *ctx, int64_t i0, int64_t i1, int worker) {
 
 void nn_ema_update(NnReal *target, const NnReal *online, size_t n, double tau) {
     EmaTask e = {target, online, (NnReal)tau};
-    if (n < NN_PAR_MIN)
-        ema_range(&e, 0, (int64_t)n, 0);
-    else
-        nn_par_for((int64_t)n, ema_range, &e);
+    nn_par_for_work(n, (int64_t)n, ema_range, &e);
 }
 
 double nn_lr_schedule(int64_t step, int64_t warmup, int64_t total_steps, double base_lr,
@@ -314,10 +305,7 @@ double nn_grad_norm(const NnStore *s, const NnParams *p) {
     t.block = (t.block + 7) / 8 * 8;
     if (t.block == 0) return 0;
     const int64_t nb = (int64_t)((t.n + t.block - 1) / t.block);
-    if (t.n < NN_PAR_MIN)
-        norm_range(&t, 0, nb, 0);
-    else
-        nn_par_for(nb, norm_range, &t);
+    nn_par_for_work(t.n, nb, norm_range, &t);
     double acc = 0;
     for (int64_t b = 0; b < nb; b++)
         acc += t.part[b];
