@@ -52,14 +52,6 @@ static const WmCfgField *model_field(const char *key) {
     return NULL;
 }
 
-/* CPU seconds of the whole process: other processes sharing the cores barely move
- * it (the engine's idle threads sleep), so it shows direction under load. */
-static double process_cpu(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Whether PyTorch can be measured: the interpreter, torch importable, the script. */
 static int torch_available(void) {
     if (access(TORCH_PY, X_OK) || access(TORCH_SCRIPT, R_OK)) return 0;
@@ -140,13 +132,13 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
         double sgemm = bench_sgemm_best(), flop = sj_model_step_flops(m, B, M);
         double best = 0, best_cpu = 0, best_torch = 0, torch_rss = -1;
         for (int round = 0; round < ta->rounds && !r; round++) {
-            double l0 = bench_load_average(), t0 = wm_now(), c0 = process_cpu();
+            double l0 = bench_load_average(), t0 = wm_now(), c0 = wm_cpu_now();
             for (int i = 0; i < ta->steps; i++) {
                 sj_model_train_step(m, b.pixels, b.actions, B, M + 1, M, &rng, &o);
                 sj_model_update(m, 1e-4, 0.99);
             }
             double dt = (wm_now() - t0) / ta->steps, l1 = bench_load_average();
-            double cpu = (process_cpu() - c0) / ta->steps;
+            double cpu = (wm_cpu_now() - c0) / ta->steps;
             if (B / dt > best) best = B / dt;
             if (best_cpu == 0 || cpu < best_cpu) best_cpu = cpu;
             size_t params = sj_model_param_count(m);
