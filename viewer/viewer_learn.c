@@ -739,7 +739,8 @@ void rv_learner_load(RvLearner *l, const char *path) {
     int st = l->pub.state;
     if (st == RV_DONE || st == RV_FAILED || l->steps_run == 0) {
         /* No trainer step is coming (or none ran yet): the snapshot takes it now, and a
-         * trainer that has not started takes it at its first step. */
+         * trainer that has not begun takes it before its first step (on_begin), one that
+         * has begun after it. */
         apply_load(l, NULL, l->steps_run);
         if (st != RV_DONE && st != RV_FAILED && !strncmp(l->pub.note, "L: loaded", 9))
             l->load_pending = 1;
