@@ -145,19 +145,38 @@ int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int6
     return WM_OK;
 }
 
-/* First line where two config texts differ, for the resume refusal. */
-static void first_difference(const char *a, const char *b, char *out, size_t outsz) {
-    int line = 1;
-    const char *a0 = a;
-    while (*a && *a == *b) {
-        if (*a == '\n') line++;
-        a++, b++;
+/* The next line of a config text at *p that matters to resume, or NULL at the end:
+ * [train] out is where the run folder is, not how it trains, so a run folder moved or
+ * renamed as a whole still resumes. *line counts lines; *sec tracks the section. */
+static const char *next_config_line(const char **p, int *line, char *sec, size_t secsz, size_t *len) {
+    while (**p) {
+        const char *s = *p, *e = strchr(s, '\n');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        *p = e ? e + 1 : s + n;
+        (*line)++;
+        if (n >= 2 && s[0] == '[' && s[n - 1] == ']') snprintf(sec, secsz, "%.*s", (int)(n - 2), s + 1);
+        else if (!strcmp(sec, "train") && n >= 4 && !strncmp(s, "out", 3) && (s[3] == ' ' || s[3] == '='))
+            continue;
+        *len = n;
+        return s;
     }
-    /* back up to the line starts (the texts agree up to here) */
-    while (a > a0 && a[-1] != '\n') a--, b--;
-    const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
-    snprintf(out, outsz, "line %d: checkpoint has '%.*s', this run has '%.*s'", line,
-             (int)(ea ? ea - a : (long)strlen(a)), a, (int)(eb ? eb - b : (long)strlen(b)), b);
+    return NULL;
+}
+
+/* 0 when two config texts agree on every line that matters to resume; otherwise 1, with
+ * the first differing line in out, for the refusal. */
+static int config_differs(const char *a, const char *b, char *out, size_t outsz) {
+    int la = 0, lb = 0;
+    char sa[64] = "", sb[64] = "";
+    for (;;) {
+        size_t na = 0, nb = 0;
+        const char *x = next_config_line(&a, &la, sa, sizeof sa, &na), *y = next_config_line(&b, &lb, sb, sizeof sb, &nb);
+        if (!x && !y) return 0;
+        if (x && y && na == nb && !memcmp(x, y, na)) continue;
+        snprintf(out, outsz, "line %d: checkpoint has '%.*s', this run has '%.*s'", x ? la : lb, (int)(x ? na : 0),
+                 x ? x : "", (int)(y ? nb : 0), y ? y : "");
+        return 1;
+    }
 }
 
 int sj_ckpt_resume(const char *dir, const char *config_text, SjModel *m, SjCkptState *stt, int64_t *step,
@@ -169,13 +188,12 @@ int sj_ckpt_resume(const char *dir, const char *config_text, SjModel *m, SjCkptS
     int rc = wm_st_open(path, &f, err, errsz);
     if (!rc) rc = wm_st_open(spath, &s, err, errsz);
     int64_t st = -1, st2 = -2;
+    char diff[600];
     if (!rc) {
         const char *cfgtext = wm_st_meta(f, "config");
         if (meta_int64(f, "step", &st) || meta_int64(s, "step", &st2) || st != st2)
             rc = wm_errf(err, errsz, WM_ERR_MISMATCH, "'%s' and '%s' are from different steps; cannot resume", path, spath);
-        else if (!cfgtext || strcmp(cfgtext, config_text ? config_text : "")) {
-            char diff[600];
-            first_difference(cfgtext ? cfgtext : "", config_text ? config_text : "", diff, sizeof diff);
+        else if (config_differs(cfgtext ? cfgtext : "", config_text ? config_text : "", diff, sizeof diff)) {
             rc = wm_errf(err, errsz, WM_ERR_MISMATCH, "'%s' was trained with a different config (%s); resume needs the same one",
                          path, diff);
         }

@@ -38,8 +38,9 @@ int sj_ckpt_save(const char *dir, SjModel *m, const SjCkptMeta *meta, const SjCk
                  char *err, size_t errsz);
 
 /* Loads dir's checkpoint and state into m and st for a run with config_text (refused,
- * with the first differing line, when the stored config differs); *step gets the step
- * they were saved at. */
+ * with the first differing line, when the stored config differs in anything but
+ * [train] out, the run folder's own path, so a moved folder still resumes); *step gets
+ * the step they were saved at. */
 int sj_ckpt_resume(const char *dir, const char *config_text, SjModel *m, SjCkptState *st, int64_t *step,
                    char *err, size_t errsz);
 

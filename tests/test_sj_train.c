@@ -72,7 +72,7 @@ static int train(SjTrainSetup *su, const SjSource *src, SjTrainResult *res, char
     return sj_train_run(su, src, res, err, errsz);
 }
 
-static WmBuf dumps[12];
+static WmBuf dumps[16];
 static int ndumps;
 static int setup_precision = SJ_PREC_FP32; /* model.precision of the next setup */
 
@@ -316,6 +316,21 @@ int main(int argc, char **argv) {
     b.config_text = "[model]\nwidth = 8\n";
     CHECK(train(&b, &src, &rb, err, sizeof err) == WM_ERR_MISMATCH && strstr(err, "different config"), "%s", err);
     b.config_text = mine;
+
+    /* A run folder moved as a whole still resumes ([train] out says where it is, not how
+     * it trains), and to the same bits as the straight run. */
+    setup_init(&b, "before-move", 8);
+    syn.sigint_at = 3;
+    CHECK(train(&b, &src, &rb, err, sizeof err) == WM_OK && rb.interrupted && rb.steps_done == 4, "%s", err);
+    wm_signals_reset();
+    syn.sigint_at = -1;
+    char moved[1100];
+    snprintf(moved, sizeof moved, "%s/after-move", test_tmpdir());
+    CHECK(rename(b.train.out, moved) == 0, "rename to %s", moved);
+    setup_init(&b, "after-move", 8);
+    b.resume = 1;
+    CHECK(train(&b, &src, &rb, err, sizeof err) == WM_OK && rb.steps_done == 8, "moved folder resumes: %s", err);
+    CHECK(same_file(a.train.out, b.train.out, SJ_CKPT_FILE), "resumed in the moved folder: the straight run's checkpoint");
 
     /* NaN at step 6 (with a checkpoint every 2 steps): error names the step, the step-6
      * checkpoint is the last good one (step 6 saved before the NaN step 7). */
