@@ -26,7 +26,7 @@ static const char *usage =
     "  --frames N          scripted mode: run N frames, then exit (no display needed)\n"
     "  --script EVENTS     events to replay, one per line: FRAME EVENT ARGS (see\n"
     "                      viewer/viewer.h: key, drag, click, rotate, translate,\n"
-    "                      look_at, look_by, wait_steps, resize)\n"
+    "                      look_at, look_by, wait_steps, wait_plots, resize)\n"
     "  --screenshot OUT    PNG of the last frame, with a JSON report in OUT.json\n"
     "  --size WxH          initial window size (default 1280x800)\n\n"
     "train.threads = 0 trains on all cores but one (the window and rendering use it).\n";

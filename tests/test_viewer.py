@@ -173,10 +173,14 @@ def main():
 
     # Paused from the start: nothing trains and nothing is saved; space resumes. S saves
     # a screenshot into the run folder.
-    r, _, rep5 = view(tmp, "paused", "10 key S\n", 20, "--paused")
+    # The PCA plots fill while paused before the first step (from the first batch, with the
+    # starting weights), so a shipped model shows its latents at once.
+    r, _, rep5 = view(tmp, "paused", "2 wait_plots\n10 key S\n", 20, "--paused")
     w5 = rep5["worlds"][0] if rep5 else {}
     check(r.returncode == 0 and w5.get("train_steps") == 0 and w5.get("checkpoint") == "",
           "paused: no training, no checkpoint", str(w5.get("train_steps")) + r.stderr[-1500:])
+    items = {p["name"]: p["items"] for p in rep5["panels"]} if rep5 else {}
+    check(items.get("pca_z", 0) >= 3 and items.get("pca_agg", 0) >= 3, "paused: both PCA plots drawn", str(items))
     check(os.path.exists(os.path.join(tmp, "paused", "view-001.png")), "S writes a screenshot into train.out")
     r, _, rep6 = view(tmp, "resumed", "5 key Space\n6 wait_steps 2\n", 20, "--paused")
     w6 = rep6["worlds"][0] if rep6 else {}

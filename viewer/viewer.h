@@ -20,6 +20,8 @@
  *   FRAME look_by DY DX         saccade: move the fixation by shares of the scene
  *   FRAME wait_steps K          hold the script until the shown world trained K steps and
  *                               the plots show a model of step K or later (120 s limit)
+ *   FRAME wait_plots            hold the script until both PCA plots have points (also
+ *                               paused before the first step; 120 s limit)
  *   FRAME resize W H            resize the window to W x H pixels
  *
  * Input mapping (exact, so that scripts and tests can predict latents): a drag of

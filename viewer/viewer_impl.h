@@ -190,6 +190,7 @@ typedef enum {
     EV_LOOK_AT,
     EV_LOOK_BY,
     EV_WAIT,
+    EV_WAIT_PLOTS,
     EV_RESIZE
 } EvKind;
 

@@ -233,31 +233,54 @@ static void apply_load(RvLearner *l, SjModel *m, int64_t step) {
 
 /* ---------------------------------------------------------------- trainer */
 
-static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t errsz) {
-    RvLearner *l = ctx;
-    pthread_mutex_lock(&l->mu);
-    /* Paused before the first step: wait here (afterwards the step callback waits). */
-    while (l->paused && !l->stop && l->steps_run == 0) {
-        l->pub.state = RV_PAUSED;
-        pthread_cond_wait(&l->cv, &l->mu);
-    }
-    int stop = l->stop && l->steps_run == 0;
-    pthread_mutex_unlock(&l->mu);
-    if (stop) return wm_errf(err, errsz, WM_ERR_INTERRUPTED, "closed before the first step");
-    const AgBatch *b = ag_stream_next(l->stream, step, err, errsz);
-    if (!b) return WM_ERR_ARG;
+/* Under mu: count sequences of batch b (from sequence step * count on) into the ring of
+ * recent training sequences the plots analyse. */
+static void ring_add(RvLearner *l, const AgBatch *b, int64_t step, int count) {
     size_t T = (size_t)l->T, A = (size_t)l->A, NL = (size_t)l->NL, vpx = l->vpx;
-    pthread_mutex_lock(&l->mu);
-    for (int j = 0; j < RING_PER_STEP && j < b->n; j++) {
-        size_t i = (size_t)((step * RING_PER_STEP + j) % b->n), r = (size_t)l->ring_next;
+    for (int j = 0; j < count && j < b->n; j++) {
+        size_t i = (size_t)((step * count + j) % b->n), r = (size_t)l->ring_next;
         memcpy(l->ring_px + r * T * vpx, b->pixels + i * T * vpx, T * vpx);
-        memcpy(l->ring_act + r * (T - 1) * A, b->actions + i * (T - 1) * A,
-               (T - 1) * A * sizeof(float));
+        memcpy(l->ring_act + r * (T - 1) * A, b->actions + i * (T - 1) * A, (T - 1) * A * sizeof(float));
         memcpy(l->ring_lat + r * T * NL, b->latents + i * T * NL, T * NL * sizeof(float));
         l->ring_lab[r] = b->labels[i];
         l->ring_next = (l->ring_next + 1) % RING_SEQS;
         if (l->ring_n < RING_SEQS) l->ring_n++;
     }
+}
+
+static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t errsz) {
+    RvLearner *l = ctx;
+    const AgBatch *b = NULL;
+    pthread_mutex_lock(&l->mu);
+    int first_paused = l->paused && !l->stop && l->steps_run == 0;
+    pthread_mutex_unlock(&l->mu);
+    if (first_paused) {
+        /* Paused before the first step: the plots analyse the first batch (as many of its
+         * sequences as the ring holds) with the starting weights (--ckpt loaded by now)
+         * while the trainer waits here; afterwards the step callback waits. */
+        if (!(b = ag_stream_next(l->stream, step, err, errsz))) return WM_ERR_ARG;
+        pthread_mutex_lock(&l->mu);
+        ring_add(l, b, 0, RING_SEQS);
+        l->staged_ver++; /* the same weights, analysed again with the ring filled */
+        pthread_cond_broadcast(&l->an_cv);
+        while (l->paused && !l->stop && l->steps_run == 0) {
+            l->pub.state = RV_PAUSED;
+            l->version++;
+            pthread_cond_wait(&l->cv, &l->mu);
+        }
+        pthread_mutex_unlock(&l->mu);
+    }
+    pthread_mutex_lock(&l->mu);
+    int stop = l->stop && l->steps_run == 0;
+    pthread_mutex_unlock(&l->mu);
+    if (stop) {
+        if (b) ag_stream_release(l->stream);
+        return wm_errf(err, errsz, WM_ERR_INTERRUPTED, "closed before the first step");
+    }
+    if (!b && !(b = ag_stream_next(l->stream, step, err, errsz))) return WM_ERR_ARG;
+    size_t T = (size_t)l->T, A = (size_t)l->A, vpx = l->vpx;
+    pthread_mutex_lock(&l->mu);
+    if (!first_paused) ring_add(l, b, step, RING_PER_STEP);
     /* The person's latest full sequence replaces the batch's last one, once. */
     int mix = l->user_n == l->T && l->user_ver != l->user_mixed_ver;
     if (mix) {

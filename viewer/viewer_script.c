@@ -21,7 +21,8 @@ static const struct {
 } ev_table[] = {
     {"key", EV_KEY, 1},         {"drag", EV_DRAG, 2},           {"click", EV_CLICK, 2},
     {"rotate", EV_ROTATE, 4},   {"translate", EV_TRANSLATE, 3}, {"look_at", EV_LOOK_AT, 2},
-    {"look_by", EV_LOOK_BY, 2}, {"wait_steps", EV_WAIT, 1},     {"resize", EV_RESIZE, 2}};
+    {"look_by", EV_LOOK_BY, 2}, {"wait_steps", EV_WAIT, 1},     {"wait_plots", EV_WAIT_PLOTS, 0},
+    {"resize", EV_RESIZE, 2}};
 
 static int parse_num(const char *s, double *out) {
     char *end;
@@ -70,8 +71,7 @@ int vw_script_load(const char *path, int frames, ScriptEvent **out, int *count, 
         if (k < 0) {
             rc = wm_errf(err, errsz, WM_ERR_PARSE,
                          "%s:%d: unknown event '%s' (key, drag, click, rotate, translate, look_at, "
-                         "look_by, wait_steps, "
-                         "resize)",
+                         "look_by, wait_steps, wait_plots, resize)",
                          path, line, nt > 1 ? tok[1] : "");
             break;
         }
