@@ -521,10 +521,12 @@ void sj_eval_noise_result(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjE
         wm_free(xtr), wm_free(xte);
     }
     if (sp->retr) {
-        size_t n = (size_t)sp->retr->n, k1 = (size_t)sp->retr_k + 1;
+        size_t k1 = (size_t)sp->retr_k + 1;
         for (int M = 1; M <= sp->retr_m_max && M <= SJ_EVAL_MAX_M; M++) {
+            /* as many queries as the models are scored on at M */
+            size_t n = (size_t)sj_retrieval_count(sp->retr, M);
             float *q = noise(&r, n * (size_t)dim), *c = noise(&r, n * k1 * (size_t)dim);
-            out->retr_top1[M] = sj_retrieval_top1(q, c, n, (int)k1, dim, SJ_SIM_COSINE);
+            out->retr_top1[M] = n ? sj_retrieval_top1(q, c, n, (int)k1, dim, SJ_SIM_COSINE) : NAN;
             wm_free(q), wm_free(c);
         }
         out->retr_m_max = sp->retr_m_max, out->retr_k = sp->retr_k;

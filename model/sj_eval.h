@@ -86,7 +86,8 @@ int sj_eval_oracle_work(const SjEvalSpec *spec, const SjEvalSplit *train, const 
 void sj_eval_chance(SjEvalResult *r, int m_max, int n_classes, int retr_m_max, int retr_k);
 /* The noise control: the pose probe and the retrieval scorer fed Gaussian noise of dim
  * dimensions (seed spec->seed) in place of features, on the same rows: what the probes
- * read from nothing (R^2 about 0, retrieval about chance); the rest NaN. */
+ * read from nothing (R^2 about 0, retrieval about chance, on as many sequences per M as the
+ * models are scored on); the rest NaN. */
 void sj_eval_noise_result(const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test, int dim,
                           SjEvalResult *out);
 /* The action-only control: retrieval by the best reader of a_M alone

@@ -98,6 +98,22 @@ int main(void) {
     CHECK(fabs(noise.retr_top1[1] - 0.25) < 0.1 && fabs(noise.retr_top1[RM] - 0.25) < 0.1, "noise retrieval: %.3f %.3f",
           noise.retr_top1[1], noise.retr_top1[RM]);
     CHECK(isnan(noise.equiv_r2) && isnan(noise.top1_z), "noise: pose and retrieval only");
+    /* Noise is scored on the sequences the models are scored on: with every sequence left
+     * out at M = 1 (too few distractors), nothing is scored there, as for a model. */
+    static int32_t cand[NR * RM * (RK + 1)];
+    for (int i = 0; i < NR; i++)
+        for (int M = 1; M <= RM; M++)
+            for (int j = 0; j <= RK; j++) cand[(i * RM + M - 1) * (RK + 1) + j] = M == 1 ? -1 : M + j;
+    SjRetrSplit left = retr;
+    left.cand = cand, left.cand_m = RM, left.cand_k = RK;
+    SjEvalSpec spec_left = spec;
+    spec_left.retr = &left;
+    SjEvalResult noise_left;
+    sj_eval_noise_result(&spec_left, &tr, &te, 32, &noise_left);
+    CHECK(sj_retrieval_count(&left, 1) == 0 && isnan(noise_left.retr_top1[1]) &&
+              fabs(noise_left.retr_top1[RM] - 0.25) < 0.1,
+          "noise retrieval where every sequence is left out at M = 1: %.3f %.3f", noise_left.retr_top1[1],
+          noise_left.retr_top1[RM]);
 
     /* A model column with a few measured values, beside the controls. */
     SjEvalResult model;
