@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"))
 from png_read import read_png  # noqa: E402
-from pycheck import EXE, Checks, run  # noqa: E402
+from pycheck import EXE, ROOT, Checks, run  # noqa: E402
 
 checks = Checks()
 check = checks.check
@@ -156,8 +156,9 @@ def main():
         r, _, rep2 = view(tmp, "load", "5 key L\n15 wait_steps 1\n", 30, "--ckpt", o3["checkpoint"])
         note = rep2["worlds"][0]["note"] if rep2 else ""
         check(r.returncode == 0 and "loaded" in note, "L loads the checkpoint", note + r.stderr[-1500:])
-        r, _, rep3 = view(tmp, "load_bad", "5 key L\n15 wait_steps 1\n", 30, "--ckpt", sac["checkpoint"])
-        note = rep3["worlds"][0]["note"] if rep3 else ""
+        # Tab to the saccade world, then L: the objects3d checkpoint does not fit it.
+        r, _, rep3 = view(tmp, "load_bad", "5 key Tab\n8 key L\n15 wait_steps 1\n", 30, "--ckpt", o3["checkpoint"])
+        note = rep3["worlds"][1]["note"] if rep3 and len(rep3["worlds"]) > 1 else ""
         check(r.returncode == 0 and "action dims" in note, "a checkpoint of the other world is refused", note)
         # Without L: the config's world starts from --ckpt.
         r, _, rep4 = view(tmp, "start", "15 wait_steps 1\n", 30, "--ckpt", o3["checkpoint"], "train.log_every=1")
@@ -211,6 +212,13 @@ def main():
     check(r.returncode == 1 and "bad2.txt:1" in r.stderr and "unknown key" in r.stderr, "unknown key", r.stderr)
     r, _, _ = view(tmp, "bad3", "12 key Tab\n", 10)
     check(r.returncode == 1 and "bad3.txt:1" in r.stderr and "frame" in r.stderr, "event past the last frame", r.stderr)
+    # A --ckpt that does not fit the config's model ends the start with its reason (before,
+    # the window opened and trained an untrained model with a note in a corner).
+    other = os.path.join(ROOT, "assets", "models", "saccade-standard.safetensors")
+    r, shot_b, _ = view(tmp, "badckpt", "1 key R\n", 4, "--ckpt", other)
+    check(r.returncode == 1 and "--ckpt" in r.stderr and "saccade-standard.safetensors" in r.stderr
+          and "was trained on" in r.stderr and not os.path.exists(shot_b), "a --ckpt of another world is refused",
+          r.stderr[-1500:])
     r = run("view", CFG, "--screenshot", "x.png")
     check(r.returncode == 2 and "--frames" in r.stderr, "--screenshot needs --frames", r.stderr)
     r = run("view", "--help")

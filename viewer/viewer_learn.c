@@ -113,7 +113,7 @@ struct RvLearner {
     double snap_due; /* the analysis asks for the next snapshot from then on */
     char load_path[1024];
     int load_pending;
-    int gate_open; /* the starting weights are decided: the first step may run */
+    int start_ckpt; /* the snapshot holds --ckpt: the trainer's model starts from it */
     uint64_t user_serial;
     /* curves: points average `group` steps; pending sums fill the next point */
     int group, pend_n;
@@ -312,14 +312,13 @@ static void snapshot(RvLearner *l, SjModel *m, int64_t step) {
     pthread_cond_broadcast(&l->an_cv);
 }
 
-/* Before the first step: a checkpoint asked for before training started (--ckpt) goes
- * into the model now, so that the first step already trains it. */
+/* Before the first step: --ckpt (read into the snapshot at start) and a load asked for
+ * since go into the model now, so that the first step already trains them. */
 static int on_begin(void *ctx, SjModel *m, int64_t start, int64_t total, char *err, size_t errsz) {
     RvLearner *l = ctx;
     (void)total, (void)err, (void)errsz;
     pthread_mutex_lock(&l->mu);
-    while (!l->gate_open && !l->stop)
-        pthread_cond_wait(&l->cv, &l->mu);
+    if (l->start_ckpt) sj_model_copy_weights(m, l->staged), l->start_ckpt = 0;
     if (l->load_pending) apply_load(l, m, start);
     pthread_mutex_unlock(&l->mu);
     return WM_OK;
@@ -653,6 +652,9 @@ int rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, const S
     Analysis *a = &l->an;
     rc = sj_model_create(model, &shape, (uint64_t)w->train.seed, &l->staged, err, errsz);
     if (!rc) rc = sj_model_create(model, &shape, (uint64_t)w->train.seed, &a->m, err, errsz);
+    /* --ckpt is read here, once: a file that does not fit the config ends the start with
+     * its reason instead of a note in a window that trains an untrained model. */
+    if (!rc && ckpt && (rc = sj_ckpt_load_into(l->staged, ckpt, err, errsz))) wm_err_prefix(err, errsz, rc, "--ckpt: ");
     if (!rc) {
         l->D = sj_model_enc_dim(a->m), l->E = sj_model_agg_dim(a->m);
         if (l->E > 4096 || l->D > 4096)
@@ -696,7 +698,13 @@ int rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, const S
     p->agg_pc = wm_new(double, 2 * (size_t)p->cap_agg),
     p->agg_label = wm_new(int, (size_t)p->cap_agg);
     l->group = 1;
-    l->staged_ver = 1; /* the initial weights are the first snapshot */
+    l->staged_ver = 1; /* the initial weights (--ckpt's) are the first snapshot */
+    if (ckpt) {
+        l->start_ckpt = 1;
+        snprintf(p->note, sizeof p->note, "L: loaded %.280s", ckpt);
+        snprintf(p->loaded, sizeof p->loaded, "%.290s", ckpt);
+        p->loaded_at = 0;
+    }
     l->snap_due = INFINITY;
     WM_ASSERT(pthread_create(&l->train_th, NULL, train_main, l) == 0);
     l->train_started = 1;
@@ -704,11 +712,6 @@ int rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, const S
     pthread_mutex_lock(&l->mu);
     while (!l->runtime_ready)
         pthread_cond_wait(&l->cv, &l->mu);
-    pthread_mutex_unlock(&l->mu);
-    if (ckpt) rv_learner_load(l, ckpt);
-    pthread_mutex_lock(&l->mu);
-    l->gate_open = 1;
-    pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
     WM_ASSERT(pthread_create(&l->an_th, NULL, an_main, l) == 0);
     l->an_started = 1;
