@@ -110,11 +110,31 @@ static int use_direct_wgrad(const NnConv2d *d) {
     return use_direct(d) && (long)d->ci * d->co <= 64 * 64;
 }
 
-/* Which passes run on oneDNN (nn_dnnl.c) under NN_DNNL_AUTO. */
+/* Which passes run on oneDNN (nn_dnnl.c) under NN_DNNL_AUTO: 3x3 layers from 64
+ * channels on planes up to 32x32, where they measured faster. GFLOP per CPU-second,
+ * one thread, batch 96, best of 3 alternated runs each (`SEQJEPA_DNNL=all|0 seqjepa
+ * bench train --only reference --paths --no-torch --threads 1`, AMD EPYC with AVX-512,
+ * load ~3 on 2 cores), own route -> oneDNN:
+ *   forward:  64->64 159.5 -> 164.8 (even, kept direct); 64->128/2 113 -> 125;
+ *             128->128 146 -> 167; 128->256/2 131 -> 155; 256->256 142 -> 183;
+ *             256->512/2 156 -> 194; 512->512 157 -> 194
+ *   dinput:   64->64 161 -> 147; 64->128/2 109 -> 125; 128->128 147 -> 176;
+ *             128->256/2 131 -> 132 (even, kept); 256->256 140 -> 178;
+ *             256->512/2 146 -> 124; 512->512 150 -> 217
+ *   dweight:  64->64 127 -> 155; 64->128/2 111 -> 139; 128->128 130 -> 181;
+ *             128->256/2 139 -> 144 (even, kept); 256->256 137 -> 162;
+ *             256->512/2 139 -> 117; 512->512 145 -> 145 (kept)
+ * The 3-channel stem and the 1x1 /2 shortcuts stay on the own routes (oneDNN 0.56-0.82x
+ * on the stem, 0.66-1.15x on the shortcuts, whose passes take 1-2% of the step). */
 #ifndef NN_REAL_DOUBLE
 static int dnnl_rule(const NnConv2d *d, NnDnnlPass pass) {
-    (void)d, (void)pass;
-    return 0;
+    if (d->kh != 3 || d->kw != 3 || d->ci < 64 || d->h * d->w > 32 * 32) return 0;
+    const long cc = (long)d->ci * d->co;
+    switch (pass) {
+    case NN_DNNL_FWD: return cc >= 64 * 128;
+    case NN_DNNL_DGRAD: return d->stride == 1 ? d->ci >= 128 : cc <= 64 * 128;
+    default: return d->stride == 1 ? cc <= 256 * 256 : cc <= 64 * 128;
+    }
 }
 #endif
 static int use_dnnl(const NnConv2d *d, NnDnnlPass pass) {

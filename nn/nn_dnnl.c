@@ -51,8 +51,10 @@ const char *nn_dnnl_impl(NnDnnlPass pass, const NnConv2d *d) {
 
 #else
 
-#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
+
+/* libgomp's (linked with -lgomp), declared here so that no compiler's omp.h is needed. */
+extern void omp_set_num_threads(int n);
 
 static NnDnnlRoute g_route = NN_DNNL_AUTO;
 static int g_route_from_env = -1; /* SEQJEPA_DNNL read once */
