@@ -472,9 +472,9 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
     int dn = 0;
     if (dw && use_dnnl(d, NN_DNNL_WGRAD)) {
         NnReal *parts = thread_cols(&t, 0) + col_elems(d);
-        const int slices = nn_dnnl_conv(NN_DNNL_WGRAD, d, parts, 0, in, dout, per_thread(d));
-        if (slices > 0) {
-            ReduceTask r = {dw, parts, per_thread(d), slices};
+        const int threads = nn_dnnl_conv(NN_DNNL_WGRAD, d, parts, 0, in, dout, per_thread(d));
+        if (threads > 0) {
+            ReduceTask r = {dw, parts, per_thread(d), threads};
             nn_par_for((int64_t)ws, reduce_parts, &r);
             dn = 1;
         }

@@ -1,14 +1,16 @@
-/* Convolution passes on oneDNN (libdnnl), bit-reproducibly: each pool thread runs a
- * single-threaded oneDNN primitive on a fixed slice of the batch (the slices depend
- * only on n and the thread count), and weight-gradient partials are summed in slice
- * order by the caller. Which passes come here is nn_conv.c's rule (use_dnnl).
+/* Convolution passes on oneDNN (libdnnl), bit-reproducibly: the batch is cut into
+ * chunks of images (their number depends only on the shape and the thread count), each
+ * pool thread runs single-threaded oneDNN primitives on its fixed contiguous range of
+ * chunks, one after the other, adding the weight gradients of its chunks in order into
+ * its own partial, and the caller sums the threads' partials in thread order. Which
+ * passes come here is nn_conv.c's rule (use_dnnl).
  *
  * Our CNHW activations, sliced by images, are plain strided memory for oneDNN
  * (dims n', c, h, w; strides h*w, n*h*w, w, 1). The convolution takes the layout it
  * prefers (format_tag_any: nChw16c and blocked weights on AVX-512), and reorders move
- * each slice in and out of it in the thread's own workspace; the weights are reordered
+ * each chunk in and out of it in the thread's own workspace; the weights are reordered
  * once per pass before the threads start. Primitives are cached per shape, pass and
- * slice size (creating one costs milliseconds).
+ * chunk size (creating one costs milliseconds).
  *
  * oneDNN here runs on OpenMP (libgomp). Each thread that runs or creates a primitive
  * first sets its OpenMP thread count to 1 (libgomp keeps that per thread), so oneDNN
@@ -39,6 +41,9 @@ NnDnnlRoute nn_get_dnnl_route(void) {
     return NN_DNNL_OFF;
 }
 void nn_dnnl_reset(void) {}
+void nn_dnnl_set_chunk_bytes(size_t bytes) {
+    (void)bytes;
+}
 int nn_dnnl_conv(NnDnnlPass pass, const NnConv2d *d, NnReal *out, int accumulate, const NnReal *a,
                  const NnReal *b, size_t part_stride) {
     (void)pass, (void)d, (void)out, (void)accumulate, (void)a, (void)b, (void)part_stride;
@@ -300,7 +305,7 @@ static int build(Entry *e, NnDnnlPass pass, const NnConv2d *d, int nb) {
         a->bytes = align64(dnnl_memory_desc_get_size(&a->conv));
         if (i < 2 && make_reorder(&a->user, &a->conv, 0, &a->reo, &e->pad_bytes)) return -1;
         if (i == 2 && make_reorder(&a->conv, &a->user, 0, &a->reo, &e->pad_bytes)) return -1;
-        if (i == 2 && pass == NN_DNNL_DGRAD && make_reorder(&a->conv, &a->user, 1, &a->reo_add, &e->pad_bytes))
+        if (i == 2 && pass != NN_DNNL_FWD && make_reorder(&a->conv, &a->user, 1, &a->reo_add, &e->pad_bytes))
             return -1;
     }
     return 0;
@@ -372,20 +377,42 @@ static int reorder(dnnl_primitive_t p, dnnl_stream_t s, const dnnl_memory_desc_t
     return run(p, s, 2, argk, ptr, md, pad, q && dnnl_memory_desc_get_size(&sp) ? &sp : NULL);
 }
 
+/* A thread's slice of the batch runs in chunks of images whose two activation tensors
+ * take at most this many bytes, so that the workspace, which holds them in oneDNN's
+ * layout, stays small (the whole batch of a 64-channel 32x32 layer at batch 384 would
+ * be 200 MB per thread). */
+#define CHUNK_BYTES ((size_t)8 << 20)
+static size_t g_chunk_bytes = CHUNK_BYTES;
+
+void nn_dnnl_set_chunk_bytes(size_t bytes) {
+    g_chunk_bytes = bytes ? bytes : CHUNK_BYTES;
+}
+
 typedef struct {
     NnDnnlPass pass;
     const NnConv2d *d;
     NnReal *out;
     const NnReal *a, *b;
     size_t part_stride;
-    int accumulate, jobs, fail;
-    Entry *e[2]; /* slices of nb_lo and nb_lo + 1 images */
+    int accumulate, chunks, fail;
+    Entry *e[2]; /* chunks of nb_lo and nb_lo + 1 images */
     int nb_lo;
 } Task;
 
-static void slice(const Task *t, int64_t j, int *b0, int *nb) {
-    *b0 = (int)((int64_t)t->d->n * j / t->jobs);
-    *nb = (int)((int64_t)t->d->n * (j + 1) / t->jobs) - *b0;
+/* Chunks of the batch: at least one per thread (up to one per image), more when an
+ * image's activations are large; depends on the shape and thread count only. */
+static int chunk_count(const NnConv2d *d, int threads) {
+    const size_t per_image = sizeof(NnReal) * ((size_t)d->ci * d->h * d->w + (size_t)d->co * d->oh * d->ow);
+    const size_t cap = g_chunk_bytes / per_image > 0 ? g_chunk_bytes / per_image : 1;
+    size_t c = ((size_t)d->n + cap - 1) / cap;
+    if (c < (size_t)threads) c = (size_t)threads;
+    if (c > (size_t)d->n) c = (size_t)d->n;
+    return (int)c;
+}
+
+static void chunk(const Task *t, int64_t j, int *b0, int *nb) {
+    *b0 = (int)((int64_t)t->d->n * j / t->chunks);
+    *nb = (int)((int64_t)t->d->n * (j + 1) / t->chunks) - *b0;
 }
 
 static void jobs_fn(void *ctx, int64_t j0, int64_t j1, int worker) {
@@ -395,7 +422,7 @@ static void jobs_fn(void *ctx, int64_t j0, int64_t j1, int worker) {
     dnnl_stream_t s = g_streams[worker];
     for (int64_t j = j0; j < j1; j++) {
         int b0, nb;
-        slice(t, j, &b0, &nb);
+        chunk(t, j, &b0, &nb);
         const Entry *e = t->e[nb - t->nb_lo];
         unsigned char *ws = aligned(g_ws[worker]), *pad = ws + e->a[0].bytes + e->a[1].bytes + e->a[2].bytes;
         /* the user pointers of the three arguments for this slice */
@@ -412,7 +439,7 @@ static void jobs_fn(void *ctx, int64_t j0, int64_t j1, int worker) {
         } else {
             user[0] = (void *)(t->a + (size_t)b0 * in_plane);
             user[1] = (void *)(t->b + (size_t)b0 * out_plane);
-            user[2] = t->out + (size_t)j * t->part_stride;
+            user[2] = t->out + (size_t)worker * t->part_stride; /* this thread's partial */
         }
         void *conv[3];
         const dnnl_memory_desc_t *md[3];
@@ -440,27 +467,29 @@ static void jobs_fn(void *ctx, int64_t j0, int64_t j1, int worker) {
         if (q) sp = *q;
         if (!r) r = run(e->conv, s, 3, argk, conv, md, pad, q && dnnl_memory_desc_get_size(&sp) ? &sp : NULL);
         const Arg *o = &e->a[2];
-        if (!r && o->reo)
-            r = reorder(t->accumulate ? o->reo_add : o->reo, s, &o->conv, conv[2], &o->user, user[2], pad);
+        /* the weight gradient of the thread's later chunks adds into its partial */
+        const int add = t->pass == NN_DNNL_WGRAD ? j > j0 : t->accumulate;
+        if (!r && o->reo) r = reorder(add ? o->reo_add : o->reo, s, &o->conv, conv[2], &o->user, user[2], pad);
         if (r) t->fail = 1;
     }
 }
 
 int nn_dnnl_conv(NnDnnlPass pass, const NnConv2d *d, NnReal *out, int accumulate, const NnReal *a,
                  const NnReal *b, size_t part_stride) {
-    const int T = nn_par_threads();
-    const int jobs = d->n < T ? d->n : T;
-    Task t = {pass, d, out, a, b, part_stride, accumulate, jobs, 0, {NULL, NULL}, d->n / jobs};
+    const int T = nn_par_threads(), chunks = chunk_count(d, T);
+    const int threads = chunks < T ? chunks : T; /* the pool's split of the chunks */
+    Task t = {pass, d, out, a, b, part_stride, accumulate, chunks, 0, {NULL, NULL}, d->n / chunks};
     pthread_mutex_lock(&g_lock);
     int r = ensure_streams(nn_runtime_threads() > T ? nn_runtime_threads() : T);
     for (int k = 0; k < 2 && !r; k++) {
-        if (k == 1 && d->n % jobs == 0) break;
+        if (k == 1 && d->n % chunks == 0) break;
         t.e[k] = entry(pass, d, t.nb_lo + k);
         if (!t.e[k]) r = -1;
     }
-    /* adding into din needs the reorder out of the primitive's layout */
-    if (!r && pass == NN_DNNL_DGRAD && accumulate && (!t.e[0]->a[2].reo || (t.e[1] && !t.e[1]->a[2].reo)))
-        r = -1;
+    /* adding into din, or a thread's later chunks into its weight-gradient partial,
+     * needs the reorder out of the primitive's layout */
+    const int adds = (pass == NN_DNNL_DGRAD && accumulate) || (pass == NN_DNNL_WGRAD && chunks > threads);
+    if (!r && adds && (!t.e[0]->a[2].reo || (t.e[1] && !t.e[1]->a[2].reo))) r = -1;
     for (int w = 0; w < T && !r; w++) {
         size_t need = workspace_bytes(t.e[0]);
         if (t.e[1] && workspace_bytes(t.e[1]) > need) need = workspace_bytes(t.e[1]);
@@ -478,16 +507,16 @@ int nn_dnnl_conv(NnDnnlPass pass, const NnConv2d *d, NnReal *out, int accumulate
         }
     }
     if (!r) {
-        nn_par_for(jobs, jobs_fn, &t);
+        nn_par_for(chunks, jobs_fn, &t);
         WM_ASSERT(!t.fail); /* primitives that were created run */
     }
     pthread_mutex_unlock(&g_lock);
-    return r ? -1 : jobs;
+    return r ? -1 : threads;
 }
 
 const char *nn_dnnl_impl(NnDnnlPass pass, const NnConv2d *d) {
-    const int T = nn_par_threads(), jobs = d->n < T ? d->n : T;
-    const int key[11] = {(int)pass, d->n, d->ci, d->h, d->w, d->co, d->kh, d->kw, d->stride, d->pad, d->n / jobs};
+    const int chunks = chunk_count(d, nn_par_threads());
+    const int key[11] = {(int)pass, d->n, d->ci, d->h, d->w, d->co, d->kh, d->kw, d->stride, d->pad, d->n / chunks};
     const char *s = "?";
     pthread_mutex_lock(&g_lock);
     for (int i = 0; i < g_n_entries; i++)

@@ -1,7 +1,8 @@
 /* The convolution passes on oneDNN (nn/nn_dnnl.c) against the direct-loop reference
  * convolution, for the reference configuration's layer shapes at small batch: forward,
  * input gradient (added into din, and overwriting it) and weight gradient (added into
- * dw), on one and two threads with batches that do not split evenly; two runs give the
+ * dw), on one and two threads with batches that do not split evenly, also with every
+ * image a chunk of its own (threads running several chunks); two runs give the
  * same bits; oneDNN starts no threads of its own beside the pool; and with the route
  * switched off the same shapes still match the reference. Tolerance: the error
  * relative to the tensor's scale (max |a - b| / max |b|) below 1e-5, as for the
@@ -92,6 +93,18 @@ static void check_shape(NnConv2d d) {
                   exa);
             CHECK(ew < 1e-5, "%s, oneDNN %s, %d threads: dw rel err %.3g", what, route, threads, ew);
             if (routes[ri] == NN_DNNL_ALL) {
+                /* one image per chunk: each thread runs several chunks in turn, adding
+                 * their weight gradients into its partial */
+                nn_dnnl_set_chunk_bytes(1);
+                Result c = run_conv(&d, x, w, g, dx0, dw0);
+                nn_dnnl_set_chunk_bytes(0);
+                double co = test_rel_err(c.o, o_ref, no), cx = test_rel_err(c.dx, dx_ref, nx);
+                double cxa = test_rel_err(c.dxa, dxa_ref, nx), cw = test_rel_err(c.dw, dw_ref, nw);
+                CHECK(co < 1e-5 && cx < 1e-5 && cxa < 1e-5 && cw < 1e-5,
+                      "%s, oneDNN, %d threads, one image per chunk: rel err forward %.3g, din added %.3g, "
+                      "overwritten %.3g, dw %.3g",
+                      what, threads, co, cx, cxa, cw);
+                free_result(&c);
                 /* the cached primitives, run again: the same bits */
                 Result b = run_conv(&d, x, w, g, dx0, dw0);
                 CHECK(!memcmp(a.o, b.o, no * sizeof *a.o) && !memcmp(a.dx, b.dx, nx * sizeof *a.dx) &&
