@@ -39,7 +39,7 @@ else
 endif
 CFLAGS := $(BASE_CFLAGS) $(OPT) $(EXTRA_CFLAGS)
 LDFLAGS := $(OPT) -pthread
-LDLIBS = $(pkg_check)$(PKG_LIBS) -lGL -lopenblas -lstb -lm
+LDLIBS = $(pkg_check)$(PKG_LIBS) -lGL -lopenblas -ldnnl -lgomp -lstb -lm
 
 # The layers, lowest first: a file may include headers of its own folder and of the
 # folders before it, never of one after it (`make layers`, part of `make test`).

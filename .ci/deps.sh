@@ -4,7 +4,7 @@
 # exact command and fail.
 set -e
 build_pkgs="gcc make pkg-config libc6-dev libsdl2-dev libglew-dev libegl-dev libgl-dev \
-libgl1-mesa-dri libegl-mesa0 libopenblas-dev libcglm-dev libstb-dev fonts-dejavu-core"
+libgl1-mesa-dri libegl-mesa0 libopenblas-dev libdnnl-dev libcglm-dev libstb-dev fonts-dejavu-core"
 test_pkgs="python3-numpy python3-torch xvfb xauth"
 fuzz_pkgs="clang libclang-rt-dev"
 # Optional: MPI (data-parallel train, gen and bench across ranks). Installed with the

@@ -36,7 +36,9 @@ static const char *usage =
     "gives the step's GFLOP/s (convolutions and matrix products of forward and backward,\n"
     "counted from the layer shapes) against the sgemm rate measured before and after its\n"
     "rounds (as in `seqjepa bench ops`). SEQJEPA_GEMM=blas|own|auto\n"
-    "selects the GEMM path.\n";
+    "selects the GEMM path; SEQJEPA_DNNL=0 keeps every convolution pass on the engine's own\n"
+    "routes (auto, the default, sends the passes where oneDNN measured faster to oneDNN; all\n"
+    "sends every pass there, for measuring).\n";
 
 #define TORCH_PY     "/usr/bin/python3"
 #define TORCH_SCRIPT "bench/torch_train.py"

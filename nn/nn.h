@@ -89,6 +89,19 @@ void nn_set_gemm_path(NnGemmPath p);
 NnGemmPath nn_get_gemm_path(void);
 const char *nn_gemm_path_name(NnGemmPath p);
 
+/* Whether convolution passes may run on oneDNN (libdnnl) where it is faster (see
+ * use_dnnl in nn_conv.c; fp32 only, each pool thread a single-threaded primitive on a
+ * fixed slice of the batch, so results stay bitwise repeatable for a fixed thread
+ * count). AUTO (the default): the passes the measured rule names; ALL: every
+ * convolution pass (for measuring); OFF: the engine's own routes only.
+ * SEQJEPA_DNNL=0|off|all|auto in the environment sets it at start. Process-wide;
+ * nn_dnnl_available is 0 in builds without oneDNN, where the route stays off. */
+typedef enum { NN_DNNL_OFF = 0, NN_DNNL_AUTO, NN_DNNL_ALL } NnDnnlRoute;
+int nn_dnnl_available(void);
+void nn_set_dnnl_route(NnDnnlRoute r);
+NnDnnlRoute nn_get_dnnl_route(void);
+const char *nn_dnnl_route_name(NnDnnlRoute r);
+
 /* Precision of the products in convolutions and linear layers. BF16: inputs rounded
  * to bfloat16 (nearest even) as they are packed, products summed in float, outputs,
  * weights and everything else float (mixed precision, as PyTorch's bf16 autocast

@@ -110,6 +110,46 @@ static int use_direct_wgrad(const NnConv2d *d) {
     return use_direct(d) && (long)d->ci * d->co <= 64 * 64;
 }
 
+/* Which passes run on oneDNN (nn_dnnl.c) under NN_DNNL_AUTO: 3x3 layers from 64
+ * channels on planes up to 32x32, where they measured faster. GFLOP per CPU-second,
+ * one thread, batch 96, best of 3 alternated runs each (`SEQJEPA_DNNL=all|0 seqjepa
+ * bench train --only reference --paths --no-torch --threads 1`, AMD EPYC with AVX-512,
+ * load ~3 on 2 cores), own route -> oneDNN:
+ *   forward:  64->64 159.5 -> 164.8 (even, kept direct); 64->128/2 113 -> 125;
+ *             128->128 146 -> 167; 128->256/2 131 -> 155; 256->256 142 -> 183;
+ *             256->512/2 156 -> 194; 512->512 157 -> 194
+ *   dinput:   64->64 161 -> 147; 64->128/2 109 -> 125; 128->128 147 -> 176;
+ *             128->256/2 131 -> 132 (even, kept); 256->256 140 -> 178;
+ *             256->512/2 146 -> 124; 512->512 150 -> 217
+ *   dweight:  64->64 127 -> 155; 64->128/2 111 -> 139; 128->128 130 -> 181;
+ *             128->256/2 139 -> 144 (even, kept); 256->256 137 -> 162;
+ *             256->512/2 139 -> 117; 512->512 145 -> 145 (kept)
+ * The 3-channel stem and the 1x1 /2 shortcuts stay on the own routes (oneDNN 0.56-0.82x
+ * on the stem, 0.66-1.15x on the shortcuts, whose passes take 1-2% of the step). Two
+ * more alternations after the batch was cut into chunks of at most 8 MiB (nn_dnnl.c)
+ * kept the routed passes at 1.09-1.44x and the others at 0.81-1.06x. */
+#ifndef NN_REAL_DOUBLE
+static int dnnl_rule(const NnConv2d *d, NnDnnlPass pass) {
+    if (d->kh != 3 || d->kw != 3 || d->ci < 64 || d->h * d->w > 32 * 32) return 0;
+    const long cc = (long)d->ci * d->co;
+    switch (pass) {
+    case NN_DNNL_FWD: return cc >= 64 * 128;
+    case NN_DNNL_DGRAD: return d->stride == 1 ? d->ci >= 128 : cc <= 64 * 128;
+    default: return d->stride == 1 ? cc <= 256 * 256 : cc <= 64 * 128;
+    }
+}
+#endif
+static int use_dnnl(const NnConv2d *d, NnDnnlPass pass) {
+#ifdef NN_REAL_DOUBLE
+    (void)d, (void)pass;
+    return 0;
+#else
+    const NnDnnlRoute r = nn_get_dnnl_route();
+    if (r == NN_DNNL_OFF || !nn_dnnl_available() || nn_get_precision() == NN_PREC_BF16) return 0;
+    return r == NN_DNNL_ALL || dnnl_rule(d, pass);
+#endif
+}
+
 size_t nn_conv2d_scratch(const NnConv2d *d) {
     const int T = nn_runtime_threads();
     size_t n = round16(wsize(d)) + (size_t)T * per_thread(d);
@@ -376,7 +416,12 @@ static void reduce_parts(void *ctx, int64_t i0, int64_t i1, int worker) {
 
 /* While paths are recorded: the layer, the pass, the route it took and its time. */
 static void note_route(const NnConv2d *d, const char *pass, const char *route, int gemm, double t0) {
-    char key[160];
+    char key[160], dn[80];
+    if (!strcmp(route, "oneDNN")) {
+        const NnDnnlPass p = pass[1] == 'o' ? NN_DNNL_FWD : pass[1] == 'i' ? NN_DNNL_DGRAD : NN_DNNL_WGRAD;
+        snprintf(dn, sizeof dn, "oneDNN %s", nn_dnnl_impl(p, d));
+        route = dn;
+    }
     snprintf(key, sizeof key, "conv %3d->%3d k%d s%d %3dx%-3d n%4d %-7s %s%s%s", d->ci, d->co, d->kh,
              d->stride, d->h, d->w, d->n, pass, route, gemm ? " + GEMM " : "",
              gemm ? nn_gemm_serial_path(d->co, 512, d->ci * d->kh * d->kw) : "");
@@ -388,7 +433,10 @@ void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnR
     const double t0 = nn_paths_recording() ? wm_cpu_now() : 0;
     const size_t ldo = (size_t)d->n * d->oh * d->ow;
     ConvTask t = {d, in, w, NULL, NULL, out, NULL, scratch, 0, 0, 0};
-    if (use_direct(d)) {
+    const int dn = use_dnnl(d, NN_DNNL_FWD) && nn_dnnl_conv(NN_DNNL_FWD, d, out, 0, in, w, 0) > 0;
+    if (dn) {
+        /* done */
+    } else if (use_direct(d)) {
         nn_direct_conv(out, 0, in, w, 0, d, scratch);
     } else if (is_pointwise(d)) {
         nn_par_for((int64_t)(ldo + 15) / 16, conv1x1_fwd_jobs, &t);
@@ -401,8 +449,9 @@ void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnR
         nn_par_for(d->co, bias_add_rows, &b);
     }
     if (nn_paths_recording())
-        note_route(d, "forward", use_direct(d) ? "direct fp32" : is_pointwise(d) ? "1x1" : "im2col",
-                   !use_direct(d), t0);
+        note_route(d, "forward",
+                   dn ? "oneDNN" : use_direct(d) ? "direct fp32" : is_pointwise(d) ? "1x1" : "im2col",
+                   !dn && !use_direct(d), t0);
 }
 
 static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *dout,
@@ -422,9 +471,21 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
         jobs = (d->n * d->oh + t.rows - 1) / t.rows;
     }
     /* the weight gradient: each thread accumulates apart, summed in thread order */
-    if (dw && use_direct_wgrad(d)) {
+    int dn = 0;
+    if (dw && use_dnnl(d, NN_DNNL_WGRAD)) {
+        NnReal *parts = thread_cols(&t, 0) + col_elems(d);
+        const int threads = nn_dnnl_conv(NN_DNNL_WGRAD, d, parts, 0, in, dout, per_thread(d));
+        if (threads > 0) {
+            ReduceTask r = {dw, parts, per_thread(d), threads};
+            nn_par_for((int64_t)ws, reduce_parts, &r);
+            dn = 1;
+        }
+    }
+    if (!dw || dn) {
+        /* done */
+    } else if (use_direct_wgrad(d)) {
         nn_direct_weight_grad(dw, dout, in, d, scratch);
-    } else if (dw) {
+    } else {
         int T = jobs < nn_par_threads() ? (int)jobs : nn_par_threads();
         for (int k = 0; k < T; k++)
             memset(thread_cols(&t, k) + col_elems(d), 0, ws * sizeof *dw);
@@ -433,15 +494,19 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
         nn_par_for((int64_t)ws, reduce_parts, &r);
     }
     if (dw && nn_paths_recording()) {
-        const int direct = use_direct_wgrad(d);
-        note_route(d, "dweight", direct ? "direct fp32" : pw ? "1x1" : "im2col", !direct, t0);
+        const int direct = !dn && use_direct_wgrad(d);
+        note_route(d, "dweight", dn ? "oneDNN" : direct ? "direct fp32" : pw ? "1x1" : "im2col",
+                   !dn && !direct, t0);
         t0 = wm_cpu_now();
     }
     if (!din) return;
     t.need_dw = 0;
     t.din = din;
     NnConv2d g = grad_dims(d);
-    if (pw) {
+    dn = use_dnnl(d, NN_DNNL_DGRAD) && nn_dnnl_conv(NN_DNNL_DGRAD, d, din, !assign, dout, w, 0) > 0;
+    if (dn) {
+        /* done */
+    } else if (pw) {
         nn_par_for(jobs, conv1x1_bwd_jobs, &t);
     } else if (grad_is_conv(d) && use_direct(&g)) {
         nn_direct_conv(din, !assign, dout, w, 1, &g, scratch);
@@ -464,10 +529,14 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
         nn_par_for((d->n + t.rows - 1) / t.rows, conv_bwd_scatter_jobs, &t);
     }
     if (nn_paths_recording()) {
-        const int direct = !pw && grad_is_conv(d) && use_direct(&g);
+        const int direct = !dn && !pw && grad_is_conv(d) && use_direct(&g);
         note_route(d, "dinput",
-                   pw ? "1x1" : direct ? "direct fp32" : grad_is_conv(d) ? "im2col of dout" : "col2im",
-                   !direct, t0);
+                   dn      ? "oneDNN"
+                   : pw    ? "1x1"
+                   : direct ? "direct fp32"
+                   : grad_is_conv(d) ? "im2col of dout"
+                                     : "col2im",
+                   !dn && !direct, t0);
     }
 }
 

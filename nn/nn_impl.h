@@ -37,6 +37,22 @@ void nn_direct_conv(NnReal *out, int accumulate, const NnReal *in, const NnReal 
 /* dw += the weight gradient of the convolution d, directly. */
 void nn_direct_weight_grad(NnReal *dw, const NnReal *dout, const NnReal *in, const NnConv2d *d,
                            NnReal *scratch);
+/* Convolution passes on oneDNN (nn_dnnl.c). FWD: out = conv(a = input, b = weights);
+ * DGRAD: out (+)= the input gradient from a = dout, b = weights (accumulate adds);
+ * WGRAD: the weight gradient of a = input, b = dout, one partial per pool thread at
+ * out + thread * part_stride (the caller sums them in thread order). Returns the
+ * number of threads that ran (partials), or -1, with nothing written, when oneDNN
+ * cannot create the primitives (the caller then takes its own route). */
+typedef enum { NN_DNNL_FWD = 0, NN_DNNL_DGRAD, NN_DNNL_WGRAD } NnDnnlPass;
+int nn_dnnl_conv(NnDnnlPass pass, const NnConv2d *d, NnReal *out, int accumulate, const NnReal *a,
+                 const NnReal *b, size_t part_stride);
+/* The oneDNN implementation of a pass that ran (e.g. "jit:avx512_core"), for notes. */
+const char *nn_dnnl_impl(NnDnnlPass pass, const NnConv2d *d);
+/* Drops the cached primitives, streams and buffers (thread count changes, shutdown). */
+void nn_dnnl_reset(void);
+/* For tests: the activation bytes per chunk of images (0: the default, 8 MiB); 1 makes
+ * every image a chunk of its own. */
+void nn_dnnl_set_chunk_bytes(size_t bytes);
 /* The engine's own GEMM (nn_gemm.c), row-major like nn_gemm, on the calling thread;
  * bf16 rounds the products' inputs to bfloat16. Only where nn_gemm_own_ok. */
 void nn_gemm_own(int bf16, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,

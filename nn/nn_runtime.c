@@ -117,6 +117,7 @@ void nn_runtime_init(int threads) {
     if (threads <= 0) threads = wm_cpu_count();
     if (threads < 1) threads = 1;
     if (g_pool) wm_pool_destroy(g_pool);
+    nn_dnnl_reset(); /* its streams and buffers are per pool thread */
     g_pool = threads > 1 ? wm_pool_create(threads) : NULL;
     g_owner = pthread_self();
     g_threads = threads;
@@ -139,6 +140,9 @@ void nn_runtime_init(int threads) {
     if (own)
         wm_info("nn: products on the engine's own AVX-512 GEMM%s%s%s", better ? " (OpenBLAS runs " : "",
                 better ? bi.core : "", better ? " kernels)" : "");
+    if (nn_get_dnnl_route() != NN_DNNL_OFF) /* reads SEQJEPA_DNNL once, here */
+        wm_info("nn: convolution passes on oneDNN: %s (SEQJEPA_DNNL=0 turns them off)",
+                nn_get_dnnl_route() == NN_DNNL_ALL ? "all of them" : "where measured faster");
     if (better && !own)
 #else
     if (better)
@@ -150,6 +154,7 @@ void nn_runtime_init(int threads) {
 
 void nn_runtime_shutdown(void) {
     if (g_pool) wm_pool_destroy(g_pool);
+    nn_dnnl_reset();
     g_pool = NULL;
     g_threads = 1;
 }

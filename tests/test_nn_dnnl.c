@@ -1,0 +1,173 @@
+/* The convolution passes on oneDNN (nn/nn_dnnl.c) against the direct-loop reference
+ * convolution, for the reference configuration's layer shapes at small batch: forward,
+ * input gradient (added into din, and overwriting it) and weight gradient (added into
+ * dw), on one and two threads with batches that do not split evenly, also with every
+ * image a chunk of its own (threads running several chunks); two runs give the
+ * same bits; oneDNN starts no threads of its own beside the pool; and with the route
+ * switched off the same shapes still match the reference. Tolerance: the error
+ * relative to the tensor's scale (max |a - b| / max |b|) below 1e-5, as for the
+ * engine's own routes (float sums of 27 to 4608 products against double sums). */
+#include <dirent.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/rng.h"
+#include "nn/nn.h"
+#include "nn/nn_impl.h"
+#include "tests/test.h"
+#include "tests/test_nn_util.h"
+
+static WmRng rng;
+static int base_threads; /* the process's threads on one pool thread, before any oneDNN call */
+
+typedef struct {
+    float *o, *dx, *dxa, *dw;
+} Result;
+
+/* One forward, one backward that adds into din and dw (starting from din0, dw0), and
+ * one backward_assign that overwrites din, on the current thread count and route. */
+static Result run_conv(const NnConv2d *d, const float *x, const float *w, const float *g,
+                       const float *dx0, const float *dw0) {
+    const size_t nx = (size_t)d->ci * d->n * d->h * d->w, nw = (size_t)d->co * d->ci * d->kh * d->kw;
+    const size_t no = (size_t)d->co * d->n * d->oh * d->ow;
+    Result r = {wm_new(float, no), wm_new(float, nx), wm_new(float, nx), wm_new(float, nw)};
+    float *scratch = wm_new(float, nn_conv2d_scratch(d) + 1), *dw_unused = wm_new(float, nw);
+    memcpy(r.dx, dx0, nx * sizeof *dx0);
+    memcpy(r.dw, dw0, nw * sizeof *dw0);
+    for (size_t i = 0; i < nx; i++)
+        r.dxa[i] = 1e30f; /* overwritten */
+    nn_conv2d_forward(r.o, x, w, NULL, d, scratch);
+    nn_conv2d_backward(r.dx, r.dw, NULL, g, x, w, d, scratch);
+    nn_conv2d_backward_assign(r.dxa, dw_unused, NULL, g, x, w, d, scratch);
+    wm_free(scratch);
+    wm_free(dw_unused);
+    return r;
+}
+
+static void free_result(Result *r) {
+    wm_free(r->o);
+    wm_free(r->dx);
+    wm_free(r->dxa);
+    wm_free(r->dw);
+}
+
+/* Threads of this process (main, pool workers, and any a library started). */
+static int process_threads(void) {
+    DIR *dir = opendir("/proc/self/task");
+    int n = 0;
+    if (!dir) return -1;
+    for (struct dirent *e; (e = readdir(dir));)
+        if (e->d_name[0] != '.') n++;
+    closedir(dir);
+    return n;
+}
+
+static void check_shape(NnConv2d d) {
+    const size_t nx = (size_t)d.ci * d.n * d.h * d.w, nw = (size_t)d.co * d.ci * d.kh * d.kw;
+    const size_t no = (size_t)d.co * d.n * d.oh * d.ow;
+    float *x = test_randn(&rng, nx, 1), *w = test_randn(&rng, nw, 0.05), *g = test_randn(&rng, no, 1);
+    float *dx0 = test_randn(&rng, nx, 1), *dw0 = test_randn(&rng, nw, 1);
+    /* the reference: forward, and backward added into din0 and dw0 */
+    float *o_ref = wm_new(float, no), *dx_ref = wm_new(float, nx), *dw_ref = wm_new(float, nw);
+    float *dxa_ref = wm_new(float, nx), *dw_tmp = wm_new(float, nw);
+    memcpy(dx_ref, dx0, nx * sizeof *dx0);
+    memcpy(dw_ref, dw0, nw * sizeof *dw0);
+    nn_conv2d_forward_naive(o_ref, x, w, NULL, &d);
+    nn_conv2d_backward_naive(dx_ref, dw_ref, NULL, g, x, w, &d);
+    nn_conv2d_backward_naive(dxa_ref, dw_tmp, NULL, g, x, w, &d);
+    char what[96];
+    snprintf(what, sizeof what, "conv %d->%d k%d s%d %dx%d n%d", d.ci, d.co, d.kh, d.stride, d.h, d.w, d.n);
+
+    const NnDnnlRoute routes[2] = {NN_DNNL_ALL, NN_DNNL_OFF};
+    for (int ri = 0; ri < 2; ri++)
+        for (int threads = 1; threads <= 2; threads++) {
+            nn_set_dnnl_route(routes[ri]);
+            nn_runtime_init(threads);
+            Result a = run_conv(&d, x, w, g, dx0, dw0);
+            const char *route = nn_dnnl_route_name(routes[ri]);
+            double eo = test_rel_err(a.o, o_ref, no), ex = test_rel_err(a.dx, dx_ref, nx);
+            double exa = test_rel_err(a.dxa, dxa_ref, nx), ew = test_rel_err(a.dw, dw_ref, nw);
+            CHECK(eo < 1e-5, "%s, oneDNN %s, %d threads: forward rel err %.3g", what, route, threads, eo);
+            CHECK(ex < 1e-5, "%s, oneDNN %s, %d threads: din (added) rel err %.3g", what, route, threads, ex);
+            CHECK(exa < 1e-5, "%s, oneDNN %s, %d threads: din (overwritten) rel err %.3g", what, route, threads,
+                  exa);
+            CHECK(ew < 1e-5, "%s, oneDNN %s, %d threads: dw rel err %.3g", what, route, threads, ew);
+            if (routes[ri] == NN_DNNL_ALL) {
+                /* one image per chunk: each thread runs several chunks in turn, adding
+                 * their weight gradients into its partial */
+                nn_dnnl_set_chunk_bytes(1);
+                Result c = run_conv(&d, x, w, g, dx0, dw0);
+                nn_dnnl_set_chunk_bytes(0);
+                double co = test_rel_err(c.o, o_ref, no), cx = test_rel_err(c.dx, dx_ref, nx);
+                double cxa = test_rel_err(c.dxa, dxa_ref, nx), cw = test_rel_err(c.dw, dw_ref, nw);
+                CHECK(co < 1e-5 && cx < 1e-5 && cxa < 1e-5 && cw < 1e-5,
+                      "%s, oneDNN, %d threads, one image per chunk: rel err forward %.3g, din added %.3g, "
+                      "overwritten %.3g, dw %.3g",
+                      what, threads, co, cx, cxa, cw);
+                free_result(&c);
+                /* the cached primitives, run again: the same bits */
+                Result b = run_conv(&d, x, w, g, dx0, dw0);
+                CHECK(!memcmp(a.o, b.o, no * sizeof *a.o) && !memcmp(a.dx, b.dx, nx * sizeof *a.dx) &&
+                          !memcmp(a.dxa, b.dxa, nx * sizeof *a.dxa) && !memcmp(a.dw, b.dw, nw * sizeof *a.dw),
+                      "%s, oneDNN, %d threads: two runs give the same bits", what, threads);
+                free_result(&b);
+                CHECK(process_threads() == base_threads + threads - 1,
+                      "%s, oneDNN, %d threads: the process runs %d threads (%d before oneDNN, on one)", what,
+                      threads, process_threads(), base_threads);
+            }
+            free_result(&a);
+        }
+    float *arr[] = {x, w, g, dx0, dw0, o_ref, dx_ref, dw_ref, dxa_ref, dw_tmp};
+    for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
+        wm_free(arr[i]);
+}
+
+int main(void) {
+    wm_rng_seed(&rng, 7, 0);
+    nn_runtime_init(1);
+    base_threads = process_threads(); /* main, and OpenBLAS's own */
+    if (!nn_dnnl_available()) {
+        /* a build without oneDNN: the route stays off whatever is asked */
+        nn_set_dnnl_route(NN_DNNL_ALL);
+        CHECK(nn_get_dnnl_route() == NN_DNNL_OFF, "no oneDNN: the route is off");
+        return TEST_DONE();
+    }
+    /* the reference configuration's layers (ResNet-18 on 32 px), batches 3 and 1:
+     * 3 images split 1 + 2 over two threads, 1 image leaves the second thread idle */
+    check_shape(nn_conv2d_dims(3, 3, 32, 32, 64, 3, 1, 1));
+    check_shape(nn_conv2d_dims(3, 64, 32, 32, 64, 3, 1, 1));
+    check_shape(nn_conv2d_dims(3, 64, 32, 32, 128, 3, 2, 1));
+    check_shape(nn_conv2d_dims(3, 64, 32, 32, 128, 1, 2, 0));
+    check_shape(nn_conv2d_dims(3, 128, 16, 16, 128, 3, 1, 1));
+    check_shape(nn_conv2d_dims(1, 128, 16, 16, 256, 3, 2, 1));
+    check_shape(nn_conv2d_dims(3, 128, 16, 16, 256, 1, 2, 0));
+    check_shape(nn_conv2d_dims(3, 256, 8, 8, 256, 3, 1, 1));
+    check_shape(nn_conv2d_dims(1, 256, 8, 8, 512, 3, 2, 1));
+    check_shape(nn_conv2d_dims(2, 512, 4, 4, 512, 3, 1, 1));
+    /* the switch read at start: SEQJEPA_DNNL=0 turns the route off (tested through
+     * nn_set_dnnl_route above); what `bench train --paths` prints names the route */
+    nn_set_dnnl_route(NN_DNNL_ALL);
+    nn_runtime_init(2);
+    {
+        NnConv2d d = nn_conv2d_dims(3, 16, 8, 8, 16, 3, 1, 1);
+        const size_t nx = (size_t)d.ci * d.n * d.h * d.w, nw = (size_t)d.co * d.ci * 9, no = nx;
+        float *x = test_randn(&rng, nx, 1), *w = test_randn(&rng, nw, 0.1), *o = wm_new(float, no);
+        float *scratch = wm_new(float, nn_conv2d_scratch(&d));
+        nn_paths_record(1);
+        nn_conv2d_forward(o, x, w, NULL, &d, scratch);
+        nn_paths_record(0);
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        nn_paths_print(f);
+        fclose(f);
+        CHECK(strstr(buf, "forward oneDNN jit") != NULL, "paths name the oneDNN route: %s", buf);
+        free(buf); /* open_memstream's buffer */
+        wm_free(x);
+        wm_free(w);
+        wm_free(o);
+        wm_free(scratch);
+    }
+    nn_runtime_shutdown();
+    return TEST_DONE();
+}
