@@ -75,10 +75,10 @@ void nn_set_dnnl_route(NnDnnlRoute r) {
 
 NnDnnlRoute nn_get_dnnl_route(void) {
     if (g_route_from_env < 0) {
+        static const NnEnvChoice ch[] = {
+            {"0", NN_DNNL_OFF}, {"off", NN_DNNL_OFF}, {"auto", NN_DNNL_AUTO}, {"all", NN_DNNL_ALL}};
         g_route_from_env = 0;
-        const char *e = getenv("SEQJEPA_DNNL");
-        if (e && (!strcmp(e, "0") || !strcasecmp(e, "off"))) g_route = NN_DNNL_OFF;
-        else if (e && !strcasecmp(e, "all")) g_route = NN_DNNL_ALL;
+        g_route = (NnDnnlRoute)nn_env_choice("SEQJEPA_DNNL", ch, 4, g_route);
     }
     return g_route;
 }

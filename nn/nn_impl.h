@@ -105,4 +105,14 @@ static inline void nn_prof_tick(NnProfile *prof, int bwd, NnOpKind kind, double 
     *t0 = t;
 }
 
+/* A setting read from the environment: the value of the entry of choices (n of them)
+ * whose name matches var's value without regard to case, dflt when var is unset, and
+ * dflt with a warning that names the variable, the value and the choices when it
+ * matches none. */
+typedef struct {
+    const char *name;
+    int value;
+} NnEnvChoice;
+int nn_env_choice(const char *var, const NnEnvChoice *choices, int n, int dflt);
+
 #endif

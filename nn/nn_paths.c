@@ -24,12 +24,23 @@ void nn_set_gemm_path(NnGemmPath p) {
     g_path = p;
 }
 
+int nn_env_choice(const char *var, const NnEnvChoice *choices, int n, int dflt) {
+    const char *e = getenv(var);
+    if (!e) return dflt;
+    for (int i = 0; i < n; i++)
+        if (!strcasecmp(e, choices[i].name)) return choices[i].value;
+    char names[256] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", choices[i].name);
+    wm_warn("nn: %s='%.60s' is not one of %s; ignored", var, e, names);
+    return dflt;
+}
+
 NnGemmPath nn_get_gemm_path(void) {
     if (g_path_from_env < 0) {
+        static const NnEnvChoice ch[] = {{"blas", NN_GEMM_BLAS}, {"own", NN_GEMM_OWN}, {"auto", NN_GEMM_AUTO}};
         g_path_from_env = 0;
-        const char *e = getenv("SEQJEPA_GEMM");
-        if (e && !strcasecmp(e, "blas")) g_path = NN_GEMM_BLAS;
-        else if (e && !strcasecmp(e, "own")) g_path = NN_GEMM_OWN;
+        g_path = (NnGemmPath)nn_env_choice("SEQJEPA_GEMM", ch, 3, g_path);
         if (g_path == NN_GEMM_OWN && !nn_gemm_own_ok(0)) g_path = NN_GEMM_AUTO;
     }
     return g_path;

@@ -8,6 +8,7 @@
  * relative to the tensor's scale (max |a - b| / max |b|) below 1e-5, as for the
  * engine's own routes (float sums of 27 to 4608 products against double sums). */
 #include <dirent.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -122,10 +123,26 @@ static void check_shape(NnConv2d d) {
         wm_free(arr[i]);
 }
 
+/* The environment settings: a known value (any case) chosen, unset gives the default,
+ * an unknown one the default (with a warning naming it). */
+static void test_env_choice(void) {
+    static const NnEnvChoice ch[] = {{"0", 10}, {"off", 10}, {"all", 12}};
+    unsetenv("SEQJEPA_TEST_CHOICE");
+    CHECK(nn_env_choice("SEQJEPA_TEST_CHOICE", ch, 3, 11) == 11, "unset: the default");
+    setenv("SEQJEPA_TEST_CHOICE", "ALL", 1);
+    CHECK(nn_env_choice("SEQJEPA_TEST_CHOICE", ch, 3, 11) == 12, "a choice, any case");
+    setenv("SEQJEPA_TEST_CHOICE", "0", 1);
+    CHECK(nn_env_choice("SEQJEPA_TEST_CHOICE", ch, 3, 11) == 10, "an alias");
+    setenv("SEQJEPA_TEST_CHOICE", "sometimes", 1);
+    CHECK(nn_env_choice("SEQJEPA_TEST_CHOICE", ch, 3, 11) == 11, "unknown: the default");
+    unsetenv("SEQJEPA_TEST_CHOICE");
+}
+
 int main(void) {
     wm_rng_seed(&rng, 7, 0);
     nn_runtime_init(1);
     base_threads = process_threads(); /* main, and OpenBLAS's own */
+    test_env_choice();
     if (!nn_dnnl_available()) {
         /* a build without oneDNN: the route stays off whatever is asked */
         nn_set_dnnl_route(NN_DNNL_ALL);
