@@ -172,8 +172,8 @@ void nn_dnnl_reset(void) {
 /* The engine and one stream and workspace per pool thread (under g_lock). */
 static int ensure_streams(int threads) {
     if (g_plain < 0) {
-        const char *f = getenv("SEQJEPA_DNNL_FORMAT");
-        g_plain = f && !strcasecmp(f, "plain");
+        static const NnEnvChoice ch[] = {{"plain", 1}, {"any", 0}};
+        g_plain = nn_env_choice("SEQJEPA_DNNL_FORMAT", ch, 2, 0);
     }
     if (!g_engine && dnnl_engine_create(&g_engine, dnnl_cpu, 0) != dnnl_success) return -1;
     if (g_nstreams >= threads) return 0;
@@ -311,10 +311,17 @@ static int build(Entry *e, NnDnnlPass pass, const NnConv2d *d, int nb) {
     return 0;
 }
 
+/* The cache key of (pass, d, chunks of nb images). */
+static void entry_key(int key[11], NnDnnlPass pass, const NnConv2d *d, int nb) {
+    const int k[11] = {(int)pass, d->n, d->ci, d->h, d->w, d->co, d->kh, d->kw, d->stride, d->pad, nb};
+    memcpy(key, k, sizeof k);
+}
+
 /* The cached entry for (pass, d, nb), built on first use; NULL when oneDNN cannot
  * run it (noted once). Under g_lock, on the calling (owner) thread. */
 static Entry *entry(NnDnnlPass pass, const NnConv2d *d, int nb) {
-    const int key[11] = {(int)pass, d->n, d->ci, d->h, d->w, d->co, d->kh, d->kw, d->stride, d->pad, nb};
+    int key[11];
+    entry_key(key, pass, d, nb);
     for (int i = 0; i < g_n_entries; i++)
         if (!memcmp(g_entries[i]->key, key, sizeof key)) return g_entries[i]->ok ? g_entries[i] : NULL;
     if (g_n_entries == MAX_ENTRIES) return NULL;
@@ -516,7 +523,8 @@ int nn_dnnl_conv(NnDnnlPass pass, const NnConv2d *d, NnReal *out, int accumulate
 
 const char *nn_dnnl_impl(NnDnnlPass pass, const NnConv2d *d) {
     const int chunks = chunk_count(d, nn_par_threads());
-    const int key[11] = {(int)pass, d->n, d->ci, d->h, d->w, d->co, d->kh, d->kw, d->stride, d->pad, d->n / chunks};
+    int key[11];
+    entry_key(key, pass, d, d->n / chunks);
     const char *s = "?";
     pthread_mutex_lock(&g_lock);
     for (int i = 0; i < g_n_entries; i++)

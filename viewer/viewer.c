@@ -374,26 +374,21 @@ static int run_events(Vw *v, SDL_Window *win, ScriptEvent *ev, int n_ev, int *ne
             rv_learner_fetch(vw_world(v)->lr, p);
             v->plots_ver = 0;
             if (plots ? p->n_z >= 3 && p->n_agg >= 3 : p->step >= k && p->snap_step >= k) break;
-            if (*wait_from == 0) *wait_from = wm_now();
-            if (plots && wm_now() - *wait_from > WAIT_LIMIT)
-                return wm_errf(err, errsz, WM_ERR_ARG,
-                               "%s:%d: wait_plots timed out after %.0f s (PCA points: z %d, z_AGG %d)",
-                               v->d.script, s->line, WAIT_LIMIT, p->n_z, p->n_agg);
-            if (plots) {
-                *waiting = 1;
-                return WM_OK;
-            }
-            if (p->state == RV_DONE || p->state == RV_FAILED)
+            if (!plots && (p->state == RV_DONE || p->state == RV_FAILED))
                 return wm_errf(err, errsz, WM_ERR_ARG,
                                "%s:%d: wait_steps %lld: training ended at step %lld%s%s",
                                v->d.script, s->line, (long long)k, (long long)p->step,
                                p->note[0] ? ": " : "", p->note);
+            if (*wait_from == 0) *wait_from = wm_now();
             if (wm_now() - *wait_from > WAIT_LIMIT)
-                return wm_errf(err, errsz, WM_ERR_ARG,
-                               "%s:%d: wait_steps %lld timed out after %.0f s (training at step "
-                               "%lld, plots at %lld)",
-                               v->d.script, s->line, (long long)k, WAIT_LIMIT, (long long)p->step,
-                               (long long)p->snap_step);
+                return plots ? wm_errf(err, errsz, WM_ERR_ARG,
+                                       "%s:%d: wait_plots timed out after %.0f s (PCA points: z %d, z_AGG %d)",
+                                       v->d.script, s->line, WAIT_LIMIT, p->n_z, p->n_agg)
+                             : wm_errf(err, errsz, WM_ERR_ARG,
+                                       "%s:%d: wait_steps %lld timed out after %.0f s (training at step "
+                                       "%lld, plots at %lld)",
+                                       v->d.script, s->line, (long long)k, WAIT_LIMIT, (long long)p->step,
+                                       (long long)p->snap_step);
             *waiting = 1;
             return WM_OK;
         }

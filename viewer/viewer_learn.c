@@ -211,6 +211,13 @@ static void probe_add(RvLearner *l, double x, double top1, double r2) {
 
 /* ---------------------------------------------------------------- checkpoints */
 
+/* What the plots say of a checkpoint loaded at step. */
+static void note_loaded(RvPlots *p, const char *path, int64_t step) {
+    snprintf(p->note, sizeof p->note, "L: loaded %.280s", path);
+    snprintf(p->loaded, sizeof p->loaded, "%.290s", path);
+    p->loaded_at = step;
+}
+
 /* Under mu: a load requested with rv_learner_load, into m (the training model) or, when
  * m is NULL, into the snapshot alone. */
 static void apply_load(RvLearner *l, SjModel *m, int64_t step) {
@@ -219,9 +226,7 @@ static void apply_load(RvLearner *l, SjModel *m, int64_t step) {
     if (rc) {
         snprintf(l->pub.note, sizeof l->pub.note, "L: %.300s", err);
     } else {
-        snprintf(l->pub.note, sizeof l->pub.note, "L: loaded %.280s", l->load_path);
-        snprintf(l->pub.loaded, sizeof l->pub.loaded, "%.290s", l->load_path);
-        l->pub.loaded_at = step;
+        note_loaded(&l->pub, l->load_path, step);
         if (m) sj_model_copy_weights(l->staged, m);
         l->staged_step = step;
         l->staged_ver++;
@@ -250,14 +255,13 @@ static void ring_add(RvLearner *l, const AgBatch *b, int64_t step, int count) {
 
 static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t errsz) {
     RvLearner *l = ctx;
-    const AgBatch *b = NULL;
+    const AgBatch *b = NULL; /* taken while paused before the first step */
     pthread_mutex_lock(&l->mu);
-    int first_paused = l->paused && !l->stop && l->steps_run == 0;
-    pthread_mutex_unlock(&l->mu);
-    if (first_paused) {
+    if (l->paused && !l->stop && l->steps_run == 0) {
         /* Paused before the first step: the plots analyse the first batch (as many of its
          * sequences as the ring holds) with the starting weights (--ckpt loaded by now)
          * while the trainer waits here; afterwards the step callback waits. */
+        pthread_mutex_unlock(&l->mu);
         if (!(b = ag_stream_next(l->stream, step, err, errsz))) return WM_ERR_ARG;
         pthread_mutex_lock(&l->mu);
         ring_add(l, b, 0, RING_SEQS);
@@ -268,10 +272,8 @@ static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t err
             l->version++;
             pthread_cond_wait(&l->cv, &l->mu);
         }
-        pthread_mutex_unlock(&l->mu);
     }
-    pthread_mutex_lock(&l->mu);
-    int stop = l->stop && l->steps_run == 0;
+    const int ring_filled = b != NULL, stop = l->stop && l->steps_run == 0;
     pthread_mutex_unlock(&l->mu);
     if (stop) {
         if (b) ag_stream_release(l->stream);
@@ -280,7 +282,7 @@ static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t err
     if (!b && !(b = ag_stream_next(l->stream, step, err, errsz))) return WM_ERR_ARG;
     size_t T = (size_t)l->T, A = (size_t)l->A, vpx = l->vpx;
     pthread_mutex_lock(&l->mu);
-    if (!first_paused) ring_add(l, b, step, RING_PER_STEP);
+    if (!ring_filled) ring_add(l, b, step, RING_PER_STEP);
     /* The person's latest full sequence replaces the batch's last one, once. */
     int mix = l->user_n == l->T && l->user_ver != l->user_mixed_ver;
     if (mix) {
@@ -699,12 +701,7 @@ int rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, const S
     p->agg_label = wm_new(int, (size_t)p->cap_agg);
     l->group = 1;
     l->staged_ver = 1; /* the initial weights (--ckpt's) are the first snapshot */
-    if (ckpt) {
-        l->start_ckpt = 1;
-        snprintf(p->note, sizeof p->note, "L: loaded %.280s", ckpt);
-        snprintf(p->loaded, sizeof p->loaded, "%.290s", ckpt);
-        p->loaded_at = 0;
-    }
+    if (ckpt) l->start_ckpt = 1, note_loaded(p, ckpt, 0);
     l->snap_due = INFINITY;
     WM_ASSERT(pthread_create(&l->train_th, NULL, train_main, l) == 0);
     l->train_started = 1;
