@@ -248,10 +248,14 @@ static size_t layout(NnResNet *r, int n, WmArena *a) {
     gmax = e0;
     if ((size_t)r->cfg.in_ch * n * r->h * r->w > gmax)
         gmax = (size_t)r->cfg.in_ch * n * r->h * r->w;
-    TAKE(r->c0, NnReal, e0);
-    TAKE(r->a0, NnReal, e0);
+    /* the stem's convolution output is not kept: the forward writes it into a gradient
+     * buffer and backward computes it again from the input (the stem is a small share of
+     * the work); with the max-pool stem its normalised output goes the same way and is
+     * rebuilt like bn1's, with the CIFAR stem it is block 0's input and stays */
+    if (r->cfg.cifar_stem) TAKE(r->a0, NnReal, e0);
     TAKE(r->stat0, NnReal, 2 * c0);
     size_t ep = set_dims(r, n);
+    size_t gsc = r->cfg.cifar_stem ? 0 : e0; /* g[3]: shortcut gradients, a0 */
     if (ep) {
         TAKE(r->pool, NnReal, ep);
         TAKE(r->pidx, int32_t, ep);
@@ -275,17 +279,23 @@ static size_t layout(NnResNet *r, int n, WmArena *a) {
             NnConv2d dd = nn_conv2d_dims(n, b->ci, b->h, b->w, b->co, 1, b->stride, 0);
             NOTE_SCRATCH(dd);
             TAKE(b->cd, NnReal, eo);
+            if (eo > gsc) gsc = eo;
         }
     }
     TAKE(r->scratch, NnReal, scratch ? scratch : 1);
     r->gmax = gmax;
+    /* g[3] holds only the downsample blocks' shortcut gradients (and the max-pool stem's
+     * a0), so it is sized for those, not for the largest activation */
     for (int i = 0; i < 5; i++)
-        TAKE(r->g[i], NnReal, gmax);
-    if (a)
+        TAKE(r->g[i], NnReal, i == 3 ? (gsc ? gsc : 1) : gmax);
+    if (a) {
+        r->c0 = r->g[2];
+        if (!r->cfg.cifar_stem) r->a0 = r->g[3];
         for (int i = 0; i < r->nblk; i++) {
             r->blk[i].a1 = r->g[0];
             r->blk[i].rd = r->blk[i].has_ds ? r->g[1] : NULL;
         }
+    }
 #undef TAKE
 #undef NOTE_SCRATCH
     return total;
@@ -478,7 +488,19 @@ void nn_resnet_backward(NnResNet *r, NnReal *dx, const NnReal *dout, const NnSto
         da0 = gx;
         nn_prof_tick(prof, 1, NN_OP_POOL, 0, &t0);
     }
-    bn_bwd(t1, NULL, da0, r->a0, r->c0, r->stat0, 1, &r->bn0, n * d0.oh * d0.ow, s);
+    /* the stem's convolution output again (into t3, bit for bit the forward's: same input,
+     * weights and threads), and with the max-pool stem bn0's output rebuilt from it (t2) */
+    nn_conv2d_forward(t3, r->x, s->param + r->w0, NULL, &d0, r->scratch);
+    nn_prof_tick(prof, 1, NN_OP_CONV, nn_conv2d_flops(&d0), &t0);
+    const NnReal *a0 = r->a0;
+    if (!r->cfg.cifar_stem) {
+        NnBatchNorm d_a0 = {c0, n * d0.oh * d0.ow, 0.1f, 1e-5f, 1, 1};
+        nn_batchnorm2d_apply(t2, t3, r->stat0, r->stat0 + c0, ptr_or_null(s->param, r->bn0.gamma),
+                             ptr_or_null(s->param, r->bn0.beta), &d_a0);
+        a0 = t2;
+        nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
+    }
+    bn_bwd(t1, NULL, da0, a0, t3, r->stat0, 1, &r->bn0, n * d0.oh * d0.ow, s);
     nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
     nn_conv2d_backward(dx, s->grad + r->w0, NULL, t1, r->x, s->param + r->w0, &d0, r->scratch);
     nn_prof_tick(prof, 1, NN_OP_CONV, (dx ? 2 : 1) * nn_conv2d_flops(&d0), &t0);
