@@ -3,6 +3,7 @@
  * channel: any range of output rows is one GEMM,
  *     out[co, rows*ow] = W[co, ci*kh*kw] x col[ci*kh*kw, rows*ow],
  * with col the im2col lowering of those rows. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -71,6 +72,40 @@ static int chunk_rows(const NnConv2d *d) {
 static int chunk_images(const NnConv2d *d) {
     int nb = (chunk_rows(d) + d->oh - 1) / d->oh;
     return nb < d->n ? nb : d->n;
+}
+/* Rows per job (at most cap, a multiple of unit) that share best between the threads:
+ * the pool gives each thread an equal run of jobs (3 jobs on 2 threads kept one of them
+ * idle a third of the pass), so the choice is the fewest jobs whose largest run is
+ * within 2% of an equal share, else the most even split found. Never more than cap, so
+ * the column buffers sized by chunk_rows hold any job. */
+static int even_rows(int total, int cap, int unit, int threads) {
+    const int units = (total + unit - 1) / unit;
+    int best = cap;
+    int64_t best_load = INT64_MAX;
+    for (int jobs = (total + cap - 1) / cap; jobs <= units; jobs++) {
+        int rows = (total + jobs - 1) / jobs;
+        rows = (rows + unit - 1) / unit * unit;
+        if (rows > cap) continue;
+        const int64_t J = (total + rows - 1) / rows;
+        int64_t most = 0; /* the largest thread's rows under the pool's split */
+        for (int k = 0; k < threads; k++) {
+            int64_t b = J * k / threads, e = J * (k + 1) / threads, end = e * rows < total ? e * rows : total;
+            if (end - b * rows > most) most = end - b * rows;
+        }
+        if (most < best_load) best_load = most, best = rows;
+        if ((double)most * threads <= 1.02 * total) break;
+    }
+    return best;
+}
+int nn_conv2d_job_rows(const NnConv2d *d, int threads, int images) {
+    if (images) return even_rows(d->n, chunk_images(d), 1, threads);
+    return even_rows(d->n * d->oh, chunk_rows(d), d->oh * d->ow <= SMALL_PLANE ? d->oh : 1, threads);
+}
+static int split_rows(const NnConv2d *d) {
+    return nn_conv2d_job_rows(d, nn_par_threads(), 0);
+}
+static int split_images(const NnConv2d *d) {
+    return nn_conv2d_job_rows(d, nn_par_threads(), 1);
 }
 static size_t lowered(const NnConv2d *d, size_t rows) {
     return round16(rows * d->ow * (size_t)d->ci * d->kh * d->kw);
@@ -414,8 +449,10 @@ static void reduce_parts(void *ctx, int64_t i0, int64_t i1, int worker) {
     }
 }
 
-/* While paths are recorded: the layer, the pass, the route it took and its time. */
-static void note_route(const NnConv2d *d, const char *pass, const char *route, int gemm, double t0) {
+/* While paths are recorded: the layer, the pass, the route it took and its time (process
+ * CPU seconds from t0, wall seconds from w0). */
+static void note_route(const NnConv2d *d, const char *pass, const char *route, int gemm, double t0,
+                       double w0) {
     char key[160], dn[80];
     if (!strcmp(route, "oneDNN")) {
         const NnDnnlPass p = pass[1] == 'o' ? NN_DNNL_FWD : pass[1] == 'i' ? NN_DNNL_DGRAD : NN_DNNL_WGRAD;
@@ -425,12 +462,12 @@ static void note_route(const NnConv2d *d, const char *pass, const char *route, i
     snprintf(key, sizeof key, "conv %3d->%3d k%d s%d %3dx%-3d n%4d %-7s %s%s%s", d->ci, d->co, d->kh,
              d->stride, d->h, d->w, d->n, pass, route, gemm ? " + GEMM " : "",
              gemm ? nn_gemm_serial_path(d->co, 512, d->ci * d->kh * d->kw) : "");
-    nn_path_add(key, wm_cpu_now() - t0, nn_conv2d_flops(d));
+    nn_path_add(key, wm_cpu_now() - t0, wm_now() - w0, nn_conv2d_flops(d));
 }
 
 void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnReal *bias,
                        const NnConv2d *d, NnReal *scratch) {
-    const double t0 = nn_paths_recording() ? wm_cpu_now() : 0;
+    const double t0 = nn_paths_recording() ? wm_cpu_now() : 0, w0 = nn_paths_recording() ? wm_now() : 0;
     const size_t ldo = (size_t)d->n * d->oh * d->ow;
     ConvTask t = {d, in, w, NULL, NULL, out, NULL, scratch, 0, 0, 0};
     const int dn = use_dnnl(d, NN_DNNL_FWD) && nn_dnnl_conv(NN_DNNL_FWD, d, out, 0, in, w, 0) > 0;
@@ -441,7 +478,7 @@ void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnR
     } else if (is_pointwise(d)) {
         nn_par_for((int64_t)(ldo + 15) / 16, conv1x1_fwd_jobs, &t);
     } else {
-        t.rows = chunk_rows(d);
+        t.rows = split_rows(d);
         nn_par_for((d->n * d->oh + t.rows - 1) / t.rows, conv_fwd_jobs, &t);
     }
     if (bias) {
@@ -451,14 +488,14 @@ void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnR
     if (nn_paths_recording())
         note_route(d, "forward",
                    dn ? "oneDNN" : use_direct(d) ? "direct fp32" : is_pointwise(d) ? "1x1" : "im2col",
-                   !dn && !use_direct(d), t0);
+                   !dn && !use_direct(d), t0, w0);
 }
 
 static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *dout,
                           const NnReal *in, const NnReal *w, const NnConv2d *d, NnReal *scratch,
                           int assign) {
     const size_t ldo = (size_t)d->n * d->oh * d->ow, ws = wsize(d);
-    double t0 = nn_paths_recording() ? wm_cpu_now() : 0;
+    double t0 = nn_paths_recording() ? wm_cpu_now() : 0, w0 = nn_paths_recording() ? wm_now() : 0;
     if (dbias) {
         BiasTask b = {(NnReal *)dout, NULL, dbias, ldo};
         nn_par_for(d->co, bias_grad_rows, &b);
@@ -467,7 +504,7 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
     const int pw = is_pointwise(d);
     int64_t jobs = pw ? (int64_t)(ldo + 15) / 16 : 0;
     if (!pw) {
-        t.rows = chunk_rows(d);
+        t.rows = split_rows(d);
         jobs = (d->n * d->oh + t.rows - 1) / t.rows;
     }
     /* the weight gradient: each thread accumulates apart, summed in thread order */
@@ -496,8 +533,9 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
     if (dw && nn_paths_recording()) {
         const int direct = !dn && use_direct_wgrad(d);
         note_route(d, "dweight", dn ? "oneDNN" : direct ? "direct fp32" : pw ? "1x1" : "im2col",
-                   !dn && !direct, t0);
+                   !dn && !direct, t0, w0);
         t0 = wm_cpu_now();
+        w0 = wm_now();
     }
     if (!din) return;
     t.need_dw = 0;
@@ -521,11 +559,11 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
                     wt[((size_t)c * d->co + o) * kk + (kk - 1 - k)] =
                         w[((size_t)o * d->ci + c) * kk + k];
         t.wt = wt;
-        t.rows = chunk_rows(&g);
+        t.rows = split_rows(&g);
         nn_par_for((g.n * g.oh + t.rows - 1) / t.rows, conv_dgrad_jobs, &t);
     } else {
         if (assign) memset(din, 0, sizeof *din * d->n * d->ci * d->h * d->w);
-        t.rows = chunk_images(d);
+        t.rows = split_images(d);
         nn_par_for((d->n + t.rows - 1) / t.rows, conv_bwd_scatter_jobs, &t);
     }
     if (nn_paths_recording()) {
@@ -536,7 +574,7 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
                    : direct ? "direct fp32"
                    : grad_is_conv(d) ? "im2col of dout"
                                      : "col2im",
-                   !dn && !direct, t0);
+                   !dn && !direct, t0, w0);
     }
 }
 

@@ -44,6 +44,10 @@ void nn_dnnl_reset(void) {}
 void nn_dnnl_set_chunk_bytes(size_t bytes) {
     (void)bytes;
 }
+int nn_dnnl_chunks(const NnConv2d *d, int threads) {
+    (void)d, (void)threads;
+    return 0;
+}
 int nn_dnnl_conv(NnDnnlPass pass, const NnConv2d *d, NnReal *out, int accumulate, const NnReal *a,
                  const NnReal *b, size_t part_stride) {
     (void)pass, (void)d, (void)out, (void)accumulate, (void)a, (void)b, (void)part_stride;
@@ -407,14 +411,20 @@ typedef struct {
 } Task;
 
 /* Chunks of the batch: at least one per thread (up to one per image), more when an
- * image's activations are large; depends on the shape and thread count only. */
+ * image's activations are large, in a multiple of the thread count so that the pool's
+ * equal split gives every thread as many (5 chunks on 2 threads kept one thread waiting
+ * a third of the pass); depends on the shape and thread count only. */
 static int chunk_count(const NnConv2d *d, int threads) {
     const size_t per_image = sizeof(NnReal) * ((size_t)d->ci * d->h * d->w + (size_t)d->co * d->oh * d->ow);
     const size_t cap = g_chunk_bytes / per_image > 0 ? g_chunk_bytes / per_image : 1;
     size_t c = ((size_t)d->n + cap - 1) / cap;
-    if (c < (size_t)threads) c = (size_t)threads;
+    c = (c + (size_t)threads - 1) / (size_t)threads * (size_t)threads;
     if (c > (size_t)d->n) c = (size_t)d->n;
     return (int)c;
+}
+
+int nn_dnnl_chunks(const NnConv2d *d, int threads) {
+    return chunk_count(d, threads);
 }
 
 static void chunk(const Task *t, int64_t j, int *b0, int *nb) {

@@ -53,6 +53,11 @@ void nn_dnnl_reset(void);
 /* For tests: the activation bytes per chunk of images (0: the default, 8 MiB); 1 makes
  * every image a chunk of its own. */
 void nn_dnnl_set_chunk_bytes(size_t bytes);
+/* For tests: the output rows per job of a lowered (im2col) pass over d on that many
+ * threads, or with images != 0 the images per job of the col2im scatter. */
+int nn_conv2d_job_rows(const NnConv2d *d, int threads, int images);
+/* How many chunks of images a pass over d runs in on that many threads (0 without oneDNN). */
+int nn_dnnl_chunks(const NnConv2d *d, int threads);
 /* The engine's own GEMM (nn_gemm.c), row-major like nn_gemm, on the calling thread;
  * bf16 rounds the products' inputs to bfloat16. Only where nn_gemm_own_ok. */
 void nn_gemm_own(int bf16, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
@@ -62,7 +67,7 @@ void nn_gemm_own(int bf16, int ta, int tb, int m, int n, int k, float alpha, con
 const char *nn_gemm_serial_path(int m, int n, int k);
 /* Path records (nn_paths.c), only while nn_paths_record(1) is on. */
 int nn_paths_recording(void);
-void nn_path_add(const char *key, double seconds, double flop);
+void nn_path_add(const char *key, double seconds, double wall, double flop);
 void nn_path_notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Chunks below this many elements of work are not worth waking threads for. */

@@ -65,7 +65,7 @@ NnPrecision nn_get_precision(void) {
 typedef struct {
     char key[160];
     long calls;
-    double seconds, flop;
+    double seconds, wall, flop; /* CPU seconds, wall seconds (0: not measured) */
 } Note;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -83,7 +83,7 @@ int nn_paths_recording(void) {
     return g_recording;
 }
 
-void nn_path_add(const char *key, double seconds, double flop) {
+void nn_path_add(const char *key, double seconds, double wall, double flop) {
     if (!g_recording) return;
     pthread_mutex_lock(&g_lock);
     int i = 0;
@@ -97,11 +97,12 @@ void nn_path_add(const char *key, double seconds, double flop) {
         }
         snprintf(g_notes[i].key, sizeof g_notes[i].key, "%s", key);
         g_notes[i].calls = 0;
-        g_notes[i].seconds = g_notes[i].flop = 0;
+        g_notes[i].seconds = g_notes[i].wall = g_notes[i].flop = 0;
         g_n_notes++;
     }
     g_notes[i].calls++;
     g_notes[i].seconds += seconds;
+    g_notes[i].wall += wall;
     g_notes[i].flop += flop;
     pthread_mutex_unlock(&g_lock);
 }
@@ -113,7 +114,7 @@ void nn_path_notef(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(key, sizeof key, fmt, ap);
     va_end(ap);
-    nn_path_add(key, 0, 0);
+    nn_path_add(key, 0, 0, 0);
 }
 
 static int by_key(const void *a, const void *b) {
@@ -125,7 +126,10 @@ void nn_paths_print(FILE *f) {
     qsort(g_notes, (size_t)g_n_notes, sizeof g_notes[0], by_key);
     for (int i = 0; i < g_n_notes; i++) {
         const Note *n = &g_notes[i];
-        if (n->seconds > 0)
+        if (n->seconds > 0 && n->wall > 0)
+            fprintf(f, "    %-72s %5ld calls %8.3f CPU-s %6.1f GFLOP/CPU-s %8.3f s %4.2f cores busy\n", n->key,
+                    n->calls, n->seconds, n->flop / n->seconds * 1e-9, n->wall, n->seconds / n->wall);
+        else if (n->seconds > 0)
             fprintf(f, "    %-72s %5ld calls %8.3f CPU-s %6.1f GFLOP/CPU-s\n", n->key, n->calls, n->seconds,
                     n->flop / n->seconds * 1e-9);
         else

@@ -234,7 +234,7 @@ void nn_gemm_serial(int ta, int tb, int m, int n, int k, NnReal alpha, const NnR
         char key[160];
         snprintf(key, sizeof key, "gemm %c%c m %4d n %4d k %4d: %s", ta ? 'T' : 'N', tb ? 'T' : 'N', m,
                  n, k, bf16 ? "own bf16" : own ? "own fp32" : "OpenBLAS fp32");
-        nn_path_add(key, wm_thread_cpu_now() - t0, 2.0 * m * n * k);
+        nn_path_add(key, wm_thread_cpu_now() - t0, 0, 2.0 * m * n * k);
     }
 #endif
 #ifdef NN_REAL_DOUBLE

@@ -9,6 +9,7 @@
 #include "core/rng.h"
 #include "core/safetensors.h"
 #include "nn/nn.h"
+#include "nn/nn_impl.h"
 #include "tests/test.h"
 #include "tests/test_nn_util.h"
 
@@ -560,6 +561,52 @@ static void test_resnet_inference_layout(void) {
     wm_free(x);
 }
 
+/* The lowered convolution passes split their rows (or images) into jobs that the pool's
+ * threads share evenly (it gives each an equal run of jobs): on the layers of the
+ * reference configuration and the default preset, no thread gets more than 10% above an
+ * equal share of the rows wherever the batch has at least 8 jobs' worth per thread. */
+static void test_conv_job_split(void) {
+    const int cs[][5] = {/* ci, h, co, k, stride */
+                         {3, 32, 64, 3, 1},    {64, 32, 64, 3, 1},   {64, 32, 128, 3, 2}, {64, 32, 128, 1, 2},
+                         {128, 16, 128, 3, 1}, {128, 16, 256, 3, 2}, {256, 8, 256, 3, 1}, {256, 8, 512, 3, 2},
+                         {256, 8, 512, 1, 2},  {512, 4, 512, 3, 1},  {3, 64, 32, 3, 1},   {32, 64, 32, 3, 1},
+                         {128, 16, 256, 1, 2}, {256, 8, 256, 3, 1}};
+    const int ns[] = {32, 96, 384};
+    int uneven = 0, cases = 0;
+    double worst = 0;
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++)
+            for (int T = 2; T <= 3; T++)
+                for (int images = 0; images < 2; images++) {
+                    NnConv2d d = nn_conv2d_dims(ns[j], cs[i][0], cs[i][1], cs[i][1], cs[i][2], cs[i][3], cs[i][4],
+                                                cs[i][3] / 2);
+                    const int total = images ? d.n : d.n * d.oh, rows = nn_conv2d_job_rows(&d, T, images);
+                    const int small = !images && d.oh * d.ow <= 64, jobs = (total + rows - 1) / rows;
+                    if (rows < 1 || (small && rows % d.oh)) {
+                        uneven++; /* whole images where the planes are small */
+                        continue;
+                    }
+                    if ((small ? d.n : total) < 8 * T) continue;
+                    cases++;
+                    int most = 0; /* the pool's split: thread k runs jobs [k J / T, (k + 1) J / T) */
+                    for (int k = 0; k < T; k++) {
+                        int b = (int)((int64_t)jobs * k / T), e = (int)((int64_t)jobs * (k + 1) / T);
+                        int load = (e * rows < total ? e * rows : total) - b * rows;
+                        if (load > most) most = load;
+                    }
+                    double r = most / ((double)total / T);
+                    if (r > worst) worst = r;
+                    if (r > 1.10) uneven++;
+                }
+    CHECK(cases > 100 && uneven == 0, "%d of %d passes give a thread more than 1.10 equal shares (worst %.3f)", uneven,
+          cases, worst);
+    /* 512->512 at 4x4, batch 96: 3 jobs of 32 images before, one thread idle a third */
+    NnConv2d d = nn_conv2d_dims(96, 512, 4, 4, 512, 3, 1, 1);
+    CHECK(nn_conv2d_job_rows(&d, 2, 0) == 96 && nn_conv2d_job_rows(&d, 1, 0) == 128,
+          "512->512 at 4x4, batch 96: jobs of 24 images on 2 threads (%d rows), 32 on 1 (%d)",
+          nn_conv2d_job_rows(&d, 2, 0), nn_conv2d_job_rows(&d, 1, 0));
+}
+
 int main(int argc, char **argv) {
     nn_blas_reexec(argc, argv);
     nn_runtime_init(2);
@@ -579,6 +626,7 @@ int main(int argc, char **argv) {
     test_determinism();
     test_bn_apply();
     test_resnet_inference_layout();
+    test_conv_job_split();
     nn_runtime_shutdown();
     return TEST_DONE();
 }

@@ -161,6 +161,27 @@ int main(void) {
     check_shape(nn_conv2d_dims(3, 256, 8, 8, 256, 3, 1, 1));
     check_shape(nn_conv2d_dims(1, 256, 8, 8, 512, 3, 2, 1));
     check_shape(nn_conv2d_dims(2, 512, 4, 4, 512, 3, 1, 1));
+    /* a pass's chunks split evenly over the threads (as many chunks per thread) wherever
+     * the batch has enough images: the reference configuration's layers at batch 96 and
+     * 32, on 2 and 3 threads */
+    {
+        const int cs[][4] = {{64, 32, 64, 1}, {64, 32, 128, 2}, {128, 16, 128, 1}, {128, 16, 256, 2},
+                             {256, 8, 256, 1}, {256, 8, 512, 2}, {512, 4, 512, 1}};
+        int uneven = 0, over = 0;
+        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+            for (int n = 32; n <= 96; n += 64)
+                for (int T = 2; T <= 3; T++) {
+                    NnConv2d d = nn_conv2d_dims(n, cs[i][0], cs[i][1], cs[i][1], cs[i][2], 3, cs[i][3], 1);
+                    int c = nn_dnnl_chunks(&d, T);
+                    if (c % T && c != n) uneven++;
+                    if (c < T || c > n) over++;
+                }
+        CHECK(uneven == 0, "every pass runs in a multiple of the thread count of chunks (%d do not)", uneven);
+        CHECK(over == 0, "between one chunk per thread and one per image (%d outside)", over);
+        NnConv2d d = nn_conv2d_dims(96, 64, 32, 32, 128, 3, 2, 1); /* 384 KiB an image: 5 chunks of 8 MiB */
+        CHECK(nn_dnnl_chunks(&d, 2) == 6 && nn_dnnl_chunks(&d, 1) == 5, "5 chunks of 8 MiB: 6 on 2 threads, 5 on 1 (%d, %d)",
+              nn_dnnl_chunks(&d, 2), nn_dnnl_chunks(&d, 1));
+    }
     /* the switch read at start: SEQJEPA_DNNL=0 turns the route off (tested through
      * nn_set_dnnl_route above); what `bench train --paths` prints names the route */
     nn_set_dnnl_route(NN_DNNL_ALL);
@@ -179,6 +200,13 @@ int main(void) {
         nn_paths_print(f);
         fclose(f);
         CHECK(strstr(buf, "forward oneDNN jit") != NULL, "paths name the oneDNN route: %s", buf);
+        double busy = 0;
+        const char *c = strstr(buf, " cores busy");
+        if (c) /* back to the number before it */
+            while (c > buf && c[-1] != ' ')
+                c--;
+        CHECK(c && sscanf(c, "%lf", &busy) == 1 && busy > 0 && busy <= 2.5,
+              "paths give the pass's wall time and the cores it kept busy: %s", buf);
         free(buf); /* open_memstream's buffer */
         wm_free(x);
         wm_free(w);
