@@ -89,7 +89,7 @@ def seqjepa_encoder(width, out):
     return torch.nn.Sequential(ResNet(widths, [2, 2, 2, 2], True), torch.nn.Linear(widths[3], out))
 
 
-def pose_upper_bound(root, epochs, encoder_width=0):
+def pose_upper_bound(root, epochs, encoder_width=0, save=None):
     itr, ltr = load(root, "train", ("images", "latents"))
     ite, lte = load(root, "val", ("images", "latents"))
     n, t, h, w, _ = itr.shape
@@ -115,6 +115,14 @@ def pose_upper_bound(root, epochs, encoder_width=0):
     with torch.no_grad():
         ptr = torch.cat([net(x[i:i + 512].float() / 255) for i in range(0, min(len(x), 4096), 512)]).numpy()
     print(f"(on 4096 of its training views: R^2 {r2(ytr[:len(ptr)], ptr * sd + mu):.3f})")
+    if save:
+        # the encoder's tensors under torchvision's names (the checkpoint's, less the
+        # "encoder." prefix), for bench/pose_init.py; inputs here are pixels / 255
+        sdict = {k: v.numpy() for k, v in net[0].state_dict().items()}
+        tmp = save + ".tmp.npz"
+        np.savez(tmp, **sdict)
+        os.replace(tmp, save)
+        print(f"encoder saved to {save} ({len(sdict)} tensors)")
 
 
 def logreg(xtr, ytr, xte, yte, k, epochs=500, seed=None):
@@ -164,11 +172,15 @@ def main():
     ap.add_argument("--pose", action="store_true", help="supervised absolute-rotation upper bound")
     ap.add_argument("--encoder-width", type=int, default=0,
                     help="with --pose: the seq-JEPA small encoder of this width instead of the CNN")
+    ap.add_argument("--save-encoder", metavar="NPZ",
+                    help="with --pose --encoder-width: write the trained encoder's tensors to NPZ")
     args = ap.parse_args()
+    if args.save_encoder and not (args.pose and args.encoder_width):
+        ap.error("--save-encoder needs --pose and --encoder-width")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.pose:
-        pose_upper_bound(args.dir, args.epochs, args.encoder_width)
+        pose_upper_bound(args.dir, args.epochs, args.encoder_width, args.save_encoder)
         return
     itr, ltr, atr = load(args.dir, "train")
     ite, lte, ate = load(args.dir, "val")

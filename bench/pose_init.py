@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+"""Put an encoder trained with pose labels into a seq-JEPA checkpoint, as the starting
+point of the online and the target encoder: a measurement of whether the self-supervised
+objective keeps pose that the encoder already reads (docs/benchmarks.md, "Starting from
+an encoder that reads pose").
+
+    bench/pose_init.py ENC.npz CKPT     # rewrites CKPT (a temporary file, then renamed)
+
+ENC.npz comes from `bench/data_baselines.py DIR --pose --encoder-width W --save-encoder
+ENC.npz` (torchvision's tensor names, inputs pixels / 255). CKPT is a run's
+checkpoint.safetensors of the same encoder width; its `pixel_mean` / `pixel_std` are
+folded into the first convolution and its batch norm's running mean, so that the
+encoder computes what it computed on pixels / 255. Every other tensor (transformer,
+predictor, action embedding) and the metadata are kept; `seqjepa train CONFIG --resume`
+then continues the run from the encoder put in.
+"""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+DTYPES = {"F32": np.float32, "I64": np.int64, "I32": np.int32, "F64": np.float64, "U8": np.uint8}
+
+
+def read_st(path):
+    with open(path, "rb") as f:
+        blob = f.read()
+    n = struct.unpack("<Q", blob[:8])[0]
+    head = json.loads(blob[8:8 + n])
+    meta = head.pop("__metadata__", {})
+    data = blob[8 + n:]
+    tensors = {}
+    for k, v in head.items():
+        if v["dtype"] not in DTYPES:
+            sys.exit(f"{path}: tensor {k} has dtype {v['dtype']}, which this script does not handle")
+        a, b = v["data_offsets"]
+        tensors[k] = np.frombuffer(data[a:b], DTYPES[v["dtype"]]).reshape(v["shape"]).copy()
+    return meta, head, tensors
+
+
+def write_st(path, meta, head, tensors):
+    names = list(head)  # the file's own order
+    out_head, chunks, off = {"__metadata__": meta}, [], 0
+    for k in names:
+        raw = np.ascontiguousarray(tensors[k]).tobytes()
+        out_head[k] = {"dtype": head[k]["dtype"], "shape": list(tensors[k].shape), "data_offsets": [off, off + len(raw)]}
+        chunks.append(raw)
+        off += len(raw)
+    h = json.dumps(out_head, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for c in chunks:
+            f.write(c)
+    os.replace(tmp, path)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    enc_path, ckpt = sys.argv[1], sys.argv[2]
+    try:
+        enc = dict(np.load(enc_path))
+        meta, head, tensors = read_st(ckpt)
+    except (OSError, ValueError, KeyError, struct.error) as e:
+        sys.exit(f"pose_init: cannot read {enc_path} or {ckpt}: {e}")
+    mean = np.array([float(v) for v in meta.get("pixel_mean", "0 0 0").split()], np.float64)
+    std = np.array([float(v) for v in meta.get("pixel_std", "1 1 1").split()], np.float64)
+    # inputs here are (p/255 - mean) / std; the encoder was trained on p/255 = std x + mean:
+    # conv(w, p/255) = conv(w * std, x) + sum over channels and taps of w * mean
+    w = enc["conv1.weight"].astype(np.float64)
+    enc["conv1.weight"] = (w * std[None, :, None, None]).astype(np.float32)
+    enc["bn1.running_mean"] = (enc["bn1.running_mean"] - (w * mean[None, :, None, None]).sum((1, 2, 3))).astype(np.float32)
+    put = 0
+    for prefix in ("encoder.", "target_encoder."):
+        for k, v in enc.items():
+            name = prefix + k
+            if name not in tensors:
+                sys.exit(f"{ckpt}: no tensor {name} (is the encoder width the same?)")
+            if tuple(tensors[name].shape) != tuple(v.shape):
+                sys.exit(f"{ckpt}: {name} is {list(tensors[name].shape)}, {enc_path} has {list(v.shape)}")
+            tensors[name] = v.astype(tensors[name].dtype)
+            put += 1
+    write_st(ckpt, meta, head, tensors)
+    print(f"{ckpt}: {put} encoder tensors from {enc_path} (online and target encoder)")
+
+
+if __name__ == "__main__":
+    main()
