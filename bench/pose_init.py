@@ -21,6 +21,9 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from import_torch import write_safetensors  # noqa: E402  (temporary file, then renamed)
+
 DTYPES = {"F32": np.float32, "I64": np.int64, "I32": np.int32, "F64": np.float64, "U8": np.uint8}
 
 
@@ -38,25 +41,6 @@ def read_st(path):
         a, b = v["data_offsets"]
         tensors[k] = np.frombuffer(data[a:b], DTYPES[v["dtype"]]).reshape(v["shape"]).copy()
     return meta, head, tensors
-
-
-def write_st(path, meta, head, tensors):
-    names = list(head)  # the file's own order
-    out_head, chunks, off = {"__metadata__": meta}, [], 0
-    for k in names:
-        raw = np.ascontiguousarray(tensors[k]).tobytes()
-        out_head[k] = {"dtype": head[k]["dtype"], "shape": list(tensors[k].shape), "data_offsets": [off, off + len(raw)]}
-        chunks.append(raw)
-        off += len(raw)
-    h = json.dumps(out_head, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for c in chunks:
-            f.write(c)
-    os.replace(tmp, path)
 
 
 def main():
@@ -85,7 +69,7 @@ def main():
                 sys.exit(f"{ckpt}: {name} is {list(tensors[name].shape)}, {enc_path} has {list(v.shape)}")
             tensors[name] = v.astype(tensors[name].dtype)
             put += 1
-    write_st(ckpt, meta, head, tensors)
+    write_safetensors(ckpt, tensors, meta)
     print(f"{ckpt}: {put} encoder tensors from {enc_path} (online and target encoder)")
 
 
