@@ -10,7 +10,9 @@ ENC.npz comes from `bench/data_baselines.py DIR --pose --encoder-width W --save-
 ENC.npz` (torchvision's tensor names, inputs pixels / 255). CKPT is a run's
 checkpoint.safetensors of the same encoder width; its `pixel_mean` / `pixel_std` are
 folded into the first convolution and its batch norm's running mean, so that the
-encoder computes what it computed on pixels / 255. Every other tensor (transformer,
+encoder computes what it computed on pixels / 255, except at the image border, where the
+first layer's zero padding now stands for pixels of the mean value instead of black
+(tests/test_pose_init.py checks exactly that). Every other tensor (transformer,
 predictor, action embedding) and the metadata are kept; `seqjepa train CONFIG --resume`
 then continues the run from the encoder put in.
 """
