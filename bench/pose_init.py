@@ -16,34 +16,17 @@ first layer's zero padding now stands for pixels of the mean value instead of bl
 predictor, action embedding) and the metadata are kept; `seqjepa train CONFIG --resume`
 then continues the run from the encoder put in.
 """
-import json
 import os
 import struct
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "ref"))
 from import_torch import write_safetensors  # noqa: E402  (temporary file, then renamed)
-
-DTYPES = {"F32": np.float32, "I64": np.int64, "I32": np.int32, "F64": np.float64, "U8": np.uint8}
-
-
-def read_st(path):
-    with open(path, "rb") as f:
-        blob = f.read()
-    n = struct.unpack("<Q", blob[:8])[0]
-    head = json.loads(blob[8:8 + n])
-    meta = head.pop("__metadata__", {})
-    data = blob[8 + n:]
-    tensors = {}
-    for k, v in head.items():
-        if v["dtype"] not in DTYPES:
-            sys.exit(f"{path}: tensor {k} has dtype {v['dtype']}, which this script does not handle")
-        a, b = v["data_offsets"]
-        tensors[k] = np.frombuffer(data[a:b], DTYPES[v["dtype"]]).reshape(v["shape"]).copy()
-    return meta, head, tensors
-
+import stio  # noqa: E402
 
 def main():
     if len(sys.argv) != 3:
@@ -51,7 +34,7 @@ def main():
     enc_path, ckpt = sys.argv[1], sys.argv[2]
     try:
         enc = dict(np.load(enc_path))
-        meta, head, tensors = read_st(ckpt)
+        tensors, meta = stio.read(ckpt)
     except (OSError, ValueError, KeyError, struct.error) as e:
         sys.exit(f"pose_init: cannot read {enc_path} or {ckpt}: {e}")
     mean = np.array([float(v) for v in meta.get("pixel_mean", "0 0 0").split()], np.float64)

@@ -360,6 +360,15 @@ static void bn_fwd(NnReal *out, NnReal *stat, const NnReal *in, const NnReal *re
     if (train) s->count[bp->nbt] += 1;
 }
 
+/* A training forward's ReLU'd batch-norm output, rebuilt from its input and saved
+ * statistics (bit for bit, nn_batchnorm2d_apply), for a backward that did not keep it. */
+static void bn_rebuild(NnReal *out, const NnReal *in, const NnReal *stat, const NnBatchNormP *bp, int count,
+                       const NnStore *s) {
+    NnBatchNorm d = {bp->c, count, 0.1f, 1e-5f, 1, 1};
+    nn_batchnorm2d_apply(out, in, stat, stat + bp->c, ptr_or_null(s->param, bp->gamma),
+                         ptr_or_null(s->param, bp->beta), &d);
+}
+
 /* Overwrites din and dres (the blocks' gradient buffers are scratch). */
 static void bn_bwd(NnReal *din, NnReal *dres, const NnReal *dout, const NnReal *out,
                    const NnReal *in, const NnReal *stat, int relu, const NnBatchNormP *bp,
@@ -448,10 +457,7 @@ void nn_resnet_backward(NnResNet *r, NnReal *dx, const NnReal *dout, const NnSto
         nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
         /* gy is dead from here to the end of the block: it holds the rebuilt bn1 output */
         NnReal *a1 = gy;
-        NnBatchNorm d_a1 = {b->co, cnt, 0.1f, 1e-5f, 1, 1};
-        nn_batchnorm2d_apply(a1, b->c1, b->stat, b->stat + b->co,
-                             ptr_or_null(s->param, b->bn1.gamma), ptr_or_null(s->param, b->bn1.beta),
-                             &d_a1);
+        bn_rebuild(a1, b->c1, b->stat, &b->bn1, cnt, s);
         nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
         nn_conv2d_backward_assign(t3, s->grad + b->w2, NULL, t1, a1, s->param + b->w2, &d2,
                                   r->scratch);
@@ -494,9 +500,7 @@ void nn_resnet_backward(NnResNet *r, NnReal *dx, const NnReal *dout, const NnSto
     nn_prof_tick(prof, 1, NN_OP_CONV, nn_conv2d_flops(&d0), &t0);
     const NnReal *a0 = r->a0;
     if (!r->cfg.cifar_stem) {
-        NnBatchNorm d_a0 = {c0, n * d0.oh * d0.ow, 0.1f, 1e-5f, 1, 1};
-        nn_batchnorm2d_apply(t2, t3, r->stat0, r->stat0 + c0, ptr_or_null(s->param, r->bn0.gamma),
-                             ptr_or_null(s->param, r->bn0.beta), &d_a0);
+        bn_rebuild(t2, t3, r->stat0, &r->bn0, n * d0.oh * d0.ow, s);
         a0 = t2;
         nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
     }
