@@ -12,7 +12,7 @@
 #include "model/sj_train.h"
 
 static const char *usage =
-    "usage: seqjepa train CONFIG [data=DIR] [section.key=value ...] [--resume | --force] [--quiet]\n\n"
+    "usage: seqjepa train CONFIG [data=DIR] [section.key=value ...] [--resume | --force] [--init CKPT] [--quiet]\n\n"
     "Trains seq-JEPA on-line: a producer thread rolls out the agent in the environment\n"
     "and fills a ring of batches; the trainer consumes them. With data=DIR (train.data) it\n"
     "trains from a dataset made by 'seqjepa gen' instead: memory-mapped shards, a shuffled\n"
@@ -22,10 +22,14 @@ static const char *usage =
     "train.out/checkpoint.safetensors (with checkpoint.state.safetensors for --resume).\n"
     "Ctrl-C saves a checkpoint and exits 0. A train.out that already holds a run\n"
     "(checkpoints, log.csv, eval or report files) is refused unless --resume or --force.\n\n"
-    "  --resume   continue the run in train.out from its checkpoint (same config)\n"
-    "  --force    start afresh in train.out: first delete the files a previous run wrote\n"
-    "             there (checkpoints, log.csv, eval.*, report files; nothing else)\n"
-    "  --quiet    no progress bar\n\n"
+    "  --resume     continue the run in train.out from its checkpoint (same config)\n"
+    "  --force      start afresh in train.out: first delete the files a previous run wrote\n"
+    "               there (checkpoints, log.csv, eval.*, report files; nothing else)\n"
+    "  --init CKPT  start from the weights of CKPT (a checkpoint of the same model and\n"
+    "               world: online and target networks, batch-norm statistics) instead of a\n"
+    "               random initialisation; the optimiser, step count, schedules and on-line\n"
+    "               probes start afresh (not with --resume, which continues the run's own)\n"
+    "  --quiet      no progress bar\n\n"
     "Across processes: mpirun -np N seqjepa train CONFIG trains data-parallel; train.batch stays\n"
     "the global batch, each rank rolls out its own batch/N sequences, the gradients are\n"
     "averaged with one all-reduce per step, batch-norm statistics stay per rank (as PyTorch\n"
@@ -34,13 +38,20 @@ static const char *usage =
     "computes what N ranks compute); train.check_ranks=true checks that the ranks stay identical.\n";
 
 int cli_train(int argc, char **argv) {
-    const char *resume = NULL, *quiet = NULL, *force = NULL;
-    RunFlag flags[] = {{"--resume", 0, &resume}, {"--force", 0, &force}, {"--quiet", 0, &quiet}, {NULL, 0, NULL}};
+    const char *resume = NULL, *quiet = NULL, *force = NULL, *init = NULL;
+    RunFlag flags[] = {{"--resume", 0, &resume}, {"--force", 0, &force}, {"--init", 1, &init}, {"--quiet", 0, &quiet},
+                       {NULL, 0, NULL}};
     RunArgs a;
     int prc = run_args_parse(argc, argv, flags, 1, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
     if (resume && force) {
         fprintf(stderr, "seqjepa train: --resume and --force exclude each other (continue the run, or replace it)\n\n%s",
+                usage);
+        return 2;
+    }
+    if (resume && init) {
+        fprintf(stderr, "seqjepa train: --init starts a run from a checkpoint's weights; --resume continues the run in "
+                        "train.out from its own: use one\n\n%s",
                 usage);
         return 2;
     }
@@ -64,6 +75,7 @@ int cli_train(int argc, char **argv) {
     WmBuf cmd = {0};
     run_command_line("seqjepa", argc, argv, &cmd);
     rc.command = cmd.data;
+    rc.init = init;
     nn_runtime_init(rc.pipe.threads);
     wm_signals_install();
     SjTrainResult res;

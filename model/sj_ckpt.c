@@ -241,7 +241,7 @@ int sj_ckpt_load_into(SjModel *m, const char *path, char *err, size_t errsz) {
         rc = wm_errf(err, errsz, WM_ERR_FORMAT, "'%s' is not a seqjepa checkpoint (no shape)", path);
     else
         rc = sj_shape_check(&have, sj_model_shape(m), path, err, errsz);
-    if (!rc) rc = sj_model_load(m, f, err, errsz);
+    if (!rc && (rc = sj_model_load(m, f, err, errsz))) wm_err_prefix(err, errsz, rc, "'%s': ", path);
     wm_st_close(f);
     return rc;
 }

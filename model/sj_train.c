@@ -293,6 +293,8 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     SjCkptMeta cmeta = ckpt_meta(su);
     int who;
     if (su->resume) rc = sj_ckpt_resume(tc->out, su->config_text, m, &cst, &step, err, errsz);
+    else if (su->init && (rc = sj_ckpt_load_into(m, su->init, err, errsz)))
+        wm_err_prefix(err, errsz, rc, "--init: ");
     if ((rc = wm_dist_agree(rc, &who)) && who != rank) err[0] = '\0';
     if (rc) goto out;
     char split[160] = "";
@@ -301,7 +303,8 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
                  G, G > 1 ? "es" : "", Bg);
     if (step) wm_info("train: %zu parameters, batch %d%s, M %d, %d steps, resuming after step %lld", sj_model_param_count(m), B,
                       split, M, tc->steps, (long long)step);
-    else wm_info("train: %zu parameters, batch %d%s, M %d, %d steps", sj_model_param_count(m), B, split, M, tc->steps);
+    else wm_info("train: %zu parameters, batch %d%s, M %d, %d steps%s%s%s", sj_model_param_count(m), B, split, M, tc->steps,
+                 su->init ? ", starting from the weights of '" : "", su->init ? su->init : "", su->init ? "'" : "");
     int64_t total = tc->steps, warm = (int64_t)llround(su->optim.warmup * (double)total);
     /* every rank calls the hooks (each decides its stop; run/steps.c writes the log and
      * the progress bar on rank 0 alone), and the ranks agree on their answers */

@@ -78,6 +78,9 @@ typedef struct {
     const char *config_text; /* the resolved INI, stored in checkpoint metadata */
     const char *command;     /* the command line that made the run (may be NULL), stored likewise */
     int resume;              /* continue from train.out's checkpoint */
+    const char *init;        /* unless resuming: a checkpoint whose weights (online and target
+                              * networks, running statistics) the run starts from; its optimiser
+                              * state, step and schedules start afresh (may be NULL) */
     SjStepHooks hooks;
 } SjTrainSetup;
 

@@ -41,6 +41,7 @@ typedef struct {
     BenchConfig bench;
     DsGenConfig gen;
     const char *command; /* the command line, for checkpoint metadata (set by the CLI; may be NULL) */
+    const char *init;    /* train --init: a checkpoint whose weights a new run starts from (may be NULL) */
 } RunConfig;
 
 extern const WmCfgSchema run_schema;

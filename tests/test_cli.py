@@ -18,6 +18,9 @@ from png_read import read_png  # noqa: E402
 import pycheck  # noqa: E402
 from pycheck import EXE, Checks  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ref"))
+import stio  # noqa: E402
+
 checks = Checks()
 check = checks.check
 
@@ -314,6 +317,40 @@ def main():
     r = run("train", cfg, *TINY, "train.steps=6", f"train.out={out}", "--quiet", "--resume")
     check(r.returncode == 1 and "checkpoint has 'steps = 4', this run has 'steps = 6'" in r.stderr,
           "config difference shown as whole lines", r.stderr)
+
+    # --init: a new run starts from another run's weights. At lr 0 one step leaves the
+    # online network's weights as they were in the file (a run without --init does not).
+    src = os.path.join(out, "checkpoint.safetensors")
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet", "--resume", "--init", src)
+    check(r.returncode == 2 and "--init" in r.stderr and "--resume" in r.stderr, "--init with --resume is a usage error",
+          r.stderr)
+    check("--init CKPT" in run("train", "--help").stdout, "train --help documents --init")
+    want, _ = stio.read(src)
+    weights = [k for k in want if k.startswith(("encoder.", "predictor.", "transformer_encoder.")) and k.endswith("weight")]
+    for name, extra in (("init", ["--init", src]), ("no-init", [])):
+        d = os.path.join(tmp, name)
+        r = run("train", cfg, *TINY, "train.steps=1", "optim.lr=0", f"train.out={d}", "--quiet", *extra)
+        check(r.returncode == 0, f"train {name} at lr 0", r.stderr[-2000:])
+        got, meta = stio.read(os.path.join(d, "checkpoint.safetensors"))
+        same = all(np.array_equal(got[k], want[k]) for k in weights)
+        check(len(weights) > 10 and same == (name == "init"),
+              f"{name}: weights {'equal' if name == 'init' else 'differ from'} the file's", f"{len(weights)} tensors")
+        check((src in r.stderr) == (name == "init"), f"{name}: the log names the starting weights", r.stderr[-600:])
+        check(("--init" in meta.get("command", "")) == (name == "init"), f"{name}: the stored command line",
+              meta.get("command", ""))
+    for bad, what in ((trunc, "truncated"), (os.path.join(tmp, "missing.safetensors"), "missing")):
+        d = os.path.join(tmp, "init-" + what)
+        r = run("train", cfg, *TINY, "train.steps=1", f"train.out={d}", "--quiet", "--init", bad)
+        check(r.returncode == 1 and bad in r.stderr and "--init" in r.stderr
+              and not os.path.exists(os.path.join(d, "checkpoint.safetensors")), f"--init of a {what} file refused",
+              r.stderr)
+    r = run("train", cfg, *TINY, "env.size=48", "train.steps=1", f"train.out={os.path.join(tmp, 'init-48')}", "--quiet",
+            "--init", src)
+    check(r.returncode == 1 and "32x32" in r.stderr and "48x48" in r.stderr, "--init of another view size refused",
+          r.stderr)
+    r = run("train", cfg, *TINY, "model.width=8", "train.steps=1", f"train.out={os.path.join(tmp, 'init-w8')}",
+            "--quiet", "--init", src)
+    check(r.returncode == 1 and src in r.stderr, "--init of another width refused, naming the file", r.stderr)
 
     # Library messages that open with the command's name are not prefixed twice.
     nodisp = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
