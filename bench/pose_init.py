@@ -13,8 +13,11 @@ folded into the first convolution and its batch norm's running mean, so that the
 encoder computes what it computed on pixels / 255, except at the image border, where the
 first layer's zero padding now stands for pixels of the mean value instead of black
 (tests/test_pose_init.py checks exactly that). Every other tensor (transformer,
-predictor, action embedding) and the metadata are kept; `seqjepa train CONFIG --resume`
-then continues the run from the encoder put in.
+predictor, action embedding) and the metadata are kept. A new run then starts from it:
+
+    bin/seqjepa train CONFIG train.steps=1 train.out=T      # any checkpoint of the model
+    bench/pose_init.py ENC.npz T/checkpoint.safetensors
+    bin/seqjepa train CONFIG --init T/checkpoint.safetensors train.out=RUN
 """
 import os
 import struct

@@ -145,9 +145,24 @@ int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int6
     return WM_OK;
 }
 
+/* A [model] line whose key is at its default value: a key added to the model after a
+ * run was made is absent from that run's stored config, and the run was made with the
+ * default, so such lines count as absent on both sides. */
+static int model_default_line(const char *sec, const char *s, size_t n) {
+    if (strcmp(sec, "model")) return 0;
+    for (int k = 0; k < SjModelConfig_nfields; k++) {
+        const WmCfgField *f = &SjModelConfig_fields[k];
+        size_t kl = strlen(f->key), vl = strlen(f->def);
+        if (n == kl + 3 + vl && !strncmp(s, f->key, kl) && !strncmp(s + kl, " = ", 3) && !strncmp(s + kl + 3, f->def, vl))
+            return 1;
+    }
+    return 0;
+}
+
 /* The next line of a config text at *p that matters to resume, or NULL at the end:
  * [train] out is where the run folder is, not how it trains, so a run folder moved or
- * renamed as a whole still resumes. *line counts lines; *sec tracks the section. */
+ * renamed as a whole still resumes; [model] keys at their defaults are skipped (above).
+ * *line counts lines; *sec tracks the section. */
 static const char *next_config_line(const char **p, int *line, char *sec, size_t secsz, size_t *len) {
     while (**p) {
         const char *s = *p, *e = strchr(s, '\n');
@@ -156,6 +171,8 @@ static const char *next_config_line(const char **p, int *line, char *sec, size_t
         (*line)++;
         if (n >= 2 && s[0] == '[' && s[n - 1] == ']') snprintf(sec, secsz, "%.*s", (int)(n - 2), s + 1);
         else if (!strcmp(sec, "train") && n >= 4 && !strncmp(s, "out", 3) && (s[3] == ' ' || s[3] == '='))
+            continue;
+        else if (model_default_line(sec, s, n))
             continue;
         *len = n;
         return s;
@@ -173,8 +190,11 @@ static int config_differs(const char *a, const char *b, char *out, size_t outsz)
         const char *x = next_config_line(&a, &la, sa, sizeof sa, &na), *y = next_config_line(&b, &lb, sb, sizeof sb, &nb);
         if (!x && !y) return 0;
         if (x && y && na == nb && !memcmp(x, y, na)) continue;
-        snprintf(out, outsz, "line %d: checkpoint has '%.*s', this run has '%.*s'", x ? la : lb, (int)(x ? na : 0),
-                 x ? x : "", (int)(y ? nb : 0), y ? y : "");
+        /* a blank line (end of a section) or the end of the text reads "(nothing)" */
+        int qa = x && na, qb = y && nb;
+        snprintf(out, outsz, "line %d: checkpoint has %s%.*s%s, this run has %s%.*s%s", x ? la : lb, qa ? "'" : "",
+                 qa ? (int)na : 9, qa ? x : "(nothing)", qa ? "'" : "", qb ? "'" : "", qb ? (int)nb : 9,
+                 qb ? y : "(nothing)", qb ? "'" : "");
         return 1;
     }
 }

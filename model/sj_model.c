@@ -49,7 +49,7 @@ static int resolve_encoder(const SjModelConfig *cfg, const SjShape *sh, NnResNet
         for (int i = 0; i < 4; i++) rc->widths[i] = cfg->width << i;
         break;
     }
-    rc->zero_init_residual = 1;
+    rc->zero_init_residual = cfg->zero_init_residual;
     int min_side = rc->cifar_stem ? 8 : 32;
     if (sh->img_h < min_side || sh->img_w < min_side)
         return wm_errf(err, errsz, WM_ERR_ARG, "images of %dx%d are too small for this encoder (at least %d)",

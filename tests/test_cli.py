@@ -352,6 +352,32 @@ def main():
             "--quiet", "--init", src)
     check(r.returncode == 1 and src in r.stderr, "--init of another width refused, naming the file", r.stderr)
 
+    # model.zero_init_residual: the blocks' last batch-norm weight starts at 0 (default)
+    # or 1; a run stored before the key existed (its line absent) resumes as the default.
+    for zi, want_g in (("true", 0.0), ("false", 1.0)):
+        d = os.path.join(tmp, "zi-" + zi)
+        r = run("train", cfg, *TINY, "train.steps=1", "optim.lr=0", f"model.zero_init_residual={zi}",
+                f"train.out={d}", "--quiet")
+        got, _ = stio.read(os.path.join(d, "checkpoint.safetensors"))
+        g = [got[k] for k in got if k.startswith("encoder.layer") and k.endswith("bn2.weight")]
+        check(r.returncode == 0 and len(g) >= 4 and all(np.all(x == want_g) for x in g),
+              f"zero_init_residual={zi}: every block's bn2 weight starts at {want_g}", r.stderr[-800:])
+    d = os.path.join(tmp, "zi-true")
+    ck = os.path.join(d, "checkpoint.safetensors")
+    tens, meta = stio.read(ck)
+    check("zero_init_residual = true" in meta["config"], "the key is stored with the run's config")
+    meta["config"] = meta["config"].replace("zero_init_residual = true\n", "")
+    stio.write(ck, tens, meta)
+    r = run("train", cfg, *TINY, "train.steps=2", "optim.lr=0", f"train.out={d}", "--quiet", "--resume")
+    check(r.returncode == 1 and "steps = 1" in r.stderr and "steps = 2" in r.stderr,
+          "a config stored without the key compares equal up to the line that differs", r.stderr[-800:])
+    r = run("train", cfg, *TINY, "train.steps=1", "optim.lr=0", f"train.out={d}", "--quiet", "--resume")
+    check(r.returncode == 0, "a config stored without the key resumes with it at its default", r.stderr[-800:])
+    r = run("train", cfg, *TINY, "train.steps=1", "optim.lr=0", "model.zero_init_residual=false", f"train.out={d}",
+            "--quiet", "--resume")
+    check(r.returncode == 1 and "this run has 'zero_init_residual = false'" in r.stderr,
+          "... and not with another value, the line named", r.stderr[-800:])
+
     # Library messages that open with the command's name are not prefixed twice.
     nodisp = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
     r = run("view", cfg, f"train.out={os.path.join(tmp, 'view')}", env=nodisp)
