@@ -145,23 +145,36 @@ int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int6
     return WM_OK;
 }
 
-/* A [model] line whose key is at its default value: a key added to the model after a
- * run was made is absent from that run's stored config, and the run was made with the
- * default, so such lines count as absent on both sides. */
-static int model_default_line(const char *sec, const char *s, size_t n) {
-    if (strcmp(sec, "model")) return 0;
-    for (int k = 0; k < SjModelConfig_nfields; k++) {
-        const WmCfgField *f = &SjModelConfig_fields[k];
-        size_t kl = strlen(f->key), vl = strlen(f->def);
-        if (n == kl + 3 + vl && !strncmp(s, f->key, kl) && !strncmp(s + kl, " = ", 3) && !strncmp(s + kl + 3, f->def, vl))
-            return 1;
+/* The sections of a run's config whose keys this module knows (model/sj_config.h). */
+static const struct {
+    const char *name;
+    const WmCfgField *fields;
+    const int *n;
+} known_sections[] = {{"model", SjModelConfig_fields, &SjModelConfig_nfields},
+                      {"optim", SjOptimConfig_fields, &SjOptimConfig_nfields},
+                      {"train", SjTrainConfig_fields, &SjTrainConfig_nfields},
+                      {"eval", SjEvalConfig_fields, &SjEvalConfig_nfields}};
+
+/* A line "key = default" of a known section: a key added after a run was made is
+ * absent from that run's stored config, and the run was made with the default, so such
+ * lines count as absent on both sides. */
+static int default_line(const char *sec, const char *s, size_t n) {
+    for (size_t i = 0; i < sizeof known_sections / sizeof *known_sections; i++) {
+        if (strcmp(sec, known_sections[i].name)) continue;
+        for (int k = 0; k < *known_sections[i].n; k++) {
+            const WmCfgField *f = &known_sections[i].fields[k];
+            size_t kl = strlen(f->key), vl = strlen(f->def);
+            if (n == kl + 3 + vl && !strncmp(s, f->key, kl) && !strncmp(s + kl, " = ", 3) &&
+                !strncmp(s + kl + 3, f->def, vl))
+                return 1;
+        }
     }
     return 0;
 }
 
 /* The next line of a config text at *p that matters to resume, or NULL at the end:
  * [train] out is where the run folder is, not how it trains, so a run folder moved or
- * renamed as a whole still resumes; [model] keys at their defaults are skipped (above).
+ * renamed as a whole still resumes; keys at their defaults are skipped (above).
  * *line counts lines; *sec tracks the section. */
 static const char *next_config_line(const char **p, int *line, char *sec, size_t secsz, size_t *len) {
     while (**p) {
@@ -172,12 +185,19 @@ static const char *next_config_line(const char **p, int *line, char *sec, size_t
         if (n >= 2 && s[0] == '[' && s[n - 1] == ']') snprintf(sec, secsz, "%.*s", (int)(n - 2), s + 1);
         else if (!strcmp(sec, "train") && n >= 4 && !strncmp(s, "out", 3) && (s[3] == ' ' || s[3] == '='))
             continue;
-        else if (model_default_line(sec, s, n))
+        else if (default_line(sec, s, n))
             continue;
         *len = n;
         return s;
     }
     return NULL;
+}
+
+/* A config line quoted for a refusal; a blank line (end of a section) or the end of
+ * the text reads (nothing). */
+static void shown_line(char *buf, size_t bufsz, const char *s, size_t n) {
+    if (s && n) snprintf(buf, bufsz, "'%.*s'", (int)n, s);
+    else snprintf(buf, bufsz, "(nothing)");
 }
 
 /* 0 when two config texts agree on every line that matters to resume; otherwise 1, with
@@ -190,11 +210,11 @@ static int config_differs(const char *a, const char *b, char *out, size_t outsz)
         const char *x = next_config_line(&a, &la, sa, sizeof sa, &na), *y = next_config_line(&b, &lb, sb, sizeof sb, &nb);
         if (!x && !y) return 0;
         if (x && y && na == nb && !memcmp(x, y, na)) continue;
-        /* a blank line (end of a section) or the end of the text reads "(nothing)" */
-        int qa = x && na, qb = y && nb;
-        snprintf(out, outsz, "line %d: checkpoint has %s%.*s%s, this run has %s%.*s%s", x ? la : lb, qa ? "'" : "",
-                 qa ? (int)na : 9, qa ? x : "(nothing)", qa ? "'" : "", qb ? "'" : "", qb ? (int)nb : 9,
-                 qb ? y : "(nothing)", qb ? "'" : "");
+        char ca[512], cb[512];
+        shown_line(ca, sizeof ca, x, na);
+        shown_line(cb, sizeof cb, y, nb);
+        snprintf(out, outsz, "line %d: checkpoint has %.*s, this run has %.*s", x ? la : lb, (int)strlen(ca), ca,
+                 (int)strlen(cb), cb);
         return 1;
     }
 }

@@ -303,8 +303,11 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
                  G, G > 1 ? "es" : "", Bg);
     if (step) wm_info("train: %zu parameters, batch %d%s, M %d, %d steps, resuming after step %lld", sj_model_param_count(m), B,
                       split, M, tc->steps, (long long)step);
-    else wm_info("train: %zu parameters, batch %d%s, M %d, %d steps%s%s%s", sj_model_param_count(m), B, split, M, tc->steps,
-                 su->init ? ", starting from the weights of '" : "", su->init ? su->init : "", su->init ? "'" : "");
+    else {
+        char from[1100] = "";
+        if (su->init) snprintf(from, sizeof from, ", starting from the weights of '%s'", su->init);
+        wm_info("train: %zu parameters, batch %d%s, M %d, %d steps%s", sj_model_param_count(m), B, split, M, tc->steps, from);
+    }
     int64_t total = tc->steps, warm = (int64_t)llround(su->optim.warmup * (double)total);
     /* every rank calls the hooks (each decides its stop; run/steps.c writes the log and
      * the progress bar on rank 0 alone), and the ranks agree on their answers */
