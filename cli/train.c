@@ -86,7 +86,10 @@ int cli_train(int argc, char **argv) {
         if (err[0]) run_error("train", err); /* empty: another rank failed and said why */
         return 1;
     }
-    if (wm_dist_rank() == 0)
+    if (wm_dist_rank() == 0 && res.steps_done == res.steps_start && !res.interrupted)
+        printf("already trained: %lld of %lld steps, nothing to do: %s\n", (long long)res.steps_done,
+               (long long)rc.train.steps, res.checkpoint);
+    else if (wm_dist_rank() == 0)
         printf("%s after %lld steps (loss %.4f, %.1f sequences/s%s): %s\n", res.interrupted ? "interrupted" : "trained",
                (long long)res.steps_done, res.last_loss, res.seq_per_s, res.ranks > 1 ? ", all ranks" : "",
                res.checkpoint);

@@ -443,12 +443,15 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     }
     double el = wm_now() - t_all;
     res->steps_done = step;
+    res->steps_start = start;
     res->seq_per_s = el > 0 ? (double)(step - start) * B / el : 0;
     res->wait_share = el > 0 ? wait_all / el : 0;
     if (step > start) res->allreduce_s = ar_all / (double)(step - start), res->sync_s = sync_all / (double)(step - start);
     wm_path_join(res->checkpoint, sizeof res->checkpoint, tc->out, SJ_CKPT_FILE);
     if (begun && hk->end) hk->end(hk->ctx, res);
-    if (!rc) {
+    if (!rc && step == start && !res->interrupted) {
+        wm_info("train: the run already holds all %lld steps; nothing to train", (long long)step);
+    } else if (!rc) {
         wm_info("train: %lld steps, %.1f sequences/s, waited for data %.1f%% of the time", (long long)(step - start),
                 res->seq_per_s, 100 * res->wait_share);
         if (R > 1)

@@ -41,6 +41,7 @@ typedef struct {
 
 typedef struct {
     int64_t steps_done;
+    int64_t steps_start; /* the step this call started from (a resumed run's checkpoint) */
     double last_loss;
     double seq_per_s;
     double wait_share; /* share of step time spent waiting for data */

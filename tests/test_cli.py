@@ -312,7 +312,8 @@ def main():
     check(len(log) == 3 and log[-1].startswith("4,"), "the new run's log alone", str(log))
     # --resume is let into a folder that holds a run (here one already finished).
     r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet", "--resume")
-    check(r.returncode == 0 and "after 4 steps" in r.stdout, "--resume is not refused", r.stderr[-2000:])
+    check(r.returncode == 0 and "already trained: 4 of 4 steps" in r.stdout and "loss" not in r.stdout,
+          "--resume is not refused; a finished run says there is nothing to train", r.stdout + r.stderr[-2000:])
     # Resume under another config names the whole differing line.
     r = run("train", cfg, *TINY, "train.steps=6", f"train.out={out}", "--quiet", "--resume")
     check(r.returncode == 1 and "checkpoint has 'steps = 4', this run has 'steps = 6'" in r.stderr,
