@@ -32,7 +32,7 @@ void wm_progress_start(WmProgress *p, const char *label, int64_t total, const ch
 
 static void draw(WmProgress *p, double now, const char *extra, int final) {
     double el = now - p->t_start;
-    double rate = el > 0 ? (double)p->done / el : 0;
+    double rate = el > 0 ? (double)(p->done - p->start) / el : 0;
     double eta = rate > 0 && p->total > 0 ? (double)(p->total - p->done) / rate : -1;
     char e1[32], e2[32];
     fmt_time(e1, sizeof e1, el);
@@ -53,6 +53,10 @@ static void draw(WmProgress *p, double now, const char *extra, int final) {
                 extra ? "  " : "", extra ? extra : "");
     }
     fflush(stderr);
+}
+
+void wm_progress_from(WmProgress *p, int64_t done) {
+    p->done = p->start = done;
 }
 
 void wm_progress_update(WmProgress *p, int64_t done, const char *extra) {

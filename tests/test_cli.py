@@ -314,6 +314,9 @@ def main():
     r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet", "--resume")
     check(r.returncode == 0 and "already trained: 4 of 4 steps" in r.stdout and "loss" not in r.stdout,
           "--resume is not refused; a finished run says there is nothing to train", r.stdout + r.stderr[-2000:])
+    r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--resume")
+    check(r.returncode == 0 and "already trained" in r.stdout and "train: 0/4" not in r.stderr
+          and "train: 4/4" not in r.stderr, "a finished run draws no progress bar when resumed", r.stderr[-2000:])
     # Resume under another config names the whole differing line.
     r = run("train", cfg, *TINY, "train.steps=6", f"train.out={out}", "--quiet", "--resume")
     check(r.returncode == 1 and "checkpoint has 'steps = 4', this run has 'steps = 6'" in r.stderr,
