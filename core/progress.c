@@ -57,6 +57,7 @@ static void draw(WmProgress *p, double now, const char *extra, int final) {
 
 void wm_progress_from(WmProgress *p, int64_t done) {
     p->done = p->start = done;
+    if (p->total > 0 && done >= p->total) p->active = 0; /* nothing left: nothing drawn */
 }
 
 void wm_progress_update(WmProgress *p, int64_t done, const char *extra) {

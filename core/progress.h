@@ -19,7 +19,7 @@ typedef struct {
 
 void wm_progress_start(WmProgress *p, const char *label, int64_t total, const char *unit);
 /* After wm_progress_start: the work begins at `done` (a resumed job), so the rate and
- * the ETA count only what this run does. */
+ * the ETA count only what this run does; with nothing left the report draws nothing. */
 void wm_progress_from(WmProgress *p, int64_t done);
 /* Records progress; draws at most 10 times a second (terminal) or every
  * `interval` seconds (plain lines, default 5). extra may be NULL ("loss 0.512"). */

@@ -145,38 +145,28 @@ int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int6
     return WM_OK;
 }
 
-/* The sections of a run's config whose keys this module knows (model/sj_config.h). */
-static const struct {
-    const char *name;
-    const WmCfgField *fields;
-    const int *n;
-} known_sections[] = {{"model", SjModelConfig_fields, &SjModelConfig_nfields},
-                      {"optim", SjOptimConfig_fields, &SjOptimConfig_nfields},
-                      {"train", SjTrainConfig_fields, &SjTrainConfig_nfields},
-                      {"eval", SjEvalConfig_fields, &SjEvalConfig_nfields}};
-
-/* A line "key = default" of a known section: a key added after a run was made is
+/* A line "key = default" of a key the schema knows: a key added after a run was made is
  * absent from that run's stored config, and the run was made with the default, so such
  * lines count as absent on both sides. */
-static int default_line(const char *sec, const char *s, size_t n) {
-    for (size_t i = 0; i < sizeof known_sections / sizeof *known_sections; i++) {
-        if (strcmp(sec, known_sections[i].name)) continue;
-        for (int k = 0; k < *known_sections[i].n; k++) {
-            const WmCfgField *f = &known_sections[i].fields[k];
-            size_t kl = strlen(f->key), vl = strlen(f->def);
-            if (n == kl + 3 + vl && !strncmp(s, f->key, kl) && !strncmp(s + kl, " = ", 3) &&
-                !strncmp(s + kl + 3, f->def, vl))
-                return 1;
-        }
-    }
-    return 0;
+static int default_line(const WmCfgSchema *schema, const char *sec, const char *s, size_t n) {
+    const WmCfgSection *section = schema ? wm_cfg_find_section(schema, sec) : NULL;
+    const char *eq = section ? memchr(s, '=', n) : NULL;
+    if (!eq || eq - s < 2 || eq[-1] != ' ' || (size_t)(eq - s) + 2 > n || eq[1] != ' ') return 0;
+    char key[64];
+    size_t kl = (size_t)(eq - s) - 1, vl = n - kl - 3;
+    if (kl >= sizeof key) return 0;
+    memcpy(key, s, kl);
+    key[kl] = 0;
+    const WmCfgField *f = wm_cfg_find_field(section, key);
+    return f && strlen(f->def) == vl && !memcmp(eq + 2, f->def, vl);
 }
 
 /* The next line of a config text at *p that matters to resume, or NULL at the end:
  * [train] out is where the run folder is, not how it trains, so a run folder moved or
  * renamed as a whole still resumes; keys at their defaults are skipped (above).
  * *line counts lines; *sec tracks the section. */
-static const char *next_config_line(const char **p, int *line, char *sec, size_t secsz, size_t *len) {
+static const char *next_config_line(const WmCfgSchema *schema, const char **p, int *line, char *sec, size_t secsz,
+                                    size_t *len) {
     while (**p) {
         const char *s = *p, *e = strchr(s, '\n');
         size_t n = e ? (size_t)(e - s) : strlen(s);
@@ -185,7 +175,7 @@ static const char *next_config_line(const char **p, int *line, char *sec, size_t
         if (n >= 2 && s[0] == '[' && s[n - 1] == ']') snprintf(sec, secsz, "%.*s", (int)(n - 2), s + 1);
         else if (!strcmp(sec, "train") && n >= 4 && !strncmp(s, "out", 3) && (s[3] == ' ' || s[3] == '='))
             continue;
-        else if (default_line(sec, s, n))
+        else if (default_line(schema, sec, s, n))
             continue;
         *len = n;
         return s;
@@ -202,25 +192,27 @@ static void shown_line(char *buf, size_t bufsz, const char *s, size_t n) {
 
 /* 0 when two config texts agree on every line that matters to resume; otherwise 1, with
  * the first differing line in out, for the refusal. */
-static int config_differs(const char *a, const char *b, char *out, size_t outsz) {
+static int config_differs(const WmCfgSchema *schema, const char *a, const char *b, char *out, size_t outsz) {
     int la = 0, lb = 0;
     char sa[64] = "", sb[64] = "";
     for (;;) {
         size_t na = 0, nb = 0;
-        const char *x = next_config_line(&a, &la, sa, sizeof sa, &na), *y = next_config_line(&b, &lb, sb, sizeof sb, &nb);
+        const char *x = next_config_line(schema, &a, &la, sa, sizeof sa, &na),
+                   *y = next_config_line(schema, &b, &lb, sb, sizeof sb, &nb);
         if (!x && !y) return 0;
         if (x && y && na == nb && !memcmp(x, y, na)) continue;
         char ca[512], cb[512];
         shown_line(ca, sizeof ca, x, na);
         shown_line(cb, sizeof cb, y, nb);
+        /* precisions, not %s: the quotes may be cut to fit out, on purpose */
         snprintf(out, outsz, "line %d: checkpoint has %.*s, this run has %.*s", x ? la : lb, (int)strlen(ca), ca,
                  (int)strlen(cb), cb);
         return 1;
     }
 }
 
-int sj_ckpt_resume(const char *dir, const char *config_text, SjModel *m, SjCkptState *stt, int64_t *step,
-                   char *err, size_t errsz) {
+int sj_ckpt_resume(const char *dir, const char *config_text, const WmCfgSchema *schema, SjModel *m,
+                   SjCkptState *stt, int64_t *step, char *err, size_t errsz) {
     char path[1100], spath[1100];
     wm_path_join(path, sizeof path, dir, SJ_CKPT_FILE);
     wm_path_join(spath, sizeof spath, dir, SJ_STATE_FILE);
@@ -233,7 +225,7 @@ int sj_ckpt_resume(const char *dir, const char *config_text, SjModel *m, SjCkptS
         const char *cfgtext = wm_st_meta(f, "config");
         if (meta_int64(f, "step", &st) || meta_int64(s, "step", &st2) || st != st2)
             rc = wm_errf(err, errsz, WM_ERR_MISMATCH, "'%s' and '%s' are from different steps; cannot resume", path, spath);
-        else if (config_differs(cfgtext ? cfgtext : "", config_text ? config_text : "", diff, sizeof diff)) {
+        else if (config_differs(schema, cfgtext ? cfgtext : "", config_text ? config_text : "", diff, sizeof diff)) {
             rc = wm_errf(err, errsz, WM_ERR_MISMATCH, "'%s' was trained with a different config (%s); resume needs the same one",
                          path, diff);
         }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/config.h"
 #include "model/sj_model.h"
 #include "nn/nn.h"
 
@@ -39,10 +40,12 @@ int sj_ckpt_save(const char *dir, SjModel *m, const SjCkptMeta *meta, const SjCk
 
 /* Loads dir's checkpoint and state into m and st for a run with config_text (refused,
  * with the first differing line, when the stored config differs in anything but
- * [train] out, the run folder's own path, so a moved folder still resumes); *step gets
- * the step they were saved at. */
-int sj_ckpt_resume(const char *dir, const char *config_text, SjModel *m, SjCkptState *st, int64_t *step,
-                   char *err, size_t errsz);
+ * [train] out, the run folder's own path, so a moved folder still resumes); a line
+ * "key = default" of a key schema knows counts as absent on both sides, so runs stored
+ * before a key existed resume (schema may be NULL: every line counts); *step gets the
+ * step they were saved at. */
+int sj_ckpt_resume(const char *dir, const char *config_text, const WmCfgSchema *schema, SjModel *m,
+                   SjCkptState *st, int64_t *step, char *err, size_t errsz);
 
 /* Loads a checkpoint written by sj_train_run: builds the model from the [model]
  * section of its metadata config and its stored shape, then loads every tensor (all

@@ -292,7 +292,7 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     SjCkptState cst = ckpt_state(&pr, &drop);
     SjCkptMeta cmeta = ckpt_meta(su);
     int who;
-    if (su->resume) rc = sj_ckpt_resume(tc->out, su->config_text, m, &cst, &step, err, errsz);
+    if (su->resume) rc = sj_ckpt_resume(tc->out, su->config_text, su->config_schema, m, &cst, &step, err, errsz);
     else if (su->init && (rc = sj_ckpt_load_into(m, su->init, err, errsz)))
         wm_err_prefix(err, errsz, rc, "--init: ");
     if ((rc = wm_dist_agree(rc, &who)) && who != rank) err[0] = '\0';

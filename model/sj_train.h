@@ -77,6 +77,8 @@ typedef struct {
     SjTrainConfig train;
     SjShape shape;
     const char *config_text; /* the resolved INI, stored in checkpoint metadata */
+    const WmCfgSchema *config_schema; /* the schema config_text was written from; resume counts
+                                       * its keys at their defaults as absent (may be NULL) */
     const char *command;     /* the command line that made the run (may be NULL), stored likewise */
     int resume;              /* continue from train.out's checkpoint */
     const char *init;        /* unless resuming: a checkpoint whose weights (online and target

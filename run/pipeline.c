@@ -132,7 +132,7 @@ static int train_on(const RunConfig *rc, const EnvSpec *sp, SjSource source, int
     stored_config_text(rc, &text);
     SjTrainSetup su = {.model = rc->model, .optim = rc->optim, .train = rc->train,
                        .shape = {sp->height, sp->width, sp->action_dim, sp->n_classes},
-                       .config_text = text.data, .command = rc->command, .resume = resume,
+                       .config_text = text.data, .config_schema = &run_schema, .command = rc->command, .resume = resume,
                        .init = rc->init};
     RunSteps steps = {0};
     RunSinks sinks;

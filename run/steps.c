@@ -118,7 +118,6 @@ RunObserver run_csv_log(RunCsvLog *c, const char *dir, int batch) {
 
 static int bar_begin(void *ctx, SjModel *m, int64_t start, int64_t total, char *err, size_t errsz) {
     (void)m, (void)err, (void)errsz;
-    if (start >= total) return WM_OK; /* nothing to train: no bar (it stays inactive) */
     wm_progress_start(&((RunProgressBar *)ctx)->bar, "train", total, "step");
     wm_progress_from(&((RunProgressBar *)ctx)->bar, start);
     return WM_OK;

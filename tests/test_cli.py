@@ -381,6 +381,13 @@ def main():
             "--quiet", "--resume")
     check(r.returncode == 1 and "this run has 'zero_init_residual = false'" in r.stderr,
           "... and not with another value, the line named", r.stderr[-800:])
+    # The same holds for the keys of every section of the run's config ([env] here).
+    tens, meta = stio.read(ck)
+    check("color_actions = false\n" in meta["config"], "an [env] key at its default is stored")
+    meta["config"] = meta["config"].replace("color_actions = false\n", "")
+    stio.write(ck, tens, meta)
+    r = run("train", cfg, *TINY, "train.steps=1", "optim.lr=0", f"train.out={d}", "--quiet", "--resume")
+    check(r.returncode == 0, "a config stored without an [env] key at its default resumes", r.stderr[-800:])
 
     # Library messages that open with the command's name are not prefixed twice.
     nodisp = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
