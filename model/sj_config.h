@@ -28,6 +28,7 @@
     X(S, REAL, weight_decay, "1e-3", 0, 10, NULL, "AdamW weight decay, not on biases and norms (paper 1e-3)") \
     X(S, REAL, warmup, "0.05", 0, 1, NULL, "linear warm-up as a share of all steps, then cosine")  \
     X(S, REAL, min_lr, "0", 0, 10, NULL, "learning rate at the end of the cosine")                 \
+    X(S, REAL, pred_lr_scale, "1", 0, 100, NULL, "the predictor's learning rate / lr, on the same schedule (1: one rate for all, as the paper)") \
     X(S, REAL, beta1, "0.9", 0, 1, NULL, "AdamW beta1")                                           \
     X(S, REAL, beta2, "0.999", 0, 1, NULL, "AdamW beta2")                                         \
     X(S, REAL, eps, "1e-8", 0, 1, NULL, "AdamW epsilon")

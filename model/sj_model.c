@@ -365,6 +365,8 @@ void sj_model_set_optim(SjModel *m, const SjOptimConfig *o) {
     m->opt.beta2 = (float)o->beta2;
     m->opt.eps = (float)o->eps;
     m->opt.weight_decay = (float)o->weight_decay;
+    int n_pred = nn_params_set_lr_scale(&m->p, "predictor", (float)o->pred_lr_scale);
+    WM_ASSERT(n_pred > 0);
 }
 
 void sj_model_encode(SjModel *m, const uint8_t *views, int n, float *z) {

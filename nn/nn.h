@@ -301,6 +301,7 @@ typedef struct {
     size_t shape[4];
     size_t offset, count;
     int decay; /* AdamW weight decay applies (weights, not biases or norms) */
+    float lr_scale; /* AdamW learning rate of this tensor / the optimiser's (1 unless set) */
     NnInit init;
     float init_a; /* uniform bound or normal std */
 } NnTensor;
@@ -321,6 +322,9 @@ void nn_params_free(NnParams *p);
 size_t nn_params_add(NnParams *p, const char *prefix, const char *name, NnKind kind, int ndim,
                      const size_t *shape, int decay, NnInit init, float init_a);
 const NnTensor *nn_params_find(const NnParams *p, const char *name);
+/* Sets the AdamW learning-rate scale of every parameter named prefix.X (a parameter
+ * group with its own rate, as in PyTorch); returns how many it set. */
+int nn_params_set_lr_scale(NnParams *p, const char *prefix, float scale);
 /* Renames without breaking old files: every tensor named module.X also loads from
  * old_module.X (saving always uses the current name). Returns how many it marked. */
 int nn_params_alias(NnParams *p, const char *module, const char *old_module);

@@ -50,6 +50,7 @@ size_t nn_params_add(NnParams *p, const char *prefix, const char *name, NnKind k
         WM_ASSERT(wm_size_mul(t->count, shape[i], &t->count));
     }
     t->decay = decay;
+    t->lr_scale = 1;
     t->init = init;
     t->init_a = init_a;
     size_t *used = kind == NN_PARAM    ? &p->n_param
@@ -66,6 +67,17 @@ const NnTensor *nn_params_find(const NnParams *p, const char *name) {
     for (int i = 0; i < p->n; i++)
         if (!strcmp(p->t[i].name, name)) return &p->t[i];
     return NULL;
+}
+
+int nn_params_set_lr_scale(NnParams *p, const char *prefix, float scale) {
+    size_t n = strlen(prefix);
+    int set = 0;
+    for (int k = 0; k < p->n; k++)
+        if (p->t[k].kind == NN_PARAM && !strncmp(p->t[k].name, prefix, n) && p->t[k].name[n] == '.') {
+            p->t[k].lr_scale = scale;
+            set++;
+        }
+    return set;
 }
 
 int nn_params_alias(NnParams *p, const char *module, const char *old_module) {
@@ -198,16 +210,17 @@ static void adam_range(void *ctx, int64_t i0, int64_t i1, int worker) {
     (void)worker;
     const AdamTask *a = ctx;
     NnReal *w = a->s->param, *g = a->s->grad, *m = a->s->adam_m, *v = a->s->adam_v;
-    const NnReal b1 = (NnReal)a->b1, b2 = (NnReal)a->b2, step = (NnReal)(a->lr / a->bc1);
+    const NnReal b1 = (NnReal)a->b1, b2 = (NnReal)a->b2;
     const NnReal sbc2 = (NnReal)sqrt(a->bc2), eps = (NnReal)a->eps;
-    const NnReal decay = (NnReal)(1.0 - a->lr * a->wd);
     for (int k = first_param_after(a->p, (size_t)i0); k < a->p->n; k++) {
         const NnTensor *t = &a->p->t[k];
         if (t->kind != NN_PARAM) continue;
         size_t lo = t->offset > (size_t)i0 ? t->offset : (size_t)i0;
         size_t hi = t->offset + t->count < (size_t)i1 ? t->offset + t->count : (size_t)i1;
         if (lo >= (size_t)i1) break;
-        adam_run(w + lo, g + lo, m + lo, v + lo, hi - lo, t->decay ? decay : 1, b1, b2, step, sbc2, eps);
+        const double lr = a->lr * (double)t->lr_scale;
+        const NnReal step = (NnReal)(lr / a->bc1), decay = t->decay ? (NnReal)(1.0 - lr * a->wd) : 1;
+        adam_run(w + lo, g + lo, m + lo, v + lo, hi - lo, decay, b1, b2, step, sbc2, eps);
     }
 }
 
