@@ -69,11 +69,16 @@ const NnTensor *nn_params_find(const NnParams *p, const char *name) {
     return NULL;
 }
 
+/* Whether name is module.X (len = strlen(module)). */
+static int in_module(const char *name, const char *module, size_t len) {
+    return !strncmp(name, module, len) && name[len] == '.';
+}
+
 int nn_params_set_lr_scale(NnParams *p, const char *prefix, float scale) {
     size_t n = strlen(prefix);
     int set = 0;
     for (int k = 0; k < p->n; k++)
-        if (p->t[k].kind == NN_PARAM && !strncmp(p->t[k].name, prefix, n) && p->t[k].name[n] == '.') {
+        if (p->t[k].kind == NN_PARAM && in_module(p->t[k].name, prefix, n)) {
             p->t[k].lr_scale = scale;
             set++;
         }
@@ -85,7 +90,7 @@ int nn_params_alias(NnParams *p, const char *module, const char *old_module) {
     int n = 0;
     for (int i = 0; i < p->n; i++) {
         NnTensor *t = &p->t[i];
-        if (strncmp(t->name, module, len) || t->name[len] != '.') continue;
+        if (!in_module(t->name, module, len)) continue;
         nn_namef(t->alias, "%s%s", old_module, t->name + len);
         n++;
     }
