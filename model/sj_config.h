@@ -37,6 +37,7 @@
     X(S, INT, steps, "1000", 1, 100000000, NULL, "optimiser steps")                                \
     X(S, INT, batch, "64", 2, 65536, NULL, "sequences per step (paper 512)")                       \
     X(S, INT, m_train, "3", 1, 64, NULL, "observed views per sequence; the target is view M+1 (paper 1 or 3)") \
+    X(S, INT, m_min, "0", 0, 64, NULL, "0: every step observes train.m_train views; 1..m_train: each step observes M views, M drawn uniformly from m_min..m_train per step (from train.seed and the step, the same on every rank), the target view M+1") \
     X(S, INT, seed, "0", 0, 2147483647, NULL, "run seed: data, initialisation and dropout streams derive from it") \
     X(S, INT, log_every, "10", 1, 1000000, NULL, "steps between CSV log rows")                     \
     X(S, INT, ckpt_every, "0", 0, 100000000, NULL, "steps between checkpoints (0: only at the end)") \

@@ -127,7 +127,16 @@ static SjCkptMeta ckpt_meta(const SjTrainSetup *su) {
     return (SjCkptMeta){su->config_text, su->command, su->model.pixel_mean, su->model.pixel_std, su->shape};
 }
 
+int sj_train_step_m(const SjTrainConfig *tc, int64_t step) {
+    if (tc->m_min <= 0 || tc->m_min >= tc->m_train) return tc->m_train;
+    uint64_t span = (uint64_t)(tc->m_train - tc->m_min + 1);
+    return tc->m_min + (int)(wm_seed_derive(wm_seed_derive((uint64_t)tc->seed, 0x6d6du), (uint64_t)step) % span);
+}
+
 int sj_train_split(const SjTrainConfig *tc, int ranks, int *local, char *err, size_t errsz) {
+    if (tc->m_min > tc->m_train)
+        return wm_errf(err, errsz, WM_ERR_RANGE, "train.m_min = %d is above train.m_train = %d: the observed views per step are drawn from m_min..m_train",
+                       tc->m_min, tc->m_train);
     if (tc->ranks > 1 && !wm_dist_built())
         return wm_errf(err, errsz, WM_ERR_ARG,
                        "train.ranks = %d: this seqjepa was built without MPI (mpicc was not found when it was "
@@ -297,16 +306,19 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
         wm_err_prefix(err, errsz, rc, "--init: ");
     if ((rc = wm_dist_agree(rc, &who)) && who != rank) err[0] = '\0';
     if (rc) goto out;
+    char mtxt[40];
+    if (tc->m_min > 0 && tc->m_min < M) snprintf(mtxt, sizeof mtxt, "%d..%d per step", tc->m_min, M);
+    else snprintf(mtxt, sizeof mtxt, "%d", M);
     char split[160] = "";
     if (P > 1)
         snprintf(split, sizeof split, " on %d rank%s x %d ghost batch%s (batch-norm over %d sequences)", R, R > 1 ? "s" : "",
                  G, G > 1 ? "es" : "", Bg);
-    if (step) wm_info("train: %zu parameters, batch %d%s, M %d, %d steps, resuming after step %lld", sj_model_param_count(m), B,
-                      split, M, tc->steps, (long long)step);
+    if (step) wm_info("train: %zu parameters, batch %d%s, M %s, %d steps, resuming after step %lld", sj_model_param_count(m), B,
+                      split, mtxt, tc->steps, (long long)step);
     else {
         char from[1100] = "";
         if (su->init) snprintf(from, sizeof from, ", starting from the weights of '%s'", su->init);
-        wm_info("train: %zu parameters, batch %d%s, M %d, %d steps%s", sj_model_param_count(m), B, split, M, tc->steps, from);
+        wm_info("train: %zu parameters, batch %d%s, M %s, %d steps%s", sj_model_param_count(m), B, split, mtxt, tc->steps, from);
     }
     int64_t total = tc->steps, warm = (int64_t)llround(su->optim.warmup * (double)total);
     /* every rank calls the hooks (each decides its stop; run/steps.c writes the log and
@@ -336,6 +348,7 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
         double tau = su->model.ema ? nn_ema_tau((double)step / (double)total, su->model.ema_base) : 0.0;
         double loss = 0;
         SjStepOut o = {0};
+        const int Ms = sj_train_step_m(tc, step);
         if (!rc) {
             nn_store_zero_grad(&pr.s, &pr.p);
             for (int g = 0; g < G; g++) {
@@ -348,9 +361,9 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
                                 wm_seed_derive(0xd20bu, (uint64_t)step * (uint64_t)P + (uint64_t)(rank * G + g)));
                     rng = &part_rng;
                 }
-                sj_model_train_step(m, sb.pixels, sb.actions, Bg, sb.t, M, rng, &o);
+                sj_model_train_step(m, sb.pixels, sb.actions, Bg, sb.t, Ms, rng, &o);
                 loss += o.loss;
-                probes_grad(&pr, &o, &sb, M);
+                probes_grad(&pr, &o, &sb, Ms);
                 if (G > 1) {
                     if (g == 0) memcpy(acc, ms->grad, mp->n_param * sizeof(float)), buffers_copy(&part0, m, 0);
                     else for (size_t i = 0; i < mp->n_param; i++) acc[i] += ms->grad[i];

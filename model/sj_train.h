@@ -99,6 +99,13 @@ typedef struct {
  * R*G parts of at least 2 sequences, or when train.ranks asks for another R. */
 int sj_train_split(const SjTrainConfig *tc, int ranks, int *local, char *err, size_t errsz);
 
+/* The observed views M of step `step` (counted from 0): train.m_train, or with
+ * 1 <= train.m_min < train.m_train one of m_min..m_train drawn uniformly from the run
+ * seed and the step alone, so every rank and a resumed run draw the same. The data
+ * source still gives m_train + 1 views; a step with fewer observes the first M and
+ * predicts view M+1. */
+int sj_train_step_m(const SjTrainConfig *tc, int64_t step);
+
 /* Runs training into setup->train.out (checkpoint.safetensors and its companion
  * checkpoint.state.safetensors; the hooks write what else a run keeps). Under mpirun every rank calls it with a
  * source of its own share (sj_train_split); they stop together (Ctrl-C, an error on

@@ -72,7 +72,7 @@ static int train(SjTrainSetup *su, const SjSource *src, SjTrainResult *res, char
     return sj_train_run(su, src, res, err, errsz);
 }
 
-static WmBuf dumps[16];
+static WmBuf dumps[32];
 static int ndumps;
 static int setup_precision = SJ_PREC_FP32; /* model.precision of the next setup */
 
@@ -262,6 +262,55 @@ static void test_impossible_model(const SjSource *src, char *raw, size_t n) {
     h2[8] = '2';
 }
 
+/* train.m_min: M drawn per step from the seed and the step (both values of 1..2 appear,
+ * each value of 2..4 about a third of the time), a run with it trains and differs from
+ * the fixed-M run, stopping and resuming gives the straight run's bits, and an m_min
+ * above m_train is refused naming both. */
+static void test_m_min(const SjSource *src, Synth *syn, const SjTrainSetup *fixed) {
+    SjTrainConfig tc = fixed->train;
+    tc.m_min = 0;
+    int all_fixed = 1;
+    for (int64_t s = 0; s < 64; s++) all_fixed &= sj_train_step_m(&tc, s) == tc.m_train;
+    CHECK(all_fixed, "m_min 0: every step observes m_train views");
+    tc.m_train = 4, tc.m_min = 2;
+    int count[5] = {0}, again = 1;
+    for (int64_t s = 0; s < 3000; s++) {
+        int m = sj_train_step_m(&tc, s);
+        if (m >= 0 && m <= 4) count[m]++;
+        again &= m == sj_train_step_m(&tc, s);
+    }
+    CHECK(count[0] + count[1] == 0 && again, "m_min 2..4: no M below 2, the same draw twice");
+    for (int m = 2; m <= 4; m++) CHECK(count[m] > 850 && count[m] < 1150, "M = %d drawn %d of 3000 times", m, count[m]);
+    tc.seed++;
+    int differs = 0;
+    for (int64_t s = 0; s < 64; s++) differs |= sj_train_step_m(&tc, s) != sj_train_step_m(&fixed->train, s);
+    CHECK(differs, "another seed draws another sequence of M");
+
+    SjTrainSetup v, w;
+    SjTrainResult rv, rw;
+    char err[1024];
+    setup_init(&v, "mmin", 8);
+    v.train.m_min = 1;
+    CHECK(train(&v, src, &rv, err, sizeof err) == WM_OK && rv.steps_done == 8 && isfinite(rv.last_loss), "%s", err);
+    int ones = 0;
+    for (int64_t s = 0; s < 8; s++) ones += sj_train_step_m(&v.train, s) == 1;
+    CHECK(ones > 0 && ones < 8, "both M = 1 and M = 2 among the 8 steps (%d of M = 1)", ones);
+    CHECK(!same_file(v.train.out, fixed->train.out, SJ_CKPT_FILE), "m_min 1 trains another model than M fixed at 2");
+    setup_init(&w, "mmin-resumed", 8);
+    w.train.m_min = 1;
+    syn->sigint_at = 3;
+    CHECK(train(&w, src, &rw, err, sizeof err) == WM_OK && rw.interrupted && rw.steps_done == 4, "%s", err);
+    wm_signals_reset();
+    syn->sigint_at = -1;
+    w.resume = 1;
+    CHECK(train(&w, src, &rw, err, sizeof err) == WM_OK && rw.steps_done == 8, "%s", err);
+    CHECK(same_file(v.train.out, w.train.out, SJ_CKPT_FILE), "m_min 1, stopped and resumed: the straight run's checkpoint");
+    setup_init(&w, "mmin-bad", 8);
+    w.train.m_min = 3;
+    CHECK(train(&w, src, &rw, err, sizeof err) == WM_ERR_RANGE && strstr(err, "train.m_min = 3") && strstr(err, "train.m_train = 2"),
+          "%s", err);
+}
+
 int main(int argc, char **argv) {
     nn_blas_reexec(argc, argv);
     nn_runtime_init(2);
@@ -381,6 +430,7 @@ int main(int argc, char **argv) {
     wm_free(raw);
     test_on_step(&src, &a);
     test_bf16(&src, &a);
+    test_m_min(&src, &syn, &a);
     for (int i = 0; i < ndumps; i++) wm_buf_free(&dumps[i]);
     nn_runtime_shutdown();
     return TEST_DONE();
