@@ -101,7 +101,7 @@ typedef struct {
  * order (activation input, second input, output): forward src, weights, dst; input
  * gradient diff_dst, weights, diff_src; weight gradient src, diff_dst, diff_weights. */
 typedef struct {
-    int key[11];
+    int key[12];
     int ok;
     char impl[64];
     dnnl_primitive_t conv;
@@ -235,33 +235,45 @@ static int make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t
     return ok ? make_prim(pd, prim, pad) : -1;
 }
 
-/* The CNHW slice of nb images out of n as an oneDNN (nb, c, h, w) memory. */
+/* The CNHW slice of nb images out of n as an oneDNN (nb, c, h, w) float memory. */
 static void slice_md(dnnl_memory_desc_t *md, int n, int nb, int c, int h, int w) {
     dnnl_dims_t dims = {nb, c, h, w}, strides = {(dnnl_dim_t)h * w, (dnnl_dim_t)n * h * w, w, 1};
     WM_ASSERT(dnnl_memory_desc_init_by_strides(md, 4, dims, dnnl_f32, strides) == dnnl_success);
 }
 
-/* Creates the primitives of e (pass and shape in d, slices of nb images). */
-static int build(Entry *e, NnDnnlPass pass, const NnConv2d *d, int nb) {
+/* Creates the primitives of e (pass and shape in d, slices of nb images). bf16: the
+ * pass's two inputs in bfloat16 (the reorders into the primitive's layout round them,
+ * nearest even), its output and every sum in float, as the engine's own bf16 products;
+ * the arguments we hold stay float. */
+static int build(Entry *e, NnDnnlPass pass, const NnConv2d *d, int nb, int bf16) {
     dnnl_memory_desc_t src_any, w_any, dst_any, src_user, w_user, dst_user;
     dnnl_dims_t sd = {nb, d->ci, d->h, d->w}, wd = {d->co, d->ci, d->kh, d->kw},
                 dd = {nb, d->co, d->oh, d->ow};
     dnnl_dims_t strides = {d->stride, d->stride}, pad = {d->pad, d->pad};
-    if (dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any) ||
-        dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any) ||
-        dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any) ||
+    const dnnl_data_type_t in = bf16 ? dnnl_bf16 : dnnl_f32;
+    const dnnl_data_type_t src_t = pass == NN_DNNL_DGRAD ? dnnl_f32 : in, dst_t = pass == NN_DNNL_FWD ? dnnl_f32 : in;
+    if (dnnl_memory_desc_init_by_tag(&src_any, 4, sd, src_t, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&w_any, 4, wd, pass == NN_DNNL_WGRAD ? dnnl_f32 : in, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dst_t, dnnl_format_tag_any) ||
         dnnl_memory_desc_init_by_tag(&w_user, 4, wd, dnnl_f32, dnnl_oihw))
         return -1;
     slice_md(&src_user, d->n, nb, d->ci, d->h, d->w);
     slice_md(&dst_user, d->n, nb, d->co, d->oh, d->ow);
-    if (g_plain) { /* the activations as they lie, no reorders */
+    if (g_plain && !bf16) { /* the activations as they lie, no reorders */
         src_any = src_user;
         dst_any = dst_user;
     }
 
     dnnl_convolution_desc_t fwd, cd;
-    if (dnnl_convolution_forward_desc_init(&fwd, dnnl_forward_training, dnnl_convolution_direct, &src_any,
-                                           &w_any, NULL, &dst_any, strides, pad, pad))
+    /* the forward description (the hint of the backward passes) in the pass's inputs' type */
+    dnnl_memory_desc_t hs = src_any, hw = w_any, hd = dst_any;
+    if (bf16 && pass != NN_DNNL_FWD &&
+        (dnnl_memory_desc_init_by_tag(&hs, 4, sd, dnnl_bf16, dnnl_format_tag_any) ||
+         dnnl_memory_desc_init_by_tag(&hw, 4, wd, dnnl_bf16, dnnl_format_tag_any) ||
+         dnnl_memory_desc_init_by_tag(&hd, 4, dd, dnnl_bf16, dnnl_format_tag_any)))
+        return -1;
+    if (dnnl_convolution_forward_desc_init(&fwd, dnnl_forward_training, dnnl_convolution_direct, &hs, &hw, NULL,
+                                           &hd, strides, pad, pad))
         return -1;
     dnnl_primitive_desc_t hint = NULL, pd = NULL;
     if (dnnl_primitive_desc_create(&hint, &fwd, NULL, g_engine, NULL)) return -1;
@@ -272,8 +284,11 @@ static int build(Entry *e, NnDnnlPass pass, const NnConv2d *d, int nb) {
     }
     dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     int r = 0;
+    dnnl_convolution_desc_t fwd_pass;
     if (pass == NN_DNNL_FWD) {
-        r = dnnl_primitive_desc_create(&pd, &fwd, attr, g_engine, NULL);
+        r = dnnl_convolution_forward_desc_init(&fwd_pass, dnnl_forward_training, dnnl_convolution_direct, &src_any,
+                                               &w_any, NULL, &dst_any, strides, pad, pad) ||
+            dnnl_primitive_desc_create(&pd, &fwd_pass, attr, g_engine, NULL);
         e->a[0] = (Arg){DNNL_ARG_SRC, src_user, {0}, NULL, NULL, 0};
         e->a[1] = (Arg){DNNL_ARG_WEIGHTS, w_user, {0}, NULL, NULL, 0};
         e->a[2] = (Arg){DNNL_ARG_DST, dst_user, {0}, NULL, NULL, 0};
@@ -298,6 +313,10 @@ static int build(Entry *e, NnDnnlPass pass, const NnConv2d *d, int nb) {
     const char *impl = NULL;
     dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
     snprintf(e->impl, sizeof e->impl, "%s", impl ? impl : "?");
+    if (bf16 && !strncmp(e->impl, "ref", 3)) { /* no bf16 kernel for this CPU: the own route is faster */
+        dnnl_primitive_desc_destroy(pd);
+        return -1;
+    }
     for (int i = 0; i < 3; i++) {
         const dnnl_memory_desc_t *m = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, e->a[i].arg);
         e->a[i].conv = *m;
@@ -315,16 +334,17 @@ static int build(Entry *e, NnDnnlPass pass, const NnConv2d *d, int nb) {
     return 0;
 }
 
-/* The cache key of (pass, d, chunks of nb images). */
-static void entry_key(int key[11], NnDnnlPass pass, const NnConv2d *d, int nb) {
-    const int k[11] = {(int)pass, d->n, d->ci, d->h, d->w, d->co, d->kh, d->kw, d->stride, d->pad, nb};
+/* The cache key of (pass, d, chunks of nb images, precision). */
+static void entry_key(int key[12], NnDnnlPass pass, const NnConv2d *d, int nb) {
+    const int k[12] = {(int)pass, d->n, d->ci, d->h, d->w, d->co, d->kh, d->kw, d->stride, d->pad, nb,
+                       (int)nn_get_precision()};
     memcpy(key, k, sizeof k);
 }
 
 /* The cached entry for (pass, d, nb), built on first use; NULL when oneDNN cannot
  * run it (noted once). Under g_lock, on the calling (owner) thread. */
 static Entry *entry(NnDnnlPass pass, const NnConv2d *d, int nb) {
-    int key[11];
+    int key[12];
     entry_key(key, pass, d, nb);
     for (int i = 0; i < g_n_entries; i++)
         if (!memcmp(g_entries[i]->key, key, sizeof key)) return g_entries[i]->ok ? g_entries[i] : NULL;
@@ -332,7 +352,7 @@ static Entry *entry(NnDnnlPass pass, const NnConv2d *d, int nb) {
     Entry *e = wm_new(Entry, 1);
     memcpy(e->key, key, sizeof key);
     one_omp_thread();
-    e->ok = build(e, pass, d, nb) == 0;
+    e->ok = build(e, pass, d, nb, nn_get_precision() == NN_PREC_BF16) == 0;
     if (!e->ok) {
         if (!g_failed_note++)
             wm_warn("nn: oneDNN could not create a convolution %d->%d k%d s%d on %dx%d; that pass runs "
@@ -533,7 +553,7 @@ int nn_dnnl_conv(NnDnnlPass pass, const NnConv2d *d, NnReal *out, int accumulate
 
 const char *nn_dnnl_impl(NnDnnlPass pass, const NnConv2d *d) {
     const int chunks = chunk_count(d, nn_par_threads());
-    int key[11];
+    int key[12];
     entry_key(key, pass, d, d->n / chunks);
     const char *s = "?";
     pthread_mutex_lock(&g_lock);

@@ -123,6 +123,47 @@ static void check_shape(NnConv2d d) {
         wm_free(arr[i]);
 }
 
+/* bf16: every pass of the shape on oneDNN against the own bf16 route (im2col and the
+ * own bf16 GEMM), on one and two threads. Both round the two inputs of each product to
+ * bfloat16 and sum in float, so they agree to the float sums' order (< 1e-5 of the
+ * scale, as the float routes), while both are 1e-4 to 1e-2 of the scale from the float
+ * result (the bf16 rounding: oneDNN did run in bf16); two runs give the same bits. */
+static void check_shape_bf16(NnConv2d d) {
+    const size_t nx = (size_t)d.ci * d.n * d.h * d.w, nw = (size_t)d.co * d.ci * d.kh * d.kw;
+    const size_t no = (size_t)d.co * d.n * d.oh * d.ow;
+    float *x = test_randn(&rng, nx, 1), *w = test_randn(&rng, nw, 0.05), *g = test_randn(&rng, no, 1);
+    float *dx0 = test_randn(&rng, nx, 1), *dw0 = test_randn(&rng, nw, 1);
+    float *o_ref = wm_new(float, no);
+    nn_conv2d_forward_naive(o_ref, x, w, NULL, &d);
+    char what[96], err[256];
+    snprintf(what, sizeof what, "bf16 conv %d->%d k%d s%d %dx%d n%d", d.ci, d.co, d.kh, d.stride, d.h, d.w, d.n);
+    CHECK(nn_set_precision(NN_PREC_BF16, err, sizeof err) == 0, "%s", err);
+    for (int threads = 1; threads <= 2; threads++) {
+        nn_runtime_init(threads);
+        nn_set_dnnl_route(NN_DNNL_OFF);
+        Result own = run_conv(&d, x, w, g, dx0, dw0);
+        nn_set_dnnl_route(NN_DNNL_ALL);
+        Result a = run_conv(&d, x, w, g, dx0, dw0), b = run_conv(&d, x, w, g, dx0, dw0);
+        double eo = test_rel_err(a.o, own.o, no), ex = test_rel_err(a.dx, own.dx, nx);
+        double exa = test_rel_err(a.dxa, own.dxa, nx), ew = test_rel_err(a.dw, own.dw, nw);
+        CHECK(eo < 1e-5 && ex < 1e-5 && exa < 1e-5 && ew < 1e-5,
+              "%s, %d threads: oneDNN against the own bf16 route: rel err forward %.3g, din added %.3g, "
+              "overwritten %.3g, dw %.3g",
+              what, threads, eo, ex, exa, ew);
+        double ef = test_rel_err(a.o, o_ref, no);
+        CHECK(ef > 1e-4 && ef < 1e-2, "%s, %d threads: forward %.3g of the scale from float (bf16 rounding)", what,
+              threads, ef);
+        CHECK(!memcmp(a.o, b.o, no * sizeof *a.o) && !memcmp(a.dx, b.dx, nx * sizeof *a.dx) &&
+                  !memcmp(a.dxa, b.dxa, nx * sizeof *a.dxa) && !memcmp(a.dw, b.dw, nw * sizeof *a.dw),
+              "%s, oneDNN, %d threads: two runs give the same bits", what, threads);
+        free_result(&own), free_result(&a), free_result(&b);
+    }
+    CHECK(nn_set_precision(NN_PREC_FP32, err, sizeof err) == 0, "%s", err);
+    float *arr[] = {x, w, g, dx0, dw0, o_ref};
+    for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
+        wm_free(arr[i]);
+}
+
 /* The environment settings: a known value (any case) chosen, unset gives the default,
  * an unknown one the default (with a warning naming it). */
 static void test_env_choice(void) {
@@ -161,6 +202,18 @@ int main(void) {
     check_shape(nn_conv2d_dims(3, 256, 8, 8, 256, 3, 1, 1));
     check_shape(nn_conv2d_dims(1, 256, 8, 8, 512, 3, 2, 1));
     check_shape(nn_conv2d_dims(2, 512, 4, 4, 512, 3, 1, 1));
+    if (nn_gemm_own_ok(1)) {
+        check_shape_bf16(nn_conv2d_dims(3, 64, 32, 32, 64, 3, 1, 1));
+        check_shape_bf16(nn_conv2d_dims(3, 64, 32, 32, 128, 3, 2, 1));
+        check_shape_bf16(nn_conv2d_dims(3, 128, 16, 16, 128, 3, 1, 1));
+        check_shape_bf16(nn_conv2d_dims(1, 128, 16, 16, 256, 3, 2, 1));
+        check_shape_bf16(nn_conv2d_dims(3, 256, 8, 8, 256, 3, 1, 1));
+        check_shape_bf16(nn_conv2d_dims(1, 256, 8, 8, 512, 3, 2, 1));
+        check_shape_bf16(nn_conv2d_dims(2, 512, 4, 4, 512, 3, 1, 1));
+        check_shape_bf16(nn_conv2d_dims(3, 64, 32, 32, 128, 1, 2, 0));
+    } else {
+        printf("bf16 passes on oneDNN not checked: this CPU has no AVX512_BF16\n");
+    }
     /* a pass's chunks split evenly over the threads (as many chunks per thread) wherever
      * the batch has enough images: the reference configuration's layers at batch 96 and
      * 32, on 2 and 3 threads */
