@@ -101,6 +101,11 @@ int nn_dnnl_available(void);
 void nn_set_dnnl_route(NnDnnlRoute r);
 NnDnnlRoute nn_get_dnnl_route(void);
 const char *nn_dnnl_route_name(NnDnnlRoute r);
+/* Whether the 3x3 stride-1 fp32 passes that the rule names run Winograd F(4x4, 3x3) on
+ * oneDNN instead of direct sums (use_dnnl in nn_conv.c; on by default where oneDNN is
+ * built; SEQJEPA_WINOGRAD=0|1 in the environment sets it at start). Process-wide. */
+void nn_set_winograd(int on);
+int nn_get_winograd(void);
 
 /* Precision of the products in convolutions and linear layers. BF16: inputs rounded
  * to bfloat16 (nearest even) as they are packed, products summed in float, outputs,

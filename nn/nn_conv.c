@@ -200,6 +200,32 @@ static int dnnl_rule_bf16(const NnConv2d *d, NnDnnlPass pass) {
     }
 }
 #endif
+/* Winograd F(4x4, 3x3) on oneDNN (fp32; oneDNN 2.6 has no bf16 form on AVX-512): the
+ * 3x3 stride-1 layers from 64 channels on planes from 8x8, every pass, and the weight
+ * gradient of 512->512 on 4x4. Wall seconds of the pass per step against the route the
+ * float rule above gives, two threads, batch 96 (32: the target encoder's forward), one
+ * run each (`SEQJEPA_DNNL=auto seqjepa bench train --only reference --no-torch --paths`
+ * with SEQJEPA_WINOGRAD=0 and 1, AMD EPYC with AVX-512, idle), direct -> Winograd:
+ *   64->64 32x32:   forward 0.071-0.076 -> 0.061 (n32 0.023-0.026 -> 0.018),
+ *                   dinput 0.078-0.085 -> 0.049, dweight 0.081-0.085 -> 0.063
+ *   128->128 16x16: forward 0.049-0.056 -> 0.030, dinput 0.050-0.055 -> 0.031,
+ *                   dweight 0.051-0.055 -> 0.036
+ *   256->256 8x8:   forward 0.047-0.051 -> 0.023, dinput 0.046-0.053 -> 0.023,
+ *                   dweight 0.051-0.056 -> 0.026
+ *   512->512 4x4:   dweight 0.061-0.068 -> 0.034; forward (0.049 -> 0.042, but n32
+ *                   0.018 -> 0.031) and dinput (0.041-0.048 -> 0.048) kept direct
+ * Its sums differ from the direct ones by the transforms' rounding: 1e-6 to 4e-6 of the
+ * output's scale from a double-summed reference in tests/test_nn_dnnl.c, where direct
+ * sums give 0.3e-6 to 2.6e-6 (both within the 1e-5 every route is held to). SEQJEPA_WINOGRAD=0 (environment,
+ * read at start) or nn_set_winograd(0) keeps every pass on direct sums. */
+#ifndef NN_REAL_DOUBLE
+static int wino_rule(const NnConv2d *d, NnDnnlPass pass) {
+    if (d->kh != 3 || d->kw != 3 || d->stride != 1 || d->pad != 1 || d->ci < 64 || d->ci % 16 || d->co % 16 ||
+        nn_get_precision() != NN_PREC_FP32 || !nn_get_winograd())
+        return 0;
+    return d->h * d->w >= 8 * 8 || (pass == NN_DNNL_WGRAD && (long)d->ci * d->co >= 512 * 512);
+}
+#endif
 static int use_dnnl(const NnConv2d *d, NnDnnlPass pass) {
 #ifdef NN_REAL_DOUBLE
     (void)d, (void)pass;
@@ -208,7 +234,16 @@ static int use_dnnl(const NnConv2d *d, NnDnnlPass pass) {
     const NnDnnlRoute r = nn_get_dnnl_route();
     if (r == NN_DNNL_OFF || !nn_dnnl_available()) return 0;
     if (nn_get_precision() == NN_PREC_BF16) return r == NN_DNNL_ALL || dnnl_rule_bf16(d, pass);
-    return r == NN_DNNL_ALL || dnnl_rule(d, pass);
+    return r == NN_DNNL_ALL || dnnl_rule(d, pass) || (r == NN_DNNL_AUTO && wino_rule(d, pass));
+#endif
+}
+/* The algorithm of a pass that runs on oneDNN. */
+static NnDnnlAlg dnnl_alg(const NnConv2d *d, NnDnnlPass pass) {
+#ifdef NN_REAL_DOUBLE
+    (void)d, (void)pass;
+    return NN_DNNL_DIRECT;
+#else
+    return wino_rule(d, pass) ? NN_DNNL_WINOGRAD : NN_DNNL_DIRECT;
 #endif
 }
 
@@ -483,7 +518,7 @@ static void note_route(const NnConv2d *d, const char *pass, const char *route, i
     char key[160], dn[80];
     if (!strcmp(route, "oneDNN")) {
         const NnDnnlPass p = pass[1] == 'o' ? NN_DNNL_FWD : pass[1] == 'i' ? NN_DNNL_DGRAD : NN_DNNL_WGRAD;
-        snprintf(dn, sizeof dn, "oneDNN %s", nn_dnnl_impl(p, d));
+        snprintf(dn, sizeof dn, "oneDNN %s", nn_dnnl_impl(p, dnnl_alg(d, p), d));
         route = dn;
     }
     snprintf(key, sizeof key, "conv %3d->%3d k%d s%d %3dx%-3d n%4d %-7s %s%s%s", d->ci, d->co, d->kh,
@@ -497,7 +532,7 @@ void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnR
     const double t0 = nn_paths_recording() ? wm_cpu_now() : 0, w0 = nn_paths_recording() ? wm_now() : 0;
     const size_t ldo = (size_t)d->n * d->oh * d->ow;
     ConvTask t = {d, in, w, NULL, NULL, out, NULL, scratch, 0, 0, 0};
-    const int dn = use_dnnl(d, NN_DNNL_FWD) && nn_dnnl_conv(NN_DNNL_FWD, d, out, 0, in, w, 0) > 0;
+    const int dn = use_dnnl(d, NN_DNNL_FWD) && nn_dnnl_conv(NN_DNNL_FWD, dnnl_alg(d, NN_DNNL_FWD), d, out, 0, in, w, 0) > 0;
     if (dn) {
         /* done */
     } else if (use_direct(d)) {
@@ -538,7 +573,7 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
     int dn = 0;
     if (dw && use_dnnl(d, NN_DNNL_WGRAD)) {
         NnReal *parts = thread_cols(&t, 0) + col_elems(d);
-        const int threads = nn_dnnl_conv(NN_DNNL_WGRAD, d, parts, 0, in, dout, per_thread(d));
+        const int threads = nn_dnnl_conv(NN_DNNL_WGRAD, dnnl_alg(d, NN_DNNL_WGRAD), d, parts, 0, in, dout, per_thread(d));
         if (threads > 0) {
             ReduceTask r = {dw, parts, per_thread(d), threads};
             nn_par_for((int64_t)ws, reduce_parts, &r);
@@ -568,7 +603,7 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
     t.need_dw = 0;
     t.din = din;
     NnConv2d g = grad_dims(d);
-    dn = use_dnnl(d, NN_DNNL_DGRAD) && nn_dnnl_conv(NN_DNNL_DGRAD, d, din, !assign, dout, w, 0) > 0;
+    dn = use_dnnl(d, NN_DNNL_DGRAD) && nn_dnnl_conv(NN_DNNL_DGRAD, dnnl_alg(d, NN_DNNL_DGRAD), d, din, !assign, dout, w, 0) > 0;
     if (dn) {
         /* done */
     } else if (pw) {

@@ -41,6 +41,12 @@ NnDnnlRoute nn_get_dnnl_route(void) {
     return NN_DNNL_OFF;
 }
 void nn_dnnl_reset(void) {}
+void nn_set_winograd(int on) {
+    (void)on;
+}
+int nn_get_winograd(void) {
+    return 0;
+}
 void nn_dnnl_set_chunk_bytes(size_t bytes) {
     (void)bytes;
 }
@@ -48,13 +54,13 @@ int nn_dnnl_chunks(const NnConv2d *d, int threads) {
     (void)d, (void)threads;
     return 0;
 }
-int nn_dnnl_conv(NnDnnlPass pass, const NnConv2d *d, NnReal *out, int accumulate, const NnReal *a,
+int nn_dnnl_conv(NnDnnlPass pass, NnDnnlAlg alg, const NnConv2d *d, NnReal *out, int accumulate, const NnReal *a,
                  const NnReal *b, size_t part_stride) {
-    (void)pass, (void)d, (void)out, (void)accumulate, (void)a, (void)b, (void)part_stride;
+    (void)pass, (void)alg, (void)d, (void)out, (void)accumulate, (void)a, (void)b, (void)part_stride;
     return -1;
 }
-const char *nn_dnnl_impl(NnDnnlPass pass, const NnConv2d *d) {
-    (void)pass, (void)d;
+const char *nn_dnnl_impl(NnDnnlPass pass, NnDnnlAlg alg, const NnConv2d *d) {
+    (void)pass, (void)alg, (void)d;
     return "";
 }
 
@@ -87,6 +93,20 @@ NnDnnlRoute nn_get_dnnl_route(void) {
     return g_route;
 }
 
+static int g_wino = -1; /* -1: SEQJEPA_WINOGRAD not read yet */
+
+void nn_set_winograd(int on) {
+    g_wino = on != 0;
+}
+
+int nn_get_winograd(void) {
+    if (g_wino < 0) {
+        static const NnEnvChoice ch[] = {{"0", 0}, {"off", 0}, {"1", 1}, {"on", 1}};
+        g_wino = nn_env_choice("SEQJEPA_WINOGRAD", ch, 4, 1);
+    }
+    return g_wino;
+}
+
 /* One argument of a convolution: how we hold it (user) and how the primitive wants it
  * (conv), with the reorder between them when they differ (user -> conv for inputs,
  * conv -> user for the output; reo_add adds into the user's buffer). */
@@ -101,7 +121,7 @@ typedef struct {
  * order (activation input, second input, output): forward src, weights, dst; input
  * gradient diff_dst, weights, diff_src; weight gradient src, diff_dst, diff_weights. */
 typedef struct {
-    int key[12];
+    int key[13];
     int ok;
     char impl[64];
     dnnl_primitive_t conv;
@@ -245,7 +265,8 @@ static void slice_md(dnnl_memory_desc_t *md, int n, int nb, int c, int h, int w)
  * pass's two inputs in bfloat16 (the reorders into the primitive's layout round them,
  * nearest even), its output and every sum in float, as the engine's own bf16 products;
  * the arguments we hold stay float. */
-static int build(Entry *e, NnDnnlPass pass, const NnConv2d *d, int nb, int bf16) {
+static int build(Entry *e, NnDnnlPass pass, NnDnnlAlg alg_kind, const NnConv2d *d, int nb, int bf16) {
+    const dnnl_alg_kind_t alg = alg_kind == NN_DNNL_WINOGRAD ? dnnl_convolution_winograd : dnnl_convolution_direct;
     dnnl_memory_desc_t src_any, w_any, dst_any, src_user, w_user, dst_user;
     dnnl_dims_t sd = {nb, d->ci, d->h, d->w}, wd = {d->co, d->ci, d->kh, d->kw},
                 dd = {nb, d->co, d->oh, d->ow};
@@ -272,7 +293,7 @@ static int build(Entry *e, NnDnnlPass pass, const NnConv2d *d, int nb, int bf16)
          dnnl_memory_desc_init_by_tag(&hw, 4, wd, dnnl_bf16, dnnl_format_tag_any) ||
          dnnl_memory_desc_init_by_tag(&hd, 4, dd, dnnl_bf16, dnnl_format_tag_any)))
         return -1;
-    if (dnnl_convolution_forward_desc_init(&fwd, dnnl_forward_training, dnnl_convolution_direct, &hs, &hw, NULL,
+    if (dnnl_convolution_forward_desc_init(&fwd, dnnl_forward_training, alg, &hs, &hw, NULL,
                                            &hd, strides, pad, pad))
         return -1;
     dnnl_primitive_desc_t hint = NULL, pd = NULL;
@@ -286,21 +307,21 @@ static int build(Entry *e, NnDnnlPass pass, const NnConv2d *d, int nb, int bf16)
     int r = 0;
     dnnl_convolution_desc_t fwd_pass;
     if (pass == NN_DNNL_FWD) {
-        r = dnnl_convolution_forward_desc_init(&fwd_pass, dnnl_forward_training, dnnl_convolution_direct, &src_any,
+        r = dnnl_convolution_forward_desc_init(&fwd_pass, dnnl_forward_training, alg, &src_any,
                                                &w_any, NULL, &dst_any, strides, pad, pad) ||
             dnnl_primitive_desc_create(&pd, &fwd_pass, attr, g_engine, NULL);
         e->a[0] = (Arg){DNNL_ARG_SRC, src_user, {0}, NULL, NULL, 0};
         e->a[1] = (Arg){DNNL_ARG_WEIGHTS, w_user, {0}, NULL, NULL, 0};
         e->a[2] = (Arg){DNNL_ARG_DST, dst_user, {0}, NULL, NULL, 0};
     } else if (pass == NN_DNNL_DGRAD) {
-        r = dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &src_any, &w_any, &dst_any,
+        r = dnnl_convolution_backward_data_desc_init(&cd, alg, &src_any, &w_any, &dst_any,
                                                      strides, pad, pad) ||
             dnnl_primitive_desc_create(&pd, &cd, attr, g_engine, hint);
         e->a[0] = (Arg){DNNL_ARG_DIFF_DST, dst_user, {0}, NULL, NULL, 0};
         e->a[1] = (Arg){DNNL_ARG_WEIGHTS, w_user, {0}, NULL, NULL, 0};
         e->a[2] = (Arg){DNNL_ARG_DIFF_SRC, src_user, {0}, NULL, NULL, 0};
     } else {
-        r = dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &src_any, &w_any, NULL,
+        r = dnnl_convolution_backward_weights_desc_init(&cd, alg, &src_any, &w_any, NULL,
                                                         &dst_any, strides, pad, pad) ||
             dnnl_primitive_desc_create(&pd, &cd, attr, g_engine, hint);
         e->a[0] = (Arg){DNNL_ARG_SRC, src_user, {0}, NULL, NULL, 0};
@@ -334,25 +355,25 @@ static int build(Entry *e, NnDnnlPass pass, const NnConv2d *d, int nb, int bf16)
     return 0;
 }
 
-/* The cache key of (pass, d, chunks of nb images, precision). */
-static void entry_key(int key[12], NnDnnlPass pass, const NnConv2d *d, int nb) {
-    const int k[12] = {(int)pass, d->n, d->ci, d->h, d->w, d->co, d->kh, d->kw, d->stride, d->pad, nb,
-                       (int)nn_get_precision()};
+/* The cache key of (pass, algorithm, d, chunks of nb images, precision). */
+static void entry_key(int key[13], NnDnnlPass pass, NnDnnlAlg alg, const NnConv2d *d, int nb) {
+    const int k[13] = {(int)pass, d->n, d->ci, d->h, d->w, d->co, d->kh, d->kw, d->stride, d->pad, nb,
+                       (int)nn_get_precision(), (int)alg};
     memcpy(key, k, sizeof k);
 }
 
 /* The cached entry for (pass, d, nb), built on first use; NULL when oneDNN cannot
  * run it (noted once). Under g_lock, on the calling (owner) thread. */
-static Entry *entry(NnDnnlPass pass, const NnConv2d *d, int nb) {
-    int key[12];
-    entry_key(key, pass, d, nb);
+static Entry *entry(NnDnnlPass pass, NnDnnlAlg alg, const NnConv2d *d, int nb) {
+    int key[13];
+    entry_key(key, pass, alg, d, nb);
     for (int i = 0; i < g_n_entries; i++)
         if (!memcmp(g_entries[i]->key, key, sizeof key)) return g_entries[i]->ok ? g_entries[i] : NULL;
     if (g_n_entries == MAX_ENTRIES) return NULL;
     Entry *e = wm_new(Entry, 1);
     memcpy(e->key, key, sizeof key);
     one_omp_thread();
-    e->ok = build(e, pass, d, nb, nn_get_precision() == NN_PREC_BF16) == 0;
+    e->ok = build(e, pass, alg, d, nb, nn_get_precision() == NN_PREC_BF16) == 0;
     if (!e->ok) {
         if (!g_failed_note++)
             wm_warn("nn: oneDNN could not create a convolution %d->%d k%d s%d on %dx%d; that pass runs "
@@ -511,7 +532,7 @@ static void jobs_fn(void *ctx, int64_t j0, int64_t j1, int worker) {
     }
 }
 
-int nn_dnnl_conv(NnDnnlPass pass, const NnConv2d *d, NnReal *out, int accumulate, const NnReal *a,
+int nn_dnnl_conv(NnDnnlPass pass, NnDnnlAlg alg, const NnConv2d *d, NnReal *out, int accumulate, const NnReal *a,
                  const NnReal *b, size_t part_stride) {
     const int T = nn_par_threads(), chunks = chunk_count(d, T);
     const int threads = chunks < T ? chunks : T; /* the pool's split of the chunks */
@@ -520,7 +541,7 @@ int nn_dnnl_conv(NnDnnlPass pass, const NnConv2d *d, NnReal *out, int accumulate
     int r = ensure_streams(nn_runtime_threads() > T ? nn_runtime_threads() : T);
     for (int k = 0; k < 2 && !r; k++) {
         if (k == 1 && d->n % chunks == 0) break;
-        t.e[k] = entry(pass, d, t.nb_lo + k);
+        t.e[k] = entry(pass, alg, d, t.nb_lo + k);
         if (!t.e[k]) r = -1;
     }
     /* adding into din, or a thread's later chunks into its weight-gradient partial,
@@ -551,10 +572,10 @@ int nn_dnnl_conv(NnDnnlPass pass, const NnConv2d *d, NnReal *out, int accumulate
     return r ? -1 : threads;
 }
 
-const char *nn_dnnl_impl(NnDnnlPass pass, const NnConv2d *d) {
+const char *nn_dnnl_impl(NnDnnlPass pass, NnDnnlAlg alg, const NnConv2d *d) {
     const int chunks = chunk_count(d, nn_par_threads());
-    int key[12];
-    entry_key(key, pass, d, d->n / chunks);
+    int key[13];
+    entry_key(key, pass, alg, d, d->n / chunks);
     const char *s = "?";
     pthread_mutex_lock(&g_lock);
     for (int i = 0; i < g_n_entries; i++)
