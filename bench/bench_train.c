@@ -39,7 +39,8 @@ static const char *usage =
     "rounds (as in `seqjepa bench ops`). SEQJEPA_GEMM=blas|own|auto\n"
     "selects the GEMM path; SEQJEPA_DNNL=0 keeps every convolution pass on the engine's own\n"
     "routes (auto, the default, sends the passes where oneDNN measured faster to oneDNN; all\n"
-    "sends every pass there, for measuring).\n";
+    "sends every pass there, for measuring); SEQJEPA_WINOGRAD=0 keeps the 3x3 stride-1 passes\n"
+    "on direct sums instead of Winograd (the GFLOP count is always that of direct sums).\n";
 
 #define TORCH_PY     "/usr/bin/python3"
 #define TORCH_SCRIPT "bench/torch_train.py"
@@ -177,6 +178,15 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
                    "sgemm's %.1f\n",
                    label, rate, flop * 1e-9, 100 * rate / sgemm, sgemm, per_cpu,
                    100 * per_cpu / bench_sgemm_per_cpu(), bench_sgemm_per_cpu());
+            const int bf16 = rc.model.precision == SJ_PREC_BF16;
+            const int wino = !bf16 && nn_get_winograd() && nn_dnnl_available() && nn_get_dnnl_route() != NN_DNNL_OFF;
+            if (bf16 || wino)
+                printf("  %s: the GFLOP count is that of direct float sums; %s, so these rates are effective ones "
+                       "(%s)\n",
+                       label,
+                       bf16 ? "bf16 products run at up to twice the float rate"
+                            : "the Winograd passes (3x3 stride-1 layers from 64 channels) multiply 2.25 to 4 times less",
+                       bf16 ? "model.precision=fp32 for float" : "SEQJEPA_WINOGRAD=0 for direct sums");
         }
         if (!r && ta->torch)
             printf("  %s: seqjepa %.1f, PyTorch %.1f sequences/s (best of %d): ratio %.2fx (PyTorch peak RSS %.0f "
