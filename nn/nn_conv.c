@@ -246,6 +246,19 @@ static NnDnnlAlg dnnl_alg(const NnConv2d *d, NnDnnlPass pass) {
     return wino_rule(d, pass) ? NN_DNNL_WINOGRAD : NN_DNNL_DIRECT;
 #endif
 }
+/* Runs the pass on oneDNN when the rules send it there (nn_dnnl_conv's arguments);
+ * returns its partials (> 0), or 0 when the caller takes its own route. Where oneDNN
+ * has no Winograd kernel (nn_dnnl.c then turns Winograd off for the process) the same
+ * call goes where the rules without it send the pass, as every later call does. */
+static int dnnl_pass(NnDnnlPass pass, const NnConv2d *d, NnReal *out, int accumulate, const NnReal *a,
+                     const NnReal *b, size_t part_stride) {
+    if (!use_dnnl(d, pass)) return 0;
+    const NnDnnlAlg alg = dnnl_alg(d, pass);
+    int r = nn_dnnl_conv(pass, alg, d, out, accumulate, a, b, part_stride);
+    if (r < 0 && alg == NN_DNNL_WINOGRAD && use_dnnl(d, pass))
+        r = nn_dnnl_conv(pass, NN_DNNL_DIRECT, d, out, accumulate, a, b, part_stride);
+    return r > 0 ? r : 0;
+}
 
 size_t nn_conv2d_scratch(const NnConv2d *d) {
     const int T = nn_runtime_threads();
@@ -532,7 +545,7 @@ void nn_conv2d_forward(NnReal *out, const NnReal *in, const NnReal *w, const NnR
     const double t0 = nn_paths_recording() ? wm_cpu_now() : 0, w0 = nn_paths_recording() ? wm_now() : 0;
     const size_t ldo = (size_t)d->n * d->oh * d->ow;
     ConvTask t = {d, in, w, NULL, NULL, out, NULL, scratch, 0, 0, 0};
-    const int dn = use_dnnl(d, NN_DNNL_FWD) && nn_dnnl_conv(NN_DNNL_FWD, dnnl_alg(d, NN_DNNL_FWD), d, out, 0, in, w, 0) > 0;
+    const int dn = dnnl_pass(NN_DNNL_FWD, d, out, 0, in, w, 0) > 0;
     if (dn) {
         /* done */
     } else if (use_direct(d)) {
@@ -571,9 +584,9 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
     }
     /* the weight gradient: each thread accumulates apart, summed in thread order */
     int dn = 0;
-    if (dw && use_dnnl(d, NN_DNNL_WGRAD)) {
+    if (dw) {
         NnReal *parts = thread_cols(&t, 0) + col_elems(d);
-        const int threads = nn_dnnl_conv(NN_DNNL_WGRAD, dnnl_alg(d, NN_DNNL_WGRAD), d, parts, 0, in, dout, per_thread(d));
+        const int threads = dnnl_pass(NN_DNNL_WGRAD, d, parts, 0, in, dout, per_thread(d));
         if (threads > 0) {
             ReduceTask r = {dw, parts, per_thread(d), threads};
             nn_par_for((int64_t)ws, reduce_parts, &r);
@@ -603,7 +616,7 @@ static void conv_backward(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *
     t.need_dw = 0;
     t.din = din;
     NnConv2d g = grad_dims(d);
-    dn = use_dnnl(d, NN_DNNL_DGRAD) && nn_dnnl_conv(NN_DNNL_DGRAD, dnnl_alg(d, NN_DNNL_DGRAD), d, din, !assign, dout, w, 0) > 0;
+    dn = dnnl_pass(NN_DNNL_DGRAD, d, din, !assign, dout, w, 0) > 0;
     if (dn) {
         /* done */
     } else if (pw) {

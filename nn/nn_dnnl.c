@@ -374,7 +374,14 @@ static Entry *entry(NnDnnlPass pass, NnDnnlAlg alg, const NnConv2d *d, int nb) {
     memcpy(e->key, key, sizeof key);
     one_omp_thread();
     e->ok = build(e, pass, alg, d, nb, nn_get_precision() == NN_PREC_BF16) == 0;
-    if (!e->ok) {
+    if (!e->ok && alg == NN_DNNL_WINOGRAD) {
+        /* no Winograd kernel here (oneDNN 2.6 has it for AVX-512 only): direct sums from
+         * now on; this one pass takes the own route */
+        wm_info("nn: oneDNN has no Winograd convolution for this CPU (%d->%d on %dx%d); direct sums", d->ci, d->co,
+                d->h, d->w);
+        g_wino = 0;
+        destroy_prims(e);
+    } else if (!e->ok) {
         if (!g_failed_note++)
             wm_warn("nn: oneDNN could not create a convolution %d->%d k%d s%d on %dx%d; that pass runs "
                     "on the engine's own route",

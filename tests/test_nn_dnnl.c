@@ -158,6 +158,11 @@ static void check_winograd(NnConv2d d, int planes_ok) {
             CHECK(!memcmp(a.o, b.o, no * sizeof *a.o) && !memcmp(a.dx, b.dx, nx * sizeof *a.dx) &&
                       !memcmp(a.dxa, b.dxa, nx * sizeof *a.dxa) && !memcmp(a.dw, b.dw, nw * sizeof *a.dw),
                   "%s, Winograd %s, %d threads: two runs give the same bits", what, on ? "on" : "off", threads);
+            if (on && !nn_get_winograd()) {
+                printf("%s: oneDNN has no Winograd convolution on this CPU; its checks left out\n", what);
+                free_result(&a), free_result(&b);
+                break;
+            }
             if (on) {
                 const int fwd = strstr(nn_dnnl_impl(NN_DNNL_FWD, NN_DNNL_WINOGRAD, &d), "wino") != NULL;
                 const int dgr = strstr(nn_dnnl_impl(NN_DNNL_DGRAD, NN_DNNL_WINOGRAD, &d), "wino") != NULL;
