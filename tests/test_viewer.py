@@ -57,6 +57,13 @@ def view(tmp, name, script, frames, *extra, env=None, xvfb=True, timeout=240):
     if xvfb:
         cmd = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"] + cmd
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if xvfb and r.returncode == 5 and "problem while cleaning up temporary directory" in r.stderr:
+        # xvfb-run removes its temporary directory while its X server still runs, and
+        # exits 5 in place of the program's status when that fails: its own race, so once more
+        for p in (shot, shot + ".json"):
+            if os.path.exists(p):
+                os.remove(p)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     rep = json.load(open(shot + ".json")) if r.returncode == 0 and os.path.exists(shot + ".json") else None
     return r, shot, rep
 
