@@ -90,9 +90,10 @@ NnGemmPath nn_get_gemm_path(void);
 const char *nn_gemm_path_name(NnGemmPath p);
 
 /* Whether convolution passes may run on oneDNN (libdnnl) where it is faster (see
- * use_dnnl in nn_conv.c; fp32 only, each pool thread a single-threaded primitive on a
- * fixed slice of the batch, so results stay bitwise repeatable for a fixed thread
- * count). AUTO (the default): the passes the measured rule names; ALL: every
+ * use_dnnl in nn_conv.c; fp32 and bf16, each with its own rule; each pool thread a
+ * single-threaded primitive on a fixed slice of the batch, so results stay bitwise
+ * repeatable for a fixed thread count). AUTO (the default): the passes the measured
+ * rules name; ALL: every
  * convolution pass (for measuring); OFF: the engine's own routes only.
  * SEQJEPA_DNNL=0|off|all|auto in the environment sets it at start. Process-wide;
  * nn_dnnl_available is 0 in builds without oneDNN, where the route stays off. */
