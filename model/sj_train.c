@@ -127,8 +127,13 @@ static SjCkptMeta ckpt_meta(const SjTrainSetup *su) {
     return (SjCkptMeta){su->config_text, su->command, su->model.pixel_mean, su->model.pixel_std, su->shape};
 }
 
+/* Whether train.m_min makes M vary from step to step. */
+static int m_varies(const SjTrainConfig *tc) {
+    return tc->m_min > 0 && tc->m_min < tc->m_train;
+}
+
 int sj_train_step_m(const SjTrainConfig *tc, int64_t step) {
-    if (tc->m_min <= 0 || tc->m_min >= tc->m_train) return tc->m_train;
+    if (!m_varies(tc)) return tc->m_train;
     uint64_t span = (uint64_t)(tc->m_train - tc->m_min + 1);
     return tc->m_min + (int)(wm_seed_derive(wm_seed_derive((uint64_t)tc->seed, 0x6d6du), (uint64_t)step) % span);
 }
@@ -307,7 +312,7 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     if ((rc = wm_dist_agree(rc, &who)) && who != rank) err[0] = '\0';
     if (rc) goto out;
     char mtxt[40];
-    if (tc->m_min > 0 && tc->m_min < M) snprintf(mtxt, sizeof mtxt, "%d..%d per step", tc->m_min, M);
+    if (m_varies(tc)) snprintf(mtxt, sizeof mtxt, "%d..%d per step", tc->m_min, M);
     else snprintf(mtxt, sizeof mtxt, "%d", M);
     char split[160] = "";
     if (P > 1)

@@ -286,7 +286,8 @@ static int build(Entry *e, NnDnnlPass pass, NnDnnlAlg alg_kind, const NnConv2d *
     }
 
     dnnl_convolution_desc_t fwd, cd;
-    /* the forward description (the hint of the backward passes) in the pass's inputs' type */
+    /* the forward description: the forward pass itself, or the hint of a backward pass
+     * in that pass's inputs' type */
     dnnl_memory_desc_t hs = src_any, hw = w_any, hd = dst_any;
     if (bf16 && pass != NN_DNNL_FWD &&
         (dnnl_memory_desc_init_by_tag(&hs, 4, sd, dnnl_bf16, dnnl_format_tag_any) ||
@@ -305,11 +306,8 @@ static int build(Entry *e, NnDnnlPass pass, NnDnnlAlg alg_kind, const NnConv2d *
     }
     dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     int r = 0;
-    dnnl_convolution_desc_t fwd_pass;
-    if (pass == NN_DNNL_FWD) {
-        r = dnnl_convolution_forward_desc_init(&fwd_pass, dnnl_forward_training, alg, &src_any,
-                                               &w_any, NULL, &dst_any, strides, pad, pad) ||
-            dnnl_primitive_desc_create(&pd, &fwd_pass, attr, g_engine, NULL);
+    if (pass == NN_DNNL_FWD) { /* fwd is this pass's own description (hs, hw, hd are its) */
+        r = dnnl_primitive_desc_create(&pd, &fwd, attr, g_engine, NULL);
         e->a[0] = (Arg){DNNL_ARG_SRC, src_user, {0}, NULL, NULL, 0};
         e->a[1] = (Arg){DNNL_ARG_WEIGHTS, w_user, {0}, NULL, NULL, 0};
         e->a[2] = (Arg){DNNL_ARG_DST, dst_user, {0}, NULL, NULL, 0};
