@@ -193,7 +193,10 @@ void sj_model_bind(SjModel *m, int max_b, int max_m, int with_grad) {
     size_t nobs = (size_t)max_b * (size_t)max_m, ntok = (size_t)max_b * (size_t)(max_m + 1);
     size_t B = (size_t)max_b, D = (size_t)m->D, E = (size_t)m->E, Ae = (size_t)m->Ae;
     m->bound_bytes += nn_resnet_bind(m->enc, (int)nobs, (int)H, (int)W, with_grad);
-    m->bound_bytes += nn_resnet_bind(m->tenc, max_b, (int)H, (int)W, 0);
+    /* the target encoder runs between the online encoder's training forward and its
+     * backward, or outside training: it can use the online encoder's idle buffers */
+    m->bound_bytes += with_grad ? nn_resnet_bind_lent(m->tenc, max_b, (int)H, (int)W, m->enc)
+                                : nn_resnet_bind(m->tenc, max_b, (int)H, (int)W, 0);
     m->bound_bytes += nn_transformer_bind(m->tf, max_b, max_m + 1, with_grad);
     m->bound_bytes += nn_mlp_bind(m->pred, max_b, with_grad);
     wm_free(m->stage);

@@ -443,6 +443,12 @@ void nn_resnet_destroy(NnResNet *r);
 /* Activation memory for batches up to max_n images of h x w (one arena, made here);
  * backward needs with_grad. Returns bytes reserved. */
 size_t nn_resnet_bind(NnResNet *r, int max_n, int h, int w, int with_grad);
+/* As nn_resnet_bind without gradients, in the gradient buffers of lender (bound with
+ * gradients), which hold nothing between its training forward and its backward, nor
+ * outside training: r may run only then, the lender must stay bound as it is while r
+ * is, and r is rebound whenever the lender is. Binds an arena of its own (and returns
+ * its bytes) where they are too small; returns 0 when lent. */
+size_t nn_resnet_bind_lent(NnResNet *r, int max_n, int h, int w, const NnResNet *lender);
 int nn_resnet_out_dim(const NnResNet *r);
 NnRange nn_resnet_range(const NnResNet *r);
 /* train: batch statistics and running-stat updates; otherwise running statistics.

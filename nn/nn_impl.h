@@ -24,6 +24,14 @@ void nn_bn2d_backward_assign(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *
                              const NnReal *dout, const NnReal *out, const NnReal *in,
                              const NnReal *mean, const NnReal *rstd, const NnReal *gamma,
                              const NnBatchNorm *d);
+/* As nn_bn2d_backward_assign for a training forward with ReLU and no residual whose
+ * output was not kept: the ReLU mask is rebuilt from in, the saved statistics, gamma
+ * and beta (the forward's own expression, so the same mask bit for bit). */
+void nn_bn2d_backward_rebuild(NnReal *din, NnReal *dgamma, NnReal *dbeta, const NnReal *dout,
+                              const NnReal *in, const NnReal *mean, const NnReal *rstd,
+                              const NnReal *gamma, const NnReal *beta, const NnBatchNorm *d);
+/* din may be the same buffer as in: the weight gradient is complete before din is
+ * written, and din's pass does not read in. */
 void nn_conv2d_backward_assign(NnReal *din, NnReal *dw, NnReal *dbias, const NnReal *dout,
                                const NnReal *in, const NnReal *w, const NnConv2d *d,
                                NnReal *scratch);

@@ -95,13 +95,24 @@ NN_HOT static void bn_norm_contig(NnReal *restrict y, const NnReal *restrict x,
     }
 }
 
-/* Sums of g and g * xhat, g = dy masked by y > 0 when y is given (blocked as
- * above). */
+/* The ReLU mask of a forward output that was not kept: rb = {scale, b} of that
+ * forward, whose value (x - mu) * scale + b (bn_norm_contig's expression, so the same
+ * bits) is positive exactly where its ReLU output was. */
+static inline NnReal bn_masked(const NnReal *y, NnReal rsc, NnReal rbb, const NnReal *x,
+                               const NnReal *dy, size_t i, NnReal mu) {
+    if (y) return y[i] > 0 ? dy[i] : 0;
+    NnReal v = (x[i] - mu) * rsc + rbb;
+    return v > 0 ? dy[i] : 0;
+}
+
+/* Sums of g and g * xhat, g = dy masked by y > 0 when y is given, or by the rebuilt
+ * mask when rb is (blocked as above). */
 NN_HOT static void bn_grad_sums_contig(const NnReal *restrict dy, const NnReal *restrict y,
-                                       const NnReal *restrict x, size_t n, NnReal mu, NnReal rs,
-                                       double *sum_g, double *sum_gx) {
+                                       const NnReal *rb, const NnReal *restrict x, size_t n,
+                                       NnReal mu, NnReal rs, double *sum_g, double *sum_gx) {
     double dg[16] = {0}, dgx[16] = {0};
     const BnVec zero = {0};
+    const NnReal rsc = rb ? rb[0] : 0, rbb = rb ? rb[1] : 0;
     size_t i = 0;
     for (; i + BN_BLOCK <= n; i += BN_BLOCK) {
         BnVec sg = {0}, sgx = {0};
@@ -113,6 +124,9 @@ NN_HOT static void bn_grad_sums_contig(const NnReal *restrict dy, const NnReal *
                 BnVec yv;
                 BN_LOAD(yv, y + j);
                 g = (BnVec)((BnMask)g & (yv > zero)); /* the ReLU mask */
+            } else if (rb) {
+                BnVec v = (xv - mu) * rsc + rbb;
+                g = (BnVec)((BnMask)g & (v > zero));
             }
             sg += g;
             sgx += g * ((xv - mu) * rs);
@@ -124,7 +138,7 @@ NN_HOT static void bn_grad_sums_contig(const NnReal *restrict dy, const NnReal *
     }
     double tg = 0, tgx = 0;
     for (; i < n; i++) {
-        NnReal g = y && y[i] <= 0 ? 0 : dy[i];
+        NnReal g = y || rb ? bn_masked(y, rsc, rbb, x, dy, i, mu) : dy[i];
         tg += g;
         tgx += (double)g * (double)((x[i] - mu) * rs);
     }
@@ -139,21 +153,23 @@ NN_HOT static void bn_grad_sums_contig(const NnReal *restrict dy, const NnReal *
 /* dx (+)= a * (g - mg - xhat * mgx); dres (+)= g; "=" when assign. */
 NN_HOT static void bn_grad_apply_contig(NnReal *restrict dx, NnReal *restrict dres,
                                         const NnReal *restrict dy, const NnReal *restrict y,
-                                        const NnReal *restrict x, size_t n, NnReal mu, NnReal rs,
-                                        NnReal a, NnReal mg, NnReal mgx, int assign) {
+                                        const NnReal *rb, const NnReal *restrict x, size_t n,
+                                        NnReal mu, NnReal rs, NnReal a, NnReal mg, NnReal mgx,
+                                        int assign) {
     const NnReal keep = assign ? 0 : 1; /* 0 * dx would turn a stale NaN into NaN */
-    if (y && dx && dres) {
+    const NnReal rsc = rb ? rb[0] : 0, rbb = rb ? rb[1] : 0;
+    if ((y || rb) && dx && dres) {
         for (size_t i = 0; i < n; i++) {
-            NnReal g = y[i] > 0 ? dy[i] : 0, v = a * (g - mg - (x[i] - mu) * rs * mgx);
+            NnReal g = bn_masked(y, rsc, rbb, x, dy, i, mu), v = a * (g - mg - (x[i] - mu) * rs * mgx);
             dx[i] = keep != 0 ? dx[i] + v : v;
             dres[i] = keep != 0 ? dres[i] + g : g;
         }
         return;
     }
     if (dx) {
-        if (y)
+        if (y || rb)
             for (size_t i = 0; i < n; i++) {
-                NnReal g = y[i] > 0 ? dy[i] : 0, v = a * (g - mg - (x[i] - mu) * rs * mgx);
+                NnReal g = bn_masked(y, rsc, rbb, x, dy, i, mu), v = a * (g - mg - (x[i] - mu) * rs * mgx);
                 dx[i] = keep != 0 ? dx[i] + v : v;
             }
         else
@@ -163,9 +179,9 @@ NN_HOT static void bn_grad_apply_contig(NnReal *restrict dx, NnReal *restrict dr
             }
     }
     if (dres) {
-        if (y)
+        if (y || rb)
             for (size_t i = 0; i < n; i++) {
-                NnReal g = y[i] > 0 ? dy[i] : 0;
+                NnReal g = bn_masked(y, rsc, rbb, x, dy, i, mu);
                 dres[i] = keep != 0 ? dres[i] + g : g;
             }
         else
@@ -230,9 +246,10 @@ static void bn_fwd_channels(void *ctx, int64_t j0, int64_t j1, int worker) {
 typedef struct {
     NnReal *din, *dres, *dgamma, *dbeta;
     const NnReal *dout, *out, *in, *mean, *rstd, *gamma;
+    const NnReal *beta; /* with rebuild: the forward's beta, for its ReLU mask */
     const NnBatchNorm *d;
     size_t cs, is;
-    int assign;
+    int assign, rebuild;
 } BnBwd;
 
 static void bn_bwd_channels(void *ctx, int64_t j0, int64_t j1, int worker) {
@@ -242,17 +259,20 @@ static void bn_bwd_channels(void *ctx, int64_t j0, int64_t j1, int worker) {
     const size_t n = (size_t)d->count, is = t->is;
     for (int64_t j = j0; j < j1; j++) {
         const NnReal *x = t->in + j * t->cs, *dy = t->dout + j * t->cs;
-        const NnReal *y = d->relu ? t->out + j * t->cs : NULL;
+        const NnReal *y = d->relu && !t->rebuild ? t->out + j * t->cs : NULL;
         NnReal *dx = t->din ? t->din + j * t->cs : NULL;
         NnReal *dr = t->dres ? t->dres + j * t->cs : NULL;
         const NnReal mu = t->mean[j], rs = t->rstd[j];
+        /* the forward's scale and shift (bn_apply_channels), for a rebuilt mask */
+        const NnReal rbv[2] = {rs * (t->gamma ? t->gamma[j] : 1), t->beta ? t->beta[j] : 0};
+        const NnReal *rb = t->rebuild ? rbv : NULL;
         double tg = 0, tgx = 0;
         if (is == 1) {
-            bn_grad_sums_contig(dy, y, x, n, mu, rs, &tg, &tgx);
+            bn_grad_sums_contig(dy, y, rb, x, n, mu, rs, &tg, &tgx);
         } else {
             for (size_t i = 0; i < n; i++) {
                 size_t k = i * is;
-                NnReal g = y && y[k] <= 0 ? 0 : dy[k];
+                NnReal g = y || rb ? bn_masked(y, rbv[0], rbv[1], x, dy, k, mu) : dy[k];
                 tg += g;
                 tgx += (double)g * (double)((x[k] - mu) * rs);
             }
@@ -264,11 +284,12 @@ static void bn_bwd_channels(void *ctx, int64_t j0, int64_t j1, int worker) {
         const NnReal mg = d->train ? (NnReal)(tg / (double)n) : 0;
         const NnReal mgx = d->train ? (NnReal)(tgx / (double)n) : 0;
         if (is == 1) {
-            bn_grad_apply_contig(dx, dr, dy, y, x, n, mu, rs, a, mg, mgx, t->assign);
+            bn_grad_apply_contig(dx, dr, dy, y, rb, x, n, mu, rs, a, mg, mgx, t->assign);
         } else {
             for (size_t i = 0; i < n; i++) {
                 size_t k = i * is;
-                NnReal g = y && y[k] <= 0 ? 0 : dy[k], v = a * (g - mg - (x[k] - mu) * rs * mgx);
+                NnReal g = y || rb ? bn_masked(y, rbv[0], rbv[1], x, dy, k, mu) : dy[k],
+                       v = a * (g - mg - (x[k] - mu) * rs * mgx);
                 if (dx) dx[k] = t->assign ? v : dx[k] + v;
                 if (dr) dr[k] = t->assign ? g : dr[k] + g;
             }
@@ -300,12 +321,15 @@ static void bn_apply_channels(void *ctx, int64_t j0, int64_t j1, int worker) {
     }
 }
 
+/* rebuild: out is not given; the ReLU mask comes from in, the statistics, gamma and
+ * beta (a forward without a residual). */
 static void bn_backward(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *dbeta,
                         const NnReal *dout, const NnReal *out, const NnReal *in, const NnReal *mean,
-                        const NnReal *rstd, const NnReal *gamma, const NnBatchNorm *d, size_t cs,
-                        size_t is, int assign) {
-    WM_ASSERT(!d->relu || out);
-    BnBwd t = {din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, d, cs, is, assign};
+                        const NnReal *rstd, const NnReal *gamma, const NnReal *beta,
+                        const NnBatchNorm *d, size_t cs, size_t is, int assign, int rebuild) {
+    WM_ASSERT(!d->relu || out || rebuild);
+    BnBwd t = {din,  dres, dgamma, dbeta, dout, out,    in,     mean,
+               rstd, gamma, beta,  d,     cs,   is,     assign, rebuild};
     nn_par_for_work((size_t)d->c * d->count, d->c, bn_bwd_channels, &t);
 }
 
@@ -328,16 +352,24 @@ void nn_batchnorm2d_backward(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *
                              const NnReal *dout, const NnReal *out, const NnReal *in,
                              const NnReal *mean, const NnReal *rstd, const NnReal *gamma,
                              const NnBatchNorm *d) {
-    bn_backward(din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, d, (size_t)d->count, 1,
-                0);
+    bn_backward(din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, NULL, d, (size_t)d->count,
+                1, 0, 0);
 }
 
 void nn_bn2d_backward_assign(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *dbeta,
                              const NnReal *dout, const NnReal *out, const NnReal *in,
                              const NnReal *mean, const NnReal *rstd, const NnReal *gamma,
                              const NnBatchNorm *d) {
-    bn_backward(din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, d, (size_t)d->count, 1,
-                1);
+    bn_backward(din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, NULL, d, (size_t)d->count,
+                1, 1, 0);
+}
+
+void nn_bn2d_backward_rebuild(NnReal *din, NnReal *dgamma, NnReal *dbeta, const NnReal *dout,
+                              const NnReal *in, const NnReal *mean, const NnReal *rstd,
+                              const NnReal *gamma, const NnReal *beta, const NnBatchNorm *d) {
+    WM_ASSERT(d->relu && d->train);
+    bn_backward(din, NULL, dgamma, dbeta, dout, NULL, in, mean, rstd, gamma, beta, d,
+                (size_t)d->count, 1, 1, 1);
 }
 
 void nn_batchnorm1d_forward(NnReal *out, NnReal *mean, NnReal *rstd, const NnReal *in,
@@ -350,7 +382,8 @@ void nn_batchnorm1d_backward(NnReal *din, NnReal *dres, NnReal *dgamma, NnReal *
                              const NnReal *dout, const NnReal *out, const NnReal *in,
                              const NnReal *mean, const NnReal *rstd, const NnReal *gamma,
                              const NnBatchNorm *d) {
-    bn_backward(din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, d, 1, (size_t)d->c, 0);
+    bn_backward(din, dres, dgamma, dbeta, dout, out, in, mean, rstd, gamma, NULL, d, 1, (size_t)d->c, 0,
+                0);
 }
 
 /* ---------------------------------------------------------------- layer norm */

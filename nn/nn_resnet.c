@@ -34,8 +34,9 @@ struct NnResNet {
     NnReal *c0, *a0, *pool, *stat0;
     int32_t *pidx;
     NnReal *scratch;
-    NnReal *g[5]; /* gradient buffers of the largest activation */
+    NnReal *g[4]; /* gradient buffers: three of the largest activation, one for shortcuts */
     size_t gmax;
+    int lent; /* the arena's storage is another network's (nn_resnet_bind_lent) */
     /* last forward */
     const NnReal *x;
     int n, train;
@@ -113,7 +114,7 @@ NnResNet *nn_resnet_create(NnParams *p, const char *prefix, const NnResNetConfig
 
 void nn_resnet_destroy(NnResNet *r) {
     if (!r) return;
-    if (r->bound) wm_arena_free(&r->arena);
+    if (r->bound && !r->lent) wm_arena_free(&r->arena);
     wm_free(r->blk);
     wm_free(r);
 }
@@ -250,12 +251,13 @@ static size_t layout(NnResNet *r, int n, WmArena *a) {
         gmax = (size_t)r->cfg.in_ch * n * r->h * r->w;
     /* the stem's convolution output is not kept: the forward writes it into a gradient
      * buffer and backward computes it again from the input (the stem is a small share of
-     * the work); with the max-pool stem its normalised output goes the same way and is
-     * rebuilt like bn1's, with the CIFAR stem it is block 0's input and stays */
+     * the work); with the max-pool stem its normalised output goes the same way (its
+     * backward rebuilds the ReLU mask, like bn1's), with the CIFAR stem it is block 0's
+     * input and stays */
     if (r->cfg.cifar_stem) TAKE(r->a0, NnReal, e0);
     TAKE(r->stat0, NnReal, 2 * c0);
     size_t ep = set_dims(r, n);
-    size_t gsc = r->cfg.cifar_stem ? 0 : e0; /* g[3]: shortcut gradients, a0 */
+    size_t gsc = 0; /* g[3]: the downsample blocks' shortcut gradients */
     if (ep) {
         TAKE(r->pool, NnReal, ep);
         TAKE(r->pidx, int32_t, ep);
@@ -270,7 +272,8 @@ static size_t layout(NnResNet *r, int n, WmArena *a) {
         if (eo > gmax) gmax = eo;
         /* bn1's output (a1) and the downsample branch's bn output (rd) are not kept: the
          * forward writes them into gradient buffers (idle until backward), and backward
-         * rebuilds a1 from c1 and bn1's saved statistics (nn_batchnorm2d_apply) */
+         * rebuilds a1 from c1 and bn1's saved statistics (nn_batchnorm2d_apply) for
+         * conv2's weight gradient, and bn1's ReLU mask from the same three */
         TAKE(b->c1, NnReal, eo);
         TAKE(b->c2, NnReal, eo);
         TAKE(b->y, NnReal, eo);
@@ -284,13 +287,14 @@ static size_t layout(NnResNet *r, int n, WmArena *a) {
     }
     TAKE(r->scratch, NnReal, scratch ? scratch : 1);
     r->gmax = gmax;
-    /* g[3] holds only the downsample blocks' shortcut gradients (and the max-pool stem's
-     * a0), so it is sized for those, not for the largest activation */
-    for (int i = 0; i < 5; i++)
+    /* g[3] holds only the downsample blocks' shortcut gradients, so it is sized for
+     * those, not for the largest activation; g[0..2] come one after the other, the
+     * region nn_resnet_bind_lent lends */
+    for (int i = 0; i < 4; i++)
         TAKE(r->g[i], NnReal, i == 3 ? (gsc ? gsc : 1) : gmax);
     if (a) {
         r->c0 = r->g[2];
-        if (!r->cfg.cifar_stem) r->a0 = r->g[3];
+        if (!r->cfg.cifar_stem) r->a0 = r->g[0];
         for (int i = 0; i < r->nblk; i++) {
             r->blk[i].a1 = r->g[0];
             r->blk[i].rd = r->blk[i].has_ds ? r->g[1] : NULL;
@@ -301,19 +305,38 @@ static size_t layout(NnResNet *r, int n, WmArena *a) {
     return total;
 }
 
-size_t nn_resnet_bind(NnResNet *r, int max_n, int h, int w, int with_grad) {
+static void bind_dims(NnResNet *r, int max_n, int h, int w, int with_grad) {
     WM_ASSERT(max_n > 0 && h > 0 && w > 0);
-    if (r->bound) wm_arena_free(&r->arena);
+    if (r->bound && !r->lent) wm_arena_free(&r->arena);
+    r->bound = r->lent = 0;
     r->max_n = max_n;
     r->h = h;
     r->w = w;
     r->with_grad = with_grad;
     r->threads = nn_runtime_threads();
+}
+
+size_t nn_resnet_bind(NnResNet *r, int max_n, int h, int w, int with_grad) {
+    bind_dims(r, max_n, h, w, with_grad);
     size_t bytes = layout(r, max_n, NULL) + 64 * 64;
     wm_arena_init(&r->arena, bytes);
     layout(r, max_n, &r->arena);
     r->bound = 1;
     return bytes;
+}
+
+size_t nn_resnet_bind_lent(NnResNet *r, int max_n, int h, int w, const NnResNet *lender) {
+    WM_ASSERT(lender->bound && lender->with_grad && !lender->lent);
+    bind_dims(r, max_n, h, w, 0);
+    /* g[0..2], handed out one after the other by the lender's arena */
+    unsigned char *lo = (unsigned char *)lender->g[0], *hi = (unsigned char *)lender->g[3];
+    size_t need = layout(r, max_n, NULL) + 64 * 64;
+    if (need > (size_t)(hi - lo)) return nn_resnet_bind(r, max_n, h, w, 0);
+    /* an arena over storage it does not own: never freed here (r->lent) */
+    r->arena = (WmArena){lo, (size_t)(hi - lo), 0, 0};
+    layout(r, max_n, &r->arena);
+    r->bound = r->lent = 1;
+    return 0;
 }
 
 double nn_resnet_flops(const NnResNet *r, int h, int w) {
@@ -433,13 +456,27 @@ static void zero(NnReal *x, size_t n) {
     memset(x, 0, n * sizeof *x);
 }
 
+/* bn1 (and the max-pool stem's bn0) backward without its output: the ReLU mask is
+ * rebuilt from the convolution output and the saved statistics. */
+static void bn_bwd_rebuild(NnReal *din, const NnReal *dout, const NnReal *in, const NnReal *stat,
+                           const NnBatchNormP *bp, int count, const NnStore *s) {
+    NnBatchNorm d = {bp->c, count, 0.1f, 1e-5f, 1, 1};
+    nn_bn2d_backward_rebuild(din, ptr_or_null(s->grad, bp->gamma), ptr_or_null(s->grad, bp->beta),
+                             dout, in, stat, stat + bp->c, ptr_or_null(s->param, bp->gamma),
+                             ptr_or_null(s->param, bp->beta), &d);
+}
+
+/* Three buffers of the largest activation (g[0..2]) and the shortcut buffer (g[3]) hold
+ * every gradient: a block's output gradient, its input gradient and one in between,
+ * which is where bn1's output is rebuilt, then overwritten by its own gradient once
+ * conv2's weight gradient has used it. */
 void nn_resnet_backward(NnResNet *r, NnReal *dx, const NnReal *dout, const NnStore *s) {
     WM_ASSERT(r->bound && r->with_grad && r->train && s->grad);
     NnProfile *prof = r->prof;
     double t0 = prof ? wm_now() : 0;
     const int n = r->n;
     const int c0 = r->cfg.widths[0];
-    NnReal *gy = r->g[0], *gx = r->g[1], *t1 = r->g[2], *t2 = r->g[3], *t3 = r->g[4];
+    NnReal *gy = r->g[0], *gx = r->g[1], *t1 = r->g[2], *t2 = r->g[3];
     const Block *last = &r->blk[r->nblk - 1];
     size_t elast = (size_t)last->co * n * last->oh * last->ow;
     zero(gy, elast);
@@ -455,23 +492,24 @@ void nn_resnet_backward(NnResNet *r, NnReal *dx, const NnReal *dout, const NnSto
          * or t2 (downsample); every buffer below is overwritten before it is read */
         bn_bwd(t1, b->has_ds ? t2 : gx, gy, b->y, b->c2, b->stat + 2 * b->co, 1, &b->bn2, cnt, s);
         nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
-        /* gy is dead from here to the end of the block: it holds the rebuilt bn1 output */
+        /* gy is dead from here to the end of the block: bn1's output is rebuilt in it for
+         * conv2's weight gradient, then conv2's input gradient replaces it */
         NnReal *a1 = gy;
         bn_rebuild(a1, b->c1, b->stat, &b->bn1, cnt, s);
         nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
-        nn_conv2d_backward_assign(t3, s->grad + b->w2, NULL, t1, a1, s->param + b->w2, &d2,
+        nn_conv2d_backward_assign(a1, s->grad + b->w2, NULL, t1, a1, s->param + b->w2, &d2,
                                   r->scratch);
         nn_prof_tick(prof, 1, NN_OP_CONV, 2 * nn_conv2d_flops(&d2), &t0);
-        bn_bwd(t1, NULL, t3, a1, b->c1, b->stat, 1, &b->bn1, cnt, s);
+        bn_bwd_rebuild(t1, a1, b->c1, b->stat, &b->bn1, cnt, s);
         nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
         if (b->has_ds) {
             nn_conv2d_backward_assign(gx, s->grad + b->w1, NULL, t1, in, s->param + b->w1, &d1,
                                       r->scratch);
             nn_prof_tick(prof, 1, NN_OP_CONV, 2 * nn_conv2d_flops(&d1), &t0);
             NnConv2d dd = nn_conv2d_dims(n, b->ci, b->h, b->w, b->co, 1, b->stride, 0);
-            bn_bwd(t3, NULL, t2, NULL, b->cd, b->stat + 4 * b->co, 0, &b->bnd, cnt, s);
+            bn_bwd(a1, NULL, t2, NULL, b->cd, b->stat + 4 * b->co, 0, &b->bnd, cnt, s);
             nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
-            nn_conv2d_backward(gx, s->grad + b->wd, NULL, t3, in, s->param + b->wd, &dd,
+            nn_conv2d_backward(gx, s->grad + b->wd, NULL, a1, in, s->param + b->wd, &dd,
                                r->scratch);
             nn_prof_tick(prof, 1, NN_OP_CONV, 2 * nn_conv2d_flops(&dd), &t0);
         } else {
@@ -485,27 +523,27 @@ void nn_resnet_backward(NnResNet *r, NnReal *dx, const NnReal *dout, const NnSto
     }
     /* gy now holds the gradient of the stem's output */
     NnConv2d d0 = stem_dims(r, n);
-    const size_t e0 = (size_t)c0 * n * d0.oh * d0.ow;
     const NnReal *da0 = gy;
+    NnReal *dc0 = t1;
     if (!r->cfg.cifar_stem) {
+        const size_t e0 = (size_t)c0 * n * d0.oh * d0.ow;
         NnPool2d pd = nn_maxpool2d_dims(n, c0, d0.oh, d0.ow, 3, 2, 1);
         zero(gx, e0);
         nn_maxpool2d_backward(gx, gy, r->pidx, &pd);
         da0 = gx;
+        dc0 = gy; /* the pool's gradient is dead */
         nn_prof_tick(prof, 1, NN_OP_POOL, 0, &t0);
     }
-    /* the stem's convolution output again (into t3, bit for bit the forward's: same input,
-     * weights and threads), and with the max-pool stem bn0's output rebuilt from it (t2) */
-    nn_conv2d_forward(t3, r->x, s->param + r->w0, NULL, &d0, r->scratch);
+    /* the stem's convolution output again (bit for bit the forward's: same input, weights
+     * and threads); with the max-pool stem, bn0's ReLU mask is rebuilt from it */
+    NnReal *c0buf = r->cfg.cifar_stem ? gx : t1;
+    nn_conv2d_forward(c0buf, r->x, s->param + r->w0, NULL, &d0, r->scratch);
     nn_prof_tick(prof, 1, NN_OP_CONV, nn_conv2d_flops(&d0), &t0);
-    const NnReal *a0 = r->a0;
-    if (!r->cfg.cifar_stem) {
-        bn_rebuild(t2, t3, r->stat0, &r->bn0, n * d0.oh * d0.ow, s);
-        a0 = t2;
-        nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
-    }
-    bn_bwd(t1, NULL, da0, a0, t3, r->stat0, 1, &r->bn0, n * d0.oh * d0.ow, s);
+    if (r->cfg.cifar_stem)
+        bn_bwd(dc0, NULL, da0, r->a0, c0buf, r->stat0, 1, &r->bn0, n * d0.oh * d0.ow, s);
+    else
+        bn_bwd_rebuild(dc0, da0, c0buf, r->stat0, &r->bn0, n * d0.oh * d0.ow, s);
     nn_prof_tick(prof, 1, NN_OP_BN, 0, &t0);
-    nn_conv2d_backward(dx, s->grad + r->w0, NULL, t1, r->x, s->param + r->w0, &d0, r->scratch);
+    nn_conv2d_backward(dx, s->grad + r->w0, NULL, dc0, r->x, s->param + r->w0, &d0, r->scratch);
     nn_prof_tick(prof, 1, NN_OP_CONV, (dx ? 2 : 1) * nn_conv2d_flops(&d0), &t0);
 }

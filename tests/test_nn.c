@@ -537,6 +537,7 @@ static void test_resnet_inference_layout(void) {
         nn_params_init(&p);
         NnResNet *rg = nn_resnet_create(&p, "a", &cfgs[c]);
         NnResNet *ri = nn_resnet_create(&p, "b", &cfgs[c]);
+        NnResNet *rl = nn_resnet_create(&p, "c", &cfgs[c]);
         NnStore s;
         nn_store_create(&s, &p, NN_STORE_GRAD);
         WmRng init;
@@ -557,6 +558,33 @@ static void test_resnet_inference_layout(void) {
             CHECK(!memcmp(og, oi, (size_t)n * d * sizeof *og),
                   "stem %d, train %d: forward without gradient buffers is bit-identical", c, train);
         }
+        /* a third network in the first one's gradient buffers, run between its training
+         * forward and backward: the same output as in its own arena, and the first
+         * network's gradients the same bits as without it in between */
+        memcpy(s.param + nn_resnet_range(rl).begin, s.param + ra.begin, (ra.end - ra.begin) * sizeof(float));
+        const int nl = 2, nmax = 24; /* the lender's room: three of its largest activations */
+        nn_resnet_bind(rg, nmax, hw, hw, 1);
+        CHECK(nn_resnet_bind_lent(rl, nmax, hw, hw, rg) > 0, "stem %d: %d images do not fit in the lent buffers", c, nmax);
+        CHECK(nn_resnet_bind_lent(rl, nl, hw, hw, rg) == 0, "stem %d: %d images run in the lent buffers", c, nl);
+        float *dout = rnd((size_t)n * d, 1), *ol = wm_new(float, (size_t)nl * d);
+        float *g0 = wm_new(float, p.n_param);
+        for (int lent = 0; lent < 2; lent++) {
+            memset(s.grad, 0, p.n_param * sizeof(float));
+            nn_resnet_forward(rg, og, x, n, &s, 1);
+            if (lent) {
+                nn_resnet_forward(rl, ol, x, nl, &s, 1);
+                nn_resnet_forward(ri, oi, x, nl, &s, 1);
+                CHECK(!memcmp(ol, oi, (size_t)nl * d * sizeof *ol), "stem %d: lent buffers, same output", c);
+            }
+            nn_resnet_backward(rg, NULL, dout, &s);
+            if (!lent) memcpy(g0, s.grad, p.n_param * sizeof(float));
+        }
+        CHECK(!memcmp(g0, s.grad, p.n_param * sizeof(float)),
+              "stem %d: gradients unchanged by a network run in the lent buffers", c);
+        wm_free(g0);
+        wm_free(ol);
+        wm_free(dout);
+        nn_resnet_destroy(rl);
         wm_free(og);
         wm_free(oi);
         nn_resnet_destroy(rg);
