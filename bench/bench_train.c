@@ -185,7 +185,7 @@ static int bench_one(const char *label, const char *cfg_path, char **over, int n
                        "(%s)\n",
                        label,
                        bf16 ? "bf16 products run at up to twice the float rate"
-                            : "the Winograd passes (3x3 stride-1 layers from 64 channels) multiply 2.25 to 4 times less",
+                            : "the Winograd passes (3x3 stride-1 layers from 32 channels) multiply 2.25 to 4 times less",
                        bf16 ? "model.precision=fp32 for float" : "SEQJEPA_WINOGRAD=0 for direct sums");
         }
         if (!r && ta->torch)

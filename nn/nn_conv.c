@@ -201,8 +201,8 @@ static int dnnl_rule_bf16(const NnConv2d *d, NnDnnlPass pass) {
 }
 #endif
 /* Winograd F(4x4, 3x3) on oneDNN (fp32; oneDNN 2.6 has no bf16 form on AVX-512): the
- * 3x3 stride-1 layers from 64 channels on planes from 8x8, every pass, and the weight
- * gradient of 512->512 on 4x4. Wall seconds of the pass per step against the route the
+ * 3x3 stride-1 layers from 64 channels on planes from 8x8 and from 32 channels on planes
+ * from 8x8 to 16x16, every pass, and the weight gradient of 512->512 on 4x4. Wall seconds of the pass per step against the route the
  * float rule above gives, two threads, batch 96 (32: the target encoder's forward), one
  * run each (`SEQJEPA_DNNL=auto seqjepa bench train --only reference --no-torch --paths`
  * with SEQJEPA_WINOGRAD=0 and 1, AMD EPYC with AVX-512, idle), direct -> Winograd:
@@ -214,15 +214,26 @@ static int dnnl_rule_bf16(const NnConv2d *d, NnDnnlPass pass) {
  *                   dweight 0.051-0.056 -> 0.026
  *   512->512 4x4:   dweight 0.061-0.068 -> 0.034; forward (0.049 -> 0.042, but n32
  *                   0.018 -> 0.031) and dinput (0.041-0.048 -> 0.048) kept direct
+ * and with 32 channels on planes up to 16x16 (below 64 channels it was measured on the
+ * quick configuration, `bench train --only quick --no-torch --paths`, batch 192, n64
+ * for the target, and with model.width=8; two runs each, the same machine):
+ *   32->32 16x16:   forward 0.009 -> 0.006-0.007, dinput 0.009 -> 0.006,
+ *                   dweight 0.010-0.011 -> 0.007-0.008
+ *   32->32 8x8:     forward 0.003 -> 0.002, dinput 0.003 -> 0.002, dweight 0.003-0.004
+ *                   -> 0.002
+ *   but not 32->32 64x64 (the default preset: 0.282-0.310 against 0.302-0.351 direct,
+ *   within the runs' spread) nor 16->16 32x32 (0.012-0.017 against 0.012-0.014:
+ *   slower), which stay direct
  * Its sums differ from the direct ones by the transforms' rounding: 1e-6 to 4e-6 of the
  * output's scale from a double-summed reference in tests/test_nn_dnnl.c, where direct
  * sums give 0.3e-6 to 2.6e-6 (both within the 1e-5 every route is held to). SEQJEPA_WINOGRAD=0 (environment,
  * read at start) or nn_set_winograd(0) keeps every pass on direct sums. */
 #ifndef NN_REAL_DOUBLE
 static int wino_rule(const NnConv2d *d, NnDnnlPass pass) {
-    if (d->kh != 3 || d->kw != 3 || d->stride != 1 || d->pad != 1 || d->ci < 64 || d->ci % 16 || d->co % 16 ||
+    if (d->kh != 3 || d->kw != 3 || d->stride != 1 || d->pad != 1 || d->ci < 32 || d->ci % 16 || d->co % 16 ||
         nn_get_precision() != NN_PREC_FP32 || !nn_get_winograd())
         return 0;
+    if (d->ci < 64) return d->h * d->w >= 8 * 8 && d->h * d->w <= 16 * 16;
     return d->h * d->w >= 8 * 8 || (pass == NN_DNNL_WGRAD && (long)d->ci * d->co >= 512 * 512);
 }
 #endif

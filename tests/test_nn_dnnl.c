@@ -261,6 +261,8 @@ int main(void) {
         const int *l = layers[i];
         check_shape(nn_conv2d_dims(l[0], l[1], l[2], l[2], l[3], l[4], l[5], l[4] / 2));
     }
+    check_winograd(nn_conv2d_dims(3, 32, 16, 16, 32, 3, 1, 1), 1);
+    check_winograd(nn_conv2d_dims(5, 32, 8, 8, 32, 3, 1, 1), 1);
     check_winograd(nn_conv2d_dims(3, 64, 32, 32, 64, 3, 1, 1), 1);
     check_winograd(nn_conv2d_dims(3, 128, 16, 16, 128, 3, 1, 1), 1);
     check_winograd(nn_conv2d_dims(5, 256, 8, 8, 256, 3, 1, 1), 1);
