@@ -202,10 +202,11 @@ static int dnnl_rule_bf16(const NnConv2d *d, NnDnnlPass pass) {
 #endif
 /* Winograd F(4x4, 3x3) on oneDNN (fp32; oneDNN 2.6 has no bf16 form on AVX-512): the
  * 3x3 stride-1 layers from 64 channels on planes from 8x8 and from 32 channels on planes
- * from 8x8 to 16x16, every pass, and the weight gradient of 512->512 on 4x4. Wall seconds of the pass per step against the route the
- * float rule above gives, two threads, batch 96 (32: the target encoder's forward), one
- * run each (`SEQJEPA_DNNL=auto seqjepa bench train --only reference --no-torch --paths`
- * with SEQJEPA_WINOGRAD=0 and 1, AMD EPYC with AVX-512, idle), direct -> Winograd:
+ * from 8x8 to 16x16, every pass, and the weight gradient of 512->512 on 4x4. Wall
+ * seconds of the pass per step against the route the float rule above gives, two
+ * threads, batch 96 (32: the target encoder's forward), one run each (`SEQJEPA_DNNL=auto
+ * seqjepa bench train --only reference --no-torch --paths` with SEQJEPA_WINOGRAD=0 and
+ * 1, AMD EPYC with AVX-512, idle), direct -> Winograd:
  *   64->64 32x32:   forward 0.071-0.076 -> 0.061 (n32 0.023-0.026 -> 0.018),
  *                   dinput 0.078-0.085 -> 0.049, dweight 0.081-0.085 -> 0.063
  *   128->128 16x16: forward 0.049-0.056 -> 0.030, dinput 0.050-0.055 -> 0.031,
