@@ -518,6 +518,20 @@ static void test_bn_apply(void) {
         CHECK(!memcmp(y, z, (size_t)c * count * sizeof *y), "relu %d: apply == forward, bitwise",
               relu);
     }
+    /* backward with the ReLU mask rebuilt from the input and statistics: the same bits as
+     * with the kept output (a channel longer than one vector block, and its tail) */
+    NnBatchNorm d = {c, count, 0.1f, 1e-5f, 1, 1};
+    float *g = rnd((size_t)c * count, 1), *da = wm_new(float, (size_t)c * count), *db = wm_new(float, (size_t)c * count);
+    float dga[7] = {0}, dba[7] = {0}, dgb[7] = {0}, dbb[7] = {0};
+    nn_batchnorm2d_forward(y, mean, rstd, x, NULL, gb, gb + c, rm, rv, &d);
+    nn_bn2d_backward_assign(da, NULL, dga, dba, g, y, x, mean, rstd, gb, &d);
+    nn_bn2d_backward_rebuild(db, dgb, dbb, g, x, mean, rstd, gb, gb + c, &d);
+    CHECK(!memcmp(da, db, (size_t)c * count * sizeof *da) && !memcmp(dga, dgb, sizeof dga) &&
+              !memcmp(dba, dbb, sizeof dba),
+          "backward with a rebuilt ReLU mask == with the kept output, bitwise");
+    wm_free(g);
+    wm_free(da);
+    wm_free(db);
     wm_free(x);
     wm_free(gb);
     wm_free(y);
