@@ -6,12 +6,15 @@ Optionally also scores embeddings written by `seqjepa embed` (z.npy of DIR/train
 DIR/val) with the same logistic regression and a ridge regression of the first action
 from concat(z_1, z_2).
 
-With --pose (objects3d datasets), instead: the supervised upper bound on reading the
-absolute rotation from one view. A CNN (4 stages of 3x3 convolutions, batch norm, ReLU
+With --pose, instead: the supervised upper bound on reading the pose from one view, the
+pose the evaluation's pose probe reads: for objects3d the absolute rotation, for the
+saccade world the fixation (the glimpse centre's y and x in the scene, the dataset's
+latents). A CNN (4 stages of 3x3 convolutions, batch norm, ReLU
 and 2x2 max-pooling, widths 32-64-128-256, then a 256-unit hidden layer) regresses the 9
 entries of the object's rotation matrix from single views of the training objects;
 R^2 is the mean over the 9 entries of the per-entry R^2 (scikit-learn's r2_score) on
-every view of the held-out objects. The rotation matrix is used rather than the
+every view of the held-out objects (saccades: over the two coordinates, on every
+glimpse of the held-out images). The rotation matrix is used rather than the
 quaternion because it is a continuous function of the pose (a quaternion canonicalised
 to w >= 0 jumps where w crosses 0). With --encoder-width W the regressor is instead the
 seq-JEPA encoder's own architecture (`model.encoder = small`, `model.width = W`: a
@@ -23,6 +26,7 @@ usage: /usr/bin/python3 bench/data_baselines.py DIR [--epochs 3] [--threads 2]
                         [--embed TRAIN_EMB_DIR VAL_EMB_DIR] [--pose [--encoder-width W]]"""
 import argparse
 import glob
+import json
 import os
 import sys
 
@@ -89,18 +93,37 @@ def seqjepa_encoder(width, out):
     return torch.nn.Sequential(ResNet(widths, [2, 2, 2, 2], True), torch.nn.Linear(widths[3], out))
 
 
+def world_kind(root):
+    """The dataset's world ("objects3d" or "saccade"), from DIR/manifest.json."""
+    try:
+        with open(os.path.join(root, "manifest.json")) as f:
+            return json.load(f)["env"]["kind"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        sys.exit(f"data_baselines: {os.path.join(root, 'manifest.json')}: no env.kind ({e})")
+
+
+def pose_targets(kind, lat):
+    """Per-view pose targets as the evaluation's pose probe reads them (run/pathint.c):
+    the 9 rotation-matrix entries for objects3d, the fixation (y, x) for saccades."""
+    if kind == "saccade":
+        return lat[..., :2].reshape(-1, 2).astype(np.float32)
+    return quat_to_mat(lat[..., :4].reshape(-1, 4)).astype(np.float32)
+
+
 def pose_upper_bound(root, epochs, encoder_width=0, save=None):
+    kind = world_kind(root)
     itr, ltr = load(root, "train", ("images", "latents"))
     ite, lte = load(root, "val", ("images", "latents"))
     n, t, h, w, _ = itr.shape
-    print(f"{root}: {n * t} training views ({n} sequences of {t}) + {len(ite) * t} held-out views, {h}x{w}")
-    ytr = quat_to_mat(ltr[..., :4].reshape(-1, 4)).astype(np.float32)
-    yte = quat_to_mat(lte[..., :4].reshape(-1, 4)).astype(np.float32)
+    print(f"{root}: {kind}, {n * t} training views ({n} sequences of {t}) + {len(ite) * t} held-out views, {h}x{w}")
+    ytr, yte = pose_targets(kind, ltr), pose_targets(kind, lte)
+    what = "fixation" if kind == "saccade" else "rotation-matrix"
     mu, sd = ytr.mean(0), ytr.std(0) + 1e-6
     x = torch.tensor(itr.reshape(-1, h, w, 3)).permute(0, 3, 1, 2)
     xte = torch.tensor(ite.reshape(-1, h, w, 3)).permute(0, 3, 1, 2)
     y = torch.tensor((ytr - mu) / sd)
-    net = seqjepa_encoder(encoder_width, 9) if encoder_width else pose_cnn(h, 9)
+    k = ytr.shape[1]
+    net = seqjepa_encoder(encoder_width, k) if encoder_width else pose_cnn(h, k)
     name = f"seq-JEPA encoder (width {encoder_width}) + linear" if encoder_width else "supervised pose CNN"
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     steps = epochs * ((len(x) + 127) // 128)
@@ -110,7 +133,7 @@ def pose_upper_bound(root, epochs, encoder_width=0, save=None):
         train_epoch(net, opt, x, y, torch.nn.functional.mse_loss, sched)
         with torch.no_grad():
             p = torch.cat([net(xte[i:i + 512].float() / 255) for i in range(0, len(xte), 512)]).numpy()
-        print(f"{name}, epoch {ep + 1}: rotation-matrix R^2 {r2(yte, p * sd + mu):.3f} held-out",
+        print(f"{name}, epoch {ep + 1}: {what} R^2 {r2(yte, p * sd + mu):.3f} held-out",
               flush=True)
     with torch.no_grad():
         ptr = torch.cat([net(x[i:i + 512].float() / 255) for i in range(0, min(len(x), 4096), 512)]).numpy()
@@ -169,7 +192,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--embed", nargs=2, metavar=("TRAIN", "VAL"))
-    ap.add_argument("--pose", action="store_true", help="supervised absolute-rotation upper bound")
+    ap.add_argument("--pose", action="store_true", help="supervised upper bound on the pose from one view (rotation; saccades: fixation)")
     ap.add_argument("--encoder-width", type=int, default=0,
                     help="with --pose: the seq-JEPA small encoder of this width instead of the CNN")
     ap.add_argument("--save-encoder", metavar="NPZ",

@@ -1,0 +1,70 @@
+"""The measurement scripts under bench/ that docs/benchmarks.md quotes for the saccade
+world: bench/data_baselines.py --pose reads the fixation of a saccade dataset (and the
+rotation of an objects3d one) and refuses a folder without a manifest, naming it;
+bench/retrieval_location_bound.py gives 1 for an exact location read, chance for a
+read that says nothing, rises with the read's R^2, and refuses an R^2 outside (0, 1].
+Run by tests/run.sh (SEQJEPA_EXE names the binary)."""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "py"))
+from pycheck import ROOT, Checks, run, torch_or_exit  # noqa: E402
+
+checks = Checks()
+check = checks.check
+PY = "/usr/bin/python3"
+BASELINES = os.path.join(ROOT, "bench", "data_baselines.py")
+BOUND = os.path.join(ROOT, "bench", "retrieval_location_bound.py")
+
+
+def script(*args):
+    return subprocess.run([PY, *args], capture_output=True, text=True, timeout=600)
+
+
+def location_bound():
+    p = script(BOUND, "--r2", "1", "0.001", "0.5", "0.9", "--n", "40000")
+    check(p.returncode == 0, "retrieval_location_bound runs", p.stderr[-2000:])
+    got = dict((float(a), float(b)) for a, b in re.findall(r"R\^2 ([0-9.]+): top-1 ([0-9.]+)", p.stdout))
+    check(len(got) == 4, "a line for every R^2", p.stdout)
+    if len(got) != 4:
+        return
+    check(got[1.0] == 1.0, "an exact location read retrieves every next view", str(got))
+    check(abs(got[0.001] - 0.125) < 0.01, "a read that says nothing is at chance (1/8)", str(got))
+    check(got[0.001] < got[0.5] < got[0.9] < got[1.0], "rises with the read's R^2", str(got))
+    p = script(BOUND, "--r2", "1.5")
+    check(p.returncode == 2 and "1.5" in p.stderr, "an R^2 above 1 refused, named", p.stderr)
+
+
+def baselines(tmp):
+    torch_or_exit(checks)
+    for world, cfg, what in (("saccade", "configs/bench/saccade-tiny.ini", "fixation R^2"),
+                             ("objects3d", "configs/objects3d-quick.ini", "rotation-matrix R^2")):
+        d = os.path.join(tmp, world)
+        r = run("gen", cfg, "--out", d, "--quiet", "gen.train_seqs=16", "gen.val_seqs=8", "gen.views=3",
+                "gen.shard_size=16")
+        check(r.returncode == 0, f"{world}: gen", r.stderr[-2000:])
+        if r.returncode != 0:
+            continue
+        p = script(BASELINES, d, "--pose", "--epochs", "1", "--threads", "1")
+        check(p.returncode == 0, f"{world}: data_baselines --pose runs", p.stderr[-2000:])
+        check(f"{world}, 48 training views" in p.stdout and f"epoch 1: {what}" in p.stdout,
+              f"{world}: reads the world's pose", p.stdout[-1000:])
+    empty = os.path.join(tmp, "empty")
+    os.makedirs(empty)
+    p = script(BASELINES, empty, "--pose")
+    check(p.returncode != 0 and os.path.join(empty, "manifest.json") in p.stderr,
+          "a folder without a manifest refused, named", p.stderr)
+
+
+def main():
+    location_bound()
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
+        baselines(tmp)
+    return checks.done()
+
+
+sys.exit(main())
