@@ -17,7 +17,7 @@
 #include "model/sj_train.h"
 
 static const char *usage =
-    "usage: seqjepa eval CONFIG --ckpt FILE [--no-action FILE] [--out DIR] [data=DATA] [section.key=value ...]\n\n"
+    "usage: seqjepa eval CONFIG --ckpt FILE [--no-action FILE] [--out DIR] [data=DATA] [section.key=value ...] [--quiet]\n\n"
     "Rolls out eval.train_seqs sequences of training objects and eval.test_seqs of\n"
     "held-out ones (eval.m_max + 1 views each, seed eval.seed), computes frozen features\n"
     "with the checkpoint, trains the probes on the first and scores them on the second:\n"
@@ -33,14 +33,18 @@ static const char *usage =
     "DIR/eval.json, DIR/eval.md and the report\n"
     "DIR/report.md with its figures (loss.png, probes.png, retrieval.png, pca.png,\n"
     "overview.png; DIR: the checkpoint's folder unless --out), prints the tables and the\n"
-    "report's path. A progress bar with rate and ETA goes to stderr.\n"
+    "report's path. A progress bar with rate and ETA goes to stderr (--quiet: none).\n"
     "With data=DATA (train.data, a dataset from 'seqjepa gen') the probes use the first\n"
     "eval.train_seqs sequences of DATA/train/ and eval.test_seqs of DATA/val/ (their first\n"
     "eval.m_max + 1 views) instead of fresh rollouts.\n";
 
 int cli_eval(int argc, char **argv) {
-    const char *ckpt = NULL, *outdir = NULL, *noact_ckpt = NULL;
-    RunFlag flags[] = {{"--ckpt", 1, &ckpt}, {"--no-action", 1, &noact_ckpt}, {"--out", 1, &outdir}, {NULL, 0, NULL}};
+    const char *ckpt = NULL, *outdir = NULL, *noact_ckpt = NULL, *quiet = NULL;
+    RunFlag flags[] = {{"--ckpt", 1, &ckpt},
+                       {"--no-action", 1, &noact_ckpt},
+                       {"--out", 1, &outdir},
+                       {"--quiet", 0, &quiet},
+                       {NULL, 0, NULL}};
     RunArgs a;
     int prc = run_args_parse(argc, argv, flags, 1, &a, usage);
     if (prc) return prc < 0 ? 0 : prc;
@@ -88,7 +92,7 @@ int cli_eval(int argc, char **argv) {
         snprintf(noact_about, sizeof noact_about, "the checkpoint %s at step %lld", noact_ckpt, (long long)noact_step);
     }
     snprintf(about, sizeof about, "the checkpoint %s at step %lld", ckpt, (long long)step);
-    if (pl_eval_table(m, about, noact, noact_about, &rc, &d, 0, &tab, err, sizeof err)) goto fail;
+    if (pl_eval_table(m, about, noact, noact_about, &rc, &d, quiet != NULL, &tab, err, sizeof err)) goto fail;
     AgBatch tr = d.tr, te = d.te;
     if (wm_mkdirs(dir, err, sizeof err)) goto fail;
     WmBuf js = {0}, md = {0}, text = {0}, setup = {0};

@@ -186,6 +186,10 @@ def main():
     # eval writes eval.json, eval.md and the report, and prints the tables.
     r = run("eval", cfg, *TINY, "--ckpt", ckpt)
     check(r.returncode == 0 and "Path integration: next-view retrieval" in r.stdout, "eval runs", r.stderr[-2000:])
+    check("eval: " in r.stderr and "parts/s" in r.stderr, "eval shows its progress", r.stderr[-500:])
+    rq = run("eval", cfg, *TINY, "--ckpt", ckpt, "--quiet")
+    check(rq.returncode == 0 and "parts/s" not in rq.stderr and rq.stdout.split("written:")[0] == r.stdout.split("written:")[0],
+          "eval --quiet: the same tables, no progress bar", rq.stderr[-500:])
     ev = json.load(open(os.path.join(out, "eval.json")))
     res = ev.get("results", {})
     check(len(res.get("retrieval_top1", [])) == 4 and 0 <= res.get("top1_z", -1) <= 1 and "pose_r2" in res
