@@ -386,9 +386,9 @@ int cli_bench_pathint(int argc, char **argv) {
     run_config_bench_text(&rc, &text);
     int K1 = rc.eval.retr_k + 1;
     wm_buf_printf(&md, "# Path-integration benchmark\n\n%s world, %d seed%s, %d + %d evaluation sequences (training / held-out "
-                       "objects) for the probes, %d held-out sequences of %d views for retrieval. %s\n\n",
+                       "%s) for the probes, %d held-out sequences of %d views for retrieval. %s\n\n",
                   env_kind_name(rc.env.kind), seeds, seeds > 1 ? "s (mean ± std)" : "", rc.eval.train_seqs,
-                  rc.eval.test_seqs, rc.eval.retr_seqs, d0.retr.b.t,
+                  rc.eval.test_seqs, rot ? "objects" : "images", rc.eval.retr_seqs, d0.retr.b.t,
                   rot ? "Equivariance regressor: an MLP with two hidden layers or ridge, whichever scores higher on a "
                         "validation fifth of the probe-training rows; pose probe: ridge."
                       : "Regressors: ridge (linear).");

@@ -114,8 +114,10 @@ int cli_eval(int argc, char **argv) {
     wm_jw_break(&jw, "\n "), wm_jw_key(&jw, "config"), wm_jw_str(&jw, text.data);
     wm_jw_end(&jw);
     wm_buf_puts(&js, "\n");
-    wm_buf_printf(&setup, "Probes trained on %d sequences of training objects, scored on %d of held-out objects%s%s%s; "
-                          "%s.", tr.n, te.n, rc.pipe.data[0] ? " (from the dataset " : "", rc.pipe.data,
+    int glimpses = d.spec.layout.family == ENV_FAMILY_GLIMPSE;
+    const char *items = glimpses ? "images" : "objects";
+    wm_buf_printf(&setup, "Probes trained on %d sequences of training %s, scored on %d of held-out %s%s%s%s; "
+                          "%s.", tr.n, items, te.n, items, rc.pipe.data[0] ? " (from the dataset " : "", rc.pipe.data,
                   rc.pipe.data[0] ? ")" : "",
                   env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT ? "regressors: an MLP (two hidden layers) or ridge, whichever scores higher on a "
                                      "validation fifth of the probe-training rows; classifiers: linear"
@@ -132,7 +134,7 @@ int cli_eval(int argc, char **argv) {
         wm_buf_printf(&setup, "%s %d", M > 1 ? "," : "", sj_retrieval_count(&d.retr.split, M));
     wm_buf_puts(&setup, " sequences).");
     wm_buf_printf(&md, "Evaluation of %s (step %lld). %s\n\n", ckpt, (long long)step, setup.data);
-    sj_eval_markdown_table(tab.col, tab.n, &md);
+    sj_eval_markdown_table(tab.col, tab.n, glimpses, &md);
     char report[1200];
     RptInput ri = {.dir = dir, .ckpt = ckpt, .step = step, .run_dir = NULL, .table = &tab, .data = &d,
                    .setup_md = setup.data, .config_text = text.data};

@@ -321,34 +321,45 @@ static const struct {
 };
 enum { N_METRICS = sizeof metrics / sizeof metrics[0] };
 
-static const char *group_intro(int g, int loss_m, int retr_k) {
-    static char buf[1024];
+static const char *group_intro(int g, int loss_m, int retr_k, int glimpses) {
+    static char buf[1200];
+    const char *item = glimpses ? "image" : "object", *view = glimpses ? "glimpse" : "view";
+    const char *pose = glimpses ? "fixation" : "pose";
     switch (g) {
     case G_INVARIANCE:
-        return "Invariance: top-1 accuracy of a linear classifier of the object class, trained on features of "
-               "training objects and scored on held-out ones.";
+        snprintf(buf, sizeof buf,
+                 "Invariance: top-1 accuracy of a linear classifier of the %s class, trained on features of "
+                 "training %ss and scored on held-out ones.",
+                 glimpses ? "scene" : "object", item);
+        return buf;
     case G_EQUIVARIANCE:
-        return "Pose and equivariance (held-out objects): R^2 of ridge from z of one view to that view's absolute "
-               "pose (the 9 rotation-matrix entries, or the fixation), the gate of the next row: a relative action "
-               "can only be read from two encodings that carry each view's pose; then R^2 of a regressor of the "
-               "relative action a_1 from the encodings of views 1 and 2.";
+        snprintf(buf, sizeof buf,
+                 "Pose and equivariance (held-out %ss): R^2 of ridge from z of one %s to its absolute pose (%s), the "
+                 "gate of the next row: a relative %s can only be read from two encodings that carry each %s's "
+                 "pose; then R^2 of a regressor of the relative %s a_1 from the encodings of %ss 1 and 2.",
+                 item, view, glimpses ? "the fixation, y and x in the scene" : "the 9 rotation-matrix entries",
+                 glimpses ? "saccade" : "action", view, glimpses ? "saccade" : "action", view);
+        return buf;
     case G_PATHINT:
         snprintf(buf, sizeof buf,
-                 "Path integration: next-view retrieval, top-1. The model sees views 1..M of a held-out object with "
-                 "the actions between them, its predictor gets a_M, and its prediction is compared (cosine) with the "
-                 "target encodings of the true view M+1 and of %d other views of the same object, under the same "
-                 "lights and colours, at independent poses that a_M could have led to (chance 1/%d). No probe is "
-                 "trained; only a prediction that turns view M's pose by a_M singles out view M+1, so an untrained, "
-                 "action-blind or copying model scores chance; the action-only column is the best a reader of a_M "
-                 "alone can do. M = 1 is not trivial: the pose of view 1 must still be turned by a_1. The copy rows "
-                 "query with view M's own target encoding.", retr_k, retr_k + 1);
+                 "Path integration: next-view retrieval, top-1. The model sees %ss 1..M of a held-out %s with the "
+                 "%s between them, its predictor gets a_M, and its prediction is compared (cosine) with the target "
+                 "encodings of the true %s M+1 and of %d other %ss of the same %s%s, at independent %ss that a_M "
+                 "could have led to (chance 1/%d). No probe is trained; only a prediction that %s %s M's %s by a_M "
+                 "singles out %s M+1, so an untrained, action-blind or copying model scores chance; the action-only "
+                 "column is the best a reader of a_M alone can do. M = 1 is not trivial: the %s of %s 1 must still "
+                 "be %s by a_1. The copy rows query with %s M's own target encoding.",
+                 view, item, glimpses ? "saccades" : "actions", view, retr_k, view, item,
+                 glimpses ? "" : ", under the same lights and colours", pose, retr_k + 1,
+                 glimpses ? "moves" : "turns", view, pose, view, pose, view, glimpses ? "moved" : "turned", view);
         return buf;
     default:
         snprintf(buf, sizeof buf,
-                 "Prediction loss 1 - cos(prediction, target) on held-out sequences (M = %d observed views; the "
-                 "target is the target encoder's encoding of view M+1): the model's prediction, and two references "
-                 "that use neither the action nor the context: copying view M's own target encoding, and predicting "
-                 "the mean target encoding (a constant).", loss_m);
+                 "Prediction loss 1 - cos(prediction, target) on held-out sequences (M = %d observed %ss; the "
+                 "target is the target encoder's encoding of %s M+1): the model's prediction, and two references "
+                 "that use neither the action nor the context: copying %s M's own target encoding, and predicting "
+                 "the mean target encoding (a constant).",
+                 loss_m, view, view, view);
         return buf;
     }
 }
@@ -375,7 +386,7 @@ static int row_has_value(const SjEvalColumn *cols, int n, int k, int M) {
     return 0;
 }
 
-void sj_eval_markdown_table(const SjEvalColumn *cols, int ncols, WmBuf *md) {
+void sj_eval_markdown_table(const SjEvalColumn *cols, int ncols, int glimpses, WmBuf *md) {
     int loss_m = 0, retr_k = 0;
     for (int c = 0; c < ncols; c++) {
         if (cols[c].r->loss_m && !loss_m) loss_m = cols[c].r->loss_m;
@@ -388,7 +399,7 @@ void sj_eval_markdown_table(const SjEvalColumn *cols, int ncols, WmBuf *md) {
                 for (int M = metrics[k].from_m; M <= table_last(k, cols, ncols); M++)
                     any |= row_has_value(cols, ncols, k, M);
         if (!any) continue;
-        wm_buf_printf(md, "%s\n\n| |", group_intro(g, loss_m, retr_k));
+        wm_buf_printf(md, "%s\n\n| |", group_intro(g, loss_m, retr_k, glimpses));
         for (int c = 0; c < ncols; c++) wm_buf_printf(md, " %s |", cols[c].name);
         wm_buf_puts(md, "\n|---|");
         for (int c = 0; c < ncols; c++) wm_buf_puts(md, "---|");

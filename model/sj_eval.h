@@ -117,8 +117,10 @@ typedef struct {
 } SjEvalColumn;
 /* Markdown: one table per group of metrics (invariance, pose and equivariance, path
  * integration, prediction loss), each with a line saying what its rows measure, then
- * the columns' legend; NaN shows as a dash. */
-void sj_eval_markdown_table(const SjEvalColumn *cols, int ncols, WmBuf *md);
+ * the columns' legend; NaN shows as a dash. glimpses: the world is an eye moving over
+ * images (the saccade world), so the lines speak of images, glimpses, saccades and
+ * fixations; 0: of objects, views, actions and poses. */
+void sj_eval_markdown_table(const SjEvalColumn *cols, int ncols, int glimpses, WmBuf *md);
 /* JSON object {"column name": {metric: value or null, ...}, ...}. */
 void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmJsonW *w);
 

@@ -254,7 +254,7 @@ int rpt_write(const RptInput *in, char *path, size_t pathsz, char *err, size_t e
     wm_buf_puts(&md, "![overview: loss, probes, path integration, PCA](overview.png)\n\n## Training loss\n\n");
     loss_paragraph(in, &md);
     wm_buf_puts(&md, "## Probes beside their controls\n\n");
-    sj_eval_markdown_table(t->col, t->n, &md);
+    sj_eval_markdown_table(t->col, t->n, in->data->spec.layout.family == ENV_FAMILY_GLIMPSE, &md);
     wm_buf_puts(&md, "\n## Figures\n\n"
                      "- `loss.png`: the training loss against step, with the held-out losses of the trained model, of "
                      "the same config untrained, of copying view M and of predicting the mean target.\n"

@@ -124,8 +124,11 @@ int main(void) {
     for (int M = 1; M <= MMAX; M++) model.top1_agg[M] = 0.2;
     SjEvalColumn cols[3] = {{"model", "a test model", &model}, {"chance", NULL, &chance}, {"oracle", "ground truth", &oracle}};
     WmBuf md = {0}, js = {0};
-    sj_eval_markdown_table(cols, 3, &md);
+    sj_eval_markdown_table(cols, 3, 0, &md);
     CHECK(count(md.data, "| | model | chance | oracle |") == 4, "four tables, each with every column:\n%s", md.data);
+    CHECK(strstr(md.data, "3 other views of the same object, under the same lights and colours, at independent poses") &&
+              strstr(md.data, "classifier of the object class") && !strstr(md.data, "glimpse"),
+          "objects: the intros speak of objects, views and poses:\n%s", md.data);
     CHECK(strstr(md.data, "| top-1, M = 1 | 0.700 | 0.250 |") && strstr(md.data, "| top-1, M = 2 | 0.400 | 0.250 |") &&
               !strstr(md.data, "top-1, M = 3 |") && strstr(md.data, "M = 1 is not trivial"),
           "retrieval rows M = 1..retr_m_max, and why M = 1 stays:\n%s", md.data);
@@ -142,6 +145,16 @@ int main(void) {
     CHECK(strstr(js.data, "\"model\": {\"top1_z\": 0.250000") && strstr(js.data, "\"oracle\": {\"top1_z\": null") &&
               strstr(js.data, "\"retrieval_top1_m1\": 0.700000") && strstr(js.data, "\"pose_r2\": 0.600000") &&
               !strstr(js.data, "retrieval_top1_m3\""), "JSON table:\n%s", js.data);
+    WmBuf mdg = {0};
+    sj_eval_markdown_table(cols, 3, 1, &mdg);
+    CHECK(strstr(mdg.data, "3 other glimpses of the same image, at independent fixations") &&
+              strstr(mdg.data, "classifier of the scene class") && strstr(mdg.data, "held-out images") &&
+              !strstr(mdg.data, "object") && !strstr(mdg.data, "lights") && !strstr(mdg.data, "rotation"),
+          "saccades: the intros speak of images, glimpses and fixations:\n%s", mdg.data);
+    /* the tables themselves are the same for either world */
+    const char *t1 = strstr(md.data, "| | model"), *t2 = strstr(mdg.data, "| | model");
+    CHECK(t1 && t2 && strncmp(t1, t2, (size_t)(strchr(t1, '\n') - t1)) == 0, "same table headings");
+    wm_buf_free(&mdg);
     wm_buf_free(&md), wm_buf_free(&js);
     wm_jw_init(&jw, &js);
     wm_jw_obj(&jw);
@@ -155,7 +168,7 @@ int main(void) {
     SjEvalResult one;
     sj_eval_chance(&one, 1, 4, 0, 7);
     SjEvalColumn c1[1] = {{"chance", NULL, &one}};
-    sj_eval_markdown_table(c1, 1, &md);
+    sj_eval_markdown_table(c1, 1, 0, &md);
     CHECK(!strstr(md.data, "Path integration") && strstr(md.data, "| top-1 from z (view 1) | 0.250 |"), "%s", md.data);
     wm_buf_free(&md);
     return TEST_DONE();
