@@ -1,6 +1,7 @@
 """The measurement scripts under bench/ that docs/benchmarks.md quotes for the saccade
 world: bench/data_baselines.py --pose reads the fixation of a saccade dataset (and the
-rotation of an objects3d one) and refuses a folder without a manifest, naming it;
+rotation of an objects3d one), from raw pixels by ridge and with a trained CNN, and
+refuses a folder without a manifest, naming it;
 bench/retrieval_location_bound.py gives 1 for an exact location read, chance for a
 read that says nothing, rises with the read's R^2, and refuses an R^2 outside (0, 1].
 Run by tests/run.sh (SEQJEPA_EXE names the binary)."""
@@ -53,6 +54,8 @@ def baselines(tmp):
         check(p.returncode == 0, f"{world}: data_baselines --pose runs", p.stderr[-2000:])
         check(f"{world}, 48 training views" in p.stdout and f"epoch 1: {what}" in p.stdout,
               f"{world}: reads the world's pose", p.stdout[-1000:])
+        check(f"ridge from raw pixels (3072 values, penalty" in p.stdout and f"): {what}" in p.stdout,
+              f"{world}: the raw pixels' linear read as well", p.stdout[-1000:])
     empty = os.path.join(tmp, "empty")
     os.makedirs(empty)
     p = script(BASELINES, empty, "--pose")
