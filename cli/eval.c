@@ -119,14 +119,14 @@ int cli_eval(int argc, char **argv) {
     wm_buf_printf(&setup, "Probes trained on %d sequences of training %s, scored on %d of held-out %s%s%s%s; "
                           "%s.", tr.n, items, te.n, items, rc.pipe.data[0] ? " (from the dataset " : "", rc.pipe.data,
                   rc.pipe.data[0] ? ")" : "",
-                  env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT ? "regressors: an MLP (two hidden layers) or ridge, whichever scores higher on a "
+                  !glimpses ? "regressors: an MLP (two hidden layers) or ridge, whichever scores higher on a "
                                      "validation fifth of the probe-training rows; classifiers: linear"
                                    : "regressors: ridge; classifiers: linear");
     wm_buf_printf(&setup, " The pose probe is ridge. Path integration: next-view retrieval on %d held-out sequences of %d "
                           "views rolled out for it (%s); the distractors of M are the first %d views after view M+1 "
                           "that a_M could have led to, and a sequence with fewer is left out (scored at M = 1..%d:",
                   d.retr.b.n, d.retr.b.t,
-                  env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT
+                  !glimpses
                       ? "every view's rotation drawn independently, colours and lights fixed within a sequence"
                       : "fixations drawn uniformly over the scene, without inhibition of return",
                   rc.eval.retr_k, rc.eval.retr_m_max);
