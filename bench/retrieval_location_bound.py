@@ -51,12 +51,18 @@ def main():
     ap.add_argument("--k", type=int, default=7, help="distractors (eval.retr_k)")
     ap.add_argument("--pool", type=int, default=40, help="later views (eval.retr_pool)")
     args = ap.parse_args()
+    if args.n < 1:
+        ap.error(f"--n {args.n}: want at least 1 sequence")
+    if not 1 <= args.k <= args.pool:
+        ap.error(f"--k {args.k}: want 1 to --pool ({args.pool}) distractors")
     print(f"chance 1/{args.k + 1} = {1 / (args.k + 1):.3f}")
     for r2 in args.r2:
         if not 0 < r2 <= 1:
             ap.error(f"--r2 {r2}: want a value in (0, 1]")
         # the same draws for every R^2 (seed 0): a value does not depend on the others asked
         top1, m = score(r2, args.n, args.k, args.pool, np.random.default_rng(0))
+        if m == 0:
+            ap.error(f"no sequence had {args.k} distractors among {args.pool} later views: raise --n or --pool")
         print(f"location read at R^2 {r2:.3f}: top-1 {top1:.3f} ({m} sequences scored)")
 
 

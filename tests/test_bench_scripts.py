@@ -38,6 +38,10 @@ def location_bound():
     check(got[0.001] < got[0.5] < got[0.9] < got[1.0], "rises with the read's R^2", str(got))
     p = script(BOUND, "--r2", "1.5")
     check(p.returncode == 2 and "1.5" in p.stderr, "an R^2 above 1 refused, named", p.stderr)
+    p = script(BOUND, "--k", "50")
+    check(p.returncode == 2 and "--k 50" in p.stderr, "more distractors than the pool refused, named", p.stderr)
+    p = script(BOUND, "--n", "0")
+    check(p.returncode == 2 and "--n 0" in p.stderr, "no sequences refused, named", p.stderr)
 
 
 def baselines(tmp):
