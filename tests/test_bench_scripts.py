@@ -40,6 +40,14 @@ def location_bound():
     check(p.returncode == 2 and "1.5" in p.stderr, "an R^2 above 1 refused, named", p.stderr)
     p = script(BOUND, "--k", "50")
     check(p.returncode == 2 and "--k 50" in p.stderr, "more distractors than the pool refused, named", p.stderr)
+    p = script(BOUND, "--seen", "3", "--n", "4000")
+    seen = [float(x) for x in re.findall(r"M = \d: ([0-9.]+) of the next glimpse", p.stdout)]
+    check(p.returncode == 0 and len(seen) == 3 and 0.05 < seen[0] < seen[1] < seen[2] < 1,
+          "--seen: the share seen before grows with M", p.stdout + p.stderr)
+    p = script(BOUND, "--seen", "1", "--fovea", "0.01", "--n", "4000")
+    tiny = [float(x) for x in re.findall(r"M = 1: ([0-9.]+) of the next glimpse", p.stdout)]
+    check(p.returncode == 0 and tiny and tiny[0] < 0.01, "--seen with a point-sized fovea: nothing seen before",
+          p.stdout + p.stderr)
     p = script(BOUND, "--n", "0")
     check(p.returncode == 2 and "--n 0" in p.stderr, "no sequences refused, named", p.stderr)
 
