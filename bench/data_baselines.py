@@ -112,23 +112,14 @@ def pose_targets(kind, lat):
 
 
 def pixel_pose(xtr, ytr, xte, yte, what, lams=(1e1, 1e2, 1e3, 1e4, 1e5)):
-    """Ridge from the raw pixels (standardised) to the pose: what a linear read of the
-    image gives, the reference for a frozen encoder's linear pose probe. The penalty
-    is chosen on the last fifth of the training views, then the ridge is refitted on
-    all of them and scored on the held-out views."""
-    xtr, xte = xtr.astype(np.float64), xte.astype(np.float64)
-    mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
-    xtr, xte = (xtr - mu) / sd, (xte - mu) / sd
-    ym = ytr.mean(0)
-
-    def fit(x, y, lam):
-        return np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ (y - ym))
-
+    """Ridge from the raw pixels (ridge_r2: standardised, with an intercept) to the pose:
+    what a linear read of the image gives, the reference for a frozen encoder's linear
+    pose probe. The penalty is chosen on the last fifth of the training views, then the
+    ridge is refitted on all of them and scored on the held-out views."""
     cut = len(xtr) * 4 // 5
-    best = max(lams, key=lambda lam: r2(ytr[cut:], xtr[cut:] @ fit(xtr[:cut], ytr[:cut], lam) + ym))
-    w = fit(xtr, ytr, best)
+    best = max(lams, key=lambda lam: ridge_r2(xtr[:cut], ytr[:cut], xtr[cut:], ytr[cut:], lam))
     print(f"ridge from raw pixels ({xtr.shape[1]} values, penalty {best:g}): {what} R^2 "
-          f"{r2(yte, xte @ w + ym):.3f} held-out", flush=True)
+          f"{ridge_r2(xtr, ytr, xte, yte, best):.3f} held-out", flush=True)
 
 
 def pose_upper_bound(root, epochs, encoder_width=0, save=None):

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """What the saccade world's next-view retrieval allows a reader that knows only where
 each glimpse lies, as precisely as an encoder reads it (docs/benchmarks.md, "Why the
-saccade separation stops near 0.3").
+saccade separation stops short of 0.2").
 
 The retrieval data law (docs/evaluation.md, run/pathint.c): fixations uniform over the
 scene ([0, 1] in y and x, no inhibition of return); the true next fixation f' = f + a;
@@ -23,8 +23,9 @@ bound on a model that also predicts what a glimpse shows.
 the same law: for M = 1..M_MAX observed glimpses (each a window a third of the scene's
 side, centred on its fixation, as configs/bench/saccade-*.ini: 32 px of 96), the mean
 share of the next glimpse's pixels inside the scene that lie in glimpses 1..M, and how
-often that share passes one half. What was not seen can only be predicted from where
-it lies (or from what scenes are like), not recalled.
+often that share passes one half, over at most 20,000 sequences (--n). What was not
+seen can only be predicted from where it lies (or from what scenes are like), not
+recalled.
 """
 import argparse
 
@@ -78,7 +79,8 @@ def main():
     ap.add_argument("--k", type=int, default=7, help="distractors (eval.retr_k)")
     ap.add_argument("--pool", type=int, default=40, help="later views (eval.retr_pool)")
     ap.add_argument("--seen", type=int, default=0, metavar="M_MAX",
-                    help="instead: how much of the next glimpse glimpses 1..M showed, M = 1..M_MAX")
+                    help="instead: how much of the next glimpse glimpses 1..M showed, M = 1..M_MAX "
+                         "(over at most 20,000 of the --n sequences)")
     ap.add_argument("--fovea", type=float, default=1 / 3, help="with --seen: glimpse side / scene side")
     args = ap.parse_args()
     if args.n < 1:
