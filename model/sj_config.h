@@ -19,6 +19,8 @@
     X(S, ENUM, action_cond, "both", 0, 0, "both|transformer|predictor|none", "where actions condition the model (ablations)") \
     X(S, BOOL, ema, "true", 0, 0, NULL, "EMA target encoder (false: stop-gradient on the online encoder)") \
     X(S, REAL, ema_base, "0.996", 0, 1, NULL, "EMA momentum at the start of the cosine schedule (paper 0.996)") \
+    X(S, REAL, var_weight, "0", 0, 1000, NULL, "weight of a VICReg variance hinge on each batch of online encodings, added to the loss (0: off, as the paper)") \
+    X(S, REAL, cov_weight, "0", 0, 1000, NULL, "weight of a VICReg covariance penalty on each batch of online encodings, added to the loss (0: off, as the paper)") \
     X(S, STR, pixel_mean, "0.5 0.5 0.5", 0, 0, NULL, "per-channel pixel mean (RGB, pixels in [0,1])") \
     X(S, STR, pixel_std, "0.25 0.25 0.25", 0, 0, NULL, "per-channel pixel std (RGB)")           \
     X(S, ENUM, precision, "fp32", 0, 0, "fp32|bf16", "bf16: products in bfloat16 with float sums and float weights (needs AVX512_BF16)")

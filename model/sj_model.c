@@ -35,6 +35,7 @@ struct SjModel {
     float *tok, *tout;              /* [B*(M+1), E] */
     float *zagg, *pin, *zhat;       /* [B, E], [B, E+Ae], [B, D] */
     float *lcache;                  /* [3B] */
+    float *vcws;                    /* [D*D + 2D] variance-covariance cache */
     float *dzhat, *dpin, *dtout, *dtok, *dz, *de, *de_lin;
     int last_B, last_M;
 };
@@ -135,7 +136,7 @@ void sj_model_destroy(SjModel *m) {
     nn_params_free(&m->p);
     nn_params_free(&m->tp);
     float *bufs[] = {m->x, m->xt, m->z, m->zt, m->a_in, m->e_lin, m->e, m->bn_mean, m->bn_rstd,
-                     m->tok, m->tout, m->zagg, m->pin, m->zhat, m->lcache, m->dzhat, m->dpin,
+                     m->tok, m->tout, m->zagg, m->pin, m->zhat, m->lcache, m->vcws, m->dzhat, m->dpin,
                      m->dtout, m->dtok, m->dz, m->de, m->de_lin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wm_free(bufs[i]);
     wm_free(m->stage);
@@ -217,6 +218,7 @@ void sj_model_bind(SjModel *m, int max_b, int max_m, int with_grad) {
     m->pin = fbuf(m, m->pin, B * (E + Ae));
     m->zhat = fbuf(m, m->zhat, B * D);
     m->lcache = fbuf(m, m->lcache, 3 * B);
+    m->vcws = fbuf(m, m->vcws, D * D + 2 * D);
     if (with_grad) {
         m->dzhat = fbuf(m, m->dzhat, B * D);
         m->dpin = fbuf(m, m->dpin, B * (E + Ae));
@@ -302,6 +304,10 @@ void sj_model_train_step(SjModel *m, const uint8_t *views, const float *actions,
     build_pred_input(m, m->zagg, cond_pred(m) ? m->e : NULL, B, M);
     nn_mlp_forward(m->pred, m->zhat, m->pin, B, &m->s, 1);
     double loss = nn_cosine_loss_forward(m->lcache, m->zhat, m->zt, B, (int)D);
+    int vc = m->cfg.var_weight > 0 || m->cfg.cov_weight > 0;
+    double reg = vc ? nn_vc_loss_forward(m->vcws, m->z, n, (int)D, (float)m->cfg.var_weight,
+                                         (float)m->cfg.cov_weight)
+                    : 0.0;
 
     /* Backward (gradients add into m->s.grad). */
     nn_store_zero_grad(&m->s, &m->p);
@@ -345,10 +351,14 @@ void sj_model_train_step(SjModel *m, const uint8_t *views, const float *actions,
         nn_linear_backward(NULL, m->s.grad + m->ap.w, NULL, m->de_lin, m->a_in, m->s.param + m->ap.w, n,
                            m->A, m->Ae);
     }
+    if (vc)
+        nn_vc_loss_backward(m->dz, 1.0f, m->z, m->vcws, n, (int)D, (float)m->cfg.var_weight,
+                            (float)m->cfg.cov_weight);
     nn_resnet_backward(m->enc, NULL, m->dz, &m->s);
     m->last_B = B, m->last_M = M;
     if (out) {
         out->loss = loss;
+        out->reg = reg;
         out->grad_norm = nn_grad_norm(&m->s, &m->p);
         out->z_agg = m->zagg;
         out->z = m->z;

@@ -6,6 +6,7 @@
  *   z_AGG = LN(Transformer([AGG; tok_1..M]))[AGG]   post-norm, no positional embedding
  *   z_hat = Pred([z_AGG | e_M])              Linear(no bias) -> BN -> ReLU -> Linear
  *   loss  = mean(1 - cos(z_hat, f_target(x_{M+1})))   f_target: EMA of f, no gradient
+ *           (+ an optional VICReg variance-covariance term on the batch's z, off by default)
  *
  * a_i is the relative action from view i to view i+1. Tensor names follow the
  * PyTorch module names (encoder.*, action_proj.0.weight, action_proj.1.running_*,
@@ -64,7 +65,8 @@ size_t sj_model_bound_bytes(const SjModel *m);
 void sj_model_bind(SjModel *m, int max_b, int max_m, int with_grad);
 
 typedef struct {
-    double loss;
+    double loss;         /* the prediction loss */
+    double reg;          /* the variance-covariance term (model.var_weight, cov_weight), or 0 */
     double grad_norm;
     const float *z_agg;  /* [B, E] this step's aggregates (valid until the next call) */
     const float *z;      /* [B*M, D] this step's encodings, row b*M + i */

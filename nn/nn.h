@@ -252,6 +252,15 @@ void nn_slice_backward(NnReal *din, const NnReal *dout, int n, int fi, int off, 
 NnReal nn_cosine_loss_forward(NnReal *cache, const NnReal *a, const NnReal *t, int n, int d);
 void nn_cosine_loss_backward(NnReal *da, NnReal *dt, NnReal dloss, const NnReal *a, const NnReal *t,
                              const NnReal *cache, int n, int d);
+/* Variance-covariance regulariser of VICReg (Bardes, Ponce, LeCun 2022) on the rows
+ * of z [n, d], n >= 2: wv * (1/d) sum_j max(0, 1 - sqrt(var_j + 1e-4)) + wc * (1/d)
+ * sum_{i != j} C_ij^2, with var and the covariance C over rows (divisor n - 1). It
+ * keeps each dimension's spread at 1 or more and its dimensions uncorrelated, against
+ * the collapse of an encoder onto a few directions. ws [d*d + 2d] is the cache;
+ * backward adds dloss times the gradient into dz. */
+NnReal nn_vc_loss_forward(NnReal *ws, const NnReal *z, int n, int d, NnReal wv, NnReal wc);
+void nn_vc_loss_backward(NnReal *dz, NnReal dloss, const NnReal *z, const NnReal *ws, int n, int d, NnReal wv,
+                         NnReal wc);
 /* Softmax cross-entropy of logits [n, k] against labels [n] in [0, k); probs [n, k]
  * is the cache. */
 NnReal nn_xent_forward(NnReal *probs, const NnReal *logits, const int32_t *labels, int n, int k);

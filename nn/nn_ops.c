@@ -777,6 +777,57 @@ void nn_cosine_loss_backward(NnReal *da, NnReal *dt, NnReal dloss, const NnReal 
     }
 }
 
+#define VC_EPS 1e-4
+
+/* ws: C [d*d], then the column means [d], then the column spreads sqrt(var + eps) [d]. */
+NnReal nn_vc_loss_forward(NnReal *ws, const NnReal *z, int n, int d, NnReal wv, NnReal wc) {
+    WM_ASSERT(n >= 2 && d >= 1);
+    NnReal *cov = ws, *mean = ws + (size_t)d * d, *sd = mean + d;
+    for (int j = 0; j < d; j++) {
+        double s = 0;
+        for (int r = 0; r < n; r++)
+            s += z[(size_t)r * d + j];
+        mean[j] = (NnReal)(s / n);
+    }
+    for (int i = 0; i < d; i++)
+        for (int j = i; j < d; j++) {
+            double s = 0;
+            for (int r = 0; r < n; r++)
+                s += ((double)z[(size_t)r * d + i] - mean[i]) * ((double)z[(size_t)r * d + j] - mean[j]);
+            cov[(size_t)i * d + j] = cov[(size_t)j * d + i] = (NnReal)(s / (n - 1));
+        }
+    double v = 0, c = 0;
+    for (int i = 0; i < d; i++) {
+        sd[i] = (NnReal)sqrt((double)cov[(size_t)i * d + i] + VC_EPS);
+        v += fmax(0.0, 1.0 - sd[i]);
+        for (int j = 0; j < d; j++)
+            if (j != i) c += (double)cov[(size_t)i * d + j] * cov[(size_t)i * d + j];
+    }
+    return (NnReal)((wv * v + wc * c) / d);
+}
+
+void nn_vc_loss_backward(NnReal *dz, NnReal dloss, const NnReal *z, const NnReal *ws, int n, int d, NnReal wv,
+                         NnReal wc) {
+    const NnReal *cov = ws, *mean = ws + (size_t)d * d, *sd = mean + d;
+    /* d v / d z_rj = -(z_rj - mean_j) / ((n-1) sd_j) where sd_j < 1; d c / d z_r =
+     * 4 / (n-1) (z_r - mean) C_off. Neither needs the centring's own gradient: both are
+     * zero-mean over rows already. */
+    double gv = (double)dloss * wv / d, gc = (double)dloss * wc / d * 4.0 / (n - 1);
+    for (int r = 0; r < n; r++) {
+        const NnReal *zr = z + (size_t)r * d;
+        NnReal *g = dz + (size_t)r * d;
+        for (int j = 0; j < d; j++) {
+            double acc = 0;
+            if (wc != 0)
+                for (int i = 0; i < d; i++)
+                    if (i != j) acc += ((double)zr[i] - mean[i]) * cov[(size_t)i * d + j];
+            double grad = gc * acc;
+            if (sd[j] < 1) grad -= gv * ((double)zr[j] - mean[j]) / ((n - 1) * (double)sd[j]);
+            g[j] += (NnReal)grad;
+        }
+    }
+}
+
 NnReal nn_xent_forward(NnReal *probs, const NnReal *logits, const int32_t *labels, int n, int k) {
     double loss = 0;
     for (int r = 0; r < n; r++) {

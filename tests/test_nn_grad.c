@@ -504,8 +504,10 @@ static double loss_loss(void *c) {
         return 3 * nn_cosine_loss_forward(t->cache, t->a, t->t, t->n, t->d);
     case 1:
         return 3 * nn_xent_forward(t->cache, t->a, t->lab, t->n, t->d);
-    default:
+    case 2:
         return 3 * nn_mse_forward(t->a, t->t, (size_t)t->n * t->d);
+    default:
+        return 3 * nn_vc_loss_forward(t->cache, t->a, t->n, t->d, 0.7, 0.3);
     }
 }
 static void loss_grad(void *c) {
@@ -521,20 +523,23 @@ static void loss_grad(void *c) {
     case 1:
         nn_xent_backward(t->da, 3, t->cache, t->lab, t->n, t->d);
         break;
-    default:
+    case 2:
         nn_mse_backward(t->da, 3, t->a, t->t, n);
+        break;
+    default:
+        nn_vc_loss_backward(t->da, 3, t->a, t->cache, t->n, t->d, 0.7, 0.3);
         break;
     }
 }
 
 static void test_losses(void) {
-    const char *names[3] = {"cosine loss", "cross-entropy", "mse"};
-    for (int k = 0; k < 3; k++) {
+    const char *names[4] = {"cosine loss", "cross-entropy", "mse", "variance-covariance"};
+    for (int k = 0; k < 4; k++) {
         LossCtx t = {.kind = k, .n = 5, .d = 6};
         size_t n = 30;
         t.a = rnd(n, 1);
         t.t = rnd(n, 1);
-        t.cache = rnd(n, 0);
+        t.cache = rnd(6 * 6 + 2 * 6, 0);
         t.da = rnd(n, 0);
         t.dt = rnd(n, 0);
         t.lab = wm_new(int32_t, 5);
@@ -555,6 +560,14 @@ static void test_losses(void) {
     double a[4] = {1, 2, 3, 4}, b[4] = {-1, -2, 3, 4}, cache[6];
     CHECK_NEAR(nn_cosine_loss_forward(cache, a, a, 2, 2), 0, 1e-12);
     CHECK_NEAR(nn_cosine_loss_forward(cache, a, b, 2, 2), 1, 1e-12);
+    /* variance-covariance: uncorrelated columns of spread above 1 cost nothing; equal
+     * rows cost the full variance hinge, 1 - sqrt(1e-4) per dimension */
+    double sq[8] = {1, 1, -1, 1, 1, -1, -1, -1}, same[8] = {2, 3, 2, 3, 2, 3, 2, 3}, ws[8];
+    CHECK_NEAR(nn_vc_loss_forward(ws, sq, 4, 2, 1, 1), 0, 1e-12);
+    CHECK_NEAR(nn_vc_loss_forward(ws, same, 4, 2, 1, 1), 0.99, 1e-12);
+    /* two equal columns of variance v: C_01 = C_10 = v, so c = 2 v^2 / 2 */
+    double eq[8] = {1, 1, -1, -1, 3, 3, -3, -3};
+    CHECK_NEAR(nn_vc_loss_forward(ws, eq, 4, 2, 0, 1), (20.0 / 3) * (20.0 / 3), 1e-9);
     double logits[3] = {0, 0, 0}, probs[3];
     int32_t lab = 2;
     CHECK_NEAR(nn_xent_forward(probs, logits, &lab, 1, 3), log(3.0), 1e-12);

@@ -46,6 +46,8 @@ int main(int argc, char **argv) {
     cfg.ffn_ratio = 2;
     cfg.dropout = 0;
     cfg.pred_hidden = 24;
+    cfg.var_weight = 0.7; /* the VICReg terms on: their gradients join every encoder one */
+    cfg.cov_weight = 0.3;
     snprintf(cfg.pixel_mean, sizeof cfg.pixel_mean, "0.4 0.5 0.6");
     snprintf(cfg.pixel_std, sizeof cfg.pixel_std, "0.2 0.25 0.3");
     SjShape shape = {H, W, A, 5};
@@ -88,7 +90,8 @@ int main(int argc, char **argv) {
     char spec[512];
     snprintf(spec, sizeof spec,
              "{\"widths\":[4,8,16,32],\"cifar\":1,\"action_emb\":8,\"layers\":2,\"heads\":4,\"ffn\":%d,"
-             "\"pred_hidden\":24,\"m\":%d,\"mean\":[0.4,0.5,0.6],\"std\":[0.2,0.25,0.3]}",
+             "\"pred_hidden\":24,\"m\":%d,\"mean\":[0.4,0.5,0.6],\"std\":[0.2,0.25,0.3],\"var_weight\":0.7,"
+             "\"cov_weight\":0.3}",
              2 * sj_model_agg_dim(m), M);
     wm_st_writer_meta(w, "spec", spec);
     CHECK(wm_st_writer_save(w, path, err, sizeof err) == WM_OK, "%s", err);
@@ -109,6 +112,9 @@ int main(int argc, char **argv) {
         compare("z_target", out.z_tgt, f, "z_tgt", (size_t)B * D);
         float loss = (float)out.loss;
         compare("loss", &loss, f, "loss", 1);
+        float reg = (float)out.reg;
+        CHECK(reg > 0, "the variance-covariance term is on (%g)", reg);
+        compare("variance-covariance term", &reg, f, "reg", 1);
         const NnParams *p = sj_model_params(m, 0);
         NnStore *s = sj_model_store(m, 0);
         int n_grad = 0, n_buf = 0;

@@ -7,7 +7,8 @@ cifar, action_emb, layers, heads, ffn, pred_hidden, m, mean, std). Builds the mo
 PyTorch modules laid out as the authors' SeqJEPA_Transforms and SeqJEPA_PLS (the same
 tensor names), loads the tensors with strict=True, runs one
 training forward (dropout 0) and backward of the loss, and writes DIR/sj_torch.safetensors
-with z, z_agg, z_hat, z_tgt, loss, grad.<param> and every buffer after the step."""
+with z, z_agg, z_hat, z_tgt, loss, reg (the spec's var_weight / cov_weight terms, 0 if
+absent), grad.<param> and every buffer after the step."""
 import json
 import os
 import sys
@@ -130,9 +131,18 @@ def main(d):
     mean = torch.tensor(spec["mean"]).view(1, 1, 1, 1, 3)
     std = torch.tensor(spec["std"]).view(1, 1, 1, 1, 3)
     z, z_agg, z_hat, z_tgt, loss = model(views, actions, spec["m"], mean, std)
-    loss.backward()
+    # VICReg's variance and covariance terms on the batch's online encodings
+    # (model.var_weight, model.cov_weight), as in Bardes, Ponce and LeCun (2022).
+    flat = z.reshape(-1, z.shape[-1])
+    dim = flat.shape[1]
+    spread = torch.sqrt(flat.var(dim=0) + 1e-4)
+    cov = torch.cov(flat.T)
+    off = cov - torch.diag(torch.diagonal(cov))
+    reg = (spec.get("var_weight", 0) * F.relu(1 - spread).sum() + spec.get("cov_weight", 0) * (off ** 2).sum()) / dim
+    (loss + reg).backward()
     res = {"z": z.detach().numpy(), "z_agg": z_agg.detach().numpy(), "z_hat": z_hat.detach().numpy(),
-           "z_tgt": z_tgt.numpy(), "loss": np.array([loss.item()], np.float32)}
+           "z_tgt": z_tgt.numpy(), "loss": np.array([loss.item()], np.float32),
+           "reg": np.array([reg.item()], np.float32)}
     for k, p in model.named_parameters():
         if p.grad is not None:
             res["grad." + k] = p.grad.numpy()
