@@ -12,7 +12,8 @@ saccade world the fixation (the glimpse centre's y and x in the scene, the datas
 latents). A CNN (4 stages of 3x3 convolutions, batch norm, ReLU
 and 2x2 max-pooling, widths 32-64-128-256, then a 256-unit hidden layer) regresses the 9
 entries of the object's rotation matrix from single views of the training objects;
-R^2 is the mean over the 9 entries of the per-entry R^2 (scikit-learn's r2_score) on
+R^2 is the mean of the per-entry R^2 over the 9 entries (those that vary; a turntable's
+fixed axis is left out, as seqjepa's probes do) on
 every view of the held-out objects (saccades: over the two coordinates, on every
 glimpse of the held-out images). Before it, the same R^2 of a ridge from the raw pixels:
 what a linear read of the image gives. The rotation matrix is used rather than the
@@ -55,8 +56,12 @@ def quat_to_mat(q):
 
 
 def r2(y, p):
-    """Mean over columns of the per-column R^2, as scikit-learn's r2_score."""
-    return float(np.mean(1 - ((y - p) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)))
+    """Mean of the per-column R^2 over the columns that vary (seqjepa's sj_r2_score)."""
+    tot = ((y - y.mean(0)) ** 2).sum(0)
+    vary = tot > 0  # a constant column (a turntable's fixed axis) is left out, as seqjepa's probes do
+    if not vary.any():
+        return float(np.all((y - p) == 0))
+    return float(np.mean(1 - ((y - p) ** 2).sum(0)[vary] / tot[vary]))
 
 
 def pose_cnn(size, out):
@@ -186,8 +191,7 @@ def ridge_r2(xtr, ytr, xte, yte, lam=1.0):
     xtr = np.c_[(xtr - mu) / sd, np.ones(len(xtr))]
     xte = np.c_[(xte - mu) / sd, np.ones(len(xte))]
     w = np.linalg.solve(xtr.T @ xtr + lam * np.eye(xtr.shape[1]), xtr.T @ ytr)
-    p = xte @ w
-    return np.mean(1 - ((yte - p) ** 2).sum(0) / ((yte - yte.mean(0)) ** 2).sum(0))
+    return r2(yte, xte @ w)
 
 
 def cnn(k):

@@ -43,7 +43,11 @@ def qmat(q):
 
 
 def r2(y, p):
-    return float(np.mean(1 - ((y - p) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)))
+    tot = ((y - y.mean(0)) ** 2).sum(0)
+    vary = tot > 0  # a constant column (a turntable's fixed axis) is left out, as seqjepa's probes do
+    if not vary.any():
+        return float(np.all((y - p) == 0))
+    return float(np.mean(1 - ((y - p) ** 2).sum(0)[vary] / tot[vary]))
 
 
 def ridge(xtr, ytr, xte, yte, lams=(0.1, 1, 10, 100, 1000)):

@@ -27,7 +27,7 @@
     X(S, ENUM, classes, "mixed", 0, 0, "mixed|asymmetric", "objects3d: class set; mixed: the 20 original families (many turn symmetrically); asymmetric: 16 families with a canonical orientation, pose visible from one view") \
     X(S, INT, instances, "50", 1, 100000, NULL, "objects3d: instances per class")                  \
     X(S, REAL, heldout, "0.2", 0, 0.9, NULL, "share of instances (or images) held out for evaluation") \
-    X(S, ENUM, rotation, "euler", 0, 0, "euler|so3", "objects3d: euler = extrinsic XYZ in [-pi/2, pi/2]; so3 = any rotation") \
+    X(S, ENUM, rotation, "euler", 0, 0, "euler|so3|yaw", "objects3d: euler = extrinsic XYZ in [-pi/2, pi/2]; so3 = any rotation; yaw = about the vertical axis only, any angle (a turntable: one degree of freedom)") \
     X(S, REAL, translate, "0", 0, 1, NULL, "objects3d: max |translation| of the object per axis (0: fixed at the origin)") \
     X(S, BOOL, color_actions, "false", 0, 0, NULL, "objects3d: actions also carry floor/spot hue and spot angle deltas") \
     X(S, BOOL, translate_actions, "false", 0, 0, NULL, "objects3d: actions also carry the translation delta") \

@@ -89,6 +89,8 @@ static double wrap(double x, double period) {
 void env_objects3d_sample_latent(const EnvConfig *cfg, WmRng *r, double lat[ENV_O3_LATENT_DIM]) {
     if (cfg->rotation == 1) {
         wm_quat_random(lat, r);
+    } else if (cfg->rotation == 2) {
+        wm_quat_from_euler_xyz(lat, 0, wm_rng_range(r, -ENV_O3_TWO_PI / 2, ENV_O3_TWO_PI / 2), 0);
     } else {
         double ex = wm_rng_range(r, -ENV_O3_EULER_MAX, ENV_O3_EULER_MAX);
         double ey = wm_rng_range(r, -ENV_O3_EULER_MAX, ENV_O3_EULER_MAX);
@@ -433,8 +435,8 @@ static int o3_create(Env *e, const EnvConfig *cfg, char *err, size_t errsz) {
     if (!(cfg->translate >= 0 && cfg->translate <= 10))
         return wm_errf(err, errsz, WM_ERR_RANGE, "objects3d: translate must be in [0, 10], got %g",
                        cfg->translate);
-    if (cfg->rotation < 0 || cfg->rotation > 1)
-        return wm_errf(err, errsz, WM_ERR_RANGE, "objects3d: rotation must be euler or so3");
+    if (cfg->rotation < 0 || cfg->rotation > 2)
+        return wm_errf(err, errsz, WM_ERR_RANGE, "objects3d: rotation must be euler, so3 or yaw");
     O3 *o = wm_new(O3, 1);
     e->impl = o;
     static _Atomic unsigned long next_uid;

@@ -12,7 +12,8 @@
 
 double sj_r2_score(const float *y, const float *pred, size_t n, int d) {
     if (n == 0 || d <= 0) return 0;
-    double total = 0;
+    double total = 0, exact_const = 1;
+    int varying = 0;
     for (int j = 0; j < d; j++) {
         double mean = 0;
         for (size_t i = 0; i < n; i++) mean += y[i * (size_t)d + (size_t)j];
@@ -23,9 +24,10 @@ double sj_r2_score(const float *y, const float *pred, size_t n, int d) {
             ss_res += (t - p) * (t - p);
             ss_tot += (t - mean) * (t - mean);
         }
-        total += ss_tot > 0 ? 1 - ss_res / ss_tot : (ss_res == 0 ? 1 : 0);
+        if (ss_tot > 0) total += 1 - ss_res / ss_tot, varying++;
+        else if (ss_res > 0) exact_const = 0;
     }
-    return total / d;
+    return varying ? total / varying : exact_const;
 }
 
 double sj_top1(const float *logits, const int *labels, size_t n, int k) {

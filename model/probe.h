@@ -1,5 +1,5 @@
 /* Probes on frozen features and the metrics they report: R^2 as scikit-learn's
- * r2_score (uniform average over output dimensions), top-1 accuracy, a ridge
+ * r2_score (uniform average over the output dimensions that vary), top-1 accuracy, a ridge
  * regressor with its penalty chosen on a validation split, and a multinomial
  * logistic-regression classifier. All deterministic for a given input. */
 #ifndef SJ_PROBE_H
@@ -8,9 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Mean over the d output columns of 1 - SS_res / SS_tot, where a column with
- * SS_tot == 0 scores 1 if predicted exactly and 0 otherwise (scikit-learn's
- * force_finite behaviour). y, pred: [n, d] row-major. */
+/* Mean of 1 - SS_res / SS_tot over the output columns that vary (SS_tot > 0). A
+ * constant column says nothing about the features and is left out of the mean
+ * (scikit-learn's r2_score would count it as 1 when predicted exactly, else 0, which
+ * lifts every score of a target with constant parts, such as the rotation matrix of a
+ * turntable, env.rotation = yaw); with every column constant the score is 1 if all are
+ * predicted exactly, else 0. y, pred: [n, d] row-major. */
 double sj_r2_score(const float *y, const float *pred, size_t n, int d);
 /* Share of rows whose arg-max logit equals the label. logits: [n, k]. */
 double sj_top1(const float *logits, const int *labels, size_t n, int k);

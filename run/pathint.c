@@ -52,7 +52,7 @@ double pl_action_only_score(const EnvConfig *ec, const EnvSpec *sp, const float 
         double y = x[0] - a[0], xx = x[1] - a[1];
         return y >= 0 && y <= 1 && xx >= 0 && xx <= 1;
     }
-    if (ec->rotation != 0) return 1; /* so3: uniform, the action says nothing of the next pose */
+    if (ec->rotation != 0) return 1; /* so3, yaw: uniform, the action says nothing of the next pose */
     double q[4] = {x[l->lat_rot], x[l->lat_rot + 1], x[l->lat_rot + 2], x[l->lat_rot + 3]};
     double r[4] = {a[l->act_rot], a[l->act_rot + 1], a[l->act_rot + 2], a[l->act_rot + 3]}, ri[4], prev[4], e[3];
     wm_quat_normalize(q);

@@ -1,7 +1,8 @@
 """The measurement scripts under bench/ that docs/benchmarks.md quotes for the saccade
 world: bench/data_baselines.py --pose reads the fixation of a saccade dataset (and the
 rotation of an objects3d one), from raw pixels by ridge and with a trained CNN, and
-refuses a folder without a manifest, naming it;
+refuses a folder without a manifest, naming it; on a turntable (env.rotation = yaw) every
+R^2 is a number, since the scripts leave a constant column out as the C probes do;
 bench/retrieval_location_bound.py gives 1 for an exact location read, chance for a
 read that says nothing, rises with the read's R^2, and refuses an R^2 outside (0, 1].
 Run by tests/run.sh (SEQJEPA_EXE names the binary)."""
@@ -54,11 +55,13 @@ def location_bound():
 
 def baselines(tmp):
     torch_or_exit(checks)
-    for world, cfg, what in (("saccade", "configs/bench/saccade-tiny.ini", "fixation R^2"),
-                             ("objects3d", "configs/objects3d-quick.ini", "rotation-matrix R^2")):
-        d = os.path.join(tmp, world)
+    for world, cfg, what, extra in (("saccade", "configs/bench/saccade-tiny.ini", "fixation R^2", ()),
+                                    ("objects3d", "configs/objects3d-quick.ini", "rotation-matrix R^2", ()),
+                                    ("objects3d", "configs/objects3d-quick.ini", "rotation-matrix R^2",
+                                     ("env.rotation=yaw",))):
+        d = os.path.join(tmp, world + "".join(extra))
         r = run("gen", cfg, "--out", d, "--quiet", "gen.train_seqs=16", "gen.val_seqs=8", "gen.views=3",
-                "gen.shard_size=16")
+                "gen.shard_size=16", *extra)
         check(r.returncode == 0, f"{world}: gen", r.stderr[-2000:])
         if r.returncode != 0:
             continue
@@ -68,6 +71,9 @@ def baselines(tmp):
               f"{world}: reads the world's pose", p.stdout[-1000:])
         check(f"ridge from raw pixels (3072 values, penalty" in p.stdout and f"): {what}" in p.stdout,
               f"{world}: the raw pixels' linear read as well", p.stdout[-1000:])
+        check("nan" not in p.stdout.lower() and "RuntimeWarning" not in p.stderr,
+              f"{world} {' '.join(extra)}: every R^2 a number (a turntable's fixed rotation axis is left out)",
+              p.stdout[-1000:] + p.stderr[-1000:])
     empty = os.path.join(tmp, "empty")
     os.makedirs(empty)
     p = script(BASELINES, empty, "--pose")
@@ -75,7 +81,24 @@ def baselines(tmp):
           "a folder without a manifest refused, named", p.stderr)
 
 
+def r2_rule():
+    """The scripts' R^2 follows the C probes' sj_r2_score: columns that vary, averaged
+    uniformly; constant ones left out; all constant: 1 if exact, else 0."""
+    torch_or_exit(checks)
+    import numpy as np
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import data_baselines
+    import embed_probes
+    y = np.array([[1, 7], [2, 7], [3, 7], [4, 7]], float)
+    q = np.array([[1.5, 7], [1.5, 6], [3.5, 7], [3.5, 7]], float)
+    c = np.full((4, 1), 7.0)
+    for name, f in (("data_baselines", data_baselines.r2), ("embed_probes", embed_probes.r2)):
+        check(abs(f(y, q) - 0.8) < 1e-12 and f(c, c) == 1.0 and f(c, c - 1) == 0.0,
+              f"{name}.r2 leaves a constant column out", (f(y, q), f(c, c), f(c, c - 1)))
+
+
 def main():
+    r2_rule()
     location_bound()
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         baselines(tmp)
