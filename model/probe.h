@@ -1,5 +1,5 @@
-/* Probes on frozen features and the metrics they report: R^2 as scikit-learn's
- * r2_score (uniform average over the output dimensions that vary), top-1 accuracy, a ridge
+/* Probes on frozen features and the metrics they report: R^2 (scikit-learn's r2_score
+ * averaged over the output dimensions that vary), top-1 accuracy, a ridge
  * regressor with its penalty chosen on a validation split, and a multinomial
  * logistic-regression classifier. All deterministic for a given input. */
 #ifndef SJ_PROBE_H

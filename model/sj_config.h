@@ -19,7 +19,7 @@
     X(S, ENUM, action_cond, "both", 0, 0, "both|transformer|predictor|none", "where actions condition the model (ablations)") \
     X(S, BOOL, ema, "true", 0, 0, NULL, "EMA target encoder (false: stop-gradient on the online encoder)") \
     X(S, REAL, ema_base, "0.996", 0, 1, NULL, "EMA momentum at the start of the cosine schedule (paper 0.996)") \
-    X(S, REAL, var_weight, "0", 0, 1000, NULL, "weight of a VICReg variance hinge on each batch of online encodings, added to the loss (0: off, as the paper)") \
+    X(S, REAL, var_weight, "0", 0, 1000, NULL, "weight of a VICReg variance hinge on each batch of online encodings, added to the loss that trains (0: off, as the paper); the logged loss stays the prediction loss alone") \
     X(S, REAL, cov_weight, "0", 0, 1000, NULL, "weight of a VICReg covariance penalty on each batch of online encodings, added to the loss (0: off, as the paper)") \
     X(S, STR, pixel_mean, "0.5 0.5 0.5", 0, 0, NULL, "per-channel pixel mean (RGB, pixels in [0,1])") \
     X(S, STR, pixel_std, "0.25 0.25 0.25", 0, 0, NULL, "per-channel pixel std (RGB)")           \
