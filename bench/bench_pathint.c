@@ -365,8 +365,13 @@ int cli_bench_pathint(int argc, char **argv) {
                 goto fail;
             }
             const SjEvalResult *r = &vs[i].res[s];
-            wm_info("bench: seed %d, %s: pose R^2 %.3f, retrieval top-1 at M=1 %.3f, M=%d %.3f (%.0f s so far)", s + 1,
-                    vs[i].name, r->pose_r2, g_retr(r, 1), rm, g_retr(r, rm), wm_now() - t_all);
+            /* rows without a pose read or a retrieval (action only, supervised) leave it out */
+            char pose[48] = "", retr[96] = "";
+            int has_pose = isfinite(r->pose_r2), has_retr = isfinite(g_retr(r, 1));
+            if (has_pose) snprintf(pose, sizeof pose, "pose R^2 %.3f%s", r->pose_r2, has_retr ? ", " : "");
+            if (has_retr)
+                snprintf(retr, sizeof retr, "retrieval top-1 at M=1 %.3f, M=%d %.3f", g_retr(r, 1), rm, g_retr(r, rm));
+            wm_info("bench: seed %d, %s: %s%s (%.0f s so far)", s + 1, vs[i].name, pose, retr, wm_now() - t_all);
         }
         if (s == 0) d0 = d;
         else pl_eval_data_free(&d);
