@@ -35,7 +35,7 @@ struct SjModel {
     float *tok, *tout;              /* [B*(M+1), E] */
     float *zagg, *pin, *zhat;       /* [B, E], [B, E+Ae], [B, D] */
     float *lcache;                  /* [3B] */
-    float *vcws;                    /* [D*D + 2D] variance-covariance cache */
+    float *vcws;                    /* [D*D + 2D] variance-covariance cache (training only) */
     float *dzhat, *dpin, *dtout, *dtok, *dz, *de, *de_lin;
     int last_B, last_M;
 };
@@ -218,8 +218,8 @@ void sj_model_bind(SjModel *m, int max_b, int max_m, int with_grad) {
     m->pin = fbuf(m, m->pin, B * (E + Ae));
     m->zhat = fbuf(m, m->zhat, B * D);
     m->lcache = fbuf(m, m->lcache, 3 * B);
-    m->vcws = fbuf(m, m->vcws, D * D + 2 * D);
     if (with_grad) {
+        m->vcws = fbuf(m, m->vcws, D * D + 2 * D);
         m->dzhat = fbuf(m, m->dzhat, B * D);
         m->dpin = fbuf(m, m->dpin, B * (E + Ae));
         m->dtout = fbuf(m, m->dtout, ntok * E);

@@ -317,8 +317,8 @@ static void test_latent_algebra(void) {
     WmRng r, r2;
     wm_rng_seed(&r, 5, 0);
     wm_rng_seed(&r2, 5, 0);
-    for (int so3 = 0; so3 < 3; so3++) { /* euler, so3, yaw */
-        c.rotation = so3;
+    for (int rot = 0; rot < 3; rot++) { /* env.rotation: euler, so3, yaw */
+        c.rotation = rot;
         int yaw_halves[2] = {0, 0};
         for (int k = 0; k < 500; k++) {
             double a[11], b[11];
@@ -331,12 +331,12 @@ static void test_latent_algebra(void) {
             CHECK(a[5] >= 0 && a[5] <= M_PI / 4 && a[6] >= 0 && a[6] < 2 * M_PI);
             for (int i = 8; i < 11; i++)
                 CHECK(fabs(a[i]) <= 0.5);
-            if (so3 == 2) {
+            if (rot == 2) {
                 /* a turn about the vertical axis alone, any angle */
                 CHECK(a[1] == 0 && a[3] == 0, "yaw: no x or z component (%g %g)", a[1], a[3]);
                 yaw_halves[fabs(2 * atan2(a[2], a[0])) > M_PI / 2]++;
             }
-            if (!so3) {
+            if (rot == 0) {
                 double e[3], q[4];
                 wm_quat_to_euler_xyz(a, e);
                 for (int i = 0; i < 3; i++)
@@ -367,7 +367,7 @@ static void test_latent_algebra(void) {
             CHECK(d < 1e-6, "compose(a, relative(a, b)) = b: %g", d);
             CHECK(o[4] >= 0 && o[4] < 1 && o[6] >= 0 && o[6] < 2 * M_PI, "wrapped");
         }
-        if (so3 == 2)
+        if (rot == 2)
             CHECK(yaw_halves[0] > 200 && yaw_halves[1] > 200, "yaw: front and back halves drawn (%d, %d)",
                   yaw_halves[0], yaw_halves[1]);
     }
