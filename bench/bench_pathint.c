@@ -31,7 +31,8 @@ static const char *usage =
     "action conditioning; no-ema; seqjepa: the config as is), adds a randomly initialised\n"
     "model (random) and the oracle (true poses in place of features), and evaluates all\n"
     "on the same held-out sequences beside noise and chance: top-1 from z and z_AGG, the\n"
-    "pose probe (ridge from z to each view's pose), equivariance R^2, and the\n"
+    "pose probes (ridge, and for objects an MLP, from z to each view's pose),\n"
+    "equivariance R^2, and the\n"
     "path-integration test: next-view retrieval by the model's own predictor after M =\n"
     "1..eval.retr_m_max observed views and a_M, the true view M+1 among eval.retr_k other\n"
     "views of the same object (same lights) at independent poses (top-1, chance\n"
@@ -83,6 +84,7 @@ typedef double (*Getter)(const SjEvalResult *r, int M);
 static double g_top1_z(const SjEvalResult *r, int M) { return (void)M, r->top1_z; }
 static double g_top1_agg(const SjEvalResult *r, int M) { return M <= r->m_max ? r->top1_agg[M] : NAN; }
 static double g_pose(const SjEvalResult *r, int M) { return (void)M, r->pose_r2; }
+static double g_pose_mlp(const SjEvalResult *r, int M) { return (void)M, r->pose_mlp_r2; }
 static double g_equiv(const SjEvalResult *r, int M) { return (void)M, r->equiv_r2; }
 static double g_retr(const SjEvalResult *r, int M) { return M <= r->retr_m_max ? r->retr_top1[M] : NAN; }
 static double g_copy(const SjEvalResult *r, int M) { return M <= r->retr_m_max ? r->retr_copy[M] : NAN; }
@@ -227,7 +229,8 @@ static int run_variant(Variant *v, int s, const RunConfig *rs, const PlEvalData 
     case V_ACTION_ONLY: return sj_eval_action_only_result(&spec, res, err, errsz);
     case V_SUPERVISED:
         sj_eval_result_blank(res, rs->eval.m_max);
-        res->pose_r2 = rs->eval.supervised_pose;
+        res->pose_r2 = rs->eval.supervised_pose; /* a bound on every reader of one view */
+        if (spec.mlp) res->pose_mlp_r2 = rs->eval.supervised_pose;
         return WM_OK;
     default: break;
     }
@@ -368,7 +371,10 @@ int cli_bench_pathint(int argc, char **argv) {
             /* rows without a pose read or a retrieval (action only, supervised) leave it out */
             char pose[48] = "", retr[96] = "";
             int has_pose = isfinite(r->pose_r2), has_retr = isfinite(g_retr(r, 1));
-            if (has_pose) snprintf(pose, sizeof pose, "pose R^2 %.3f%s", r->pose_r2, has_retr ? ", " : "");
+            if (has_pose && isfinite(r->pose_mlp_r2))
+                snprintf(pose, sizeof pose, "pose R^2 %.3f (MLP %.3f)%s", r->pose_r2, r->pose_mlp_r2,
+                         has_retr ? ", " : "");
+            else if (has_pose) snprintf(pose, sizeof pose, "pose R^2 %.3f%s", r->pose_r2, has_retr ? ", " : "");
             if (has_retr)
                 snprintf(retr, sizeof retr, "retrieval top-1 at M=1 %.3f, M=%d %.3f", g_retr(r, 1), rm, g_retr(r, rm));
             wm_info("bench: seed %d, %s: %s%s (%.0f s so far)", s + 1, vs[i].name, pose, retr, wm_now() - t_all);
@@ -395,7 +401,8 @@ int cli_bench_pathint(int argc, char **argv) {
                   env_kind_name(rc.env.kind), seeds, seeds > 1 ? "s (mean ± std)" : "", rc.eval.train_seqs,
                   rc.eval.test_seqs, rot ? "objects" : "images", rc.eval.retr_seqs, d0.retr.b.t,
                   rot ? "Equivariance regressor: an MLP with two hidden layers or ridge, whichever scores higher on a "
-                        "validation fifth of the probe-training rows; pose probe: ridge."
+                        "validation fifth of the probe-training rows; pose probes: ridge, and the same regressor as "
+                        "the equivariance row (pose R^2, MLP: pose that z carries but not linearly)."
                       : "Regressors: ridge (linear).");
     wm_buf_printf(&md, "Path integration is next-view retrieval: after M observed views and the action a_M, the "
                        "model's own predictor must pick the true view M+1 among it and %d other views of the same "
@@ -407,9 +414,10 @@ int cli_bench_pathint(int argc, char **argv) {
                   rot ? "poses" : "fixations", K1, rm);
     for (int M = 1; M <= rm; M++) wm_buf_printf(&md, "%s %d", M > 1 ? "," : "", sj_retrieval_count(&d0.retr.split, M));
     wm_buf_puts(&md, ".\n\n");
-    wm_buf_printf(&md, "| variant | top-1 z | top-1 z_AGG (M=%d) | pose R^2 | equivariance R^2 |", m_max);
+    wm_buf_printf(&md, "| variant | top-1 z | top-1 z_AGG (M=%d) | pose R^2 |%s equivariance R^2 |", m_max,
+                  rot ? " pose R^2, MLP |" : "");
     for (int M = 1; M <= rm; M++) wm_buf_printf(&md, " retrieval M=%d |", M);
-    wm_buf_printf(&md, " copying view M, M=%d |\n|---|---|---|---|---|", rm);
+    wm_buf_printf(&md, " copying view M, M=%d |\n|---|---|---|---|---|%s", rm, rot ? "---|" : "");
     for (int M = 1; M <= rm + 1; M++) wm_buf_puts(&md, "---|");
     wm_buf_puts(&md, "\n");
     for (int i = 0; i < nv; i++) {
@@ -418,12 +426,13 @@ int cli_bench_pathint(int argc, char **argv) {
         md_cell(&md, v, seeds, g_top1_z, 0);
         md_cell(&md, v, seeds, g_top1_agg, m_max);
         md_cell(&md, v, seeds, g_pose, 0);
+        if (rot) md_cell(&md, v, seeds, g_pose_mlp, 0);
         md_cell(&md, v, seeds, g_equiv, 0);
         for (int M = 1; M <= rm; M++) md_cell(&md, v, seeds, g_retr, M);
         md_cell(&md, v, seeds, g_copy, rm);
         wm_buf_puts(&md, "\n");
     }
-    wm_buf_puts(&md, "\nRows: the trained variants; **random**: the same config untrained; **noise**: the pose probe and "
+    wm_buf_puts(&md, "\nRows: the trained variants; **random**: the same config untrained; **noise**: the pose probes and "
                      "the retrieval scorer fed Gaussian noise in place of features; **chance**: 1/classes, R^2 0, "
                      "retrieval 1/candidates; ");
     if (rc.eval.supervised_pose >= 0)
@@ -485,6 +494,7 @@ int cli_bench_pathint(int argc, char **argv) {
         json_metric(&jw, "top1_z", v, seeds, g_top1_z, 0);
         json_metric(&jw, "top1_agg_mmax", v, seeds, g_top1_agg, m_max);
         json_metric(&jw, "pose_r2", v, seeds, g_pose, 0);
+        json_metric(&jw, "pose_mlp_r2", v, seeds, g_pose_mlp, 0);
         json_metric(&jw, "equivariance_r2", v, seeds, g_equiv, 0);
         for (int M = 1; M <= rm; M++) {
             char key[48];

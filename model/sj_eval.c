@@ -149,6 +149,21 @@ static float *concat_rows(const float *a, size_t sa, int da, const float *b, siz
     return o;
 }
 
+static int has_pose(const SjEvalSplit *tr, const SjEvalSplit *te) {
+    return tr->pose && te->pose && tr->pose_dim == te->pose_dim && tr->pose_dim > 0;
+}
+
+/* The pose rows from features of every view (xtr [tr->n * tr->t, dim], likewise xte):
+ * ridge (pose_r2) and, with spec->mlp, the regressor of the equivariance row
+ * (pose_mlp_r2), which reads pose that a linear map of z cannot. */
+static void pose_rows(const SjEvalSpec *sp, const float *xtr, const float *xte, int dim, const SjEvalSplit *tr,
+                      const SjEvalSplit *te, SjEvalResult *out) {
+    size_t ntr = (size_t)tr->n * (size_t)tr->t, nte = (size_t)te->n * (size_t)te->t;
+    out->pose_r2 = sj_pose_probe(xtr, tr->pose, ntr, xte, te->pose, nte, dim, tr->pose_dim);
+    tick(sp, 1);
+    if (sp->mlp) regress(sp, xtr, tr->pose, ntr, dim, tr->pose_dim, &xte, 1, te->pose, nte, &out->pose_mlp_r2);
+}
+
 static double one_minus_cos(const float *a, const float *b, int d) {
     double ab = 0, aa = 0, bb = 0;
     for (int j = 0; j < d; j++) ab += (double)a[j] * b[j], aa += (double)a[j] * a[j], bb += (double)b[j] * b[j];
@@ -225,12 +240,9 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
     regress(sp, etr, a1tr, ntr, 2 * D, A, xs, 1, a1te, nte, &out->equiv_r2);
     wm_free(etr), wm_free(ete), wm_free(a1tr), wm_free(a1te);
 
-    /* Pose (the equivariance probe's gate): ridge from z of every view to its pose. */
-    if (tr->pose && te->pose && tr->pose_dim == te->pose_dim && tr->pose_dim > 0) {
-        out->pose_r2 = sj_pose_probe(ftr.z, tr->pose, ntr * (size_t)tr->t, fte.z, te->pose, nte * (size_t)te->t, D,
-                                     tr->pose_dim);
-        tick(sp, 1);
-    }
+    /* Pose (the equivariance probe's gate): ridge from z of every view to its pose, and
+     * (spec->mlp) the non-linear regressor on the same rows. */
+    if (has_pose(tr, te)) pose_rows(sp, ftr.z, fte.z, D, tr, te, out);
 
     /* Path integration: next-view retrieval by the model's own predictor. */
     if (sp->retr) {
@@ -266,6 +278,7 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
 void sj_eval_json_fields(const SjEvalResult *r, WmJsonW *w) {
     wm_jw_key(w, "top1_z"), wm_jw_fixed(w, r->top1_z, 6);
     wm_jw_key(w, "pose_r2"), wm_jw_fixed(w, r->pose_r2, 6);
+    wm_jw_key(w, "pose_mlp_r2"), wm_jw_fixed(w, r->pose_mlp_r2, 6);
     wm_jw_key(w, "equivariance_r2"), wm_jw_fixed(w, r->equiv_r2, 6);
     wm_jw_key(w, "m_max"), wm_jw_int(w, r->m_max);
     wm_jw_break(w, "\n "), wm_jw_key(w, "top1_agg"), wm_jw_arr(w);
@@ -294,6 +307,7 @@ static double m_top1_z(const SjEvalResult *r, int M) { return (void)M, r->top1_z
 static double m_top1_agg(const SjEvalResult *r, int M) { return r->top1_agg[M]; }
 static double m_equiv(const SjEvalResult *r, int M) { return (void)M, r->equiv_r2; }
 static double m_pose(const SjEvalResult *r, int M) { return (void)M, r->pose_r2; }
+static double m_pose_mlp(const SjEvalResult *r, int M) { return (void)M, r->pose_mlp_r2; }
 static double m_retr(const SjEvalResult *r, int M) { return r->retr_top1[M]; }
 static double m_retr_copy(const SjEvalResult *r, int M) { return r->retr_copy[M]; }
 static double m_loss(const SjEvalResult *r, int M) { return (void)M, r->loss; }
@@ -311,6 +325,7 @@ static const struct {
     {G_INVARIANCE, "top-1 from z (view 1)", "top1_z", 0, 0, m_top1_z},
     {G_INVARIANCE, "top-1 from z_AGG, M = %d", "top1_agg_m%d", 1, 0, m_top1_agg},
     {G_EQUIVARIANCE, "pose R^2 from z (the gate)", "pose_r2", 0, 0, m_pose},
+    {G_EQUIVARIANCE, "pose R^2 from z, MLP", "pose_mlp_r2", 0, 0, m_pose_mlp},
     {G_EQUIVARIANCE, "R^2 of a_1 from (z_1, z_2)", "equivariance_r2", 0, 0, m_equiv},
     /* M = 1 is kept: the model must still turn view 1's pose by a_1. */
     {G_PATHINT, "top-1, M = %d", "retrieval_top1_m%d", 1, 1, m_retr},
@@ -322,7 +337,7 @@ static const struct {
 enum { N_METRICS = sizeof metrics / sizeof metrics[0] };
 
 static const char *group_intro(int g, int loss_m, int retr_k, int glimpses) {
-    static char buf[1200];
+    static char buf[1600];
     const char *item = glimpses ? "image" : "object", *view = glimpses ? "glimpse" : "view";
     const char *pose = glimpses ? "fixation" : "pose";
     switch (g) {
@@ -336,7 +351,10 @@ static const char *group_intro(int g, int loss_m, int retr_k, int glimpses) {
         snprintf(buf, sizeof buf,
                  "Pose and equivariance (held-out %ss): R^2 of ridge from z of one %s to its absolute pose (%s), the "
                  "gate of the next row: a relative %s can only be read from two encodings that carry each %s's "
-                 "pose; then R^2 of a regressor of the relative %s a_1 from the encodings of %ss 1 and 2.",
+                 "pose; the MLP row reads the same pose with the next row's regressor (an MLP with two hidden "
+                 "layers, or ridge where that scores higher on a validation fifth of the training rows): pose the "
+                 "encoder carries, but not linearly; then R^2 of that regressor of the relative %s a_1 from the "
+                 "encodings of %ss 1 and 2.",
                  item, view, glimpses ? "the fixation, y and x in the scene" : "the 9 rotation-matrix entries",
                  glimpses ? "saccade" : "action", view, glimpses ? "saccade" : "action", view);
         return buf;
@@ -449,14 +467,14 @@ void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmJsonW *w) {
 void sj_eval_result_blank(SjEvalResult *r, int m_max) {
     memset(r, 0, sizeof *r);
     r->m_max = m_max;
-    r->top1_z = r->pose_r2 = r->equiv_r2 = r->loss = r->loss_copy = r->loss_mean = NAN;
+    r->top1_z = r->pose_r2 = r->pose_mlp_r2 = r->equiv_r2 = r->loss = r->loss_copy = r->loss_mean = NAN;
     for (int M = 0; M <= SJ_EVAL_MAX_M; M++) r->top1_agg[M] = r->retr_top1[M] = r->retr_copy[M] = NAN;
 }
 
 void sj_eval_chance(SjEvalResult *r, int m_max, int n_classes, int retr_m_max, int retr_k) {
     sj_eval_result_blank(r, m_max);
     r->top1_z = 1.0 / n_classes;
-    r->pose_r2 = r->equiv_r2 = 0;
+    r->pose_r2 = r->pose_mlp_r2 = r->equiv_r2 = 0;
     for (int M = 1; M <= m_max && M <= SJ_EVAL_MAX_M; M++) r->top1_agg[M] = 1.0 / n_classes;
     if (retr_m_max > 0 && retr_k > 0) {
         r->retr_m_max = retr_m_max, r->retr_k = retr_k;
@@ -464,21 +482,18 @@ void sj_eval_chance(SjEvalResult *r, int m_max, int n_classes, int retr_m_max, i
     }
 }
 
-static int has_pose(const SjEvalSplit *tr, const SjEvalSplit *te) {
-    return tr->pose && te->pose && tr->pose_dim == te->pose_dim && tr->pose_dim > 0;
-}
-
 int sj_eval_work(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSplit *te) {
     int w = chunks(tr) + chunks(te);
     w += 1 + sp->m_max;            /* classifiers */
     w += reg_work(sp);             /* equivariance */
-    w += has_pose(tr, te);         /* pose */
+    w += has_pose(tr, te) * (1 + (sp->mlp ? reg_work(sp) : 0)); /* pose rows */
     if (sp->retr) w += 2 * chunks_n(sp->retr->n * sp->retr->t);
     return w + (sp->loss_m >= 1 && sp->loss_m <= sp->m_max);
 }
 
 int sj_eval_oracle_work(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSplit *te) {
-    return (tr->latents && te->latents && tr->latent_dim == te->latent_dim) * reg_work(sp) + has_pose(tr, te);
+    return (tr->latents && te->latents && tr->latent_dim == te->latent_dim) * reg_work(sp) +
+           has_pose(tr, te) * (1 + (sp->mlp ? reg_work(sp) : 0));
 }
 
 void sj_eval_result_free(SjEvalResult *r) {
@@ -495,11 +510,7 @@ int sj_eval_oracle_result(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjE
         if (rc) return rc;
         out->retr_m_max = sp->retr_m_max, out->retr_k = sp->retr_k;
     }
-    if (has_pose(tr, te)) {
-        out->pose_r2 = sj_pose_probe(tr->pose, tr->pose, (size_t)tr->n * (size_t)tr->t, te->pose, te->pose,
-                                     (size_t)te->n * (size_t)te->t, tr->pose_dim, tr->pose_dim);
-        tick(sp, 1);
-    }
+    if (has_pose(tr, te)) pose_rows(sp, tr->pose, te->pose, tr->pose_dim, tr, te, out);
     if (!tr->latents || !te->latents || tr->latent_dim != te->latent_dim || tr->t < 2 || te->t < 2) return WM_OK;
     /* Equivariance from the true latents of views 1 and 2 (contiguous in each row). */
     int L = tr->latent_dim;
@@ -528,7 +539,9 @@ void sj_eval_noise_result(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjE
     if (has_pose(tr, te)) {
         size_t ntr = (size_t)tr->n * (size_t)tr->t, nte = (size_t)te->n * (size_t)te->t;
         float *xtr = noise(&r, ntr * (size_t)dim), *xte = noise(&r, nte * (size_t)dim);
-        out->pose_r2 = sj_pose_probe(xtr, tr->pose, ntr, xte, te->pose, nte, dim, tr->pose_dim);
+        SjEvalSpec quiet = *sp; /* not part of the caller's planned work */
+        quiet.progress = NULL;
+        pose_rows(&quiet, xtr, xte, dim, tr, te, out);
         wm_free(xtr), wm_free(xte);
     }
     if (sp->retr) {

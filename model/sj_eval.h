@@ -2,7 +2,9 @@
  * training objects/images and scored on sequences of held-out ones.
  *   invariance:       linear classifier of the class from z (first view) and from
  *                     z_AGG of M views, M = 1..m_max (top-1);
- *   pose (the gate):  ridge from z of one view to its absolute pose (R^2);
+ *   pose (the gate):  ridge from z of one view to its absolute pose (R^2); with `mlp`
+ *                     set, also the regressor below (MLP or ridge) on the same rows:
+ *                     pose that the encoder carries, but not linearly;
  *   equivariance:     regressor of the relative action a_1 from concat(z_1, z_2) (R^2);
  *   path integration: next-view retrieval by the model's own predictor after M views
  *                     and a_M among views of the same object at independent poses,
@@ -56,7 +58,8 @@ typedef struct {
     int m_max;
     double top1_z;
     double top1_agg[SJ_EVAL_MAX_M + 1];   /* index M */
-    double pose_r2;       /* pose from z of one view (held-out objects) */
+    double pose_r2;       /* pose from z of one view (held-out objects), ridge */
+    double pose_mlp_r2;   /* the same by the MLP-or-ridge regressor (spec->mlp only) */
     double equiv_r2;
     int retr_m_max, retr_k;
     double retr_top1[SJ_EVAL_MAX_M + 1]; /* index M: next-view retrieval top-1 */
@@ -84,7 +87,7 @@ int sj_eval_oracle_work(const SjEvalSpec *spec, const SjEvalSplit *train, const 
  * predicting the mean (0), retrieval among retr_k + 1 candidates (1 / (retr_k + 1),
  * M = 1..retr_m_max; none when retr_m_max is 0); the rest NaN. */
 void sj_eval_chance(SjEvalResult *r, int m_max, int n_classes, int retr_m_max, int retr_k);
-/* The noise control: the pose probe and the retrieval scorer fed Gaussian noise of dim
+/* The noise control: the pose probes and the retrieval scorer fed Gaussian noise of dim
  * dimensions (seed spec->seed) in place of features, on the same rows: what the probes
  * read from nothing (R^2 about 0, retrieval about chance, on as many sequences per M as the
  * models are scored on); the rest NaN. */

@@ -349,15 +349,16 @@ int pl_eval_table(SjModel *m, const char *model_about, SjModel *no_action, const
     if (rc->eval.supervised_pose >= 0) {
         t->supervised = add_column(t, "supervised");
         snprintf(t->about[t->supervised], sizeof t->about[0],
-                 "upper bound on the pose row: a reader of one view trained with pose labels, as recorded in "
+                 "upper bound on the pose rows: a reader of one view trained with pose labels, as recorded in "
                  "eval.supervised_pose (measured by %s, not by this command)",
                  rc->eval.supervised_source[0] ? rc->eval.supervised_source : "an unnamed source");
         t->res[t->supervised].pose_r2 = rc->eval.supervised_pose;
+        if (spec.mlp) t->res[t->supervised].pose_mlp_r2 = rc->eval.supervised_pose;
     }
 
     t->noise = add_column(t, "noise");
     snprintf(t->about[t->noise], sizeof t->about[0],
-             "the pose probe and the retrieval scorer fed Gaussian noise (as wide as the model's z) in place of "
+             "the pose probes and the retrieval scorer fed Gaussian noise (as wide as the model's z) in place of "
              "features: what they read from nothing");
     sj_eval_noise_result(&spec, &tr, &te, sj_model_enc_dim(m), &t->res[t->noise]);
 

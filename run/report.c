@@ -81,12 +81,14 @@ static void panel_loss(WmCanvas *c, int ox, int oy, const WmFont *f, const RptIn
 static void panel_probes(WmCanvas *c, int ox, int oy, const WmFont *f, const WmFont *small, const RptInput *in) {
     const PlEvalTable *t = in->table;
     int mm = t->res[t->model].m_max, rm = t->res[t->model].retr_m_max;
-    char names[6][48];
-    const char *cats[6];
-    int nc = 0, kind[6], ms[6];
+    char names[7][48];
+    const char *cats[7];
+    int nc = 0, kind[7], ms[7];
     snprintf(names[nc], sizeof names[0], "top-1 z"), kind[nc] = 0, ms[nc++] = 0;
     snprintf(names[nc], sizeof names[0], "top-1 z_AGG M=%d", mm), kind[nc] = 1, ms[nc++] = mm;
     snprintf(names[nc], sizeof names[0], "pose R^2"), kind[nc] = 4, ms[nc++] = 0;
+    if (isfinite(t->res[t->model].pose_mlp_r2))
+        snprintf(names[nc], sizeof names[0], "pose R^2, MLP"), kind[nc] = 5, ms[nc++] = 0;
     snprintf(names[nc], sizeof names[0], "equivariance R^2"), kind[nc] = 2, ms[nc++] = 0;
     if (rm >= 1) snprintf(names[nc], sizeof names[0], "retrieval M=1"), kind[nc] = 3, ms[nc++] = 1;
     if (rm >= 2) snprintf(names[nc], sizeof names[0], "retrieval M=%d", rm), kind[nc] = 3, ms[nc++] = rm;
@@ -104,6 +106,7 @@ static void panel_probes(WmCanvas *c, int ox, int oy, const WmFont *f, const WmF
                        : kind[k] == 1 ? r->top1_agg[ms[k]]
                        : kind[k] == 2 ? r->equiv_r2
                        : kind[k] == 4 ? r->pose_r2
+                       : kind[k] == 5 ? r->pose_mlp_r2
                        : ms[k] <= r->retr_m_max ? r->retr_top1[ms[k]]
                                                : NAN;
             double x0 = k + (1 - gw) / 2 + i * bw;

@@ -2,7 +2,8 @@
 report's structure, the ideal controls (the oracle's pose probe and retrieval) above
 0.95, noise in place of features below 0.05 on the pose probe and near chance on
 retrieval, the random model below the oracle, the figures written as PNG files, and
---resume evaluating a finished run again to the same figures."""
+--resume evaluating a finished run again to the same figures; on objects, the MLP pose
+column beside the ridge one, with its controls."""
 import json
 import os
 import sys
@@ -13,6 +14,31 @@ from pycheck import Checks, run  # noqa: E402
 
 checks = Checks()
 check = checks.check
+
+
+def objects_rows(out):
+    """Objects: the pose is also read by the MLP regressor, as a column of its own, with
+    the oracle near 1, noise about 0 and the untrained model below the oracle (no
+    training: the random variant and the controls only)."""
+    tiny = ["env.size=32", "env.instances=4", "model.width=4", "model.layers=1", "eval.m_max=3",
+            "eval.train_seqs=64", "eval.test_seqs=32", "eval.mlp_hidden=32", "eval.mlp_epochs=3",
+            "eval.retr_seqs=48", "eval.supervised_pose=0.5", "train.threads=2"]
+    r = run("bench", "pathint", "configs/objects3d-quick.ini", "--out", out, "--quiet", "bench.seeds=1",
+            "bench.variants=random oracle", *tiny)
+    check(r.returncode == 0, "objects: bench pathint of the untrained variants runs", r.stderr[-3000:])
+    if r.returncode != 0:
+        return
+    v = json.load(open(os.path.join(out, "report.json"))).get("variants", {})
+    get = lambda name: (v.get(name, {}).get("summary", {}).get("pose_mlp_r2") or {}).get("mean")
+    check(get("oracle") is not None and get("oracle") > 0.95, "objects: oracle's MLP pose above 0.95", str(get("oracle")))
+    check(get("noise") is not None and get("noise") < 0.05, "objects: noise's MLP pose below 0.05", str(get("noise")))
+    check(get("random") is not None and get("random") < get("oracle") and get("chance") == 0
+          and get("supervised") == 0.5 and v["action only"]["summary"]["pose_mlp_r2"] is None,
+          "objects: random below the oracle, chance 0, the supervised bound on both pose rows, none for action only",
+          str({k: get(k) for k in v}))
+    md = open(os.path.join(out, "report.md")).read()
+    check("| pose R^2 | pose R^2, MLP | equivariance R^2 |" in md,
+          "objects: report.md has the MLP pose column", md[:1500])
 
 
 def main():
@@ -70,6 +96,7 @@ def main():
         first = v["seqjepa-m1"]["per_seed"][0]
         same = {k: x for k, x in first.items() if k != "seconds"} == {k: x for k, x in again.items() if k != "seconds"}
         check(same, "--resume: the same results as the run it continued")
+    objects_rows(tempfile.mkdtemp(dir=os.environ.get("TMPDIR")))
     r = run("bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "bench.variants=seqjepa bogus")
     check(r.returncode == 1 and "unknown variant 'bogus'" in r.stderr, "unknown variant refused", r.stderr)
     r = run("bench", "pathint", "configs/bench/saccade-tiny.ini")

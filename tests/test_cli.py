@@ -66,7 +66,8 @@ def check_eval_report(r, out, cols=("model", "random init", "noise", "chance", "
         labels = [c[0] for c in rows]
         check(len(rows) >= 10 and all(len(c) == len(cols) + 1 for c in rows),
               f"{name}: every table has the control columns", str(rows[:3]))
-        check("top-1 from z (view 1)" in labels and "pose R^2 from z (the gate)" in labels and "top-1, M = 1" in labels
+        check("top-1 from z (view 1)" in labels and "pose R^2 from z (the gate)" in labels
+              and "pose R^2 from z, MLP" in labels and "top-1, M = 1" in labels
               and "top-1, M = 4" in labels and "copying view M, M = 4" in labels and "top-1, M = 5" not in labels,
               f"{name}: metric rows", str(labels))
         check("M = 1 is not trivial" in text and "chance 1/8" in text, f"{name}: why M = 1 stays", text[-1500:])
@@ -80,16 +81,19 @@ def check_eval_report(r, out, cols=("model", "random init", "noise", "chance", "
         ch, rnd, orc, mod, noi = tab["chance"], tab["random init"], tab["oracle"], tab["model"], tab["noise"]
         ao = tab["action only"]
         check(abs(ch["top1_z"] - 1 / 16) < 1e-9 and ch["equivariance_r2"] == 0 and ch["pose_r2"] == 0
+              and ch["pose_mlp_r2"] == 0
               and ch["retrieval_top1_m1"] == 0.125 and ch["retrieval_top1_m4"] == 0.125, "chance column values", str(ch))
         check(all(v is not None and -10 < v <= 1 for k, v in rnd.items() if k.startswith(("top1", "equiv", "pose", "retrieval"))),
               "random-init column measured", str(rnd))
         check(orc["top1_z"] is None and orc["equivariance_r2"] is not None, "oracle column: no classifier", str(orc))
-        check(orc["pose_r2"] > 0.95 and all(orc[f"retrieval_top1_m{M}"] > 0.95 for M in range(1, 5)),
+        check(orc["pose_r2"] > 0.95 and orc["pose_mlp_r2"] > 0.95 and all(orc[f"retrieval_top1_m{M}"] > 0.95 for M in range(1, 5)),
               "oracle (ideal) controls above 0.95", str(orc))
-        check(noi["pose_r2"] < 0.05 and noi["equivariance_r2"] is None, "noise control: pose R^2 below 0.05", str(noi))
+        check(noi["pose_r2"] < 0.05 and noi["pose_mlp_r2"] < 0.05 and noi["equivariance_r2"] is None,
+              "noise control: pose R^2 below 0.05, ridge and MLP", str(noi))
         check(all(rnd[f"retrieval_top1_m{M}"] < orc[f"retrieval_top1_m{M}"] for M in range(1, 5))
-              and rnd["pose_r2"] < orc["pose_r2"], "random init below the oracle", f"{rnd} {orc}")
-        check(all(0 <= ao[f"retrieval_top1_m{M}"] <= 1 for M in range(1, 5)) and ao["pose_r2"] is None,
+              and rnd["pose_r2"] < orc["pose_r2"] and rnd["pose_mlp_r2"] < orc["pose_mlp_r2"],
+              "random init below the oracle", f"{rnd} {orc}")
+        check(all(0 <= ao[f"retrieval_top1_m{M}"] <= 1 for M in range(1, 5)) and ao["pose_r2"] is None and ao["pose_mlp_r2"] is None,
               "action-only column: retrieval only", str(ao))
         check(mod["loss"] is not None and mod["loss_copy_last_view"] is not None and mod["loss_mean_target"] is not None
               and 0 <= mod["loss"] <= 2,
@@ -221,8 +225,9 @@ def main():
         tab = json.load(open(os.path.join(outd, "eval.json")))["table"]
         na, sup = tab.get("no-action", {}), tab.get("supervised", {})
         check(all(na.get(f"retrieval_top1_m{M}") is not None for M in range(1, 5)), "no-action column measured", str(na))
-        check(sup.get("pose_r2") == 0.57 and all(v is None for k, v in sup.items() if k != "pose_r2"),
-              "supervised column: the recorded pose bound alone", str(sup))
+        check(sup.get("pose_r2") == 0.57 and sup.get("pose_mlp_r2") == 0.57
+              and all(v is None for k, v in sup.items() if not k.startswith("pose_")),
+              "supervised column: the recorded pose bound on both pose rows alone", str(sup))
         check("measured by a reference run, not by this command" in r.stdout, "supervised source named", r.stdout[-1500:])
     r = run("eval", cfg, *TINY, "--ckpt", ckpt, "--no-action", ckpt, "--out", outd)
     check(r.returncode == 1 and "action-conditioned" in r.stderr, "--no-action refuses a model with actions", r.stderr)

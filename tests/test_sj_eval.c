@@ -78,7 +78,7 @@ int main(void) {
     SjEvalResult chance, oracle, noise, unrel;
     sj_eval_chance(&chance, MMAX, 16, RM, RK);
     CHECK_NEAR(chance.top1_z, 1.0 / 16, 1e-12);
-    CHECK(chance.top1_agg[MMAX] == 1.0 / 16 && chance.equiv_r2 == 0 && chance.pose_r2 == 0);
+    CHECK(chance.top1_agg[MMAX] == 1.0 / 16 && chance.equiv_r2 == 0 && chance.pose_r2 == 0 && chance.pose_mlp_r2 == 0);
     CHECK(chance.retr_top1[1] == 0.25 && chance.retr_top1[RM] == 0.25 && isnan(chance.retr_top1[RM + 1]));
     CHECK(isnan(chance.loss) && isnan(chance.retr_copy[1]), "chance has no loss and no copy baseline");
 
@@ -89,6 +89,7 @@ int main(void) {
     CHECK(oracle.retr_top1[1] > 0.95 && oracle.retr_top1[RM] > 0.95 && oracle.retr_m_max == RM && oracle.retr_k == RK,
           "retrieval oracle: %.3f %.3f", oracle.retr_top1[1], oracle.retr_top1[RM]);
     CHECK(isnan(oracle.top1_z) && isnan(oracle.retr_copy[1]), "no classifier, no copy baseline");
+    CHECK(isnan(oracle.pose_mlp_r2), "no MLP pose row without spec.mlp");
     /* Poses unrelated to the latents: the noise column of the pose probe (fed the true
      * latents, which say nothing about these poses) scores about 0. */
     sj_eval_noise_result(&spec, &tr_u, &te_u, 32, &unrel);
@@ -98,6 +99,22 @@ int main(void) {
     CHECK(fabs(noise.retr_top1[1] - 0.25) < 0.1 && fabs(noise.retr_top1[RM] - 0.25) < 0.1, "noise retrieval: %.3f %.3f",
           noise.retr_top1[1], noise.retr_top1[RM]);
     CHECK(isnan(noise.equiv_r2) && isnan(noise.top1_z), "noise: pose and retrieval only");
+    /* With the MLP regressor the pose is also read non-linearly: the oracle still near 1,
+     * noise and unrelated poses still about 0 (the regressor falls back to ridge where
+     * the MLP does worse on its validation rows). */
+    SjEvalSpec spec_mlp = spec;
+    spec_mlp.mlp = 1, spec_mlp.mlp_hidden = 32, spec_mlp.mlp_epochs = 20;
+    SjEvalResult oracle_mlp, noise_mlp, unrel_mlp;
+    CHECK(sj_eval_oracle_work(&spec_mlp, &tr, &te) == 17, "work: equivariance (MLP 8) + pose (ridge 1, MLP 8): %d",
+          sj_eval_oracle_work(&spec_mlp, &tr, &te));
+    CHECK(sj_eval_oracle_result(&spec_mlp, &tr, &te, A, &oracle_mlp, err, sizeof err) == WM_OK, "%s", err);
+    CHECK(oracle_mlp.pose_mlp_r2 > 0.95 && oracle_mlp.pose_r2 > 0.95, "oracle, both pose rows: %.3f %.3f",
+          oracle_mlp.pose_r2, oracle_mlp.pose_mlp_r2);
+    sj_eval_noise_result(&spec_mlp, &tr, &te, 32, &noise_mlp);
+    sj_eval_noise_result(&spec_mlp, &tr_u, &te_u, 32, &unrel_mlp);
+    CHECK(noise_mlp.pose_mlp_r2 < 0.05 && noise_mlp.pose_mlp_r2 > -0.2 && unrel_mlp.pose_mlp_r2 < 0.05 &&
+              unrel_mlp.pose_mlp_r2 > -0.2,
+          "noise features, MLP pose: %.3f, unrelated %.3f", noise_mlp.pose_mlp_r2, unrel_mlp.pose_mlp_r2);
     /* Noise is scored on the sequences the models are scored on: with every sequence left
      * out at M = 1 (too few distractors), nothing is scored there, as for a model. */
     static int32_t cand[NR * RM * (RK + 1)];
@@ -118,7 +135,7 @@ int main(void) {
     /* A model column with a few measured values, beside the controls. */
     SjEvalResult model;
     sj_eval_result_blank(&model, MMAX);
-    model.top1_z = 0.25, model.equiv_r2 = 0.5, model.pose_r2 = 0.6;
+    model.top1_z = 0.25, model.equiv_r2 = 0.5, model.pose_r2 = 0.6, model.pose_mlp_r2 = 0.65;
     model.retr_m_max = RM, model.retr_k = RK, model.retr_top1[1] = 0.7, model.retr_top1[2] = 0.4;
     model.retr_copy[1] = 0.2, model.loss_m = 2, model.loss = 0.2, model.loss_copy = 0.3, model.loss_mean = 0.35;
     for (int M = 1; M <= MMAX; M++) model.top1_agg[M] = 0.2;
@@ -134,6 +151,7 @@ int main(void) {
           "retrieval rows M = 1..retr_m_max, and why M = 1 stays:\n%s", md.data);
     CHECK(strstr(md.data, "chance 1/4") != NULL, "chance named in the intro");
     CHECK(strstr(md.data, "| pose R^2 from z (the gate) | 0.600 | 0.000 |") != NULL, "the pose row");
+    CHECK(strstr(md.data, "| pose R^2 from z, MLP | 0.650 | 0.000 | – |") != NULL, "the MLP pose row");
     CHECK(strstr(md.data, "| top-1 from z (view 1) | 0.250 | 0.062 | – |") != NULL, "a dash where a column has no value");
     CHECK(strstr(md.data, "| copying view M, M = 1 | 0.200 | – | – |") && !strstr(md.data, "copying view M, M = 2 |"),
           "rows no column measures are left out");
@@ -161,6 +179,7 @@ int main(void) {
     sj_eval_json_fields(&model, &jw);
     wm_jw_end(&jw);
     CHECK(strstr(js.data, "\"retrieval_top1\": [0.700000, 0.400000]") && strstr(js.data, "\"pose_r2\": 0.600000") &&
+              strstr(js.data, "\"pose_mlp_r2\": 0.650000") &&
               strstr(js.data, "\"retrieval_copy_last_view\": [0.200000, null]"), "results JSON:\n%s", js.data);
     wm_buf_free(&js);
 
