@@ -402,7 +402,8 @@ int cli_bench_pathint(int argc, char **argv) {
                   rc.eval.test_seqs, rot ? "objects" : "images", rc.eval.retr_seqs, d0.retr.b.t,
                   rot ? "Equivariance regressor: an MLP with two hidden layers or ridge, whichever scores higher on a "
                         "validation fifth of the probe-training rows; pose probes: ridge, and the same regressor as "
-                        "the equivariance row (pose R^2, MLP: pose that z carries but not linearly)."
+                        "the equivariance row (pose R^2, MLP or ridge: pose that z carries but not linearly; equal to the "
+                        "ridge column where ridge won on the validation rows)."
                       : "Regressors: ridge (linear).");
     wm_buf_printf(&md, "Path integration is next-view retrieval: after M observed views and the action a_M, the "
                        "model's own predictor must pick the true view M+1 among it and %d other views of the same "
@@ -415,7 +416,7 @@ int cli_bench_pathint(int argc, char **argv) {
     for (int M = 1; M <= rm; M++) wm_buf_printf(&md, "%s %d", M > 1 ? "," : "", sj_retrieval_count(&d0.retr.split, M));
     wm_buf_puts(&md, ".\n\n");
     wm_buf_printf(&md, "| variant | top-1 z | top-1 z_AGG (M=%d) | pose R^2 |%s equivariance R^2 |", m_max,
-                  rot ? " pose R^2, MLP |" : "");
+                  rot ? " pose R^2, MLP or ridge |" : "");
     for (int M = 1; M <= rm; M++) wm_buf_printf(&md, " retrieval M=%d |", M);
     wm_buf_printf(&md, " copying view M, M=%d |\n|---|---|---|---|---|%s", rm, rot ? "---|" : "");
     for (int M = 1; M <= rm + 1; M++) wm_buf_puts(&md, "---|");

@@ -325,7 +325,7 @@ static const struct {
     {G_INVARIANCE, "top-1 from z (view 1)", "top1_z", 0, 0, m_top1_z},
     {G_INVARIANCE, "top-1 from z_AGG, M = %d", "top1_agg_m%d", 1, 0, m_top1_agg},
     {G_EQUIVARIANCE, "pose R^2 from z (the gate)", "pose_r2", 0, 0, m_pose},
-    {G_EQUIVARIANCE, "pose R^2 from z, MLP", "pose_mlp_r2", 0, 0, m_pose_mlp},
+    {G_EQUIVARIANCE, "pose R^2 from z, MLP or ridge", "pose_mlp_r2", 0, 0, m_pose_mlp},
     {G_EQUIVARIANCE, "R^2 of a_1 from (z_1, z_2)", "equivariance_r2", 0, 0, m_equiv},
     /* M = 1 is kept: the model must still turn view 1's pose by a_1. */
     {G_PATHINT, "top-1, M = %d", "retrieval_top1_m%d", 1, 1, m_retr},
@@ -352,8 +352,8 @@ static const char *group_intro(int g, int loss_m, int retr_k, int glimpses) {
                  "Pose and equivariance (held-out %ss): R^2 of ridge from z of one %s to its absolute pose (%s), the "
                  "gate of the next row: a relative %s can only be read from two encodings that carry each %s's "
                  "pose; the MLP row reads the same pose with the next row's regressor (an MLP with two hidden "
-                 "layers, or ridge where that scores higher on a validation fifth of the training rows): pose the "
-                 "encoder carries, but not linearly; then R^2 of that regressor of the relative %s a_1 from the "
+                 "layers, or ridge where that scores higher on a validation fifth of the training rows, and then "
+                 "the two rows agree): pose the encoder carries, but not linearly; then R^2 of that regressor of the relative %s a_1 from the "
                  "encodings of %ss 1 and 2.",
                  item, view, glimpses ? "the fixation, y and x in the scene" : "the 9 rotation-matrix entries",
                  glimpses ? "saccade" : "action", view, glimpses ? "saccade" : "action", view);

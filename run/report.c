@@ -85,13 +85,13 @@ static void panel_probes(WmCanvas *c, int ox, int oy, const WmFont *f, const WmF
     const char *cats[7];
     int nc = 0, kind[7], ms[7];
     snprintf(names[nc], sizeof names[0], "top-1 z"), kind[nc] = 0, ms[nc++] = 0;
-    snprintf(names[nc], sizeof names[0], "top-1 z_AGG M=%d", mm), kind[nc] = 1, ms[nc++] = mm;
-    snprintf(names[nc], sizeof names[0], "pose R^2"), kind[nc] = 4, ms[nc++] = 0;
+    snprintf(names[nc], sizeof names[0], "z_AGG M=%d", mm), kind[nc] = 1, ms[nc++] = mm;
+    snprintf(names[nc], sizeof names[0], "pose, ridge"), kind[nc] = 4, ms[nc++] = 0;
     if (isfinite(t->res[t->model].pose_mlp_r2))
-        snprintf(names[nc], sizeof names[0], "pose R^2, MLP"), kind[nc] = 5, ms[nc++] = 0;
-    snprintf(names[nc], sizeof names[0], "equivariance R^2"), kind[nc] = 2, ms[nc++] = 0;
-    if (rm >= 1) snprintf(names[nc], sizeof names[0], "retrieval M=1"), kind[nc] = 3, ms[nc++] = 1;
-    if (rm >= 2) snprintf(names[nc], sizeof names[0], "retrieval M=%d", rm), kind[nc] = 3, ms[nc++] = rm;
+        snprintf(names[nc], sizeof names[0], "pose, MLP"), kind[nc] = 5, ms[nc++] = 0;
+    snprintf(names[nc], sizeof names[0], "equivariance"), kind[nc] = 2, ms[nc++] = 0;
+    if (rm >= 1) snprintf(names[nc], sizeof names[0], "retr. M=1"), kind[nc] = 3, ms[nc++] = 1;
+    if (rm >= 2) snprintf(names[nc], sizeof names[0], "retr. M=%d", rm), kind[nc] = 3, ms[nc++] = rm;
     for (int i = 0; i < nc; i++) cats[i] = names[i];
     WmPlot p;
     wm_plot_begin_categories(&p, c, f, ox + 60, oy + 50, 560, 360, cats, nc, -0.2, 1.05,
