@@ -34,7 +34,9 @@ static const char *usage =
     "one, chance, and the oracle (true poses and latents in place of features). Writes\n"
     "DIR/eval.json, DIR/eval.md and the report\n"
     "DIR/report.md with its figures (loss.png, probes.png, retrieval.png, pca.png,\n"
-    "overview.png; DIR: the checkpoint's folder unless --out), prints the tables and the\n"
+    "overview.png; DIR: --out, else the checkpoint's folder when it holds the run's\n"
+    "log.csv, else runs/eval-NAME for a checkpoint NAME.safetensors on its own, such as a\n"
+    "shipped model), prints the tables and the\n"
     "report's path. A progress bar with rate and ETA goes to stderr (--quiet: none).\n"
     "With data=DATA (train.data, a dataset from 'seqjepa gen') the probes use the first\n"
     "eval.train_seqs sequences of DATA/train/ and eval.test_seqs of DATA/val/ (their first\n"
@@ -74,9 +76,19 @@ int cli_eval(int argc, char **argv) {
     char dir[1024], about[1200], noact_about[1200] = "", path[1200];
     if (outdir) snprintf(dir, sizeof dir, "%s", outdir);
     else {
-        char tmp[1024];
+        /* Beside the training run the checkpoint comes from (its log.csv there); a
+         * checkpoint on its own (a shipped model, a copied file) gets runs/eval-NAME, so
+         * that evaluating it never writes into a source folder such as assets/models/. */
+        char tmp[1024], log[1100];
         snprintf(tmp, sizeof tmp, "%s", ckpt);
         snprintf(dir, sizeof dir, "%s", dirname(tmp));
+        snprintf(log, sizeof log, "%s/log.csv", dir);
+        if (!wm_path_exists(log)) {
+            snprintf(tmp, sizeof tmp, "%s", ckpt);
+            char *name = basename(tmp), *dot = strrchr(name, '.');
+            if (dot && dot != name) *dot = 0;
+            snprintf(dir, sizeof dir, "runs/eval-%s", name);
+        }
     }
     if (sj_checkpoint_load(ckpt, &m, NULL, &step, err, sizeof err) ||
         pl_eval_data(&rc, NULL, rc.eval.train_seqs, rc.eval.test_seqs, &d, err, sizeof err) ||
@@ -124,10 +136,10 @@ int cli_eval(int argc, char **argv) {
                   !glimpses ? "regressors: an MLP (two hidden layers) or ridge, whichever scores higher on a "
                                      "validation fifth of the probe-training rows; classifiers: linear"
                                    : "regressors: ridge; classifiers: linear");
-    wm_buf_printf(&setup, " The pose probe is ridge. Path integration: next-view retrieval on %d held-out sequences of %d "
+    wm_buf_printf(&setup, " The pose gate is ridge%s. Path integration: next-view retrieval on %d held-out sequences of %d "
                           "views rolled out for it (%s); the distractors of M are the first %d views after view M+1 "
                           "that a_M could have led to, and a sequence with fewer is left out (scored at M = 1..%d:",
-                  d.retr.b.n, d.retr.b.t,
+                  !glimpses ? " (its second row: the regressor above)" : "", d.retr.b.n, d.retr.b.t,
                   !glimpses
                       ? "every view's rotation drawn independently, colours and lights fixed within a sequence"
                       : "fixations drawn uniformly over the scene, without inhibition of return",

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py"
 from png_read import read_png  # noqa: E402
 
 import pycheck  # noqa: E402
-from pycheck import EXE, Checks  # noqa: E402
+from pycheck import EXE, ROOT, Checks  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ref"))
 import stio  # noqa: E402
@@ -208,6 +208,19 @@ def main():
     md = open(os.path.join(out, "eval.md")).read()
     check(ckpt in md and "(step 6)" in md, "eval.md records the checkpoint and its step", md[:300])
     check_eval_report(r, out)
+    # A checkpoint on its own (no log.csv beside it, as a shipped model) is evaluated
+    # into runs/eval-NAME under the working folder, never into its own folder.
+    alone, work = os.path.join(tmp, "alone"), os.path.join(tmp, "work")
+    os.makedirs(alone), os.makedirs(work)
+    lone = os.path.join(alone, "tiny-model.safetensors")
+    with open(ckpt, "rb") as fi, open(lone, "wb") as fo:
+        fo.write(fi.read())
+    r = run("eval", os.path.join(ROOT, cfg), *TINY, "--ckpt", lone, "--quiet", "env.assets=" + os.path.join(ROOT, "assets"),
+            cwd=work)
+    check(r.returncode == 0 and os.path.exists(os.path.join(work, "runs", "eval-tiny-model", "eval.json"))
+          and os.listdir(alone) == ["tiny-model.safetensors"],
+          "a checkpoint on its own: eval writes runs/eval-NAME, nothing beside the checkpoint",
+          f"{r.stderr[-1000:]} {os.listdir(alone)}")
 
     # --no-action: a model trained without action conditioning as one more column;
     # an action-conditioned checkpoint is refused there.
