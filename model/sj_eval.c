@@ -353,8 +353,8 @@ static const char *group_intro(int g, int loss_m, int retr_k, int glimpses) {
                  "gate of the next row: a relative %s can only be read from two encodings that carry each %s's "
                  "pose; the MLP row reads the same pose with the next row's regressor (an MLP with two hidden "
                  "layers, or ridge where that scores higher on a validation fifth of the training rows, and then "
-                 "the two rows agree): pose the encoder carries, but not linearly; then R^2 of that regressor of the relative %s a_1 from the "
-                 "encodings of %ss 1 and 2.",
+                 "the two rows agree): pose the encoder carries, but not linearly; then R^2 of that regressor of "
+                 "the relative %s a_1 from the encodings of %ss 1 and 2.",
                  item, view, glimpses ? "the fixation, y and x in the scene" : "the 9 rotation-matrix entries",
                  glimpses ? "saccade" : "action", view, glimpses ? "saccade" : "action", view);
         return buf;

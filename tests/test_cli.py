@@ -86,14 +86,16 @@ def check_eval_report(r, out, cols=("model", "random init", "noise", "chance", "
         check(all(v is not None and -10 < v <= 1 for k, v in rnd.items() if k.startswith(("top1", "equiv", "pose", "retrieval"))),
               "random-init column measured", str(rnd))
         check(orc["top1_z"] is None and orc["equivariance_r2"] is not None, "oracle column: no classifier", str(orc))
-        check(orc["pose_r2"] > 0.95 and orc["pose_mlp_r2"] > 0.95 and all(orc[f"retrieval_top1_m{M}"] > 0.95 for M in range(1, 5)),
+        check(orc["pose_r2"] > 0.95 and orc["pose_mlp_r2"] > 0.95
+              and all(orc[f"retrieval_top1_m{M}"] > 0.95 for M in range(1, 5)),
               "oracle (ideal) controls above 0.95", str(orc))
         check(noi["pose_r2"] < 0.05 and noi["pose_mlp_r2"] < 0.05 and noi["equivariance_r2"] is None,
               "noise control: pose R^2 below 0.05, ridge and MLP", str(noi))
         check(all(rnd[f"retrieval_top1_m{M}"] < orc[f"retrieval_top1_m{M}"] for M in range(1, 5))
               and rnd["pose_r2"] < orc["pose_r2"] and rnd["pose_mlp_r2"] < orc["pose_mlp_r2"],
               "random init below the oracle", f"{rnd} {orc}")
-        check(all(0 <= ao[f"retrieval_top1_m{M}"] <= 1 for M in range(1, 5)) and ao["pose_r2"] is None and ao["pose_mlp_r2"] is None,
+        check(all(0 <= ao[f"retrieval_top1_m{M}"] <= 1 for M in range(1, 5))
+              and ao["pose_r2"] is None and ao["pose_mlp_r2"] is None,
               "action-only column: retrieval only", str(ao))
         check(mod["loss"] is not None and mod["loss_copy_last_view"] is not None and mod["loss_mean_target"] is not None
               and 0 <= mod["loss"] <= 2,
@@ -215,8 +217,8 @@ def main():
     lone = os.path.join(alone, "tiny-model.safetensors")
     with open(ckpt, "rb") as fi, open(lone, "wb") as fo:
         fo.write(fi.read())
-    r = run("eval", os.path.join(ROOT, cfg), *TINY, "--ckpt", lone, "--quiet", "env.assets=" + os.path.join(ROOT, "assets"),
-            cwd=work)
+    r = run("eval", os.path.join(ROOT, cfg), *TINY, "--ckpt", lone, "--quiet",
+            "env.assets=" + os.path.join(ROOT, "assets"), cwd=work)
     check(r.returncode == 0 and os.path.exists(os.path.join(work, "runs", "eval-tiny-model", "eval.json"))
           and os.listdir(alone) == ["tiny-model.safetensors"],
           "a checkpoint on its own: eval writes runs/eval-NAME, nothing beside the checkpoint",
