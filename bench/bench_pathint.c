@@ -311,6 +311,7 @@ int cli_bench_pathint(int argc, char **argv) {
         run_error("bench pathint", err);
         return 1;
     }
+    pl_supervised_note(&rc, "bench pathint");
     static WmBuf cmd; /* for the variants' checkpoint metadata; static as rc is */
     run_command_line("seqjepa bench pathint", argc - 1, argv + 1, &cmd);
     rc.command = cmd.data;
@@ -440,6 +441,10 @@ int cli_bench_pathint(int argc, char **argv) {
         wm_buf_printf(&md, "**supervised**: the pose R^2 of a reader of one view trained with pose labels, recorded in "
                            "eval.supervised_pose (measured by %s, not by this command); ",
                       rc.eval.supervised_source[0] ? rc.eval.supervised_source : "an unnamed source");
+    else if (rc.supervised_dropped[0])
+        wm_buf_printf(&md, "no supervised row (the config file's eval.supervised_pose was measured on its own world, "
+                           "which %s changed); ",
+                      rc.supervised_dropped);
     else
         wm_buf_puts(&md, "no supervised row (eval.supervised_pose records none for this config); ");
     wm_buf_printf(&md, "**action only**: retrieval by the best reader of a_M alone, each candidate scored by how "

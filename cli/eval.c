@@ -66,6 +66,7 @@ int cli_eval(int argc, char **argv) {
         run_error("eval", err);
         return 1;
     }
+    pl_supervised_note(&rc, "eval");
     nn_runtime_init(rc.pipe.threads);
     SjModel *m = NULL, *noact = NULL;
     int64_t step = 0, noact_step = 0;

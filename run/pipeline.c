@@ -66,6 +66,13 @@ static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t err
 
 static void src_release(void *ctx) { ag_stream_release(((Src *)ctx)->s); }
 
+void pl_supervised_note(const RunConfig *rc, const char *cmd) {
+    if (rc->supervised_dropped[0])
+        wm_info("%s: no supervised column: the config's eval.supervised_pose was measured on its own world, "
+                "and %s changed that world (set eval.supervised_pose to this world's bound to show one)",
+                cmd, rc->supervised_dropped);
+}
+
 int pl_use_data(RunConfig *rc, char *err, size_t errsz) {
     if (!rc->pipe.data[0]) return WM_OK;
     /* The first open reads every file once: sizes and CRC-32 as the manifest says. */
@@ -81,7 +88,13 @@ int pl_use_data(RunConfig *rc, char *err, size_t errsz) {
     if (strcmp(a.data, b.data))
         wm_info("data: the [env], [agent] and [gen] sections of '%s' replace those of the config", rc->pipe.data);
     wm_buf_free(&a), wm_buf_free(&b);
+    RunConfig *before = wm_new(RunConfig, 1);
+    *before = *rc;
     rc->env = dc->env, rc->agent = dc->agent, rc->gen = dc->gen;
+    char why[1100];
+    snprintf(why, sizeof why, "the dataset '%s'", rc->pipe.data);
+    run_config_world_changed(rc, before, why);
+    wm_free(before);
     ds_close(ds);
     return WM_OK;
 }

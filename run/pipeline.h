@@ -19,6 +19,8 @@ SjBatch pl_batch(const AgBatch *b);
  * evaluation, checkpoints and reports describe the data actually used (logged when
  * they differed). Does nothing when train.data is empty. Errors name the folder. */
 int pl_use_data(RunConfig *rc, char *err, size_t errsz);
+/* Logs why a config's supervised bound was dropped (RunConfig.supervised_dropped), if it was. */
+void pl_supervised_note(const RunConfig *rc, const char *cmd);
 
 /* The files the program writes into a run folder (train, eval, reports), NULL-ended:
  * what --force clears and what marks a folder as holding a run. */

@@ -2,8 +2,10 @@
 #include "run/runcfg.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/err.h"
 
 WM_CFG_FIELDS(BenchConfig, BENCH_FIELDS);
@@ -67,12 +69,84 @@ static void schema_init(void) {
     }
 }
 
+/* The keys that say what the world shows: [env] and [agent] without the speed keys. */
+static int world_key(const WmCfgSection *sec, const WmCfgField *f, const void *cfg, void *ctx) {
+    (void)cfg, (void)ctx;
+    if (strcmp(sec->name, "env") && strcmp(sec->name, "agent")) return 0;
+    return strcmp(f->key, "assets") && strcmp(f->key, "render_threads");
+}
+
+/* One world key, named by section and key (ctx: OneKey). */
+typedef struct {
+    char sec[32], key[64];
+} OneKey;
+
+/* "section.key=value" (spaces allowed around the names) into k; 0 if it is not one. */
+static int parse_over(const char *o, OneKey *k) {
+    const char *dot = strchr(o, '.'), *eq = strchr(o, '=');
+    if (!dot || !eq || eq < dot) return 0;
+    while (*o == ' ') o++;
+    const char *ke = dot + 1;
+    while (*ke == ' ') ke++;
+    int ls = (int)(dot - o), lk = (int)(eq - ke);
+    while (ls > 0 && o[ls - 1] == ' ') ls--;
+    while (lk > 0 && ke[lk - 1] == ' ') lk--;
+    snprintf(k->sec, sizeof k->sec, "%.*s", ls, o);
+    snprintf(k->key, sizeof k->key, "%.*s", lk, ke);
+    return 1;
+}
+
+static int one_world_key(const WmCfgSection *sec, const WmCfgField *f, const void *cfg, void *ctx) {
+    const OneKey *k = ctx;
+    return world_key(sec, f, cfg, NULL) && !strcmp(sec->name, k->sec) && !strcmp(f->key, k->key);
+}
+
+int run_config_same_world(const RunConfig *a, const RunConfig *b) {
+    schema_init();
+    WmBuf x = {0}, y = {0};
+    wm_cfg_dump_some(&run_schema, a, world_key, NULL, &x);
+    wm_cfg_dump_some(&run_schema, b, world_key, NULL, &y);
+    int same = x.len == y.len && (!x.len || !memcmp(x.data, y.data, x.len));
+    wm_buf_free(&x), wm_buf_free(&y);
+    return same;
+}
+
+void run_config_world_changed(RunConfig *rc, const RunConfig *before, const char *why) {
+    if (rc->supervised_set || rc->eval.supervised_pose < 0 || run_config_same_world(rc, before)) return;
+    rc->eval.supervised_pose = -1;
+    snprintf(rc->supervised_dropped, sizeof rc->supervised_dropped, "%s", why);
+}
+
 int run_config_load(RunConfig *rc, const char *path, int n_over, char **over, char *err, size_t errsz) {
     schema_init();
     memset(rc, 0, sizeof *rc);
     wm_cfg_defaults(&run_schema, rc);
     int r = path ? wm_cfg_load_file(&run_schema, rc, path, err, errsz) : WM_OK;
-    for (int i = 0; i < n_over && !r; i++) r = wm_cfg_override(&run_schema, rc, over[i], err, errsz);
+    RunConfig *file = n_over && !r ? wm_new(RunConfig, 1) : NULL;
+    if (file) *file = *rc;
+    for (int i = 0; i < n_over && !r; i++) {
+        r = wm_cfg_override(&run_schema, rc, over[i], err, errsz);
+        OneKey k;
+        if (parse_over(over[i], &k) && !strcmp(k.sec, "eval") && !strcmp(k.key, "supervised_pose"))
+            rc->supervised_set = 1;
+    }
+    if (file && !r) {
+        /* what changed the world: the overrides of world keys whose value now differs */
+        char why[256] = "";
+        size_t n = 0;
+        for (int i = 0; i < n_over; i++) {
+            OneKey k;
+            if (n + 2 >= sizeof why || !parse_over(over[i], &k)) continue;
+            WmBuf x = {0}, y = {0};
+            wm_cfg_dump_some(&run_schema, file, one_world_key, &k, &x);
+            wm_cfg_dump_some(&run_schema, rc, one_world_key, &k, &y);
+            if (x.len != y.len || (x.len && memcmp(x.data, y.data, x.len)))
+                n += (size_t)snprintf(why + n, sizeof why - n, "%s%s", n ? " " : "", over[i]);
+            wm_buf_free(&x), wm_buf_free(&y);
+        }
+        run_config_world_changed(rc, file, n ? why : "the command line");
+    }
+    wm_free(file);
     return r;
 }
 

@@ -42,12 +42,22 @@ typedef struct {
     DsGenConfig gen;
     const char *command; /* the command line, for checkpoint metadata (set by the CLI; may be NULL) */
     const char *init;    /* train --init: a checkpoint whose weights a new run starts from (may be NULL) */
+    /* A supervised bound (eval.supervised_pose) belongs to the world it was measured
+     * on. When the command line (run_config_load) or a dataset (pl_use_data) changes
+     * the config file's world and the command line did not set the bound itself
+     * (supervised_set), the bound is dropped (-1) and supervised_dropped says what
+     * changed the world ("" when nothing did). */
+    int supervised_set;
+    char supervised_dropped[256];
 } RunConfig;
 
 extern const WmCfgSchema run_schema;
 
 /* Defaults, then the file, then each "section.key=value" in order. Prints nothing;
- * returns WM_OK or an error naming file and line (or the override). */
+ * returns WM_OK or an error naming file and line (or the override). A supervised pose
+ * bound the file records (eval.supervised_pose) belongs to the file's world: when the
+ * overrides change that world and do not set the bound themselves, it is dropped (-1)
+ * and rc->supervised_dropped names the overrides. */
 int run_config_load(RunConfig *rc, const char *path, int n_over, char **over, char *err, size_t errsz);
 /* The resolved configuration as INI text (free with wm_buf_free), as stored in
  * checkpoints and reports: the sections a run reads ([env], [agent], [model],
@@ -56,6 +66,11 @@ int run_config_load(RunConfig *rc, const char *path, int n_over, char **over, ch
  * saccade run over objects3d scenes keeps both). Keys left out load back as their
  * defaults. The bench variant adds [bench]. */
 void run_config_text(const RunConfig *rc, WmBuf *out);
+/* Whether a and b show the same world: [env] and [agent] alike, speed keys aside. */
+int run_config_same_world(const RunConfig *a, const RunConfig *b);
+/* Drops rc's supervised bound (see RunConfig) when `before` showed another world; why:
+ * what changed it, for the message. */
+void run_config_world_changed(RunConfig *rc, const RunConfig *before, const char *why);
 void run_config_bench_text(const RunConfig *rc, WmBuf *out);
 
 #endif

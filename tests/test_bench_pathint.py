@@ -3,7 +3,8 @@ report's structure, the ideal controls (the oracle's pose probe and retrieval) a
 0.95, noise in place of features below 0.05 on the pose probe and near chance on
 retrieval, the random model below the oracle, the figures written as PNG files, and
 --resume evaluating a finished run again to the same figures; on objects, the MLP pose
-column beside the ridge one, with its controls."""
+column beside the ridge one, with its controls; a config's supervised bound left out
+when the command line changes its world."""
 import json
 import os
 import sys
@@ -39,6 +40,33 @@ def objects_rows(out):
     md = open(os.path.join(out, "report.md")).read()
     check("| pose R^2 | pose R^2, MLP or ridge | equivariance R^2 |" in md,
           "objects: report.md has the MLP pose column", md[:1500])
+
+
+def supervised_world(out):
+    """A supervised bound recorded in a config belongs to that config's world: changed on
+    the command line (here a turntable instead of the Euler box), the bound is left out
+    with a message saying why; a speed key keeps it, and a bound given with the change is
+    used."""
+    tiny = ["env.size=32", "model.width=4", "model.layers=1", "eval.m_max=3", "eval.train_seqs=64",
+            "eval.test_seqs=32", "eval.mlp_hidden=32", "eval.mlp_epochs=3", "eval.retr_seqs=48", "train.threads=2",
+            "bench.seeds=1", "bench.variants=random", "--quiet"]  # env.size=32: the preset's own value
+    sup = {}
+    for name, extra in (("yaw", ["env.rotation=yaw"]), ("speed", ["env.render_threads=1"]),
+                        ("yaw+bound", ["env.rotation=yaw", "eval.supervised_pose=0.7"])):
+        d = os.path.join(out, name.replace("+", "_"))
+        r = run("bench", "pathint", "configs/bench/objects3d-quick.ini", "--out", d, *tiny, *extra)
+        check(r.returncode == 0, f"supervised bound, {name}: runs", r.stderr[-2000:])
+        if r.returncode != 0:
+            return
+        v = json.load(open(os.path.join(d, "report.json"))).get("variants", {})
+        sup[name] = ((v.get("supervised") or {}).get("summary", {}).get("pose_r2") or {}).get("mean"), r.stderr, \
+            open(os.path.join(d, "report.md")).read()
+    check(sup["yaw"][0] is None and "no supervised column" in sup["yaw"][1] and "env.rotation=yaw" in sup["yaw"][1]
+          and "which env.rotation=yaw changed" in sup["yaw"][2],
+          "a world changed on the command line: the file's supervised bound left out, and why", sup["yaw"][1][-600:])
+    check(sup["speed"][0] == 0.85 and "no supervised column" not in sup["speed"][1],
+          "a speed key keeps the supervised bound", str(sup["speed"][0]))
+    check(sup["yaw+bound"][0] == 0.7, "a bound given with the change is used", str(sup["yaw+bound"][0]))
 
 
 def main():
@@ -97,6 +125,7 @@ def main():
         same = {k: x for k, x in first.items() if k != "seconds"} == {k: x for k, x in again.items() if k != "seconds"}
         check(same, "--resume: the same results as the run it continued")
     objects_rows(tempfile.mkdtemp(dir=os.environ.get("TMPDIR")))
+    supervised_world(tempfile.mkdtemp(dir=os.environ.get("TMPDIR")))
     r = run("bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "bench.variants=seqjepa bogus")
     check(r.returncode == 1 and "unknown variant 'bogus'" in r.stderr, "unknown variant refused", r.stderr)
     r = run("bench", "pathint", "configs/bench/saccade-tiny.ini")
