@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "run/pipeline.h"
 #include "run/runcfg.h"
+#include "run/steps.h"
 #include "core/clock.h"
 #include "run/report.h"
 #include "core/err.h"
@@ -83,8 +84,7 @@ int cli_eval(int argc, char **argv) {
         char tmp[1024], log[1100];
         snprintf(tmp, sizeof tmp, "%s", ckpt);
         snprintf(dir, sizeof dir, "%s", dirname(tmp));
-        snprintf(log, sizeof log, "%s/log.csv", dir);
-        if (!wm_path_exists(log)) {
+        if (wm_path_join(log, sizeof log, dir, RUN_LOG_FILE) || !wm_path_exists(log)) {
             snprintf(tmp, sizeof tmp, "%s", ckpt);
             char *name = basename(tmp), *dot = strrchr(name, '.');
             if (dot && dot != name) *dot = 0;
