@@ -189,3 +189,18 @@ int wm_path_join(char *out, size_t outsz, const char *a, const char *b) {
     int n = snprintf(out, outsz, "%s%s%s", a, (la && a[la - 1] == '/') ? "" : "/", b);
     return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
+
+int wm_find_near_program(const char *rel, char *out, size_t outsz) {
+    char dir[1024];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (n <= 0 || (size_t)n >= sizeof dir - 1) return -1;
+    dir[n] = 0;
+    for (int up = 0; up < 4; up++) {
+        char *slash = strrchr(dir, '/');
+        if (!slash) return -1;
+        *slash = 0; /* the program's folder, then each folder above it */
+        if (wm_path_join(out, outsz, dir[0] ? dir : "/", rel) == 0 && wm_path_exists(out)) return 0;
+        if (!dir[0]) break;
+    }
+    return -1;
+}

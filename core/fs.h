@@ -39,5 +39,9 @@ int wm_is_dir(const char *path);
 int wm_dir_empty(const char *dir, const char *ignore);
 /* Joins a and b with one '/' into out; returns -1 if it does not fit. */
 int wm_path_join(char *out, size_t outsz, const char *a, const char *b);
+/* Looks for the relative path rel in the running program's folder and in up to three
+ * folders above it (bin/seqjepa finds the repository's assets/ one level up); 0 with
+ * the path found in out, -1 when none holds it or the program cannot be located. */
+int wm_find_near_program(const char *rel, char *out, size_t outsz);
 
 #endif

@@ -32,7 +32,7 @@
     X(S, BOOL, color_actions, "false", 0, 0, NULL, "objects3d: actions also carry floor/spot hue and spot angle deltas") \
     X(S, BOOL, translate_actions, "false", 0, 0, NULL, "objects3d: actions also carry the translation delta") \
     X(S, STR, obj, "", 0, 0, NULL, "objects3d: OBJ file or folder of OBJ files used in place of procedural shapes") \
-    X(S, STR, assets, "assets", 0, 0, NULL, "folder holding shaders/ (relative to the working folder)") \
+    X(S, STR, assets, "assets", 0, 0, NULL, "folder holding shaders/ (relative to the working folder; left at assets and not there, the assets/ beside the program)") \
     X(S, INT, render_threads, "0", 0, 64, NULL, "objects3d: render threads, each with its own GL context (0: one per core on a CPU rasteriser, 1 on a GPU)") \
     /* saccade */                                                                                  \
     X(S, INT, scene_size, "96", 16, 1024, NULL, "saccade: scene side S in pixels")                 \

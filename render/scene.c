@@ -231,6 +231,12 @@ int rd_scene_create(const RdSceneDesc *d, RdScene **out, char *err, size_t errsz
         rc = wm_errf(err, errsz, WM_ERR_ARG, "assets path too long: %s", assets);
         goto fail;
     }
+    /* The default folder, when the working folder has none: the one beside the program,
+     * so that bin/seqjepa runs from any folder. A folder named by the caller is used as
+     * given. */
+    char near[1024];
+    if (!strcmp(assets, "assets") && !wm_is_dir(dir) && !wm_find_near_program("assets/shaders", near, sizeof near))
+        memcpy(dir, near, sizeof dir);
     if ((rc = rd_program_load(dir, "scene_object", vs_pre, NULL, &s->prog_obj, err, errsz)) ||
         (rc = rd_program_load(dir, "scene_floor", vs_pre, NULL, &s->prog_floor, err, errsz)))
         goto fail;

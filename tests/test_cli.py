@@ -211,18 +211,22 @@ def main():
     check(ckpt in md and "(step 6)" in md, "eval.md records the checkpoint and its step", md[:300])
     check_eval_report(r, out)
     # A checkpoint on its own (no log.csv beside it, as a shipped model) is evaluated
-    # into runs/eval-NAME under the working folder, never into its own folder.
+    # into runs/eval-NAME under the working folder, never into its own folder. Run from
+    # a folder with no assets/, the program finds the shaders beside itself.
     alone, work = os.path.join(tmp, "alone"), os.path.join(tmp, "work")
     os.makedirs(alone), os.makedirs(work)
     lone = os.path.join(alone, "tiny-model.safetensors")
     with open(ckpt, "rb") as fi, open(lone, "wb") as fo:
         fo.write(fi.read())
-    r = run("eval", os.path.join(ROOT, cfg), *TINY, "--ckpt", lone, "--quiet",
-            "env.assets=" + os.path.join(ROOT, "assets"), cwd=work)
+    r = run("eval", os.path.join(ROOT, cfg), *TINY, "--ckpt", lone, "--quiet", cwd=work)
     check(r.returncode == 0 and os.path.exists(os.path.join(work, "runs", "eval-tiny-model", "eval.json"))
           and os.listdir(alone) == ["tiny-model.safetensors"],
-          "a checkpoint on its own: eval writes runs/eval-NAME, nothing beside the checkpoint",
-          f"{r.stderr[-1000:]} {os.listdir(alone)}")
+          "a checkpoint on its own, from another folder: eval finds the assets, writes runs/eval-NAME, nothing "
+          "beside the checkpoint", f"{r.stderr[-1000:]} {os.listdir(alone)}")
+    r = run("eval", os.path.join(ROOT, cfg), *TINY, "--ckpt", lone, "--quiet", "--out", os.path.join(work, "e2"),
+            "env.assets=no-such-assets", cwd=work)
+    check(r.returncode == 1 and "no-such-assets/shaders/scene_object.vert" in r.stderr,
+          "an assets folder named on the command line is used as given, and named when missing", r.stderr[-500:])
 
     # --no-action: a model trained without action conditioning as one more column;
     # an action-conditioned checkpoint is refused there.
