@@ -2,6 +2,7 @@
 checkpoint (numpy/PyTorch, outside the product's code path; docs/benchmarks.md).
 
 usage: /usr/bin/python3 bench/embed_probes.py CKPT WORKDIR PROBE_DATA RETR_DATA [--mmax 4] [--k 7] [--mlp]
+    [--all-pairs]
 CKPT "pixels": only the pose reference from raw pixels (ridge from one view's pixels to
 its rotation matrix, same rows as the pose probe).
 PROBE_DATA: gen dataset (iid views, train = training objects, val = held-out objects).
@@ -13,7 +14,11 @@ Prints:
     per-entry R^2 on held-out objects); also from z_AGG over 4 views to the last view's;
     ridge penalties chosen on a validation fifth of the training rows;
   equivariance R^2: ridge (and with --mlp an MLP 2x256) from concat(z1, z2) to the
-    relative rotation matrix of views 1 -> 2; erank: effective rank of z;
+    relative rotation matrix of views 1 -> 2; erank: effective rank of z; with
+    --all-pairs also equi_ridge_all (and equi_mlp_all): the same regressors trained on
+    every consecutive pair t -> t+1 of the training sequences (T-1 times the rows),
+    scored on the same held-out pairs 1 -> 2 (oracle_equi_*: true rotation matrices in
+    place of z, both ways);
   top1_z / top1_zagg3: linear classifier (logistic regression) of the class from z of
     one view (every view) and from z_AGG over the first 3 views (chance 1/n_classes);
   retrieval top-1 at M = 1..mmax: the predictor's output after M views and the action
@@ -82,6 +87,15 @@ def mlp(xtr, ytr, xte, yte, hidden=256, epochs=60):
     return r2(yte, p)
 
 
+def pairs(z, acts, first_only):
+    """Equivariance rows: concat(z_t, z_t+1) and the relative rotation matrix of a_t, for
+    t = 1 only or for every consecutive pair (z [N, T, D], acts [N, T-1, >=4])."""
+    ts = [0] if first_only else range(z.shape[1] - 1)
+    x = np.concatenate([np.c_[z[:, t], z[:, t + 1]] for t in ts])
+    y = np.concatenate([qmat(acts[:, t, :4]) for t in ts])
+    return x, y
+
+
 def logreg(xtr, ytr, xte, yte, epochs=300):
     """data_baselines' logistic regression from seed 0: test top-1."""
     k = int(max(ytr.max(), yte.max())) + 1
@@ -109,6 +123,7 @@ def main():
     ap.add_argument("ckpt"); ap.add_argument("work"); ap.add_argument("probe"); ap.add_argument("retr")
     ap.add_argument("--mmax", type=int, default=4); ap.add_argument("--k", type=int, default=7)
     ap.add_argument("--mlp", action="store_true")
+    ap.add_argument("--all-pairs", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(2)
     res = {}
@@ -129,11 +144,20 @@ def main():
     # pose of the last (4th) view from z_AGG over the 4 views
     res["pose_zagg"] = ridge(etr["z_agg"], Rtr[:, -1], ete["z_agg"], Rte[:, -1])
     # equivariance: relative rotation of views 1->2 from concat(z1, z2)
-    ptr = np.c_[ztr[:, 0], ztr[:, 1]]; pte = np.c_[zte[:, 0], zte[:, 1]]
-    ytr, yte = qmat(Atr[:, 0, :4]), qmat(Ate[:, 0, :4])
+    (ptr, ytr), (pte, yte) = pairs(ztr, Atr, True), pairs(zte, Ate, True)
     res["equi_ridge"] = ridge(ptr, ytr, pte, yte)
     if a.mlp:
         res["equi_mlp"] = mlp(ptr, ytr, pte, yte)
+    if a.all_pairs:
+        for pre, ftr, fte in (("", ztr, zte), ("oracle_", Rtr, Rte)):
+            xo, _ = pairs(fte, Ate, True)
+            for first, tag in ((True, "1"), (False, "all")):
+                if pre == "" and first:
+                    continue  # equi_ridge / equi_mlp above
+                x, y = pairs(ftr, Atr, first)
+                res[f"{pre}equi_ridge_{tag}"] = ridge(x, y, xo, yte)
+                if a.mlp:
+                    res[f"{pre}equi_mlp_{tag}"] = mlp(x, y, xo, yte)
         res["pose_z_mlp"] = mlp(ztr.reshape(-1, D), Rtr.reshape(-1, 9), zte.reshape(-1, D), Rte.reshape(-1, 9))
     # class from z (every view) and from z_AGG over 3 views
     T = ztr.shape[1]

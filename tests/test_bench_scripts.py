@@ -95,6 +95,17 @@ def r2_rule():
     for name, f in (("data_baselines", data_baselines.r2), ("embed_probes", embed_probes.r2)):
         check(abs(f(y, q) - 0.8) < 1e-12 and f(c, c) == 1.0 and f(c, c - 1) == 0.0,
               f"{name}.r2 leaves a constant column out", (f(y, q), f(c, c), f(c, c - 1)))
+    # embed_probes.pairs: pair 1 -> 2 alone, or every consecutive pair, each row with the
+    # relative rotation of its own action.
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5, 4, 3))
+    acts = rng.standard_normal((5, 3, 7))
+    x1, y1 = embed_probes.pairs(z, acts, True)
+    xa, ya = embed_probes.pairs(z, acts, False)
+    check(x1.shape == (5, 6) and y1.shape == (5, 9) and xa.shape == (15, 6) and ya.shape == (15, 9),
+          "embed_probes.pairs: one row per sequence, or per consecutive pair", (x1.shape, xa.shape))
+    check(np.array_equal(xa[10:15], np.c_[z[:, 2], z[:, 3]]) and np.allclose(ya[10:15], embed_probes.qmat(acts[:, 2, :4])),
+          "embed_probes.pairs: the rows of pair 3 -> 4 hold z_3, z_4 and a_3's rotation", "")
 
 
 def main():
