@@ -148,6 +148,7 @@ def main():
     res["equi_ridge"] = ridge(ptr, ytr, pte, yte)
     if a.mlp:
         res["equi_mlp"] = mlp(ptr, ytr, pte, yte)
+        res["pose_z_mlp"] = mlp(ztr.reshape(-1, D), Rtr.reshape(-1, 9), zte.reshape(-1, D), Rte.reshape(-1, 9))
     if a.all_pairs:
         for pre, ftr, fte in (("", ztr, zte), ("oracle_", Rtr, Rte)):
             xo, _ = pairs(fte, Ate, True)
@@ -158,7 +159,6 @@ def main():
                 res[f"{pre}equi_ridge_{tag}"] = ridge(x, y, xo, yte)
                 if a.mlp:
                     res[f"{pre}equi_mlp_{tag}"] = mlp(x, y, xo, yte)
-        res["pose_z_mlp"] = mlp(ztr.reshape(-1, D), Rtr.reshape(-1, 9), zte.reshape(-1, D), Rte.reshape(-1, 9))
     # class from z (every view) and from z_AGG over 3 views
     T = ztr.shape[1]
     res["top1_z"] = logreg(ztr.reshape(-1, D), np.repeat(Ctr, T), zte.reshape(-1, D), np.repeat(Cte, T))
