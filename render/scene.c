@@ -224,7 +224,8 @@ int rd_scene_create(const RdSceneDesc *d, RdScene **out, char *err, size_t errsz
             vs_pre = "#extension GL_AMD_vertex_shader_layer : require\n#define RD_LAYERED 1\n";
     }
     s->layered = vs_pre[0] != 0;
-    const char *assets = d->assets && d->assets[0] ? d->assets : "assets";
+    static const char default_assets[] = "assets";
+    const char *assets = d->assets && d->assets[0] ? d->assets : default_assets;
     char dir[1024];
     int rc = WM_OK;
     if (wm_path_join(dir, sizeof dir, assets, "shaders") < 0) {
@@ -235,7 +236,7 @@ int rd_scene_create(const RdSceneDesc *d, RdScene **out, char *err, size_t errsz
      * so that bin/seqjepa runs from any folder. A folder named by the caller is used as
      * given. */
     char near[1024];
-    if (!strcmp(assets, "assets") && !wm_is_dir(dir) && !wm_find_near_program("assets/shaders", near, sizeof near))
+    if (!strcmp(assets, default_assets) && !wm_is_dir(dir) && !wm_find_near_program(dir, near, sizeof near))
         memcpy(dir, near, sizeof dir);
     if ((rc = rd_program_load(dir, "scene_object", vs_pre, NULL, &s->prog_obj, err, errsz)) ||
         (rc = rd_program_load(dir, "scene_floor", vs_pre, NULL, &s->prog_floor, err, errsz)))

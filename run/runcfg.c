@@ -101,18 +101,20 @@ static int one_world_key(const WmCfgSection *sec, const WmCfgField *f, const voi
     return world_key(sec, f, cfg, NULL) && !strcmp(sec->name, k->sec) && !strcmp(f->key, k->key);
 }
 
-int run_config_same_world(const RunConfig *a, const RunConfig *b) {
-    schema_init();
+/* Whether a and b differ in the keys that keep(ctx) selects. */
+static int keys_differ(const RunConfig *a, const RunConfig *b,
+                       int (*keep)(const WmCfgSection *, const WmCfgField *, const void *, void *), void *ctx) {
     WmBuf x = {0}, y = {0};
-    wm_cfg_dump_some(&run_schema, a, world_key, NULL, &x);
-    wm_cfg_dump_some(&run_schema, b, world_key, NULL, &y);
-    int same = x.len == y.len && (!x.len || !memcmp(x.data, y.data, x.len));
+    wm_cfg_dump_some(&run_schema, a, keep, ctx, &x);
+    wm_cfg_dump_some(&run_schema, b, keep, ctx, &y);
+    int differ = x.len != y.len || (x.len && memcmp(x.data, y.data, x.len));
     wm_buf_free(&x), wm_buf_free(&y);
-    return same;
+    return differ;
 }
 
 void run_config_world_changed(RunConfig *rc, const RunConfig *before, const char *why) {
-    if (rc->supervised_set || rc->eval.supervised_pose < 0 || run_config_same_world(rc, before)) return;
+    schema_init();
+    if (rc->supervised_set || rc->eval.supervised_pose < 0 || !keys_differ(rc, before, world_key, NULL)) return;
     rc->eval.supervised_pose = -1;
     snprintf(rc->supervised_dropped, sizeof rc->supervised_dropped, "%s", why);
 }
@@ -136,13 +138,8 @@ int run_config_load(RunConfig *rc, const char *path, int n_over, char **over, ch
         size_t n = 0;
         for (int i = 0; i < n_over; i++) {
             OneKey k;
-            if (n + 2 >= sizeof why || !parse_over(over[i], &k)) continue;
-            WmBuf x = {0}, y = {0};
-            wm_cfg_dump_some(&run_schema, file, one_world_key, &k, &x);
-            wm_cfg_dump_some(&run_schema, rc, one_world_key, &k, &y);
-            if (x.len != y.len || (x.len && memcmp(x.data, y.data, x.len)))
+            if (n + 2 < sizeof why && parse_over(over[i], &k) && keys_differ(file, rc, one_world_key, &k))
                 n += (size_t)snprintf(why + n, sizeof why - n, "%s%s", n ? " " : "", over[i]);
-            wm_buf_free(&x), wm_buf_free(&y);
         }
         run_config_world_changed(rc, file, n ? why : "the command line");
     }

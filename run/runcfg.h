@@ -66,11 +66,9 @@ int run_config_load(RunConfig *rc, const char *path, int n_over, char **over, ch
  * saccade run over objects3d scenes keeps both). Keys left out load back as their
  * defaults. The bench variant adds [bench]. */
 void run_config_text(const RunConfig *rc, WmBuf *out);
-/* Whether a and b show the same world: [env] and [agent] alike, speed keys aside. */
-int run_config_same_world(const RunConfig *a, const RunConfig *b);
-/* Drops rc's supervised bound (see RunConfig) when `before` showed another world; why:
- * what changed it, for the message. */
-void run_config_world_changed(RunConfig *rc, const RunConfig *before, const char *why);
 void run_config_bench_text(const RunConfig *rc, WmBuf *out);
+/* Drops rc's supervised bound (see RunConfig) when `before` showed another world
+ * ([env] and [agent] differ, speed keys aside); why: what changed it, for the message. */
+void run_config_world_changed(RunConfig *rc, const RunConfig *before, const char *why);
 
 #endif
