@@ -403,7 +403,9 @@ int cli_bench_pathint(int argc, char **argv) {
                   rot ? "Equivariance regressor: an MLP with two hidden layers or ridge, whichever scores higher on a "
                         "validation fifth of the probe-training rows; pose probes: ridge, and the same regressor as "
                         "the equivariance row (pose R^2, MLP or ridge: pose that z carries but not linearly; equal to the "
-                        "ridge column where ridge won on the validation rows)."
+                        "ridge column where ridge won on the validation rows). The equivariance row reads a_1's "
+                        "rotation as q_1^-1 q_2 of the two views' quaternions, without the action's sign "
+                        "canonicalisation (docs/evaluation.md)."
                       : "Regressors: ridge (linear).");
     wm_buf_printf(&md, "Path integration is next-view retrieval: after M observed views and the action a_M, the "
                        "model's own predictor must pick the true view M+1 among it and %d other views of the same "
@@ -453,7 +455,8 @@ int cli_bench_pathint(int argc, char **argv) {
                       : "the implied previous fixation inside the scene");
     wm_buf_puts(&md, "**oracle**: true poses in place of features (pose from the true pose; retrieval with view M's "
                      "true pose turned by a_M against the candidates' true poses) and equivariance from the true "
-                     "latents. Copying view M: the query is the target encoding of the last observed view.\n");
+                     "latents and poses of views 1 and 2. Copying view M: the query is the target encoding of the "
+                     "last observed view.\n");
     wm_buf_printf(&md, "\nTop-1 from z_AGG by M:\n\n| variant |");
     for (int M = 1; M <= m_max; M++) wm_buf_printf(&md, " M=%d |", M);
     wm_buf_puts(&md, "\n|---|");

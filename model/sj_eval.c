@@ -149,6 +149,19 @@ static float *concat_rows(const float *a, size_t sa, int da, const float *b, siz
     return o;
 }
 
+/* The equivariance row: the regressor from x (one row per sequence, din wide) to each
+ * sequence's first action, in the split's target form (split->equiv) where it has one. */
+static void equivariance(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjEvalSplit *te, int A, const float *xtr,
+                         const float *xte, int din, double *r2) {
+    const float *ya = tr->equiv ? tr->equiv : tr->actions, *yb = te->equiv ? te->equiv : te->actions;
+    size_t ntr = (size_t)tr->n, nte = (size_t)te->n;
+    float *ytr = concat_rows(ya, (size_t)(tr->t - 1) * A, A, ya, 0, 0, ntr);
+    float *yte = concat_rows(yb, (size_t)(te->t - 1) * A, A, yb, 0, 0, nte);
+    const float *xs[1] = {xte};
+    regress(sp, xtr, ytr, ntr, din, A, xs, 1, yte, nte, r2);
+    wm_free(ytr), wm_free(yte);
+}
+
 static int has_pose(const SjEvalSplit *tr, const SjEvalSplit *te) {
     return tr->pose && te->pose && tr->pose_dim == te->pose_dim && tr->pose_dim > 0;
 }
@@ -232,13 +245,10 @@ int sj_eval_run(SjModel *m, const SjEvalSpec *sp, const SjEvalSplit *tr, const S
         out->top1_agg[M] = classify(sp, ftr.agg[M], tr->labels, ntr, fte.agg[M], te->labels, nte, E, K);
     wm_free(z1tr), wm_free(z1te);
 
-    /* Equivariance: a_1 from concat(z_1, z_2). */
+    /* Equivariance: a_1 (in the split's target form) from concat(z_1, z_2). */
     float *etr = concat_rows(ftr.z, zs_tr, D, ftr.z + D, zs_tr, D, ntr), *ete = concat_rows(fte.z, zs_te, D, fte.z + D, zs_te, D, nte);
-    float *a1tr = concat_rows(tr->actions, (size_t)(tr->t - 1) * A, A, tr->actions, 0, 0, ntr);
-    float *a1te = concat_rows(te->actions, (size_t)(te->t - 1) * A, A, te->actions, 0, 0, nte);
-    const float *xs[3] = {ete};
-    regress(sp, etr, a1tr, ntr, 2 * D, A, xs, 1, a1te, nte, &out->equiv_r2);
-    wm_free(etr), wm_free(ete), wm_free(a1tr), wm_free(a1te);
+    equivariance(sp, tr, te, A, etr, ete, 2 * D, &out->equiv_r2);
+    wm_free(etr), wm_free(ete);
 
     /* Pose (the equivariance probe's gate): ridge from z of every view to its pose, and
      * (spec->mlp) the non-linear regressor on the same rows. */
@@ -354,9 +364,11 @@ static const char *group_intro(int g, int loss_m, int retr_k, int glimpses) {
                  "pose; the MLP row reads the same pose with the next row's regressor (an MLP with two hidden "
                  "layers, or ridge where that scores higher on a validation fifth of the training rows, and then "
                  "the two rows agree): pose the encoder carries, but not linearly; then R^2 of that regressor of "
-                 "the relative %s a_1 from the encodings of %ss 1 and 2.",
+                 "the relative %s a_1 from the encodings of %ss 1 and 2%s.",
                  item, view, glimpses ? "the fixation, y and x in the scene" : "the 9 rotation-matrix entries",
-                 glimpses ? "saccade" : "action", view, glimpses ? "saccade" : "action", view);
+                 glimpses ? "saccade" : "action", view, glimpses ? "saccade" : "action", view,
+                 glimpses ? "" : " (its rotation as q_1^-1 q_2 of the two views' quaternions, without the sign flip "
+                                 "that keeps the action's w >= 0)");
         return buf;
     case G_PATHINT:
         snprintf(buf, sizeof buf,
@@ -512,16 +524,22 @@ int sj_eval_oracle_result(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjE
     }
     if (has_pose(tr, te)) pose_rows(sp, tr->pose, te->pose, tr->pose_dim, tr, te, out);
     if (!tr->latents || !te->latents || tr->latent_dim != te->latent_dim || tr->t < 2 || te->t < 2) return WM_OK;
-    /* Equivariance from the true latents of views 1 and 2 (contiguous in each row). */
-    int L = tr->latent_dim;
-    size_t ntr = (size_t)tr->n, nte = (size_t)te->n;
-    float *xtr = concat_rows(tr->latents, (size_t)tr->t * L, 2 * L, tr->latents, 0, 0, ntr);
-    float *xte = concat_rows(te->latents, (size_t)te->t * L, 2 * L, te->latents, 0, 0, nte);
-    float *ytr = concat_rows(tr->actions, (size_t)(tr->t - 1) * A, A, tr->actions, 0, 0, ntr);
-    float *yte = concat_rows(te->actions, (size_t)(te->t - 1) * A, A, te->actions, 0, 0, nte);
-    const float *xs[1] = {xte};
-    regress(sp, xtr, ytr, ntr, 2 * L, A, xs, 1, yte, nte, &out->equiv_r2);
-    wm_free(xtr), wm_free(xte), wm_free(ytr), wm_free(yte);
+    /* Equivariance from the truth about views 1 and 2: each view's latents, and its pose
+     * features beside them where the split has poses (the form the pose probe reads). */
+    int L = tr->latent_dim, P = has_pose(tr, te) ? tr->pose_dim : 0, W = 2 * (L + P);
+    float *x[2];
+    for (int k = 0; k < 2; k++) {
+        const SjEvalSplit *s = k ? te : tr;
+        x[k] = wm_new(float, (size_t)s->n * (size_t)W);
+        for (size_t i = 0; i < (size_t)s->n; i++)
+            for (int v = 0; v < 2; v++) {
+                float *o = x[k] + i * (size_t)W + (size_t)v * (L + P);
+                memcpy(o, s->latents + (i * (size_t)s->t + (size_t)v) * L, (size_t)L * sizeof(float));
+                if (P) memcpy(o + L, s->pose + (i * (size_t)s->t + (size_t)v) * P, (size_t)P * sizeof(float));
+            }
+    }
+    equivariance(sp, tr, te, A, x[0], x[1], W, &out->equiv_r2);
+    wm_free(x[0]), wm_free(x[1]);
     return WM_OK;
 }
 

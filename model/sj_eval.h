@@ -33,6 +33,8 @@ typedef struct {
     int latent_dim;
     const float *pose;       /* [n, t, pose_dim]: each view's pose, the pose probe's target (may be NULL) */
     int pose_dim;
+    const float *equiv;      /* [n, t-1, A]: the equivariance row's target for each action, the action
+                              * as a continuous function of the poses (NULL: the actions as they are) */
 } SjEvalSplit;
 
 typedef struct {
@@ -97,9 +99,10 @@ void sj_eval_noise_result(const SjEvalSpec *spec, const SjEvalSplit *train, cons
  * (sj_retrieval_action_only; needs spec->retr with action_only); the rest NaN. */
 int sj_eval_action_only_result(const SjEvalSpec *spec, SjEvalResult *out, char *err, size_t errsz);
 /* The oracle control: the same probes fed the ground truth instead of features:
- * equivariance from the true latents of views 1 and 2 (NaN without latents), the pose
- * probe from the true poses (its ceiling on this data), retrieval with true poses
- * (sj_retrieval_oracle, when spec->retr carries poses); the rest NaN. */
+ * equivariance from the true latents of views 1 and 2, with their poses beside them when
+ * the splits have poses (NaN without latents), the pose probe from the true poses (its
+ * ceiling on this data), retrieval with true poses (sj_retrieval_oracle, when spec->retr
+ * carries poses); the rest NaN. */
 int sj_eval_oracle_result(const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test, int action_dim,
                           SjEvalResult *out, char *err, size_t errsz);
 

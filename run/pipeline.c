@@ -199,19 +199,22 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
     return r;
 }
 
-static void poses(const EnvSpec *sp, const AgBatch *b, float **pose) {
-    size_t nv = (size_t)b->n * (size_t)b->t;
+/* Each view's pose and each action's equivariance target (run/pathint.h). */
+static void targets(const EnvSpec *sp, const AgBatch *b, float **pose, float **equiv) {
+    size_t nv = (size_t)b->n * (size_t)b->t, na = (size_t)b->n * (size_t)(b->t - 1);
     *pose = wm_new(float, nv * (size_t)pl_pose_dim(sp));
     pl_pose_features(sp, b->latents, nv, *pose);
+    *equiv = wm_new(float, na * (size_t)sp->action_dim);
+    pl_equiv_targets(sp, b->latents, b->actions, (size_t)b->n, b->t, *equiv);
 }
 
-static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n, AgBatch *b, float **pose, char *err,
-                      size_t errsz) {
+static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n, AgBatch *b, float **pose,
+                      float **equiv, char *err, size_t errsz) {
     int M = rc->eval.m_max;
     int r = ag_batch_alloc(b, env_spec(env), n, M + 1, 0, err, errsz);
     if (!r) r = ag_rollout(env, ag, (uint64_t)rc->eval.seed, split, 0, n, b, err, errsz);
     if (r) return r;
-    poses(env_spec(env), b, pose);
+    targets(env_spec(env), b, pose, equiv);
     return WM_OK;
 }
 
@@ -240,8 +243,8 @@ static int eval_from_data(const RunConfig *rc, int n_train, int n_test, PlEvalDa
         if (!r) r = ds_read(ds, DS_SPLIT_VAL, 0, n_test, 0, &d->te, err, errsz);
     }
     if (!r) {
-        poses(&d->spec, &d->tr, &d->pose_tr);
-        poses(&d->spec, &d->te, &d->pose_te);
+        targets(&d->spec, &d->tr, &d->pose_tr, &d->equiv_tr);
+        targets(&d->spec, &d->te, &d->pose_te, &d->equiv_te);
         d->pose_dim = pl_pose_dim(&d->spec);
         wm_info("eval: %d + %d sequences of %d views from '%s'", n_train, n_test, M + 1, rc->pipe.data);
     }
@@ -268,8 +271,8 @@ int pl_eval_data(const RunConfig *rc, const AgentConfig *agent, int n_train, int
         d->spec = *env_spec(env);
         double t0 = wm_now();
         d->pose_dim = pl_pose_dim(&d->spec);
-        r = make_split(env, ag, rc, ENV_SPLIT_TRAIN, n_train, &d->tr, &d->pose_tr, err, errsz);
-        if (!r) r = make_split(env, ag, rc, ENV_SPLIT_HELDOUT, n_test, &d->te, &d->pose_te, err, errsz);
+        r = make_split(env, ag, rc, ENV_SPLIT_TRAIN, n_train, &d->tr, &d->pose_tr, &d->equiv_tr, err, errsz);
+        if (!r) r = make_split(env, ag, rc, ENV_SPLIT_HELDOUT, n_test, &d->te, &d->pose_te, &d->equiv_te, err, errsz);
         if (!r) r = pl_retr_data(rc, &d->retr, err, errsz);
         if (!r) wm_info("eval: %d + %d sequences of %d views in %.1f s", n_train, n_test, rc->eval.m_max + 1, wm_now() - t0);
     }
@@ -284,6 +287,8 @@ void pl_eval_data_free(PlEvalData *d) {
     ag_batch_free(&d->te);
     wm_free(d->pose_tr);
     wm_free(d->pose_te);
+    wm_free(d->equiv_tr);
+    wm_free(d->equiv_te);
     pl_retr_data_free(&d->retr);
     memset(d, 0, sizeof *d);
 }
@@ -303,7 +308,7 @@ SjEvalSpec pl_eval_spec(const RunConfig *rc, const PlEvalData *d) {
 SjEvalSplit pl_eval_split(const PlEvalData *d, int test) {
     const AgBatch *b = test ? &d->te : &d->tr;
     return (SjEvalSplit){b->n, b->t, b->pixels, b->actions, b->labels, b->latents, b->latent_dim,
-                         test ? d->pose_te : d->pose_tr, d->pose_dim};
+                         test ? d->pose_te : d->pose_tr, d->pose_dim, test ? d->equiv_te : d->equiv_tr};
 }
 
 int pl_eval(SjModel *m, const RunConfig *rc, const PlEvalData *d, SjEvalResult *res, char *err, size_t errsz) {
@@ -395,7 +400,7 @@ int pl_eval_table(SjModel *m, const char *model_about, SjModel *no_action, const
     t->oracle = add_column(t, "oracle");
     snprintf(t->about[t->oracle], sizeof t->about[0],
              "the ground truth in place of features: pose from the true pose (the probe's ceiling), equivariance "
-             "from the true latents of views 1 and 2, retrieval with view M's true pose turned by a_M against the "
+             "from the true latents and poses of views 1 and 2, retrieval with view M's true pose turned by a_M against the "
              "candidates' true poses (nearest wins)");
     if (!r) r = sj_eval_oracle_result(&spec, &tr, &te, d->spec.action_dim, &t->res[t->oracle], err, errsz);
     if (!quiet) wm_progress_finish(&prog, NULL);

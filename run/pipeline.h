@@ -37,8 +37,8 @@ int pl_prepare_run_dir(const char *dir, int resume, int force, char *err, size_t
 int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, char *err, size_t errsz);
 
 /* Evaluation data: sequences of training objects (probe fitting) and held-out ones
- * (scoring), eval.m_max + 1 views each, with each view's pose (run/pathint.h). Rolled
- * out on-line with seed eval.seed, or, when rc->pipe.data is set and agent is NULL,
+ * (scoring), eval.m_max + 1 views each, with each view's pose and each action's
+ * equivariance target (run/pathint.h). Rolled out on-line with seed eval.seed, or, when rc->pipe.data is set and agent is NULL,
  * the first n_train sequences of the dataset's train/ and n_test of its val/ (fewer
  * when the dataset holds fewer; the first eval.m_max + 1 views of each). The
  * retrieval sequences (pl_retr_data) are always rolled out on-line. */
@@ -46,6 +46,7 @@ typedef struct {
     AgBatch tr, te;
     float *pose_tr, *pose_te; /* [n, t, pose_dim] */
     int pose_dim;
+    float *equiv_tr, *equiv_te; /* [n, t-1, action_dim]: the equivariance row's targets (pl_equiv_targets) */
     PlRetrData retr;
     EnvSpec spec;
 } PlEvalData;

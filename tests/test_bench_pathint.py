@@ -46,6 +46,21 @@ def objects_rows(out):
           "objects: report.md has the MLP pose column", md[:1500])
 
 
+def objects_oracle_equivariance(out):
+    """The equivariance row's oracle on the objects3d quick preset's probe sets (true
+    latents and poses of views 1 and 2, the same MLP-or-ridge regressor): above 0.95 of
+    the row's target, which follows the two poses continuously (with the action's
+    canonical w >= 0 quaternion as the target it read about 0.8: docs/evaluation.md)."""
+    r = run("bench", "pathint", "configs/bench/objects3d-quick.ini", "--out", out, "--quiet", "bench.seeds=1",
+            "bench.variants=oracle", "env.instances=4", "eval.test_seqs=256", "eval.retr_seqs=48", "train.threads=2")
+    check(r.returncode == 0, "objects: the oracle alone runs", r.stderr[-2000:])
+    if r.returncode == 0:
+        v = json.load(open(os.path.join(out, "report.json")))["variants"]
+        eq = (v["oracle"]["summary"].get("equivariance_r2") or {}).get("mean")
+        check(eq is not None and eq > 0.95, "objects: the oracle's equivariance above 0.95", str(eq))
+        check(v["chance"]["summary"]["equivariance_r2"]["mean"] == 0, "objects: chance's equivariance 0")
+
+
 def supervised_world(out):
     """A supervised bound recorded in a config belongs to that config's world: changed on
     the command line (here a turntable instead of the Euler box), the bound is left out
@@ -127,6 +142,7 @@ def main():
         same = {k: x for k, x in first.items() if k != "seconds"} == {k: x for k, x in again.items() if k != "seconds"}
         check(same, "--resume: the same results as the run it continued")
     objects_rows(tempfile.mkdtemp(dir=os.environ.get("TMPDIR")))
+    objects_oracle_equivariance(tempfile.mkdtemp(dir=os.environ.get("TMPDIR")))
     supervised_world(tempfile.mkdtemp(dir=os.environ.get("TMPDIR")))
     r = run("bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "bench.variants=seqjepa bogus")
     check(r.returncode == 1 and "unknown variant 'bogus'" in r.stderr, "unknown variant refused", r.stderr)

@@ -33,7 +33,7 @@ static void make_split(Split *s, int n, uint64_t seed, int unrelated, SjEvalSpli
         for (int k = 0; k < T * L; k++)
             s->pose[(size_t)i * T * L + k] = unrelated ? (float)wm_rng_normal(&r) : s->lat[(size_t)i * T * L + k];
     }
-    *out = (SjEvalSplit){n, T, NULL, s->act, s->lab, s->lat, L, s->pose, L};
+    *out = (SjEvalSplit){n, T, NULL, s->act, s->lab, s->lat, L, s->pose, L, NULL};
 }
 
 /* Retrieval sequences in the same toy world: independent positions per view, the
@@ -90,6 +90,24 @@ int main(void) {
           "retrieval oracle: %.3f %.3f", oracle.retr_top1[1], oracle.retr_top1[RM]);
     CHECK(isnan(oracle.top1_z) && isnan(oracle.retr_copy[1]), "no classifier, no copy baseline");
     CHECK(isnan(oracle.pose_mlp_r2), "no MLP pose row without spec.mlp");
+    /* A split's own equivariance target is the one scored: the same latents against a
+     * target unrelated to them read nothing, against a_1 rescaled everything. */
+    {
+        static float rel_tr[N_TR * (T - 1) * A], rel_te[N_TE * (T - 1) * A];
+        WmRng r;
+        wm_rng_seed(&r, 9, 0);
+        for (size_t i = 0; i < sizeof rel_tr / sizeof *rel_tr; i++) rel_tr[i] = (float)wm_rng_normal(&r);
+        for (size_t i = 0; i < sizeof rel_te / sizeof *rel_te; i++) rel_te[i] = (float)wm_rng_normal(&r);
+        SjEvalSplit etr = tr, ete = te;
+        etr.equiv = rel_tr, ete.equiv = rel_te;
+        SjEvalResult o2;
+        CHECK(sj_eval_oracle_result(&spec, &etr, &ete, A, &o2, err, sizeof err) == WM_OK, "%s", err);
+        CHECK(o2.equiv_r2 < 0.05, "oracle against an unrelated equivariance target: %.3f", o2.equiv_r2);
+        for (size_t i = 0; i < sizeof rel_tr / sizeof *rel_tr; i++) rel_tr[i] = 3 * str.act[i];
+        for (size_t i = 0; i < sizeof rel_te / sizeof *rel_te; i++) rel_te[i] = 3 * ste.act[i];
+        CHECK(sj_eval_oracle_result(&spec, &etr, &ete, A, &o2, err, sizeof err) == WM_OK, "%s", err);
+        CHECK(o2.equiv_r2 > 0.95, "oracle against a_1 rescaled: %.3f", o2.equiv_r2);
+    }
     /* Poses unrelated to the latents: the noise column of the pose probe (fed the true
      * latents, which say nothing about these poses) scores about 0. */
     sj_eval_noise_result(&spec, &tr_u, &te_u, 32, &unrel);
