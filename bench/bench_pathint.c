@@ -455,8 +455,7 @@ int cli_bench_pathint(int argc, char **argv) {
                       : "the implied previous fixation inside the scene");
     wm_buf_puts(&md, "**oracle**: true poses in place of features (pose from the true pose; retrieval with view M's "
                      "true pose turned by a_M against the candidates' true poses) and equivariance from the true "
-                     "latents and poses of views 1 and 2. Copying view M: the query is the target encoding of the "
-                     "last observed view.\n");
+                     "latents. Copying view M: the query is the target encoding of the last observed view.\n");
     wm_buf_printf(&md, "\nTop-1 from z_AGG by M:\n\n| variant |");
     for (int M = 1; M <= m_max; M++) wm_buf_printf(&md, " M=%d |", M);
     wm_buf_puts(&md, "\n|---|");

@@ -524,22 +524,13 @@ int sj_eval_oracle_result(const SjEvalSpec *sp, const SjEvalSplit *tr, const SjE
     }
     if (has_pose(tr, te)) pose_rows(sp, tr->pose, te->pose, tr->pose_dim, tr, te, out);
     if (!tr->latents || !te->latents || tr->latent_dim != te->latent_dim || tr->t < 2 || te->t < 2) return WM_OK;
-    /* Equivariance from the truth about views 1 and 2: each view's latents, and its pose
-     * features beside them where the split has poses (the form the pose probe reads). */
-    int L = tr->latent_dim, P = has_pose(tr, te) ? tr->pose_dim : 0, W = 2 * (L + P);
-    float *x[2];
-    for (int k = 0; k < 2; k++) {
-        const SjEvalSplit *s = k ? te : tr;
-        x[k] = wm_new(float, (size_t)s->n * (size_t)W);
-        for (size_t i = 0; i < (size_t)s->n; i++)
-            for (int v = 0; v < 2; v++) {
-                float *o = x[k] + i * (size_t)W + (size_t)v * (L + P);
-                memcpy(o, s->latents + (i * (size_t)s->t + (size_t)v) * L, (size_t)L * sizeof(float));
-                if (P) memcpy(o + L, s->pose + (i * (size_t)s->t + (size_t)v) * P, (size_t)P * sizeof(float));
-            }
-    }
-    equivariance(sp, tr, te, A, x[0], x[1], W, &out->equiv_r2);
-    wm_free(x[0]), wm_free(x[1]);
+    /* Equivariance from the true latents of views 1 and 2 (contiguous in each row). */
+    int L = tr->latent_dim;
+    size_t ntr = (size_t)tr->n, nte = (size_t)te->n;
+    float *xtr = concat_rows(tr->latents, (size_t)tr->t * L, 2 * L, tr->latents, 0, 0, ntr);
+    float *xte = concat_rows(te->latents, (size_t)te->t * L, 2 * L, te->latents, 0, 0, nte);
+    equivariance(sp, tr, te, A, xtr, xte, 2 * L, &out->equiv_r2);
+    wm_free(xtr), wm_free(xte);
     return WM_OK;
 }
 

@@ -99,10 +99,9 @@ void sj_eval_noise_result(const SjEvalSpec *spec, const SjEvalSplit *train, cons
  * (sj_retrieval_action_only; needs spec->retr with action_only); the rest NaN. */
 int sj_eval_action_only_result(const SjEvalSpec *spec, SjEvalResult *out, char *err, size_t errsz);
 /* The oracle control: the same probes fed the ground truth instead of features:
- * equivariance from the true latents of views 1 and 2, with their poses beside them when
- * the splits have poses (NaN without latents), the pose probe from the true poses (its
- * ceiling on this data), retrieval with true poses (sj_retrieval_oracle, when spec->retr
- * carries poses); the rest NaN. */
+ * equivariance from the true latents of views 1 and 2 (NaN without latents), the pose
+ * probe from the true poses (its ceiling on this data), retrieval with true poses
+ * (sj_retrieval_oracle, when spec->retr carries poses); the rest NaN. */
 int sj_eval_oracle_result(const SjEvalSpec *spec, const SjEvalSplit *train, const SjEvalSplit *test, int action_dim,
                           SjEvalResult *out, char *err, size_t errsz);
 

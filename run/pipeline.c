@@ -400,7 +400,7 @@ int pl_eval_table(SjModel *m, const char *model_about, SjModel *no_action, const
     t->oracle = add_column(t, "oracle");
     snprintf(t->about[t->oracle], sizeof t->about[0],
              "the ground truth in place of features: pose from the true pose (the probe's ceiling), equivariance "
-             "from the true latents and poses of views 1 and 2, retrieval with view M's true pose turned by a_M against the "
+             "from the true latents of views 1 and 2, retrieval with view M's true pose turned by a_M against the "
              "candidates' true poses (nearest wins)");
     if (!r) r = sj_eval_oracle_result(&spec, &tr, &te, d->spec.action_dim, &t->res[t->oracle], err, errsz);
     if (!quiet) wm_progress_finish(&prog, NULL);
