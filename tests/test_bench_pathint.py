@@ -48,9 +48,9 @@ def objects_rows(out):
 
 def objects_oracle_equivariance(out):
     """The equivariance row's oracle on the objects3d quick preset's probe sets (true
-    latents and poses of views 1 and 2, the same MLP-or-ridge regressor): above 0.95 of
-    the row's target, which follows the two poses continuously (with the action's
-    canonical w >= 0 quaternion as the target it read about 0.8: docs/evaluation.md)."""
+    latents of views 1 and 2, the same MLP-or-ridge regressor): above 0.95 of the row's
+    target, which follows the two poses continuously (with the action's canonical w >= 0
+    quaternion as the target the same run read 0.770: docs/evaluation.md)."""
     r = run("bench", "pathint", "configs/bench/objects3d-quick.ini", "--out", out, "--quiet", "bench.seeds=1",
             "bench.variants=oracle", "env.instances=4", "eval.test_seqs=256", "eval.retr_seqs=48", "train.threads=2")
     check(r.returncode == 0, "objects: the oracle alone runs", r.stderr[-2000:])
