@@ -441,7 +441,7 @@ int rd_program_load(const char *dir, const char *name, const char *vs_preamble,
         if (rc) {
             wm_free(src[0]);
             return wm_err_prefix(err, errsz, rc,
-                                 "shader '%s' (is the assets folder right?): ", name);
+                                 "shader '%s': ", name);
         }
     }
     int rc = rd_program_build(base, src[0], src[1], vs_preamble, fs_preamble, prog, err, errsz);

@@ -239,8 +239,13 @@ int rd_scene_create(const RdSceneDesc *d, RdScene **out, char *err, size_t errsz
     if (!strcmp(assets, default_assets) && !wm_is_dir(dir) && !wm_find_near_program(dir, near, sizeof near))
         memcpy(dir, near, sizeof dir);
     if ((rc = rd_program_load(dir, "scene_object", vs_pre, NULL, &s->prog_obj, err, errsz)) ||
-        (rc = rd_program_load(dir, "scene_floor", vs_pre, NULL, &s->prog_floor, err, errsz)))
+        (rc = rd_program_load(dir, "scene_floor", vs_pre, NULL, &s->prog_floor, err, errsz))) {
+        if (rc == WM_ERR_IO && !strcmp(assets, default_assets))
+            wm_err_prefix(err, errsz, rc,
+                          "no shaders in ./assets/ nor in the assets/ beside the program (env.assets=DIR names the "
+                          "folder): ");
         goto fail;
+    }
     if ((rc = pick_target(s, 1, err, errsz))) goto fail;
 
     s->cap_v = d->mesh_vertices > 0 ? d->mesh_vertices : 1 << 20;
