@@ -40,6 +40,8 @@ typedef struct {
     const WmCfgField *fields;
     int nfields;
     size_t offset; /* of the section struct within the whole config struct */
+    int after_training; /* 1: keys read only after training (evaluation, reports): a run
+                         * resumed under other values of them trains the same bits */
 } WmCfgSection;
 
 typedef struct {

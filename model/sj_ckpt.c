@@ -122,7 +122,7 @@ int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int6
                        path, shp);
     }
     SjModelConfig mc;
-    WmCfgSection sec = {"model", SjModelConfig_fields, SjModelConfig_nfields, 0};
+    WmCfgSection sec = {"model", SjModelConfig_fields, SjModelConfig_nfields, 0, 0};
     WmCfgSchema schema = {&sec, 1};
     wm_cfg_defaults(&schema, &mc);
     char where[1100];
@@ -161,9 +161,17 @@ static int default_line(const WmCfgSchema *schema, const char *sec, const char *
     return f && strlen(f->def) == vl && !memcmp(eq + 2, f->def, vl);
 }
 
+/* Whether the schema marks section sec as read only after training. */
+static int after_training(const WmCfgSchema *schema, const char *sec) {
+    const WmCfgSection *section = schema ? wm_cfg_find_section(schema, sec) : NULL;
+    return section && section->after_training;
+}
+
 /* The next line of a config text at *p that matters to resume, or NULL at the end:
  * [train] out is where the run folder is, not how it trains, so a run folder moved or
- * renamed as a whole still resumes; keys at their defaults are skipped (above).
+ * renamed as a whole still resumes; keys at their defaults are skipped (above), and
+ * sections read only after training ([eval], [bench]), header and all, so that a run
+ * evaluated again under a newer evaluation config still resumes; blank lines say nothing.
  * *line counts lines; *sec tracks the section. */
 static const char *next_config_line(const WmCfgSchema *schema, const char **p, int *line, char *sec, size_t secsz,
                                     size_t *len) {
@@ -172,19 +180,18 @@ static const char *next_config_line(const WmCfgSchema *schema, const char **p, i
         size_t n = e ? (size_t)(e - s) : strlen(s);
         *p = e ? e + 1 : s + n;
         (*line)++;
-        if (n >= 2 && s[0] == '[' && s[n - 1] == ']') snprintf(sec, secsz, "%.*s", (int)(n - 2), s + 1);
-        else if (!strcmp(sec, "train") && n >= 4 && !strncmp(s, "out", 3) && (s[3] == ' ' || s[3] == '='))
-            continue;
-        else if (default_line(schema, sec, s, n))
-            continue;
+        int header = n >= 2 && s[0] == '[' && s[n - 1] == ']';
+        if (header) snprintf(sec, secsz, "%.*s", (int)(n - 2), s + 1);
+        if (after_training(schema, sec)) continue;
+        int train_out = !strcmp(sec, "train") && n >= 4 && !strncmp(s, "out", 3) && (s[3] == ' ' || s[3] == '=');
+        if (!header && (!n || train_out || default_line(schema, sec, s, n))) continue;
         *len = n;
         return s;
     }
     return NULL;
 }
 
-/* A config line quoted for a refusal; a blank line (end of a section) or the end of
- * the text reads (nothing). */
+/* A config line quoted for a refusal; the end of the text reads (nothing). */
 static void shown_line(char *buf, size_t bufsz, const char *s, size_t n) {
     if (s && n) snprintf(buf, bufsz, "'%.*s'", (int)n, s);
     else snprintf(buf, bufsz, "(nothing)");

@@ -19,14 +19,14 @@ static const struct {
 static WmCfgField train_fields[64];
 
 static const WmCfgSection sections[] = {
-    {"env", EnvConfig_fields, 0, offsetof(RunConfig, env)},
-    {"agent", AgentConfig_fields, 0, offsetof(RunConfig, agent)},
-    {"model", SjModelConfig_fields, 0, offsetof(RunConfig, model)},
-    {"optim", SjOptimConfig_fields, 0, offsetof(RunConfig, optim)},
-    {"train", train_fields, 0, offsetof(RunConfig, train)},
-    {"eval", SjEvalConfig_fields, 0, offsetof(RunConfig, eval)},
-    {"bench", BenchConfig_fields, 0, offsetof(RunConfig, bench)},
-    {"gen", DsGenConfig_fields, 0, offsetof(RunConfig, gen)},
+    {"env", EnvConfig_fields, 0, offsetof(RunConfig, env), 0},
+    {"agent", AgentConfig_fields, 0, offsetof(RunConfig, agent), 0},
+    {"model", SjModelConfig_fields, 0, offsetof(RunConfig, model), 0},
+    {"optim", SjOptimConfig_fields, 0, offsetof(RunConfig, optim), 0},
+    {"train", train_fields, 0, offsetof(RunConfig, train), 0},
+    {"eval", SjEvalConfig_fields, 0, offsetof(RunConfig, eval), 1},
+    {"bench", BenchConfig_fields, 0, offsetof(RunConfig, bench), 1},
+    {"gen", DsGenConfig_fields, 0, offsetof(RunConfig, gen), 0},
 };
 
 static WmCfgSection resolved[sizeof sections / sizeof sections[0]];

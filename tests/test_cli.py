@@ -310,6 +310,10 @@ def main():
     r = run("train", cfg, *TINY, "train.steps=8", "optim.lr=0.5", f"train.out={out}", "--resume", "--quiet")
     check(r.returncode == 1 and "different config" in r.stderr and open(ckpt, "rb").read() == before,
           "resume with another config refused", r.stderr)
+    # ... but not under other evaluation keys, which training does not read.
+    r = run("train", cfg, *TINY, "train.steps=6", "eval.m_max=5", "eval.seed=9", f"train.out={out}", "--resume", "--quiet")
+    check(r.returncode == 0 and "nothing to train" in r.stderr and open(ckpt, "rb").read() == before,
+          "resume under other [eval] keys accepted", r.stderr)
 
     # A folder that holds a run: refused without --resume or --force, nothing touched.
     r = run("train", "--help")

@@ -78,9 +78,9 @@ static int setup_precision = SJ_PREC_FP32; /* model.precision of the next setup 
 
 static void setup_init(SjTrainSetup *su, const char *out, int steps) {
     memset(su, 0, sizeof *su);
-    WmCfgSection secs[] = {{"model", SjModelConfig_fields, SjModelConfig_nfields, offsetof(SjTrainSetup, model)},
-                           {"optim", SjOptimConfig_fields, SjOptimConfig_nfields, offsetof(SjTrainSetup, optim)},
-                           {"train", SjTrainConfig_fields, SjTrainConfig_nfields, offsetof(SjTrainSetup, train)}};
+    WmCfgSection secs[] = {{"model", SjModelConfig_fields, SjModelConfig_nfields, offsetof(SjTrainSetup, model), 0},
+                           {"optim", SjOptimConfig_fields, SjOptimConfig_nfields, offsetof(SjTrainSetup, optim), 0},
+                           {"train", SjTrainConfig_fields, SjTrainConfig_nfields, offsetof(SjTrainSetup, train), 0}};
     WmCfgSchema schema = {secs, 3};
     wm_cfg_defaults(&schema, su);
     su->model.width = 4, su->model.action_emb = 8, su->model.layers = 1, su->model.heads = 2;
@@ -365,6 +365,25 @@ int main(int argc, char **argv) {
     b.config_text = "[model]\nwidth = 8\n";
     CHECK(train(&b, &src, &rb, err, sizeof err) == WM_ERR_MISMATCH && strstr(err, "different config"), "%s", err);
     b.config_text = mine;
+
+    /* Sections the schema marks as read after training (evaluation) do not block a
+     * resume: one added since the run began still resumes, to the straight run's bits;
+     * a training key that differs is still refused under that schema. */
+    static const WmCfgSection later_sec[] = {{"notes", NULL, 0, 0, 1}};
+    static const WmCfgSchema later = {later_sec, 1};
+    setup_init(&b, "eval-added", 8);
+    syn.sigint_at = 3;
+    CHECK(train(&b, &src, &rb, err, sizeof err) == WM_OK && rb.interrupted && rb.steps_done == 4, "%s", err);
+    wm_signals_reset();
+    syn.sigint_at = -1;
+    WmBuf added = {0};
+    wm_buf_printf(&added, "%s\n[notes]\nseed = 7\nwhatever = 1\n", b.config_text);
+    b.config_text = added.data, b.config_schema = &later, b.resume = 1;
+    CHECK(train(&b, &src, &rb, err, sizeof err) == WM_OK && rb.steps_done == 8, "added [notes] resumes: %s", err);
+    CHECK(same_file(a.train.out, b.train.out, SJ_CKPT_FILE), "resumed with [notes] added: the straight run's checkpoint");
+    wm_buf_free(&added);
+    b.config_text = "[model]\nwidth = 8\n[notes]\nseed = 7\n";
+    CHECK(train(&b, &src, &rb, err, sizeof err) == WM_ERR_MISMATCH && strstr(err, "width = 8"), "%s", err);
 
     /* A run folder moved as a whole still resumes ([train] out says where it is, not how
      * it trains), and to the same bits as the straight run. */
