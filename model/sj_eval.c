@@ -184,7 +184,10 @@ static double one_minus_cos(const float *a, const float *b, int d) {
 }
 
 /* The training loss on the test split with L observed views: z_hat from z_AGG(L)
- * (given) and a_L against the target encoding of view L+1; and two references: copying
+ * (given) and a_L against the target encoding of view L+1; the same with a_L of the
+ * next sequence of the split in place of its own (same actions, paired with other
+ * sequences: the rise is what the prediction owes to the action; none for a model that
+ * ignores it); and two references: copying
  * the target encoding of view L (what a model that ignores actions and context reaches
  * when consecutive views look alike) and predicting the mean target encoding of the
  * split (a constant: what a model reaches that ignores its input altogether). */
@@ -195,7 +198,7 @@ static void prediction_loss(SjModel *m, const SjEvalSplit *s, const float *agg, 
     uint8_t *v = wm_new(uint8_t, (size_t)CHUNK * px);
     float *zt = wm_new(float, (size_t)s->n * D), *zl = wm_new(float, (size_t)CHUNK * D);
     float *zh = wm_new(float, (size_t)CHUNK * D), *a = wm_new(float, (size_t)CHUNK * A), *mean = wm_new(float, (size_t)D);
-    double sl = 0, sc = 0, sm = 0;
+    double sl = 0, sc = 0, sm = 0, so = 0;
     for (int b0 = 0; b0 < s->n; b0 += CHUNK) {
         int nb = s->n - b0 < CHUNK ? s->n - b0 : CHUNK;
         float *t = zt + (size_t)b0 * D;
@@ -211,11 +214,19 @@ static void prediction_loss(SjModel *m, const SjEvalSplit *s, const float *agg, 
             sl += one_minus_cos(zh + (size_t)b * D, t + (size_t)b * D, D);
             sc += one_minus_cos(zl + (size_t)b * D, t + (size_t)b * D, D);
         }
+        for (int b = 0; b < nb; b++) {
+            size_t other = (size_t)(b0 + b + 1) % (size_t)s->n;
+            memcpy(a + (size_t)b * A, s->actions + (other * (size_t)(s->t - 1) + (size_t)(L - 1)) * A,
+                   (size_t)A * sizeof(float));
+        }
+        sj_model_predict(m, agg + (size_t)b0 * E, a, nb, zh);
+        for (int b = 0; b < nb; b++) so += one_minus_cos(zh + (size_t)b * D, t + (size_t)b * D, D);
     }
     for (int i = 0; i < s->n; i++)
         for (int j = 0; j < D; j++) mean[j] += zt[(size_t)i * D + j] / (float)s->n;
     for (int i = 0; i < s->n; i++) sm += one_minus_cos(mean, zt + (size_t)i * D, D);
     out->loss = sl / s->n, out->loss_copy = sc / s->n, out->loss_mean = sm / s->n;
+    out->loss_other = s->n > 1 ? so / s->n : NAN;
     wm_free(v), wm_free(zt), wm_free(zl), wm_free(zh), wm_free(a), wm_free(mean);
 }
 
@@ -305,6 +316,7 @@ void sj_eval_json_fields(const SjEvalResult *r, WmJsonW *w) {
     }
     wm_jw_break(w, "\n "), wm_jw_key(w, "loss_m"), wm_jw_int(w, r->loss_m);
     wm_jw_key(w, "loss"), wm_jw_fixed(w, r->loss, 6);
+    wm_jw_key(w, "loss_other_action"), wm_jw_fixed(w, r->loss_other, 6);
     wm_jw_key(w, "loss_copy_last_view"), wm_jw_fixed(w, r->loss_copy, 6);
     wm_jw_key(w, "loss_mean_target"), wm_jw_fixed(w, r->loss_mean, 6);
     wm_jw_key(w, "seconds"), wm_jw_fixed(w, r->seconds, 2);
@@ -321,6 +333,7 @@ static double m_pose_mlp(const SjEvalResult *r, int M) { return (void)M, r->pose
 static double m_retr(const SjEvalResult *r, int M) { return r->retr_top1[M]; }
 static double m_retr_copy(const SjEvalResult *r, int M) { return r->retr_copy[M]; }
 static double m_loss(const SjEvalResult *r, int M) { return (void)M, r->loss; }
+static double m_loss_other(const SjEvalResult *r, int M) { return (void)M, r->loss_other; }
 static double m_loss_copy(const SjEvalResult *r, int M) { return (void)M, r->loss_copy; }
 static double m_loss_mean(const SjEvalResult *r, int M) { return (void)M, r->loss_mean; }
 
@@ -341,6 +354,7 @@ static const struct {
     {G_PATHINT, "top-1, M = %d", "retrieval_top1_m%d", 1, 1, m_retr},
     {G_PATHINT, "copying view M, M = %d", "retrieval_copy_m%d", 1, 1, m_retr_copy},
     {G_LOSS, "the model's prediction", "loss", 0, 0, m_loss},
+    {G_LOSS, "the same, a_M of another sequence", "loss_other_action", 0, 0, m_loss_other},
     {G_LOSS, "copying view M's target encoding", "loss_copy_last_view", 0, 0, m_loss_copy},
     {G_LOSS, "predicting the mean target encoding", "loss_mean_target", 0, 0, m_loss_mean},
 };
@@ -386,9 +400,11 @@ static const char *group_intro(int g, int loss_m, int retr_k, int glimpses) {
     default:
         snprintf(buf, sizeof buf,
                  "Prediction loss 1 - cos(prediction, target) on held-out sequences (M = %d observed %ss; the "
-                 "target is the target encoder's encoding of %s M+1): the model's prediction, and two references "
-                 "that use neither the action nor the context: copying %s M's own target encoding, and predicting "
-                 "the mean target encoding (a constant).",
+                 "target is the target encoder's encoding of %s M+1): the model's prediction; the same with each "
+                 "sequence's a_M replaced by the next held-out sequence's (the rise over the first row is what the "
+                 "prediction owes to the action; none for a model that ignores it); and two references that use "
+                 "neither the action nor the context: copying %s M's own target encoding, and predicting the mean "
+                 "target encoding (a constant).",
                  loss_m, view, view, view);
         return buf;
     }
@@ -479,7 +495,8 @@ void sj_eval_json_table(const SjEvalColumn *cols, int ncols, WmJsonW *w) {
 void sj_eval_result_blank(SjEvalResult *r, int m_max) {
     memset(r, 0, sizeof *r);
     r->m_max = m_max;
-    r->top1_z = r->pose_r2 = r->pose_mlp_r2 = r->equiv_r2 = r->loss = r->loss_copy = r->loss_mean = NAN;
+    r->top1_z = r->pose_r2 = r->pose_mlp_r2 = r->equiv_r2 = r->loss = r->loss_other = r->loss_copy =
+        r->loss_mean = NAN;
     for (int M = 0; M <= SJ_EVAL_MAX_M; M++) r->top1_agg[M] = r->retr_top1[M] = r->retr_copy[M] = NAN;
 }
 

@@ -47,8 +47,10 @@ typedef struct {
     const SjRetrSplit *retr;
     int retr_m_max, retr_k;
     /* > 0: also measure the prediction loss 1 - cos(z_hat, target) on the test split with
-     * loss_m observed views, and two references that use no input: copying view
-     * loss_m's target encoding, and predicting the mean target encoding (a constant). */
+     * loss_m observed views, the same with each sequence's a_M replaced by another
+     * sequence's (what the prediction owes to the action), and two references that use
+     * no input: copying view loss_m's target encoding, and predicting the mean target
+     * encoding (a constant). */
     int loss_m;
     /* When set, advanced by sj_eval_work units as the work gets done (the caller starts
      * it with the sum of the runs it plans). */
@@ -68,6 +70,7 @@ typedef struct {
     double retr_copy[SJ_EVAL_MAX_M + 1]; /* the same, copying view M's target encoding */
     int loss_m;           /* views observed for the two losses (0: not measured) */
     double loss;          /* mean 1 - cos(z_hat, f_target(x_{M+1})) on the test split */
+    double loss_other;    /* the same with a_M of the next sequence of the split (n > 1) */
     double loss_copy;     /* mean 1 - cos(f_target(x_M), f_target(x_{M+1})): copying the last view */
     double loss_mean;     /* mean 1 - cos(mean target encoding, f_target(x_{M+1})): a constant */
     double *pca_z;        /* [n_test, 2]: first-view encodings of held-out sequences */

@@ -98,8 +98,12 @@ def check_eval_report(r, out, cols=("model", "random init", "noise", "chance", "
               and ao["pose_r2"] is None and ao["pose_mlp_r2"] is None,
               "action-only column: retrieval only", str(ao))
         check(mod["loss"] is not None and mod["loss_copy_last_view"] is not None and mod["loss_mean_target"] is not None
-              and 0 <= mod["loss"] <= 2,
-              "held-out loss and its two references", str(mod))
+              and 0 <= mod["loss"] <= 2 and mod["loss_other_action"] is not None and 0 <= mod["loss_other_action"] <= 2,
+              "held-out loss, with another sequence's action, and its two references", str(mod))
+        if "no-action" in tab:
+            na = tab["no-action"]
+            check(na["loss"] is not None and na["loss_other_action"] == na["loss"],
+                  "no-action model: another sequence's action changes nothing", str(na))
     # The progress bar's plain lines (stderr is not a terminal): rate and ETA.
     check("eval: " in r.stderr and "parts/s" in r.stderr and " eta " in r.stderr, "eval progress lines", r.stderr[-800:])
     report = os.path.join(out, "report.md")

@@ -155,7 +155,8 @@ int main(void) {
     sj_eval_result_blank(&model, MMAX);
     model.top1_z = 0.25, model.equiv_r2 = 0.5, model.pose_r2 = 0.6, model.pose_mlp_r2 = 0.65;
     model.retr_m_max = RM, model.retr_k = RK, model.retr_top1[1] = 0.7, model.retr_top1[2] = 0.4;
-    model.retr_copy[1] = 0.2, model.loss_m = 2, model.loss = 0.2, model.loss_copy = 0.3, model.loss_mean = 0.35;
+    model.retr_copy[1] = 0.2, model.loss_m = 2, model.loss = 0.2, model.loss_other = 0.25, model.loss_copy = 0.3,
+    model.loss_mean = 0.35;
     for (int M = 1; M <= MMAX; M++) model.top1_agg[M] = 0.2;
     SjEvalColumn cols[3] = {{"model", "a test model", &model}, {"chance", NULL, &chance}, {"oracle", "ground truth", &oracle}};
     WmBuf md = {0}, js = {0};
@@ -173,6 +174,9 @@ int main(void) {
     CHECK(strstr(md.data, "| top-1 from z (view 1) | 0.250 | 0.062 | – |") != NULL, "a dash where a column has no value");
     CHECK(strstr(md.data, "| copying view M, M = 1 | 0.200 | – | – |") && !strstr(md.data, "copying view M, M = 2 |"),
           "rows no column measures are left out");
+    CHECK(strstr(md.data, "| the model's prediction | 0.200 | – | – |\n| the same, a_M of another sequence | 0.250 | – | – |") &&
+              strstr(md.data, "what the prediction owes to the action"),
+          "the loss with another sequence's action, below the model's own:\n%s", md.data);
     CHECK(strstr(md.data, "M = 2 observed views") && strstr(md.data, "**model**: a test model") &&
               strstr(md.data, "**oracle**: ground truth") && !strstr(md.data, "**chance**"), "loss M and the legend");
     WmJsonW jw;
