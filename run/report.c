@@ -231,12 +231,13 @@ static void loss_paragraph(const RptInput *in, WmBuf *md) {
         wm_buf_puts(md, "No log.csv beside the checkpoint: no training curve. ");
     if (isfinite(mr->loss)) {
         double ref = fmin(mr->loss_copy, mr->loss_mean);
-        wm_buf_printf(md, "On held-out sequences with M = %d observed views: the trained model %.4f (%.4f with another "
-                          "sequence's a_M: the prediction owes %.4f to the action), the same config untrained %.4f; two "
-                          "references that use neither the action nor the context: copying view M's target encoding "
-                          "%.4f, predicting the mean target encoding %.4f. ",
-                      mr->loss_m, mr->loss, mr->loss_other, mr->loss_other - mr->loss, rr->loss, mr->loss_copy,
-                      mr->loss_mean);
+        wm_buf_printf(md, "On held-out sequences with M = %d observed views: the trained model %.4f", mr->loss_m, mr->loss);
+        if (isfinite(mr->loss_other))
+            wm_buf_printf(md, " (%.4f with another sequence's a_M: the prediction owes %.4f to the action)",
+                          mr->loss_other, mr->loss_other - mr->loss);
+        wm_buf_printf(md, ", the same config untrained %.4f; two references that use neither the action nor the context: "
+                          "copying view M's target encoding %.4f, predicting the mean target encoding %.4f. ",
+                      rr->loss, mr->loss_copy, mr->loss_mean);
         if (mr->loss < ref)
             wm_buf_printf(md, "The trained model's prediction is %.4f (%.1f%%) below the better of the two references.\n\n",
                           ref - mr->loss, 100 * (ref - mr->loss) / ref);

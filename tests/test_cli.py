@@ -109,8 +109,9 @@ def check_eval_report(r, out, cols=("model", "random init", "noise", "chance", "
     report = os.path.join(out, "report.md")
     check(("report: " + report) in r.stdout, "eval prints the report's path", r.stdout[-300:])
     md = open(report).read() if os.path.exists(report) else ""
-    check("](overview.png)" in md and "random init" in md and "chance" in md and "copying view M" in md,
-          "report.md: figure, controls, the loss against its references", md[:500])
+    check("](overview.png)" in md and "random init" in md and "chance" in md and "copying view M" in md
+          and "with another sequence's a_M: the prediction owes" in md,
+          "report.md: figure, controls, the loss against its references and with another action", md[:500])
     check(len(table_rows(md, list(cols))) >= 10, "report.md has the tables with controls")
     imgs = {}
     for png in ("loss.png", "probes.png", "retrieval.png", "pca.png", "overview.png"):
