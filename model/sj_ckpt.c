@@ -145,11 +145,10 @@ int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int6
     return WM_OK;
 }
 
-/* A line "key = default" of a key the schema knows: a key added after a run was made is
- * absent from that run's stored config, and the run was made with the default, so such
- * lines count as absent on both sides. */
-static int default_line(const WmCfgSchema *schema, const char *sec, const char *s, size_t n) {
-    const WmCfgSection *section = schema ? wm_cfg_find_section(schema, sec) : NULL;
+/* A line "key = default" of a key the schema's section knows: a key added after a run was
+ * made is absent from that run's stored config, and the run was made with the default, so
+ * such lines count as absent on both sides. */
+static int default_line(const WmCfgSection *section, const char *s, size_t n) {
     const char *eq = section ? memchr(s, '=', n) : NULL;
     if (!eq || eq - s < 2 || eq[-1] != ' ' || (size_t)(eq - s) + 2 > n || eq[1] != ' ') return 0;
     char key[64];
@@ -159,12 +158,6 @@ static int default_line(const WmCfgSchema *schema, const char *sec, const char *
     key[kl] = 0;
     const WmCfgField *f = wm_cfg_find_field(section, key);
     return f && strlen(f->def) == vl && !memcmp(eq + 2, f->def, vl);
-}
-
-/* Whether the schema marks section sec as read only after training. */
-static int after_training(const WmCfgSchema *schema, const char *sec) {
-    const WmCfgSection *section = schema ? wm_cfg_find_section(schema, sec) : NULL;
-    return section && section->after_training;
 }
 
 /* The next line of a config text at *p that matters to resume, or NULL at the end:
@@ -182,9 +175,10 @@ static const char *next_config_line(const WmCfgSchema *schema, const char **p, i
         (*line)++;
         int header = n >= 2 && s[0] == '[' && s[n - 1] == ']';
         if (header) snprintf(sec, secsz, "%.*s", (int)(n - 2), s + 1);
-        if (after_training(schema, sec)) continue;
+        const WmCfgSection *section = schema ? wm_cfg_find_section(schema, sec) : NULL;
+        if (section && section->after_training) continue;
         int train_out = !strcmp(sec, "train") && n >= 4 && !strncmp(s, "out", 3) && (s[3] == ' ' || s[3] == '=');
-        if (!header && (!n || train_out || default_line(schema, sec, s, n))) continue;
+        if (!header && (!n || train_out || default_line(section, s, n))) continue;
         *len = n;
         return s;
     }

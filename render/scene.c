@@ -236,11 +236,12 @@ int rd_scene_create(const RdSceneDesc *d, RdScene **out, char *err, size_t errsz
      * so that bin/seqjepa runs from any folder. A folder named by the caller is used as
      * given. */
     char near[1024];
-    if (!strcmp(assets, default_assets) && !wm_is_dir(dir) && !wm_find_near_program(dir, near, sizeof near))
+    int by_default = !strcmp(assets, default_assets);
+    if (by_default && !wm_is_dir(dir) && !wm_find_near_program(dir, near, sizeof near))
         memcpy(dir, near, sizeof dir);
     if ((rc = rd_program_load(dir, "scene_object", vs_pre, NULL, &s->prog_obj, err, errsz)) ||
         (rc = rd_program_load(dir, "scene_floor", vs_pre, NULL, &s->prog_floor, err, errsz))) {
-        if (rc == WM_ERR_IO && !strcmp(assets, default_assets))
+        if (rc == WM_ERR_IO && by_default)
             wm_err_prefix(err, errsz, rc,
                           "no shaders in ./assets/ nor in the assets/ beside the program (env.assets=DIR names the "
                           "folder): ");
