@@ -146,3 +146,18 @@ int env_view(const Env *e, int lane, struct RdView *view) {
 const char *env_class_name(const Env *e, int label) {
     return e->vt->class_name(e, label);
 }
+
+void env_equiv_targets(const EnvSpec *sp, const float *lat, const float *act, size_t n, int t, float *out) {
+    const EnvLayout *l = &sp->layout;
+    int A = sp->action_dim, L = sp->latent_dim, r = l->act_rot, p = l->lat_rot;
+    memcpy(out, act, n * (size_t)(t - 1) * (size_t)A * sizeof *out);
+    if (l->family != ENV_FAMILY_OBJECT || r < 0 || p < 0) return;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k + 1 < t; k++) {
+            const float *a = lat + (i * (size_t)t + (size_t)k) * (size_t)L + p, *b = a + L;
+            /* the w of q_k^-1 q_{k+1}; canonicalisation flipped the action's sign where it is < 0 */
+            if ((double)a[0] * b[0] + (double)a[1] * b[1] + (double)a[2] * b[2] + (double)a[3] * b[3] >= 0) continue;
+            float *o = out + (i * (size_t)(t - 1) + (size_t)k) * (size_t)A + r;
+            for (int j = 0; j < 4; j++) o[j] = -o[j];
+        }
+}

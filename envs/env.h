@@ -167,6 +167,18 @@ void env_compose_actions(const EnvConfig *cfg, int action_dim, const float *acti
                          float *out);
 void env_relative_action(const EnvConfig *cfg, const float *from, const float *to, float *out);
 
+/* The equivariance targets (the evaluation's equivariance row and the trainer's on-line
+ * action probe regress them): each relative action as a continuous function of the
+ * two views' poses, the form in which the paper's probe reads it. Objects: the rotation
+ * part is q_k^-1 q_{k+1} of the views' own quaternions (w >= 0 each) without the action's
+ * canonicalisation, which turns it to the other sign where the turn passes half a turn
+ * (a jump no regressor from the two views can follow; continuous wherever the views'
+ * quaternions are: the Euler box and the turntable, not env.rotation = so3, whose poses
+ * take both signs); the other parts as they are.
+ * Glimpses: the saccades as they are. latents [n, t, latent_dim], actions and out
+ * [n, t-1, action_dim]. */
+void env_equiv_targets(const EnvSpec *sp, const float *latents, const float *actions, size_t n, int t, float *out);
+
 /* Object family: draws an absolute state (latent_dim doubles) the world's way from r
  * (WM_ERR_ARG for a world without a sampler), and the action that takes state `from`
  * to state `to` (doubles, as env_get_state gives them). */

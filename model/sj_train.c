@@ -14,7 +14,8 @@
 #include "model/probe.h"
 
 /* The on-line probes: a linear classifier on z_AGG and a linear regressor of the
- * first relative action from the first two encodings, trained on detached features
+ * first relative action from the first two encodings (in the form the batch's
+ * probe_targets give it: the evaluation's equivariance target), trained on detached features
  * with their own AdamW. Each batch is scored before the probes learn from it. */
 typedef struct {
     NnParams p;
@@ -76,7 +77,8 @@ static void probes_grad(Probes *pr, const SjStepOut *o, const SjBatch *b, int M)
         memcpy(pr->xin + (size_t)i * 2 * D, o->z + (size_t)i * (size_t)M * D, D * sizeof(float));
         const float *second = M >= 2 ? o->z + ((size_t)i * (size_t)M + 1) * D : o->z_tgt + (size_t)i * D;
         memcpy(pr->xin + (size_t)i * 2 * D + D, second, D * sizeof(float));
-        memcpy(pr->target + (size_t)i * A, b->actions + (size_t)i * (size_t)(b->t - 1) * A, A * sizeof(float));
+        const float *y = b->probe_targets ? b->probe_targets : b->actions;
+        memcpy(pr->target + (size_t)i * A, y + (size_t)i * (size_t)(b->t - 1) * A, A * sizeof(float));
     }
     nn_linear_forward(pr->pred, pr->xin, w + pr->act.w, w + pr->act.b, B, 2 * pr->D, pr->A);
     if (pr->r2_n + (size_t)B > pr->r2_cap) {
@@ -167,8 +169,9 @@ int sj_train_split(const SjTrainConfig *tc, int ranks, int *local, char *err, si
 static SjBatch sub_batch(const SjBatch *b, int g, int G, const SjShape *sh) {
     int n = b->n / G;
     size_t px = (size_t)sh->img_h * (size_t)sh->img_w * 3, first = (size_t)g * (size_t)n;
-    return (SjBatch){b->pixels + first * (size_t)b->t * px, b->actions + first * (size_t)(b->t - 1) * (size_t)sh->action_dim,
-                     b->labels + first, n, b->t};
+    size_t act = first * (size_t)(b->t - 1) * (size_t)sh->action_dim;
+    return (SjBatch){b->pixels + first * (size_t)b->t * px, b->actions + act, b->labels + first, n, b->t,
+                     b->probe_targets ? b->probe_targets + act : NULL};
 }
 
 /* Running statistics and counters (online and target registries), which follow part 0. */

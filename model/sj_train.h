@@ -19,6 +19,9 @@ typedef struct {
     const float *actions;   /* [n, t-1, A] */
     const int32_t *labels;  /* [n] */
     int n, t;
+    /* [n, t-1, A]: what the on-line action probe regresses, the evaluation's
+     * equivariance target (env_equiv_targets); NULL: the actions as they are */
+    const float *probe_targets;
 } SjBatch;
 
 typedef struct {

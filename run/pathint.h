@@ -14,16 +14,6 @@
 int pl_pose_dim(const EnvSpec *sp);
 /* out [n, pose_dim] from latents [n, latent_dim]. */
 void pl_pose_features(const EnvSpec *sp, const float *latents, size_t n, float *out);
-/* The equivariance row's targets: each relative action as a continuous function of the
- * two views' poses, the form in which the paper's probe reads it. Objects: the rotation
- * part is q_k^-1 q_{k+1} of the views' own quaternions (w >= 0 each) without the action's
- * canonicalisation, which turns it to the other sign where the turn passes half a turn
- * (a jump no regressor from the two views can follow; continuous wherever the views'
- * quaternions are: the Euler box and the turntable, not env.rotation = so3, whose poses
- * take both signs); the other parts as they are.
- * Glimpses: the saccades as they are. latents [n, t, latent_dim], actions and out
- * [n, t-1, action_dim]. */
-void pl_equiv_targets(const EnvSpec *sp, const float *latents, const float *actions, size_t n, int t, float *out);
 /* out [pose_dim]: the pose of the state `latent` after the relative action `action`. */
 void pl_pose_after(const EnvSpec *sp, const float *latent, const float *action, float *out);
 

@@ -49,18 +49,21 @@ int pl_prepare_run_dir(const char *dir, int resume, int force, char *err, size_t
                    dir, found);
 }
 
-SjBatch pl_batch(const AgBatch *b) {
-    return (SjBatch){b->pixels, b->actions, b->labels, b->n, b->t};
+SjBatch pl_batch(const EnvSpec *sp, const AgBatch *b, float *targets) {
+    if (targets) env_equiv_targets(sp, b->latents, b->actions, (size_t)b->n, b->t, targets);
+    return (SjBatch){b->pixels, b->actions, b->labels, b->n, b->t, targets};
 }
 
 typedef struct {
     AgStream *s;
+    float *targets;
 } Src;
 
 static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t errsz) {
-    const AgBatch *b = ag_stream_next(((Src *)ctx)->s, step, err, errsz);
+    Src *s = ctx;
+    const AgBatch *b = ag_stream_next(s->s, step, err, errsz);
     if (!b) return WM_ERR_ARG;
-    *out = pl_batch(b);
+    *out = pl_batch(ag_stream_spec(s->s), b, s->targets);
     return WM_OK;
 }
 
@@ -102,6 +105,7 @@ int pl_use_data(RunConfig *rc, char *err, size_t errsz) {
 typedef struct {
     Dataset *ds;
     AgBatch b;
+    float *targets;
     uint64_t seed;
     int first, n; /* this rank's rows of each global batch */
 } DataSrc;
@@ -110,10 +114,12 @@ static int data_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t er
     DataSrc *s = ctx;
     int r = ds_batch(s->ds, DS_SPLIT_TRAIN, s->seed, step, &s->b, err, errsz);
     if (r) return r;
-    *out = pl_batch(&s->b);
+    *out = pl_batch(ds_spec(s->ds), &s->b, s->targets);
     size_t px = (size_t)s->b.h * (size_t)s->b.w * (size_t)s->b.c, f = (size_t)s->first;
+    size_t act = f * (size_t)(s->b.t - 1) * (size_t)s->b.action_dim;
     out->pixels += f * (size_t)s->b.t * px;
-    out->actions += f * (size_t)(s->b.t - 1) * (size_t)s->b.action_dim;
+    out->actions += act;
+    out->probe_targets += act;
     out->labels += f;
     out->n = s->n;
     return WM_OK;
@@ -160,7 +166,7 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
     int local;
     int r = local_batch(rc, &local, err, errsz);
     if (r) return r;
-    DataSrc src = {NULL, {0}, (uint64_t)rc->train.seed, wm_dist_rank() * local, local};
+    DataSrc src = {NULL, {0}, NULL, (uint64_t)rc->train.seed, wm_dist_rank() * local, local};
     r = ds_open_as(rc->pipe.data, DS_OPEN_SHAPES, &rc->env, &src.ds, err, errsz);
     if (r) return r;
     const EnvSpec *sp = ds_spec(src.ds);
@@ -172,11 +178,13 @@ static int train_from_data(const RunConfig *rc, int resume, int quiet, SjTrainRe
         r = wm_errf(err, errsz, WM_ERR_RANGE, "the dataset '%s' has no training sequences", rc->pipe.data);
     if (!r) r = ag_batch_alloc(&src.b, sp, rc->train.batch, M + 1, 0, err, errsz);
     if (!r) {
+        src.targets = wm_new(float, (size_t)rc->train.batch * (size_t)M * (size_t)sp->action_dim);
         wm_info("train: from '%s': %lld sequences of %d views (windows of %d)", rc->pipe.data,
                 (long long)ds_count(src.ds, DS_SPLIT_TRAIN), ds_views(src.ds), M + 1);
         r = train_on(rc, sp, (SjSource){data_next, NULL, &src}, resume, quiet, res, err, errsz);
     }
     ag_batch_free(&src.b);
+    wm_free(src.targets);
     ds_close(src.ds);
     return r;
 }
@@ -193,8 +201,9 @@ int pl_train(const RunConfig *rc, int resume, int quiet, SjTrainResult *res, cha
                               rc->pipe.queue, (uint64_t)rc->train.seed, ENV_SPLIT_TRAIN, &st, err, errsz);
     if (sr) return sr;
     ag_stream_shard(st, rc->train.batch, wm_dist_rank() * local);
-    Src src = {st};
+    Src src = {st, wm_new(float, (size_t)local * (size_t)rc->train.m_train * (size_t)ag_stream_spec(st)->action_dim)};
     int r = train_on(rc, ag_stream_spec(st), (SjSource){src_next, src_release, &src}, resume, quiet, res, err, errsz);
+    wm_free(src.targets);
     ag_stream_destroy(st);
     return r;
 }
@@ -205,7 +214,7 @@ static void targets(const EnvSpec *sp, const AgBatch *b, float **pose, float **e
     *pose = wm_new(float, nv * (size_t)pl_pose_dim(sp));
     pl_pose_features(sp, b->latents, nv, *pose);
     *equiv = wm_new(float, na * (size_t)sp->action_dim);
-    pl_equiv_targets(sp, b->latents, b->actions, (size_t)b->n, b->t, *equiv);
+    env_equiv_targets(sp, b->latents, b->actions, (size_t)b->n, b->t, *equiv);
 }
 
 static int make_split(Env *env, Agent *ag, const RunConfig *rc, int split, int n, AgBatch *b, float **pose,

@@ -11,8 +11,11 @@
 #include "model/sj_train.h"
 
 /* The trainer's view of a batch of rollouts (pixels, actions, labels; n sequences of
- * t views): the one adapter from data/ to model/, used by train, eval and the viewer. */
-SjBatch pl_batch(const AgBatch *b);
+ * t views) of a world of spec sp: the one adapter from data/ to model/, used by train
+ * and the viewer. targets: room for [n, t-1, action_dim] floats, where the on-line
+ * action probe's targets are written (env_equiv_targets: the equivariance row's), or
+ * NULL (the probe then reads the actions as they are). */
+SjBatch pl_batch(const EnvSpec *sp, const AgBatch *b, float *targets);
 
 /* When rc->pipe.data names a dataset (seqjepa gen): replaces rc's [env], [agent] and
  * [gen] sections with those the dataset was generated with, so that training,
@@ -46,7 +49,7 @@ typedef struct {
     AgBatch tr, te;
     float *pose_tr, *pose_te; /* [n, t, pose_dim] */
     int pose_dim;
-    float *equiv_tr, *equiv_te; /* [n, t-1, action_dim]: the equivariance row's targets (pl_equiv_targets) */
+    float *equiv_tr, *equiv_te; /* [n, t-1, action_dim]: the equivariance row's targets (env_equiv_targets) */
     PlRetrData retr;
     EnvSpec spec;
 } PlEvalData;

@@ -48,7 +48,7 @@ int main(void) {
 
     /* A turn of less than half a turn: the target is the action itself. */
     pair(0.3, -1.1, lat[0], act[0]);
-    pl_equiv_targets(&rot, lat[0], act[0], 1, 2, y[0]);
+    env_equiv_targets(&rot, lat[0], act[0], 1, 2, y[0]);
     CHECK(dist(y[0], act[0], 4) == 0, "under half a turn: the action as it is");
 
     /* Views 1.5 and -1.64 +- 0.01 rad about one axis: the turn between them passes half a
@@ -57,8 +57,8 @@ int main(void) {
     pair(1.5, 1.5 - M_PI + 0.01, lat[0], act[0]);
     pair(1.5, 1.5 - M_PI - 0.01, lat[1], act[1]);
     CHECK(dist(act[0], act[1], 4) > 1.9, "the canonical actions jump (%.3f apart)", dist(act[0], act[1], 4));
-    pl_equiv_targets(&rot, lat[0], act[0], 1, 2, y[0]);
-    pl_equiv_targets(&rot, lat[1], act[1], 1, 2, y[1]);
+    env_equiv_targets(&rot, lat[0], act[0], 1, 2, y[0]);
+    env_equiv_targets(&rot, lat[1], act[1], 1, 2, y[1]);
     CHECK(dist(y[0], y[1], 4) < 0.02, "the targets do not (%.4f apart)", dist(y[0], y[1], 4));
     double q1[4] = {lat[1][0], lat[1][1], lat[1][2], lat[1][3]}, q2[4] = {lat[1][L], lat[1][L + 1], lat[1][L + 2], lat[1][L + 3]};
     double c[4], r[4];
@@ -76,7 +76,7 @@ int main(void) {
         memcpy(lat3[s], la, sizeof la), memcpy(lat3[s] + 2 * L, lb + L, L * sizeof(float));
         memcpy(act3[s], aa, sizeof aa), memcpy(act3[s] + 4, ab, sizeof ab);
     }
-    pl_equiv_targets(&rot, lat3[0], act3[0], 2, 3, y3[0]);
+    env_equiv_targets(&rot, lat3[0], act3[0], 2, 3, y3[0]);
     CHECK(dist(y3[0], act3[0], 8) == 0 && dist(y3[1] + 4, act3[1] + 4, 4) == 0 &&
               dist(y3[1], act3[1], 4) > 1.9,
           "per sequence and step: only the flipped action is turned back");
@@ -86,7 +86,7 @@ int main(void) {
     float lc[2 * L], ac[8], yc[8];
     pair(1.5, 1.5 - M_PI - 0.01, lc, ac);
     for (int i = 4; i < 8; i++) ac[i] = 0.1f * (float)i;
-    pl_equiv_targets(&col, lc, ac, 1, 2, yc);
+    env_equiv_targets(&col, lc, ac, 1, 2, yc);
     CHECK(yc[0] == -ac[0] && yc[4] == ac[4] && yc[5] == ac[5] && yc[6] == ac[6] && yc[7] == ac[7],
           "colour deltas copied, the rotation turned back");
 
@@ -96,7 +96,7 @@ int main(void) {
     gl.layout = (EnvLayout){.family = ENV_FAMILY_GLIMPSE, .act_rot = -1, .act_trans = -1, .act_color = -1,
                             .lat_rot = -1, .lat_trans = -1, .lat_color = -1};
     float gpos[4] = {0.5f, 0.5f, 0.75f, 0.375f}, s[2] = {0.25f, -0.125f}, fs[2];
-    pl_equiv_targets(&gl, gpos, s, 1, 2, fs);
+    env_equiv_targets(&gl, gpos, s, 1, 2, fs);
     CHECK(fs[0] == s[0] && fs[1] == s[1], "the saccade unchanged");
     return TEST_DONE();
 }

@@ -51,7 +51,7 @@ static int synth_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t e
     }
     if (step == s->nan_at) s->act[0] = NAN;
     if (step == s->sigint_at) raise(SIGINT);
-    *out = (SjBatch){s->pix, s->act, s->lab, B, T};
+    *out = (SjBatch){s->pix, s->act, s->lab, B, T, NULL};
     (void)err, (void)errsz;
     return WM_OK;
 }
@@ -311,6 +311,65 @@ static void test_m_min(const SjSource *src, Synth *syn, const SjTrainSetup *fixe
           "%s", err);
 }
 
+/* The on-line action probe regresses the batch's probe_targets where the source gives
+ * them. A source that gives the actions themselves (another buffer) trains the same
+ * probes, bit for bit, as one that gives none, also with the batch split into ghost
+ * batches (each part must read its own rows); one that gives other targets (each row
+ * another sequence's actions) logs another R^2 and leaves the model unchanged. */
+typedef struct {
+    Synth *syn;
+    int mode; /* 1: the actions copied; 2: the rows rotated by one sequence */
+    float tgt[B * (T - 1) * A];
+} TargetSrc;
+
+static int target_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t errsz) {
+    TargetSrc *t = ctx;
+    int r = synth_next(t->syn, step, out, err, errsz);
+    size_t row = (size_t)(T - 1) * A;
+    for (size_t b = 0; b < B; b++)
+        memcpy(t->tgt + b * row, t->syn->act + (t->mode == 1 ? b : (b + 1) % B) * row, row * sizeof(float));
+    out->probe_targets = t->tgt;
+    return r;
+}
+
+/* The probe_r2 column of log.csv (8th), every data line. */
+static void r2_column(const char *dir, char *out, size_t cap) {
+    char *log = slurp(dir, RUN_LOG_FILE), *line = strchr(log, '\n');
+    size_t n = 0;
+    while (line && line[1]) {
+        char *f = line + 1;
+        for (int c = 0; c < 7 && f; c++) f = strchr(f, ',') ? strchr(f, ',') + 1 : NULL;
+        char *e = f ? strchr(f, ',') : NULL;
+        if (e && n + (size_t)(e - f) + 2 < cap) memcpy(out + n, f, (size_t)(e - f)), n += (size_t)(e - f), out[n++] = ';';
+        line = strchr(line + 1, '\n');
+    }
+    out[n] = '\0';
+    wm_free(log);
+}
+
+static void test_probe_targets(Synth *syn) {
+    SjSource plain = {synth_next, NULL, syn};
+    TargetSrc same = {syn, 1, {0}}, other = {syn, 2, {0}};
+    SjSource src_same = {target_next, NULL, &same}, src_other = {target_next, NULL, &other};
+    SjTrainSetup a, b, c;
+    SjTrainResult r;
+    char err[1024], ra[4096], rb[4096], rc[4096];
+    setup_init(&a, "tgt-none", 6);
+    setup_init(&b, "tgt-actions", 6);
+    setup_init(&c, "tgt-other", 6);
+    a.train.ghost = b.train.ghost = c.train.ghost = 2;
+    CHECK(train(&a, &plain, &r, err, sizeof err) == WM_OK, "%s", err);
+    CHECK(train(&b, &src_same, &r, err, sizeof err) == WM_OK, "%s", err);
+    CHECK(train(&c, &src_other, &r, err, sizeof err) == WM_OK, "%s", err);
+    r2_column(a.train.out, ra, sizeof ra);
+    r2_column(b.train.out, rb, sizeof rb);
+    r2_column(c.train.out, rc, sizeof rc);
+    CHECK(strlen(ra) > 6 && !strcmp(ra, rb), "targets equal to the actions: the same probe R^2 (%s / %s)", ra, rb);
+    CHECK(same_file(a.train.out, b.train.out, SJ_STATE_FILE), "... and the same probes, two ghost batches");
+    CHECK(strcmp(ra, rc) != 0, "other targets: another probe R^2 (%s / %s)", ra, rc);
+    CHECK(same_file(a.train.out, c.train.out, SJ_CKPT_FILE), "... and the same model (probes read detached features)");
+}
+
 int main(int argc, char **argv) {
     nn_blas_reexec(argc, argv);
     nn_runtime_init(2);
@@ -450,6 +509,7 @@ int main(int argc, char **argv) {
     test_on_step(&src, &a);
     test_bf16(&src, &a);
     test_m_min(&src, &syn, &a);
+    test_probe_targets(&syn);
     for (int i = 0; i < ndumps; i++) wm_buf_free(&dumps[i]);
     nn_runtime_shutdown();
     return TEST_DONE();

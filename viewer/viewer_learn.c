@@ -98,6 +98,7 @@ struct RvLearner {
     uint8_t *mix_px;
     float *mix_act;
     int32_t *mix_lab;
+    float *probe_tgt; /* [B, T-1, A]: the on-line action probe's targets (pl_batch) */
     uint8_t *user_px;
     float *user_act, *user_lat;
     int user_n, user_label;
@@ -296,9 +297,13 @@ static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t err
         l->user_mixed_ver = l->user_ver;
         l->pub.mixed++;
     }
+    *out = pl_batch(&l->spec, b, l->probe_tgt);
+    if (mix) {
+        size_t last = (size_t)b->n - 1;
+        env_equiv_targets(&l->spec, l->user_lat, l->user_act, 1, l->T, l->probe_tgt + last * (T - 1) * A);
+        out->pixels = l->mix_px, out->actions = l->mix_act, out->labels = l->mix_lab;
+    }
     pthread_mutex_unlock(&l->mu);
-    *out = pl_batch(b);
-    if (mix) out->pixels = l->mix_px, out->actions = l->mix_act, out->labels = l->mix_lab;
     return WM_OK;
 }
 
@@ -614,7 +619,7 @@ static void learner_free(RvLearner *l) {
     sj_model_destroy(a->m);
     sj_model_destroy(l->staged);
     sj_probe_free(&a->pi);
-    void *bufs[] = {l->mix_px,   l->mix_act,      l->mix_lab,  l->user_px,    l->user_act,
+    void *bufs[] = {l->mix_px,   l->mix_act,      l->mix_lab,  l->probe_tgt,  l->user_px,    l->user_act,
                     l->user_lat, l->ring_px,      l->ring_act, l->ring_lat,   l->ring_lab,
                     a->ring_px,  a->ring_act,     a->ring_lat, a->ring_lab,   a->ring_z,
                     a->ring_agg, a->zb,           a->ab,       a->pi_x,       a->pi_y,
@@ -672,7 +677,7 @@ int rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, const S
     size_t B = (size_t)l->B, T = (size_t)l->T, A = (size_t)l->A, NL = (size_t)l->NL, R = RING_SEQS;
     size_t D = (size_t)l->D, E = (size_t)l->E, vpx = l->vpx;
     l->mix_px = wm_new(uint8_t, B * T * vpx), l->mix_act = wm_new(float, B *(T - 1) * A);
-    l->mix_lab = wm_new(int32_t, B);
+    l->mix_lab = wm_new(int32_t, B), l->probe_tgt = wm_new(float, B * (T - 1) * A);
     l->user_px = wm_new(uint8_t, T * vpx), l->user_act = wm_new(float, T *A),
     l->user_lat = wm_new(float, T *NL);
     l->ring_px = wm_new(uint8_t, R * T * vpx), l->ring_act = wm_new(float, R *T *A);
