@@ -160,9 +160,22 @@ static int default_line(const WmCfgSection *section, const char *s, size_t n) {
     return f && strlen(f->def) == vl && !memcmp(eq + 2, f->def, vl);
 }
 
+/* [train] keys that say where a run is and how fast it goes, not what it trains: a run
+ * folder moved or renamed as a whole still resumes, and on another number of threads or
+ * another queue depth (the batch of a step does not depend on either; the sums of
+ * another thread count round otherwise, so the run goes on, not bit for bit). */
+static int where_or_speed(const char *sec, const char *s, size_t n) {
+    static const char *const keys[] = {"out", "threads", "queue"};
+    if (strcmp(sec, "train")) return 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        size_t k = strlen(keys[i]);
+        if (n > k && !strncmp(s, keys[i], k) && (s[k] == ' ' || s[k] == '=')) return 1;
+    }
+    return 0;
+}
+
 /* The next line of a config text at *p that matters to resume, or NULL at the end:
- * [train] out is where the run folder is, not how it trains, so a run folder moved or
- * renamed as a whole still resumes; keys at their defaults are skipped (above), and
+ * not the [train] keys of where_or_speed; keys at their defaults are skipped (above), and
  * sections read only after training ([eval], [bench]), header and all, so that a run
  * evaluated again under a newer evaluation config still resumes; blank lines say nothing.
  * *line counts lines; *sec tracks the section. */
@@ -177,8 +190,7 @@ static const char *next_config_line(const WmCfgSchema *schema, const char **p, i
         if (header) snprintf(sec, secsz, "%.*s", (int)(n - 2), s + 1);
         const WmCfgSection *section = schema ? wm_cfg_find_section(schema, sec) : NULL;
         if (section && section->after_training) continue;
-        int train_out = !strcmp(sec, "train") && n >= 4 && !strncmp(s, "out", 3) && (s[3] == ' ' || s[3] == '=');
-        if (!header && (!n || train_out || default_line(section, s, n))) continue;
+        if (!header && (!n || where_or_speed(sec, s, n) || default_line(section, s, n))) continue;
         *len = n;
         return s;
     }

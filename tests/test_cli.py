@@ -319,6 +319,11 @@ def main():
     r = run("train", cfg, *TINY, "train.steps=6", "eval.m_max=5", "eval.seed=9", f"train.out={out}", "--resume", "--quiet")
     check(r.returncode == 0 and "nothing to train" in r.stderr and open(ckpt, "rb").read() == before,
           "resume under other [eval] keys accepted", r.stderr)
+    # ... nor on another number of threads or queue depth (speed, not what is trained).
+    r = run("train", cfg, *TINY, "train.steps=6", "train.threads=1", "train.queue=3", f"train.out={out}", "--resume",
+            "--quiet")
+    check(r.returncode == 0 and "nothing to train" in r.stderr and open(ckpt, "rb").read() == before,
+          "resume on another thread count accepted", r.stderr)
 
     # A folder that holds a run: refused without --resume or --force, nothing touched.
     r = run("train", "--help")
