@@ -143,6 +143,8 @@ def main():
               f"{len(acts)} actions")
         check(o3["train_steps"] >= 8 and o3["checkpoint"] and os.path.exists(o3["checkpoint"]),
               "objects3d trained and saved a checkpoint on close", f"{o3['train_steps']} {o3['checkpoint']}")
+        check(o3.get("sequences_mixed", 0) >= 1, "the person's sequence was mixed into a training batch",
+              str(o3.get("sequences_mixed")))
         log = open(os.path.join(tmp, "session", "log.csv")).read().splitlines()
         check(len(log) >= 5 and log[0].startswith("step,loss"), "training log written", str(len(log)))
     if sac:

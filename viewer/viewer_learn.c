@@ -282,6 +282,7 @@ static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t err
     }
     if (!b && !(b = ag_stream_next(l->stream, step, err, errsz))) return WM_ERR_ARG;
     size_t T = (size_t)l->T, A = (size_t)l->A, vpx = l->vpx;
+    *out = pl_batch(&l->spec, b, l->probe_tgt); /* the trainer's own buffer: no lock */
     pthread_mutex_lock(&l->mu);
     if (!ring_filled) ring_add(l, b, step, RING_PER_STEP);
     /* The person's latest full sequence replaces the batch's last one, once. */
@@ -294,13 +295,9 @@ static int src_next(void *ctx, int64_t step, SjBatch *out, char *err, size_t err
         memcpy(l->mix_px + last * T * vpx, l->user_px, T * vpx);
         memcpy(l->mix_act + last * (T - 1) * A, l->user_act, (T - 1) * A * sizeof(float));
         l->mix_lab[last] = l->user_label;
+        env_equiv_targets(&l->spec, l->user_lat, l->user_act, 1, l->T, l->probe_tgt + last * (T - 1) * A);
         l->user_mixed_ver = l->user_ver;
         l->pub.mixed++;
-    }
-    *out = pl_batch(&l->spec, b, l->probe_tgt);
-    if (mix) {
-        size_t last = (size_t)b->n - 1;
-        env_equiv_targets(&l->spec, l->user_lat, l->user_act, 1, l->T, l->probe_tgt + last * (T - 1) * A);
         out->pixels = l->mix_px, out->actions = l->mix_act, out->labels = l->mix_lab;
     }
     pthread_mutex_unlock(&l->mu);
