@@ -177,7 +177,7 @@ int cli_bench_saccade(int argc, char **argv) {
 
     /* A trainer's producer: 5-view sequences (4 glimpses + target), saliency agent. */
     AgentConfig ac;
-    WmCfgSection asec = {"agent", AgentConfig_fields, AgentConfig_nfields, 0, 0};
+    WmCfgSection asec = {"agent", AgentConfig_fields, AgentConfig_nfields, 0, 0, NULL};
     WmCfgSchema aschema = {&asec, 1};
     wm_cfg_defaults(&aschema, &ac);
     Env *e = c.envs[0];

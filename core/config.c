@@ -163,7 +163,7 @@ void wm_cfg_defaults(const WmCfgSchema *schema, void *cfg) {
 }
 
 void wm_cfg_section_defaults(const WmCfgField *fields, int nfields, void *cfg) {
-    WmCfgSection sec = {"", fields, nfields, 0, 0};
+    WmCfgSection sec = {"", fields, nfields, 0, 0, NULL};
     WmCfgSchema schema = {&sec, 1};
     wm_cfg_defaults(&schema, cfg);
 }

@@ -42,6 +42,9 @@ typedef struct {
     size_t offset; /* of the section struct within the whole config struct */
     int after_training; /* 1: keys read only after training (evaluation, reports): a run
                          * resumed under other values of them trains the same bits */
+    const char *not_trained; /* NULL or keys, space-separated, that say where a run is or how
+                              * fast it goes, not what it trains: a run resumes under other
+                              * values of them */
 } WmCfgSection;
 
 typedef struct {

@@ -25,11 +25,11 @@ static pthread_once_t cfg_once = PTHREAD_ONCE_INIT;
 /* Field counts are link-time constants of other modules: the table is built at first use. */
 static void cfg_init(void) {
     cfg_sections[0] =
-        (WmCfgSection){"env", EnvConfig_fields, EnvConfig_nfields, offsetof(DsConfig, env), 0};
+        (WmCfgSection){"env", EnvConfig_fields, EnvConfig_nfields, offsetof(DsConfig, env), 0, NULL};
     cfg_sections[1] =
-        (WmCfgSection){"agent", AgentConfig_fields, AgentConfig_nfields, offsetof(DsConfig, agent), 0};
+        (WmCfgSection){"agent", AgentConfig_fields, AgentConfig_nfields, offsetof(DsConfig, agent), 0, NULL};
     cfg_sections[2] =
-        (WmCfgSection){"gen", DsGenConfig_fields, DsGenConfig_nfields, offsetof(DsConfig, gen), 0};
+        (WmCfgSection){"gen", DsGenConfig_fields, DsGenConfig_nfields, offsetof(DsConfig, gen), 0, NULL};
     cfg_schema = (WmCfgSchema){cfg_sections, 3};
 }
 

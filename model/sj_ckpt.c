@@ -122,7 +122,7 @@ int sj_checkpoint_load(const char *path, SjModel **out, char **config_text, int6
                        path, shp);
     }
     SjModelConfig mc;
-    WmCfgSection sec = {"model", SjModelConfig_fields, SjModelConfig_nfields, 0, 0};
+    WmCfgSection sec = {"model", SjModelConfig_fields, SjModelConfig_nfields, 0, 0, NULL};
     WmCfgSchema schema = {&sec, 1};
     wm_cfg_defaults(&schema, &mc);
     char where[1100];
@@ -160,22 +160,26 @@ static int default_line(const WmCfgSection *section, const char *s, size_t n) {
     return f && strlen(f->def) == vl && !memcmp(eq + 2, f->def, vl);
 }
 
-/* [train] keys that say where a run is and how fast it goes, not what it trains: a run
- * folder moved or renamed as a whole still resumes, and on another number of threads or
- * another queue depth (the batch of a step does not depend on either; the sums of
- * another thread count round otherwise, so the run goes on, not bit for bit). */
-static int where_or_speed(const char *sec, const char *s, size_t n) {
-    static const char *const keys[] = {"out", "threads", "queue"};
-    if (strcmp(sec, "train")) return 0;
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        size_t k = strlen(keys[i]);
-        if (n > k && !strncmp(s, keys[i], k) && (s[k] == ' ' || s[k] == '=')) return 1;
+/* Whether a config line's key says where a run is or how fast it goes, not what it
+ * trains: [train] out (the run folder, so a folder moved or renamed as a whole still
+ * resumes) and the keys the schema's section lists as not trained (the run layer's
+ * thread count and queue depth: the batch of a step depends on neither; on another
+ * thread count the sums round otherwise, so the run goes on, not bit for bit). */
+static int not_trained(const WmCfgSection *section, const char *sec, const char *s, size_t n) {
+    size_t k = 0;
+    while (k < n && s[k] != ' ' && s[k] != '=') k++;
+    if (!k || k == n) return 0;
+    if (!strcmp(sec, "train") && k == 3 && !strncmp(s, "out", 3)) return 1;
+    for (const char *l = section ? section->not_trained : NULL; l && *l;) {
+        size_t w = strcspn(l, " ");
+        if (w == k && !strncmp(l, s, k)) return 1;
+        l += w + (l[w] == ' ');
     }
     return 0;
 }
 
 /* The next line of a config text at *p that matters to resume, or NULL at the end:
- * not the [train] keys of where_or_speed; keys at their defaults are skipped (above), and
+ * not the keys of not_trained; keys at their defaults are skipped (above), and
  * sections read only after training ([eval], [bench]), header and all, so that a run
  * evaluated again under a newer evaluation config still resumes; blank lines say nothing.
  * *line counts lines; *sec tracks the section. */
@@ -190,7 +194,7 @@ static const char *next_config_line(const WmCfgSchema *schema, const char **p, i
         if (header) snprintf(sec, secsz, "%.*s", (int)(n - 2), s + 1);
         const WmCfgSection *section = schema ? wm_cfg_find_section(schema, sec) : NULL;
         if (section && section->after_training) continue;
-        if (!header && (!n || where_or_speed(sec, s, n) || default_line(section, s, n))) continue;
+        if (!header && (!n || not_trained(section, sec, s, n) || default_line(section, s, n))) continue;
         *len = n;
         return s;
     }

@@ -19,14 +19,14 @@ static const struct {
 static WmCfgField train_fields[64];
 
 static const WmCfgSection sections[] = {
-    {"env", EnvConfig_fields, 0, offsetof(RunConfig, env), 0},
-    {"agent", AgentConfig_fields, 0, offsetof(RunConfig, agent), 0},
-    {"model", SjModelConfig_fields, 0, offsetof(RunConfig, model), 0},
-    {"optim", SjOptimConfig_fields, 0, offsetof(RunConfig, optim), 0},
-    {"train", train_fields, 0, offsetof(RunConfig, train), 0},
-    {"eval", SjEvalConfig_fields, 0, offsetof(RunConfig, eval), 1},
-    {"bench", BenchConfig_fields, 0, offsetof(RunConfig, bench), 1},
-    {"gen", DsGenConfig_fields, 0, offsetof(RunConfig, gen), 0},
+    {"env", EnvConfig_fields, 0, offsetof(RunConfig, env), 0, NULL},
+    {"agent", AgentConfig_fields, 0, offsetof(RunConfig, agent), 0, NULL},
+    {"model", SjModelConfig_fields, 0, offsetof(RunConfig, model), 0, NULL},
+    {"optim", SjOptimConfig_fields, 0, offsetof(RunConfig, optim), 0, NULL},
+    {"train", train_fields, 0, offsetof(RunConfig, train), 0, "threads queue"},
+    {"eval", SjEvalConfig_fields, 0, offsetof(RunConfig, eval), 1, NULL},
+    {"bench", BenchConfig_fields, 0, offsetof(RunConfig, bench), 1, NULL},
+    {"gen", DsGenConfig_fields, 0, offsetof(RunConfig, gen), 0, NULL},
 };
 
 static WmCfgSection resolved[sizeof sections / sizeof sections[0]];

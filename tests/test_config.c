@@ -33,8 +33,8 @@ typedef struct {
 } Cfg;
 
 static const WmCfgSection sections[] = {
-    {"model", ModelCfg_fields, 4, offsetof(Cfg, model), 0},
-    {"train", TrainCfg_fields, 3, offsetof(Cfg, train), 0},
+    {"model", ModelCfg_fields, 4, offsetof(Cfg, model), 0, NULL},
+    {"train", TrainCfg_fields, 3, offsetof(Cfg, train), 0, NULL},
 };
 static const WmCfgSchema schema = {sections, 2};
 

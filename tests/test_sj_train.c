@@ -78,9 +78,9 @@ static int setup_precision = SJ_PREC_FP32; /* model.precision of the next setup 
 
 static void setup_init(SjTrainSetup *su, const char *out, int steps) {
     memset(su, 0, sizeof *su);
-    WmCfgSection secs[] = {{"model", SjModelConfig_fields, SjModelConfig_nfields, offsetof(SjTrainSetup, model), 0},
-                           {"optim", SjOptimConfig_fields, SjOptimConfig_nfields, offsetof(SjTrainSetup, optim), 0},
-                           {"train", SjTrainConfig_fields, SjTrainConfig_nfields, offsetof(SjTrainSetup, train), 0}};
+    WmCfgSection secs[] = {{"model", SjModelConfig_fields, SjModelConfig_nfields, offsetof(SjTrainSetup, model), 0, NULL},
+                           {"optim", SjOptimConfig_fields, SjOptimConfig_nfields, offsetof(SjTrainSetup, optim), 0, NULL},
+                           {"train", SjTrainConfig_fields, SjTrainConfig_nfields, offsetof(SjTrainSetup, train), 0, NULL}};
     WmCfgSchema schema = {secs, 3};
     wm_cfg_defaults(&schema, su);
     su->model.width = 4, su->model.action_emb = 8, su->model.layers = 1, su->model.heads = 2;
@@ -428,7 +428,7 @@ int main(int argc, char **argv) {
     /* Sections the schema marks as read after training (evaluation) do not block a
      * resume: one added since the run began still resumes, to the straight run's bits;
      * a training key that differs is still refused under that schema. */
-    static const WmCfgSection later_sec[] = {{"notes", NULL, 0, 0, 1}};
+    static const WmCfgSection later_sec[] = {{"notes", NULL, 0, 0, 1, NULL}};
     static const WmCfgSchema later = {later_sec, 1};
     setup_init(&b, "eval-added", 8);
     syn.sigint_at = 3;
