@@ -10,6 +10,7 @@
     X(S, ENUM, encoder, "small", 0, 0, "small|resnet18|resnet18-cifar", "view encoder (paper: resnet18)") \
     X(S, INT, width, "32", 4, 128, NULL, "small encoder: channels of the first stage (x2 per stage, 4 stages)") \
     X(S, BOOL, zero_init_residual, "true", 0, 0, NULL, "each residual block's last batch-norm weight starts at 0, so the untrained encoder is its shortcut path (paper, torchvision's zero_init_residual); false: at 1") \
+    X(S, INT, pool_grid, "1", 1, 8, NULL, "encoder output: the average of each cell of a g x g grid over its last feature map, flattened (g*g times the channels, so where things lie in the view is kept); 1: one global average (paper)") \
     X(S, INT, action_emb, "128", 1, 4096, NULL, "action embedding size (paper 128)")               \
     X(S, INT, layers, "3", 1, 24, NULL, "transformer layers (paper 3)")                            \
     X(S, INT, heads, "4", 1, 64, NULL, "attention heads (paper 4)")                                \

@@ -51,10 +51,16 @@ static int resolve_encoder(const SjModelConfig *cfg, const SjShape *sh, NnResNet
         break;
     }
     rc->zero_init_residual = cfg->zero_init_residual;
+    rc->pool_grid = cfg->pool_grid;
     int min_side = rc->cifar_stem ? 8 : 32;
     if (sh->img_h < min_side || sh->img_w < min_side)
         return wm_errf(err, errsz, WM_ERR_ARG, "images of %dx%d are too small for this encoder (at least %d)",
                        sh->img_h, sh->img_w, min_side);
+    int oh = nn_resnet_out_side(rc, sh->img_h), ow = nn_resnet_out_side(rc, sh->img_w);
+    if (oh < rc->pool_grid || ow < rc->pool_grid)
+        return wm_errf(err, errsz, WM_ERR_ARG,
+                       "model.pool_grid = %d: the encoder's last feature map is %dx%d for %dx%d images",
+                       rc->pool_grid, oh, ow, sh->img_h, sh->img_w);
     return WM_OK;
 }
 
@@ -76,7 +82,7 @@ int sj_model_create(const SjModelConfig *cfg, const SjShape *shape, uint64_t see
     if (!st && (shape->action_dim < 1 || shape->n_classes < 1))
         st = wm_errf(err, errsz, WM_ERR_ARG, "model: action_dim and n_classes must be positive");
     if (!st) {
-        m->D = rc.widths[3];
+        m->D = rc.widths[3] * rc.pool_grid * rc.pool_grid;
         m->A = shape->action_dim;
         m->Ae = cfg->action_emb;
         m->E = m->D + m->Ae;

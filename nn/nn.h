@@ -226,6 +226,11 @@ void nn_maxpool2d_backward(NnReal *din, const NnReal *dout, const int32_t *argma
 /* Global average pool: in CNHW [c][n][hw] -> out [n][c] (row-major, for linear). */
 void nn_avgpool_forward(NnReal *out, const NnReal *in, int n, int c, int hw);
 void nn_avgpool_backward(NnReal *din, const NnReal *dout, int n, int c, int hw);
+/* Adaptive average pool of CNHW [c][n][h][w] onto a g x g grid, out [n][c*g*g] (cell
+ * (i, j) covers rows floor(i*h/g) .. ceil((i+1)*h/g)-1, as PyTorch); needs h, w >= g.
+ * The backward accumulates into din. */
+void nn_gridpool_forward(NnReal *out, const NnReal *in, int n, int c, int h, int w, int g);
+void nn_gridpool_backward(NnReal *din, const NnReal *dout, int n, int c, int h, int w, int g);
 
 /* Image batch [n][h][w][c] (uint8, 0..255) -> CNHW reals: (x/255 - mean[c]) / std[c]. */
 void nn_images_to_cnhw(NnReal *out, const uint8_t *in, int n, int h, int w, int c,
@@ -433,13 +438,16 @@ NnLayerNormP nn_layernorm_register(NnParams *p, const char *prefix, int f);
 
 /* ResNet encoder (torchvision names: conv1, bn1, layerL.i.{conv1,bn1,conv2,bn2,
  * downsample.0,downsample.1}; fc removed). Input CNHW [in_ch][n][h][w], output
- * features [n][widths[3]]. */
+ * features [n][widths[3] * pool_grid^2]. */
 typedef struct {
     int cifar_stem;         /* 1: 3x3 stride-1 conv, no max-pool; 0: 7x7/2 conv + 3x3/2 pool */
     int in_ch;              /* 3 */
     int widths[4];          /* ResNet-18: 64 128 256 512 */
     int blocks[4];          /* ResNet-18: 2 2 2 2 */
     int zero_init_residual; /* last BN of each block starts with gamma = 0 */
+    int pool_grid;          /* 1: one global average (ResNet); g > 1: the average of each
+                             * cell of a g x g grid (PyTorch's AdaptiveAvgPool2d(g)),
+                             * flattened channel-major, as torch.flatten of [n][c][g][g] */
 } NnResNetConfig;
 NnResNetConfig nn_resnet18_config(int cifar_stem);
 /* ResNet-18's layout with widths w, 2w, 4w, 8w (the CPU-sized encoders). */
@@ -459,6 +467,8 @@ size_t nn_resnet_bind(NnResNet *r, int max_n, int h, int w, int with_grad);
  * its bytes) where they are too small; returns 0 when lent. */
 size_t nn_resnet_bind_lent(NnResNet *r, int max_n, int h, int w, const NnResNet *lender);
 int nn_resnet_out_dim(const NnResNet *r);
+/* The side of the last feature map for images of this side (pool_grid may not exceed it). */
+int nn_resnet_out_side(const NnResNetConfig *cfg, int side);
 NnRange nn_resnet_range(const NnResNet *r);
 /* train: batch statistics and running-stat updates; otherwise running statistics.
  * out [n][out_dim]. */

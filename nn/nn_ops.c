@@ -643,6 +643,77 @@ void nn_avgpool_backward(NnReal *din, const NnReal *dout, int n, int c, int hw) 
     nn_par_for_work((size_t)n * c * hw, c, avg_bwd_channels, &t);
 }
 
+typedef struct {
+    NnReal *out;
+    const NnReal *in;
+    int n, c, h, w, g;
+} GridTask;
+
+/* Rows (or columns) of cell i of g over a side of s, as PyTorch's adaptive pool. */
+static void grid_span(int i, int g, int s, int *lo, int *hi) {
+    *lo = (int)(((long)i * s) / g);
+    *hi = (int)((((long)i + 1) * s + g - 1) / g);
+}
+
+static void grid_fwd_channels(void *ctx, int64_t c0, int64_t c1, int worker) {
+    (void)worker;
+    const GridTask *t = ctx;
+    const int g = t->g, cells = g * g;
+    for (int64_t c = c0; c < c1; c++)
+        for (int b = 0; b < t->n; b++) {
+            const NnReal *x = t->in + ((size_t)c * t->n + b) * t->h * t->w;
+            NnReal *o = t->out + ((size_t)b * t->c + c) * cells;
+            for (int i = 0; i < g; i++) {
+                int y0, y1;
+                grid_span(i, g, t->h, &y0, &y1);
+                for (int j = 0; j < g; j++) {
+                    int x0, x1;
+                    grid_span(j, g, t->w, &x0, &x1);
+                    double s = 0;
+                    for (int y = y0; y < y1; y++)
+                        for (int xx = x0; xx < x1; xx++)
+                            s += x[(size_t)y * t->w + xx];
+                    o[i * g + j] = (NnReal)(s / ((y1 - y0) * (x1 - x0)));
+                }
+            }
+        }
+}
+
+static void grid_bwd_channels(void *ctx, int64_t c0, int64_t c1, int worker) {
+    (void)worker;
+    const GridTask *t = ctx; /* out = din, in = dout */
+    const int g = t->g, cells = g * g;
+    for (int64_t c = c0; c < c1; c++)
+        for (int b = 0; b < t->n; b++) {
+            NnReal *dx = t->out + ((size_t)c * t->n + b) * t->h * t->w;
+            const NnReal *dy = t->in + ((size_t)b * t->c + c) * cells;
+            for (int i = 0; i < g; i++) {
+                int y0, y1;
+                grid_span(i, g, t->h, &y0, &y1);
+                for (int j = 0; j < g; j++) {
+                    int x0, x1;
+                    grid_span(j, g, t->w, &x0, &x1);
+                    NnReal v = dy[i * g + j] / (NnReal)((y1 - y0) * (x1 - x0));
+                    for (int y = y0; y < y1; y++)
+                        for (int xx = x0; xx < x1; xx++)
+                            dx[(size_t)y * t->w + xx] += v;
+                }
+            }
+        }
+}
+
+void nn_gridpool_forward(NnReal *out, const NnReal *in, int n, int c, int h, int w, int g) {
+    WM_ASSERT(g >= 1 && h >= g && w >= g);
+    GridTask t = {out, in, n, c, h, w, g};
+    nn_par_for_work((size_t)n * c * h * w, c, grid_fwd_channels, &t);
+}
+
+void nn_gridpool_backward(NnReal *din, const NnReal *dout, int n, int c, int h, int w, int g) {
+    WM_ASSERT(g >= 1 && h >= g && w >= g);
+    GridTask t = {din, dout, n, c, h, w, g};
+    nn_par_for_work((size_t)n * c * h * w, c, grid_bwd_channels, &t);
+}
+
 void nn_images_to_cnhw(NnReal *out, const uint8_t *in, int n, int h, int w, int c,
                        const float *mean, const float *std) {
     const size_t plane = (size_t)h * w;

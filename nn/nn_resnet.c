@@ -44,13 +44,13 @@ struct NnResNet {
 };
 
 NnResNetConfig nn_resnet18_config(int cifar_stem) {
-    NnResNetConfig c = {cifar_stem, 3, {64, 128, 256, 512}, {2, 2, 2, 2}, 1};
+    NnResNetConfig c = {cifar_stem, 3, {64, 128, 256, 512}, {2, 2, 2, 2}, 1, 1};
     return c;
 }
 
 NnResNetConfig nn_resnet_small_config(int width, int cifar_stem) {
     WM_ASSERT(width > 0);
-    NnResNetConfig c = {cifar_stem, 3, {width, 2 * width, 4 * width, 8 * width}, {2, 2, 2, 2}, 1};
+    NnResNetConfig c = {cifar_stem, 3, {width, 2 * width, 4 * width, 8 * width}, {2, 2, 2, 2}, 1, 1};
     return c;
 }
 
@@ -71,6 +71,7 @@ static void zero_init(NnParams *p, size_t gamma) {
 }
 
 NnResNet *nn_resnet_create(NnParams *p, const char *prefix, const NnResNetConfig *cfg) {
+    WM_ASSERT(cfg->pool_grid >= 1);
     NnResNet *r = wm_new(NnResNet, 1);
     r->cfg = *cfg;
     char name[NN_NAME_MAX];
@@ -120,13 +121,21 @@ void nn_resnet_destroy(NnResNet *r) {
 }
 
 int nn_resnet_out_dim(const NnResNet *r) {
-    return r->cfg.widths[3];
+    return r->cfg.widths[3] * r->cfg.pool_grid * r->cfg.pool_grid;
 }
 NnRange nn_resnet_range(const NnResNet *r) {
     return r->range;
 }
 void nn_resnet_set_profile(NnResNet *r, NnProfile *prof) {
     r->prof = prof;
+}
+
+int nn_resnet_out_side(const NnResNetConfig *cfg, int side) {
+    int s = cfg->cifar_stem ? side : (side + 2 * 3 - 7) / 2 + 1; /* the stem's conv */
+    if (!cfg->cifar_stem) s = (s + 2 - 3) / 2 + 1;                /* and its pool */
+    for (int l = 1; l < 4; l++)
+        s = (s + 2 - 3) / 2 + 1; /* each later stage halves (3x3, stride 2, pad 1) */
+    return s;
 }
 
 static NnConv2d stem_dims(const NnResNet *r, int n) {
@@ -314,6 +323,8 @@ static void bind_dims(NnResNet *r, int max_n, int h, int w, int with_grad) {
     r->w = w;
     r->with_grad = with_grad;
     r->threads = nn_runtime_threads();
+    WM_ASSERT(nn_resnet_out_side(&r->cfg, h) >= r->cfg.pool_grid &&
+              nn_resnet_out_side(&r->cfg, w) >= r->cfg.pool_grid);
 }
 
 size_t nn_resnet_bind(NnResNet *r, int max_n, int h, int w, int with_grad) {
@@ -448,7 +459,10 @@ void nn_resnet_forward(NnResNet *r, NnReal *out, const NnReal *x, int n, const N
         cur = b->y;
     }
     const Block *last = &r->blk[r->nblk - 1];
-    nn_avgpool_forward(out, cur, n, last->co, last->oh * last->ow);
+    if (r->cfg.pool_grid > 1)
+        nn_gridpool_forward(out, cur, n, last->co, last->oh, last->ow, r->cfg.pool_grid);
+    else
+        nn_avgpool_forward(out, cur, n, last->co, last->oh * last->ow);
     nn_prof_tick(prof, 0, NN_OP_POOL, 0, &t0);
 }
 
@@ -480,7 +494,10 @@ void nn_resnet_backward(NnResNet *r, NnReal *dx, const NnReal *dout, const NnSto
     const Block *last = &r->blk[r->nblk - 1];
     size_t elast = (size_t)last->co * n * last->oh * last->ow;
     zero(gy, elast);
-    nn_avgpool_backward(gy, dout, n, last->co, last->oh * last->ow);
+    if (r->cfg.pool_grid > 1)
+        nn_gridpool_backward(gy, dout, n, last->co, last->oh, last->ow, r->cfg.pool_grid);
+    else
+        nn_avgpool_backward(gy, dout, n, last->co, last->oh * last->ow);
     nn_prof_tick(prof, 1, NN_OP_POOL, 0, &t0);
     for (int i = r->nblk - 1; i >= 0; i--) {
         const Block *b = &r->blk[i];

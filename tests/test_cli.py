@@ -423,6 +423,36 @@ def main():
             "--quiet", "--resume")
     check(r.returncode == 1 and "this run has 'zero_init_residual = false'" in r.stderr,
           "... and not with another value, the line named", r.stderr[-800:])
+    # model.pool_grid: the encoder's last 4x4 map averaged over a 2x2 grid gives 4 x 32
+    # dimensions; the same seed gives the same encoder, so the mean of each channel's four
+    # equal cells is the global average of pool_grid 1. A grid over the map is refused.
+    vg = np.random.default_rng(1).integers(0, 256, (3, 2, 32, 32, 3), dtype=np.uint8)
+    np.save(os.path.join(tmp, "VG.npy"), vg)
+    np.save(os.path.join(tmp, "AG.npy"), np.random.default_rng(2).standard_normal((3, 1, 4)).astype(np.float32))
+    zs = {}
+    for g in (1, 2):
+        gd = os.path.join(tmp, f"grid{g}")
+        r = run("train", cfg, *TINY, "train.steps=1", "optim.lr=0", f"model.pool_grid={g}", f"train.out={gd}",
+                "--quiet")
+        check(r.returncode == 0, f"pool_grid={g} trains", r.stderr[-800:])
+        r = run("embed", "--ckpt", os.path.join(gd, "checkpoint.safetensors"), "--views", os.path.join(tmp, "VG.npy"),
+                "--actions", os.path.join(tmp, "AG.npy"), "--out", os.path.join(gd, "emb"))
+        check(r.returncode == 0, f"pool_grid={g} embeds", r.stderr[-800:])
+        if r.returncode == 0:
+            zs[g] = np.load(os.path.join(gd, "emb", "z.npy"))
+    if len(zs) == 2:
+        check(zs[1].shape == (3, 2, 32) and zs[2].shape == (3, 2, 128), "pool_grid 2: four times the dimensions",
+              f"{zs[1].shape} {zs[2].shape}")
+        if zs[2].shape == (3, 2, 128):
+            cells = zs[2].reshape(3, 2, 32, 4)
+            check(np.allclose(cells.mean(-1), zs[1], atol=1e-5), "the grid's cells average to the global pool",
+                  str(np.abs(cells.mean(-1) - zs[1]).max()))
+            check(np.abs(cells - cells.mean(-1, keepdims=True)).max() > 1e-3, "... and the cells differ")
+    r = run("train", cfg, *TINY, "train.steps=1", "model.pool_grid=5", f"train.out={os.path.join(tmp, 'grid5')}",
+            "--quiet")
+    check(r.returncode == 1 and "model.pool_grid = 5" in r.stderr and "4x4" in r.stderr
+          and not os.path.exists(os.path.join(tmp, "grid5", "checkpoint.safetensors")),
+          "a grid larger than the last feature map is refused, with the map's size", r.stderr[-800:])
     # The same holds for the keys of every section of the run's config ([env] here).
     tens, meta = stio.read(ck)
     check("color_actions = false\n" in meta["config"], "an [env] key at its default is stored")

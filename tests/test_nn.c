@@ -437,7 +437,7 @@ static void test_norm_name_and_alias(void) {
 static void run_once(float *out, float *grads, float *bufs, const float *x, const float *tok) {
     NnParams p;
     nn_params_init(&p);
-    NnResNetConfig cfg = {0, 3, {8, 16, 16, 32}, {1, 1, 1, 1}, 1};
+    NnResNetConfig cfg = {0, 3, {8, 16, 16, 32}, {1, 1, 1, 1}, 1, 1};
     NnResNet *r = nn_resnet_create(&p, "encoder", &cfg);
     NnTransformerConfig tc = {2, 32, 4, 64, 0.1f, 1, NULL};
     NnTransformer *tf = nn_transformer_create(&p, "tf", &tc);
@@ -542,8 +542,8 @@ static void test_bn_apply(void) {
  * buffers): its forward must equal, bit for bit, the same network bound with gradients,
  * for both stems, with and without downsampling blocks, in training and eval mode. */
 static void test_resnet_inference_layout(void) {
-    const NnResNetConfig cfgs[2] = {{0, 3, {8, 16, 16, 32}, {1, 2, 1, 1}, 1},
-                                    {1, 3, {8, 8, 16, 16}, {2, 1, 1, 2}, 1}};
+    const NnResNetConfig cfgs[2] = {{0, 3, {8, 16, 16, 32}, {1, 2, 1, 1}, 1, 1},
+                                    {1, 3, {8, 8, 16, 16}, {2, 1, 1, 2}, 1, 1}};
     const int n = 5, hw = 32;
     float *x = rnd((size_t)3 * n * hw * hw, 1);
     for (int c = 0; c < 2; c++) {

@@ -716,16 +716,18 @@ static void block_free(BlockCtx *b) {
     wm_free(b->r);
 }
 
-static void test_resnet(int cifar) {
+/* grid: the output's pool_grid; hw 0 picks a size where layer4 still sees more than one
+ * pixel per image. */
+static void test_resnet(int cifar, int grid, int hw, const char *what) {
     BlockCtx b = {.kind = 0};
     nn_params_init(&b.p);
-    NnResNetConfig cfg = {cifar, 3, {4, 6, 6, 8}, {1, 1, 1, 1}, 1};
+    NnResNetConfig cfg = {cifar, 3, {4, 6, 6, 8}, {1, 1, 1, 1}, 1, grid};
     b.res = nn_resnet_create(&b.p, "encoder", &cfg);
-    int hw = cifar ? 16 : 48; /* layer4 still sees more than one pixel per image */
+    if (!hw) hw = cifar ? 16 : 48;
     b.n = 3;
     nn_resnet_bind(b.res, b.n, hw, hw, 1);
-    block_setup(&b, (size_t)3 * b.n * hw * hw, (size_t)b.n * 8);
-    block_check_all(&b, cifar ? "resnet (cifar stem)" : "resnet (7x7 stem + max-pool)");
+    block_setup(&b, (size_t)3 * b.n * hw * hw, (size_t)b.n * nn_resnet_out_dim(b.res));
+    block_check_all(&b, what);
     block_free(&b);
 }
 
@@ -791,8 +793,10 @@ int main(void) {
     test_mha(0.25f);
 
     in_blocks = 1;
-    test_resnet(1);
-    test_resnet(0);
+    test_resnet(1, 1, 0, "resnet (cifar stem)");
+    test_resnet(0, 1, 0, "resnet (7x7 stem + max-pool)");
+    test_resnet(1, 2, 16, "resnet (cifar stem), 2x2 grid of a 2x2 map");
+    test_resnet(1, 2, 24, "resnet (cifar stem), 2x2 grid of a 3x3 map (cells overlap)");
     test_transformer();
     test_mlp();
     printf("largest corrected relative error (bound %g): ops %.3g, blocks %.3g\n", TOL,

@@ -122,6 +122,58 @@ static void case_free(Case *c) {
     wm_free(c->dout);
 }
 
+/* One encoder case: its spec for the reference, a training step's outputs and input
+ * gradient (NCHW, as PyTorch's), and an eval-mode forward. */
+typedef struct {
+    NnResNet *res;
+    float *x_nchw, *x, *out, *ev, *dx, *dx_t;
+} ResRun;
+
+static void resnet_case(Case *rc, ResRun *r, const char *dir, const NnResNetConfig *cfg, int hw) {
+    nn_params_init(&rc->p);
+    r->res = nn_resnet_create(&rc->p, "encoder", cfg);
+    nn_store_create(&rc->s, &rc->p, NN_STORE_GRAD);
+    randomize(&rc->p, &rc->s);
+    const int N = 2, C = 3, D = nn_resnet_out_dim(r->res);
+    const size_t plane = (size_t)hw * hw;
+    rc->n_in = (size_t)N * C * plane;
+    r->x_nchw = rnd(rc->n_in, 1);
+    r->x = wm_new(float, rc->n_in);
+    for (int b = 0; b < N; b++)
+        for (int k = 0; k < C; k++)
+            memcpy(r->x + ((size_t)k * N + b) * plane, r->x_nchw + ((size_t)b * C + k) * plane,
+                   sizeof *r->x * plane);
+    rc->in_torch = r->x_nchw;
+    rc->in_ndim = 4;
+    memcpy(rc->in_shape, (size_t[]){(size_t)N, (size_t)C, (size_t)hw, (size_t)hw}, sizeof(size_t) * 4);
+    rc->n_out = (size_t)N * D;
+    rc->dout = rnd(rc->n_out, 1);
+    rc->dout_ndim = 2;
+    rc->dout_shape[0] = (size_t)N;
+    rc->dout_shape[1] = (size_t)D;
+    write_inputs(dir, rc);
+    nn_resnet_bind(r->res, N, hw, hw, 1);
+    nn_store_zero_grad(&rc->s, &rc->p);
+    r->out = wm_new(float, rc->n_out);
+    r->dx = wm_new(float, rc->n_in);
+    r->dx_t = wm_new(float, rc->n_in);
+    nn_resnet_forward(r->res, r->out, r->x, N, &rc->s, 1);
+    nn_resnet_backward(r->res, r->dx, rc->dout, &rc->s);
+    r->ev = wm_new(float, rc->n_out);
+    nn_resnet_forward(r->res, r->ev, r->x, N, &rc->s, 0);
+    for (int b = 0; b < N; b++)
+        for (int k = 0; k < C; k++)
+            memcpy(r->dx_t + ((size_t)b * C + k) * plane, r->dx + ((size_t)k * N + b) * plane,
+                   sizeof *r->x * plane);
+}
+
+static void resnet_run_free(ResRun *r) {
+    nn_resnet_destroy(r->res);
+    float *arr[] = {r->x_nchw, r->x, r->out, r->ev, r->dx, r->dx_t};
+    for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
+        wm_free(arr[i]);
+}
+
 int main(int argc, char **argv) {
     nn_blas_reexec(argc, argv);
     nn_runtime_init(2);
@@ -132,39 +184,19 @@ int main(int argc, char **argv) {
     Case rc = {.name = "resnet"};
     rc.spec = "{\"kind\":\"resnet\",\"prefix\":\"encoder\",\"widths\":[64,128,256,512],"
               "\"blocks\":[2,2,2,2],\"cifar\":1,\"in_ch\":3}";
-    nn_params_init(&rc.p);
     NnResNetConfig rcfg = nn_resnet18_config(1);
-    NnResNet *res = nn_resnet_create(&rc.p, "encoder", &rcfg);
-    nn_store_create(&rc.s, &rc.p, NN_STORE_GRAD);
-    randomize(&rc.p, &rc.s);
-    const int N = 2, C = 3, HW = 32, D = 512;
-    rc.n_in = (size_t)N * C * HW * HW;
-    float *x_nchw = rnd(rc.n_in, 1), *x = wm_new(float, rc.n_in);
-    for (int b = 0; b < N; b++)
-        for (int k = 0; k < C; k++)
-            memcpy(x + ((size_t)k * N + b) * HW * HW, x_nchw + ((size_t)b * C + k) * HW * HW,
-                   sizeof *x * HW * HW);
-    rc.in_torch = x_nchw;
-    rc.in_ndim = 4;
-    memcpy(rc.in_shape, (size_t[]){(size_t)N, (size_t)C, HW, HW}, sizeof(size_t) * 4);
-    rc.n_out = (size_t)N * D;
-    rc.dout = rnd(rc.n_out, 1);
-    rc.dout_ndim = 2;
-    rc.dout_shape[0] = (size_t)N;
-    rc.dout_shape[1] = D;
-    write_inputs(dir, &rc);
-    nn_resnet_bind(res, N, HW, HW, 1);
-    nn_store_zero_grad(&rc.s, &rc.p);
-    float *rout = wm_new(float, rc.n_out), *rdx = wm_new(float, rc.n_in),
-          *rdx_t = wm_new(float, rc.n_in);
-    nn_resnet_forward(res, rout, x, N, &rc.s, 1);
-    nn_resnet_backward(res, rdx, rc.dout, &rc.s);
-    float *rev = wm_new(float, rc.n_out);
-    nn_resnet_forward(res, rev, x, N, &rc.s, 0);
-    for (int b = 0; b < N; b++)
-        for (int k = 0; k < C; k++)
-            memcpy(rdx_t + ((size_t)b * C + k) * HW * HW, rdx + ((size_t)k * N + b) * HW * HW,
-                   sizeof *x * HW * HW);
+    ResRun rr;
+    resnet_case(&rc, &rr, dir, &rcfg, 32);
+
+    /* a width-8 encoder pooled onto a 2 x 2 grid of its 3 x 3 map (cells overlap, as
+     * AdaptiveAvgPool2d's do), on 2 x 3 x 24 x 24 */
+    Case gc = {.name = "resnet_grid"};
+    gc.spec = "{\"kind\":\"resnet\",\"prefix\":\"encoder\",\"widths\":[8,16,32,64],"
+              "\"blocks\":[2,2,2,2],\"cifar\":1,\"in_ch\":3,\"pool_grid\":2}";
+    NnResNetConfig gcfg = nn_resnet_small_config(8, 1);
+    gcfg.pool_grid = 2;
+    ResRun gr;
+    resnet_case(&gc, &gr, dir, &gcfg, 24);
 
     /* 3-layer transformer encoder (E 64, 4 heads, FFN 256) + final LayerNorm on 3 x 5 */
     Case tc = {.name = "transformer"};
@@ -225,23 +257,26 @@ int main(int argc, char **argv) {
     nn_mlp_forward(mlp, mev, mx, M, &mc.s, 0);
 
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, TEST_PYTHON " tests/ref/nn_ref.py %s resnet transformer mlp", dir);
+    snprintf(cmd, sizeof cmd, TEST_PYTHON " tests/ref/nn_ref.py %s resnet resnet_grid transformer mlp", dir);
     int st = system(cmd);
     CHECK(st == 0, "the PyTorch reference failed (status %d): %s", st, cmd);
     if (st == 0) {
-        compare_case(dir, &rc, rout, rev, rdx_t);
+        compare_case(dir, &rc, rr.out, rr.ev, rr.dx_t);
+        compare_case(dir, &gc, gr.out, gr.ev, gr.dx_t);
         compare_case(dir, &tc, tout, tev, tdx);
         compare_case(dir, &mc, mout, mev, mdx);
         printf("largest relative error: %.3g (%s)\n", worst, worst_name);
     }
 
-    nn_resnet_destroy(res);
+    resnet_run_free(&rr);
+    resnet_run_free(&gr);
     nn_transformer_destroy(tf);
     nn_mlp_destroy(mlp);
     case_free(&rc);
+    case_free(&gc);
     case_free(&tc);
     case_free(&mc);
-    float *arr[] = {x_nchw, x, rout, rev, rdx, rdx_t, tok, tout, tev, tdx, mx, mout, mev, mdx};
+    float *arr[] = {tok, tout, tev, tdx, mx, mout, mev, mdx};
     for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
         wm_free(arr[i]);
     nn_runtime_shutdown();

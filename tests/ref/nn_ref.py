@@ -43,7 +43,7 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """torchvision.models.resnet's layout (fc = Identity), with the CIFAR stem option."""
 
-    def __init__(self, widths, blocks, cifar, in_ch=3):
+    def __init__(self, widths, blocks, cifar, in_ch=3, pool_grid=1):
         super().__init__()
         if cifar:
             self.conv1 = nn.Conv2d(in_ch, widths[0], 3, 1, 1, bias=False)
@@ -61,7 +61,7 @@ class ResNet(nn.Module):
                 layer.append(BasicBlock(cin, widths[i], stride))
                 cin = widths[i]
             setattr(self, f"layer{i + 1}", nn.Sequential(*layer))
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.avgpool = nn.AdaptiveAvgPool2d(pool_grid)
         self.fc = nn.Identity()
 
     def forward(self, x):
@@ -74,7 +74,7 @@ class ResNet(nn.Module):
 def build(spec):
     kind = spec["kind"]
     if kind == "resnet":
-        return ResNet(spec["widths"], spec["blocks"], spec["cifar"], spec["in_ch"])
+        return ResNet(spec["widths"], spec["blocks"], spec["cifar"], spec["in_ch"], spec.get("pool_grid", 1))
     if kind == "transformer":
         layer = nn.TransformerEncoderLayer(spec["e"], spec["heads"], spec["ffn"], dropout=0.0,
                                            batch_first=True)
