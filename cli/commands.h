@@ -16,6 +16,7 @@ int cli_eval(int argc, char **argv);
 int cli_embed(int argc, char **argv);
 int cli_gen(int argc, char **argv);
 int cli_view(int argc, char **argv);
+int cli_keys(int argc, char **argv);
 
 /* Benchmarks named by `seqjepa bench NAME`; each prints figures only. */
 typedef struct {

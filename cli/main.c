@@ -14,6 +14,7 @@ static const CliCommand commands[] = {
     {"embed", "encode view sequences with a checkpoint (z, z_AGG as .npy)", cli_embed},
     {"view", "interactive viewer: move the object or the eye, live latent plots while training", cli_view},
     {"bench", "print performance figures (ops, render, ...)", cli_bench},
+    {"keys", "list the configuration keys: defaults, ranges, what each does", cli_keys},
     {"version", "print the version", cli_version},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
@@ -23,7 +24,7 @@ static void usage(FILE *out) {
                  "seq-JEPA world-model environments, trainer and benchmarks.\n\ncommands:\n");
     for (int i = 0; i < n_commands; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n'seqjepa COMMAND --help' describes each command.\n");
+    fprintf(out, "\n'seqjepa COMMAND --help' describes each command, 'seqjepa keys' the configuration keys.\n");
 }
 
 int cli_version(int argc, char **argv) {

@@ -69,6 +69,11 @@ static void schema_init(void) {
     }
 }
 
+const WmCfgSchema *run_config_schema(void) {
+    schema_init();
+    return &run_schema;
+}
+
 /* The keys that say what the world shows: [env] and [agent] without the speed keys. */
 static int world_key(const WmCfgSection *sec, const WmCfgField *f, const void *cfg, void *ctx) {
     (void)cfg, (void)ctx;

@@ -52,6 +52,8 @@ typedef struct {
 } RunConfig;
 
 extern const WmCfgSchema run_schema;
+/* run_schema with every section's fields resolved (what `seqjepa keys` lists). */
+const WmCfgSchema *run_config_schema(void);
 
 /* Defaults, then the file, then each "section.key=value" in order. Prints nothing;
  * returns WM_OK or an error naming file and line (or the override). A supervised pose

@@ -139,9 +139,27 @@ def main():
 
     r = run("--help")
     check(r.returncode == 0 and "train" in r.stdout and "eval" in r.stdout, "--help lists commands")
-    for sub in ("train", "eval", "embed", "bench", "version"):
+    for sub in ("train", "eval", "embed", "bench", "keys", "version"):
         r = run(sub, "--help")
         check(r.returncode == 0 and "usage" in r.stdout, f"{sub} --help")
+    # keys: every section, each key with its default and help; one key; errors exit 2
+    r = run("keys")
+    sections = re.findall(r"^\[(\w+)\]$", r.stdout, re.M)
+    check(r.returncode == 0 and sections == ["env", "agent", "model", "optim", "train", "eval", "bench", "gen"],
+          "keys lists every section", str(sections))
+    check(re.search(r"^  model\.pool_grid = 1   \(integer 1 to 8\)\n      encoder output", r.stdout, re.M) is not None
+          and "  train.steps = 1000   (integer 1 to 100000000)" in r.stdout
+          and "  model.encoder = small   (one of small|resnet18|resnet18-cifar)" in r.stdout,
+          "keys: default, range or choices, then the help", r.stdout[:600])
+    check(all(len(line) <= 88 or " " not in line.strip() for line in r.stdout.splitlines()), "keys wraps its help")
+    r = run("keys", "optim.lr", "eval")
+    check(r.returncode == 0 and r.stdout.startswith("  optim.lr = 4e-4") and "[eval]" in r.stdout
+          and "[model]" not in r.stdout, "keys of one key and one section", r.stdout[:300])
+    for bad, want in (("bogus", "no section 'bogus' (sections: env agent"),
+                      ("model.depth", "[model] has no key 'depth'"), ("--all", "unknown option '--all'")):
+        r = run("keys", "optim.lr", bad)
+        check(r.returncode == 2 and want in r.stderr and r.stdout == "", f"keys {bad}: exit 2, nothing listed",
+              r.stderr)
     r = run("frobnicate")
     check(r.returncode == 2 and "unknown command" in r.stderr, "unknown command exits 2")
     r = run("train", cfg, "--frobnicate")
