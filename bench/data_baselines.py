@@ -24,8 +24,19 @@ ResNet with a CIFAR stem, two basic blocks per stage, widths W-2W-4W-8W, global 
 pooling) followed by one linear layer: the bound for the encoder a preset trains, read
 linearly from its pooled features as the pose probe reads them.
 
+With --inverse --encoder-width W (objects3d): an encoder trained without any label, from
+the views and actions seq-JEPA sees: the same small ResNet encodes two consecutive
+views of a sequence, and a head (one hidden layer of 256) on the two encodings
+regresses the rotation matrix of the action between them (the agent's relative
+rotation, a continuous function of it; an inverse model of the world's dynamics). The
+pose labels are used only to score it: a ridge from its pooled features to the absolute
+rotation on the held-out objects, the read of the evaluation's pose probe. With
+--save-encoder its tensors go to an NPZ for bench/pose_init.py, as with --pose.
+
 usage: /usr/bin/python3 bench/data_baselines.py DIR [--epochs 3] [--threads 2]
-                        [--embed TRAIN_EMB_DIR VAL_EMB_DIR] [--pose [--encoder-width W]]"""
+                        [--embed TRAIN_EMB_DIR VAL_EMB_DIR]
+                        [--pose [--encoder-width W] | --inverse --encoder-width W]
+                        [--save-encoder NPZ]"""
 import argparse
 import glob
 import json
@@ -157,13 +168,89 @@ def pose_upper_bound(root, epochs, encoder_width=0, save=None):
         ptr = torch.cat([net(x[i:i + 512].float() / 255) for i in range(0, min(len(x), 4096), 512)]).numpy()
     print(f"(on 4096 of its training views: R^2 {r2(ytr[:len(ptr)], ptr * sd + mu):.3f})")
     if save:
-        # the encoder's tensors under torchvision's names (the checkpoint's, less the
-        # "encoder." prefix), for bench/pose_init.py; inputs here are pixels / 255
-        sdict = {k: v.numpy() for k, v in net[0].state_dict().items()}
-        tmp = save + ".tmp.npz"
-        np.savez(tmp, **sdict)
-        os.replace(tmp, save)
-        print(f"encoder saved to {save} ({len(sdict)} tensors)")
+        save_encoder(net[0], save)
+
+
+def save_encoder(enc, save):
+    """The encoder's tensors under torchvision's names (the checkpoint's, less the
+    "encoder." prefix), for bench/pose_init.py; inputs here are pixels / 255."""
+    sdict = {k: v.numpy() for k, v in enc.state_dict().items()}
+    tmp = save + ".tmp.npz"
+    np.savez(tmp, **sdict)
+    os.replace(tmp, save)
+    print(f"encoder saved to {save} ({len(sdict)} tensors)")
+
+
+def inverse_start(root, epochs, width, save=None):
+    """An encoder trained as an inverse model: from the encodings of views t and t+1,
+    regress the rotation matrix of the action between them. No pose or class label is
+    used in training; the pose labels score the encoder afterwards."""
+    if world_kind(root) != "objects3d":
+        sys.exit("data_baselines: --inverse reads rotations: an objects3d dataset")
+    itr, atr, ltr = load(root, "train", ("images", "actions", "latents"))
+    ite, ate, lte = load(root, "val", ("images", "actions", "latents"))
+    n, t, h, w, _ = itr.shape
+    if t < 2 or atr.shape[-1] < 4:
+        sys.exit(f"data_baselines: --inverse needs sequences of 2 views or more with rotation actions ({root})")
+    print(f"{root}: {n * (t - 1)} training pairs of consecutive views ({n} sequences of {t}), "
+          f"{len(ite) * (t - 1)} held-out pairs, {h}x{w}")
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
+    from nn_ref import ResNet
+    widths = [width, 2 * width, 4 * width, 8 * width]
+    enc = ResNet(widths, [2, 2, 2, 2], True)
+    d = widths[3]
+    head = torch.nn.Sequential(torch.nn.Linear(2 * d, 256), torch.nn.ReLU(), torch.nn.Linear(256, 9))
+    ytr = quat_to_mat(atr[..., :4].reshape(-1, 4)).astype(np.float32)  # [n*(t-1), 9]
+    yte = quat_to_mat(ate[..., :4].reshape(-1, 4)).astype(np.float32)
+    mu, sd = ytr.mean(0), ytr.std(0) + 1e-6
+    views = lambda a: torch.tensor(a).permute(0, 1, 4, 2, 3)  # [n, t, 3, h, w] uint8
+    x, xte = views(itr), views(ite)
+    pairs = [(i, j) for i in range(n) for j in range(t - 1)]
+    y = torch.tensor((ytr - mu) / sd)
+    params = list(enc.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, 1e-3)
+    batch = 128
+    steps = epochs * ((len(pairs) + batch - 1) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps, pct_start=0.1)
+    seq = torch.tensor([p[0] for p in pairs])
+    step = torch.tensor([p[1] for p in pairs])
+
+    def encode(xs):  # [m, 3, h, w] uint8 -> [m, d]
+        with torch.no_grad():
+            return torch.cat([enc(xs[i:i + 512].float() / 255) for i in range(0, len(xs), 512)])
+
+    def predict(xs):  # [m, t, 3, h, w] -> the actions' rows, sequence-major then step
+        z = encode(xs.reshape(-1, 3, h, w)).reshape(len(xs), t, -1)
+        with torch.no_grad():
+            p = torch.stack([head(torch.cat([z[:, j], z[:, j + 1]], 1)) for j in range(t - 1)], 1)
+        return p.reshape(-1, 9).numpy()
+
+    for ep in range(epochs):
+        enc.train(), head.train()
+        perm = torch.randperm(len(pairs))
+        for i in range(0, len(pairs), batch):
+            b = perm[i:i + batch]
+            xa, xb = x[seq[b], step[b]], x[seq[b], step[b] + 1]
+            z = enc(torch.cat([xa, xb]).float() / 255)
+            p = head(torch.cat([z[:len(b)], z[len(b):]], 1))
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(p, y[b]).backward()
+            opt.step()
+            sched.step()
+        enc.eval(), head.eval()
+        print(f"inverse model (encoder width {width}), epoch {ep + 1}: action rotation-matrix R^2 "
+              f"{r2(yte, predict(xte) * sd + mu):.3f} held-out", flush=True)
+    # score: ridge from the pooled features of single views to the absolute rotation
+    ztr, zte = encode(x.reshape(-1, 3, h, w)).numpy(), encode(xte.reshape(-1, 3, h, w)).numpy()
+    ptr = quat_to_mat(ltr[..., :4].reshape(-1, 4))
+    pte = quat_to_mat(lte[..., :4].reshape(-1, 4))
+    cut = len(ztr) * 4 // 5
+    lams = (1e-2, 1e-1, 1, 1e1, 1e2, 1e3)
+    best = max(lams, key=lambda lam: ridge_r2(ztr[:cut], ptr[:cut], ztr[cut:], ptr[cut:], lam))
+    print(f"its encoder, ridge to the absolute rotation matrix (penalty {best:g}): pose R^2 "
+          f"{ridge_r2(ztr, ptr, zte, pte, best):.3f} held-out (labels used for this score only)", flush=True)
+    if save:
+        save_encoder(enc, save)
 
 
 def logreg(xtr, ytr, xte, yte, k, epochs=500, seed=None):
@@ -212,13 +299,23 @@ def main():
     ap.add_argument("--pose", action="store_true", help="supervised upper bound on the pose from one view (rotation; saccades: fixation)")
     ap.add_argument("--encoder-width", type=int, default=0,
                     help="with --pose: the seq-JEPA small encoder of this width instead of the CNN")
+    ap.add_argument("--inverse", action="store_true",
+                    help="objects3d: train the encoder of --encoder-width as an inverse model (the action from two "
+                         "consecutive views), no label; score its pose read")
     ap.add_argument("--save-encoder", metavar="NPZ",
-                    help="with --pose --encoder-width: write the trained encoder's tensors to NPZ")
+                    help="with --pose or --inverse and --encoder-width: write the trained encoder's tensors to NPZ")
     args = ap.parse_args()
-    if args.save_encoder and not (args.pose and args.encoder_width):
-        ap.error("--save-encoder needs --pose and --encoder-width")
+    if args.pose and args.inverse:
+        ap.error("--pose and --inverse are two different trainings: give one")
+    if args.inverse and not args.encoder_width:
+        ap.error("--inverse needs --encoder-width")
+    if args.save_encoder and not ((args.pose or args.inverse) and args.encoder_width):
+        ap.error("--save-encoder needs --pose or --inverse, and --encoder-width")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.inverse:
+        inverse_start(args.dir, args.epochs, args.encoder_width, args.save_encoder)
+        return
     if args.pose:
         pose_upper_bound(args.dir, args.epochs, args.encoder_width, args.save_encoder)
         return

@@ -4,7 +4,8 @@ rotation of an objects3d one), from raw pixels by ridge and with a trained CNN, 
 refuses a folder without a manifest, naming it; on a turntable (env.rotation = yaw) every
 R^2 is a number, since the scripts leave a constant column out as the C probes do;
 bench/retrieval_location_bound.py gives 1 for an exact location read, chance for a
-read that says nothing, rises with the read's R^2, and refuses an R^2 outside (0, 1].
+read that says nothing, rises with the read's R^2, and refuses an R^2 outside (0, 1];
+data_baselines.py --inverse trains an encoder from views and actions alone and saves it.
 Run by tests/run.sh (SEQJEPA_EXE names the binary)."""
 import os
 import re
@@ -74,6 +75,30 @@ def baselines(tmp):
         check("nan" not in p.stdout.lower() and "RuntimeWarning" not in p.stderr,
               f"{world} {' '.join(extra)}: every R^2 a number (a turntable's fixed rotation axis is left out)",
               p.stdout[-1000:] + p.stderr[-1000:])
+    # --inverse: the encoder trained from consecutive views and their actions alone,
+    # scored by a ridge to the absolute rotation, saved for bench/pose_init.py
+    d = os.path.join(tmp, "objects3d")
+    npz = os.path.join(tmp, "inv.npz")
+    p = script(BASELINES, d, "--inverse", "--encoder-width", "4", "--epochs", "1", "--threads", "1",
+               "--save-encoder", npz)
+    check(p.returncode == 0, "data_baselines --inverse runs", p.stderr[-2000:])
+    check("32 training pairs of consecutive views (16 sequences of 3)" in p.stdout
+          and re.search(r"epoch 1: action rotation-matrix R\^2 -?\d\.\d{3} held-out", p.stdout)
+          and re.search(r"absolute rotation matrix \(penalty [0-9.e+-]+\): pose R\^2 -?\d\.\d{3}", p.stdout),
+          "--inverse: the action's read, then the encoder's pose read", p.stdout[-1000:])
+    if os.path.exists(npz):
+        import numpy as np
+        enc = np.load(npz)
+        check(enc["conv1.weight"].shape == (4, 3, 3, 3) and enc["layer4.1.bn2.weight"].shape == (32,)
+              and not any(k.startswith(("0.", "1.", "fc")) for k in enc.files),
+              "--inverse --save-encoder: the encoder's tensors alone, under torchvision's names", str(enc.files[:4]))
+    else:
+        check(False, "--inverse --save-encoder writes the NPZ", p.stdout[-500:])
+    for args, want in (((os.path.join(tmp, "saccade"), "--inverse", "--encoder-width", "4"), "an objects3d dataset"),
+                       ((d, "--inverse"), "--inverse needs --encoder-width"),
+                       ((d, "--inverse", "--pose", "--encoder-width", "4"), "give one")):
+        p = script(BASELINES, *args)
+        check(p.returncode != 0 and want in p.stderr, f"--inverse refused: {want}", p.stderr[-500:])
     empty = os.path.join(tmp, "empty")
     os.makedirs(empty)
     p = script(BASELINES, empty, "--pose")
