@@ -647,6 +647,7 @@ typedef struct {
     NnReal *out;
     const NnReal *in;
     int n, c, h, w, g;
+    int backward; /* 0: out = the cells' means of in; 1: out (din) += in (dout) spread over each cell */
 } GridTask;
 
 /* Rows (or columns) of cell i of g over a side of s, as PyTorch's adaptive pool. */
@@ -655,48 +656,34 @@ static void grid_span(int i, int g, int s, int *lo, int *hi) {
     *hi = (int)((((long)i + 1) * s + g - 1) / g);
 }
 
-static void grid_fwd_channels(void *ctx, int64_t c0, int64_t c1, int worker) {
+static void grid_channels(void *ctx, int64_t c0, int64_t c1, int worker) {
     (void)worker;
     const GridTask *t = ctx;
     const int g = t->g, cells = g * g;
     for (int64_t c = c0; c < c1; c++)
         for (int b = 0; b < t->n; b++) {
-            const NnReal *x = t->in + ((size_t)c * t->n + b) * t->h * t->w;
-            NnReal *o = t->out + ((size_t)b * t->c + c) * cells;
+            const size_t plane = ((size_t)c * t->n + b) * t->h * t->w, row = ((size_t)b * t->c + c) * cells;
             for (int i = 0; i < g; i++) {
                 int y0, y1;
                 grid_span(i, g, t->h, &y0, &y1);
                 for (int j = 0; j < g; j++) {
                     int x0, x1;
                     grid_span(j, g, t->w, &x0, &x1);
-                    double s = 0;
-                    for (int y = y0; y < y1; y++)
-                        for (int xx = x0; xx < x1; xx++)
-                            s += x[(size_t)y * t->w + xx];
-                    o[i * g + j] = (NnReal)(s / ((y1 - y0) * (x1 - x0)));
-                }
-            }
-        }
-}
-
-static void grid_bwd_channels(void *ctx, int64_t c0, int64_t c1, int worker) {
-    (void)worker;
-    const GridTask *t = ctx; /* out = din, in = dout */
-    const int g = t->g, cells = g * g;
-    for (int64_t c = c0; c < c1; c++)
-        for (int b = 0; b < t->n; b++) {
-            NnReal *dx = t->out + ((size_t)c * t->n + b) * t->h * t->w;
-            const NnReal *dy = t->in + ((size_t)b * t->c + c) * cells;
-            for (int i = 0; i < g; i++) {
-                int y0, y1;
-                grid_span(i, g, t->h, &y0, &y1);
-                for (int j = 0; j < g; j++) {
-                    int x0, x1;
-                    grid_span(j, g, t->w, &x0, &x1);
-                    NnReal v = dy[i * g + j] / (NnReal)((y1 - y0) * (x1 - x0));
-                    for (int y = y0; y < y1; y++)
-                        for (int xx = x0; xx < x1; xx++)
-                            dx[(size_t)y * t->w + xx] += v;
+                    const int area = (y1 - y0) * (x1 - x0);
+                    if (t->backward) {
+                        NnReal *dx = t->out + plane;
+                        const NnReal v = t->in[row + i * g + j] / (NnReal)area;
+                        for (int y = y0; y < y1; y++)
+                            for (int xx = x0; xx < x1; xx++)
+                                dx[(size_t)y * t->w + xx] += v;
+                    } else {
+                        const NnReal *x = t->in + plane;
+                        double s = 0;
+                        for (int y = y0; y < y1; y++)
+                            for (int xx = x0; xx < x1; xx++)
+                                s += x[(size_t)y * t->w + xx];
+                        t->out[row + i * g + j] = (NnReal)(s / area);
+                    }
                 }
             }
         }
@@ -704,14 +691,14 @@ static void grid_bwd_channels(void *ctx, int64_t c0, int64_t c1, int worker) {
 
 void nn_gridpool_forward(NnReal *out, const NnReal *in, int n, int c, int h, int w, int g) {
     WM_ASSERT(g >= 1 && h >= g && w >= g);
-    GridTask t = {out, in, n, c, h, w, g};
-    nn_par_for_work((size_t)n * c * h * w, c, grid_fwd_channels, &t);
+    GridTask t = {out, in, n, c, h, w, g, 0};
+    nn_par_for_work((size_t)n * c * h * w, c, grid_channels, &t);
 }
 
 void nn_gridpool_backward(NnReal *din, const NnReal *dout, int n, int c, int h, int w, int g) {
     WM_ASSERT(g >= 1 && h >= g && w >= g);
-    GridTask t = {din, dout, n, c, h, w, g};
-    nn_par_for_work((size_t)n * c * h * w, c, grid_bwd_channels, &t);
+    GridTask t = {din, dout, n, c, h, w, g, 1};
+    nn_par_for_work((size_t)n * c * h * w, c, grid_channels, &t);
 }
 
 void nn_images_to_cnhw(NnReal *out, const uint8_t *in, int n, int h, int w, int c,
