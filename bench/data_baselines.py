@@ -101,13 +101,19 @@ def train_epoch(net, opt, x, y, loss, sched=None, batch=128):
     net.eval()
 
 
-def seqjepa_encoder(width, out):
+def small_encoder(width):
     """The small ResNet of `model.encoder = small` (tests/ref/nn_ref.py, the layout the
-    engine's tests check against) with a linear head on its pooled features."""
+    engine's tests check against) and the size of its pooled features."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
     from nn_ref import ResNet
     widths = [width, 2 * width, 4 * width, 8 * width]
-    return torch.nn.Sequential(ResNet(widths, [2, 2, 2, 2], True), torch.nn.Linear(widths[3], out))
+    return ResNet(widths, [2, 2, 2, 2], True), widths[3]
+
+
+def seqjepa_encoder(width, out):
+    """small_encoder with a linear head on its pooled features."""
+    enc, d = small_encoder(width)
+    return torch.nn.Sequential(enc, torch.nn.Linear(d, out))
 
 
 def world_kind(root):
@@ -127,15 +133,21 @@ def pose_targets(kind, lat):
     return quat_to_mat(lat[..., :4].reshape(-1, 4)).astype(np.float32)
 
 
+def ridge_selected(xtr, ytr, xte, yte, lams):
+    """ridge_r2 with the penalty chosen on the last fifth of the training rows, then
+    refitted on all of them and scored on the held-out rows: (penalty, R^2)."""
+    cut = len(xtr) * 4 // 5
+    best = max(lams, key=lambda lam: ridge_r2(xtr[:cut], ytr[:cut], xtr[cut:], ytr[cut:], lam))
+    return best, ridge_r2(xtr, ytr, xte, yte, best)
+
+
 def pixel_pose(xtr, ytr, xte, yte, what, lams=(1e1, 1e2, 1e3, 1e4, 1e5)):
     """Ridge from the raw pixels (ridge_r2: standardised, with an intercept) to the pose:
     what a linear read of the image gives, the reference for a frozen encoder's linear
-    pose probe. The penalty is chosen on the last fifth of the training views, then the
-    ridge is refitted on all of them and scored on the held-out views."""
-    cut = len(xtr) * 4 // 5
-    best = max(lams, key=lambda lam: ridge_r2(xtr[:cut], ytr[:cut], xtr[cut:], ytr[cut:], lam))
+    pose probe (ridge_selected)."""
+    best, score = ridge_selected(xtr, ytr, xte, yte, lams)
     print(f"ridge from raw pixels ({xtr.shape[1]} values, penalty {best:g}): {what} R^2 "
-          f"{ridge_r2(xtr, ytr, xte, yte, best):.3f} held-out", flush=True)
+          f"{score:.3f} held-out", flush=True)
 
 
 def pose_upper_bound(root, epochs, encoder_width=0, save=None):
@@ -194,26 +206,21 @@ def inverse_start(root, epochs, width, save=None):
         sys.exit(f"data_baselines: --inverse needs sequences of 2 views or more with rotation actions ({root})")
     print(f"{root}: {n * (t - 1)} training pairs of consecutive views ({n} sequences of {t}), "
           f"{len(ite) * (t - 1)} held-out pairs, {h}x{w}")
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
-    from nn_ref import ResNet
-    widths = [width, 2 * width, 4 * width, 8 * width]
-    enc = ResNet(widths, [2, 2, 2, 2], True)
-    d = widths[3]
+    enc, d = small_encoder(width)
     head = torch.nn.Sequential(torch.nn.Linear(2 * d, 256), torch.nn.ReLU(), torch.nn.Linear(256, 9))
     ytr = quat_to_mat(atr[..., :4].reshape(-1, 4)).astype(np.float32)  # [n*(t-1), 9]
     yte = quat_to_mat(ate[..., :4].reshape(-1, 4)).astype(np.float32)
     mu, sd = ytr.mean(0), ytr.std(0) + 1e-6
     views = lambda a: torch.tensor(a).permute(0, 1, 4, 2, 3)  # [n, t, 3, h, w] uint8
     x, xte = views(itr), views(ite)
-    pairs = [(i, j) for i in range(n) for j in range(t - 1)]
+    # pair k = (sequence k // (t-1), its view k % (t-1) and the next): the actions' row order
+    seq = torch.arange(n).repeat_interleave(t - 1)
+    step = torch.arange(t - 1).repeat(n)
     y = torch.tensor((ytr - mu) / sd)
-    params = list(enc.parameters()) + list(head.parameters())
-    opt = torch.optim.Adam(params, 1e-3)
+    opt = torch.optim.Adam(list(enc.parameters()) + list(head.parameters()), 1e-3)
     batch = 128
-    steps = epochs * ((len(pairs) + batch - 1) // batch)
+    steps = epochs * ((len(seq) + batch - 1) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps, pct_start=0.1)
-    seq = torch.tensor([p[0] for p in pairs])
-    step = torch.tensor([p[1] for p in pairs])
 
     def encode(xs):  # [m, 3, h, w] uint8 -> [m, d]
         with torch.no_grad():
@@ -227,8 +234,8 @@ def inverse_start(root, epochs, width, save=None):
 
     for ep in range(epochs):
         enc.train(), head.train()
-        perm = torch.randperm(len(pairs))
-        for i in range(0, len(pairs), batch):
+        perm = torch.randperm(len(seq))
+        for i in range(0, len(seq), batch):
             b = perm[i:i + batch]
             xa, xb = x[seq[b], step[b]], x[seq[b], step[b] + 1]
             z = enc(torch.cat([xa, xb]).float() / 255)
@@ -244,11 +251,9 @@ def inverse_start(root, epochs, width, save=None):
     ztr, zte = encode(x.reshape(-1, 3, h, w)).numpy(), encode(xte.reshape(-1, 3, h, w)).numpy()
     ptr = quat_to_mat(ltr[..., :4].reshape(-1, 4))
     pte = quat_to_mat(lte[..., :4].reshape(-1, 4))
-    cut = len(ztr) * 4 // 5
-    lams = (1e-2, 1e-1, 1, 1e1, 1e2, 1e3)
-    best = max(lams, key=lambda lam: ridge_r2(ztr[:cut], ptr[:cut], ztr[cut:], ptr[cut:], lam))
+    best, score = ridge_selected(ztr, ptr, zte, pte, (1e-2, 1e-1, 1, 1e1, 1e2, 1e3))
     print(f"its encoder, ridge to the absolute rotation matrix (penalty {best:g}): pose R^2 "
-          f"{ridge_r2(ztr, ptr, zte, pte, best):.3f} held-out (labels used for this score only)", flush=True)
+          f"{score:.3f} held-out (labels used for this score only)", flush=True)
     if save:
         save_encoder(enc, save)
 

@@ -82,7 +82,7 @@ int sj_model_create(const SjModelConfig *cfg, const SjShape *shape, uint64_t see
     if (!st && (shape->action_dim < 1 || shape->n_classes < 1))
         st = wm_errf(err, errsz, WM_ERR_ARG, "model: action_dim and n_classes must be positive");
     if (!st) {
-        m->D = rc.widths[3] * rc.pool_grid * rc.pool_grid;
+        m->D = nn_resnet_config_out_dim(&rc);
         m->A = shape->action_dim;
         m->Ae = cfg->action_emb;
         m->E = m->D + m->Ae;

@@ -467,6 +467,8 @@ size_t nn_resnet_bind(NnResNet *r, int max_n, int h, int w, int with_grad);
  * its bytes) where they are too small; returns 0 when lent. */
 size_t nn_resnet_bind_lent(NnResNet *r, int max_n, int h, int w, const NnResNet *lender);
 int nn_resnet_out_dim(const NnResNet *r);
+/* The same from the config alone: widths[3] * pool_grid^2. */
+int nn_resnet_config_out_dim(const NnResNetConfig *cfg);
 /* The side of the last feature map for images of this side (pool_grid may not exceed it). */
 int nn_resnet_out_side(const NnResNetConfig *cfg, int side);
 NnRange nn_resnet_range(const NnResNet *r);

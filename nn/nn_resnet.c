@@ -70,15 +70,20 @@ static void zero_init(NnParams *p, size_t gamma) {
         if (p->t[i].kind == NN_PARAM && p->t[i].offset == gamma) p->t[i].init = NN_INIT_ZERO;
 }
 
+/* The stem's kernel, stride and padding: 3x3/1 pad 1 (CIFAR) or 7x7/2 pad 3. */
+static void stem_params(const NnResNetConfig *cfg, int *k, int *s, int *pad) {
+    *k = cfg->cifar_stem ? 3 : 7;
+    *s = cfg->cifar_stem ? 1 : 2;
+    *pad = cfg->cifar_stem ? 1 : 3;
+}
+
 NnResNet *nn_resnet_create(NnParams *p, const char *prefix, const NnResNetConfig *cfg) {
     WM_ASSERT(cfg->pool_grid >= 1);
     NnResNet *r = wm_new(NnResNet, 1);
     r->cfg = *cfg;
     char name[NN_NAME_MAX];
     r->range.begin = p->n_param;
-    r->k0 = cfg->cifar_stem ? 3 : 7;
-    r->s0 = cfg->cifar_stem ? 1 : 2;
-    r->p0 = cfg->cifar_stem ? 1 : 3;
+    stem_params(cfg, &r->k0, &r->s0, &r->p0);
     r->w0 = conv_register(p, prefix, "conv1.weight", cfg->widths[0], cfg->in_ch, r->k0);
     nn_namef(name, "%s.bn1", prefix);
     r->bn0 = nn_batchnorm_register(p, name, cfg->widths[0], 1);
@@ -120,8 +125,12 @@ void nn_resnet_destroy(NnResNet *r) {
     wm_free(r);
 }
 
+int nn_resnet_config_out_dim(const NnResNetConfig *cfg) {
+    return cfg->widths[3] * cfg->pool_grid * cfg->pool_grid;
+}
+
 int nn_resnet_out_dim(const NnResNet *r) {
-    return r->cfg.widths[3] * r->cfg.pool_grid * r->cfg.pool_grid;
+    return nn_resnet_config_out_dim(&r->cfg);
 }
 NnRange nn_resnet_range(const NnResNet *r) {
     return r->range;
@@ -131,10 +140,13 @@ void nn_resnet_set_profile(NnResNet *r, NnProfile *prof) {
 }
 
 int nn_resnet_out_side(const NnResNetConfig *cfg, int side) {
-    int s = cfg->cifar_stem ? side : (side + 2 * 3 - 7) / 2 + 1; /* the stem's conv */
-    if (!cfg->cifar_stem) s = (s + 2 - 3) / 2 + 1;                /* and its pool */
-    for (int l = 1; l < 4; l++)
-        s = (s + 2 - 3) / 2 + 1; /* each later stage halves (3x3, stride 2, pad 1) */
+    /* set_dims' walk for one image side */
+    int k, st, pad;
+    stem_params(cfg, &k, &st, &pad);
+    int s = nn_conv2d_dims(1, 1, side, side, 1, k, st, pad).oh;
+    if (!cfg->cifar_stem) s = nn_maxpool2d_dims(1, 1, s, s, 3, 2, 1).oh;
+    for (int l = 1; l < 4; l++) /* the first block of each later stage has stride 2 */
+        s = nn_conv2d_dims(1, 1, s, s, 1, 3, 2, 1).oh;
     return s;
 }
 
