@@ -133,6 +133,7 @@ static size_t per_thread(const NnConv2d *d) {
  * 16-64 channels on planes of 8+ pixels, about even at 128 channels, behind from 256
  * and for 3-channel input; weight gradient faster up to 64 channels, behind at 128. */
 static int use_direct(const NnConv2d *d) {
+    if (!nn_direct_native()) return 0;
 #ifndef NN_REAL_DOUBLE
     /* bf16: im2col and the bf16 GEMM from 64x64 channels (measured with bench train
      * --paths, reference configuration: 170-190 GFLOP per CPU-second against 110-130

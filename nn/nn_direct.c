@@ -86,6 +86,21 @@ int nn_direct_ok(const NnConv2d *d) {
            d->kh * d->kw <= 49;
 }
 
+int nn_direct_native(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static int native = -1; /* read and written atomically: any thread may ask first */
+    int v = __atomic_load_n(&native, __ATOMIC_RELAXED);
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        __atomic_store_n(&native, v, __ATOMIC_RELAXED);
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
 size_t nn_direct_scratch(const NnConv2d *d, int threads) {
     Plan p = plan(d);
     size_t fwd = p.wpack + (size_t)threads * p.thread, wg = (size_t)threads * p.wgrad;

@@ -39,6 +39,10 @@ void nn_conv2d_backward_assign(NnReal *din, NnReal *dw, NnReal *dbias, const NnR
  * transpose_flip the flipped transposed kernel of the convolution whose input
  * gradient d describes. nn_direct_ok says whether d suits it. */
 int nn_direct_ok(const NnConv2d *d);
+/* Whether this CPU runs the direct kernels' 512-bit vectors as such (AVX-512F): on
+ * narrower vector units they are split through memory and run many times slower than
+ * im2col + GEMM (measured: docs/benchmarks.md), so the convolutions route around them. */
+int nn_direct_native(void);
 size_t nn_direct_scratch(const NnConv2d *d, int threads);
 void nn_direct_conv(NnReal *out, int accumulate, const NnReal *in, const NnReal *w,
                     int transpose_flip, const NnConv2d *d, NnReal *scratch);
