@@ -45,6 +45,9 @@
     X(S, INT, log_every, "10", 1, 1000000, NULL, "steps between CSV log rows")                     \
     X(S, INT, ckpt_every, "0", 0, 100000000, NULL, "steps between checkpoints (0: only at the end)") \
     X(S, REAL, probe_lr, "1e-3", 0, 10, NULL, "learning rate of the on-line probes")              \
+    X(S, INT, inverse_steps, "0", 0, 100000000, NULL, "steps of an inverse-dynamics warm-up before the train.steps seq-JEPA steps: the online encoder and a head (Linear, ReLU, Linear) regress each relative action, in the form of the equivariance target, from the encodings of the two views it joins; no label is read. Then the target encoder is set to the online one and AdamW starts afresh; train.out/inverse/ keeps the model as the warm-up left it (0: none, as the paper)") \
+    X(S, REAL, inverse_lr, "2e-3", 0, 10, NULL, "peak learning rate of the inverse warm-up (linear warm-up over optim.warmup of its steps, then cosine to optim.min_lr)") \
+    X(S, INT, inverse_hidden, "256", 1, 16384, NULL, "hidden width of the inverse warm-up's head") \
     X(S, STR, out, "runs/default", 0, 0, NULL, "run folder: log.csv, checkpoints, eval")          \
     X(S, INT, ghost, "1", 1, 65536, NULL, "batch-norm statistics over this many equal sub-batches of each rank's share (ghost batches): R ranks x G ghosts normalise over batch/(R*G) sequences, as R*G ranks would; like train.ranks not stored in checkpoints") \
     X(S, INT, ranks, "0", 0, 65536, NULL, "processes the run must have (mpirun -np; 0: as many as started); how a run is spread, not stored in checkpoints") \

@@ -98,6 +98,7 @@ int sj_model_create(const SjModelConfig *cfg, const SjShape *shape, uint64_t see
     nn_params_init(&m->p);
     m->enc = nn_resnet_create(&m->p, "encoder", &rc);
     m->enc_range = nn_resnet_range(m->enc);
+    WM_ASSERT(m->enc_range.begin == 0); /* sj_model_update_encoder copies leading buffers */
     m->ap = nn_linear_register(&m->p, "action_proj.0", m->A, m->Ae, 0);
     m->abn = nn_batchnorm_register(&m->p, "action_proj.1", m->Ae, 0);
     /* The authors' wrapper module holds the stack (without a norm) and the final norm
@@ -371,6 +372,43 @@ void sj_model_train_step(SjModel *m, const uint8_t *views, const float *actions,
         out->z_tgt = m->zt;
     }
     leave(prev_prec);
+}
+
+const float *sj_model_encode_train(SjModel *m, const uint8_t *views, int B, int T, int K) {
+    NnPrecision prev_prec = enter(m);
+    WM_ASSERT(m->with_grad && B <= m->max_b && K <= m->max_m && K <= T && B * K >= 2);
+    size_t px = (size_t)m->shape.img_h * (size_t)m->shape.img_w * 3;
+    int n = B * K;
+    for (int b = 0; b < B; b++)
+        memcpy(m->stage + (size_t)b * (size_t)K * px, views + (size_t)b * (size_t)T * px, (size_t)K * px);
+    nn_images_to_cnhw(m->x, m->stage, n, m->shape.img_h, m->shape.img_w, 3, m->mean, m->std);
+    nn_store_zero_grad(&m->s, &m->p);
+    nn_resnet_forward(m->enc, m->z, m->x, n, &m->s, 1);
+    m->last_B = B, m->last_M = K;
+    leave(prev_prec);
+    return m->z;
+}
+
+void sj_model_encode_backward(SjModel *m, const float *dz) {
+    NnPrecision prev_prec = enter(m);
+    memcpy(m->dz, dz, (size_t)m->last_B * (size_t)m->last_M * (size_t)m->D * sizeof(float));
+    nn_resnet_backward(m->enc, NULL, m->dz, &m->s);
+    leave(prev_prec);
+}
+
+void sj_model_update_encoder(SjModel *m, double lr) {
+    m->opt.lr = (float)lr;
+    nn_adamw_step_range(&m->opt, &m->p, &m->s, m->enc_range.begin, m->enc_range.end);
+    nn_ema_update(m->ts.param, m->s.param + m->enc_range.begin, m->tp.n_param, 0.0);
+    /* the encoder is the first module registered: its buffers and counters lead theirs */
+    if (m->tp.n_buffer) memcpy(m->ts.buf, m->s.buf, m->tp.n_buffer * sizeof(float));
+    if (m->tp.n_counter) memcpy(m->ts.count, m->s.count, m->tp.n_counter * sizeof(int64_t));
+}
+
+void sj_model_reset_optim(SjModel *m) {
+    memset(m->s.adam_m, 0, m->p.n_param * sizeof(float));
+    memset(m->s.adam_v, 0, m->p.n_param * sizeof(float));
+    m->opt.step = 0;
 }
 
 void sj_model_update(SjModel *m, double lr, double tau) {

@@ -84,6 +84,21 @@ void sj_model_set_optim(SjModel *m, const SjOptimConfig *o);
  * (tau 0 copies the online encoder: the no-EMA, stop-gradient variant). */
 void sj_model_update(SjModel *m, double lr, double tau);
 
+/* The encoder alone, for training objectives on its encodings (the trainer's inverse
+ * warm-up): encodes the first K views of each of B sequences of T views (uint8
+ * [B, T, H, W, 3]) in training mode (batch statistics over the B*K views, running
+ * statistics updated) and zeroes every gradient; returns z [B*K, D], row b*K + k, valid
+ * until the next call. sj_model_encode_backward then adds the encoder's gradients of
+ * dz [B*K, D] (the other parameters' stay 0). */
+const float *sj_model_encode_train(SjModel *m, const uint8_t *views, int B, int T, int K);
+void sj_model_encode_backward(SjModel *m, const float *dz);
+/* AdamW step with learning rate lr on the online encoder alone (the action projection,
+ * transformer, [AGG] and predictor are left as they are: no decay), then the target
+ * encoder set to the online one (weights and running statistics). */
+void sj_model_update_encoder(SjModel *m, double lr);
+/* Clears AdamW's moments and step count: the next update starts a fresh optimiser. */
+void sj_model_reset_optim(SjModel *m);
+
 /* Eval-mode encodings of n views (uint8 [n, H, W, 3]) into z [n, D]. */
 void sj_model_encode(SjModel *m, const uint8_t *views, int n, float *z);
 /* Eval-mode aggregate of B sequences of M encodings z [B, M, D] and the M-1 actions

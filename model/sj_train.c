@@ -12,11 +12,17 @@
 #include "core/err.h"
 #include "core/fs.h"
 #include "model/probe.h"
+#include "model/sj_inverse.h"
 
 /* The on-line probes: a linear classifier on z_AGG and a linear regressor of the
  * first relative action from the first two encodings (in the form the batch's
  * probe_targets give it: the evaluation's equivariance target), trained on detached features
- * with their own AdamW. Each batch is scored before the probes learn from it. */
+ * with their own AdamW. Each batch is scored before the probes learn from it.
+ *
+ * With train.inverse_steps, the same registry also holds the inverse warm-up's head
+ * (model/sj_inverse.h; after the probes' tensors, so that the probes' start does not
+ * change), stepped by an AdamW of its own at the warm-up's rate; its moments are saved
+ * with the probes', its step count is the warm-up steps done. */
 typedef struct {
     NnParams p;
     NnStore s;
@@ -28,15 +34,24 @@ typedef struct {
     int64_t seen, correct;
     float *r2_y, *r2_p;
     size_t r2_n, r2_cap;
+    /* the inverse warm-up's head (iv.H 0: none), after the probes in the registry */
+    size_t n_probe; /* the probes' parameters: [0, n_probe) of the registry */
+    SjInverse iv;
+    NnAdamW inv_opt;
 } Probes;
 
-static void probes_init(Probes *pr, const SjModel *m, int B, double lr) {
+static void probes_init(Probes *pr, const SjModel *m, int B, double lr, int H, int views) {
     memset(pr, 0, sizeof *pr);
     pr->E = sj_model_agg_dim(m), pr->D = sj_model_enc_dim(m);
     pr->A = sj_model_shape(m)->action_dim, pr->K = sj_model_shape(m)->n_classes, pr->B = B;
     nn_params_init(&pr->p);
     pr->cls = nn_linear_register(&pr->p, "probe.cls", pr->E, pr->K, 1);
     pr->act = nn_linear_register(&pr->p, "probe.act", 2 * pr->D, pr->A, 1);
+    pr->n_probe = pr->p.n_param;
+    if (H > 0) {
+        sj_inverse_register(&pr->iv, &pr->p, m, H, B, views);
+        pr->inv_opt = nn_adamw_default(0, 0);
+    }
     nn_store_create(&pr->s, &pr->p, NN_STORE_GRAD | NN_STORE_ADAM);
     WmRng r;
     wm_rng_seed(&r, 0, 0x9b0be);
@@ -55,8 +70,22 @@ static void probes_init(Probes *pr, const SjModel *m, int B, double lr) {
 static void probes_free(Probes *pr) {
     nn_store_free(&pr->s);
     nn_params_free(&pr->p);
+    if (pr->iv.H) sj_inverse_free(&pr->iv);
     float *bufs[] = {pr->logits, pr->probs, pr->dlogits, pr->xin, pr->pred, pr->dpred, pr->target, pr->r2_y, pr->r2_p};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wm_free(bufs[i]);
+}
+
+/* Adds n rows of targets y and predictions p [n, A] to the interval's R^2. */
+static void r2_add(Probes *pr, const float *y, const float *p, size_t n) {
+    size_t A = (size_t)pr->A;
+    if (pr->r2_n + n > pr->r2_cap) {
+        pr->r2_cap = 2 * (pr->r2_n + n);
+        pr->r2_y = wm_realloc(pr->r2_y, pr->r2_cap * A, sizeof(float));
+        pr->r2_p = wm_realloc(pr->r2_p, pr->r2_cap * A, sizeof(float));
+    }
+    memcpy(pr->r2_y + pr->r2_n * A, y, n * A * sizeof(float));
+    memcpy(pr->r2_p + pr->r2_n * A, p, n * A * sizeof(float));
+    pr->r2_n += n;
 }
 
 /* Scores the batch and adds the probes' gradients of its mean losses (the caller zeroes
@@ -81,14 +110,7 @@ static void probes_grad(Probes *pr, const SjStepOut *o, const SjBatch *b, int M)
         memcpy(pr->target + (size_t)i * A, y + (size_t)i * (size_t)(b->t - 1) * A, A * sizeof(float));
     }
     nn_linear_forward(pr->pred, pr->xin, w + pr->act.w, w + pr->act.b, B, 2 * pr->D, pr->A);
-    if (pr->r2_n + (size_t)B > pr->r2_cap) {
-        pr->r2_cap = 2 * (pr->r2_n + (size_t)B);
-        pr->r2_y = wm_realloc(pr->r2_y, pr->r2_cap * A, sizeof(float));
-        pr->r2_p = wm_realloc(pr->r2_p, pr->r2_cap * A, sizeof(float));
-    }
-    memcpy(pr->r2_y + pr->r2_n * A, pr->target, (size_t)B * A * sizeof(float));
-    memcpy(pr->r2_p + pr->r2_n * A, pr->pred, (size_t)B * A * sizeof(float));
-    pr->r2_n += (size_t)B;
+    r2_add(pr, pr->target, pr->pred, (size_t)B);
     memset(pr->dpred, 0, (size_t)B * A * sizeof(float));
     nn_mse_backward(pr->dpred, 1.0f, pr->pred, pr->target, (size_t)B * A);
     nn_linear_backward(NULL, pr->s.grad + pr->act.w, pr->s.grad + pr->act.b, pr->dpred, pr->xin, w + pr->act.w, B,
@@ -287,6 +309,7 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     const SjTrainConfig *tc = &su->train;
     const int R = wm_dist_size(), rank = wm_dist_rank(), G = tc->ghost, P = R * G;
     int B = tc->batch, M = tc->m_train, Bl;
+    const int64_t Ni = tc->inverse_steps; /* inverse warm-up steps, before the seq-JEPA steps */
     res->ranks = R;
     int rc = sj_train_split(tc, R, &Bl, err, errsz);
     if (rc) return rc;
@@ -295,9 +318,9 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     SjModel *m;
     if ((rc = sj_model_create(&su->model, &su->shape, (uint64_t)tc->seed, &m, err, errsz))) return rc;
     sj_model_set_optim(m, &su->optim);
-    sj_model_bind(m, Bg, M, 1);
+    sj_model_bind(m, Bg, Ni ? M + 1 : M, 1); /* the warm-up encodes all M+1 views */
     Probes pr;
-    probes_init(&pr, m, Bg, tc->probe_lr);
+    probes_init(&pr, m, Bg, tc->probe_lr, Ni ? tc->inverse_hidden : 0, M + 1);
     WmRng drop;
     wm_rng_seed(&drop, (uint64_t)tc->seed, 0xd20bu);
     const NnParams *mp = sj_model_params(m, 0);
@@ -321,14 +344,21 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     if (P > 1)
         snprintf(split, sizeof split, " on %d rank%s x %d ghost batch%s (batch-norm over %d sequences)", R, R > 1 ? "s" : "",
                  G, G > 1 ? "es" : "", Bg);
-    if (step) wm_info("train: %zu parameters, batch %d%s, M %s, %d steps, resuming after step %lld", sj_model_param_count(m), B,
-                      split, mtxt, tc->steps, (long long)step);
+    char invtxt[160] = "";
+    if (Ni)
+        snprintf(invtxt, sizeof invtxt, " after %lld inverse warm-up steps (head of %d hidden units, peak learning rate %g)",
+                 (long long)Ni, tc->inverse_hidden, tc->inverse_lr);
+    if (step) wm_info("train: %zu parameters, batch %d%s, M %s, %d steps%s, resuming after step %lld", sj_model_param_count(m), B,
+                      split, mtxt, tc->steps, invtxt, (long long)step);
     else {
         char from[1100] = "";
         if (su->init) snprintf(from, sizeof from, ", starting from the weights of '%s'", su->init);
-        wm_info("train: %zu parameters, batch %d%s, M %s, %d steps%s", sj_model_param_count(m), B, split, mtxt, tc->steps, from);
+        wm_info("train: %zu parameters, batch %d%s, M %s, %d steps%s%s", sj_model_param_count(m), B, split, mtxt, tc->steps,
+                invtxt, from);
     }
-    int64_t total = tc->steps, warm = (int64_t)llround(su->optim.warmup * (double)total);
+    int64_t total = Ni + tc->steps, warm = (int64_t)llround(su->optim.warmup * (double)tc->steps);
+    int64_t warm_inv = (int64_t)llround(su->optim.warmup * (double)Ni);
+    pr.inv_opt.step = step < Ni ? step : Ni; /* the head's AdamW steps so far */
     /* every rank calls the hooks (each decides its stop; run/steps.c writes the log and
      * the progress bar on rank 0 alone), and the ranks agree on their answers */
     const SjStepHooks *hk = &su->hooks;
@@ -343,6 +373,18 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
     int64_t start = step, saved_step = step;
     double probe_acc = NAN, probe_r2 = NAN;
     while (step < total) {
+        const int inverse = step < Ni;
+        if (Ni && step == Ni) { /* the warm-up is over: keep its model, start the optimiser afresh */
+            char dir[1100];
+            rc = WM_OK;
+            if (lead && (rc = wm_path_join(dir, sizeof dir, tc->out, SJ_INVERSE_DIR)))
+                rc = wm_errf(err, errsz, WM_ERR_ARG, "train.out path too long");
+            if (lead && !rc && !(rc = wm_mkdirs(dir, err, errsz))) rc = sj_ckpt_save(dir, m, &cmeta, &cst, step, err, errsz);
+            if ((rc = wm_dist_agree(rc, &who)) && who != rank) err[0] = '\0';
+            if (rc) break;
+            sj_model_reset_optim(m);
+            if (lead) wm_info("train: inverse warm-up done (%lld steps, model kept in '%s'); seq-JEPA from here", (long long)Ni, dir);
+        }
         SjBatch b;
         double t0 = wm_now();
         rc = src->next(src->ctx, step, &b, err, errsz);
@@ -352,8 +394,9 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
         if (!rc && (b.n != Bl || b.t < M + 1))
             rc = wm_errf(err, errsz, WM_ERR_MISMATCH, "data source gave %d sequences of %d views; training needs %d of at least %d",
                          b.n, b.t, Bl, M + 1);
-        double lr = nn_lr_schedule(step, warm, total, su->optim.lr, su->optim.min_lr);
-        double tau = su->model.ema ? nn_ema_tau((double)step / (double)total, su->model.ema_base) : 0.0;
+        double lr = inverse ? nn_lr_schedule(step, warm_inv, Ni, tc->inverse_lr, su->optim.min_lr)
+                            : nn_lr_schedule(step - Ni, warm, tc->steps, su->optim.lr, su->optim.min_lr);
+        double tau = su->model.ema && !inverse ? nn_ema_tau((double)(step - Ni) / (double)tc->steps, su->model.ema_base) : 0.0;
         double loss = 0;
         SjStepOut o = {0};
         const int Ms = sj_train_step_m(tc, step);
@@ -369,9 +412,14 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
                                 wm_seed_derive(0xd20bu, (uint64_t)step * (uint64_t)P + (uint64_t)(rank * G + g)));
                     rng = &part_rng;
                 }
-                sj_model_train_step(m, sb.pixels, sb.actions, Bg, sb.t, Ms, rng, &o);
-                loss += o.loss;
-                probes_grad(&pr, &o, &sb, Ms);
+                if (inverse) {
+                    loss += sj_inverse_grad(&pr.iv, m, &pr.s, &sb);
+                    r2_add(&pr, pr.iv.target, pr.iv.out, (size_t)sb.n * (size_t)(pr.iv.views - 1));
+                } else {
+                    sj_model_train_step(m, sb.pixels, sb.actions, Bg, sb.t, Ms, rng, &o);
+                    loss += o.loss;
+                    probes_grad(&pr, &o, &sb, Ms);
+                }
                 if (G > 1) {
                     if (g == 0) memcpy(acc, ms->grad, mp->n_param * sizeof(float)), buffers_copy(&part0, m, 0);
                     else for (size_t i = 0; i < mp->n_param; i++) acc[i] += ms->grad[i];
@@ -412,8 +460,8 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
             const float inv = 1.0f / (float)P;
             for (size_t i = 0; i < mp->n_param; i++) ms->grad[i] *= inv;
             for (size_t i = 0; i < pr.p.n_param; i++) pr.s.grad[i] *= inv;
-            grad_norm = nn_grad_norm(ms, mp);
         }
+        if (P > 1 || inverse) grad_norm = nn_grad_norm(ms, mp);
         if (!isfinite(loss)) {
             rc = wm_errf(err, errsz, WM_ERR_NUMERIC,
                          "the loss is %s at step %lld; stopped, keeping the last checkpoint (step %lld) in '%s'",
@@ -421,8 +469,14 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
             if (!lead) err[0] = '\0';
             break;
         }
-        nn_adamw_step(&pr.opt, &pr.p, &pr.s);
-        sj_model_update(m, lr, tau);
+        if (inverse) {
+            pr.inv_opt.lr = (float)lr;
+            nn_adamw_step_range(&pr.inv_opt, &pr.p, &pr.s, pr.n_probe, pr.p.n_param);
+            sj_model_update_encoder(m, lr);
+        } else {
+            nn_adamw_step_range(&pr.opt, &pr.p, &pr.s, 0, pr.n_probe);
+            sj_model_update(m, lr, tau);
+        }
         if (R > 1) buffers_bcast(m);
         step++;
         if (tc->check_ranks && R > 1 && (rc = check_ranks(m, &pr, step, err, errsz))) {
@@ -430,10 +484,11 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
             break;
         }
         res->last_loss = loss;
-        SjStepInfo info = {step, total, loss, grad_norm, lr, tau, waited, probe_acc, probe_r2, 0};
-        if (step % tc->log_every == 0 || step == total) {
+        SjStepInfo info = {step, total, loss, grad_norm, lr, tau, waited, probe_acc, probe_r2, 0, inverse};
+        if (step % tc->log_every == 0 || step == total || step == Ni) {
             double pacc, r2;
             probes_take(&pr, &pacc, &r2);
+            if (inverse) pacc = NAN; /* no class probe in the warm-up */
             info.probe_top1 = probe_acc = pacc, info.probe_r2 = probe_r2 = r2, info.logged = 1;
         }
         int stop = hk->step ? hk->step(hk->ctx, m, &info) : SJ_GO, stop_rank = stop ? rank : -1;

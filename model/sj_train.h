@@ -35,11 +35,14 @@ typedef struct {
 
 /* What the trainer reports after each step to an on_step callback. */
 typedef struct {
-    int64_t step, total;        /* steps done, steps planned */
+    int64_t step, total;        /* steps done, steps planned (train.inverse_steps + train.steps) */
     double loss, grad_norm, lr, tau;
     double wait;                 /* seconds this step waited for its batch */
     double probe_top1, probe_r2; /* on-line probes over the last log interval (NaN before one ends) */
     int logged;                  /* this step closed a log interval (the probe figures are new) */
+    int inverse;                 /* a step of the inverse warm-up (train.inverse_steps): loss is its
+                                  * mean squared error, probe_r2 its head's R^2 on each batch before
+                                  * learning from it, probe_top1 NaN */
 } SjStepInfo;
 
 typedef struct {
@@ -73,6 +76,9 @@ typedef struct {
     void (*end)(void *ctx, const SjTrainResult *res);
     void *ctx;
 } SjStepHooks;
+
+/* The folder inside train.out that keeps the model as the inverse warm-up left it. */
+#define SJ_INVERSE_DIR "inverse"
 
 typedef struct {
     SjModelConfig model;

@@ -374,6 +374,9 @@ typedef struct {
 } NnAdamW;
 NnAdamW nn_adamw_default(float lr, float weight_decay); /* betas 0.9/0.999, eps 1e-8 */
 void nn_adamw_step(NnAdamW *opt, const NnParams *p, NnStore *s);
+/* The same step on the parameter elements [begin, end) alone (the rest untouched: no
+ * decay, no moments), counting one step of opt. */
+void nn_adamw_step_range(NnAdamW *opt, const NnParams *p, NnStore *s, size_t begin, size_t end);
 
 /* target = tau * target + (1 - tau) * online over n reals (one loop). */
 void nn_ema_update(NnReal *target, const NnReal *online, size_t n, double tau);

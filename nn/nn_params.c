@@ -178,6 +178,7 @@ typedef struct {
     const NnParams *p;
     NnStore *s;
     double lr, b1, b2, eps, wd, bc1, bc2;
+    size_t base; /* the first element of the range being stepped */
 } AdamTask;
 
 /* First tensor of kind PARAM whose range ends after offset i (tensors are in offset
@@ -214,6 +215,7 @@ NN_HOT static void adam_run(NnReal *restrict w, const NnReal *restrict g, NnReal
 static void adam_range(void *ctx, int64_t i0, int64_t i1, int worker) {
     (void)worker;
     const AdamTask *a = ctx;
+    i0 += (int64_t)a->base, i1 += (int64_t)a->base;
     NnReal *w = a->s->param, *g = a->s->grad, *m = a->s->adam_m, *v = a->s->adam_v;
     const NnReal b1 = (NnReal)a->b1, b2 = (NnReal)a->b2;
     const NnReal sbc2 = (NnReal)sqrt(a->bc2), eps = (NnReal)a->eps;
@@ -230,7 +232,11 @@ static void adam_range(void *ctx, int64_t i0, int64_t i1, int worker) {
 }
 
 void nn_adamw_step(NnAdamW *opt, const NnParams *p, NnStore *s) {
-    WM_ASSERT(s->grad && s->adam_m && s->adam_v);
+    nn_adamw_step_range(opt, p, s, 0, p->n_param);
+}
+
+void nn_adamw_step_range(NnAdamW *opt, const NnParams *p, NnStore *s, size_t begin, size_t end) {
+    WM_ASSERT(s->grad && s->adam_m && s->adam_v && begin <= end && end <= p->n_param);
     opt->step++;
     AdamTask a = {p,
                   s,
@@ -240,8 +246,9 @@ void nn_adamw_step(NnAdamW *opt, const NnParams *p, NnStore *s) {
                   opt->eps,
                   opt->weight_decay,
                   1.0 - pow(opt->beta1, (double)opt->step),
-                  1.0 - pow(opt->beta2, (double)opt->step)};
-    nn_par_for_work(p->n_param, (int64_t)p->n_param, adam_range, &a);
+                  1.0 - pow(opt->beta2, (double)opt->step),
+                  begin};
+    nn_par_for_work(end - begin, (int64_t)(end - begin), adam_range, &a);
 }
 
 /* ---------------------------------------------------------------- EMA, schedules */

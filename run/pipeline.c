@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data/dataset.h"
 #include "data/stream.h"
@@ -21,7 +22,10 @@ const char *const pl_run_files[] = {
     /* a checkpoint save cut short (model/sj_ckpt.c writes NAME.next, then renames) */
     SJ_CKPT_FILE ".next", SJ_STATE_FILE ".next",
     /* eval's report (cli/report.h) and bench pathint's */
-    RPT_FILE, RPT_FIGURES, "report.json", "pca_z.png", "pca_zagg.png", NULL};
+    RPT_FILE, RPT_FIGURES, "report.json", "pca_z.png", "pca_zagg.png",
+    /* the model as the inverse warm-up left it (train.inverse_steps) */
+    SJ_INVERSE_DIR "/" SJ_CKPT_FILE, SJ_INVERSE_DIR "/" SJ_STATE_FILE, SJ_INVERSE_DIR "/" SJ_CKPT_FILE ".next",
+    SJ_INVERSE_DIR "/" SJ_STATE_FILE ".next", NULL};
 
 int pl_prepare_run_dir(const char *dir, int resume, int force, char *err, size_t errsz) {
     char path[1100], found[600] = "";
@@ -41,7 +45,10 @@ int pl_prepare_run_dir(const char *dir, int resume, int force, char *err, size_t
             len += (size_t)snprintf(found + len, sizeof found - len, "%s%s", n ? ", " : "", pl_run_files[i]);
         n++;
     }
-    if (force && n) wm_info("train: --force: deleted %d file%s of the previous run in '%s'", n, n > 1 ? "s" : "", dir);
+    if (force && n) {
+        if (!wm_path_join(path, sizeof path, dir, SJ_INVERSE_DIR)) rmdir(path); /* when emptied; else it stays */
+        wm_info("train: --force: deleted %d file%s of the previous run in '%s'", n, n > 1 ? "s" : "", dir);
+    }
     if (!n || force || resume) return WM_OK;
     return wm_errf(err, errsz, WM_ERR_ARG,
                    "the run folder '%s' already holds a run (%s); continue it with --resume, replace it with "

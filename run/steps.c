@@ -61,7 +61,7 @@ void run_steps_attach(RunSteps *s, SjTrainSetup *su) {
 static int csv_begin(void *ctx, SjModel *m, int64_t start, int64_t total, char *err, size_t errsz) {
     RunCsvLog *c = ctx;
     (void)total, (void)m;
-    static const char *header = "step,loss,lr,tau,seq_per_s,data_wait,probe_top1,probe_r2,grad_norm\n";
+    static const char *header = "step,loss,lr,tau,seq_per_s,data_wait,probe_top1,probe_r2,grad_norm,phase\n";
     WmBuf keep = {0};
     wm_buf_puts(&keep, header);
     if (start > 0) { /* the rows up to the resumed step */
@@ -94,8 +94,9 @@ static void csv_step(void *ctx, SjModel *m, const SjStepInfo *in) {
     c->loss += in->loss, c->grad_norm += in->grad_norm, c->wait += in->wait, c->n++;
     if (!in->logged) return;
     double now = wm_now(), sps = (double)c->n * c->batch / (now - c->t);
-    fprintf(c->f, "%lld,%.6f,%.6g,%.6f,%.2f,%.3f,%.4f,%.4f,%.4g\n", (long long)in->step, c->loss / c->n, in->lr,
-            in->tau, sps, c->wait / (now - c->t), in->probe_top1, in->probe_r2, c->grad_norm / c->n);
+    fprintf(c->f, "%lld,%.6f,%.6g,%.6f,%.2f,%.3f,%.4f,%.4f,%.4g,%s\n", (long long)in->step, c->loss / c->n, in->lr,
+            in->tau, sps, c->wait / (now - c->t), in->probe_top1, in->probe_r2, c->grad_norm / c->n,
+            in->inverse ? "inverse" : "seqjepa");
     fflush(c->f);
     c->t = now, c->wait = c->loss = c->grad_norm = 0, c->n = 0;
 }
@@ -126,7 +127,7 @@ static int bar_begin(void *ctx, SjModel *m, int64_t start, int64_t total, char *
 static void bar_step(void *ctx, SjModel *m, const SjStepInfo *in) {
     (void)m;
     char extra[96];
-    snprintf(extra, sizeof extra, "loss %.4f", in->loss);
+    snprintf(extra, sizeof extra, "%s %.4f", in->inverse ? "inverse loss" : "loss", in->loss);
     wm_progress_update(&((RunProgressBar *)ctx)->bar, in->step, extra);
 }
 

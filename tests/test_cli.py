@@ -370,6 +370,24 @@ def main():
           "--force cleared eval.* and kept the user's file", str(left))
     log = open(os.path.join(out, "log.csv")).read().splitlines()
     check(len(log) == 3 and log[-1].startswith("4,"), "the new run's log alone", str(log))
+    # An inverse warm-up keeps its model in inverse/, which evaluates like any checkpoint;
+    # --force clears that folder with the rest of the run.
+    inv = os.path.join(tmp, "inverse-run")
+    r = run("train", cfg, *TINY, "train.steps=2", "train.inverse_steps=3", "train.log_every=1", f"train.out={inv}",
+            "--quiet")
+    log = open(os.path.join(inv, "log.csv")).read().splitlines() if r.returncode == 0 else []
+    check(r.returncode == 0 and len(log) == 6 and log[0].endswith(",phase")
+          and [l.rsplit(",", 1)[-1] for l in log[1:]] == ["inverse"] * 3 + ["seqjepa"] * 2,
+          "train.inverse_steps: the warm-up's rows, then seq-JEPA's", r.stderr[-2000:] + str(log))
+    warm = os.path.join(inv, "inverse", "checkpoint.safetensors")
+    r = run("eval", cfg, *TINY, "--ckpt", warm, "--out", os.path.join(tmp, "inverse-eval"), "--quiet")
+    check(r.returncode == 0, "the warm-up's model evaluates", r.stderr[-2000:])
+    r = run("train", cfg, *TINY, "train.steps=2", f"train.out={inv}", "--quiet")
+    check(r.returncode == 1 and "inverse/checkpoint.safetensors" in r.stderr, "the warm-up's files mark a run",
+          r.stderr[-2000:])
+    r = run("train", cfg, *TINY, "train.steps=2", f"train.out={inv}", "--quiet", "--force")
+    check(r.returncode == 0 and not os.path.exists(os.path.join(inv, "inverse")),
+          "--force deletes the warm-up's folder with the run", r.stderr[-2000:] + str(os.listdir(inv)))
     # --resume is let into a folder that holds a run (here one already finished).
     r = run("train", cfg, *TINY, "train.steps=4", f"train.out={out}", "--quiet", "--resume")
     check(r.returncode == 0 and "already trained: 4 of 4 steps" in r.stdout and "loss" not in r.stdout,

@@ -13,6 +13,7 @@
 #include "core/fs.h"
 #include "core/rng.h"
 #include "core/signal.h"
+#include "model/sj_inverse.h"
 #include "model/sj_train.h"
 #include "run/steps.h"
 #include "tests/test.h"
@@ -87,7 +88,8 @@ static void setup_init(SjTrainSetup *su, const char *out, int steps) {
     su->model.pred_hidden = 16;
     su->train.batch = B, su->train.m_train = T - 1, su->train.steps = steps, su->train.log_every = 1;
     su->train.seed = 3;
-    snprintf(su->train.out, sizeof su->train.out, "%s/%s", test_tmpdir(), out);
+    int len = snprintf(su->train.out, sizeof su->train.out, "%s/%s", test_tmpdir(), out);
+    WM_ASSERT(len > 0 && len < (int)sizeof su->train.out);
     su->shape = (SjShape){HW, HW, A, K};
     su->model.precision = setup_precision;
     WM_ASSERT(ndumps < (int)(sizeof dumps / sizeof dumps[0]));
@@ -347,6 +349,227 @@ static void r2_column(const char *dir, char *out, size_t cap) {
     wm_free(log);
 }
 
+/* The phase column of log.csv (last), every data line, as one letter each (i, s). */
+static void phase_column(const char *dir, char *out, size_t cap) {
+    char *log = slurp(dir, RUN_LOG_FILE), *line = strchr(log, '\n');
+    size_t n = 0;
+    while (line && line[1] && n + 2 < cap) {
+        char *end = strchr(line + 1, '\n'), *comma = line + 1, *last = NULL;
+        while ((comma = strchr(comma, ',')) && (!end || comma < end)) last = ++comma;
+        out[n++] = last && !strncmp(last, "inverse", 7) ? 'i' : last && !strncmp(last, "seqjepa", 7) ? 's' : '?';
+        line = end;
+    }
+    out[n] = '\0';
+    wm_free(log);
+}
+
+/* Tensors of `file` against a model built from su's config and seed (its start):
+ * *enc_moved counts encoder.* tensors that differ, *other_moved the others of the
+ * online registry that differ; *target_same is 1 when every target_encoder.* tensor
+ * equals the encoder.* tensor of the same name in the file. Returns 0 if unreadable. */
+static int compare_with_start(const SjTrainSetup *su, const char *file, int *enc_moved, int *other_moved,
+                              int *target_same) {
+    char err[512];
+    SjModel *m;
+    WmStFile *f;
+    if (sj_model_create(&su->model, &su->shape, (uint64_t)su->train.seed, &m, err, sizeof err)) return 0;
+    if (wm_st_open(file, &f, err, sizeof err)) {
+        sj_model_destroy(m);
+        return 0;
+    }
+    const NnParams *p = sj_model_params(m, 0);
+    NnStore *s = sj_model_store(m, 0);
+    int ok = 1;
+    *enc_moved = *other_moved = 0, *target_same = 1;
+    for (int k = 0; k < p->n; k++) {
+        const NnTensor *t = &p->t[k];
+        const WmStTensor *x = wm_st_find(f, t->name);
+        if (!x) {
+            ok = 0;
+            continue;
+        }
+        const void *start = t->kind == NN_PARAM ? (const void *)(s->param + t->offset)
+                            : t->kind == NN_BUFFER ? (const void *)(s->buf + t->offset)
+                                                   : (const void *)(s->count + t->offset);
+        int moved = memcmp(start, x->data, x->nbytes) != 0;
+        if (!strncmp(t->name, "encoder.", 8)) {
+            *enc_moved += moved;
+            char tn[NN_NAME_MAX + 16];
+            snprintf(tn, sizeof tn, "target_%s", t->name);
+            const WmStTensor *y = wm_st_find(f, tn);
+            *target_same &= y && y->nbytes == x->nbytes && !memcmp(y->data, x->data, x->nbytes);
+        } else {
+            *other_moved += moved;
+        }
+    }
+    wm_st_close(f);
+    sj_model_destroy(m);
+    return ok;
+}
+
+/* The mean loss over the first and the last n warm-up rows of the log. */
+static void loss_ends(const char *dir, int n, double *first, double *last) {
+    char *log = slurp(dir, RUN_LOG_FILE), *line = strchr(log, '\n');
+    double v[4096];
+    int k = 0;
+    while (line && line[1] && k < 4096) {
+        char *c = strchr(line + 1, ','), *end = strchr(line + 1, '\n'), *ph = strstr(line + 1, ",inverse");
+        if (ph && (!end || ph < end)) v[k++] = c ? atof(c + 1) : NAN;
+        line = end;
+    }
+    *first = *last = 0;
+    for (int i = 0; i < n && i < k; i++) *first += v[i] / n, *last += v[k - 1 - i] / n;
+    wm_free(log);
+}
+
+/* The warm-up's gradient against finite differences of its loss: the largest
+ * gradients of the encoder (every residual branch live: zero_init_residual off) and of
+ * the head, each within 3% of (L(w + e) - L(w - e)) / 2e. The batch statistics make the
+ * loss of the batch a function of the weights alone. */
+static void test_inverse_grad(Synth *syn) {
+    SjTrainSetup su;
+    setup_init(&su, "inv-grad", 1);
+    su.model.zero_init_residual = 0;
+    char err[512];
+    SjModel *m;
+    CHECK(sj_model_create(&su.model, &su.shape, 3, &m, err, sizeof err) == WM_OK, "%s", err);
+    if (!m) return;
+    sj_model_bind(m, B, T, 1);
+    NnParams p;
+    nn_params_init(&p);
+    SjInverse iv;
+    sj_inverse_register(&iv, &p, m, 16, B, T);
+    NnStore s;
+    nn_store_create(&s, &p, NN_STORE_GRAD);
+    WmRng r;
+    wm_rng_seed(&r, 1, 2);
+    nn_store_init(&s, &p, &r);
+    SjBatch b;
+    synth_next(syn, 0, &b, err, sizeof err);
+    nn_store_zero_grad(&s, &p);
+    sj_inverse_grad(&iv, m, &s, &b);
+    const NnParams *mp = sj_model_params(m, 0);
+    NnStore *ms = sj_model_store(m, 0);
+    float *genc = wm_new(float, mp->n_param), *ghead = wm_new(float, p.n_param);
+    memcpy(genc, ms->grad, mp->n_param * sizeof(float));
+    memcpy(ghead, s.grad, p.n_param * sizeof(float));
+    for (int side = 0; side < 2; side++) {
+        float *w = side ? s.param : ms->param, *g = side ? ghead : genc;
+        size_t n = side ? p.n_param : mp->n_param;
+        int good = 0, tried = 0;
+        for (int pick = 0; pick < 6; pick++) {
+            size_t at = 0; /* the pick-th largest |g| (the earlier picks zeroed) */
+            for (size_t i = 1; i < n; i++)
+                if (fabsf(g[i]) > fabsf(g[at])) at = i;
+            const float g0 = g[at], w0 = w[at], e = 1e-4f;
+            w[at] = w0 + e;
+            double lp = sj_inverse_grad(&iv, m, &s, &b);
+            w[at] = w0 - e;
+            double lm = sj_inverse_grad(&iv, m, &s, &b);
+            w[at] = w0;
+            double fd = (lp - lm) / (2.0 * e);
+            tried++;
+            good += fabs(fd - g0) <= 0.03 * fabs(g0) && g0 != 0;
+            if (fabs(fd - g0) > 0.03 * fabs(g0)) fprintf(stderr, "  %s element %zu: gradient %.6g, finite difference %.6g\n",
+                                                         side ? "head" : "encoder", at, g0, fd);
+            g[at] = 0;
+        }
+        CHECK(good == tried, "%s: %d of %d gradients match finite differences", side ? "head" : "encoder", good, tried);
+    }
+    wm_free(genc), wm_free(ghead);
+    nn_store_free(&s);
+    nn_params_free(&p);
+    sj_inverse_free(&iv);
+    sj_model_destroy(m);
+}
+
+/* train.inverse_steps: a warm-up of the encoder and a head that regress each action from
+ * the encodings of the two views it joins, then seq-JEPA. */
+static void test_inverse(Synth *syn, const SjTrainSetup *plain) {
+    SjSource src = {synth_next, NULL, syn};
+    SjTrainSetup a, b;
+    SjTrainResult r;
+    char err[1024], ph[64], path[1100];
+    setup_init(&a, "inv-a", 4);
+    a.train.inverse_steps = 4;
+    CHECK(train(&a, &src, &r, err, sizeof err) == WM_OK && r.steps_done == 8, "%s", err);
+    phase_column(a.train.out, ph, sizeof ph);
+    CHECK(!strcmp(ph, "iiiissss"), "log.csv: 4 warm-up rows, then 4 seq-JEPA rows (%s)", ph);
+    char *log = slurp(a.train.out, RUN_LOG_FILE);
+    CHECK(strstr(log, ",grad_norm,phase\n") && strstr(log, "\n4,") && strstr(strstr(log, "\n4,"), ",nan,"),
+          "the warm-up's rows have no class-probe figure");
+    wm_free(log);
+    /* the warm-up's model, kept: the encoder moved, nothing else did (no decay on the
+     * tensors the warm-up has no gradient for), the target encoder is the online one */
+    int enc, other, tsame;
+    snprintf(path, sizeof path, "%s/inverse/%s", a.train.out, SJ_CKPT_FILE);
+    CHECK(compare_with_start(&a, path, &enc, &other, &tsame), "%s readable", path);
+    CHECK(enc > 10 && other == 0 && tsame, "warm-up: %d encoder tensors moved, %d others, target = online %d", enc, other,
+          tsame);
+    SjModel *m = NULL;
+    int64_t st = -1;
+    CHECK(sj_checkpoint_load(path, &m, NULL, &st, err, sizeof err) == WM_OK && st == 4, "%s", err);
+    sj_model_destroy(m);
+    /* after the seq-JEPA steps everything has moved, and the run differs from one without
+     * the warm-up */
+    snprintf(path, sizeof path, "%s/%s", a.train.out, SJ_CKPT_FILE);
+    CHECK(compare_with_start(&a, path, &enc, &other, &tsame) && other > 10, "seq-JEPA moved %d other tensors", other);
+    setup_init(&b, "inv-none", 8);
+    CHECK(train(&b, &src, &r, err, sizeof err) == WM_OK, "%s", err);
+    CHECK(!same_file(a.train.out, b.train.out, SJ_CKPT_FILE), "the warm-up changes the run");
+    /* inverse_steps 0 is the run as before: the 8-step run of the first test */
+    CHECK(same_file(plain->train.out, b.train.out, SJ_CKPT_FILE) && same_file(plain->train.out, b.train.out, SJ_STATE_FILE),
+          "no warm-up: the same bits as before");
+
+    /* resumed inside the warm-up and at its last step: the straight run's bits */
+    for (int stop = 2; stop <= 3; stop++) {
+        char name[32];
+        snprintf(name, sizeof name, "inv-resume-%d", stop);
+        setup_init(&b, name, 4);
+        b.train.inverse_steps = 4;
+        syn->sigint_at = stop;
+        CHECK(train(&b, &src, &r, err, sizeof err) == WM_OK && r.interrupted && r.steps_done == stop + 1, "%s", err);
+        wm_signals_reset();
+        syn->sigint_at = -1;
+        b.resume = 1;
+        CHECK(train(&b, &src, &r, err, sizeof err) == WM_OK && r.steps_done == 8, "%s", err);
+        CHECK(same_file(a.train.out, b.train.out, SJ_CKPT_FILE) && same_file(a.train.out, b.train.out, SJ_STATE_FILE),
+              "stopped after step %d of the warm-up and resumed: the straight run's checkpoint and state", stop + 1);
+        snprintf(path, sizeof path, "%s/inverse", b.train.out);
+        CHECK(same_file(path, b.train.out, SJ_CKPT_FILE) == 0 && wm_path_exists(path) == 1, "%s kept", path);
+    }
+
+    /* two ghost batches: the warm-up sums its parts as seq-JEPA does */
+    setup_init(&b, "inv-ghost", 4);
+    b.train.inverse_steps = 4, b.train.ghost = 2;
+    CHECK(train(&b, &src, &r, err, sizeof err) == WM_OK && r.steps_done == 8 && isfinite(r.last_loss), "%s", err);
+
+    /* the head regresses the probe targets: equal to the actions, the same run; other
+     * targets, another encoder */
+    TargetSrc same = {syn, 1, {0}}, rot = {syn, 2, {0}};
+    SjSource src_same = {target_next, NULL, &same}, src_rot = {target_next, NULL, &rot};
+    setup_init(&b, "inv-tgt-same", 4);
+    b.train.inverse_steps = 4;
+    CHECK(train(&b, &src_same, &r, err, sizeof err) == WM_OK, "%s", err);
+    CHECK(same_file(a.train.out, b.train.out, SJ_CKPT_FILE), "targets equal to the actions: the same warm-up");
+    setup_init(&b, "inv-tgt-rot", 4);
+    b.train.inverse_steps = 4;
+    CHECK(train(&b, &src_rot, &r, err, sizeof err) == WM_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/inverse", a.train.out);
+    char pb[1100];
+    snprintf(pb, sizeof pb, "%s/inverse", b.train.out);
+    CHECK(!same_file(path, pb, SJ_CKPT_FILE), "other targets: another warm-up");
+
+    /* it learns: over 300 warm-up steps the loss of the last 3 log rows is below that of
+     * the first 3 (each row 10 steps) */
+    setup_init(&b, "inv-learn", 1);
+    b.train.inverse_steps = 300, b.train.log_every = 10;
+    CHECK(train(&b, &src, &r, err, sizeof err) == WM_OK, "%s", err);
+    double first, last;
+    loss_ends(b.train.out, 3, &first, &last);
+    CHECK(last < 0.7 * first, "warm-up loss %.5f over its first 30 steps, %.5f over its last 30", first, last);
+}
+
 static void test_probe_targets(Synth *syn) {
     SjSource plain = {synth_next, NULL, syn};
     TargetSrc same = {syn, 1, {0}}, other = {syn, 2, {0}};
@@ -510,6 +733,8 @@ int main(int argc, char **argv) {
     test_bf16(&src, &a);
     test_m_min(&src, &syn, &a);
     test_probe_targets(&syn);
+    test_inverse(&syn, &a);
+    test_inverse_grad(&syn);
     for (int i = 0; i < ndumps; i++) wm_buf_free(&dumps[i]);
     nn_runtime_shutdown();
     return TEST_DONE();
