@@ -130,6 +130,20 @@ def main():
                   == open(os.path.join(g2, "log.csv")).read().split("\n")[1].split(",")[1],
                   "the logged loss of step 1 is the same")
 
+        # ---- the inverse warm-up across ranks: the same sums as ghost batches in one process
+        i2, ig2 = os.path.join(tmp, "inv-n2"), os.path.join(tmp, "inv-g2")
+        warm = ["train.inverse_steps=3", "train.steps=2"]
+        r = run(["train", CFG, *TINY, *warm, f"train.out={i2}", "train.check_ranks=true", "--quiet"], mpi=True)
+        check(r.returncode == 0, "2 ranks: an inverse warm-up of 3 steps, then 2 of seq-JEPA, identical bytes after each",
+              r.stdout + r.stderr[-3000:])
+        r = run(["train", CFG, *TINY, *warm, f"train.out={ig2}", "train.ghost=2", "--quiet"])
+        check(r.returncode == 0, "1 process, 2 ghost batches, the same warm-up", r.stderr[-2000:])
+        for sub in ("inverse", "."):
+            a, b = os.path.join(i2, sub, ck), os.path.join(ig2, sub, ck)
+            d = max_diff(a, b) if os.path.exists(a) and os.path.exists(b) else float("inf")
+            check(d <= 1e-5, f"N=2 equals train.ghost=2 to 1e-5 ({'after the warm-up' if sub == 'inverse' else 'at the end'})",
+                  f"max |diff| {d:g}")
+
         # ---- errors name what is wrong
         r = run(["train", CFG, *TINY, "train.steps=5", f"train.out={tmp}/bad", "train.ranks=3", "--quiet"], mpi=True)
         check(r.returncode != 0 and "train.ranks = 3, but this run has 2 processes" in r.stderr,
