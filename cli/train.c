@@ -89,7 +89,7 @@ int cli_train(int argc, char **argv) {
     }
     if (wm_dist_rank() == 0 && res.steps_done == res.steps_start && !res.interrupted)
         printf("already trained: %lld of %lld steps, nothing to do: %s\n", (long long)res.steps_done,
-               (long long)rc.train.steps, res.checkpoint);
+               (long long)(rc.train.inverse_steps + rc.train.steps), res.checkpoint);
     else if (wm_dist_rank() == 0)
         printf("%s after %lld steps (loss %.4f, %.1f sequences/s%s): %s\n", res.interrupted ? "interrupted" : "trained",
                (long long)res.steps_done, res.last_loss, res.seq_per_s, res.ranks > 1 ? ", all ranks" : "",

@@ -37,7 +37,7 @@
     X(S, REAL, eps, "1e-8", 0, 1, NULL, "AdamW epsilon")
 
 #define SJ_TRAIN_FIELDS(X, S)                                                                      \
-    X(S, INT, steps, "1000", 1, 100000000, NULL, "optimiser steps")                                \
+    X(S, INT, steps, "1000", 0, 100000000, NULL, "optimiser steps of seq-JEPA, after the train.inverse_steps of the warm-up (0: the warm-up alone)") \
     X(S, INT, batch, "64", 2, 65536, NULL, "sequences per step (paper 512)")                       \
     X(S, INT, m_train, "3", 1, 64, NULL, "observed views per sequence; the target is view M+1 (paper 1 or 3)") \
     X(S, INT, m_min, "0", 0, 64, NULL, "0: every step observes train.m_train views; 1..m_train: each step observes M views, M drawn uniformly from m_min..m_train per step (from train.seed and the step, the same on every rank), the target view M+1") \

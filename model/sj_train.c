@@ -163,6 +163,10 @@ int sj_train_step_m(const SjTrainConfig *tc, int64_t step) {
 }
 
 int sj_train_split(const SjTrainConfig *tc, int ranks, int *local, char *err, size_t errsz) {
+    if (tc->steps == 0 && tc->inverse_steps == 0)
+        return wm_errf(err, errsz, WM_ERR_RANGE,
+                       "train.steps = 0 with no warm-up trains nothing: give train.steps >= 1, or train.inverse_steps "
+                       "for the inverse warm-up alone");
     if (tc->m_min > tc->m_train)
         return wm_errf(err, errsz, WM_ERR_RANGE, "train.m_min = %d is above train.m_train = %d: the observed views per step are drawn from m_min..m_train",
                        tc->m_min, tc->m_train);

@@ -106,7 +106,7 @@ typedef struct {
  * broadcasts them). Rank 0 alone writes the log, the checkpoints and the progress.
  * Returns in *local the sequences per rank, or an error when B does not split into
  * R*G parts of at least 2 sequences, or when train.ranks asks for another R; also
- * refuses a train.m_min above train.m_train (the per-step shape, checked here so that
+ * refuses train.steps = 0 without train.inverse_steps, a train.m_min above train.m_train (the per-step shape, checked here so that
  * the run layer hears of it before it starts a data source). */
 int sj_train_split(const SjTrainConfig *tc, int ranks, int *local, char *err, size_t errsz);
 

@@ -539,6 +539,16 @@ static void test_inverse(Synth *syn, const SjTrainSetup *plain) {
         CHECK(same_file(path, b.train.out, SJ_CKPT_FILE) == 0 && wm_path_exists(path) == 1, "%s kept", path);
     }
 
+    /* train.steps = 0: the warm-up alone, its model the run's checkpoint, equal to the
+     * warm-up kept by the longer run; refused without a warm-up */
+    setup_init(&b, "inv-alone", 0);
+    b.train.inverse_steps = 4;
+    CHECK(train(&b, &src, &r, err, sizeof err) == WM_OK && r.steps_done == 4, "%s", err);
+    snprintf(path, sizeof path, "%s/inverse", a.train.out);
+    CHECK(same_file(path, b.train.out, SJ_CKPT_FILE), "the warm-up alone: the model the longer run kept");
+    setup_init(&b, "inv-nothing", 0);
+    CHECK(train(&b, &src, &r, err, sizeof err) == WM_ERR_RANGE && strstr(err, "train.steps = 0"), "%s", err);
+
     /* two ghost batches: the warm-up sums its parts as seq-JEPA does */
     setup_init(&b, "inv-ghost", 4);
     b.train.inverse_steps = 4, b.train.ghost = 2;

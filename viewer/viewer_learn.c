@@ -694,7 +694,7 @@ int rv_learner_start(const RdViewerWorld *w, const SjModelConfig *model, const S
     a->pc_agg = wm_new(double, 2 * E);
     RvPlots *p = &l->pub;
     p->snap_step = -1, p->cos = NAN, p->pi_fit_r2 = NAN;
-    p->total = w->train.steps;
+    p->total = w->train.inverse_steps + w->train.steps;
     p->loss_x = wm_new(double, CURVE_MAX), p->loss_y = wm_new(double, CURVE_MAX),
     p->cap_loss = CURVE_MAX;
     p->cap_z = (int)((R + 1) * T), p->cap_agg = (int)(R + 1);
