@@ -44,10 +44,10 @@ static const char *usage =
     "Writes DIR/report.json, DIR/report.md, DIR/retrieval.png, DIR/loss.png,\n"
     "DIR/pca_z.png, DIR/pca_zagg.png; training runs go to DIR/runs/.\n";
 
-#define MAX_VARIANTS 10
+#define MAX_VARIANTS 11
 #define MAX_SEEDS 100
 
-enum { V_TRAINED, V_CKPT, V_RANDOM, V_ORACLE, V_NOISE, V_CHANCE, V_SUPERVISED, V_ACTION_ONLY };
+enum { V_TRAINED, V_CKPT, V_RANDOM, V_ORACLE, V_NOISE, V_CHANCE, V_SUPERVISED, V_ACTION_ONLY, V_WARMUP };
 
 typedef struct {
     char name[32];
@@ -213,9 +213,33 @@ static void add_variant(Variant *vs, int *nv, const char *name, int kind) {
     vs[(*nv)++].kind = kind;
 }
 
-/* Evaluates variant v for seed s on d (training it first when it is trained). */
+/* With train.inverse_steps, the warm-up of seed s, trained once into DIR/runs/inverse-seedN
+ * (train.steps = 0; resumed or kept like the variants' runs): every trained variant of
+ * the seed starts from its checkpoint (*ckpt_out), as `train --init` does, and the
+ * "inverse warm-up" row evaluates it. */
+static int train_warmup(const RunConfig *rs, int s, const char *out, int resume, int quiet, char *dir, size_t dirsz,
+                        char *ckpt_out, size_t ckptsz, char *err, size_t errsz) {
+    RunConfig rw = *rs;
+    rw.train.steps = 0;
+    char sub[64];
+    snprintf(sub, sizeof sub, "runs/inverse-seed%d", (s + 1) % 1000);
+    if (wm_path_join(dir, dirsz, out, sub) || strlen(dir) >= WM_CFG_STR_MAX ||
+        wm_path_join(ckpt_out, ckptsz, dir, SJ_CKPT_FILE))
+        return wm_errf(err, errsz, WM_ERR_ARG, "--out path too long");
+    memcpy(rw.train.out, dir, strlen(dir) + 1);
+    resume = resume && wm_path_exists(ckpt_out);
+    wm_info("bench: seed %d, %s the inverse warm-up (%d steps), shared by the trained variants", s + 1,
+            resume ? "resuming" : "training", rw.train.inverse_steps);
+    SjTrainResult tres;
+    int r = pl_train(&rw, resume, quiet, &tres, err, errsz);
+    if (!r && tres.interrupted) r = wm_errf(err, errsz, WM_ERR_INTERRUPTED, "interrupted");
+    return r;
+}
+
+/* Evaluates variant v for seed s on d (training it first when it is trained; from the
+ * seed's warm-up checkpoint `warm` when not NULL). */
 static int run_variant(Variant *v, int s, const RunConfig *rs, const PlEvalData *d, const char *out, const char *ckpt,
-                       int resume, int quiet, int pca, char *err, size_t errsz) {
+                       const char *warm, int resume, int quiet, int pca, char *err, size_t errsz) {
     SjEvalSpec spec = pl_eval_spec(rs, d);
     SjEvalSplit tr = pl_eval_split(d, 0), te = pl_eval_split(d, 1);
     spec.want_pca = pca;
@@ -236,13 +260,15 @@ static int run_variant(Variant *v, int s, const RunConfig *rs, const PlEvalData 
     SjModel *m = NULL;
     int r = WM_OK;
     SjShape sh = {d->spec.height, d->spec.width, d->spec.action_dim, d->spec.n_classes};
-    if (v->kind == V_CKPT) {
+    if (v->kind == V_CKPT || v->kind == V_WARMUP) {
+        const char *file = v->kind == V_CKPT ? ckpt : warm;
         int64_t step;
-        r = sj_checkpoint_load(ckpt, &m, NULL, &step, err, errsz);
-        if (!r) r = pl_check_shape(m, &d->spec, ckpt, err, errsz);
+        r = sj_checkpoint_load(file, &m, NULL, &step, err, errsz);
+        if (!r) r = pl_check_shape(m, &d->spec, file, err, errsz);
     } else if (v->kind == V_TRAINED) {
         RunConfig rv = *rs;
         variant_config(v->name, &rv);
+        if (warm) rv.train.inverse_steps = 0, rv.init = warm; /* the seed's shared warm-up */
         char sub[64];
         snprintf(sub, sizeof sub, "runs/%.31s-seed%d", v->name, (s + 1) % 1000);
         if (wm_path_join(v->run_dir[s], sizeof v->run_dir[s], out, sub) || strlen(v->run_dir[s]) >= WM_CFG_STR_MAX)
@@ -327,8 +353,8 @@ int cli_bench_pathint(int argc, char **argv) {
         snprintf(list, sizeof list, "%s", rc.bench.variants);
         for (char *tok = strtok(list, " ,"); tok; tok = strtok(NULL, " ,")) {
             RunConfig probe = rc;
-            if (nv == MAX_VARIANTS - 4) {
-                fprintf(stderr, "seqjepa bench pathint: more than %d variants\n", MAX_VARIANTS - 4);
+            if (nv == MAX_VARIANTS - 5) {
+                fprintf(stderr, "seqjepa bench pathint: more than %d variants\n", MAX_VARIANTS - 5);
                 return 1;
             }
             int trained = variant_config(tok, &probe);
@@ -339,6 +365,13 @@ int cli_bench_pathint(int argc, char **argv) {
             add_variant(vs, &nv, tok, trained ? V_TRAINED : !strcmp(tok, "random") ? V_RANDOM : V_ORACLE);
         }
     }
+    int warm_i = -1; /* the inverse warm-up's row, when the trained variants share one */
+    for (int i = 0; i < nv && !ckpt && rc.train.inverse_steps > 0; i++)
+        if (vs[i].kind == V_TRAINED) {
+            warm_i = nv;
+            add_variant(vs, &nv, "inverse warm-up", V_WARMUP);
+            break;
+        }
     if (rc.eval.supervised_pose >= 0) add_variant(vs, &nv, "supervised", V_SUPERVISED);
     add_variant(vs, &nv, "noise", V_NOISE);
     add_variant(vs, &nv, "chance", V_CHANCE);
@@ -350,6 +383,13 @@ int cli_bench_pathint(int argc, char **argv) {
     nn_runtime_init(rc.pipe.threads);
     wm_signals_install();
     const int ranks = wm_dist_size();
+    if (warm_i >= 0 && ranks > 1) {
+        if (wm_dist_rank() == 0)
+            fprintf(stderr, "seqjepa bench pathint: train.inverse_steps = %d under mpirun: the variants share one warm-up, "
+                            "which this command trains in one process; run it without mpirun, or with "
+                            "train.inverse_steps = 0\n", rc.train.inverse_steps);
+        return 1;
+    }
     if (ranks > 1) wm_info("bench: %d seed x variant jobs across %d ranks", seeds * nv, ranks);
     wm_dist_alone(ranks > 1);
     int rot = env_traits(rc.env.kind)->family == ENV_FAMILY_OBJECT, status = 1;
@@ -361,9 +401,15 @@ int cli_bench_pathint(int argc, char **argv) {
         rs.eval.seed = rc.eval.seed + s;
         PlEvalData d = {0};
         if (pl_eval_data(&rs, NULL, rc.eval.train_seqs, rc.eval.test_seqs, &d, err, sizeof err)) goto fail;
+        char warm[1200];
+        if (warm_i >= 0 && train_warmup(&rs, s, out, resume != NULL, quiet != NULL, vs[warm_i].run_dir[s],
+                                        sizeof vs[warm_i].run_dir[s], warm, sizeof warm, err, sizeof err)) {
+            pl_eval_data_free(&d);
+            goto fail;
+        }
         for (int i = 0; i < nv; i++) {
             if (job_owner(s, i, nv) != wm_dist_job_rank()) continue;
-            if (run_variant(&vs[i], s, &rs, &d, out, ckpt, resume != NULL, quiet != NULL, s == 0, err, sizeof err)) {
+            if (run_variant(&vs[i], s, &rs, &d, out, ckpt, warm_i >= 0 ? warm : NULL, resume != NULL, quiet != NULL, s == 0, err, sizeof err)) {
                 pl_eval_data_free(&d);
                 goto fail;
             }
@@ -417,6 +463,12 @@ int cli_bench_pathint(int argc, char **argv) {
                   rot ? "poses" : "fixations", K1, rm);
     for (int M = 1; M <= rm; M++) wm_buf_printf(&md, "%s %d", M > 1 ? "," : "", sj_retrieval_count(&d0.retr.split, M));
     wm_buf_puts(&md, ".\n\n");
+    if (warm_i >= 0)
+        wm_buf_printf(&md, "The trained variants start from one inverse warm-up per seed (train.inverse_steps = %d: the "
+                           "encoder and a head trained to read each action from the encodings of the two views it "
+                           "joins, no label; runs/inverse-seedN), as `train --init` from its checkpoint; the row "
+                           "\"inverse warm-up\" evaluates that start.\n\n",
+                      rc.train.inverse_steps);
     wm_buf_printf(&md, "| variant | top-1 z | top-1 z_AGG (M=%d) | pose R^2 |%s equivariance R^2 |", m_max,
                   rot ? " pose R^2, MLP or ridge |" : "");
     for (int M = 1; M <= rm; M++) wm_buf_printf(&md, " retrieval M=%d |", M);
@@ -462,7 +514,9 @@ int cli_bench_pathint(int argc, char **argv) {
     for (int M = 1; M <= m_max; M++) wm_buf_puts(&md, "---|");
     wm_buf_puts(&md, "\n");
     for (int i = 0; i < nv; i++) {
-        if (vs[i].kind != V_TRAINED && vs[i].kind != V_CKPT && vs[i].kind != V_RANDOM && vs[i].kind != V_CHANCE) continue;
+        if (vs[i].kind != V_TRAINED && vs[i].kind != V_CKPT && vs[i].kind != V_RANDOM && vs[i].kind != V_CHANCE &&
+            vs[i].kind != V_WARMUP)
+            continue;
         wm_buf_printf(&md, "| %s |", vs[i].name);
         for (int M = 1; M <= m_max; M++) md_cell(&md, &vs[i], seeds, g_top1_agg, M);
         wm_buf_puts(&md, "\n");

@@ -86,6 +86,36 @@ def supervised_world(out):
     check(sup["yaw+bound"][0] == 0.7, "a bound given with the change is used", str(sup["yaw+bound"][0]))
 
 
+def shared_warmup(out):
+    """train.inverse_steps: the trained variants share one warm-up per seed, trained once
+    (runs/inverse-seedN, its log all warm-up rows) and evaluated as a row of its own; each
+    variant's own log holds seq-JEPA steps alone and it starts from the warm-up's
+    weights (the checkpoints' encoders differ from it after training, and from a run
+    without the warm-up)."""
+    r = run("bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "--quiet", "bench.seeds=1",
+            "bench.variants=seqjepa no-action random", "train.inverse_steps=3", "train.threads=2")
+    check(r.returncode == 0, "bench pathint with a shared inverse warm-up runs", r.stderr[-3000:])
+    if r.returncode != 0:
+        return
+    check(r.stderr.count("training the inverse warm-up (3 steps)") == 1, "one warm-up for the seed", r.stderr[-3000:])
+    rep = json.load(open(os.path.join(out, "report.json")))
+    v = rep.get("variants", {})
+    check("inverse warm-up" in v and (v["inverse warm-up"]["summary"].get("pose_r2") or {}).get("mean") is not None,
+          "the warm-up is a row, with its pose probe", str(list(v)))
+    rows = lambda d: [line.split(",") for line in open(os.path.join(out, "runs", d, "log.csv")).read().split("\n")[1:]
+                      if line]
+    warm = rows("inverse-seed1")
+    check([x[0] for x in warm] == ["2", "3"] and all(x[-1] == "inverse" for x in warm),
+          "the warm-up's run: its 3 steps, logged as the warm-up", str(warm))
+    for name in ("seqjepa", "no-action"):
+        mine = rows(f"{name}-seed1")
+        check(mine and mine[-1][0] == "4" and all(x[-1] == "seqjepa" for x in mine),
+              f"{name}: 4 seq-JEPA steps from the warm-up", str(mine))
+    md = open(os.path.join(out, "report.md")).read()
+    check("start from one inverse warm-up per seed (train.inverse_steps = 3" in md and "| inverse warm-up |" in md,
+          "report.md says where the trained variants started", md[:2500])
+
+
 def main():
     out = tempfile.mkdtemp(dir=os.environ.get("TMPDIR"))
     r = run("bench", "pathint", "configs/bench/saccade-tiny.ini", "--out", out, "--quiet", "bench.seeds=1",
@@ -141,6 +171,7 @@ def main():
         first = v["seqjepa-m1"]["per_seed"][0]
         same = {k: x for k, x in first.items() if k != "seconds"} == {k: x for k, x in again.items() if k != "seconds"}
         check(same, "--resume: the same results as the run it continued")
+    shared_warmup(tempfile.mkdtemp(dir=os.environ.get("TMPDIR")))
     objects_rows(tempfile.mkdtemp(dir=os.environ.get("TMPDIR")))
     objects_oracle_equivariance(tempfile.mkdtemp(dir=os.environ.get("TMPDIR")))
     supervised_world(tempfile.mkdtemp(dir=os.environ.get("TMPDIR")))
