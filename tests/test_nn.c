@@ -128,6 +128,43 @@ static void test_adamw(void) {
     nn_params_free(&p);
 }
 
+/* AdamW over a range of the registry: its elements step exactly as a full step steps
+ * them (a range that starts and ends inside tensors, over the pool), the elements
+ * outside keep their weights and moments (no decay), and one step is counted. */
+static void test_adamw_range(void) {
+    NnParams p;
+    nn_params_init(&p);
+    const size_t sz[3] = {30000, 777, 50001};
+    for (int k = 0; k < 3; k++) nn_params_add(&p, "", k == 0 ? "a" : k == 1 ? "b" : "c", NN_PARAM, 1, &sz[k], 1, NN_INIT_ZERO, 0);
+    NnStore full, part;
+    nn_store_create(&full, &p, NN_STORE_GRAD | NN_STORE_ADAM);
+    nn_store_create(&part, &p, NN_STORE_GRAD | NN_STORE_ADAM);
+    const size_t n = p.n_param, lo = 12345, hi = 30000 + 777 + 20000;
+    float *w0 = rnd(n, 1);
+    memcpy(full.param, w0, n * sizeof(float));
+    memcpy(part.param, w0, n * sizeof(float));
+    NnAdamW a = nn_adamw_default(0.01f, 0.1f), b = nn_adamw_default(0.01f, 0.1f);
+    int same_in = 1, kept_out = 1;
+    for (int t = 1; t <= 2; t++) {
+        float *g = rnd(n, 0.1 * t);
+        memcpy(full.grad, g, n * sizeof(float));
+        memcpy(part.grad, g, n * sizeof(float));
+        nn_adamw_step(&a, &p, &full);
+        nn_adamw_step_range(&b, &p, &part, lo, hi);
+        for (size_t i = 0; i < n; i++)
+            if (i >= lo && i < hi) same_in &= part.param[i] == full.param[i] && part.adam_v[i] == full.adam_v[i];
+            else kept_out &= part.param[i] == w0[i] && part.adam_m[i] == 0 && part.adam_v[i] == 0;
+        wm_free(g);
+    }
+    CHECK(same_in, "inside the range: the full step's weights and moments, bit for bit");
+    CHECK(kept_out, "outside the range: weights and moments untouched (no decay)");
+    CHECK(b.step == 2, "one step counted per call");
+    wm_free(w0);
+    nn_store_free(&full);
+    nn_store_free(&part);
+    nn_params_free(&p);
+}
+
 /* AdamW over tensors large enough for the pool (ranges that split tensors, tails that
  * miss the vector width), decay on and off, one tensor in a group at three times the
  * rate (its decay scaled with it, as torch.optim.AdamW's per-group lr), against the
@@ -666,6 +703,7 @@ int main(int argc, char **argv) {
     test_blas_vs_naive();
     test_adamw();
     test_adamw_pooled();
+    test_adamw_range();
     test_ema_and_schedules();
     test_bn_running_stats();
     test_dropout();
