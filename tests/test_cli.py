@@ -148,7 +148,7 @@ def main():
     check(r.returncode == 0 and sections == ["env", "agent", "model", "optim", "train", "eval", "bench", "gen"],
           "keys lists every section", str(sections))
     check(re.search(r"^  model\.pool_grid = 1   \(integer 1 to 8\)\n      encoder output", r.stdout, re.M) is not None
-          and "  train.steps = 1000   (integer 1 to 100000000)" in r.stdout
+          and "  train.steps = 1000   (integer 0 to 100000000)" in r.stdout
           and "  model.encoder = small   (one of small|resnet18|resnet18-cifar)" in r.stdout,
           "keys: default, range or choices, then the help", r.stdout[:600])
     check(all(len(line) <= 88 or " " not in line.strip() for line in r.stdout.splitlines()), "keys wraps its help")
