@@ -350,8 +350,8 @@ int sj_train_run(const SjTrainSetup *su, const SjSource *src, SjTrainResult *res
                  G, G > 1 ? "es" : "", Bg);
     char invtxt[160] = "";
     if (Ni)
-        snprintf(invtxt, sizeof invtxt, " after %lld inverse warm-up steps (head of %d hidden units, peak learning rate %g)",
-                 (long long)Ni, tc->inverse_hidden, tc->inverse_lr);
+        snprintf(invtxt, sizeof invtxt, " %s %lld inverse warm-up steps (head of %d hidden units, peak learning rate %g)",
+                 tc->steps ? "after" : "of seq-JEPA: the", (long long)Ni, tc->inverse_hidden, tc->inverse_lr);
     if (step) wm_info("train: %zu parameters, batch %d%s, M %s, %d steps%s, resuming after step %lld", sj_model_param_count(m), B,
                       split, mtxt, tc->steps, invtxt, (long long)step);
     else {
