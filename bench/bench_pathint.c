@@ -213,26 +213,38 @@ static void add_variant(Variant *vs, int *nv, const char *name, int kind) {
     vs[(*nv)++].kind = kind;
 }
 
+/* Trains rv (its train.out set here) into DIR/runs/NAME-seedN, dir[dirsz] (resumed
+ * when asked and the folder holds a checkpoint); what says what it is in the log.
+ * *tres gets the result. */
+static int train_run(RunConfig *rv, const char *name, const char *what, int s, const char *out, int resume,
+                     int quiet, char *dir, size_t dirsz, SjTrainResult *tres, char *err, size_t errsz) {
+    char sub[64], prev[1200];
+    snprintf(sub, sizeof sub, "runs/%.31s-seed%d", name, (s + 1) % 1000);
+    if (wm_path_join(dir, dirsz, out, sub) || strlen(dir) >= WM_CFG_STR_MAX)
+        return wm_errf(err, errsz, WM_ERR_ARG, "--out path too long");
+    /* fits: checked just above (snprintf here made gcc -O0 warn of truncation) */
+    memcpy(rv->train.out, dir, strlen(dir) + 1);
+    resume = resume && !wm_path_join(prev, sizeof prev, dir, SJ_CKPT_FILE) && wm_path_exists(prev);
+    wm_info("bench: seed %d, %s %s", s + 1, resume ? "resuming" : "training", what);
+    int r = pl_train(rv, resume, quiet, tres, err, errsz);
+    if (!r && tres->interrupted) r = wm_errf(err, errsz, WM_ERR_INTERRUPTED, "interrupted");
+    return r;
+}
+
 /* With train.inverse_steps, the warm-up of seed s, trained once into DIR/runs/inverse-seedN
  * (train.steps = 0; resumed or kept like the variants' runs): every trained variant of
- * the seed starts from its checkpoint (*ckpt_out), as `train --init` does, and the
+ * the seed starts from its checkpoint (ckpt_out), as `train --init` does, and the
  * "inverse warm-up" row evaluates it. */
 static int train_warmup(const RunConfig *rs, int s, const char *out, int resume, int quiet, char *dir, size_t dirsz,
                         char *ckpt_out, size_t ckptsz, char *err, size_t errsz) {
     RunConfig rw = *rs;
     rw.train.steps = 0;
-    char sub[64];
-    snprintf(sub, sizeof sub, "runs/inverse-seed%d", (s + 1) % 1000);
-    if (wm_path_join(dir, dirsz, out, sub) || strlen(dir) >= WM_CFG_STR_MAX ||
-        wm_path_join(ckpt_out, ckptsz, dir, SJ_CKPT_FILE))
-        return wm_errf(err, errsz, WM_ERR_ARG, "--out path too long");
-    memcpy(rw.train.out, dir, strlen(dir) + 1);
-    resume = resume && wm_path_exists(ckpt_out);
-    wm_info("bench: seed %d, %s the inverse warm-up (%d steps), shared by the trained variants", s + 1,
-            resume ? "resuming" : "training", rw.train.inverse_steps);
+    char what[96];
+    snprintf(what, sizeof what, "the inverse warm-up (%d steps), shared by the trained variants", rw.train.inverse_steps);
     SjTrainResult tres;
-    int r = pl_train(&rw, resume, quiet, &tres, err, errsz);
-    if (!r && tres.interrupted) r = wm_errf(err, errsz, WM_ERR_INTERRUPTED, "interrupted");
+    int r = train_run(&rw, "inverse", what, s, out, resume, quiet, dir, dirsz, &tres, err, errsz);
+    if (!r && (size_t)snprintf(ckpt_out, ckptsz, "%s", tres.checkpoint) >= ckptsz)
+        r = wm_errf(err, errsz, WM_ERR_ARG, "--out path too long");
     return r;
 }
 
@@ -269,18 +281,11 @@ static int run_variant(Variant *v, int s, const RunConfig *rs, const PlEvalData 
         RunConfig rv = *rs;
         variant_config(v->name, &rv);
         if (warm) rv.train.inverse_steps = 0, rv.init = warm; /* the seed's shared warm-up */
-        char sub[64];
-        snprintf(sub, sizeof sub, "runs/%.31s-seed%d", v->name, (s + 1) % 1000);
-        if (wm_path_join(v->run_dir[s], sizeof v->run_dir[s], out, sub) || strlen(v->run_dir[s]) >= WM_CFG_STR_MAX)
-            return wm_errf(err, errsz, WM_ERR_ARG, "--out path too long");
-        /* fits: checked just above (snprintf here made gcc -O0 warn of truncation) */
-        memcpy(rv.train.out, v->run_dir[s], strlen(v->run_dir[s]) + 1);
-        char prev[1200];
-        resume = resume && !wm_path_join(prev, sizeof prev, v->run_dir[s], SJ_CKPT_FILE) && wm_path_exists(prev);
-        wm_info("bench: seed %d, %s %s (%d steps)", s + 1, resume ? "resuming" : "training", v->name, rv.train.steps);
+        char what[96];
+        snprintf(what, sizeof what, "%.31s (%d steps)", v->name, rv.train.steps);
         SjTrainResult tres;
-        r = pl_train(&rv, resume, quiet, &tres, err, errsz);
-        if (!r && tres.interrupted) r = wm_errf(err, errsz, WM_ERR_INTERRUPTED, "interrupted");
+        r = train_run(&rv, v->name, what, s, out, resume, quiet, v->run_dir[s], sizeof v->run_dir[s], &tres, err,
+                      errsz);
         int64_t step;
         if (!r) r = sj_checkpoint_load(tres.checkpoint, &m, NULL, &step, err, errsz);
     } else { /* random and noise: the same architecture, untrained (noise uses its width only) */
